@@ -1,0 +1,461 @@
+//! The engine: runs the phases over every layout of the store and builds the [`Report`].
+//!
+//! ```text
+//! detect → per layout (in parallel): structure + inventory → documents (BFS, parallel per
+//! level; each blob read once: hashed, then parsed) → graph (edges, cycles, coverage)
+//! → verify every other blob (all layouts together, largest first, parallel)
+//! → unreferenced blobs → policy (overrides, skip list), sort once → Report
+//! ```
+//!
+//! Every task returns its findings; nothing is shared behind a lock on the hot path except
+//! the progress counter.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::check::document::{self, Context, Expect};
+use crate::check::graph::{self, Graph, Loaded};
+use crate::finding::{Finding, Location, Policy};
+use crate::hash::{self, ReadMode};
+use crate::model::digest::Digest;
+use crate::model::document::{Document, Index};
+use crate::report::{Coverage, JSON_VERSION, Report, Stats, StoreInfo};
+use crate::rules::Rule;
+use crate::store::layout::{self, Blob, Inventory};
+use crate::store::{self, Error, LayoutRoot, io_finding};
+
+/// Largest `oci-layout` file read; it is a one-line JSON object.
+const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
+
+/// What the audit does and how.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads; 0 means one per core (or `RAYON_NUM_THREADS`).
+    pub threads: usize,
+    /// Re-hash blobs that are not documents (layers, unknown blobs). Documents are always
+    /// hashed, since they are read anyway.
+    pub verify: bool,
+    /// `read` or `mmap`.
+    pub read_mode: ReadMode,
+    /// Documents larger than this are not parsed (`document-too-large`).
+    pub max_document_size: u64,
+    /// Severity overrides, skip list, failure threshold.
+    pub policy: Policy,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threads: 0,
+            verify: true,
+            read_mode: ReadMode::Auto,
+            max_document_size: 8 * 1024 * 1024,
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// Receives progress; the binary draws a bar with it. All methods default to nothing.
+pub trait Progress: Sync {
+    /// A new phase starts.
+    fn phase(&self, _name: &'static str) {}
+    /// Bytes the verify phase will hash.
+    fn total(&self, _bytes: u64) {}
+    /// Bytes hashed since the last call.
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// What one layout's first phases leave for the rest.
+struct LayoutAudit {
+    layout: LayoutRoot,
+    inventory: Inventory,
+    /// Blobs whose content is already hashed (the documents).
+    hashed: HashSet<Digest>,
+    reachable: HashSet<Digest>,
+    coverage: Vec<Coverage>,
+    findings: Vec<Finding>,
+    documents: u64,
+    bytes_hashed: u64,
+}
+
+/// Audits the store at `path`.
+pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<Report, Error> {
+    let started = Instant::now();
+    let (store, mut findings) = store::detect(path)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: io::Error::other(e),
+        })?;
+    let hashed_bytes = AtomicU64::new(0);
+    let (audits, verify_findings) = pool.install(|| {
+        progress.phase("documents");
+        let audits: Vec<LayoutAudit> = store
+            .layouts
+            .par_iter()
+            .map(|layout| audit_layout(layout, options))
+            .collect();
+        progress.phase("verify");
+        let verify_findings = verify_blobs(&audits, options, progress, &hashed_bytes);
+        (audits, verify_findings)
+    });
+    findings.extend(verify_findings);
+    let mut stats = Stats {
+        layouts: audits.len() as u64,
+        bytes_verified: hashed_bytes.into_inner(),
+        ..Stats::default()
+    };
+    let mut coverage = Vec::new();
+    for mut audit in audits {
+        stats.blobs += audit.inventory.len() as u64;
+        stats.bytes += audit.inventory.values().map(|b| b.len).sum::<u64>();
+        stats.bytes_verified += audit.bytes_hashed;
+        stats.documents += audit.documents;
+        report_unreferenced(&audit, &mut findings);
+        findings.append(&mut audit.findings);
+        coverage.append(&mut audit.coverage);
+    }
+    coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
+    stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(Report {
+        version: JSON_VERSION,
+        store: StoreInfo {
+            kind: store.kind,
+            path: path.display().to_string(),
+        },
+        stats,
+        findings: options.policy.apply(findings),
+        coverage,
+    })
+}
+
+/// Structure, inventory, documents and graph of one layout.
+fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
+    let mut findings = Vec::new();
+    check_header(layout, &mut findings);
+    let inventory = layout::inventory(layout, &mut findings).unwrap_or_default();
+    let index_json = read_index_json(layout, options, &mut findings);
+    let (docs, bytes_hashed) =
+        load_documents(index_json.as_ref(), &inventory, options, &mut findings);
+    let graph = Graph {
+        layout,
+        inventory: &inventory,
+        index_json: index_json.as_ref(),
+        docs: &docs,
+    };
+    let reachable = graph.check_edges(&mut findings);
+    graph.check_cycles(&mut findings);
+    graph.check_consistency(&mut findings);
+    let coverage = graph.coverage();
+    LayoutAudit {
+        layout: layout.clone(),
+        hashed: docs.keys().cloned().collect(),
+        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        inventory,
+        reachable,
+        coverage,
+        findings,
+        bytes_hashed,
+    }
+}
+
+/// An `io-error` finding, naming symlinks for what they are.
+fn read_error(display: &str, error: &io::Error) -> Finding {
+    if error.raw_os_error() == Some(libc::ELOOP) {
+        Finding::new(
+            Rule::IoError,
+            Location::path(display),
+            "is a symlink; not followed",
+        )
+    } else {
+        io_finding(display, error)
+    }
+}
+
+/// `oci-layout`: present, a JSON object, `imageLayoutVersion` 1.0.0.
+fn check_header(layout: &LayoutRoot, findings: &mut Vec<Finding>) {
+    let display = layout.display("oci-layout");
+    let mut bytes = match hash::read_small(&layout.dir.join("oci-layout"), MAX_LAYOUT_HEADER) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            findings.push(Finding::new(
+                Rule::LayoutMarkerMissing,
+                Location::path(display),
+                "oci-layout does not exist",
+            ));
+            return;
+        }
+        Err(error) => return findings.push(read_error(&display, &error)),
+    };
+    let mut cx = Context {
+        path: &display,
+        digest: None,
+        findings,
+    };
+    if let Some(version) = document::layout_header(&mut bytes, &mut cx) {
+        if version != "1.0.0" {
+            findings.push(
+                Finding::new(
+                    Rule::LayoutVersionUnsupported,
+                    Location::path(&display).via(&display, "/imageLayoutVersion"),
+                    format!("imageLayoutVersion {version:?} is not 1.0.0"),
+                )
+                .expected_found("1.0.0", version),
+            );
+        }
+    }
+}
+
+fn read_index_json(
+    layout: &LayoutRoot,
+    options: &Options,
+    findings: &mut Vec<Finding>,
+) -> Option<Index> {
+    let display = layout.display("index.json");
+    let mut bytes =
+        match hash::read_small(&layout.dir.join("index.json"), options.max_document_size) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                findings.push(Finding::new(
+                    Rule::IndexJsonMissing,
+                    Location::path(display),
+                    "index.json does not exist",
+                ));
+                return None;
+            }
+            Err(error) if error.kind() == io::ErrorKind::FileTooLarge => {
+                findings.push(Finding::new(
+                    Rule::DocumentTooLarge,
+                    Location::path(display),
+                    format!("index.json not parsed: {error}"),
+                ));
+                return None;
+            }
+            Err(error) => {
+                findings.push(read_error(&display, &error));
+                return None;
+            }
+        };
+    let mut cx = Context {
+        path: &display,
+        digest: None,
+        findings,
+    };
+    match document::parse(&mut bytes, Expect::LayoutIndex, &mut cx)? {
+        Document::Index(index) => Some(index),
+        _ => {
+            cx.findings.push(Finding::new(
+                Rule::DocumentSchemaInvalid,
+                Location::path(&display).via(&display, ""),
+                "index.json is shaped as an image manifest, not an image index",
+            ));
+            None
+        }
+    }
+}
+
+/// Reads, hashes and parses every index, manifest and config reachable from `index.json`,
+/// one breadth-first level at a time, each level in parallel.
+fn load_documents(
+    index_json: Option<&Index>,
+    inventory: &Inventory,
+    options: &Options,
+    findings: &mut Vec<Finding>,
+) -> (HashMap<Digest, Loaded>, u64) {
+    let mut docs: HashMap<Digest, Loaded> = HashMap::new();
+    let mut bytes_hashed = 0;
+    let mut frontier: Vec<(Digest, Expect)> = index_json
+        .into_iter()
+        .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
+        .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
+        .collect();
+    while !frontier.is_empty() {
+        frontier.sort();
+        frontier.dedup_by(|a, b| a.0 == b.0);
+        frontier.retain(|(digest, _)| !docs.contains_key(digest) && inventory.contains_key(digest));
+        let level: Vec<(Digest, Loaded, Vec<Finding>, u64)> = frontier
+            .par_iter()
+            .map(|(digest, expect)| {
+                let blob = &inventory[digest];
+                let mut found = Vec::new();
+                let (document, hashed) = load_document(blob, *expect, options, &mut found);
+                let loaded = Loaded {
+                    expect: *expect,
+                    document,
+                    display: blob.display.clone(),
+                };
+                (digest.clone(), loaded, found, hashed)
+            })
+            .collect();
+        let mut next = Vec::new();
+        for (digest, loaded, mut found, hashed) in level {
+            bytes_hashed += hashed;
+            findings.append(&mut found);
+            if let Some(document) = &loaded.document {
+                next.extend(
+                    graph::children(document)
+                        .into_iter()
+                        .filter_map(|(d, is_config)| {
+                            Some((d.digest.clone()?, graph::expect_for(d, is_config)?))
+                        }),
+                );
+            }
+            docs.insert(digest, loaded);
+        }
+        frontier = next;
+    }
+    (docs, bytes_hashed)
+}
+
+/// Reads one document blob: size limit, hash of the raw bytes, then parse.
+/// Returns the document and the number of bytes hashed.
+fn load_document(
+    blob: &Blob,
+    expect: Expect,
+    options: &Options,
+    findings: &mut Vec<Finding>,
+) -> (Option<Document>, u64) {
+    let location = || Location::path(&blob.display).with_digest(Some(blob.digest.clone()));
+    let mut bytes = match hash::read_small(&blob.path, options.max_document_size) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::FileTooLarge => {
+            findings.push(Finding::new(
+                Rule::DocumentTooLarge,
+                location(),
+                format!("document not parsed: {error} (--max-document-size)"),
+            ));
+            return (None, 0);
+        }
+        Err(error) => {
+            findings.push(read_error(&blob.display, &error).with_digest(&blob.digest));
+            return (None, 0);
+        }
+    };
+    let hashed = check_content(blob, &bytes, findings);
+    let mut cx = Context {
+        path: &blob.display,
+        digest: Some(&blob.digest),
+        findings,
+    };
+    (document::parse(&mut bytes, expect, &mut cx), hashed)
+}
+
+/// Hashes in-memory content of `blob` and reports a mismatch. Returns bytes hashed.
+fn check_content(blob: &Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> u64 {
+    let Some(actual) = hash::digest_bytes(blob.digest.algorithm(), bytes) else {
+        return 0;
+    };
+    if actual != blob.digest {
+        findings.push(digest_mismatch(blob, &actual));
+    }
+    bytes.len() as u64
+}
+
+fn digest_mismatch(blob: &Blob, actual: &Digest) -> Finding {
+    Finding::new(
+        Rule::BlobDigestMismatch,
+        Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+        format!("content hashes to {actual}"),
+    )
+    .expected_found(&blob.digest, actual)
+}
+
+impl Finding {
+    fn with_digest(mut self, digest: &Digest) -> Finding {
+        self.location.digest = Some(digest.clone());
+        self
+    }
+}
+
+/// Hashes every blob not hashed as a document, across all layouts, largest first.
+fn verify_blobs(
+    audits: &[LayoutAudit],
+    options: &Options,
+    progress: &dyn Progress,
+    hashed_bytes: &AtomicU64,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut work: Vec<&Blob> = Vec::new();
+    for audit in audits {
+        for blob in audit.inventory.values() {
+            if audit.hashed.contains(&blob.digest) {
+                continue;
+            }
+            if !blob.digest.algorithm().is_verifiable() {
+                findings.push(Finding::new(
+                    Rule::BlobUnverifiable,
+                    Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+                    format!("cannot verify {} digests", blob.digest.algorithm()),
+                ));
+            } else if options.verify {
+                work.push(blob);
+            }
+        }
+    }
+    if !options.policy.enabled(Rule::BlobDigestMismatch) {
+        return findings;
+    }
+    // Largest first, so one huge layer does not start last and leave the other cores idle.
+    work.sort_by(|a, b| b.len.cmp(&a.len).then_with(|| a.display.cmp(&b.display)));
+    progress.total(work.iter().map(|b| b.len).sum());
+    let advance = |n: u64| progress.advance(n);
+    let results: Vec<Finding> = work
+        .par_iter()
+        .filter_map(|blob| {
+            match hash::hash_file(
+                &blob.path,
+                blob.digest.algorithm(),
+                options.read_mode,
+                &advance,
+            ) {
+                Ok(hashed) => {
+                    hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
+                    if hashed.len != blob.len {
+                        Some(
+                            Finding::new(
+                                Rule::IoError,
+                                Location::path(&blob.display)
+                                    .with_digest(Some(blob.digest.clone())),
+                                "blob changed length while being audited",
+                            )
+                            .expected_found(blob.len, hashed.len),
+                        )
+                    } else if hashed.digest != blob.digest {
+                        Some(digest_mismatch(blob, &hashed.digest))
+                    } else {
+                        None
+                    }
+                }
+                Err(error) => Some(read_error(&blob.display, &error).with_digest(&blob.digest)),
+            }
+        })
+        .collect();
+    findings.extend(results);
+    findings
+}
+
+fn report_unreferenced(audit: &LayoutAudit, findings: &mut Vec<Finding>) {
+    for blob in audit.inventory.values() {
+        if !audit.reachable.contains(&blob.digest) {
+            findings.push(Finding::new(
+                Rule::BlobUnreferenced,
+                Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+                format!(
+                    "not reachable from {}index.json ({} bytes)",
+                    audit.layout.prefix, blob.len
+                ),
+            ));
+        }
+    }
+}

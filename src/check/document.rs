@@ -1,0 +1,1020 @@
+//! Document validation: parses an index, manifest, config or `oci-layout` file leniently
+//! (simd-json into a borrowed DOM) and checks every field against image-spec's prose and
+//! schema, reporting each bad field with its JSON pointer and keeping every good one.
+//!
+//! The caller hashes the raw bytes *before* calling [`parse`]: simd-json rewrites its input
+//! in place ("This function will rewrite the slice to de-escape strings").
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use simd_json::StaticNode;
+use simd_json::borrowed::{Object, Value};
+use simd_json::prelude::ValueAsScalar as _;
+
+use crate::finding::{Finding, Location};
+use crate::hash;
+use crate::model::digest::Digest;
+use crate::model::document::{ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest};
+use crate::model::media_type::{self, Kind};
+use crate::model::platform::Platform;
+use crate::rules::Rule;
+
+/// What a document is expected to be, which decides the checks applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Expect {
+    /// A layout's `index.json`: an index whose entries are tags, not platforms.
+    LayoutIndex,
+    /// An index or manifest list named by a descriptor.
+    Index,
+    /// An image manifest named by a descriptor.
+    Manifest,
+    /// An image config named by a manifest.
+    Config,
+}
+
+const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+
+/// Where findings about one document go, and how they are located.
+pub struct Context<'a> {
+    /// The document's path relative to the audited root.
+    pub path: &'a str,
+    /// The document's digest, when it is a blob.
+    pub digest: Option<&'a Digest>,
+    /// Findings are appended here.
+    pub findings: &'a mut Vec<Finding>,
+}
+
+impl Context<'_> {
+    fn report(&mut self, rule: Rule, pointer: &str, message: impl Into<String>) -> &mut Finding {
+        let location = Location::path(self.path)
+            .with_digest(self.digest.cloned())
+            .via(self.path, pointer);
+        self.findings.push(Finding::new(rule, location, message));
+        self.findings.last_mut().expect("just pushed")
+    }
+
+    fn schema(&mut self, pointer: &str, message: impl Into<String>) -> &mut Finding {
+        self.report(Rule::DocumentSchemaInvalid, pointer, message)
+    }
+
+    fn wrong_type(&mut self, pointer: &str, expected: &str, value: &Value) {
+        self.report(
+            Rule::DocumentSchemaInvalid,
+            pointer,
+            format!("{} must be {expected}", field_name(pointer)),
+        )
+        .set_expected_found(expected, type_name(value));
+    }
+
+    fn missing(&mut self, pointer: &str) {
+        self.schema(
+            pointer,
+            format!("required field {} is missing", field_name(pointer)),
+        );
+    }
+}
+
+fn field_name(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "the document".to_owned()
+    } else {
+        pointer.to_owned()
+    }
+}
+
+/// Appends `key` to a JSON pointer, escaped per RFC 6901.
+pub fn pointer(base: &str, key: impl std::fmt::Display) -> String {
+    let key = key.to_string().replace('~', "~0").replace('/', "~1");
+    format!("{base}/{key}")
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Static(StaticNode::Null) => "null",
+        Value::Static(StaticNode::Bool(_)) => "boolean",
+        Value::Static(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Parses `bytes` (rewritten in place) as `expect`; `None` when nothing usable was found.
+/// `Expect::Config` returns `Document::Config`; indexes and manifests return what the
+/// document *is*, judged by its `mediaType` or shape, so the caller can compare it with
+/// what the descriptor promised.
+pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Document> {
+    let value = match simd_json::to_borrowed_value(bytes) {
+        Ok(value) => value,
+        Err(error) => {
+            let message = if *error.error() == simd_json::ErrorType::InvalidUtf8 {
+                "not valid UTF-8".to_owned()
+            } else {
+                format!("not valid JSON: {error}")
+            };
+            cx.report(Rule::DocumentJsonInvalid, "", message);
+            return None;
+        }
+    };
+    check_duplicate_keys(&value, "", cx);
+    let Value::Object(object) = &value else {
+        cx.wrong_type("", "object", &value);
+        return None;
+    };
+    Some(match expect {
+        Expect::Config => Document::Config(config(object, cx)),
+        Expect::LayoutIndex | Expect::Index | Expect::Manifest => {
+            image_document(object, expect, cx)
+        }
+    })
+}
+
+/// I-JSON (RFC 7493) forbids duplicate member names; simd-json keeps both, so a reader's
+/// choice between them is arbitrary.
+fn check_duplicate_keys(value: &Value, at: &str, cx: &mut Context) {
+    match value {
+        Value::Object(object) => {
+            let mut keys: Vec<&str> = object.keys().map(Cow::as_ref).collect();
+            keys.sort_unstable();
+            for pair in keys.windows(2) {
+                if pair[0] == pair[1] {
+                    cx.report(
+                        Rule::DocumentJsonInvalid,
+                        &pointer(at, pair[0]),
+                        format!("duplicate member name {:?} (I-JSON forbids it)", pair[0]),
+                    );
+                }
+            }
+            for (key, child) in object.iter() {
+                if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    check_duplicate_keys(child, &pointer(at, key), cx);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    check_duplicate_keys(child, &pointer(at, i), cx);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Index or manifest. Reports the CVE-2021-41190 ambiguity and decides which one it is.
+fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document {
+    let has_manifests = object.contains_key("manifests");
+    let has_manifest_fields = object.contains_key("config") || object.contains_key("layers");
+    if has_manifests && has_manifest_fields {
+        cx.report(
+            Rule::ManifestAmbiguous,
+            "",
+            "document has both manifests and config/layers: it reads as an index and as a manifest",
+        );
+    }
+    let own_type = object.get("mediaType").and_then(Value::as_str);
+    let is_index = match own_type.map(media_type::kind) {
+        Some(Kind::Index) => true,
+        Some(Kind::Manifest) => false,
+        _ => match expect {
+            Expect::LayoutIndex | Expect::Index => !has_manifest_fields || has_manifests,
+            _ => has_manifests && !has_manifest_fields,
+        },
+    };
+    schema_version(object, cx);
+    if is_index {
+        Document::Index(index(object, expect, cx))
+    } else {
+        Document::Manifest(manifest(object, cx))
+    }
+}
+
+fn schema_version(object: &Object, cx: &mut Context) {
+    match object.get("schemaVersion") {
+        None => cx.missing("/schemaVersion"),
+        Some(Value::Static(StaticNode::I64(2) | StaticNode::U64(2))) => {}
+        Some(value @ Value::Static(StaticNode::I64(_) | StaticNode::U64(_))) => {
+            cx.schema("/schemaVersion", "schemaVersion must be 2")
+                .set_expected_found("2", value.to_string());
+        }
+        Some(value) => cx.wrong_type("/schemaVersion", "integer", value),
+    }
+}
+
+/// The document's own `mediaType`: grammar, and absence (a SHOULD).
+fn own_media_type(object: &Object, expected: &[&str], cx: &mut Context) -> Option<String> {
+    match object.get("mediaType") {
+        None => {
+            cx.report(
+                Rule::DocumentMediaTypeMissing,
+                "/mediaType",
+                "document has no mediaType",
+            );
+            None
+        }
+        Some(Value::String(s)) => {
+            if !media_type::is_valid(s) {
+                cx.report(
+                    Rule::DescriptorMediaTypeInvalid,
+                    "/mediaType",
+                    format!("mediaType {s:?} breaks the RFC 6838 grammar"),
+                );
+            } else if !expected.contains(&s.as_ref()) && media_type::kind(s) == Kind::Other {
+                cx.schema(
+                    "/mediaType",
+                    format!("mediaType {s:?} is not a type this document can have"),
+                )
+                .set_expected_found(expected.join(" or "), s);
+            }
+            Some(s.to_string())
+        }
+        Some(value) => {
+            cx.wrong_type("/mediaType", "string", value);
+            None
+        }
+    }
+}
+
+fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
+    let media_type = own_media_type(
+        object,
+        &[media_type::OCI_INDEX, media_type::DOCKER_MANIFEST_LIST],
+        cx,
+    );
+    if expect == Expect::LayoutIndex {
+        if let Some(ty) = &media_type {
+            if media_type::kind(ty) == Kind::Manifest {
+                cx.schema("/mediaType", "index.json must be an image index")
+                    .set_expected_found(media_type::OCI_INDEX, ty);
+            }
+        }
+    }
+    let mut manifests = Vec::new();
+    match object.get("manifests") {
+        None => cx.missing("/manifests"),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(descriptor) = descriptor(item, &pointer("/manifests", i), cx) {
+                    manifests.push(descriptor);
+                }
+            }
+        }
+        Some(value) => cx.wrong_type("/manifests", "array", value),
+    }
+    if expect != Expect::LayoutIndex {
+        index_platforms(&manifests, cx);
+    }
+    optional_media_type(object, "/artifactType", cx);
+    annotations(
+        object.get("annotations"),
+        "/annotations",
+        expect == Expect::LayoutIndex,
+        cx,
+    );
+    Index {
+        media_type,
+        manifests,
+        subject: subject(object, cx),
+    }
+}
+
+/// Entries for image manifests SHOULD carry a platform, and two entries for one platform
+/// make the second unreachable by platform selection.
+fn index_platforms(manifests: &[Descriptor], cx: &mut Context) {
+    let mut seen: Vec<&Platform> = Vec::new();
+    for entry in manifests {
+        let is_image = entry
+            .media_type
+            .as_deref()
+            .is_some_and(|ty| media_type::kind(ty) == Kind::Manifest);
+        match &entry.platform {
+            None if is_image => {
+                cx.report(
+                    Rule::IndexPlatformMissing,
+                    &entry.pointer,
+                    "index entry names an image manifest but has no platform",
+                );
+            }
+            Some(platform) if !entry.is_attestation && !platform.is_unknown() => {
+                if seen.contains(&platform) {
+                    cx.report(
+                        Rule::IndexPlatformDuplicate,
+                        &entry.pointer,
+                        format!("platform {platform} is claimed by an earlier entry too"),
+                    );
+                } else {
+                    seen.push(platform);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn subject(object: &Object, cx: &mut Context) -> Option<Descriptor> {
+    object
+        .get("subject")
+        .and_then(|value| descriptor(value, "/subject", cx))
+}
+
+fn manifest(object: &Object, cx: &mut Context) -> Manifest {
+    let media_type = own_media_type(
+        object,
+        &[media_type::OCI_MANIFEST, media_type::DOCKER_MANIFEST],
+        cx,
+    );
+    let config = match object.get("config") {
+        None => {
+            cx.missing("/config");
+            None
+        }
+        Some(value) => descriptor(value, "/config", cx),
+    };
+    let layers = match object.get("layers") {
+        None => {
+            cx.missing("/layers");
+            None
+        }
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                cx.report(Rule::ManifestLayersEmpty, "/layers", "layers is empty");
+            }
+            Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| descriptor(item, &pointer("/layers", i), cx))
+                    .collect(),
+            )
+        }
+        Some(value) => {
+            cx.wrong_type("/layers", "array", value);
+            None
+        }
+    };
+    let artifact_type = optional_media_type(object, "/artifactType", cx);
+    let config_is_empty = config
+        .as_ref()
+        .and_then(|c| c.media_type.as_deref())
+        .is_some_and(|ty| ty == media_type::OCI_EMPTY);
+    if config_is_empty && artifact_type.is_none() && !object.contains_key("artifactType") {
+        cx.report(
+            Rule::ManifestArtifactTypeMissing,
+            "/artifactType",
+            "config is the empty descriptor type but artifactType is not set",
+        );
+    }
+    annotations(object.get("annotations"), "/annotations", false, cx);
+    Manifest {
+        media_type,
+        config,
+        layers,
+        subject: subject(object, cx),
+    }
+}
+
+/// An optional media-type-valued field such as `artifactType`.
+fn optional_media_type(object: &Object, at: &str, cx: &mut Context) -> Option<String> {
+    let key = &at[1..];
+    match object.get(key)? {
+        Value::String(s) => {
+            if media_type::is_valid(s) {
+                Some(s.to_string())
+            } else {
+                cx.report(
+                    Rule::DescriptorMediaTypeInvalid,
+                    at,
+                    format!("{key} {s:?} breaks the RFC 6838 grammar"),
+                );
+                None
+            }
+        }
+        value => {
+            cx.wrong_type(at, "string", value);
+            None
+        }
+    }
+}
+
+/// A descriptor (descriptor.md). Returns what was valid of it; `None` if it is not an object.
+pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descriptor> {
+    let Value::Object(object) = value else {
+        cx.wrong_type(at, "object (a descriptor)", value);
+        return None;
+    };
+    let mut out = Descriptor {
+        pointer: at.to_owned(),
+        ..Descriptor::default()
+    };
+    match object.get("mediaType") {
+        None => cx.missing(&pointer(at, "mediaType")),
+        Some(Value::String(s)) => {
+            if !media_type::is_valid(s) {
+                cx.report(
+                    Rule::DescriptorMediaTypeInvalid,
+                    &pointer(at, "mediaType"),
+                    format!("mediaType {s:?} breaks the RFC 6838 grammar"),
+                );
+            }
+            out.media_type = Some(s.to_string());
+        }
+        Some(value) => cx.wrong_type(&pointer(at, "mediaType"), "string", value),
+    }
+    match object.get("digest") {
+        None => cx.missing(&pointer(at, "digest")),
+        Some(Value::String(s)) => match Digest::parse(s) {
+            Ok(digest) => out.digest = Some(digest),
+            Err(error) => {
+                cx.report(
+                    Rule::DescriptorDigestInvalid,
+                    &pointer(at, "digest"),
+                    format!("invalid digest: {error}"),
+                );
+            }
+        },
+        Some(value) => cx.wrong_type(&pointer(at, "digest"), "string", value),
+    }
+    match object.get("size") {
+        None => cx.missing(&pointer(at, "size")),
+        Some(value) => out.size = size(value, &pointer(at, "size"), cx),
+    }
+    if let Some(value) = object.get("urls") {
+        out.has_urls = urls(value, &pointer(at, "urls"), cx);
+    }
+    let annotation_map = annotations(
+        object.get("annotations"),
+        &pointer(at, "annotations"),
+        false,
+        cx,
+    );
+    if let Some(map) = annotation_map {
+        out.ref_name = map
+            .get(ANNOTATION_REF_NAME)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        out.is_attestation = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
+            == Some(ATTESTATION_MANIFEST);
+    }
+    optional_media_type(object, &pointer(at, "artifactType"), cx);
+    if let Some(value) = object.get("platform") {
+        out.platform = platform(value, &pointer(at, "platform"), cx);
+    }
+    if let Some(value) = object.get("data") {
+        data(value, &out, &pointer(at, "data"), cx);
+    }
+    Some(out)
+}
+
+/// `size`: "REQUIRED … int64 … MUST NOT be negative" (JSON schema: integer, minimum 0).
+fn size(value: &Value, at: &str, cx: &mut Context) -> Option<u64> {
+    match value {
+        Value::Static(StaticNode::I64(n)) if *n >= 0 => Some(n.unsigned_abs()),
+        Value::Static(StaticNode::U64(n)) if i64::try_from(*n).is_ok() => Some(*n),
+        Value::Static(StaticNode::I64(n)) => {
+            cx.schema(at, "size must not be negative")
+                .set_expected_found(">= 0", n);
+            None
+        }
+        Value::Static(StaticNode::U64(n)) => {
+            cx.schema(at, "size does not fit int64")
+                .set_expected_found("<= 9223372036854775807", n);
+            None
+        }
+        value => {
+            cx.wrong_type(at, "integer", value);
+            None
+        }
+    }
+}
+
+/// `urls`: each "MUST conform to RFC 3986". Returns whether any URL is listed.
+fn urls(value: &Value, at: &str, cx: &mut Context) -> bool {
+    let Value::Array(items) = value else {
+        cx.wrong_type(at, "array of strings", value);
+        return false;
+    };
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(s) if is_uri(s) => {}
+            Value::String(s) => {
+                cx.schema(&pointer(at, i), format!("url {s:?} is not an RFC 3986 URI"));
+            }
+            other => cx.wrong_type(&pointer(at, i), "string", other),
+        }
+    }
+    !items.is_empty()
+}
+
+/// RFC 3986 `URI = scheme ":" hier-part [ "?" query ] [ "#" fragment ]`, checked for its
+/// scheme and character repertoire (percent-escapes well formed, at most one `#`).
+fn is_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok || rest.matches('#').count() > 1 {
+        return false;
+    }
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            if !(i + 2 < bytes.len() + 0 + 1
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?#[]".contains(&b);
+        if !allowed {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `annotations`: "MUST be a key-value map where both the key and value MUST be strings".
+/// Checks the documented formats of pre-defined keys. Returns the map when it is one.
+fn annotations<'v>(
+    value: Option<&'v Value<'v>>,
+    at: &str,
+    is_layout_index: bool,
+    cx: &mut Context,
+) -> Option<&'v Object<'v>> {
+    let value = value?;
+    let Value::Object(map) = value else {
+        cx.wrong_type(at, "object of strings", value);
+        return None;
+    };
+    for (key, item) in map.iter() {
+        let Value::String(text) = item else {
+            cx.wrong_type(&pointer(at, key), "string", item);
+            continue;
+        };
+        match key.as_ref() {
+            ANNOTATION_CREATED if !is_rfc3339(text) => {
+                cx.report(
+                    Rule::AnnotationValueInvalid,
+                    &pointer(at, key),
+                    format!("{key} {text:?} is not an RFC 3339 date-time"),
+                );
+            }
+            ANNOTATION_REF_NAME if is_layout_index && !is_ref_name(text) => {
+                cx.report(
+                    Rule::AnnotationValueInvalid,
+                    &pointer(at, key),
+                    format!("{key} {text:?} does not follow the ref grammar"),
+                );
+            }
+            _ => {}
+        }
+    }
+    Some(map)
+}
+
+/// annotations.md: `ref ::= component ("/" component)*`,
+/// `component ::= alphanum (separator alphanum)*`, `alphanum ::= [A-Za-z0-9]+`,
+/// `separator ::= [-._:@+] | "--"`.
+fn is_ref_name(s: &str) -> bool {
+    s.split('/').all(|component| {
+        let bytes = component.as_bytes();
+        if bytes.is_empty()
+            || !bytes[0].is_ascii_alphanumeric()
+            || !bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        {
+            return false;
+        }
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            } else if bytes[i] == b'-' && bytes.get(i + 1) == Some(&b'-') {
+                i += 2;
+                if !bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                    return false;
+                }
+            } else if b"-._:@+".contains(&bytes[i]) {
+                i += 1;
+                if !bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                    return false;
+                }
+            } else {
+                return false;
+            }
+        }
+        true
+    })
+}
+
+/// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
+    if !(1..=12).contains(&num(5..7))
+        || !(1..=31).contains(&num(8..10))
+        || num(11..13) > 23
+        || num(14..16) > 59
+        || num(17..19) > 60
+    {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// `platform`: `architecture` and `os` REQUIRED strings; `os.version`, `variant` strings;
+/// `os.features`, `features` arrays of strings.
+fn platform(value: &Value, at: &str, cx: &mut Context) -> Option<Platform> {
+    let Value::Object(object) = value else {
+        cx.wrong_type(at, "object", value);
+        return None;
+    };
+    let os = required_string(object, at, "os", cx);
+    let architecture = required_string(object, at, "architecture", cx);
+    let variant = optional_string(object, at, "variant", cx);
+    let os_version = optional_string(object, at, "os.version", cx);
+    for key in ["os.features", "features"] {
+        string_array(object, at, key, cx);
+    }
+    Some(Platform {
+        os: os?,
+        architecture: architecture?,
+        variant,
+        os_version,
+    })
+}
+
+fn required_string(object: &Object, at: &str, key: &str, cx: &mut Context) -> Option<String> {
+    if object.contains_key(key) {
+        optional_string(object, at, key, cx)
+    } else {
+        cx.missing(&pointer(at, key));
+        None
+    }
+}
+
+fn optional_string(object: &Object, at: &str, key: &str, cx: &mut Context) -> Option<String> {
+    match object.get(key)? {
+        Value::String(s) => Some(s.to_string()),
+        value => {
+            cx.wrong_type(&pointer(at, key), "string", value);
+            None
+        }
+    }
+}
+
+/// An optional array of strings; returns the strings that are strings.
+fn string_array<'v>(
+    object: &'v Object<'v>,
+    at: &str,
+    key: &str,
+    cx: &mut Context,
+) -> Option<Vec<&'v str>> {
+    let value = object.get(key)?;
+    let Value::Array(items) = value else {
+        cx.wrong_type(&pointer(at, key), "array of strings", value);
+        return None;
+    };
+    let at = pointer(at, key);
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(s) => out.push(s.as_ref()),
+            other => cx.wrong_type(&pointer(&at, i), "string", other),
+        }
+    }
+    Some(out)
+}
+
+/// `data`: "MUST be base64 (RFC 4648 §4)"; decoded, "MUST be identical to the referenced
+/// content and SHOULD be verified against the digest and size fields".
+fn data(value: &Value, descriptor: &Descriptor, at: &str, cx: &mut Context) {
+    let Value::String(text) = value else {
+        cx.wrong_type(at, "string (base64)", value);
+        return;
+    };
+    let decoded = match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            cx.schema(at, format!("data is not canonical base64: {error}"));
+            return;
+        }
+    };
+    if let Some(size) = descriptor.size {
+        if decoded.len() as u64 != size {
+            cx.report(
+                Rule::DescriptorDataMismatch,
+                at,
+                "embedded data length differs from size",
+            )
+            .set_expected_found(size, decoded.len());
+            return;
+        }
+    }
+    if let Some(digest) = &descriptor.digest {
+        if let Some(actual) = hash::digest_bytes(digest.algorithm(), &decoded) {
+            if &actual != digest {
+                cx.report(
+                    Rule::DescriptorDataMismatch,
+                    at,
+                    "embedded data does not hash to digest",
+                )
+                .set_expected_found(digest, actual);
+            }
+        }
+    }
+}
+
+/// Image configuration (config.md; schema/config-schema.json).
+fn config(object: &Object, cx: &mut Context) -> Config {
+    let os = required_string(object, "", "os", cx);
+    let architecture = required_string(object, "", "architecture", cx);
+    let variant = optional_string(object, "", "variant", cx);
+    let os_version = optional_string(object, "", "os.version", cx);
+    optional_string(object, "", "author", cx);
+    if let Some(created) = optional_string(object, "", "created", cx) {
+        if !is_rfc3339(&created) {
+            cx.schema(
+                "/created",
+                format!("created {created:?} is not an RFC 3339 date-time"),
+            );
+        }
+    }
+    string_array(object, "", "os.features", cx);
+    if let Some(value) = object.get("config") {
+        execution_config(value, cx);
+    }
+    let diff_ids = match object.get("rootfs") {
+        None => {
+            cx.missing("/rootfs");
+            None
+        }
+        Some(Value::Object(rootfs)) => {
+            match rootfs.get("type") {
+                None => cx.missing("/rootfs/type"),
+                Some(Value::String(s)) if s == "layers" => {}
+                Some(Value::String(s)) => {
+                    cx.schema("/rootfs/type", "rootfs.type must be \"layers\"")
+                        .set_expected_found("layers", s);
+                }
+                Some(value) => cx.wrong_type("/rootfs/type", "string", value),
+            }
+            if !rootfs.contains_key("diff_ids") {
+                cx.missing("/rootfs/diff_ids");
+            }
+            string_array(rootfs, "/rootfs", "diff_ids", cx).map(|ids| {
+                for (i, id) in ids.iter().enumerate() {
+                    if let Err(error) = Digest::parse(id) {
+                        cx.report(
+                            Rule::DescriptorDigestInvalid,
+                            &pointer("/rootfs/diff_ids", i),
+                            format!("invalid diff_id: {error}"),
+                        );
+                    }
+                }
+                ids.len()
+            })
+        }
+        Some(value) => {
+            cx.wrong_type("/rootfs", "object", value);
+            None
+        }
+    };
+    if let Some(value) = object.get("history") {
+        history(value, cx);
+    }
+    let platform = match (os, architecture) {
+        (Some(os), Some(architecture)) => Some(Platform {
+            os,
+            architecture,
+            variant,
+            os_version,
+        }),
+        _ => None,
+    };
+    Config { platform, diff_ids }
+}
+
+/// The `config` object of an image configuration: execution parameters.
+fn execution_config(value: &Value, cx: &mut Context) {
+    const AT: &str = "/config";
+    let Value::Object(object) = value else {
+        cx.wrong_type(AT, "object", value);
+        return;
+    };
+    for key in ["User", "WorkingDir", "StopSignal"] {
+        optional_string(object, AT, key, cx);
+    }
+    if let Some(env) = string_array(object, AT, "Env", cx) {
+        // config.md: "Entries are in the format of VARNAME=VARVALUE."
+        for (i, entry) in env.iter().enumerate() {
+            if entry
+                .split_once('=')
+                .is_none_or(|(name, _)| name.is_empty())
+            {
+                cx.schema(
+                    &pointer("/config/Env", i),
+                    format!("Env entry {entry:?} is not VARNAME=VARVALUE"),
+                );
+            }
+        }
+    }
+    for key in ["Entrypoint", "Cmd"] {
+        if !matches!(object.get(key), Some(Value::Static(StaticNode::Null))) {
+            string_array(object, AT, key, cx);
+        }
+    }
+    for key in ["ExposedPorts", "Volumes", "Labels"] {
+        match object.get(key) {
+            None | Some(Value::Static(StaticNode::Null)) => {}
+            Some(Value::Object(map)) => {
+                for (name, item) in map.iter() {
+                    let ok = if key == "Labels" {
+                        matches!(item, Value::String(_))
+                    } else {
+                        matches!(item, Value::Object(_))
+                    };
+                    if !ok {
+                        let expected = if key == "Labels" { "string" } else { "object" };
+                        cx.wrong_type(&pointer(&pointer(AT, key), name), expected, item);
+                    }
+                }
+            }
+            Some(other) => cx.wrong_type(&pointer(AT, key), "object", other),
+        }
+    }
+    if let Some(value) = object.get("ArgsEscaped") {
+        if !matches!(value, Value::Static(StaticNode::Bool(_))) {
+            cx.wrong_type("/config/ArgsEscaped", "boolean", value);
+        }
+    }
+}
+
+fn history(value: &Value, cx: &mut Context) {
+    let Value::Array(items) = value else {
+        cx.wrong_type("/history", "array", value);
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let at = pointer("/history", i);
+        let Value::Object(entry) = item else {
+            cx.wrong_type(&at, "object", item);
+            continue;
+        };
+        for key in ["created", "author", "created_by", "comment"] {
+            optional_string(entry, &at, key, cx);
+        }
+        if let Some(value) = entry.get("empty_layer") {
+            if !matches!(value, Value::Static(StaticNode::Bool(_))) {
+                cx.wrong_type(&pointer(&at, "empty_layer"), "boolean", value);
+            }
+        }
+    }
+}
+
+/// The `oci-layout` file: a JSON object with `imageLayoutVersion`. Returns the version.
+pub fn layout_header(bytes: &mut [u8], cx: &mut Context) -> Option<String> {
+    let value = match simd_json::to_borrowed_value(bytes) {
+        Ok(value) => value,
+        Err(error) => {
+            cx.report(
+                Rule::DocumentJsonInvalid,
+                "",
+                format!("not valid JSON: {error}"),
+            );
+            return None;
+        }
+    };
+    let Value::Object(object) = &value else {
+        cx.wrong_type("", "object", &value);
+        return None;
+    };
+    required_string(object, "", "imageLayoutVersion", cx)
+}
+
+/// Validates a lone descriptor document (the image-spec's descriptor test vectors).
+pub fn standalone_descriptor(bytes: &mut [u8], cx: &mut Context) -> Option<Descriptor> {
+    match simd_json::to_borrowed_value(bytes) {
+        Ok(value) => descriptor(&value, "", cx),
+        Err(error) => {
+            cx.report(
+                Rule::DocumentJsonInvalid,
+                "",
+                format!("not valid JSON: {error}"),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        for ok in [
+            "2023-01-02T03:04:05Z",
+            "2015-10-31T22:22:56.015925234Z",
+            "2019-07-23T08:21:48+02:00",
+        ] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in [
+            "2023-01-02",
+            "2023-13-02T03:04:05Z",
+            "2023-01-02T03:04:05",
+            "yesterday",
+            "2023-01-02T03:04:05.Z",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ref_names() {
+        for ok in [
+            "v1.0",
+            "stable-release",
+            "latest",
+            "a/b:c",
+            "1.0--rc1",
+            "sha256-abc",
+        ] {
+            assert!(is_ref_name(ok), "{ok}");
+        }
+        for bad in ["", "-x", "x-", "a//b", "a b", "a..b", "tag!"] {
+            assert!(!is_ref_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn uris() {
+        for ok in [
+            "https://example.com/x",
+            "http://a/b?c=d#e",
+            "urn:isbn:0451450523",
+            "https://[::1]:80/%20",
+        ] {
+            assert!(is_uri(ok), "{ok}");
+        }
+        for bad in [
+            "value",
+            "://x",
+            "http://a b",
+            "http://a/%zz",
+            "1http://x",
+            "http://a#b#c",
+        ] {
+            assert!(!is_uri(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! The graph phase: every descriptor of every document checked against the blob it names
+//! (present, size, media type against the document found there), reachability for
+//! unreferenced blobs, nested-index cycles, index/config cross-checks and platform
+//! coverage. In memory and sequential: the documents were loaded by the previous phase.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::check::document::Expect;
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document, Index};
+use crate::model::media_type::{self, Kind};
+use crate::model::platform::Platform;
+use crate::report::Coverage;
+use crate::rules::Rule;
+use crate::store::LayoutRoot;
+use crate::store::layout::Inventory;
+
+/// A document loaded from a blob.
+#[derive(Debug)]
+pub struct Loaded {
+    /// What the first descriptor naming it promised.
+    pub expect: Expect,
+    /// The parsed document, unless it could not be read or parsed.
+    pub document: Option<Document>,
+    /// Display path of the blob.
+    pub display: String,
+}
+
+/// Which documents a descriptor asks the loader to read, and as what.
+pub fn expect_for(descriptor: &Descriptor, is_config: bool) -> Option<Expect> {
+    match media_type::kind(descriptor.media_type.as_deref()?) {
+        Kind::Index => Some(Expect::Index),
+        Kind::Manifest => Some(Expect::Manifest),
+        Kind::Config if is_config => Some(Expect::Config),
+        _ => None,
+    }
+}
+
+/// Every descriptor a document holds, with whether it is a manifest's config.
+pub fn children(document: &Document) -> Vec<(&Descriptor, bool)> {
+    match document {
+        Document::Index(index) => index
+            .manifests
+            .iter()
+            .chain(index.subject.iter())
+            .map(|d| (d, false))
+            .collect(),
+        Document::Manifest(manifest) => manifest
+            .descriptors()
+            .map(|d| (d, d.pointer == "/config"))
+            .collect(),
+        Document::Config(_) => Vec::new(),
+    }
+}
+
+/// One layout's documents, as the graph phase sees them.
+pub struct Graph<'a> {
+    /// The layout.
+    pub layout: &'a LayoutRoot,
+    /// Its blobs.
+    pub inventory: &'a Inventory,
+    /// Its parsed `index.json`.
+    pub index_json: Option<&'a Index>,
+    /// Every document loaded from its blobs.
+    pub docs: &'a HashMap<Digest, Loaded>,
+}
+
+impl Graph<'_> {
+    fn blob_display(&self, digest: &Digest) -> String {
+        match self.inventory.get(digest) {
+            Some(blob) => blob.display.clone(),
+            None => self.layout.display(&format!(
+                "blobs/{}/{}",
+                digest.algorithm(),
+                digest.encoded()
+            )),
+        }
+    }
+
+    /// Every (referrer display path, descriptor, is-config) edge of the layout.
+    fn edges<'s>(&'s self, index_path: &'s str) -> Vec<(&'s str, &'s Descriptor, bool)> {
+        let mut edges = Vec::new();
+        if let Some(index) = self.index_json {
+            for d in index.manifests.iter().chain(index.subject.iter()) {
+                edges.push((index_path, d, false));
+            }
+        }
+        for loaded in self.docs.values() {
+            if let Some(document) = &loaded.document {
+                for (d, is_config) in children(document) {
+                    edges.push((loaded.display.as_str(), d, is_config));
+                }
+            }
+        }
+        edges
+    }
+
+    /// Checks every edge and returns the set of blobs reachable from `index.json`.
+    pub fn check_edges(&self, findings: &mut Vec<Finding>) -> HashSet<Digest> {
+        let mut reachable = HashSet::new();
+        let index_path = self.layout.display("index.json");
+        for (referrer, descriptor, is_config) in self.edges(&index_path) {
+            let Some(digest) = &descriptor.digest else {
+                continue;
+            };
+            reachable.insert(digest.clone());
+            let location = || {
+                Location::path(self.blob_display(digest))
+                    .with_digest(Some(digest.clone()))
+                    .via(referrer, &descriptor.pointer)
+            };
+            let Some(blob) = self.inventory.get(digest) else {
+                let (rule, message) = if descriptor.pointer.ends_with("/subject") {
+                    (
+                        Rule::SubjectMissing,
+                        "subject names a manifest that is not in the store",
+                    )
+                } else if descriptor.has_urls {
+                    (
+                        Rule::DescriptorBlobExternal,
+                        "blob is not in the store; the descriptor lists urls to fetch it from",
+                    )
+                } else {
+                    (
+                        Rule::DescriptorBlobMissing,
+                        "descriptor names a blob that is not in the store",
+                    )
+                };
+                findings.push(Finding::new(rule, location(), message));
+                continue;
+            };
+            if let Some(size) = descriptor.size {
+                if size != blob.len {
+                    findings.push(
+                        Finding::new(
+                            Rule::DescriptorSizeMismatch,
+                            location(),
+                            "descriptor size differs from the blob's length",
+                        )
+                        .expected_found(size, blob.len),
+                    );
+                }
+            }
+            if let Some(loaded) = self.docs.get(digest) {
+                check_media_type(descriptor, is_config, loaded, location, findings);
+            }
+        }
+        reachable
+    }
+
+    /// Nested indexes that lead back to themselves.
+    pub fn check_cycles(&self, findings: &mut Vec<Finding>) {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Active,
+            Done,
+        }
+        let mut marks: HashMap<&Digest, Mark> = HashMap::new();
+        let mut starts: Vec<&Digest> = self
+            .docs
+            .iter()
+            .filter(|(_, l)| matches!(l.document, Some(Document::Index(_))))
+            .map(|(d, _)| d)
+            .collect();
+        starts.sort();
+        for start in starts {
+            if marks.contains_key(start) {
+                continue;
+            }
+            // Iterative DFS: (node, next child position).
+            let mut stack: Vec<(&Digest, usize)> = vec![(start, 0)];
+            marks.insert(start, Mark::Active);
+            while let Some((node, position)) = stack.last_mut() {
+                let loaded = &self.docs[*node];
+                let Some(Document::Index(index)) = &loaded.document else {
+                    marks.insert(node, Mark::Done);
+                    stack.pop();
+                    continue;
+                };
+                let Some(child) = index.manifests.get(*position) else {
+                    marks.insert(node, Mark::Done);
+                    stack.pop();
+                    continue;
+                };
+                *position += 1;
+                let Some(target) = &child.digest else {
+                    continue;
+                };
+                let Some((target, target_doc)) = self.docs.get_key_value(target) else {
+                    continue;
+                };
+                if !matches!(target_doc.document, Some(Document::Index(_))) {
+                    continue;
+                }
+                match marks.get(target) {
+                    Some(Mark::Active) => findings.push(Finding::new(
+                        Rule::IndexCycle,
+                        Location::path(&target_doc.display)
+                            .with_digest(Some(target.clone()))
+                            .via(&loaded.display, &child.pointer),
+                        "index entry leads back to an index that contains it",
+                    )),
+                    Some(Mark::Done) => {}
+                    None => {
+                        marks.insert(target, Mark::Active);
+                        stack.push((target, 0));
+                    }
+                }
+            }
+        }
+    }
+
+    fn config_of(
+        &self,
+        manifest_digest: &Digest,
+    ) -> Option<(&Digest, &crate::model::document::Config)> {
+        let Some(Document::Manifest(manifest)) = &self.docs.get(manifest_digest)?.document else {
+            return None;
+        };
+        let config_digest = manifest.config.as_ref()?.digest.as_ref()?;
+        match &self.docs.get(config_digest)?.document {
+            Some(Document::Config(config)) => Some((config_digest, config)),
+            _ => None,
+        }
+    }
+
+    /// Index platforms against image configs; diff_ids against layers.
+    pub fn check_consistency(&self, findings: &mut Vec<Finding>) {
+        for (digest, loaded) in self.docs {
+            match &loaded.document {
+                Some(Document::Index(index)) => {
+                    for entry in &index.manifests {
+                        let (Some(claimed), Some(target)) = (&entry.platform, &entry.digest) else {
+                            continue;
+                        };
+                        if entry.is_attestation || claimed.is_unknown() {
+                            continue;
+                        }
+                        let Some((_, config)) = self.config_of(target) else {
+                            continue;
+                        };
+                        let Some(actual) = &config.platform else {
+                            continue;
+                        };
+                        let variants_differ = matches!((&claimed.variant, &actual.variant), (Some(a), Some(b)) if a != b);
+                        if claimed.os != actual.os
+                            || claimed.architecture != actual.architecture
+                            || variants_differ
+                        {
+                            findings.push(
+                                Finding::new(
+                                    Rule::IndexPlatformMismatch,
+                                    Location::path(self.blob_display(target))
+                                        .with_digest(Some(target.clone()))
+                                        .via(&loaded.display, &entry.pointer),
+                                    "index entry's platform differs from the image config's",
+                                )
+                                .expected_found(claimed, actual),
+                            );
+                        }
+                    }
+                }
+                Some(Document::Manifest(manifest)) => {
+                    let Some((_, config)) = self.config_of(digest) else {
+                        continue;
+                    };
+                    if let (Some(diff_ids), Some(layers)) = (config.diff_ids, &manifest.layers) {
+                        if diff_ids != layers.len() {
+                            findings.push(
+                                Finding::new(
+                                    Rule::ConfigDiffIdsMismatch,
+                                    Location::path(&loaded.display)
+                                        .with_digest(Some(digest.clone()))
+                                        .via(&loaded.display, "/layers"),
+                                    "manifest layers and config rootfs.diff_ids differ in number",
+                                )
+                                .expected_found(format!("{} diff_ids", layers.len()), diff_ids),
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Platform coverage of every `index.json` entry.
+    pub fn coverage(&self) -> Vec<Coverage> {
+        let Some(index) = self.index_json else {
+            return Vec::new();
+        };
+        let path = self.layout.display("index.json");
+        index
+            .manifests
+            .iter()
+            .filter_map(|entry| {
+                let digest = entry.digest.as_ref()?;
+                let kind = media_type::kind(entry.media_type.as_deref()?);
+                if !matches!(kind, Kind::Index | Kind::Manifest) {
+                    return None;
+                }
+                let mut coverage = Coverage {
+                    root: entry.ref_name.clone().unwrap_or_else(|| digest.to_string()),
+                    path: path.clone(),
+                    pointer: entry.pointer.clone(),
+                    digest: digest.clone(),
+                    platforms: Vec::new(),
+                    duplicates: Vec::new(),
+                    without_platform: Vec::new(),
+                    attestations: Vec::new(),
+                };
+                match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
+                    Some(Document::Index(_)) => {
+                        let mut visited = HashSet::new();
+                        self.collect(digest, &mut coverage, &mut visited);
+                    }
+                    Some(Document::Manifest(_)) => {
+                        let platform = entry.platform.clone().or_else(|| {
+                            self.config_of(digest).and_then(|(_, c)| c.platform.clone())
+                        });
+                        match platform {
+                            Some(p) => coverage.platforms.push(p),
+                            None => coverage.without_platform.push(digest.clone()),
+                        }
+                    }
+                    _ => return None,
+                }
+                Some(coverage)
+            })
+            .collect()
+    }
+
+    fn collect<'a>(
+        &'a self,
+        index_digest: &'a Digest,
+        coverage: &mut Coverage,
+        visited: &mut HashSet<&'a Digest>,
+    ) {
+        if !visited.insert(index_digest) {
+            return;
+        }
+        let Some(Document::Index(index)) = self
+            .docs
+            .get(index_digest)
+            .and_then(|l| l.document.as_ref())
+        else {
+            return;
+        };
+        for entry in &index.manifests {
+            let Some(digest) = &entry.digest else {
+                continue;
+            };
+            let kind = entry.media_type.as_deref().map(media_type::kind);
+            if kind == Some(Kind::Index) {
+                self.collect(digest, coverage, visited);
+                continue;
+            }
+            if kind != Some(Kind::Manifest) {
+                continue;
+            }
+            match &entry.platform {
+                _ if entry.is_attestation => coverage.attestations.push(digest.clone()),
+                Some(p) if p.is_unknown() => coverage.attestations.push(digest.clone()),
+                Some(p) => add_platform(coverage, p),
+                None => coverage.without_platform.push(digest.clone()),
+            }
+        }
+    }
+}
+
+fn add_platform(coverage: &mut Coverage, platform: &Platform) {
+    if coverage.platforms.contains(platform) {
+        if !coverage.duplicates.contains(platform) {
+            coverage.duplicates.push(platform.clone());
+        }
+    } else {
+        coverage.platforms.push(platform.clone());
+    }
+}
+
+/// The descriptor's mediaType against the document found at its digest: its own
+/// `mediaType`, and whether it is an index or a manifest.
+fn check_media_type(
+    descriptor: &Descriptor,
+    is_config: bool,
+    loaded: &Loaded,
+    location: impl Fn() -> Location,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(claimed) = descriptor.media_type.as_deref() else {
+        return;
+    };
+    let Some(document) = &loaded.document else {
+        return;
+    };
+    let (actual_kind, own_type) = match document {
+        Document::Index(index) => (Kind::Index, index.media_type.as_deref()),
+        Document::Manifest(manifest) => (Kind::Manifest, manifest.media_type.as_deref()),
+        Document::Config(_) => return,
+    };
+    let claimed_kind = media_type::kind(claimed);
+    if is_config || !matches!(claimed_kind, Kind::Index | Kind::Manifest) {
+        return;
+    }
+    if let Some(own) = own_type {
+        if own != claimed {
+            findings.push(
+                Finding::new(
+                    Rule::DescriptorMediaTypeMismatch,
+                    location(),
+                    "descriptor mediaType differs from the document's own mediaType",
+                )
+                .expected_found(claimed, own),
+            );
+        }
+    } else if claimed_kind != actual_kind {
+        let shape = if actual_kind == Kind::Index {
+            "an index"
+        } else {
+            "a manifest"
+        };
+        findings.push(
+            Finding::new(
+                Rule::DescriptorMediaTypeMismatch,
+                location(),
+                format!("descriptor says {claimed} but the document is shaped as {shape}"),
+            )
+            .expected_found(claimed, shape),
+        );
+    }
+}

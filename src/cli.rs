@@ -1,0 +1,183 @@
+//! Command-line arguments (clap derive) and their conversion into library [`Options`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use oci_audit::hash::ReadMode;
+use oci_audit::model::digest::Digest;
+use oci_audit::{Options, Override, Policy, Rule, Severity};
+
+/// Audit OCI image storage (image layouts, directories of layouts) the way `git fsck`
+/// audits a repository: every blob re-hashed, every descriptor checked, nothing written.
+#[derive(Debug, Parser)]
+#[command(name = "oci-audit", version, args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "Exit status: 0 no findings at or above --fail-on, 1 findings at or above it, 2 the audit could not run."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The store to audit: an OCI image layout, or a directory holding layouts.
+    pub path: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Worker threads (0: one per core, or RAYON_NUM_THREADS).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub threads: usize,
+
+    /// Check connectivity and sizes only: do not re-hash layers and other non-document
+    /// blobs (documents are still hashed, as they are read anyway).
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Never memory-map blobs; always read them (safe when files may be truncated during
+    /// the audit, e.g. on a live registry).
+    #[arg(long)]
+    pub no_mmap: bool,
+
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Level::Error)]
+    pub fail_on: Level,
+
+    /// Override a rule's severity: RULE=error|warning|info|ignore (repeatable).
+    #[arg(long = "severity", value_name = "RULE=LEVEL")]
+    pub severities: Vec<String>,
+
+    /// Ignore findings about this digest (repeatable), as git fsck's skipList.
+    #[arg(long = "skip", value_name = "DIGEST")]
+    pub skip: Vec<String>,
+
+    /// File of digests whose findings are ignored: one per line, `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub skip_list: Option<PathBuf>,
+
+    /// Documents larger than this many bytes are not parsed (document-too-large).
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    pub max_document_size: u64,
+
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every rule with its default severity, or explain one.
+    Rules {
+        /// Print what RULE checks, why, and the spec section.
+        #[arg(long, value_name = "RULE")]
+        explain: Option<String>,
+        /// Output format of the list.
+        #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+        format: RulesFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RulesFormat {
+    Text,
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+}
+
+impl From<Level> for Severity {
+    fn from(level: Level) -> Severity {
+        match level {
+            Level::Error => Severity::Error,
+            Level::Warning => Severity::Warning,
+            Level::Info => Severity::Info,
+        }
+    }
+}
+
+impl Cli {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> Result<Options> {
+        let mut policy = Policy {
+            fail_on: self.fail_on.into(),
+            ..Policy::default()
+        };
+        for spec in &self.severities {
+            let (rule, level) = spec
+                .split_once('=')
+                .with_context(|| format!("--severity {spec:?}: expected RULE=LEVEL"))?;
+            let rule: Rule = rule
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--severity {spec:?}: {e}"))?;
+            let level = match level {
+                "ignore" => Override::Ignore,
+                other => Override::Severity(
+                    other
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("--severity {spec:?}: {e} or ignore"))?,
+                ),
+            };
+            policy.overrides.insert(rule, level);
+        }
+        for digest in &self.skip {
+            policy
+                .skip
+                .insert(parse_digest(digest).with_context(|| format!("--skip {digest:?}"))?);
+        }
+        if let Some(file) = &self.skip_list {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--skip-list {}", file.display()))?;
+            for (number, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let digest = parse_digest(line)
+                    .with_context(|| format!("{}:{}: not a digest", file.display(), number + 1))?;
+                policy.skip.insert(digest);
+            }
+        }
+        Ok(Options {
+            threads: self.threads,
+            verify: !self.no_verify,
+            read_mode: if self.no_mmap {
+                ReadMode::Read
+            } else {
+                ReadMode::Auto
+            },
+            max_document_size: self.max_document_size,
+            policy,
+        })
+    }
+}
+
+fn parse_digest(text: &str) -> Result<Digest> {
+    match Digest::parse(text) {
+        Ok(digest) => Ok(digest),
+        Err(error) => bail!("{error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

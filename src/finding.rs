@@ -1,0 +1,241 @@
+//! Findings: what the audit reports, and the policy (severity overrides, skip list,
+//! failure threshold) that turns raw findings into the report.
+//!
+//! Checks never decide severities or filter: they create a [`Finding`] with the rule's
+//! default severity, and [`Policy::apply`] resolves overrides and the skip list once,
+//! after every task has returned, then sorts. Output is therefore identical whatever the
+//! thread count.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::model::digest::Digest;
+use crate::rules::Rule;
+
+/// How much a finding matters. Declared low to high so `Ord` means "worse".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; never a problem by itself.
+    Info,
+    /// Breaks a SHOULD, or is likely to surprise a client.
+    Warning,
+    /// Breaks a MUST: content is corrupt, missing or unreadable.
+    Error,
+}
+
+impl Severity {
+    /// The lower-case name used on the command line and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Severity, String> {
+        match s {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "error" => Ok(Severity::Error),
+            _ => Err(format!("unknown severity {s:?} (error, warning, info)")),
+        }
+    }
+}
+
+/// The referring document and the JSON pointer of the descriptor that names the object:
+/// git fsck's "broken link from X".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Via {
+    /// The referring document, relative to the audited root.
+    pub path: String,
+    /// RFC 6901 pointer into it, e.g. `/manifests/2` or `/layers/0/digest`.
+    pub pointer: String,
+}
+
+/// Where a finding is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    /// The object itself, relative to the audited root, `/`-separated.
+    pub path: String,
+    /// The digest of the object, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Who named it, when a document did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+}
+
+impl Location {
+    /// A location that is just a path.
+    pub fn path(path: impl Into<String>) -> Location {
+        Location {
+            path: path.into(),
+            digest: None,
+            via: None,
+        }
+    }
+
+    /// Adds the digest of the object.
+    #[must_use]
+    pub fn with_digest(mut self, digest: Option<Digest>) -> Location {
+        self.digest = digest;
+        self
+    }
+
+    /// Adds the referring document and pointer.
+    #[must_use]
+    pub fn via(mut self, path: impl Into<String>, pointer: impl Into<String>) -> Location {
+        self.via = Some(Via {
+            path: path.into(),
+            pointer: pointer.into(),
+        });
+        self
+    }
+}
+
+/// One problem found in the store. Findings are data: the audit goes on after each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule, serialised as its id.
+    pub rule: Rule,
+    /// Effective severity: the rule's default until [`Policy::apply`] resolves overrides.
+    pub severity: Severity,
+    /// Where.
+    pub location: Location,
+    /// One terse line of facts, lower case, no trailing period.
+    pub message: String,
+    /// What the spec or the referring descriptor says should be there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+}
+
+impl Finding {
+    /// A finding of `rule` at its default severity.
+    pub fn new(rule: Rule, location: Location, message: impl Into<String>) -> Finding {
+        Finding {
+            rule,
+            severity: rule.default_severity().unwrap_or(Severity::Info),
+            location,
+            message: message.into(),
+            expected: None,
+            found: None,
+        }
+    }
+
+    /// Adds expected and found values.
+    #[must_use]
+    pub fn expected_found(
+        mut self,
+        expected: impl fmt::Display,
+        found: impl fmt::Display,
+    ) -> Finding {
+        self.expected = Some(expected.to_string());
+        self.found = Some(found.to_string());
+        self
+    }
+
+    /// Sets expected and found values in place.
+    pub fn set_expected_found(&mut self, expected: impl fmt::Display, found: impl fmt::Display) {
+        self.expected = Some(expected.to_string());
+        self.found = Some(found.to_string());
+    }
+
+    /// The total order used for output: by path, then referrer, then rule, then text.
+    fn sort_key(&self) -> impl Ord + '_ {
+        (
+            &self.location.path,
+            &self.location.via,
+            self.rule.id(),
+            &self.location.digest,
+            &self.message,
+            &self.expected,
+            &self.found,
+        )
+    }
+}
+
+/// A severity override from `--severity RULE=LEVEL`; `Ignore` drops the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    /// Report at this severity.
+    Severity(Severity),
+    /// Do not report.
+    Ignore,
+}
+
+/// User policy: overrides, skip list and failure threshold.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Per-rule overrides.
+    pub overrides: BTreeMap<Rule, Override>,
+    /// Objects whose findings are dropped (git fsck's skipList).
+    pub skip: HashSet<Digest>,
+    /// Findings at or above this severity fail the audit.
+    pub fail_on: Severity,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            overrides: BTreeMap::new(),
+            skip: HashSet::new(),
+            fail_on: Severity::Error,
+        }
+    }
+}
+
+impl Policy {
+    /// Whether findings of `rule` are reported at all. Lets the engine skip work
+    /// (e.g. hashing) whose only outcome would be dropped.
+    pub fn enabled(&self, rule: Rule) -> bool {
+        match self.overrides.get(&rule) {
+            Some(Override::Ignore) => false,
+            Some(Override::Severity(_)) => true,
+            None => rule.default_severity().is_some(),
+        }
+    }
+
+    /// Resolves severities, drops ignored rules and skip-listed objects, sorts and dedups.
+    pub fn apply(&self, mut findings: Vec<Finding>) -> Vec<Finding> {
+        findings.retain_mut(|finding| {
+            if let Some(digest) = &finding.location.digest {
+                if self.skip.contains(digest) {
+                    return false;
+                }
+            }
+            match self.overrides.get(&finding.rule) {
+                Some(Override::Ignore) => false,
+                Some(Override::Severity(severity)) => {
+                    finding.severity = *severity;
+                    true
+                }
+                None => finding.rule.default_severity().is_some(),
+            }
+        });
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.dedup();
+        findings
+    }
+
+    /// Whether these (already applied) findings fail the audit.
+    pub fn fails(&self, findings: &[Finding]) -> bool {
+        findings.iter().any(|f| f.severity >= self.fail_on)
+    }
+}

@@ -1,0 +1,236 @@
+//! Reading and hashing blob files: the only code that opens files of the audited tree.
+//!
+//! Every open is read-only, `O_NOFOLLOW` (a symlink swapped in after the inventory is not
+//! followed), `O_NONBLOCK` (a FIFO swapped in does not block the audit) and, where the
+//! kernel allows it, `O_NOATIME` (the audit does not even change access times). After
+//! opening, `fstat` must say "regular file".
+//!
+//! Content is streamed through a fixed-size buffer, so memory does not grow with blob size.
+//! Files at or above [`MMAP_THRESHOLD`] are memory-mapped instead unless `--no-mmap` is
+//! given; the threshold comes from `benches/digest.rs` (see BENCHMARKS.md).
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use sha2::Digest as _;
+
+use crate::model::digest::{Algorithm, Digest};
+
+/// Files this large or larger are mapped rather than read (when mapping is allowed).
+pub const MMAP_THRESHOLD: u64 = 16 * 1024 * 1024;
+
+/// Size of the per-thread read buffer.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// How blob content is brought into memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// `read` below [`MMAP_THRESHOLD`], `mmap` at or above it.
+    #[default]
+    Auto,
+    /// Always `read` (`--no-mmap`): safe against files truncated while we hash them.
+    Read,
+}
+
+/// An incremental hasher for one of the verifiable algorithms.
+pub enum Hasher {
+    /// SHA-256 (the `sha2` crate; SHA-NI when the CPU has it).
+    Sha256(sha2::Sha256),
+    /// SHA-512.
+    Sha512(sha2::Sha512),
+    /// BLAKE3 (SIMD-dispatched).
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl Hasher {
+    /// A hasher for `algorithm`, or `None` when we cannot compute it.
+    pub fn new(algorithm: &Algorithm) -> Option<Hasher> {
+        Some(match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+            Algorithm::Blake3 => Hasher::Blake3(Box::new(blake3::Hasher::new())),
+            Algorithm::Other(_) => return None,
+        })
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+            Hasher::Blake3(h) => {
+                h.update(bytes);
+            }
+        }
+    }
+
+    /// The digest of everything fed.
+    pub fn finish(self) -> Digest {
+        let (algorithm, hex) = match self {
+            Hasher::Sha256(h) => (Algorithm::Sha256, to_hex(&h.finalize())),
+            Hasher::Sha512(h) => (Algorithm::Sha512, to_hex(&h.finalize())),
+            Hasher::Blake3(h) => (Algorithm::Blake3, to_hex(h.finalize().as_bytes())),
+        };
+        Digest::from_hex(algorithm, hex)
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// The digest of `bytes` under `algorithm`, or `None` when it cannot be computed.
+pub fn digest_bytes(algorithm: &Algorithm, bytes: &[u8]) -> Option<Digest> {
+    let mut hasher = Hasher::new(algorithm)?;
+    hasher.update(bytes);
+    Some(hasher.finish())
+}
+
+/// Opens a regular file of the audited tree for reading, never following a symlink,
+/// never blocking on a FIFO, never updating its access time.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let file = match File::options()
+        .read(true)
+        .custom_flags(base | libc::O_NOATIME)
+        .open(path)
+    {
+        // O_NOATIME is refused with EPERM for files we do not own (when not root).
+        Err(error) if error.raw_os_error() == Some(libc::EPERM) => {
+            File::options().read(true).custom_flags(base).open(path)?
+        }
+        other => other?,
+    };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// The outcome of hashing a file.
+pub struct Hashed {
+    /// What the content hashes to.
+    pub digest: Digest,
+    /// How many bytes were hashed (the length at the time of reading).
+    pub len: u64,
+}
+
+/// Hashes a file under `algorithm` (which must be verifiable), calling `progress` with byte
+/// counts as it goes.
+pub fn hash_file(
+    path: &Path,
+    algorithm: &Algorithm,
+    mode: ReadMode,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<Hashed> {
+    let mut hasher = Hasher::new(algorithm)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "unverifiable algorithm"))?;
+    let mut file = open_regular(path)?;
+    let len = file.metadata()?.len();
+    if mode == ReadMode::Auto && len >= MMAP_THRESHOLD {
+        // SAFETY: the mapping is read-only and private to this call. The one hazard is a
+        // file truncated by another process while mapped (a registry garbage-collecting
+        // beside us): touching pages past the new end raises SIGBUS. That is why mapping is
+        // limited to large files, and why `--no-mmap` (ReadMode::Read) exists for live stores.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        for chunk in map.chunks(READ_BUFFER * 4) {
+            hasher.update(chunk);
+            progress(chunk.len() as u64);
+        }
+        return Ok(Hashed {
+            digest: hasher.finish(),
+            len: map.len() as u64,
+        });
+    }
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUFFER]);
+    }
+    let total = BUFFER.with_borrow_mut(|buffer| -> io::Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = match file.read(buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            hasher.update(&buffer[..n]);
+            total += n as u64;
+            progress(n as u64);
+        }
+        Ok(total)
+    })?;
+    Ok(Hashed {
+        digest: hasher.finish(),
+        len: total,
+    })
+}
+
+/// Reads a whole (small) file, refusing more than `max` bytes.
+pub fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("{len} bytes, over the {max}-byte limit"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize + simd_json_padding());
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("grew past the {max}-byte limit while being read"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Spare capacity so simd-json does not need to copy the input to pad it.
+const fn simd_json_padding() -> usize {
+    64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        let empty = digest_bytes(&Algorithm::Sha256, b"").unwrap();
+        assert_eq!(
+            empty.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let braces = digest_bytes(&Algorithm::Sha256, b"{}").unwrap();
+        assert_eq!(
+            braces.encoded(),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(
+            digest_bytes(&Algorithm::Blake3, b"").unwrap().encoded(),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+        assert_eq!(
+            digest_bytes(&Algorithm::Sha512, b"abc")
+                .unwrap()
+                .encoded()
+                .len(),
+            128
+        );
+        assert!(digest_bytes(&Algorithm::Other("md5".into()), b"").is_none());
+    }
+}

@@ -1,0 +1,27 @@
+//! oci-audit: audits OCI image storage the way `git fsck` audits a repository.
+//!
+//! ```text
+//! store (detect, inventory) → documents (hash, then parse) → graph (edges, reachability,
+//! cycles, coverage) → verify (re-hash blobs) → policy (overrides, skip list, sort) → Report
+//! ```
+//!
+//! [`audit`] runs it all and returns a [`Report`]; [`report::render`] turns that into text
+//! or JSON. The library never prints. Problems in the store are [`Finding`]s; only a store
+//! that cannot be audited at all is an [`Error`].
+
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod check;
+pub mod finding;
+pub mod hash;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod store;
+
+pub use audit::{NoProgress, Options, Progress, audit};
+pub use finding::{Finding, Location, Override, Policy, Severity, Via};
+pub use report::{Format, Report};
+pub use rules::Rule;
+pub use store::{Error, StoreKind};

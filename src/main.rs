@@ -1,0 +1,117 @@
+//! The `oci-audit` binary: parse arguments, run the library's audit, render, exit.
+//! Exit status: 0 clean, 1 findings at or above `--fail-on`, 2 the audit could not run.
+
+mod cli;
+mod progress;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, OutputFormat, RulesFormat};
+use oci_audit::{Format, Rule, report};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("oci-audit: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Rules { explain, format }) = &cli.command {
+        let text = match explain {
+            Some(id) => explain_rule(id.parse().map_err(anyhow::Error::msg)?),
+            None => list_rules(*format),
+        };
+        return Ok(write_stdout(&text));
+    }
+    let Some(path) = &cli.path else {
+        anyhow::bail!("no PATH given (try `oci-audit --help`)");
+    };
+    let options = cli.options()?;
+    let show_progress = !cli.quiet && io::stderr().is_terminal();
+    let report = if show_progress {
+        oci_audit::audit(path, &options, &progress::Bar::new())?
+    } else {
+        oci_audit::audit(path, &options, &oci_audit::NoProgress)?
+    };
+    let format = match cli.format {
+        OutputFormat::Text => Format::Text,
+        OutputFormat::Json => Format::Json,
+    };
+    let code = write_stdout(&report::render(&report, format));
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    Ok(if options.policy.fails(&report.findings) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the program quietly.
+fn write_stdout(text: &str) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("oci-audit: error: writing output: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn severity_name(rule: Rule) -> &'static str {
+    rule.default_severity().map_or("off", |s| s.as_str())
+}
+
+fn list_rules(format: RulesFormat) -> String {
+    let mut out = String::new();
+    match format {
+        RulesFormat::Text => {
+            for &rule in Rule::ALL {
+                out += &format!(
+                    "{:<32} {:<8} {}\n",
+                    rule.id(),
+                    severity_name(rule),
+                    rule.summary()
+                );
+            }
+        }
+        RulesFormat::Markdown => {
+            out += "| rule | default | what it checks | spec |\n| --- | --- | --- | --- |\n";
+            for &rule in Rule::ALL {
+                out += &format!(
+                    "| `{}` | {} | {} | {} |\n",
+                    rule.id(),
+                    severity_name(rule),
+                    rule.summary(),
+                    rule.spec()
+                );
+            }
+        }
+    }
+    out
+}
+
+fn explain_rule(rule: Rule) -> String {
+    format!(
+        "{id}\n\nDefault severity: {severity}\nWhat it checks: {summary}\nWhy: {why}\nSpec: {spec}\n",
+        id = rule.id(),
+        severity = severity_name(rule),
+        summary = rule.summary(),
+        why = rule.why(),
+        spec = rule.spec(),
+    )
+}

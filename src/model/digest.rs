@@ -1,0 +1,251 @@
+//! Content digests: `algorithm ":" encoded`, parsed and checked against the grammar of
+//! image-spec `descriptor.md` § Digests.
+//!
+//! ```text
+//! digest                ::= algorithm ":" encoded
+//! algorithm             ::= algorithm-component (algorithm-separator algorithm-component)*
+//! algorithm-component   ::= [a-z0-9]+
+//! algorithm-separator   ::= [+._-]
+//! encoded               ::= [a-zA-Z0-9=_-]+
+//! ```
+//!
+//! Registered algorithms add their own encoding rule (lower-case hex of a fixed length).
+//! Unregistered algorithms that satisfy the grammar are valid but cannot be verified
+//! ("SHOULD pass validation", descriptor.md), so they parse as [`Algorithm::Other`].
+
+use std::fmt;
+
+/// A digest algorithm. Registered ones are those of image-spec `descriptor.md`
+/// § Registered algorithms; everything else that fits the grammar is `Other`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Algorithm {
+    /// "Implementations MUST implement SHA-256 digest verification" — 64 lower-case hex.
+    Sha256,
+    /// "sha512 … MAY be implemented" — 128 lower-case hex.
+    Sha512,
+    /// "blake3 … MAY be implemented" (image-spec main, PR #1240) — 64 lower-case hex.
+    Blake3,
+    /// A grammatical algorithm we cannot hash, e.g. `sha256+b64` or `multihash+base58`.
+    Other(Box<str>),
+}
+
+impl Algorithm {
+    /// The algorithm's name as it appears before the `:`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+            Algorithm::Blake3 => "blake3",
+            Algorithm::Other(name) => name,
+        }
+    }
+
+    fn from_name(name: &str) -> Algorithm {
+        match name {
+            "sha256" => Algorithm::Sha256,
+            "sha512" => Algorithm::Sha512,
+            "blake3" => Algorithm::Blake3,
+            other => Algorithm::Other(other.into()),
+        }
+    }
+
+    /// Length of the lower-case hex encoding for registered algorithms.
+    pub fn hex_len(&self) -> Option<usize> {
+        match self {
+            Algorithm::Sha256 | Algorithm::Blake3 => Some(64),
+            Algorithm::Sha512 => Some(128),
+            Algorithm::Other(_) => None,
+        }
+    }
+
+    /// Whether this tool can recompute digests of this algorithm.
+    pub fn is_verifiable(&self) -> bool {
+        !matches!(self, Algorithm::Other(_))
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A digest that satisfies the grammar and its algorithm's encoding rule.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest {
+    algorithm: Algorithm,
+    encoded: Box<str>,
+}
+
+/// Why a string is not a valid digest. The text is the finding's message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    /// No `:` separates algorithm and encoded part.
+    #[error("no ':' between algorithm and encoded part")]
+    MissingSeparator,
+    /// The algorithm part breaks `[a-z0-9]+([+._-][a-z0-9]+)*`.
+    #[error("algorithm {0:?} does not match [a-z0-9]+([+._-][a-z0-9]+)*")]
+    BadAlgorithm(String),
+    /// The encoded part is empty or has characters outside `[a-zA-Z0-9=_-]`.
+    #[error("encoded part {0:?} does not match [a-zA-Z0-9=_-]+")]
+    BadEncoded(String),
+    /// A registered algorithm with an encoding of the wrong shape.
+    #[error("{algorithm} digests must be {len} lower-case hex characters, found {found:?}")]
+    BadHex {
+        /// The registered algorithm.
+        algorithm: &'static str,
+        /// Its required length.
+        len: usize,
+        /// What was there (truncated if huge).
+        found: String,
+    },
+}
+
+fn truncated(s: &str) -> String {
+    const MAX: usize = 140;
+    if s.len() <= MAX {
+        s.to_owned()
+    } else {
+        let mut end = MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+fn is_algorithm(s: &str) -> bool {
+    // Components of [a-z0-9]+ separated by exactly one of [+._-].
+    !s.is_empty()
+        && s.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Digest {
+    /// Parses and validates `algorithm:encoded`.
+    pub fn parse(s: &str) -> Result<Digest, DigestError> {
+        let (algorithm, encoded) = s.split_once(':').ok_or(DigestError::MissingSeparator)?;
+        if !is_algorithm(algorithm) {
+            return Err(DigestError::BadAlgorithm(truncated(algorithm)));
+        }
+        if encoded.is_empty()
+            || !encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+        {
+            return Err(DigestError::BadEncoded(truncated(encoded)));
+        }
+        let algorithm = Algorithm::from_name(algorithm);
+        if let Some(len) = algorithm.hex_len() {
+            if encoded.len() != len || !is_lower_hex(encoded) {
+                return Err(DigestError::BadHex {
+                    algorithm: match algorithm {
+                        Algorithm::Sha256 => "sha256",
+                        Algorithm::Sha512 => "sha512",
+                        _ => "blake3",
+                    },
+                    len,
+                    found: truncated(encoded),
+                });
+            }
+        }
+        Ok(Digest {
+            algorithm,
+            encoded: encoded.into(),
+        })
+    }
+
+    /// Builds a digest from a freshly computed lower-case hex value.
+    pub fn from_hex(algorithm: Algorithm, hex: String) -> Digest {
+        Digest {
+            algorithm,
+            encoded: hex.into(),
+        }
+    }
+
+    /// The algorithm part.
+    pub fn algorithm(&self) -> &Algorithm {
+        &self.algorithm
+    }
+
+    /// The encoded part (hex for registered algorithms).
+    pub fn encoded(&self) -> &str {
+        &self.encoded
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm, self.encoded)
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX64: &str = "c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b";
+
+    #[test]
+    fn registered_algorithms() {
+        let d = Digest::parse(&format!("sha256:{HEX64}")).unwrap();
+        assert_eq!(d.algorithm(), &Algorithm::Sha256);
+        assert_eq!(d.to_string(), format!("sha256:{HEX64}"));
+        assert!(Digest::parse(&format!("blake3:{HEX64}")).is_ok());
+        assert!(Digest::parse(&format!("sha512:{HEX64}{HEX64}")).is_ok());
+    }
+
+    #[test]
+    fn registered_algorithms_demand_lower_hex_of_their_length() {
+        for bad in [
+            format!("sha256:{}", HEX64.to_uppercase()),
+            format!("sha256:{}", &HEX64[1..]),
+            format!("sha512:{HEX64}"),
+            format!("blake3:{HEX64}0"),
+            "sha256:zz".to_owned(),
+        ] {
+            assert!(
+                matches!(Digest::parse(&bad), Err(DigestError::BadHex { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unregistered_algorithms_follow_the_grammar_only() {
+        for ok in [
+            format!("sha256+b64:{HEX64}"),
+            format!("sha256.foo-bar:{HEX64}"),
+            "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8".to_owned(),
+            "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564".to_owned(),
+        ] {
+            let d = Digest::parse(&ok).unwrap();
+            assert!(!d.algorithm().is_verifiable(), "{ok}");
+        }
+        for bad in [
+            format!("sha256+foo+-b:{HEX64}"),
+            format!("SHA256:{HEX64}"),
+            format!(":{HEX64}"),
+            format!("sha256+:{HEX64}"),
+            "sha256:".to_owned(),
+            format!("{HEX64}"),
+            "sha256:abc def".to_owned(),
+        ] {
+            assert!(Digest::parse(&bad).is_err(), "{bad}");
+        }
+    }
+}

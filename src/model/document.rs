@@ -1,0 +1,85 @@
+//! What the audit keeps of a parsed document: the descriptors it holds (with the JSON
+//! pointer of each) and the few fields later phases need. Validation produces these from
+//! a lenient JSON walk (`check::document`), so a bad field yields a finding and leaves
+//! the rest of the document usable.
+
+use crate::model::digest::Digest;
+use crate::model::platform::Platform;
+
+/// `vnd.docker.reference.type` value that marks a BuildKit attestation manifest.
+pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+
+/// A descriptor as far as it was valid. Absent fields were missing or invalid (and reported).
+#[derive(Clone, Debug, Default)]
+pub struct Descriptor {
+    /// JSON pointer of the descriptor inside its document, e.g. `/manifests/0`.
+    pub pointer: String,
+    /// `mediaType`, when it is a string (grammar already checked).
+    pub media_type: Option<String>,
+    /// `digest`, when valid.
+    pub digest: Option<Digest>,
+    /// `size`, when a non-negative int64.
+    pub size: Option<u64>,
+    /// Whether `urls` lists at least one location (non-distributable content).
+    pub has_urls: bool,
+    /// `platform`, when valid.
+    pub platform: Option<Platform>,
+    /// `org.opencontainers.image.ref.name`, when present.
+    pub ref_name: Option<String>,
+    /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
+    pub is_attestation: bool,
+}
+
+/// An image index (or Docker manifest list).
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    /// The document's own `mediaType`.
+    pub media_type: Option<String>,
+    /// `manifests`, in order.
+    pub manifests: Vec<Descriptor>,
+    /// `subject`.
+    pub subject: Option<Descriptor>,
+}
+
+/// An image manifest (OCI or Docker schema 2).
+#[derive(Clone, Debug, Default)]
+pub struct Manifest {
+    /// The document's own `mediaType`.
+    pub media_type: Option<String>,
+    /// `config`.
+    pub config: Option<Descriptor>,
+    /// `layers`, in order; `None` when absent or not an array.
+    pub layers: Option<Vec<Descriptor>>,
+    /// `subject`.
+    pub subject: Option<Descriptor>,
+}
+
+impl Manifest {
+    /// Every descriptor the manifest names (config, layers, subject), for graph walks.
+    pub fn descriptors(&self) -> impl Iterator<Item = &Descriptor> {
+        self.config
+            .iter()
+            .chain(self.layers.iter().flatten())
+            .chain(self.subject.iter())
+    }
+}
+
+/// An image configuration, as far as coverage and cross-checks need it.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// os/architecture/variant/os.version when os and architecture are valid strings.
+    pub platform: Option<Platform>,
+    /// Number of `rootfs.diff_ids`, when it is an array.
+    pub diff_ids: Option<usize>,
+}
+
+/// A document, by the kind it was read as.
+#[derive(Clone, Debug)]
+pub enum Document {
+    /// An index.
+    Index(Index),
+    /// A manifest.
+    Manifest(Manifest),
+    /// A config.
+    Config(Config),
+}

@@ -1,0 +1,113 @@
+//! Media types: the RFC 6838 grammar the image-spec schema enforces, and the
+//! types this tool knows how to read.
+//!
+//! image-spec `descriptor.md`: "`mediaType` … Values MUST comply with RFC 6838, including the
+//! naming requirements in its section 4.2." The spec's schema pins this down as
+//! `^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`.
+//! Unknown but grammatical types are not errors: "implementations MUST NOT generate an error"
+//! on them (image-layout.md § index.json, manifest.md § layers).
+
+/// OCI image index (`image-index.md`).
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image manifest (`manifest.md`).
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image configuration (`config.md`).
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// The empty descriptor's type (`manifest.md` § Guidance for an Empty Descriptor).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The `oci-layout` file's media type.
+pub const OCI_LAYOUT_HEADER: &str = "application/vnd.oci.layout.header.v1+json";
+/// Docker manifest list (the compatibility matrix's counterpart of the OCI index).
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker image manifest, schema 2.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker container configuration.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Docker schema 1 manifest (deprecated; unsigned).
+pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+/// Docker schema 1 manifest (deprecated; signed).
+pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// What a media type tells this tool to do with the blob it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// An OCI index or a Docker manifest list: parsed, its `manifests` followed.
+    Index,
+    /// An OCI or Docker schema 2 image manifest: parsed, config and layers followed.
+    Manifest,
+    /// Docker schema 1: legacy, not followed.
+    Schema1,
+    /// An OCI or Docker image configuration: parsed and checked against config.md.
+    Config,
+    /// Anything else: existence, size and digest only.
+    Other,
+}
+
+/// Classifies a media type string.
+pub fn kind(media_type: &str) -> Kind {
+    match media_type {
+        OCI_INDEX | DOCKER_MANIFEST_LIST => Kind::Index,
+        OCI_MANIFEST | DOCKER_MANIFEST => Kind::Manifest,
+        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Kind::Schema1,
+        OCI_CONFIG | DOCKER_CONFIG => Kind::Config,
+        _ => Kind::Other,
+    }
+}
+
+/// Whether `s` satisfies the RFC 6838 pattern of the image-spec schema.
+pub fn is_valid(s: &str) -> bool {
+    fn restricted_name(part: &str) -> bool {
+        let bytes = part.as_bytes();
+        (1..=127).contains(&bytes.len())
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[1..].iter().all(|&b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'!' | b'#' | b'$' | b'&' | b'^' | b'_' | b'.' | b'+' | b'-'
+                    )
+            })
+    }
+    match s.split_once('/') {
+        Some((kind, subtype)) => restricted_name(kind) && restricted_name(subtype),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar() {
+        assert!(is_valid(OCI_MANIFEST));
+        assert!(is_valid("text/plain"));
+        assert!(is_valid(&format!(
+            "{}/{}",
+            "a".repeat(127),
+            "b".repeat(127)
+        )));
+        for bad in [
+            "",
+            "invalid",
+            "application/",
+            "/json",
+            ".application/json",
+            "application/.json",
+            "application/json/x",
+            "application/js on",
+        ] {
+            assert!(!is_valid(bad), "{bad}");
+        }
+        assert!(!is_valid(&format!("{}/b", "a".repeat(128))));
+        assert!(!is_valid(&format!("a/{}", "b".repeat(128))));
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(kind(DOCKER_MANIFEST_LIST), Kind::Index);
+        assert_eq!(kind(OCI_MANIFEST), Kind::Manifest);
+        assert_eq!(kind(OCI_EMPTY), Kind::Other);
+        assert_eq!(kind("application/vnd.example+type"), Kind::Other);
+    }
+}

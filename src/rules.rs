@@ -1,0 +1,224 @@
+//! The rule table: every finding oci-audit can report, with its stable id, default severity,
+//! the spec text it enforces and an explanation. This is the only place rules are declared;
+//! `oci-audit rules`, `--explain`, the README table and the JSON output all read it.
+//!
+//! Ids are kebab-case `<subject>-<problem>` and never change or get reused. Default
+//! severities follow the spec's keywords: MUST → error, SHOULD → warning, MAY and hygiene → info.
+
+use crate::finding::Severity;
+
+macro_rules! rules {
+    ($(
+        $(#[$attr:meta])*
+        $variant:ident = $id:literal, $severity:ident, $spec:literal,
+            summary: $summary:literal,
+            why: $why:literal;
+    )*) => {
+        /// A check oci-audit performs. Serialises as its id.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum Rule {
+            $( $(#[$attr])* $variant, )*
+        }
+
+        impl Rule {
+            /// Every rule, in table order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant),*];
+
+            /// The stable kebab-case id.
+            pub fn id(self) -> &'static str {
+                match self { $(Rule::$variant => $id,)* }
+            }
+
+            /// Severity when the user overrides nothing; `None` for opt-in rules, which
+            /// report only when `--severity RULE=LEVEL` turns them on.
+            pub fn default_severity(self) -> Option<Severity> {
+                match self { $(Rule::$variant => rules!(@level $severity),)* }
+            }
+
+            /// The spec document and section (or other source) the rule enforces.
+            pub fn spec(self) -> &'static str {
+                match self { $(Rule::$variant => $spec,)* }
+            }
+
+            /// One line: what the rule checks.
+            pub fn summary(self) -> &'static str {
+                match self { $(Rule::$variant => $summary,)* }
+            }
+
+            /// Why it matters and what to do about it.
+            pub fn why(self) -> &'static str {
+                match self { $(Rule::$variant => $why,)* }
+            }
+        }
+    };
+    (@level Off) => { None };
+    (@level $severity:ident) => { Some(Severity::$severity) };
+}
+
+rules! {
+    /// `oci-layout` is absent.
+    LayoutMarkerMissing = "layout-marker-missing", Error, "image-layout.md § oci-layout file",
+        summary: "the layout has no oci-layout file",
+        why: "\"The oci-layout file MUST exist\" and is how tools recognise a layout and its version. Without it, readers cannot tell which layout version the directory follows.";
+    /// `imageLayoutVersion` is not one this tool understands.
+    LayoutVersionUnsupported = "layout-version-unsupported", Warning, "image-layout.md § oci-layout file",
+        summary: "imageLayoutVersion is not 1.0.0",
+        why: "The only layout version the image-spec defines is 1.0.0. A layout that claims another version may follow rules this audit does not know; the audit goes on as if it were 1.0.0.";
+    /// `blobs/` is absent or not a directory.
+    LayoutBlobsMissing = "layout-blobs-missing", Error, "image-layout.md § Blobs",
+        summary: "the layout has no blobs directory",
+        why: "\"The blobs directory MUST exist\" (it MAY be empty). Without it no descriptor of the layout can be resolved.";
+    /// `index.json` is absent.
+    IndexJsonMissing = "index-json-missing", Error, "image-layout.md § index.json file",
+        summary: "the layout has no index.json",
+        why: "\"This REQUIRED file is the entry point for references and descriptors of the image-layout.\" Without it nothing in the layout is reachable.";
+    /// A name under `blobs/` breaks the digest grammar.
+    BlobNameInvalid = "blob-name-invalid", Error, "image-layout.md § Blobs; descriptor.md § Digests",
+        summary: "a file under blobs/ is not named blobs/<alg>/<encoded> by the digest grammar",
+        why: "Blob paths are \"blobs/<alg>/<encoded>\" and \"MUST match\" the digest grammar (registered algorithms: lower-case hex of their length). A misnamed file is unreachable by any descriptor and is often a leftover temporary file of an interrupted writer.";
+    /// Something under `blobs/` is not a regular file (directory, symlink, FIFO, device).
+    BlobNotRegular = "blob-not-regular", Error, "image-layout.md § Blobs",
+        summary: "an entry under blobs/ is not a regular file (or an algorithm entry is not a directory)",
+        why: "Blobs are files of content. A symlink may point out of the store, a FIFO would block a reader and a device has no content: none of them is followed or opened.";
+    /// Blob content does not hash to its name.
+    BlobDigestMismatch = "blob-digest-mismatch", Error, "image-layout.md § Blobs; descriptor.md § Verification",
+        summary: "a blob's content does not hash to the digest in its name",
+        why: "\"The content of blobs/<alg>/<encoded> MUST match the digest <alg>:<encoded>\". The content is corrupt (bit rot, a truncated write, tampering): every image using it is broken. Restore the blob from a good copy.";
+    /// A blob nothing reachable names.
+    BlobUnreferenced = "blob-unreferenced", Info, "image-layout.md § Blobs",
+        summary: "a blob no descriptor reachable from index.json names",
+        why: "\"The blobs directory MAY contain blobs which are not referenced by any of the refs\", so this is not an error; it is space a garbage collection would reclaim (git fsck's dangling/unreachable).";
+    /// A blob whose algorithm this tool cannot hash.
+    BlobUnverifiable = "blob-unverifiable", Warning, "descriptor.md § Digests",
+        summary: "a blob's digest algorithm is grammatical but not one this tool can compute",
+        why: "Digests with unregistered algorithms \"SHOULD pass validation\" but their content cannot be re-hashed, so nothing vouches for it. This is not corruption; only sha256, sha512 and blake3 are verified.";
+    /// A descriptor names a blob that is absent.
+    DescriptorBlobMissing = "descriptor-blob-missing", Error, "image-layout.md § Blobs; manifest.md; image-index.md",
+        summary: "a descriptor names a blob that is not in the store",
+        why: "A missing manifest, config or layer makes the image unusable. The layout spec lets a layout be sparse (\"MAY be missing referenced blobs\"); for such stores lower the severity with --severity descriptor-blob-missing=warning.";
+    /// A missing blob whose descriptor carries `urls`.
+    DescriptorBlobExternal = "descriptor-blob-external", Info, "descriptor.md § urls; layer.md § Non-distributable layers",
+        summary: "a blob absent from the store but named with urls to fetch it from",
+        why: "Non-distributable (foreign) layers are fetched from their urls, so their absence is expected; this is reported so the dependency on an outside server is visible.";
+    /// A descriptor's size differs from the blob's.
+    DescriptorSizeMismatch = "descriptor-size-mismatch", Error, "descriptor.md § Properties (size)",
+        summary: "a descriptor's size differs from the length of the blob it names",
+        why: "\"size … SHOULD be used as a pre-check to verify content\"; content whose length differs \"SHOULD NOT be trusted\". Pullers reject such content.";
+    /// A descriptor digest breaks the grammar.
+    DescriptorDigestInvalid = "descriptor-digest-invalid", Error, "descriptor.md § Digests",
+        summary: "a digest string breaks the digest grammar or its algorithm's encoding",
+        why: "Digests MUST match `algorithm \":\" encoded` and registered algorithms fix their encoding (sha256 and blake3: 64 lower-case hex, sha512: 128). An invalid digest names nothing.";
+    /// A `mediaType` or `artifactType` breaks RFC 6838.
+    DescriptorMediaTypeInvalid = "descriptor-media-type-invalid", Error, "descriptor.md § Properties (mediaType, artifactType)",
+        summary: "a mediaType or artifactType breaks the RFC 6838 grammar",
+        why: "\"Values MUST comply with RFC 6838, including the naming requirements in its section 4.2\". Unknown but grammatical types are fine; ungrammatical ones are not.";
+    /// A descriptor's media type disagrees with the document it names.
+    DescriptorMediaTypeMismatch = "descriptor-media-type-mismatch", Error, "manifest.md, image-index.md § mediaType; GHSA-77vh-xpmg-72qh",
+        summary: "a descriptor's mediaType disagrees with the mediaType or shape of the document it names",
+        why: "The document's mediaType \"MUST\" be the index/manifest type and should equal the descriptor that names it. A disagreement means readers may interpret the same bytes differently (the CVE-2021-41190 confusion).";
+    /// Embedded `data` differs from the content.
+    DescriptorDataMismatch = "descriptor-data-mismatch", Error, "descriptor.md § Embedded content",
+        summary: "a descriptor's embedded data does not match its size and digest",
+        why: "\"The decoded data MUST be identical to the referenced content and SHOULD be verified against the digest and size fields\". Readers that use the embedded copy would get different bytes.";
+    /// JSON that does not parse.
+    DocumentJsonInvalid = "document-json-invalid", Error, "considerations.md § JSON",
+        summary: "a document (index, manifest, config, oci-layout) is not valid UTF-8 JSON",
+        why: "Every document is I-JSON (RFC 7493). A document that does not parse cannot be used; often it is truncated.";
+    /// A field missing, of the wrong type, or with a value the schema forbids.
+    DocumentSchemaInvalid = "document-schema-invalid", Error, "manifest.md, image-index.md, config.md, descriptor.md, image-layout.md; schema/*.json",
+        summary: "a document breaks its schema: required field missing, wrong JSON type, value out of range",
+        why: "The spec's properties are REQUIRED or typed; readers reject documents that break them. Each bad field is reported with its JSON pointer; the audit goes on with the rest.";
+    /// A document larger than `--max-document-size`.
+    DocumentTooLarge = "document-too-large", Error, "distribution-spec § Pushing manifests (4 MiB)",
+        summary: "an index, manifest or config is larger than --max-document-size",
+        why: "Registries need only accept manifests up to 4 MiB; larger documents are not parsed (they would cost memory), only hashed.";
+    /// A document omits `mediaType`.
+    DocumentMediaTypeMissing = "document-media-type-missing", Off, "manifest.md, image-index.md § mediaType",
+        summary: "an index or manifest does not carry its own mediaType",
+        why: "mediaType \"SHOULD be used\": without it the document's kind is guessed from its shape, which is what the CVE-2021-41190 ambiguity abused. Off by default: umoci and skopeo write layouts whose index.json and manifests omit it, and the descriptor naming a document already states its type (a disagreement is descriptor-media-type-mismatch). Turn it on with --severity document-media-type-missing=warning.";
+    /// Both `manifests` and `config`/`layers`.
+    ManifestAmbiguous = "manifest-ambiguous", Error, "GHSA-77vh-xpmg-72qh (CVE-2021-41190); image-spec v1.0.2",
+        summary: "a document has both manifests and config/layers, so it reads as an index and as a manifest",
+        why: "Such a document can be interpreted as an index by one client and as a manifest by another, with different content. Image-spec 1.0.2 forbids it.";
+    /// `artifactType` absent although config is the empty type.
+    ManifestArtifactTypeMissing = "manifest-artifact-type-missing", Error, "manifest.md § artifactType",
+        summary: "a manifest whose config is the empty descriptor does not set artifactType",
+        why: "\"This MUST be set when config.mediaType is set to the empty value\"; without it the artifact's type is lost.";
+    /// `layers` is empty.
+    ManifestLayersEmpty = "manifest-layers-empty", Error, "manifest.md § layers; schema/image-manifest-schema.json (minItems 1)",
+        summary: "a manifest has an empty layers array",
+        why: "The prose says layers \"SHOULD have at least one entry\"; the spec's JSON schema (and its own tests) reject an empty array. Lower with --severity manifest-layers-empty=warning if you store such artifacts on purpose.";
+    /// rootfs.diff_ids and layers disagree in count.
+    ConfigDiffIdsMismatch = "config-diff-ids-mismatch", Error, "config.md § rootfs",
+        summary: "an image config's rootfs.diff_ids does not have one entry per layer of the manifest",
+        why: "diff_ids are the uncompressed layer digests \"in order from first to last\"; a count that differs from the manifest's layers means the image cannot be unpacked and verified.";
+    /// An index reaches itself.
+    IndexCycle = "index-cycle", Error, "image-index.md § manifests",
+        summary: "an index refers, directly or through nested indexes, back to itself",
+        why: "Cycles cannot be created with content addressing unless digests collide or a document is edited in place; clients that follow them never finish.";
+    /// An index entry for a manifest has no platform.
+    IndexPlatformMissing = "index-platform-missing", Warning, "image-index.md § manifests (platform)",
+        summary: "an index entry that names an image manifest has no platform",
+        why: "platform \"SHOULD be present if its target is platform-specific\"; without it clients cannot pick an image and coverage reports cannot count it. index.json entries (tags of a layout) are exempt.";
+    /// Two entries claim the same platform.
+    IndexPlatformDuplicate = "index-platform-duplicate", Info, "image-index.md § manifests",
+        summary: "two entries of one index claim the same platform",
+        why: "Legal (\"the first match SHOULD be used\"), but the later entries are then never chosen by a client.";
+    /// An index entry's platform disagrees with the image's config.
+    IndexPlatformMismatch = "index-platform-mismatch", Warning, "image-index.md § platform; config.md",
+        summary: "an index entry's platform disagrees with the os/architecture/variant of the image config it names",
+        why: "Clients select by the index's platform and then run the image; if the config says otherwise, the wrong binary is pulled for that platform.";
+    /// A `subject` names a manifest the store lacks.
+    SubjectMissing = "subject-missing", Warning, "manifest.md § subject; distribution-spec § Pushing manifests with subject",
+        summary: "a subject descriptor names a manifest that is not in the store",
+        why: "subject is a weak reference: registries accept a referrer before its subject. In a store meant to be complete, the referrer (signature, SBOM) now describes nothing present.";
+    /// An annotation value breaks its key's documented format.
+    AnnotationValueInvalid = "annotation-value-invalid", Warning, "annotations.md § Pre-Defined Annotation Keys",
+        summary: "a pre-defined annotation has a value outside its documented format",
+        why: "org.opencontainers.image.ref.name SHOULD follow the ref grammar and org.opencontainers.image.created is an RFC 3339 date-time; tools that parse them fail on other values.";
+    /// A file or directory that could not be read.
+    IoError = "io-error", Error, "(tool)",
+        summary: "a file or directory could not be read (permission, I/O error, changed during the audit)",
+        why: "What cannot be read cannot be audited; the finding names the path and the operating system's error, and the audit goes on without it.";
+}
+
+impl std::str::FromStr for Rule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Rule, String> {
+        Rule::ALL
+            .iter()
+            .copied()
+            .find(|rule| rule.id() == s)
+            .ok_or_else(|| format!("unknown rule id {s:?} (see `oci-audit rules`)"))
+    }
+}
+
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for &rule in Rule::ALL {
+            let id = rule.id();
+            assert!(seen.insert(id), "duplicate id {id}");
+            assert!(
+                id.split('-').all(|w| !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+                "{id}"
+            );
+            assert_eq!(id.parse::<Rule>(), Ok(rule));
+            assert!(!rule.summary().is_empty() && !rule.why().is_empty());
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The blobs of one OCI image layout (image-layout.md § Blobs):
+//!
+//! ```text
+//! blobs/
+//!   <alg>/            one directory per algorithm, named by the digest grammar
+//!     <encoded>       one regular file per blob; content MUST hash to <alg>:<encoded>
+//! ```
+//!
+//! Everything else under `blobs/` is a finding. Nothing found here is opened: this is
+//! `read_dir` and `lstat` only.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::rules::Rule;
+use crate::store::{LayoutRoot, display_name, io_finding};
+
+/// A regular file under `blobs/` whose name is a valid digest.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    /// The digest its name states.
+    pub digest: Digest,
+    /// Absolute path, for opening.
+    pub path: PathBuf,
+    /// Path relative to the audited root, for findings.
+    pub display: String,
+    /// Length in bytes at inventory time.
+    pub len: u64,
+}
+
+/// Every blob of a layout, by digest.
+pub type Inventory = HashMap<Digest, Blob>;
+
+fn file_kind(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_symlink() {
+        "a symlink (not followed)"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device node"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Lists `blobs/` of `layout`. Returns `None` (with a finding) when there is no directory.
+pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inventory> {
+    let blobs_dir = layout.dir.join("blobs");
+    let display = layout.display("blobs");
+    match fs::symlink_metadata(&blobs_dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(m) => {
+            findings.push(Finding::new(
+                Rule::LayoutBlobsMissing,
+                Location::path(&display),
+                format!("blobs is {}, not a directory", file_kind(m.file_type())),
+            ));
+            return None;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            findings.push(Finding::new(
+                Rule::LayoutBlobsMissing,
+                Location::path(&display),
+                "the blobs directory does not exist",
+            ));
+            return None;
+        }
+        Err(error) => {
+            findings.push(io_finding(&display, &error));
+            return None;
+        }
+    }
+    let mut inventory = Inventory::new();
+    let entries = match fs::read_dir(&blobs_dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            findings.push(io_finding(&display, &error));
+            return Some(inventory);
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                findings.push(io_finding(&display, &error));
+                continue;
+            }
+        };
+        let name = display_name(&entry.file_name());
+        let path = format!("{display}/{name}");
+        let file_type = match entry.file_type() {
+            Ok(t) => t,
+            Err(error) => {
+                findings.push(io_finding(&path, &error));
+                continue;
+            }
+        };
+        if !file_type.is_dir() {
+            let (rule, message) = if file_type.is_file() {
+                (
+                    Rule::BlobNameInvalid,
+                    "a file directly under blobs/, outside any algorithm directory".to_owned(),
+                )
+            } else {
+                (
+                    Rule::BlobNotRegular,
+                    format!(
+                        "algorithm entry is {}, not a directory",
+                        file_kind(file_type)
+                    ),
+                )
+            };
+            findings.push(Finding::new(rule, Location::path(path), message));
+            continue;
+        }
+        let algorithm = entry.file_name().to_str().map(str::to_owned);
+        algorithm_dir(
+            entry.path(),
+            &path,
+            algorithm.as_deref(),
+            &mut inventory,
+            findings,
+        );
+    }
+    Some(inventory)
+}
+
+fn algorithm_dir(
+    dir: PathBuf,
+    display: &str,
+    algorithm: Option<&str>,
+    inventory: &mut Inventory,
+    findings: &mut Vec<Finding>,
+) {
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            findings.push(io_finding(display, &error));
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                findings.push(io_finding(display, &error));
+                continue;
+            }
+        };
+        let path = format!("{display}/{}", display_name(&entry.file_name()));
+        let metadata = match entry.metadata() {
+            Ok(m) => m,
+            Err(error) => {
+                findings.push(io_finding(&path, &error));
+                continue;
+            }
+        };
+        let parsed = match (algorithm, entry.file_name().to_str()) {
+            (Some(algorithm), Some(encoded)) => Digest::parse(&format!("{algorithm}:{encoded}"))
+                .map_err(|error| format!("name is not a digest: {error}")),
+            _ => Err("name is not UTF-8, so it cannot be a digest".to_owned()),
+        };
+        if !metadata.is_file() {
+            findings.push(Finding::new(
+                Rule::BlobNotRegular,
+                Location::path(path).with_digest(parsed.ok()),
+                format!("blob is {}", file_kind(metadata.file_type())),
+            ));
+            continue;
+        }
+        match parsed {
+            Ok(digest) => {
+                inventory.insert(
+                    digest.clone(),
+                    Blob {
+                        digest,
+                        path: entry.path(),
+                        display: path,
+                        len: metadata.len(),
+                    },
+                );
+            }
+            Err(message) => findings.push(Finding::new(
+                Rule::BlobNameInvalid,
+                Location::path(path),
+                message,
+            )),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Where bytes live: finding the store under the path the user gave, and listing what is
+//! on disk. This layer knows paths and file types, not rules about content.
+//!
+//! ```text
+//! PATH/                       an OCI image layout        (kind "oci-layout")
+//!   oci-layout  index.json  blobs/<alg>/<encoded>
+//!
+//! PATH/                       a tree of layouts, e.g. zot (kind "oci-layouts")
+//!   library/alpine/{oci-layout,index.json,blobs/}
+//!   team/app/web/{oci-layout,index.json,blobs/}
+//!
+//! PATH/docker/registry/v2/    a Docker Distribution root (kind "distribution")
+//!   blobs/  repositories/
+//! ```
+//!
+//! Directories are walked with `read_dir` and the file types it reports (`lstat`), so a
+//! symlink is seen as a symlink and never followed.
+
+pub mod layout;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Location};
+use crate::rules::Rule;
+
+/// Walks of a tree of layouts stop this deep, whatever the tree holds.
+const MAX_DEPTH: usize = 64;
+
+/// The kind of store found under the audited path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StoreKind {
+    /// One OCI image layout.
+    #[serde(rename = "oci-layout")]
+    OciLayout,
+    /// A directory tree holding several layouts.
+    #[serde(rename = "oci-layouts")]
+    OciLayouts,
+    /// A Docker Distribution (registry v2) storage root.
+    #[serde(rename = "distribution")]
+    Distribution,
+}
+
+/// Why an audit could not run at all (exit code 2). Problems inside a store are findings.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The path could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Nothing under the path looks like a store.
+    #[error(
+        "{path}: not an OCI image layout, a directory of layouts or a Docker Distribution root \
+         (looked for oci-layout, index.json and blobs/ at any depth, and docker/registry/v2)"
+    )]
+    NotAStore {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A store of a kind this version cannot audit yet.
+    #[error("{path}: {what} is not supported yet")]
+    Unsupported {
+        /// The path.
+        path: PathBuf,
+        /// What was found.
+        what: &'static str,
+    },
+}
+
+/// One OCI layout inside the audited tree.
+#[derive(Clone, Debug)]
+pub struct LayoutRoot {
+    /// Absolute directory of the layout.
+    pub dir: PathBuf,
+    /// Its path relative to the audited root, with a trailing `/` (empty for the root).
+    pub prefix: String,
+}
+
+impl LayoutRoot {
+    /// The display path of a file of this layout, relative to the audited root.
+    pub fn display(&self, relative: &str) -> String {
+        format!("{}{relative}", self.prefix)
+    }
+}
+
+/// A detected store.
+#[derive(Debug)]
+pub struct Store {
+    /// Its kind.
+    pub kind: StoreKind,
+    /// The audited path, as given.
+    pub root: PathBuf,
+    /// The layouts to audit.
+    pub layouts: Vec<LayoutRoot>,
+}
+
+fn is_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn exists_no_follow(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Decides what `path` is. Unreadable directories met while looking for nested layouts
+/// are returned as findings.
+pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
+    let metadata = fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !metadata.is_dir() {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    fs::read_dir(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if is_dir(&path.join("docker/registry/v2"))
+        || (is_dir(&path.join("repositories")) && is_dir(&path.join("blobs")))
+    {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            what: "a Docker Distribution root",
+        });
+    }
+    let store = |kind, layouts| Store {
+        kind,
+        root: path.to_owned(),
+        layouts,
+    };
+    if is_layout(path, true) {
+        let root = LayoutRoot {
+            dir: path.to_owned(),
+            prefix: String::new(),
+        };
+        return Ok((store(StoreKind::OciLayout, vec![root]), Vec::new()));
+    }
+    let mut layouts = Vec::new();
+    let mut findings = Vec::new();
+    find_layouts(path, "", 0, &mut layouts, &mut findings);
+    if layouts.is_empty() {
+        return Err(Error::NotAStore {
+            path: path.to_owned(),
+        });
+    }
+    layouts.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    Ok((store(StoreKind::OciLayouts, layouts), findings))
+}
+
+/// A directory is a layout when it has `oci-layout` or `index.json`; the audited root also
+/// when it has just `blobs/` (so a layout missing both files is still audited, with findings).
+fn is_layout(dir: &Path, is_root: bool) -> bool {
+    exists_no_follow(&dir.join("oci-layout"))
+        || exists_no_follow(&dir.join("index.json"))
+        || (is_root && is_dir(&dir.join("blobs")))
+}
+
+/// Depth-first search for layouts. A layout's own subdirectories (other than `blobs`) are
+/// searched too: zot keeps repository `a/b` inside repository `a`.
+fn find_layouts(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    layouts: &mut Vec<LayoutRoot>,
+    findings: &mut Vec<Finding>,
+) {
+    let this_is_layout = depth > 0 && is_layout(dir, false);
+    if this_is_layout {
+        layouts.push(LayoutRoot {
+            dir: dir.to_owned(),
+            prefix: prefix.to_owned(),
+        });
+    }
+    if depth >= MAX_DEPTH {
+        return;
+    }
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            findings.push(io_finding(prefix.trim_end_matches('/'), &error));
+            return;
+        }
+    };
+    let mut children: Vec<(String, PathBuf)> = Vec::new();
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
+        let is_subdir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let name = entry.file_name();
+        if !is_subdir || (this_is_layout && name == "blobs") {
+            continue;
+        }
+        children.push((display_name(&name), entry.path()));
+    }
+    children.sort();
+    for (name, path) in children {
+        find_layouts(
+            &path,
+            &format!("{prefix}{name}/"),
+            depth + 1,
+            layouts,
+            findings,
+        );
+    }
+}
+
+/// A file name for display: lossy UTF-8, with control characters escaped so that one
+/// finding stays one line.
+pub fn display_name(name: &std::ffi::OsStr) -> String {
+    let lossy = name.to_string_lossy();
+    if lossy.chars().any(char::is_control) {
+        lossy.chars().flat_map(char::escape_default).collect()
+    } else {
+        lossy.into_owned()
+    }
+}
+
+/// An `io-error` finding for a display path.
+pub fn io_finding(path: &str, error: &io::Error) -> Finding {
+    let path = if path.is_empty() { "." } else { path };
+    Finding::new(
+        Rule::IoError,
+        Location::path(path),
+        format!("cannot read: {error}"),
+    )
+}
