@@ -81,6 +81,10 @@ struct LayoutAudit {
     /// Blobs whose content is already hashed (the documents).
     hashed: HashSet<Digest>,
     reachable: HashSet<Digest>,
+    /// Whether every document that could name a blob was read. When one was not (an
+    /// unreadable index.json, a manifest that does not parse), blobs it may name cannot
+    /// honestly be called unreferenced, so none are.
+    graph_complete: bool,
     coverage: Vec<Coverage>,
     findings: Vec<Finding>,
     documents: u64,
@@ -145,7 +149,7 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     let mut findings = Vec::new();
     check_header(layout, &mut findings);
     let inventory = layout::inventory(layout, &mut findings).unwrap_or_default();
-    let index_json = read_index_json(layout, options, &mut findings);
+    let (index_json, index_json_read) = read_index_json(layout, options, &mut findings);
     let (docs, bytes_hashed) =
         load_documents(index_json.as_ref(), &inventory, options, &mut findings);
     let graph = Graph {
@@ -158,8 +162,10 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     graph.check_cycles(&mut findings);
     graph.check_consistency(&mut findings);
     let coverage = graph.coverage();
+    let graph_complete = index_json_read && docs.values().all(|l| l.document.is_some());
     LayoutAudit {
         layout: layout.clone(),
+        graph_complete,
         hashed: docs.keys().cloned().collect(),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         inventory,
@@ -217,11 +223,13 @@ fn check_header(layout: &LayoutRoot, findings: &mut Vec<Finding>) {
     }
 }
 
+/// Reads and parses `index.json`. The flag is false when it exists but could not be used,
+/// which leaves the layout's reachability unknown.
 fn read_index_json(
     layout: &LayoutRoot,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> Option<Index> {
+) -> (Option<Index>, bool) {
     let display = layout.display("index.json");
     let mut bytes =
         match hash::read_small(&layout.dir.join("index.json"), options.max_document_size) {
@@ -232,7 +240,7 @@ fn read_index_json(
                     Location::path(display),
                     "index.json does not exist",
                 ));
-                return None;
+                return (None, true);
             }
             Err(error) if error.kind() == io::ErrorKind::FileTooLarge => {
                 findings.push(Finding::new(
@@ -240,11 +248,11 @@ fn read_index_json(
                     Location::path(display),
                     format!("index.json not parsed: {error}"),
                 ));
-                return None;
+                return (None, false);
             }
             Err(error) => {
                 findings.push(read_error(&display, &error));
-                return None;
+                return (None, false);
             }
         };
     let mut cx = Context {
@@ -252,15 +260,16 @@ fn read_index_json(
         digest: None,
         findings,
     };
-    match document::parse(&mut bytes, Expect::LayoutIndex, &mut cx)? {
-        Document::Index(index) => Some(index),
-        _ => {
+    match document::parse(&mut bytes, Expect::LayoutIndex, &mut cx) {
+        Some(Document::Index(index)) => (Some(*index), true),
+        None => (None, false),
+        Some(_) => {
             cx.findings.push(Finding::new(
                 Rule::DocumentSchemaInvalid,
                 Location::path(&display).via(&display, ""),
                 "index.json is shaped as an image manifest, not an image index",
             ));
-            None
+            (None, false)
         }
     }
 }
@@ -366,7 +375,7 @@ fn digest_mismatch(blob: &Blob, actual: &Digest) -> Finding {
     Finding::new(
         Rule::BlobDigestMismatch,
         Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
-        format!("content hashes to {actual}"),
+        "content does not hash to the digest in its name",
     )
     .expected_found(&blob.digest, actual)
 }
@@ -446,6 +455,9 @@ fn verify_blobs(
 }
 
 fn report_unreferenced(audit: &LayoutAudit, findings: &mut Vec<Finding>) {
+    if !audit.graph_complete {
+        return;
+    }
     for blob in audit.inventory.values() {
         if !audit.reachable.contains(&blob.digest) {
             findings.push(Finding::new(

@@ -79,7 +79,7 @@ rules! {
         why: "Blob paths are \"blobs/<alg>/<encoded>\" and \"MUST match\" the digest grammar (registered algorithms: lower-case hex of their length). A misnamed file is unreachable by any descriptor and is often a leftover temporary file of an interrupted writer.";
     /// Something under `blobs/` is not a regular file (directory, symlink, FIFO, device).
     BlobNotRegular = "blob-not-regular", Error, "image-layout.md § Blobs",
-        summary: "an entry under blobs/ is not a regular file (or an algorithm entry is not a directory)",
+        summary: "an entry under blobs/ is a symlink, FIFO, socket, device or directory where a blob file (or an algorithm directory) belongs",
         why: "Blobs are files of content. A symlink may point out of the store, a FIFO would block a reader and a device has no content: none of them is followed or opened.";
     /// Blob content does not hash to its name.
     BlobDigestMismatch = "blob-digest-mismatch", Error, "image-layout.md § Blobs; descriptor.md § Verification",

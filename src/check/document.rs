@@ -102,34 +102,57 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// Parses `bytes` with simd-json and hands the DOM to `check`; a document that does not
+/// parse is reported instead. Describing the error needs `bytes` again, so the DOM (which
+/// borrows them) must be gone first: hence a callback rather than a returned DOM.
+fn with_json<T>(
+    bytes: &mut [u8],
+    cx: &mut Context,
+    check: impl FnOnce(&Value, &mut Context) -> Option<T>,
+) -> Option<T> {
+    let error = match simd_json::to_borrowed_value(bytes) {
+        Ok(value) => return check(&value, cx),
+        Err(error) => error,
+    };
+    cx.report(Rule::DocumentJsonInvalid, "", json_error(&error, bytes));
+    None
+}
+
 /// Parses `bytes` (rewritten in place) as `expect`; `None` when nothing usable was found.
 /// `Expect::Config` returns `Document::Config`; indexes and manifests return what the
 /// document *is*, judged by its `mediaType` or shape, so the caller can compare it with
 /// what the descriptor promised.
 pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Document> {
-    let value = match simd_json::to_borrowed_value(bytes) {
-        Ok(value) => value,
-        Err(error) => {
-            let message = if *error.error() == simd_json::ErrorType::InvalidUtf8 {
-                "not valid UTF-8".to_owned()
-            } else {
-                format!("not valid JSON: {error}")
-            };
-            cx.report(Rule::DocumentJsonInvalid, "", message);
+    with_json(bytes, cx, |value, cx| {
+        check_duplicate_keys(value, "", cx);
+        let Value::Object(object) = value else {
+            cx.wrong_type("", "object", value);
             return None;
-        }
-    };
-    check_duplicate_keys(&value, "", cx);
-    let Value::Object(object) = &value else {
-        cx.wrong_type("", "object", &value);
-        return None;
-    };
-    Some(match expect {
-        Expect::Config => Document::Config(config(object, cx)),
-        Expect::LayoutIndex | Expect::Index | Expect::Manifest => {
-            image_document(object, expect, cx)
-        }
+        };
+        Some(match expect {
+            Expect::Config => Document::Config(config(object, cx)),
+            Expect::LayoutIndex | Expect::Index | Expect::Manifest => {
+                image_document(object, expect, cx)
+            }
+        })
     })
+}
+
+/// A message for a document that does not parse. simd-json locates structural errors at
+/// character 0, so the error is described (not located) by a second, slow parse with
+/// serde_json; this runs only for broken documents.
+fn json_error(error: &simd_json::Error, bytes: &[u8]) -> String {
+    if *error.error() == simd_json::ErrorType::InvalidUtf8 || std::str::from_utf8(bytes).is_err() {
+        return "not valid UTF-8".to_owned();
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(serde_error) => {
+            let text = serde_error.to_string();
+            let what = text.split(" at line ").next().unwrap_or(&text);
+            format!("not valid JSON: {what}")
+        }
+        Ok(_) => format!("not valid JSON: {:?}", error.error()),
+    }
 }
 
 /// I-JSON (RFC 7493) forbids duplicate member names; simd-json keeps both, so a reader's
@@ -187,9 +210,9 @@ fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document
     };
     schema_version(object, cx);
     if is_index {
-        Document::Index(index(object, expect, cx))
+        Document::Index(Box::new(index(object, expect, cx)))
     } else {
-        Document::Manifest(manifest(object, cx))
+        Document::Manifest(Box::new(manifest(object, cx)))
     }
 }
 
@@ -265,16 +288,21 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
         }
         Some(value) => cx.wrong_type("/manifests", "array", value),
     }
-    if expect != Expect::LayoutIndex {
+    if expect == Expect::LayoutIndex {
+        for entry in &manifests {
+            if let Some(name) = entry.ref_name.as_deref().filter(|n| !is_ref_name(n)) {
+                cx.report(
+                    Rule::AnnotationValueInvalid,
+                    &pointer(&pointer(&entry.pointer, "annotations"), ANNOTATION_REF_NAME),
+                    format!("{ANNOTATION_REF_NAME} {name:?} does not follow the ref grammar"),
+                );
+            }
+        }
+    } else {
         index_platforms(&manifests, cx);
     }
     optional_media_type(object, "/artifactType", cx);
-    annotations(
-        object.get("annotations"),
-        "/annotations",
-        expect == Expect::LayoutIndex,
-        cx,
-    );
+    annotations(object.get("annotations"), "/annotations", cx);
     Index {
         media_type,
         manifests,
@@ -368,7 +396,7 @@ fn manifest(object: &Object, cx: &mut Context) -> Manifest {
             "config is the empty descriptor type but artifactType is not set",
         );
     }
-    annotations(object.get("annotations"), "/annotations", false, cx);
+    annotations(object.get("annotations"), "/annotations", cx);
     Manifest {
         media_type,
         config,
@@ -445,12 +473,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
     if let Some(value) = object.get("urls") {
         out.has_urls = urls(value, &pointer(at, "urls"), cx);
     }
-    let annotation_map = annotations(
-        object.get("annotations"),
-        &pointer(at, "annotations"),
-        false,
-        cx,
-    );
+    let annotation_map = annotations(object.get("annotations"), &pointer(at, "annotations"), cx);
     if let Some(map) = annotation_map {
         out.ref_name = map
             .get(ANNOTATION_REF_NAME)
@@ -530,8 +553,7 @@ fn is_uri(s: &str) -> bool {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
-            if !(i + 2 < bytes.len() + 0 + 1
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            if !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
             {
                 return false;
@@ -549,11 +571,11 @@ fn is_uri(s: &str) -> bool {
 }
 
 /// `annotations`: "MUST be a key-value map where both the key and value MUST be strings".
-/// Checks the documented formats of pre-defined keys. Returns the map when it is one.
+/// Checks `created`'s format here; `ref.name` is checked on `index.json` entries only,
+/// where it "SHOULD only be considered" (annotations.md). Returns the map when it is one.
 fn annotations<'v>(
     value: Option<&'v Value<'v>>,
     at: &str,
-    is_layout_index: bool,
     cx: &mut Context,
 ) -> Option<&'v Object<'v>> {
     let value = value?;
@@ -566,22 +588,12 @@ fn annotations<'v>(
             cx.wrong_type(&pointer(at, key), "string", item);
             continue;
         };
-        match key.as_ref() {
-            ANNOTATION_CREATED if !is_rfc3339(text) => {
-                cx.report(
-                    Rule::AnnotationValueInvalid,
-                    &pointer(at, key),
-                    format!("{key} {text:?} is not an RFC 3339 date-time"),
-                );
-            }
-            ANNOTATION_REF_NAME if is_layout_index && !is_ref_name(text) => {
-                cx.report(
-                    Rule::AnnotationValueInvalid,
-                    &pointer(at, key),
-                    format!("{key} {text:?} does not follow the ref grammar"),
-                );
-            }
-            _ => {}
+        if key == ANNOTATION_CREATED && !is_rfc3339(text) {
+            cx.report(
+                Rule::AnnotationValueInvalid,
+                &pointer(at, key),
+                format!("{key} {text:?} is not an RFC 3339 date-time"),
+            );
         }
     }
     Some(map)
@@ -922,37 +934,18 @@ fn history(value: &Value, cx: &mut Context) {
 
 /// The `oci-layout` file: a JSON object with `imageLayoutVersion`. Returns the version.
 pub fn layout_header(bytes: &mut [u8], cx: &mut Context) -> Option<String> {
-    let value = match simd_json::to_borrowed_value(bytes) {
-        Ok(value) => value,
-        Err(error) => {
-            cx.report(
-                Rule::DocumentJsonInvalid,
-                "",
-                format!("not valid JSON: {error}"),
-            );
+    with_json(bytes, cx, |value, cx| {
+        let Value::Object(object) = value else {
+            cx.wrong_type("", "object", value);
             return None;
-        }
-    };
-    let Value::Object(object) = &value else {
-        cx.wrong_type("", "object", &value);
-        return None;
-    };
-    required_string(object, "", "imageLayoutVersion", cx)
+        };
+        required_string(object, "", "imageLayoutVersion", cx)
+    })
 }
 
 /// Validates a lone descriptor document (the image-spec's descriptor test vectors).
 pub fn standalone_descriptor(bytes: &mut [u8], cx: &mut Context) -> Option<Descriptor> {
-    match simd_json::to_borrowed_value(bytes) {
-        Ok(value) => descriptor(&value, "", cx),
-        Err(error) => {
-            cx.report(
-                Rule::DocumentJsonInvalid,
-                "",
-                format!("not valid JSON: {error}"),
-            );
-            None
-        }
-    }
+    with_json(bytes, cx, |value, cx| descriptor(value, "", cx))
 }
 
 #[cfg(test)]

@@ -242,7 +242,7 @@ mod tests {
             format!(":{HEX64}"),
             format!("sha256+:{HEX64}"),
             "sha256:".to_owned(),
-            format!("{HEX64}"),
+            HEX64.to_owned(),
             "sha256:abc def".to_owned(),
         ] {
             assert!(Digest::parse(&bad).is_err(), "{bad}");

@@ -76,10 +76,10 @@ pub struct Config {
 /// A document, by the kind it was read as.
 #[derive(Clone, Debug)]
 pub enum Document {
-    /// An index.
-    Index(Index),
-    /// A manifest.
-    Manifest(Manifest),
+    /// An index (boxed: descriptors make it large).
+    Index(Box<Index>),
+    /// A manifest (boxed: descriptors make it large).
+    Manifest(Box<Manifest>),
     /// A config.
     Config(Config),
 }

@@ -1,0 +1,239 @@
+//! Defects built at test time: what git cannot hold (FIFOs, symlinks out of the tree,
+//! directories where files belong), what needs a deliberate digest mismatch (cycles), and
+//! flag-dependent behaviour (size limits, --no-verify, mmap vs read, opt-in rules).
+
+use std::fs;
+use std::os::unix::fs::symlink;
+
+use crate::support::{Layout, rule_ids, run, sha256};
+
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+}
+
+fn audit_ids(layout: &Layout, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![layout.arg(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    rule_ids(&out.stdout)
+}
+
+fn valid_layout() -> (Layout, String) {
+    let layout = Layout::new();
+    let (manifest, size) = layout.image("amd64", b"a layer");
+    layout.index_json(&[(&manifest, size, "v1")]);
+    (layout, manifest)
+}
+
+#[test]
+fn fifos_and_symlinks_under_blobs_are_reported_never_opened() {
+    let (layout, _) = valid_layout();
+    let outside = tempfile::tempdir().unwrap();
+    // If the audit followed these links or opened these FIFOs it would block: the test
+    // harness kills it after 60 s and fails.
+    let outside_fifo = outside.path().join("fifo");
+    mkfifo(&outside_fifo);
+    let blobs = layout.path().join("blobs/sha256");
+    mkfifo(&blobs.join(&sha256(b"fifo")[7..]));
+    symlink(&outside_fifo, blobs.join(&sha256(b"link")[7..])).unwrap();
+    symlink(outside.path(), layout.path().join("blobs/sha512")).unwrap();
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(rule_ids(&out.stdout), ["blob-not-regular"]);
+    assert_eq!(
+        out.stdout.matches("blob-not-regular").count(),
+        3,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("a FIFO") && out.stdout.contains("a symlink (not followed)"));
+}
+
+#[test]
+fn unreadable_and_odd_files_are_io_errors() {
+    let (layout, _) = valid_layout();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    fs::remove_file(layout.path().join("oci-layout")).unwrap();
+    symlink(
+        outside.path().join("oci-layout"),
+        layout.path().join("oci-layout"),
+    )
+    .unwrap();
+    let out = run(&[layout.arg()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("error[io-error] oci-layout: is a symlink; not followed"),
+        "{}",
+        out.stdout
+    );
+
+    let (layout, _) = valid_layout();
+    fs::remove_file(layout.path().join("index.json")).unwrap();
+    fs::create_dir(layout.path().join("index.json")).unwrap();
+    assert_eq!(audit_ids(&layout, &[]), ["io-error"]);
+
+    // A FIFO where index.json belongs must not block either.
+    let (layout, _) = valid_layout();
+    fs::remove_file(layout.path().join("index.json")).unwrap();
+    mkfifo(&layout.path().join("index.json"));
+    assert_eq!(audit_ids(&layout, &[]), ["io-error"]);
+}
+
+#[test]
+fn blobs_that_is_a_file_is_reported() {
+    let (layout, _) = valid_layout();
+    fs::remove_dir_all(layout.path().join("blobs")).unwrap();
+    fs::write(layout.path().join("blobs"), b"").unwrap();
+    assert_eq!(
+        audit_ids(&layout, &[]),
+        ["descriptor-blob-missing", "layout-blobs-missing"]
+    );
+}
+
+#[test]
+fn document_over_the_size_limit_is_not_parsed() {
+    let (layout, _) = valid_layout();
+    let ids = audit_ids(&layout, &["--max-document-size", "100"]);
+    assert_eq!(ids, ["document-too-large"]);
+    assert!(audit_ids(&layout, &[]).is_empty());
+}
+
+#[test]
+fn index_cycle_is_reported_and_terminates() {
+    // Content addressing makes cycles impossible unless a blob's content does not match
+    // its name, so the cycle comes with a digest mismatch, as it would in a real store.
+    let layout = Layout::new();
+    let name = sha256(b"index placeholder");
+    let render = |size: usize| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{name}","size":{size}}}]}}"#
+        )
+    };
+    // The entry names the index itself, with its true length (a fixed point: the length
+    // only depends on the number of digits of the size).
+    let mut index = render(0);
+    while index.len() != render(index.len()).len() {
+        index = render(index.len());
+    }
+    let index = render(index.len());
+    layout.blob_named(&name, index.as_bytes());
+    let size = fs::metadata(layout.path().join("blobs/sha256").join(&name[7..]))
+        .unwrap()
+        .len();
+    fs::write(
+        layout.path().join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{name}","size":{size}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let ids = audit_ids(&layout, &[]);
+    assert!(ids.contains(&"index-cycle".to_owned()), "{ids:?}");
+    assert!(ids.contains(&"blob-digest-mismatch".to_owned()), "{ids:?}");
+}
+
+#[test]
+fn opt_in_rule_reports_only_when_enabled() {
+    let layout = Layout::new();
+    let (layer, layer_size) = layout.blob(b"x");
+    let (config, config_size) = layout.blob(
+        format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#).as_bytes(),
+    );
+    let (manifest, size) = layout.blob(
+        format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+        )
+        .as_bytes(),
+    );
+    layout.index_json(&[(&manifest, size, "v1")]);
+    assert!(audit_ids(&layout, &[]).is_empty());
+    assert_eq!(
+        audit_ids(
+            &layout,
+            &["--severity", "document-media-type-missing=warning"]
+        ),
+        ["document-media-type-missing"]
+    );
+}
+
+#[test]
+fn no_verify_checks_connectivity_but_not_layer_content() {
+    let (layout, _) = valid_layout();
+    let layer = layout
+        .path()
+        .join("blobs/sha256")
+        .join(&sha256(b"a layer")[7..]);
+    fs::write(&layer, b"A LAYER").unwrap();
+    assert_eq!(audit_ids(&layout, &[]), ["blob-digest-mismatch"]);
+    assert!(audit_ids(&layout, &["--no-verify"]).is_empty());
+}
+
+#[test]
+fn other_algorithms_are_verified_or_reported_unverifiable() {
+    let (layout, _) = valid_layout();
+    let content = b"sha512 content";
+    let sha512 =
+        oci_audit::hash::digest_bytes(&oci_audit::model::digest::Algorithm::Sha512, content)
+            .unwrap();
+    let blake3 =
+        oci_audit::hash::digest_bytes(&oci_audit::model::digest::Algorithm::Blake3, content)
+            .unwrap();
+    layout.blob_named(&sha512.to_string(), content);
+    layout.blob_named(&blake3.to_string(), b"not the content");
+    layout.blob_named(
+        "sha256+b64:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+        b"opaque",
+    );
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert_eq!(
+        rule_ids(&out.stdout),
+        [
+            "blob-digest-mismatch",
+            "blob-unreferenced",
+            "blob-unverifiable"
+        ]
+    );
+    assert_eq!(
+        out.stdout.matches("\"blob-digest-mismatch\"").count(),
+        1,
+        "only the blake3 blob is corrupt"
+    );
+}
+
+#[test]
+fn large_blobs_verify_the_same_with_and_without_mmap() {
+    let layout = Layout::new();
+    let big = vec![7u8; (oci_audit::hash::MMAP_THRESHOLD + 4096) as usize];
+    let (manifest, size) = layout.image("amd64", &big);
+    layout.index_json(&[(&manifest, size, "v1")]);
+    assert!(audit_ids(&layout, &[]).is_empty());
+    let path = layout.path().join("blobs/sha256").join(&sha256(&big)[7..]);
+    let mut corrupt = big.clone();
+    *corrupt.last_mut().unwrap() = 8;
+    fs::write(&path, &corrupt).unwrap();
+    assert_eq!(audit_ids(&layout, &[]), ["blob-digest-mismatch"]);
+    assert_eq!(audit_ids(&layout, &["--no-mmap"]), ["blob-digest-mismatch"]);
+}
+
+#[test]
+fn odd_file_names_stay_on_one_line() {
+    let (layout, _) = valid_layout();
+    fs::write(layout.path().join("blobs/sha256/bad\nname"), b"").unwrap();
+    let out = run(&[layout.arg()]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("blob-name-invalid"))
+        .unwrap();
+    assert!(line.contains("bad\\nname"), "{line}");
+}

@@ -1,0 +1,427 @@
+//! The binary as automation sees it: exit codes, the JSON contract, determinism across
+//! thread counts, policy flags, the rules listing, and a tree left exactly as it was.
+
+use std::fs;
+
+use serde::Deserialize;
+
+use crate::support::{Layout, age_atimes, normalize, repo, rule_ids, run, snapshot};
+
+const MULTIPLATFORM: &str = "corpus/clean/skopeo-multiplatform/store";
+
+fn corpus(path: &str) -> String {
+    repo().join(path).display().to_string()
+}
+
+/// A layout with an error (missing layer), a warning (nested index entry without platform)
+/// and an info (unreferenced blob).
+fn broken_layout() -> Layout {
+    let layout = Layout::new();
+    let (m1, s1) = layout.image("amd64", b"layer one");
+    let (m2, s2) = layout.image("arm64", b"layer two");
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{m1}","size":{s1},"platform":{{"os":"linux","architecture":"amd64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{m2}","size":{s2}}}]}}"#
+    );
+    let (index_digest, index_size) = layout.blob(index.as_bytes());
+    fs::write(
+        layout.path().join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size},"annotations":{{"org.opencontainers.image.ref.name":"multi"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    layout.blob(b"nobody names me");
+    let missing = crate::support::sha256(b"layer two");
+    fs::remove_file(layout.path().join("blobs/sha256").join(&missing[7..])).unwrap();
+    layout
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(run(&[&corpus(MULTIPLATFORM)]).code, 0);
+    let broken = broken_layout();
+    let out = run(&[broken.arg()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("error[descriptor-blob-missing]"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        run(&[
+            broken.arg(),
+            "--severity",
+            "descriptor-blob-missing=warning"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        run(&[
+            broken.arg(),
+            "--severity",
+            "descriptor-blob-missing=warning",
+            "--fail-on",
+            "warning"
+        ])
+        .code,
+        1
+    );
+    let missing = crate::support::sha256(b"layer two");
+    assert_eq!(run(&[broken.arg(), "--skip", &missing]).code, 0);
+
+    let skip_list = tempfile::NamedTempFile::new().unwrap();
+    fs::write(
+        skip_list.path(),
+        format!("# known broken\n{missing}  # layer two\n\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        run(&[
+            broken.arg(),
+            "--skip-list",
+            skip_list.path().to_str().unwrap()
+        ])
+        .code,
+        0
+    );
+}
+
+#[test]
+fn audits_that_cannot_run_exit_2_naming_the_path() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(&[empty.path().to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(empty.path().to_str().unwrap()) && out.stderr.contains("oci-layout"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(&["/nonexistent/oci-audit-test"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("/nonexistent/oci-audit-test"),
+        "{}",
+        out.stderr
+    );
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    assert_eq!(run(&[file.path().to_str().unwrap()]).code, 2);
+
+    let registry = tempfile::tempdir().unwrap();
+    fs::create_dir_all(registry.path().join("docker/registry/v2/blobs")).unwrap();
+    let out = run(&[registry.path().to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("Distribution"), "{}", out.stderr);
+
+    let store = corpus(MULTIPLATFORM);
+    for bad in [
+        vec![store.as_str(), "--severity", "no-such-rule=error"],
+        vec![store.as_str(), "--severity", "blob-unreferenced=loud"],
+        vec![store.as_str(), "--severity", "blob-unreferenced"],
+        vec![store.as_str(), "--skip", "sha256:XYZ"],
+        vec![store.as_str(), "--skip-list", "/nonexistent/skip-list"],
+        vec![store.as_str(), "--format", "yaml"],
+        vec![],
+    ] {
+        let out = run(&bad);
+        assert_eq!(out.code, 2, "{bad:?}: {out:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonReport {
+    version: u32,
+    store: JsonStore,
+    stats: JsonStats,
+    findings: Vec<JsonFinding>,
+    coverage: Vec<JsonCoverage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonStore {
+    kind: String,
+    path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonStats {
+    layouts: u64,
+    blobs: u64,
+    bytes: u64,
+    bytes_verified: u64,
+    documents: u64,
+    elapsed_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonFinding {
+    rule: String,
+    severity: String,
+    location: JsonLocation,
+    message: String,
+    expected: Option<String>,
+    found: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLocation {
+    path: String,
+    digest: Option<String>,
+    via: Option<JsonVia>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonVia {
+    path: String,
+    pointer: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonCoverage {
+    root: String,
+    path: String,
+    pointer: String,
+    digest: String,
+    platforms: Vec<JsonPlatform>,
+    duplicates: Vec<JsonPlatform>,
+    without_platform: Vec<String>,
+    attestations: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct JsonPlatform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+    #[serde(rename = "os.version")]
+    os_version: Option<String>,
+}
+
+fn json(args: &[&str]) -> JsonReport {
+    let out = run(args);
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.stdout))
+}
+
+#[test]
+fn json_contract() {
+    let broken = broken_layout();
+    let report = json(&[broken.arg(), "--format", "json"]);
+    assert_eq!(report.version, 1);
+    assert_eq!(report.store.kind, "oci-layout");
+    assert_eq!(report.store.path, broken.arg());
+    assert_eq!(report.stats.blobs, 7);
+    assert!(report.stats.bytes_verified > 0 && report.stats.bytes >= report.stats.bytes_verified);
+    let missing = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "descriptor-blob-missing")
+        .unwrap();
+    assert_eq!(missing.severity, "error");
+    assert!(missing.location.path.starts_with("blobs/sha256/"));
+    assert!(
+        missing
+            .location
+            .digest
+            .as_deref()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let via = missing.location.via.as_ref().unwrap();
+    assert!(
+        via.path.starts_with("blobs/sha256/") && via.pointer == "/layers/0",
+        "{via:?}"
+    );
+    assert!(!missing.message.is_empty() && missing.expected.is_none() && missing.found.is_none());
+    let platform_missing = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "index-platform-missing")
+        .unwrap();
+    assert_eq!(platform_missing.severity, "warning");
+    assert_eq!(
+        platform_missing.location.via.as_ref().unwrap().pointer,
+        "/manifests/1"
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "blob-unreferenced" && f.severity == "info")
+    );
+    assert_eq!(report.coverage.len(), 1);
+    let coverage = &report.coverage[0];
+    assert_eq!(
+        (
+            coverage.root.as_str(),
+            coverage.path.as_str(),
+            coverage.pointer.as_str()
+        ),
+        ("multi", "index.json", "/manifests/0")
+    );
+    assert!(coverage.digest.starts_with("sha256:"));
+    assert_eq!(
+        coverage.platforms,
+        vec![JsonPlatform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+            os_version: None
+        }]
+    );
+    assert_eq!(coverage.without_platform.len(), 1);
+    assert!(coverage.duplicates.is_empty() && coverage.attestations.is_empty());
+
+    let clean = json(&[&corpus(MULTIPLATFORM), "--format", "json"]);
+    assert!(clean.findings.is_empty());
+    let platforms: Vec<String> = clean.coverage[0]
+        .platforms
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}/{}",
+                p.os,
+                p.architecture,
+                p.variant.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        ["linux/amd64/-", "linux/arm64/v8", "linux/arm/v7"]
+    );
+
+    let many = json(&[
+        &corpus("corpus/clean/many-layouts/store"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(many.store.kind, "oci-layouts");
+    assert_eq!(many.stats.layouts, 2);
+    let paths: Vec<&str> = many.coverage.iter().map(|c| c.path.as_str()).collect();
+    assert!(
+        paths.contains(&"library/alpine/index.json") && paths.contains(&"team/app/web/index.json"),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn output_is_identical_for_any_thread_count() {
+    let broken = broken_layout();
+    let many = corpus("corpus/clean/many-layouts/store");
+    for store in [broken.arg(), many.as_str()] {
+        for format in ["text", "json"] {
+            let one = run(&[store, "--format", format, "--threads", "1"]);
+            let four = run(&[store, "--format", format, "--threads", "4"]);
+            assert_eq!(one.code, four.code);
+            assert_eq!(
+                normalize(&one.stdout),
+                normalize(&four.stdout),
+                "{store} {format}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_audited_tree_is_left_exactly_as_it_was() {
+    let broken = broken_layout();
+    let copy = tempfile::tempdir().unwrap();
+    let many = copy.path().join("many");
+    copy_tree(&repo().join("corpus/clean/many-layouts/store"), &many);
+    for root in [broken.path(), many.as_path()] {
+        let content_before = snapshot(root, true);
+        age_atimes(root);
+        let before = snapshot(root, false);
+        let root_arg = root.to_str().unwrap();
+        for args in [
+            vec![root_arg],
+            vec![root_arg, "--format", "json"],
+            vec![root_arg, "--no-verify"],
+            vec![root_arg, "--no-mmap", "--threads", "1"],
+            vec![root_arg, "-q", "--fail-on", "info"],
+        ] {
+            run(&args);
+        }
+        assert_eq!(
+            before,
+            snapshot(root, false),
+            "metadata (incl. atime) changed"
+        );
+        assert_eq!(content_before, snapshot(root, true), "content changed");
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn rules_listing_and_explanations() {
+    let out = run(&["rules"]);
+    assert_eq!(out.code, 0);
+    for &rule in oci_audit::Rule::ALL {
+        assert!(
+            out.stdout.contains(rule.id()),
+            "{} missing from `rules`",
+            rule.id()
+        );
+        let explained = run(&["rules", "--explain", rule.id()]);
+        assert_eq!(explained.code, 0);
+        assert!(explained.stdout.contains(rule.spec()) && explained.stdout.contains(rule.why()));
+    }
+    assert_eq!(run(&["rules", "--explain", "no-such-rule"]).code, 2);
+}
+
+#[test]
+fn readme_rule_table_is_generated_from_the_rule_table() {
+    let table = run(&["rules", "--format", "markdown"]).stdout;
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- rules:start -->\n")
+        .expect("README rules:start marker")
+        + "<!-- rules:start -->\n".len();
+    let end = readme
+        .find("<!-- rules:end -->")
+        .expect("README rules:end marker");
+    assert_eq!(
+        &readme[start..end],
+        table,
+        "README rule table is stale: paste `oci-audit rules --format markdown` between the markers"
+    );
+}
+
+#[test]
+fn broken_layout_reports_exactly_its_rules() {
+    let broken = broken_layout();
+    let ids = rule_ids(&run(&[broken.arg(), "--format", "json"]).stdout);
+    assert_eq!(
+        ids,
+        [
+            "blob-unreferenced",
+            "descriptor-blob-missing",
+            "index-platform-missing"
+        ]
+    );
+}

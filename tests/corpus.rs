@@ -1,0 +1,139 @@
+//! The committed corpus: `corpus/<group>/<case>/{case.toml, store/, audit.txt}`.
+//! Each case must produce exactly the rule ids of its `case.toml` and the text rendering
+//! of `audit.txt` (elapsed time masked). `OCI_AUDIT_BLESS=1 cargo test` rewrites the
+//! `audit.txt` files after a deliberate change; review the diff.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_audit::{NoProgress, Options, Rule, report};
+
+use crate::support::{normalize, repo};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    description: String,
+    kind: String,
+    expect: Vec<String>,
+}
+
+/// Rules that no committed store can show, each with the test that covers it instead.
+const NOT_IN_CORPUS: &[(&str, &str)] = &[
+    (
+        "document-too-large",
+        "builder::document_over_the_size_limit_is_not_parsed",
+    ),
+    (
+        "index-cycle",
+        "builder::index_cycle_is_reported_and_terminates (needs a digest mismatch)",
+    ),
+    (
+        "io-error",
+        "builder::unreadable_and_odd_files_are_io_errors (git keeps no FIFOs)",
+    ),
+    (
+        "document-media-type-missing",
+        "builder::opt_in_rule_reports_only_when_enabled (off by default)",
+    ),
+];
+
+fn cases() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for group in fs::read_dir(repo().join("corpus")).unwrap() {
+        let group = group.unwrap().path();
+        if !group.is_dir() {
+            continue;
+        }
+        for case in fs::read_dir(&group).unwrap() {
+            let case = case.unwrap().path();
+            if case.join("case.toml").is_file() {
+                out.push(case);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read_case(dir: &Path) -> Case {
+    let text = fs::read_to_string(dir.join("case.toml")).unwrap();
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
+#[test]
+fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
+    let bless = std::env::var_os("OCI_AUDIT_BLESS").is_some();
+    let mut failures = Vec::new();
+    let cases = cases();
+    assert!(cases.len() >= 5, "corpus missing: {cases:?}");
+    for dir in &cases {
+        let case = read_case(dir);
+        assert!(!case.description.is_empty());
+        let report = oci_audit::audit(&dir.join("store"), &Options::default(), &NoProgress)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let kind = serde_json::to_value(report.store.kind).unwrap();
+        if kind != case.kind.as_str() {
+            failures.push(format!(
+                "{}: kind {kind}, expected {}",
+                dir.display(),
+                case.kind
+            ));
+        }
+        let found: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.id()).collect();
+        let expected: BTreeSet<&str> = case.expect.iter().map(String::as_str).collect();
+        if found != expected {
+            failures.push(format!(
+                "{}: expected {expected:?}, found {found:?}\n{}",
+                dir.display(),
+                report::render_text(&report)
+            ));
+        }
+        let text = normalize(&report::render_text(&report));
+        let snapshot = dir.join("audit.txt");
+        if bless {
+            fs::write(&snapshot, &text).unwrap();
+        } else {
+            match fs::read_to_string(&snapshot) {
+                Ok(committed) if committed == text => {}
+                Ok(committed) => failures.push(format!(
+                    "{}: text output differs from audit.txt\n--- committed\n{committed}--- now\n{text}",
+                    dir.display()
+                )),
+                Err(_) => failures.push(format!("{}: no audit.txt (run with OCI_AUDIT_BLESS=1)", dir.display())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_rule_has_a_corpus_case_or_a_named_test() {
+    let mut covered = BTreeSet::new();
+    for dir in cases() {
+        covered.extend(read_case(&dir).expect);
+    }
+    for &rule in Rule::ALL {
+        let exempt = NOT_IN_CORPUS.iter().any(|(id, _)| *id == rule.id());
+        assert!(
+            covered.contains(rule.id()) || exempt,
+            "rule {} has no corpus case under corpus/ and no exemption",
+            rule.id()
+        );
+    }
+}
+
+#[test]
+fn clean_cases_have_no_findings() {
+    for dir in cases()
+        .iter()
+        .filter(|d| d.starts_with(repo().join("corpus/clean")))
+    {
+        assert!(
+            read_case(dir).expect.is_empty(),
+            "{}: a clean case expects findings",
+            dir.display()
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Shared test helpers: running the binary, building temporary layouts, snapshotting a tree.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use oci_audit::hash::digest_bytes;
+use oci_audit::model::digest::Algorithm;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `oci-audit` with `args`, killing it if it takes longer than 60 s (a FIFO that
+/// blocks the audit must fail the test, not hang it).
+pub fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oci-audit"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn oci-audit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("oci-audit {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// Replaces the elapsed time, the only part of the output that varies between runs.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let line = if let Some(pos) = line.find("\"elapsed_ms\": ") {
+            format!("{}\"elapsed_ms\": 0", &line[..pos])
+        } else if let Some(pos) = line.rfind(" · ").filter(|_| line.ends_with(" s")) {
+            format!("{} · [elapsed]", &line[..pos])
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// sha256 digest string of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    digest_bytes(&Algorithm::Sha256, bytes).unwrap().to_string()
+}
+
+/// Builds OCI layouts in a temporary directory, a few lines per test.
+pub struct Layout {
+    pub dir: tempfile::TempDir,
+}
+
+impl Layout {
+    /// An empty valid layout: oci-layout, blobs/sha256, and no index.json yet.
+    pub fn new() -> Layout {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        Layout { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn arg(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    /// Writes a blob named by its sha256; returns (digest, size).
+    pub fn blob(&self, bytes: &[u8]) -> (String, usize) {
+        let digest = sha256(bytes);
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        fs::write(self.path().join("blobs/sha256").join(hex), bytes).unwrap();
+        (digest, bytes.len())
+    }
+
+    /// Writes a blob under a chosen digest (possibly wrong).
+    pub fn blob_named(&self, digest: &str, bytes: &[u8]) {
+        let (alg, hex) = digest.split_once(':').unwrap();
+        fs::create_dir_all(self.path().join("blobs").join(alg)).unwrap();
+        fs::write(self.path().join("blobs").join(alg).join(hex), bytes).unwrap();
+    }
+
+    /// A config + one layer + manifest; returns the manifest's (digest, size).
+    pub fn image(&self, arch: &str, layer: &[u8]) -> (String, usize) {
+        let (layer_digest, layer_size) = self.blob(layer);
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+        );
+        let (config_digest, config_size) = self.blob(config.as_bytes());
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{layer_size}}}]}}"#
+        );
+        self.blob(manifest.as_bytes())
+    }
+
+    /// Writes index.json listing manifests as (digest, size, ref name).
+    pub fn index_json(&self, entries: &[(&str, usize, &str)]) {
+        let manifests: Vec<String> = entries
+            .iter()
+            .map(|(digest, size, name)| {
+                format!(
+                    r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{size},"annotations":{{"org.opencontainers.image.ref.name":"{name}"}}}}"#
+                )
+            })
+            .collect();
+        fs::write(
+            self.path().join("index.json"),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+                manifests.join(",")
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// Every fact about a tree a read-only audit must leave unchanged, per entry (symlinks
+/// not followed): type, mode, size, mtime, atime, ctime; with `content`, also the sha256 of
+/// each file (reading changes atimes, so take content snapshots apart from metadata ones).
+pub fn snapshot(root: &Path, content: bool) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for path in walk(root) {
+        let m = fs::symlink_metadata(&path).unwrap();
+        let fact = if content {
+            if m.is_file() {
+                sha256(&fs::read(&path).unwrap())
+            } else if m.file_type().is_symlink() {
+                fs::read_link(&path).unwrap().display().to_string()
+            } else {
+                String::new()
+            }
+        } else {
+            format!(
+                "mode={:o} size={} mtime={}.{} atime={}.{} ctime={}.{}",
+                m.mode(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.atime(),
+                m.atime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            )
+        };
+        out.insert(path.strip_prefix(root).unwrap().to_owned(), fact);
+    }
+    out
+}
+
+/// Every path under `root`, not following symlinks.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if fs::symlink_metadata(&path).unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Sets every regular file's atime far before its mtime, so that under `relatime` any
+/// read without O_NOATIME would visibly move it.
+pub fn age_atimes(root: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    for path in walk(root) {
+        if !fs::symlink_metadata(&path).unwrap().is_file() {
+            continue;
+        }
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let times = [
+            libc::timespec {
+                tv_sec: 1_000_000,
+                tv_nsec: 0,
+            },
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+        ];
+        // SAFETY: a valid NUL-terminated path and a two-element timespec array.
+        let rc = unsafe {
+            libc::utimensat(
+                libc::AT_FDCWD,
+                c_path.as_ptr(),
+                times.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        assert_eq!(rc, 0, "utimensat {}", path.display());
+    }
+}
+
+/// The sorted, unique rule ids of a JSON report.
+pub fn rule_ids(json: &str) -> Vec<String> {
+    let report: serde_json::Value = serde_json::from_str(json).expect("JSON output");
+    let mut ids: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}

@@ -1,0 +1,14 @@
+//! The one integration-test binary (ripgrep's layout). Each module tests one surface:
+//!
+//! - `corpus`: every committed store under `corpus/` audits to exactly the rule ids its
+//!   `case.toml` expects, and its text rendering matches the committed `audit.txt`.
+//! - `conformance`: the image-spec's own schema vectors classify as `cases.tsv` says.
+//! - `builder`: defects that cannot be committed to git (FIFOs, permissions, cycles that
+//!   need a digest mismatch, size limits) built in temporary directories.
+//! - `cli`: exit codes, JSON shape, determinism across thread counts, nothing written.
+
+mod builder;
+mod cli;
+mod conformance;
+mod corpus;
+mod support;
