@@ -237,3 +237,41 @@ fn odd_file_names_stay_on_one_line() {
         .unwrap();
     assert!(line.contains("bad\\nname"), "{line}");
 }
+
+#[test]
+fn hostile_documents_are_findings_not_crashes() {
+    let layout = Layout::new();
+    let deep = |n: usize| {
+        format!(
+            r#"{{"schemaVersion":2,"x":{}{}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let documents: Vec<Vec<u8>> = vec![
+        deep(10_000).into_bytes(),
+        deep(1_000).into_bytes(),
+        br#"{"schemaVersion":2,"config":{"size":99999999999999999999999}}"#.to_vec(),
+        b"{\"schemaVersion\":2,\"config\":\"\xff\xfe\"}".to_vec(),
+        b"[1,2,3]".to_vec(),
+        b"".to_vec(),
+        br#"{"schemaVersion":2,"schemaVersion":3,"config":{},"layers":[]}"#.to_vec(),
+    ];
+    let entries: Vec<(String, usize)> = documents.iter().map(|d| layout.blob(d)).collect();
+    let refs: Vec<(&str, usize, &str)> =
+        entries.iter().map(|(d, s)| (d.as_str(), *s, "t")).collect();
+    layout.index_json(&refs);
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    for needle in [
+        "nested deeper than 1024 levels",
+        "a number does not fit 64 bits",
+        "not valid UTF-8",
+        "the document has the wrong JSON type",
+        "not valid JSON: EOF while parsing a value",
+        "duplicate member name",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
+    }
+}

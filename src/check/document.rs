@@ -64,7 +64,7 @@ impl Context<'_> {
         self.report(
             Rule::DocumentSchemaInvalid,
             pointer,
-            format!("{} must be {expected}", field_name(pointer)),
+            format!("{} has the wrong JSON type", field_name(pointer)),
         )
         .set_expected_found(expected, type_name(value));
     }
@@ -142,14 +142,25 @@ pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Docum
 /// character 0, so the error is described (not located) by a second, slow parse with
 /// serde_json; this runs only for broken documents.
 fn json_error(error: &simd_json::Error, bytes: &[u8]) -> String {
-    if *error.error() == simd_json::ErrorType::InvalidUtf8 || std::str::from_utf8(bytes).is_err() {
-        return "not valid UTF-8".to_owned();
+    use simd_json::ErrorType;
+    match error.error() {
+        ErrorType::DepthLimitExceeded => {
+            return format!("nested deeper than {} levels", simd_json::DEFAULT_MAX_DEPTH);
+        }
+        ErrorType::InvalidUtf8 => return "not valid UTF-8".to_owned(),
+        _ if std::str::from_utf8(bytes).is_err() => return "not valid UTF-8".to_owned(),
+        _ => {}
     }
     match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
         Err(serde_error) => {
             let text = serde_error.to_string();
             let what = text.split(" at line ").next().unwrap_or(&text);
             format!("not valid JSON: {what}")
+        }
+        // serde_json accepts what simd-json refused: in practice a number that does not
+        // fit 64 bits, which I-JSON (RFC 7493) also rules out.
+        Ok(_) if *error.error() == ErrorType::InvalidNumber => {
+            "a number does not fit 64 bits (I-JSON)".to_owned()
         }
         Ok(_) => format!("not valid JSON: {:?}", error.error()),
     }
