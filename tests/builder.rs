@@ -212,17 +212,32 @@ fn other_algorithms_are_verified_or_reported_unverifiable() {
 
 #[test]
 fn large_blobs_verify_the_same_with_and_without_mmap() {
+    use oci_audit::hash::{MMAP_THRESHOLD, MMAP_WINDOW};
+    assert!(MMAP_WINDOW >= MMAP_THRESHOLD);
+    // Several mapping windows and a tail that is not page-aligned.
+    let len = usize::try_from(2 * MMAP_WINDOW + 12_345).unwrap();
+    let big: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let layout = Layout::new();
-    let big = vec![7u8; (oci_audit::hash::MMAP_THRESHOLD + 4096) as usize];
     let (manifest, size) = layout.image("amd64", &big);
     layout.index_json(&[(&manifest, size, "v1")]);
     assert!(audit_ids(&layout, &[]).is_empty());
+    assert!(audit_ids(&layout, &["--no-mmap"]).is_empty());
     let path = layout.path().join("blobs/sha256").join(&sha256(&big)[7..]);
-    let mut corrupt = big.clone();
-    *corrupt.last_mut().unwrap() = 8;
-    fs::write(&path, &corrupt).unwrap();
-    assert_eq!(audit_ids(&layout, &[]), ["blob-digest-mismatch"]);
-    assert_eq!(audit_ids(&layout, &["--no-mmap"]), ["blob-digest-mismatch"]);
+    for position in [len / 2, len - 1] {
+        let mut corrupt = big.clone();
+        corrupt[position] ^= 1;
+        fs::write(&path, &corrupt).unwrap();
+        assert_eq!(
+            audit_ids(&layout, &[]),
+            ["blob-digest-mismatch"],
+            "byte {position}"
+        );
+        assert_eq!(
+            audit_ids(&layout, &["--no-mmap"]),
+            ["blob-digest-mismatch"],
+            "byte {position}"
+        );
+    }
 }
 
 #[test]
