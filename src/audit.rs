@@ -166,7 +166,11 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     LayoutAudit {
         layout: layout.clone(),
         graph_complete,
-        hashed: docs.keys().cloned().collect(),
+        hashed: docs
+            .iter()
+            .filter(|(_, loaded)| loaded.content_checked)
+            .map(|(digest, _)| digest.clone())
+            .collect(),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         inventory,
         reachable,
@@ -303,8 +307,9 @@ fn load_documents(
                     expect: *expect,
                     document,
                     display: blob.display.clone(),
+                    content_checked: hashed.is_some(),
                 };
-                (digest.clone(), loaded, found, hashed)
+                (digest.clone(), loaded, found, hashed.unwrap_or(0))
             })
             .collect();
         let mut next = Vec::new();
@@ -328,13 +333,14 @@ fn load_documents(
 }
 
 /// Reads one document blob: size limit, hash of the raw bytes, then parse.
-/// Returns the document and the number of bytes hashed.
+/// Returns the document and the number of bytes hashed (`None` when the content was not
+/// hashed, which leaves it to the verify phase).
 fn load_document(
     blob: &Blob,
     expect: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> (Option<Document>, u64) {
+) -> (Option<Document>, Option<u64>) {
     let location = || Location::path(&blob.display).with_digest(Some(blob.digest.clone()));
     let mut bytes = match hash::read_small(&blob.path, options.max_document_size) {
         Ok(bytes) => bytes,
@@ -344,11 +350,11 @@ fn load_document(
                 location(),
                 format!("document not parsed: {error} (--max-document-size)"),
             ));
-            return (None, 0);
+            return (None, None);
         }
         Err(error) => {
             findings.push(read_error(&blob.display, &error).with_digest(&blob.digest));
-            return (None, 0);
+            return (None, None);
         }
     };
     let hashed = check_content(blob, &bytes, findings);
@@ -360,15 +366,14 @@ fn load_document(
     (document::parse(&mut bytes, expect, &mut cx), hashed)
 }
 
-/// Hashes in-memory content of `blob` and reports a mismatch. Returns bytes hashed.
-fn check_content(blob: &Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> u64 {
-    let Some(actual) = hash::digest_bytes(blob.digest.algorithm(), bytes) else {
-        return 0;
-    };
+/// Hashes in-memory content of `blob` and reports a mismatch. Returns bytes hashed, or
+/// `None` for an algorithm we cannot compute.
+fn check_content(blob: &Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> Option<u64> {
+    let actual = hash::digest_bytes(blob.digest.algorithm(), bytes)?;
     if actual != blob.digest {
         findings.push(digest_mismatch(blob, &actual));
     }
-    bytes.len() as u64
+    Some(bytes.len() as u64)
 }
 
 fn digest_mismatch(blob: &Blob, actual: &Digest) -> Finding {
@@ -378,13 +383,6 @@ fn digest_mismatch(blob: &Blob, actual: &Digest) -> Finding {
         "content does not hash to the digest in its name",
     )
     .expected_found(&blob.digest, actual)
-}
-
-impl Finding {
-    fn with_digest(mut self, digest: &Digest) -> Finding {
-        self.location.digest = Some(digest.clone());
-        self
-    }
 }
 
 /// Hashes every blob not hashed as a document, across all layouts, largest first.

@@ -151,6 +151,13 @@ impl Finding {
         self
     }
 
+    /// Sets the digest of the object the finding is about.
+    #[must_use]
+    pub fn with_digest(mut self, digest: &Digest) -> Finding {
+        self.location.digest = Some(digest.clone());
+        self
+    }
+
     /// Sets expected and found values in place.
     pub fn set_expected_found(&mut self, expected: impl fmt::Display, found: impl fmt::Display) {
         self.expected = Some(expected.to_string());

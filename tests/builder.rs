@@ -109,6 +109,46 @@ fn document_over_the_size_limit_is_not_parsed() {
 }
 
 #[test]
+fn documents_not_hashed_when_read_are_verified_like_any_blob() {
+    // A config over the size limit (the manifest is under it) is not parsed, but its
+    // content must still be checked.
+    let layout = Layout::new();
+    let (layer, layer_size) = layout.blob(b"x");
+    let config = format!(
+        r#"{{"author":"{}","architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#,
+        "a".repeat(1000)
+    );
+    let (config_digest, config_size) = layout.blob(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+    );
+    let (manifest_digest, manifest_size) = layout.blob(manifest.as_bytes());
+    layout.index_json(&[(&manifest_digest, manifest_size, "v1")]);
+    assert!(manifest_size < 600 && config_size > 600);
+    let path = layout.path().join("blobs/sha256").join(&config_digest[7..]);
+    fs::write(&path, config.replace("amd64", "arm64")).unwrap();
+    assert_eq!(audit_ids(&layout, &[]), ["blob-digest-mismatch"]);
+    assert_eq!(
+        audit_ids(&layout, &["--max-document-size", "600"]),
+        ["blob-digest-mismatch", "document-too-large"]
+    );
+
+    // A manifest under an algorithm we cannot compute is parsed, and said to be unverifiable.
+    let layout = Layout::new();
+    let (layer, layer_size) = layout.blob(b"x");
+    let (config, config_size) = layout.blob(
+        format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#).as_bytes(),
+    );
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+    );
+    let name = "sha256+b64:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564";
+    layout.blob_named(name, manifest.as_bytes());
+    layout.index_json(&[(name, manifest.len(), "v1")]);
+    assert_eq!(audit_ids(&layout, &[]), ["blob-unverifiable"]);
+}
+
+#[test]
 fn index_cycle_is_reported_and_terminates() {
     // Content addressing makes cycles impossible unless a blob's content does not match
     // its name, so the cycle comes with a digest mismatch, as it would in a real store.

@@ -25,6 +25,10 @@ pub struct Loaded {
     pub document: Option<Document>,
     /// Display path of the blob.
     pub display: String,
+    /// Whether the content was hashed when it was read (false when it could not be read,
+    /// was over the size limit, or has an algorithm we cannot compute): the verify phase
+    /// then deals with the blob like any other.
+    pub content_checked: bool,
 }
 
 /// Which documents a descriptor asks the loader to read, and as what.
