@@ -330,3 +330,59 @@ fn hostile_documents_are_findings_not_crashes() {
         assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
     }
 }
+
+#[test]
+fn artifacts_in_an_index_need_no_platform() {
+    let layout = Layout::new();
+    let (image, image_size) = layout.image("amd64", b"layer");
+    let (empty, _) = layout.blob(b"{}");
+    let (payload, payload_size) = layout.blob(b"signature bytes");
+    let artifact = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sig","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/vnd.example.sig","digest":"{payload}","size":{payload_size}}}]}}"#
+    );
+    let (artifact, artifact_size) = layout.blob(artifact.as_bytes());
+    let entry = |digest: &str, size: usize, extra: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{size}{extra}}}"#
+        )
+    };
+    let index = |entries: Vec<String>| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+            entries.join(",")
+        )
+    };
+    let platform = r#","platform":{"os":"linux","architecture":"amd64"}"#;
+    // The artifact is recognised by its config type, with or without artifactType on the entry.
+    for artifact_entry in [
+        entry(&artifact, artifact_size, ""),
+        entry(
+            &artifact,
+            artifact_size,
+            r#","artifactType":"application/vnd.example.sig""#,
+        ),
+    ] {
+        let (index_digest, index_size) = layout
+            .blob(index(vec![entry(&image, image_size, platform), artifact_entry]).as_bytes());
+        fs::write(
+            layout.path().join("index.json"),
+            index(vec![format!(
+                r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size}}}"#
+            )]),
+        )
+        .unwrap();
+        let ids = audit_ids(&layout, &[]);
+        assert!(ids.iter().all(|id| id == "blob-unreferenced"), "{ids:?}");
+    }
+    // An image entry without a platform is still reported.
+    let (index_digest, index_size) =
+        layout.blob(index(vec![entry(&image, image_size, "")]).as_bytes());
+    fs::write(
+        layout.path().join("index.json"),
+        index(vec![format!(
+            r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size}}}"#
+        )]),
+    )
+    .unwrap();
+    assert!(audit_ids(&layout, &[]).contains(&"index-platform-missing".to_owned()));
+}

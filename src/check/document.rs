@@ -321,35 +321,26 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     }
 }
 
-/// Entries for image manifests SHOULD carry a platform, and two entries for one platform
-/// make the second unreachable by platform selection.
+/// Two entries for one platform make the second unreachable by platform selection.
+/// (Entries without a platform are judged by the graph phase, which knows whether the
+/// target is an image or an artifact.)
 fn index_platforms(manifests: &[Descriptor], cx: &mut Context) {
     let mut seen: Vec<&Platform> = Vec::new();
     for entry in manifests {
-        let is_image = entry
-            .media_type
-            .as_deref()
-            .is_some_and(|ty| media_type::kind(ty) == Kind::Manifest);
-        match &entry.platform {
-            None if is_image => {
-                cx.report(
-                    Rule::IndexPlatformMissing,
-                    &entry.pointer,
-                    "index entry names an image manifest but has no platform",
-                );
-            }
-            Some(platform) if !entry.is_attestation && !platform.is_unknown() => {
-                if seen.contains(&platform) {
-                    cx.report(
-                        Rule::IndexPlatformDuplicate,
-                        &entry.pointer,
-                        format!("platform {platform} is claimed by an earlier entry too"),
-                    );
-                } else {
-                    seen.push(platform);
-                }
-            }
-            _ => {}
+        let Some(platform) = &entry.platform else {
+            continue;
+        };
+        if entry.is_attestation || platform.is_unknown() {
+            continue;
+        }
+        if seen.contains(&platform) {
+            cx.report(
+                Rule::IndexPlatformDuplicate,
+                &entry.pointer,
+                format!("platform {platform} is claimed by an earlier entry too"),
+            );
+        } else {
+            seen.push(platform);
         }
     }
 }
@@ -493,7 +484,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         out.is_attestation = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
-    optional_media_type(object, &pointer(at, "artifactType"), cx);
+    out.artifact_type = optional_media_type(object, &pointer(at, "artifactType"), cx);
     if let Some(value) = object.get("platform") {
         out.platform = platform(value, &pointer(at, "platform"), cx);
     }

@@ -235,6 +235,7 @@ impl Graph<'_> {
             match &loaded.document {
                 Some(Document::Index(index)) => {
                     for entry in &index.manifests {
+                        self.check_platform_present(digest, loaded, entry, findings);
                         let (Some(claimed), Some(target)) = (&entry.platform, &entry.digest) else {
                             continue;
                         };
@@ -287,6 +288,50 @@ impl Graph<'_> {
                 _ => {}
             }
         }
+    }
+
+    /// image-index.md: platform "SHOULD be present if its target is platform-specific". An
+    /// image manifest is; an artifact (an entry with `artifactType`, or a manifest whose
+    /// config is not an image config: signatures, SBOMs) is not.
+    fn check_platform_present(
+        &self,
+        index_digest: &Digest,
+        index: &Loaded,
+        entry: &Descriptor,
+        findings: &mut Vec<Finding>,
+    ) {
+        let names_manifest = entry
+            .media_type
+            .as_deref()
+            .is_some_and(|ty| media_type::kind(ty) == Kind::Manifest);
+        if entry.platform.is_some()
+            || entry.is_attestation
+            || entry.artifact_type.is_some()
+            || !names_manifest
+        {
+            return;
+        }
+        let target = entry.digest.as_ref().and_then(|d| self.docs.get(d));
+        if let Some(Loaded {
+            document: Some(Document::Manifest(manifest)),
+            ..
+        }) = target
+        {
+            let config_type = manifest
+                .config
+                .as_ref()
+                .and_then(|c| c.media_type.as_deref());
+            if config_type.is_some_and(|ty| media_type::kind(ty) != Kind::Config) {
+                return;
+            }
+        }
+        findings.push(Finding::new(
+            Rule::IndexPlatformMissing,
+            Location::path(&index.display)
+                .with_digest(Some(index_digest.clone()))
+                .via(&index.display, &entry.pointer),
+            "index entry names an image manifest but has no platform",
+        ));
     }
 
     /// Platform coverage of every `index.json` entry.

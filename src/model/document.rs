@@ -28,6 +28,8 @@ pub struct Descriptor {
     pub ref_name: Option<String>,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
     pub is_attestation: bool,
+    /// `artifactType`, when valid.
+    pub artifact_type: Option<String>,
 }
 
 /// An image index (or Docker manifest list).
