@@ -270,7 +270,18 @@ impl Graph<'_> {
                     let Some((_, config)) = self.config_of(digest) else {
                         continue;
                     };
-                    if let (Some(diff_ids), Some(layers)) = (config.diff_ids, &manifest.layers) {
+                    // diff_ids count filesystem changesets; when a manifest carries other
+                    // "layers" (in-toto statements of an attestation) there is no
+                    // one-to-one relation to check.
+                    let Some(layers) = &manifest.layers else {
+                        continue;
+                    };
+                    let all_filesystem = layers.iter().all(|l| {
+                        l.media_type
+                            .as_deref()
+                            .is_some_and(media_type::is_filesystem_layer)
+                    });
+                    if let Some(diff_ids) = config.diff_ids.filter(|_| all_filesystem) {
                         if diff_ids != layers.len() {
                             findings.push(
                                 Finding::new(

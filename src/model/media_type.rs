@@ -54,6 +54,14 @@ pub fn kind(media_type: &str) -> Kind {
     }
 }
 
+/// Whether a layer media type is a filesystem changeset (OCI `…image.layer.v1.tar*`, the
+/// deprecated non-distributable variants, or Docker `…image.rootfs.*`): the layers that
+/// `rootfs.diff_ids` counts. In-toto statements and other artifact "layers" are not.
+pub fn is_filesystem_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.")
+}
+
 /// Whether `s` satisfies the RFC 6838 pattern of the image-spec schema.
 pub fn is_valid(s: &str) -> bool {
     fn restricted_name(part: &str) -> bool {
