@@ -304,7 +304,6 @@ fn load_documents(
                 let mut found = Vec::new();
                 let (document, hashed) = load_document(blob, *expect, options, &mut found);
                 let loaded = Loaded {
-                    expect: *expect,
                     document,
                     display: blob.display.clone(),
                     content_checked: hashed.is_some(),

@@ -19,8 +19,6 @@ use crate::store::layout::Inventory;
 /// A document loaded from a blob.
 #[derive(Debug)]
 pub struct Loaded {
-    /// What the first descriptor naming it promised.
-    pub expect: Expect,
     /// The parsed document, unless it could not be read or parsed.
     pub document: Option<Document>,
     /// Display path of the blob.
