@@ -27,9 +27,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
-    /// Worker threads (0: one per core, or RAYON_NUM_THREADS).
-    #[arg(long, short = 'j', default_value_t = 0)]
-    pub threads: usize,
+    /// Worker threads (0: one per core, or RAYON_NUM_THREADS). At most 1024: the work is
+    /// bound by disks and hash units, and each thread holds a read buffer.
+    #[arg(long, short = 'j', default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub threads: u16,
 
     /// Check connectivity and sizes only: do not re-hash layers and other non-document
     /// blobs (documents are still hashed, as they are read anyway).
@@ -151,7 +152,7 @@ impl Cli {
             }
         }
         Ok(Options {
-            threads: self.threads,
+            threads: usize::from(self.threads),
             verify: !self.no_verify,
             read_mode: if self.no_mmap {
                 ReadMode::Read

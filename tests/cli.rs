@@ -123,6 +123,7 @@ fn audits_that_cannot_run_exit_2_naming_the_path() {
         vec![store.as_str(), "--skip", "sha256:XYZ"],
         vec![store.as_str(), "--skip-list", "/nonexistent/skip-list"],
         vec![store.as_str(), "--format", "yaml"],
+        vec![store.as_str(), "--threads", "100000"],
         vec![],
     ] {
         let out = run(&bad);
