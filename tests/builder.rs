@@ -386,3 +386,29 @@ fn artifacts_in_an_index_need_no_platform() {
     .unwrap();
     assert!(audit_ids(&layout, &[]).contains(&"index-platform-missing".to_owned()));
 }
+
+#[test]
+fn deeply_nested_indexes_do_not_overflow_the_stack() {
+    // Each index names the next: 30,000 levels, far deeper than a recursive walk survives
+    // on a worker thread's stack. See: review of 2026-11-24 (stack overflow in coverage).
+    let layout = Layout::new();
+    let (mut digest, mut size) = layout.image("amd64", b"bottom");
+    let mut media_type = "application/vnd.oci.image.manifest.v1+json";
+    for _ in 0..30_000 {
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{media_type}","digest":"{digest}","size":{size},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+        );
+        (digest, size) = layout.blob(index.as_bytes());
+        media_type = "application/vnd.oci.image.index.v1+json";
+    }
+    fs::write(
+        layout.path().join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{media_type}","digest":"{digest}","size":{size}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(r#""architecture": "amd64""#));
+}

@@ -370,8 +370,7 @@ impl Graph<'_> {
                 };
                 match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
                     Some(Document::Index(_)) => {
-                        let mut visited = HashSet::new();
-                        self.collect(digest, &mut coverage, &mut visited);
+                        self.collect(digest, &mut coverage);
                     }
                     Some(Document::Manifest(_)) => {
                         let platform = entry.platform.clone().or_else(|| {
@@ -389,39 +388,41 @@ impl Graph<'_> {
             .collect()
     }
 
-    fn collect<'a>(
-        &'a self,
-        index_digest: &'a Digest,
-        coverage: &mut Coverage,
-        visited: &mut HashSet<&'a Digest>,
-    ) {
-        if !visited.insert(index_digest) {
-            return;
-        }
-        let Some(Document::Index(index)) = self
-            .docs
-            .get(index_digest)
-            .and_then(|l| l.document.as_ref())
-        else {
-            return;
-        };
-        for entry in &index.manifests {
+    /// Walks an index depth-first, in entry order, with an explicit stack: nesting depth
+    /// is attacker-controlled, so recursion could overflow a worker thread's stack.
+    fn collect(&self, root: &Digest, coverage: &mut Coverage) {
+        let index_of =
+            |digest: &Digest| match self.docs.get(digest).and_then(|l| l.document.as_ref()) {
+                Some(Document::Index(index)) => Some(index.as_ref()),
+                _ => None,
+            };
+        let mut visited: HashSet<&Digest> = HashSet::from([root]);
+        let Some(first) = index_of(root) else { return };
+        let mut stack: Vec<(&Index, usize)> = vec![(first, 0)];
+        while let Some((index, position)) = stack.last_mut() {
+            let Some(entry) = index.manifests.get(*position) else {
+                stack.pop();
+                continue;
+            };
+            *position += 1;
             let Some(digest) = &entry.digest else {
                 continue;
             };
-            let kind = entry.media_type.as_deref().map(media_type::kind);
-            if kind == Some(Kind::Index) {
-                self.collect(digest, coverage, visited);
-                continue;
-            }
-            if kind != Some(Kind::Manifest) {
-                continue;
-            }
-            match &entry.platform {
-                _ if entry.is_attestation => coverage.attestations.push(digest.clone()),
-                Some(p) if p.is_unknown() => coverage.attestations.push(digest.clone()),
-                Some(p) => add_platform(coverage, p),
-                None => coverage.without_platform.push(digest.clone()),
+            match entry.media_type.as_deref().map(media_type::kind) {
+                Some(Kind::Index) => {
+                    if visited.insert(digest) {
+                        if let Some(nested) = index_of(digest) {
+                            stack.push((nested, 0));
+                        }
+                    }
+                }
+                Some(Kind::Manifest) => match &entry.platform {
+                    _ if entry.is_attestation => coverage.attestations.push(digest.clone()),
+                    Some(p) if p.is_unknown() => coverage.attestations.push(digest.clone()),
+                    Some(p) => add_platform(coverage, p),
+                    None => coverage.without_platform.push(digest.clone()),
+                },
+                _ => {}
             }
         }
     }
