@@ -409,11 +409,9 @@ impl Graph<'_> {
                 continue;
             };
             match entry.media_type.as_deref().map(media_type::kind) {
-                Some(Kind::Index) => {
-                    if visited.insert(digest) {
-                        if let Some(nested) = index_of(digest) {
-                            stack.push((nested, 0));
-                        }
+                Some(Kind::Index) if visited.insert(digest) => {
+                    if let Some(nested) = index_of(digest) {
+                        stack.push((nested, 0));
                     }
                 }
                 Some(Kind::Manifest) => match &entry.platform {
