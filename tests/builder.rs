@@ -412,3 +412,31 @@ fn deeply_nested_indexes_do_not_overflow_the_stack() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains(r#""architecture": "amd64""#));
 }
+
+#[test]
+fn index_json_is_read_as_an_index_whatever_its_media_type_says() {
+    let (layout, manifest) = valid_layout();
+    let size = fs::metadata(layout.path().join("blobs/sha256").join(&manifest[7..]))
+        .unwrap()
+        .len();
+    fs::write(
+        layout.path().join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{size}}}]}}"#
+        ),
+    )
+    .unwrap();
+    layout.blob(b"an orphan");
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert_eq!(
+        rule_ids(&out.stdout),
+        ["blob-unreferenced", "document-schema-invalid"],
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(r#""pointer": "/mediaType""#));
+    assert!(
+        out.stdout.contains(r#""documents": 2"#),
+        "the image below is still audited"
+    );
+}

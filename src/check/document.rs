@@ -211,14 +211,17 @@ fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document
         );
     }
     let own_type = object.get("mediaType").and_then(Value::as_str);
-    let is_index = match own_type.map(media_type::kind) {
-        Some(Kind::Index) => true,
-        Some(Kind::Manifest) => false,
-        _ => match expect {
-            Expect::LayoutIndex | Expect::Index => !has_manifest_fields || has_manifests,
-            _ => has_manifests && !has_manifest_fields,
-        },
-    };
+    // image-layout.md: index.json "MUST be an image index", whatever it claims; a wrong
+    // mediaType there is reported by `index()`.
+    let is_index = expect == Expect::LayoutIndex
+        || match own_type.map(media_type::kind) {
+            Some(Kind::Index) => true,
+            Some(Kind::Manifest) => false,
+            _ => match expect {
+                Expect::Index => !has_manifest_fields || has_manifests,
+                _ => has_manifests && !has_manifest_fields,
+            },
+        };
     schema_version(object, cx);
     if is_index {
         Document::Index(Box::new(index(object, expect, cx)))
