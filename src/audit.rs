@@ -162,7 +162,8 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     graph.check_cycles(&mut findings);
     graph.check_consistency(&mut findings);
     let coverage = graph.coverage();
-    let graph_complete = index_json_read && docs.values().all(|l| l.document.is_some());
+    let graph_complete =
+        index_json_read && docs.values().all(|l| l.document.is_some()) && !graph.has_opaque_edges();
     LayoutAudit {
         layout: layout.clone(),
         graph_complete,

@@ -440,3 +440,31 @@ fn index_json_is_read_as_an_index_whatever_its_media_type_says() {
         "the image below is still audited"
     );
 }
+
+#[test]
+fn a_target_of_unreadable_type_leaves_nothing_falsely_unreferenced() {
+    // index.json names the manifest without a mediaType: the manifest is not parsed, so
+    // its config and layer must not be called unreferenced. See: review of 2026-11-24.
+    let (layout, manifest) = valid_layout();
+    let size = fs::metadata(layout.path().join("blobs/sha256").join(&manifest[7..]))
+        .unwrap()
+        .len();
+    for entry in [
+        format!(r#"{{"digest":"{manifest}","size":{size}}}"#),
+        format!(r#"{{"mediaType":"not a type","digest":"{manifest}","size":{size}}}"#),
+        format!(
+            r#"{{"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws","digest":"{manifest}","size":{size}}}"#
+        ),
+    ] {
+        fs::write(
+            layout.path().join("index.json"),
+            format!(r#"{{"schemaVersion":2,"manifests":[{entry}]}}"#),
+        )
+        .unwrap();
+        let ids = audit_ids(&layout, &[]);
+        assert!(
+            !ids.contains(&"blob-unreferenced".to_owned()),
+            "{entry}: {ids:?}"
+        );
+    }
+}

@@ -151,6 +151,24 @@ impl Graph<'_> {
         reachable
     }
 
+    /// Whether some present blob is named by a descriptor whose type cannot be read (no
+    /// or an ungrammatical mediaType) or is not followed (Docker schema 1): what that blob
+    /// references is unknown, so nothing can honestly be called unreferenced.
+    pub fn has_opaque_edges(&self) -> bool {
+        let index_path = self.layout.display("index.json");
+        self.edges(&index_path).iter().any(|(_, descriptor, _)| {
+            let present = descriptor
+                .digest
+                .as_ref()
+                .is_some_and(|d| self.inventory.contains_key(d));
+            let opaque = match descriptor.media_type.as_deref() {
+                None => true,
+                Some(ty) => !media_type::is_valid(ty) || media_type::kind(ty) == Kind::Schema1,
+            };
+            present && opaque
+        })
+    }
+
     /// Nested indexes that lead back to themselves.
     pub fn check_cycles(&self, findings: &mut Vec<Finding>) {
         #[derive(Clone, Copy, PartialEq)]
