@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -409,39 +409,56 @@ fn verify_blobs(
     work.sort_by(|a, b| b.len.cmp(&a.len).then_with(|| a.display.cmp(&b.display)));
     progress.total(work.iter().map(|b| b.len).sum());
     let advance = |n: u64| progress.advance(n);
-    let results: Vec<Finding> = work
-        .par_iter()
-        .filter_map(|blob| {
-            match hash::hash_file(
-                &blob.path,
-                blob.digest.algorithm(),
-                options.read_mode,
-                &advance,
-            ) {
-                Ok(hashed) => {
-                    hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
-                    if hashed.len != blob.len {
-                        Some(
-                            Finding::new(
-                                Rule::IoError,
-                                Location::path(&blob.display)
-                                    .with_digest(Some(blob.digest.clone())),
-                                "blob changed length while being audited",
-                            )
-                            .expected_found(blob.len, hashed.len),
-                        )
-                    } else if hashed.digest != blob.digest {
-                        Some(digest_mismatch(blob, &hashed.digest))
-                    } else {
-                        None
-                    }
-                }
-                Err(error) => Some(read_error(&blob.display, &error).with_digest(&blob.digest)),
-            }
-        })
-        .collect();
+    // Every pool thread claims the next-largest blob from one shared cursor. (`par_iter`
+    // would split the sorted list into contiguous ranges, so one thread would hash the
+    // largest blobs one after another while the others ran out of work.)
+    let cursor = AtomicUsize::new(0);
+    let results: Vec<Finding> = rayon::broadcast(|_| {
+        let mut found = Vec::new();
+        while let Some(blob) = work.get(cursor.fetch_add(1, Ordering::Relaxed)) {
+            found.extend(verify_blob(blob, options, &advance, hashed_bytes));
+        }
+        found
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     findings.extend(results);
     findings
+}
+
+/// Re-hashes one blob; a finding when it changed length, does not match, or cannot be read.
+fn verify_blob(
+    blob: &Blob,
+    options: &Options,
+    advance: &(dyn Fn(u64) + Sync),
+    hashed_bytes: &AtomicU64,
+) -> Option<Finding> {
+    match hash::hash_file(
+        &blob.path,
+        blob.digest.algorithm(),
+        options.read_mode,
+        advance,
+    ) {
+        Ok(hashed) => {
+            hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
+            if hashed.len != blob.len {
+                Some(
+                    Finding::new(
+                        Rule::IoError,
+                        Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+                        "blob changed length while being audited",
+                    )
+                    .expected_found(blob.len, hashed.len),
+                )
+            } else if hashed.digest != blob.digest {
+                Some(digest_mismatch(blob, &hashed.digest))
+            } else {
+                None
+            }
+        }
+        Err(error) => Some(read_error(&blob.display, &error).with_digest(&blob.digest)),
+    }
 }
 
 fn report_unreferenced(audit: &LayoutAudit, findings: &mut Vec<Finding>) {
