@@ -100,7 +100,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         .build()
         .map_err(|e| Error::Io {
             path: path.to_owned(),
-            source: io::Error::other(e),
+            error: io::Error::other(e),
         })?;
     let hashed_bytes = AtomicU64::new(0);
     let (audits, verify_findings) = pool.install(|| {
@@ -181,7 +181,8 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     }
 }
 
-/// An `io-error` finding, naming symlinks for what they are.
+/// An `io-error` finding. Entries refused for their type (symlink, FIFO, device) say
+/// what they are; other errors are the operating system's.
 fn read_error(display: &str, error: &io::Error) -> Finding {
     if error.raw_os_error() == Some(libc::ELOOP) {
         Finding::new(
@@ -189,6 +190,8 @@ fn read_error(display: &str, error: &io::Error) -> Finding {
             Location::path(display),
             "is a symlink; not followed",
         )
+    } else if error.kind() == io::ErrorKind::InvalidInput {
+        Finding::new(Rule::IoError, Location::path(display), error.to_string())
     } else {
         io_finding(display, error)
     }

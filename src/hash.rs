@@ -104,7 +104,16 @@ pub fn digest_bytes(algorithm: &Algorithm, bytes: &[u8]) -> Option<Digest> {
 /// Opens a regular file of the audited tree for reading, never following a symlink,
 /// never blocking on a FIFO, never updating its access time.
 pub fn open_regular(path: &Path) -> io::Result<File> {
-    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // Refuse anything that is not a regular file before opening it: opening a device can
+    // have side effects (a tape rewinds, a terminal becomes ours).
+    let before = std::fs::symlink_metadata(path)?;
+    if !before.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            not_regular(&before),
+        ));
+    }
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
     let file = match File::options()
         .read(true)
         .custom_flags(base | libc::O_NOATIME)
@@ -116,13 +125,33 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
         }
         other => other?,
     };
-    if !file.metadata()?.is_file() {
+    // The entry may have been swapped between the check and the open.
+    let after = file.metadata()?;
+    if !after.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "not a regular file",
+            not_regular(&after),
         ));
     }
     Ok(file)
+}
+
+fn not_regular(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = metadata.file_type();
+    if t.is_symlink() {
+        "is a symlink; not followed"
+    } else if t.is_dir() {
+        "is a directory, not a file"
+    } else if t.is_fifo() {
+        "is a FIFO, not a file"
+    } else if t.is_socket() {
+        "is a socket, not a file"
+    } else if t.is_block_device() || t.is_char_device() {
+        "is a device node, not a file"
+    } else {
+        "is not a regular file"
+    }
 }
 
 /// The outcome of hashing a file.

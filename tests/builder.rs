@@ -468,3 +468,28 @@ fn a_target_of_unreadable_type_leaves_nothing_falsely_unreferenced() {
         );
     }
 }
+
+#[test]
+fn layout_files_win_over_a_stray_repositories_directory() {
+    let (layout, _) = valid_layout();
+    fs::create_dir(layout.path().join("repositories")).unwrap();
+    assert!(audit_ids(&layout, &[]).is_empty());
+}
+
+#[test]
+fn go_style_null_env_is_accepted() {
+    let layout = Layout::new();
+    let (layer, layer_size) = layout.blob(b"x");
+    let (config, config_size) = layout.blob(
+        format!(r#"{{"architecture":"amd64","os":"linux","config":{{"Env":null,"Cmd":null}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#)
+            .as_bytes(),
+    );
+    let (manifest, size) = layout.blob(
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+        )
+        .as_bytes(),
+    );
+    layout.index_json(&[(&manifest, size, "v1")]);
+    assert!(audit_ids(&layout, &[]).is_empty());
+}

@@ -870,7 +870,12 @@ fn execution_config(value: &Value, cx: &mut Context) {
     for key in ["User", "WorkingDir", "StopSignal"] {
         optional_string(object, AT, key, cx);
     }
-    if let Some(env) = string_array(object, AT, "Env", cx) {
+    // Go writes nil slices as null ("Env": null in configs from `docker import`).
+    let env = match object.get("Env") {
+        Some(Value::Static(StaticNode::Null)) => None,
+        _ => string_array(object, AT, "Env", cx),
+    };
+    if let Some(env) = env {
         // config.md: "Entries are in the format of VARNAME=VARVALUE."
         for (i, entry) in env.iter().enumerate() {
             if entry

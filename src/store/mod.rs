@@ -48,12 +48,12 @@ pub enum StoreKind {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The path could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: PathBuf,
-        /// The operating system's error.
-        source: io::Error,
+        /// The operating system's error (part of the message, so not also a `source`).
+        error: io::Error,
     },
     /// Nothing under the path looks like a store.
     #[error(
@@ -114,21 +114,25 @@ fn exists_no_follow(path: &Path) -> bool {
 pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
     let metadata = fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     })?;
     if !metadata.is_dir() {
         return Err(Error::Io {
             path: path.to_owned(),
-            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            error: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
     fs::read_dir(path).map_err(|source| Error::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     })?;
-    if is_dir(&path.join("docker/registry/v2"))
-        || (is_dir(&path.join("repositories")) && is_dir(&path.join("blobs")))
-    {
+    // A layout's own files win: LY5 lets a layout hold unknown entries, even `repositories/`.
+    let distribution = is_dir(&path.join("docker/registry/v2"))
+        || (is_dir(&path.join("repositories"))
+            && is_dir(&path.join("blobs"))
+            && !exists_no_follow(&path.join("oci-layout"))
+            && !exists_no_follow(&path.join("index.json")));
+    if distribution {
         return Err(Error::Unsupported {
             path: path.to_owned(),
             what: "a Docker Distribution root",
