@@ -6,8 +6,8 @@
 //!     <encoded>       one regular file per blob; content MUST hash to <alg>:<encoded>
 //! ```
 //!
-//! Everything else under `blobs/` is a finding. Nothing found here is opened: this is
-//! `read_dir` and `lstat` only.
+//! Everything else under `blobs/` is a finding. No file found here is opened: this is
+//! directory listing and `lstat` only (see `store::list_dir`).
 
 use std::collections::HashMap;
 use std::fs;
@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::rules::Rule;
-use crate::store::{LayoutRoot, display_name, io_finding};
+use rustix::fs::FileType;
+
+use crate::store::{LayoutRoot, display_name, io_finding, list_dir};
 
 /// A regular file under `blobs/` whose name is a valid digest.
 #[derive(Clone, Debug)]
@@ -34,20 +36,14 @@ pub struct Blob {
 /// Every blob of a layout, by digest.
 pub type Inventory = HashMap<Digest, Blob>;
 
-fn file_kind(file_type: fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if file_type.is_symlink() {
-        "a symlink (not followed)"
-    } else if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a FIFO"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else if file_type.is_block_device() || file_type.is_char_device() {
-        "a device node"
-    } else {
-        "not a regular file"
+fn file_kind(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Symlink => "a symlink (not followed)",
+        FileType::Directory => "a directory",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::BlockDevice | FileType::CharacterDevice => "a device node",
+        _ => "not a regular file",
     }
 }
 
@@ -61,7 +57,12 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
             findings.push(Finding::new(
                 Rule::LayoutBlobsMissing,
                 Location::path(&display),
-                format!("blobs is {}, not a directory", file_kind(m.file_type())),
+                format!(
+                    "blobs is {}, not a directory",
+                    file_kind(FileType::from_raw_mode(
+                        std::os::unix::fs::MetadataExt::mode(&m)
+                    ))
+                ),
             ));
             return None;
         }
@@ -79,7 +80,7 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
         }
     }
     let mut inventory = Inventory::new();
-    let entries = match fs::read_dir(&blobs_dir) {
+    let entries = match list_dir(&blobs_dir) {
         Ok(entries) => entries,
         Err(error) => {
             findings.push(io_finding(&display, &error));
@@ -87,24 +88,17 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
         }
     };
     for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                findings.push(io_finding(&display, &error));
-                continue;
-            }
-        };
-        let name = display_name(&entry.file_name());
+        let name = display_name(&entry.name);
         let path = format!("{display}/{name}");
-        let file_type = match entry.file_type() {
-            Ok(t) => t,
+        let file_type = match entry.stat {
+            Ok((file_type, _)) => file_type,
             Err(error) => {
                 findings.push(io_finding(&path, &error));
                 continue;
             }
         };
-        if !file_type.is_dir() {
-            let (rule, message) = if file_type.is_file() {
+        if file_type != FileType::Directory {
+            let (rule, message) = if file_type == FileType::RegularFile {
                 (
                     Rule::BlobNameInvalid,
                     "a file directly under blobs/, outside any algorithm directory".to_owned(),
@@ -121,9 +115,9 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
             findings.push(Finding::new(rule, Location::path(path), message));
             continue;
         }
-        let algorithm = entry.file_name().to_str().map(str::to_owned);
+        let algorithm = entry.name.to_str().map(str::to_owned);
         algorithm_dir(
-            entry.path(),
+            blobs_dir.join(&entry.name),
             &path,
             algorithm.as_deref(),
             &mut inventory,
@@ -140,7 +134,7 @@ fn algorithm_dir(
     inventory: &mut Inventory,
     findings: &mut Vec<Finding>,
 ) {
-    let entries = match fs::read_dir(&dir) {
+    let entries = match list_dir(&dir) {
         Ok(entries) => entries,
         Err(error) => {
             findings.push(io_finding(display, &error));
@@ -148,31 +142,24 @@ fn algorithm_dir(
         }
     };
     for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                findings.push(io_finding(display, &error));
-                continue;
-            }
-        };
-        let path = format!("{display}/{}", display_name(&entry.file_name()));
-        let metadata = match entry.metadata() {
-            Ok(m) => m,
+        let path = format!("{display}/{}", display_name(&entry.name));
+        let (file_type, len) = match entry.stat {
+            Ok(stat) => stat,
             Err(error) => {
                 findings.push(io_finding(&path, &error));
                 continue;
             }
         };
-        let parsed = match (algorithm, entry.file_name().to_str()) {
+        let parsed = match (algorithm, entry.name.to_str()) {
             (Some(algorithm), Some(encoded)) => Digest::parse(&format!("{algorithm}:{encoded}"))
                 .map_err(|error| format!("name is not a digest: {error}")),
             _ => Err("name is not UTF-8, so it cannot be a digest".to_owned()),
         };
-        if !metadata.is_file() {
+        if file_type != FileType::RegularFile {
             findings.push(Finding::new(
                 Rule::BlobNotRegular,
                 Location::path(path).with_digest(parsed.ok()),
-                format!("blob is {}", file_kind(metadata.file_type())),
+                format!("blob is {}", file_kind(file_type)),
             ));
             continue;
         }
@@ -182,9 +169,9 @@ fn algorithm_dir(
                     digest.clone(),
                     Blob {
                         digest,
-                        path: entry.path(),
+                        path: dir.join(&entry.name),
                         display: path,
-                        len: metadata.len(),
+                        len,
                     },
                 );
             }

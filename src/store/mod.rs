@@ -13,14 +13,19 @@
 //!   blobs/  repositories/
 //! ```
 //!
-//! Directories are walked with `read_dir` and the file types it reports (`lstat`), so a
-//! symlink is seen as a symlink and never followed.
+//! Directories are listed through a descriptor opened `O_NOFOLLOW | O_NOATIME` (listing
+//! with `read_dir` would update their access times) and each entry is typed by `lstat`
+//! relative to it, so a symlink is seen as a symlink and never followed.
 
 pub mod layout;
 
+use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
 use serde::Serialize;
 
@@ -122,7 +127,7 @@ pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
             error: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
-    fs::read_dir(path).map_err(|source| Error::Io {
+    list_dir(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         error: source,
     })?;
@@ -189,7 +194,7 @@ fn find_layouts(
     if depth >= MAX_DEPTH {
         return;
     }
-    let entries = match fs::read_dir(dir) {
+    let entries = match list_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
             findings.push(io_finding(prefix.trim_end_matches('/'), &error));
@@ -198,13 +203,11 @@ fn find_layouts(
     };
     let mut children: Vec<(String, PathBuf)> = Vec::new();
     for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let is_subdir = entry.file_type().is_ok_and(|t| t.is_dir());
-        let name = entry.file_name();
-        if !is_subdir || (this_is_layout && name == "blobs") {
+        let is_subdir = matches!(entry.stat, Ok((FileType::Directory, _)));
+        if !is_subdir || (this_is_layout && entry.name == "blobs") {
             continue;
         }
-        children.push((display_name(&name), entry.path()));
+        children.push((display_name(&entry.name), dir.join(&entry.name)));
     }
     children.sort();
     for (name, path) in children {
@@ -216,6 +219,46 @@ fn find_layouts(
             findings,
         );
     }
+}
+
+/// One directory entry: its name, and its type and size by `lstat` (or why not).
+pub struct Entry {
+    /// The name within the directory.
+    pub name: OsString,
+    /// File type and length, not following symlinks.
+    pub stat: io::Result<(FileType, u64)>,
+}
+
+/// Lists a directory without following a symlink at `path` and without updating its
+/// access time. Entries are typed by `lstat` relative to the open directory, so a
+/// renamed path cannot redirect them.
+pub fn list_dir(path: &Path) -> io::Result<Vec<Entry>> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags | OFlags::NOATIME, Mode::empty()) {
+        // O_NOATIME is refused with EPERM for directories we do not own (when not root).
+        Err(rustix::io::Errno::PERM) => rustix::fs::open(path, flags, Mode::empty())?,
+        other => other?,
+    };
+    let mut dir = Dir::read_from(&fd)?;
+    let mut entries = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let stat = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map(|st| {
+                let len = u64::try_from(st.st_size).unwrap_or(0);
+                (FileType::from_raw_mode(st.st_mode), len)
+            })
+            .map_err(io::Error::from);
+        entries.push(Entry {
+            name: std::ffi::OsStr::from_bytes(name.to_bytes()).to_owned(),
+            stat,
+        });
+    }
+    Ok(entries)
 }
 
 /// A file name for display: lossy UTF-8, with control characters escaped so that one

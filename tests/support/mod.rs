@@ -156,7 +156,7 @@ impl Layout {
 /// each file (reading changes atimes, so take content snapshots apart from metadata ones).
 pub fn snapshot(root: &Path, content: bool) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    for path in walk(root) {
+    for path in std::iter::once(root.to_owned()).chain(walk(root)) {
         let m = fs::symlink_metadata(&path).unwrap();
         let fact = if content {
             if m.is_file() {
@@ -184,13 +184,14 @@ pub fn snapshot(root: &Path, content: bool) -> BTreeMap<PathBuf, String> {
     out
 }
 
-/// Every path under `root`, not following symlinks.
+/// Every path under `root`, not following symlinks. Listed with `O_NOATIME`, like the
+/// audit, so that taking a snapshot does not itself move directory access times.
 pub fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in oci_audit::store::list_dir(&dir).unwrap() {
+            let path = dir.join(&entry.name);
             if fs::symlink_metadata(&path).unwrap().is_dir() {
                 stack.push(path.clone());
             }
@@ -201,12 +202,13 @@ pub fn walk(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Sets every regular file's atime far before its mtime, so that under `relatime` any
-/// read without O_NOATIME would visibly move it.
+/// Sets the atime of every regular file and directory (the root too) far before its
+/// mtime, so that under `relatime` any read or listing without O_NOATIME would move it.
 pub fn age_atimes(root: &Path) {
     use std::os::unix::ffi::OsStrExt;
-    for path in walk(root) {
-        if !fs::symlink_metadata(&path).unwrap().is_file() {
+    for path in std::iter::once(root.to_owned()).chain(walk(root)) {
+        let m = fs::symlink_metadata(&path).unwrap();
+        if !m.is_file() && !m.is_dir() {
             continue;
         }
         let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
