@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use crate::support::{Layout, rule_ids, run, sha256};
+use crate::support::{Layout, copy_tree, rule_ids, run, sha256};
 
 fn mkfifo(path: &std::path::Path) {
     use std::os::unix::ffi::OsStrExt;
@@ -492,4 +492,34 @@ fn go_style_null_env_is_accepted() {
     );
     layout.index_json(&[(&manifest, size, "v1")]);
     assert!(audit_ids(&layout, &[]).is_empty());
+}
+
+#[test]
+fn no_layout_in_the_tree_is_skipped() {
+    // A layout nested inside the audited layout (zot keeps repository a/b inside a), and a
+    // directory that kept only blobs/: both are audited. See: review of 2026-11-24.
+    let (outer, _) = valid_layout();
+    let inner = Layout::new();
+    let (manifest, size) = inner.image("arm64", b"inner layer");
+    inner.index_json(&[(&manifest, size, "v2")]);
+    copy_tree(inner.path(), &outer.path().join("team/inner"));
+    fs::create_dir_all(outer.path().join("broken/blobs/sha256")).unwrap();
+    let out = run(&[outer.arg(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["store"]["kind"], "oci-layouts");
+    assert_eq!(report["stats"]["layouts"], 3);
+    assert_eq!(
+        rule_ids(&out.stdout),
+        ["index-json-missing", "layout-marker-missing"]
+    );
+    assert!(
+        out.stdout.contains(r#""path": "broken/oci-layout""#),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(r#""path": "team/inner/index.json""#),
+        "{}",
+        out.stdout
+    );
 }

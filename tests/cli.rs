@@ -5,7 +5,7 @@ use std::fs;
 
 use serde::Deserialize;
 
-use crate::support::{Layout, age_atimes, normalize, repo, rule_ids, run, snapshot};
+use crate::support::{Layout, age_atimes, copy_tree, normalize, repo, rule_ids, run, snapshot};
 
 const MULTIPLATFORM: &str = "corpus/clean/skopeo-multiplatform/store";
 
@@ -362,19 +362,6 @@ fn the_audited_tree_is_left_exactly_as_it_was() {
             "metadata (incl. atime) changed"
         );
         assert_eq!(content_before, snapshot(root, true), "content changed");
-    }
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

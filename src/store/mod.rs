@@ -148,13 +148,6 @@ pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
         root: path.to_owned(),
         layouts,
     };
-    if is_layout(path, true) {
-        let root = LayoutRoot {
-            dir: path.to_owned(),
-            prefix: String::new(),
-        };
-        return Ok((store(StoreKind::OciLayout, vec![root]), Vec::new()));
-    }
     let mut layouts = Vec::new();
     let mut findings = Vec::new();
     find_layouts(path, "", 0, &mut layouts, &mut findings);
@@ -164,19 +157,25 @@ pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
         });
     }
     layouts.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    Ok((store(StoreKind::OciLayouts, layouts), findings))
+    let kind = if layouts.len() == 1 && layouts[0].prefix.is_empty() {
+        StoreKind::OciLayout
+    } else {
+        StoreKind::OciLayouts
+    };
+    Ok((store(kind, layouts), findings))
 }
 
-/// A directory is a layout when it has `oci-layout` or `index.json`; the audited root also
-/// when it has just `blobs/` (so a layout missing both files is still audited, with findings).
-fn is_layout(dir: &Path, is_root: bool) -> bool {
+/// A directory is a layout when it has `oci-layout`, `index.json` or `blobs/`: a layout that
+/// lost its two files is still audited (with findings), never skipped in silence.
+fn is_layout(dir: &Path) -> bool {
     exists_no_follow(&dir.join("oci-layout"))
         || exists_no_follow(&dir.join("index.json"))
-        || (is_root && is_dir(&dir.join("blobs")))
+        || is_dir(&dir.join("blobs"))
 }
 
-/// Depth-first search for layouts. A layout's own subdirectories (other than `blobs`) are
-/// searched too: zot keeps repository `a/b` inside repository `a`.
+/// Depth-first search for layouts, the audited root included. A layout's own
+/// subdirectories (other than `blobs`) are searched too: zot keeps repository `a/b`
+/// inside repository `a`.
 fn find_layouts(
     dir: &Path,
     prefix: &str,
@@ -184,7 +183,7 @@ fn find_layouts(
     layouts: &mut Vec<LayoutRoot>,
     findings: &mut Vec<Finding>,
 ) {
-    let this_is_layout = depth > 0 && is_layout(dir, false);
+    let this_is_layout = is_layout(dir);
     if this_is_layout {
         layouts.push(LayoutRoot {
             dir: dir.to_owned(),

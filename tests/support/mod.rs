@@ -248,3 +248,17 @@ pub fn rule_ids(json: &str) -> Vec<String> {
     ids.dedup();
     ids
 }
+
+/// Copies a tree of directories and regular files.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
