@@ -26,27 +26,27 @@ pub struct Output {
 }
 
 /// Runs `oci-audit` with `args`, killing it if it takes longer than 60 s (a FIFO that
-/// blocks the audit must fail the test, not hang it).
+/// blocks the audit must fail the test, not hang it). The pipes are drained by a waiting
+/// thread, so output of any size cannot stall the child.
 pub fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oci-audit"))
+    let child = Command::new(env!("CARGO_BIN_EXE_oci-audit"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn oci-audit");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().ok();
+    let pid = child.id();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(child.wait_with_output()));
+    let out = match receive.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: sending SIGKILL to the child we spawned (it has not been reaped).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             panic!("oci-audit {args:?} did not finish within 60 s");
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().expect("output");
+    };
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
