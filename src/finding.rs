@@ -209,16 +209,6 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// Whether findings of `rule` are reported at all. Lets the engine skip work
-    /// (e.g. hashing) whose only outcome would be dropped.
-    pub fn enabled(&self, rule: Rule) -> bool {
-        match self.overrides.get(&rule) {
-            Some(Override::Ignore) => false,
-            Some(Override::Severity(_)) => true,
-            None => rule.default_severity().is_some(),
-        }
-    }
-
     /// Resolves severities, drops ignored rules and skip-listed objects, sorts and dedups.
     pub fn apply(&self, mut findings: Vec<Finding>) -> Vec<Finding> {
         findings.retain_mut(|finding| {

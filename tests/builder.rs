@@ -373,6 +373,19 @@ fn artifacts_in_an_index_need_no_platform() {
         .unwrap();
         let ids = audit_ids(&layout, &[]);
         assert!(ids.iter().all(|id| id == "blob-unreferenced"), "{ids:?}");
+        // Coverage agrees with the rule: the artifact is an artifact, not a gap.
+        let out = run(&[layout.arg(), "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let coverage = &report["coverage"][0];
+        assert_eq!(
+            coverage["artifacts"].as_array().unwrap().len(),
+            1,
+            "{coverage}"
+        );
+        assert!(
+            coverage["without_platform"].as_array().unwrap().is_empty(),
+            "{coverage}"
+        );
     }
     // An image entry without a platform is still reported.
     let (index_digest, index_size) =

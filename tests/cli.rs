@@ -198,6 +198,7 @@ struct JsonCoverage {
     duplicates: Vec<JsonPlatform>,
     without_platform: Vec<String>,
     attestations: Vec<String>,
+    artifacts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -283,7 +284,11 @@ fn json_contract() {
         }]
     );
     assert_eq!(coverage.without_platform.len(), 1);
-    assert!(coverage.duplicates.is_empty() && coverage.attestations.is_empty());
+    assert!(
+        coverage.duplicates.is_empty()
+            && coverage.attestations.is_empty()
+            && coverage.artifacts.is_empty()
+    );
 
     let clean = json(&[&corpus(MULTIPLATFORM), "--format", "json"]);
     assert!(clean.findings.is_empty());

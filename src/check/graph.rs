@@ -333,24 +333,10 @@ impl Graph<'_> {
             .is_some_and(|ty| media_type::kind(ty) == Kind::Manifest);
         if entry.platform.is_some()
             || entry.is_attestation
-            || entry.artifact_type.is_some()
             || !names_manifest
+            || self.is_artifact(entry)
         {
             return;
-        }
-        let target = entry.digest.as_ref().and_then(|d| self.docs.get(d));
-        if let Some(Loaded {
-            document: Some(Document::Manifest(manifest)),
-            ..
-        }) = target
-        {
-            let config_type = manifest
-                .config
-                .as_ref()
-                .and_then(|c| c.media_type.as_deref());
-            if config_type.is_some_and(|ty| media_type::kind(ty) != Kind::Config) {
-                return;
-            }
         }
         findings.push(Finding::new(
             Rule::IndexPlatformMissing,
@@ -359,6 +345,28 @@ impl Graph<'_> {
                 .via(&index.display, &entry.pointer),
             "index entry names an image manifest but has no platform",
         ));
+    }
+
+    /// Whether a manifest entry names an artifact rather than a runnable image: the entry
+    /// has `artifactType`, or the manifest's config is not an image config (signatures,
+    /// SBOMs, helm charts). Artifacts are not platform-specific.
+    fn is_artifact(&self, entry: &Descriptor) -> bool {
+        if entry.artifact_type.is_some() {
+            return true;
+        }
+        let target = entry.digest.as_ref().and_then(|d| self.docs.get(d));
+        let Some(Loaded {
+            document: Some(Document::Manifest(manifest)),
+            ..
+        }) = target
+        else {
+            return false;
+        };
+        let config_type = manifest
+            .config
+            .as_ref()
+            .and_then(|c| c.media_type.as_deref());
+        config_type.is_some_and(|ty| media_type::kind(ty) != Kind::Config)
     }
 
     /// Platform coverage of every `index.json` entry.
@@ -385,6 +393,7 @@ impl Graph<'_> {
                     duplicates: Vec::new(),
                     without_platform: Vec::new(),
                     attestations: Vec::new(),
+                    artifacts: Vec::new(),
                 };
                 match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
                     Some(Document::Index(_)) => {
@@ -396,6 +405,9 @@ impl Graph<'_> {
                         });
                         match platform {
                             Some(p) => coverage.platforms.push(p),
+                            None if self.is_artifact(entry) => {
+                                coverage.artifacts.push(digest.clone())
+                            }
                             None => coverage.without_platform.push(digest.clone()),
                         }
                     }
@@ -436,6 +448,7 @@ impl Graph<'_> {
                     _ if entry.is_attestation => coverage.attestations.push(digest.clone()),
                     Some(p) if p.is_unknown() => coverage.attestations.push(digest.clone()),
                     Some(p) => add_platform(coverage, p),
+                    None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),
                     None => coverage.without_platform.push(digest.clone()),
                 },
                 _ => {}

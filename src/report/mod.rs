@@ -62,6 +62,9 @@ pub struct Coverage {
     pub without_platform: Vec<Digest>,
     /// Attestation manifests (`unknown/unknown`, `vnd.docker.reference.type`), not counted.
     pub attestations: Vec<Digest>,
+    /// Artifacts (signatures, SBOMs, charts: `artifactType`, or a non-image config), which
+    /// are not platform-specific and not counted.
+    pub artifacts: Vec<Digest>,
 }
 
 /// The result of an audit.

@@ -106,6 +106,13 @@ fn coverage(out: &mut String, coverage: &[Coverage]) {
             let dups: Vec<String> = entry.duplicates.iter().map(ToString::to_string).collect();
             notes.push(format!("duplicated: {}", dups.join(", ")));
         }
+        if !entry.artifacts.is_empty() {
+            notes.push(format!(
+                "{} artifact{}",
+                entry.artifacts.len(),
+                plural(entry.artifacts.len())
+            ));
+        }
         if !entry.attestations.is_empty() {
             notes.push(format!(
                 "{} attestation{}",
