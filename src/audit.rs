@@ -158,12 +158,12 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
         index_json: index_json.as_ref(),
         docs: &docs,
     };
-    let reachable = graph.check_edges(&mut findings);
+    let reachability = graph.check_edges(&mut findings);
     graph.check_cycles(&mut findings);
     graph.check_consistency(&mut findings);
     let coverage = graph.coverage();
     let graph_complete =
-        index_json_read && docs.values().all(|l| l.document.is_some()) && !graph.has_opaque_edges();
+        index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
     LayoutAudit {
         layout: layout.clone(),
         graph_complete,
@@ -174,7 +174,7 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
             .collect(),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         inventory,
-        reachable,
+        reachable: reachability.reachable,
         coverage,
         findings,
         bytes_hashed,

@@ -237,7 +237,7 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
             format!("{len} bytes, over the {max}-byte limit"),
         ));
     }
-    let mut bytes = Vec::with_capacity(len as usize + simd_json_padding());
+    let mut bytes = Vec::with_capacity(len as usize + SIMD_JSON_PADDING);
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(io::Error::new(
@@ -249,9 +249,7 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// Spare capacity so simd-json does not need to copy the input to pad it.
-const fn simd_json_padding() -> usize {
-    64
-}
+const SIMD_JSON_PADDING: usize = 64;
 
 #[cfg(test)]
 mod tests {

@@ -167,16 +167,10 @@ fn index_cycle_is_reported_and_terminates() {
     }
     let index = render(index.len());
     layout.blob_named(&name, index.as_bytes());
-    let size = fs::metadata(layout.path().join("blobs/sha256").join(&name[7..]))
-        .unwrap()
-        .len();
-    fs::write(
-        layout.path().join("index.json"),
-        format!(
+    let size = layout.size_of(&name);
+    layout.write_index(&format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{name}","size":{size}}}]}}"#
-        ),
-    )
-    .unwrap();
+        ));
     let ids = audit_ids(&layout, &[]);
     assert!(ids.contains(&"index-cycle".to_owned()), "{ids:?}");
     assert!(ids.contains(&"blob-digest-mismatch".to_owned()), "{ids:?}");
@@ -364,13 +358,9 @@ fn artifacts_in_an_index_need_no_platform() {
     ] {
         let (index_digest, index_size) = layout
             .blob(index(vec![entry(&image, image_size, platform), artifact_entry]).as_bytes());
-        fs::write(
-            layout.path().join("index.json"),
-            index(vec![format!(
+        layout.write_index(&index(vec![format!(
                 r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size}}}"#
-            )]),
-        )
-        .unwrap();
+            )]));
         let ids = audit_ids(&layout, &[]);
         assert!(ids.iter().all(|id| id == "blob-unreferenced"), "{ids:?}");
         // Coverage agrees with the rule: the artifact is an artifact, not a gap.
@@ -390,13 +380,9 @@ fn artifacts_in_an_index_need_no_platform() {
     // An image entry without a platform is still reported.
     let (index_digest, index_size) =
         layout.blob(index(vec![entry(&image, image_size, "")]).as_bytes());
-    fs::write(
-        layout.path().join("index.json"),
-        index(vec![format!(
+    layout.write_index(&index(vec![format!(
             r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size}}}"#
-        )]),
-    )
-    .unwrap();
+        )]));
     assert!(audit_ids(&layout, &[]).contains(&"index-platform-missing".to_owned()));
 }
 
@@ -414,13 +400,9 @@ fn deeply_nested_indexes_do_not_overflow_the_stack() {
         (digest, size) = layout.blob(index.as_bytes());
         media_type = "application/vnd.oci.image.index.v1+json";
     }
-    fs::write(
-        layout.path().join("index.json"),
-        format!(
+    layout.write_index(&format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{media_type}","digest":"{digest}","size":{size}}}]}}"#
-        ),
-    )
-    .unwrap();
+        ));
     let out = run(&[layout.arg(), "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains(r#""architecture": "amd64""#));
@@ -429,16 +411,10 @@ fn deeply_nested_indexes_do_not_overflow_the_stack() {
 #[test]
 fn index_json_is_read_as_an_index_whatever_its_media_type_says() {
     let (layout, manifest) = valid_layout();
-    let size = fs::metadata(layout.path().join("blobs/sha256").join(&manifest[7..]))
-        .unwrap()
-        .len();
-    fs::write(
-        layout.path().join("index.json"),
-        format!(
+    let size = layout.size_of(&manifest);
+    layout.write_index(&format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest}","size":{size}}}]}}"#
-        ),
-    )
-    .unwrap();
+        ));
     layout.blob(b"an orphan");
     let out = run(&[layout.arg(), "--format", "json"]);
     assert_eq!(
@@ -459,9 +435,7 @@ fn a_target_of_unreadable_type_leaves_nothing_falsely_unreferenced() {
     // index.json names the manifest without a mediaType: the manifest is not parsed, so
     // its config and layer must not be called unreferenced. See: review of 2026-11-24.
     let (layout, manifest) = valid_layout();
-    let size = fs::metadata(layout.path().join("blobs/sha256").join(&manifest[7..]))
-        .unwrap()
-        .len();
+    let size = layout.size_of(&manifest);
     for entry in [
         format!(r#"{{"digest":"{manifest}","size":{size}}}"#),
         format!(r#"{{"mediaType":"not a type","digest":"{manifest}","size":{size}}}"#),
@@ -469,11 +443,7 @@ fn a_target_of_unreadable_type_leaves_nothing_falsely_unreferenced() {
             r#"{{"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws","digest":"{manifest}","size":{size}}}"#
         ),
     ] {
-        fs::write(
-            layout.path().join("index.json"),
-            format!(r#"{{"schemaVersion":2,"manifests":[{entry}]}}"#),
-        )
-        .unwrap();
+        layout.write_index(&format!(r#"{{"schemaVersion":2,"manifests":[{entry}]}}"#));
         let ids = audit_ids(&layout, &[]);
         assert!(
             !ids.contains(&"blob-unreferenced".to_owned()),

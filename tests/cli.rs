@@ -23,13 +23,9 @@ fn broken_layout() -> Layout {
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{m1}","size":{s1},"platform":{{"os":"linux","architecture":"amd64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{m2}","size":{s2}}}]}}"#
     );
     let (index_digest, index_size) = layout.blob(index.as_bytes());
-    fs::write(
-        layout.path().join("index.json"),
-        format!(
+    layout.write_index(&format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size},"annotations":{{"org.opencontainers.image.ref.name":"multi"}}}}]}}"#
-        ),
-    )
-    .unwrap();
+        ));
     layout.blob(b"nobody names me");
     let missing = crate::support::sha256(b"layer two");
     fs::remove_file(layout.path().join("blobs/sha256").join(&missing[7..])).unwrap();

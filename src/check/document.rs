@@ -333,7 +333,7 @@ fn index_platforms(manifests: &[Descriptor], cx: &mut Context) {
         let Some(platform) = &entry.platform else {
             continue;
         };
-        if entry.is_attestation || platform.is_unknown() {
+        if entry.is_attestation_entry() {
             continue;
         }
         if seen.contains(&platform) {
@@ -484,7 +484,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
             .get(ANNOTATION_REF_NAME)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        out.is_attestation = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
+        out.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
     out.artifact_type = optional_media_type(object, &pointer(at, "artifactType"), cx);

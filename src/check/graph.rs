@@ -56,6 +56,23 @@ pub fn children(document: &Document) -> Vec<(&Descriptor, bool)> {
     }
 }
 
+/// What `index.json` reaches.
+pub struct Reachability {
+    /// Every digest named by a descriptor of index.json or of a loaded document.
+    pub reachable: HashSet<Digest>,
+    /// Whether some present blob is named by a descriptor whose type cannot be read (no or
+    /// an ungrammatical mediaType) or is not followed (Docker schema 1): what that blob
+    /// references is unknown, so nothing can honestly be called unreferenced.
+    pub opaque: bool,
+}
+
+fn has_unreadable_type(descriptor: &Descriptor) -> bool {
+    match descriptor.media_type.as_deref() {
+        None => true,
+        Some(ty) => !media_type::is_valid(ty) || media_type::kind(ty) == Kind::Schema1,
+    }
+}
+
 /// One layout's documents, as the graph phase sees them.
 pub struct Graph<'a> {
     /// The layout.
@@ -98,9 +115,10 @@ impl Graph<'_> {
         edges
     }
 
-    /// Checks every edge and returns the set of blobs reachable from `index.json`.
-    pub fn check_edges(&self, findings: &mut Vec<Finding>) -> HashSet<Digest> {
+    /// Checks every edge and returns what is reachable from `index.json`.
+    pub fn check_edges(&self, findings: &mut Vec<Finding>) -> Reachability {
         let mut reachable = HashSet::new();
+        let mut opaque = false;
         let index_path = self.layout.display("index.json");
         for (referrer, descriptor, is_config) in self.edges(&index_path) {
             let Some(digest) = &descriptor.digest else {
@@ -132,6 +150,7 @@ impl Graph<'_> {
                 findings.push(Finding::new(rule, location(), message));
                 continue;
             };
+            opaque |= has_unreadable_type(descriptor);
             if let Some(size) = descriptor.size {
                 if size != blob.len {
                     findings.push(
@@ -148,25 +167,7 @@ impl Graph<'_> {
                 check_media_type(descriptor, is_config, loaded, location, findings);
             }
         }
-        reachable
-    }
-
-    /// Whether some present blob is named by a descriptor whose type cannot be read (no
-    /// or an ungrammatical mediaType) or is not followed (Docker schema 1): what that blob
-    /// references is unknown, so nothing can honestly be called unreferenced.
-    pub fn has_opaque_edges(&self) -> bool {
-        let index_path = self.layout.display("index.json");
-        self.edges(&index_path).iter().any(|(_, descriptor, _)| {
-            let present = descriptor
-                .digest
-                .as_ref()
-                .is_some_and(|d| self.inventory.contains_key(d));
-            let opaque = match descriptor.media_type.as_deref() {
-                None => true,
-                Some(ty) => !media_type::is_valid(ty) || media_type::kind(ty) == Kind::Schema1,
-            };
-            present && opaque
-        })
+        Reachability { reachable, opaque }
     }
 
     /// Nested indexes that lead back to themselves.
@@ -255,7 +256,7 @@ impl Graph<'_> {
                         let (Some(claimed), Some(target)) = (&entry.platform, &entry.digest) else {
                             continue;
                         };
-                        if entry.is_attestation || claimed.is_unknown() {
+                        if entry.is_attestation_entry() {
                             continue;
                         }
                         let Some((_, config)) = self.config_of(target) else {
@@ -332,7 +333,7 @@ impl Graph<'_> {
             .as_deref()
             .is_some_and(|ty| media_type::kind(ty) == Kind::Manifest);
         if entry.platform.is_some()
-            || entry.is_attestation
+            || entry.is_attestation_entry()
             || !names_manifest
             || self.is_artifact(entry)
         {
@@ -445,8 +446,7 @@ impl Graph<'_> {
                     }
                 }
                 Some(Kind::Manifest) => match &entry.platform {
-                    _ if entry.is_attestation => coverage.attestations.push(digest.clone()),
-                    Some(p) if p.is_unknown() => coverage.attestations.push(digest.clone()),
+                    _ if entry.is_attestation_entry() => coverage.attestations.push(digest.clone()),
                     Some(p) => add_platform(coverage, p),
                     None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),
                     None => coverage.without_platform.push(digest.clone()),

@@ -27,9 +27,17 @@ pub struct Descriptor {
     /// `org.opencontainers.image.ref.name`, when present.
     pub ref_name: Option<String>,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
-    pub is_attestation: bool,
+    pub attestation_annotated: bool,
     /// `artifactType`, when valid.
     pub artifact_type: Option<String>,
+}
+
+impl Descriptor {
+    /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
+    /// describes no runnable platform, so platform checks and coverage set it apart.
+    pub fn is_attestation_entry(&self) -> bool {
+        self.attestation_annotated || self.platform.as_ref().is_some_and(Platform::is_unknown)
+    }
 }
 
 /// An image index (or Docker manifest list).

@@ -130,6 +130,18 @@ impl Layout {
         self.blob(manifest.as_bytes())
     }
 
+    /// The on-disk length of the sha256 blob `digest`.
+    pub fn size_of(&self, digest: &str) -> u64 {
+        fs::metadata(self.path().join("blobs/sha256").join(&digest[7..]))
+            .unwrap()
+            .len()
+    }
+
+    /// Writes `index.json` verbatim.
+    pub fn write_index(&self, json: &str) {
+        fs::write(self.path().join("index.json"), json).unwrap();
+    }
+
     /// Writes index.json listing manifests as (digest, size, ref name).
     pub fn index_json(&self, entries: &[(&str, usize, &str)]) {
         let manifests: Vec<String> = entries
@@ -140,14 +152,10 @@ impl Layout {
                 )
             })
             .collect();
-        fs::write(
-            self.path().join("index.json"),
-            format!(
+        self.write_index(&format!(
                 r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
                 manifests.join(",")
-            ),
-        )
-        .unwrap();
+            ));
     }
 }
 
