@@ -7,6 +7,10 @@
 //! → unreferenced blobs → policy (overrides, skip list), sort once → Report
 //! ```
 //!
+//! A Distribution root runs the same phases over one blob store: its inventory (shards in
+//! parallel), repositories (in parallel), documents from every revision link, the graph,
+//! then `check::registry` for links, tags, uploads and garbage collection.
+//!
 //! Every task returns its findings; nothing is shared behind a lock on the hot path except
 //! the progress counter.
 
@@ -14,18 +18,22 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
 
 use crate::check::document::{self, Context, Expect};
 use crate::check::graph::{self, Graph, Loaded};
+use crate::check::registry::{GcOptions, Registry};
 use crate::finding::{Finding, Location, Policy};
 use crate::hash::{self, ReadMode};
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
-use crate::report::{Coverage, JSON_VERSION, Report, Stats, StoreInfo};
+use crate::report::{
+    Coverage, JSON_VERSION, Reclaimable, ReclaimableTotal, Report, Stats, StoreInfo,
+};
 use crate::rules::Rule;
+use crate::store::distribution::{self, RegistryRoot};
 use crate::store::layout::{self, Blob, Inventory};
 use crate::store::{self, Error, LayoutRoot, io_finding};
 
@@ -46,6 +54,11 @@ pub struct Options {
     pub max_document_size: u64,
     /// Severity overrides, skip list, failure threshold.
     pub policy: Policy,
+    /// Distribution roots: simulate `garbage-collect --delete-untagged` (only tagged
+    /// manifests are roots) instead of plain `garbage-collect`.
+    pub untagged: bool,
+    /// Distribution roots: uploads older than this are stale (the registry's purge age).
+    pub upload_max_age: Duration,
 }
 
 impl Default for Options {
@@ -56,6 +69,8 @@ impl Default for Options {
             read_mode: ReadMode::Auto,
             max_document_size: 8 * 1024 * 1024,
             policy: Policy::default(),
+            untagged: false,
+            upload_max_age: Duration::from_secs(168 * 3600),
         }
     }
 }
@@ -91,6 +106,21 @@ struct LayoutAudit {
     bytes_hashed: u64,
 }
 
+/// What a Distribution root's first phases leave for the rest.
+struct RegistryAudit {
+    inventory: Inventory,
+    hashed: HashSet<Digest>,
+    findings: Vec<Finding>,
+    coverage: Vec<Coverage>,
+    reclaimable: Vec<Reclaimable>,
+    total: ReclaimableTotal,
+    repositories: u64,
+    uploads: u64,
+    upload_bytes: u64,
+    documents: u64,
+    bytes_hashed: u64,
+}
+
 /// Audits the store at `path`.
 pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<Report, Error> {
     let started = Instant::now();
@@ -103,16 +133,23 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
             error: io::Error::other(e),
         })?;
     let hashed_bytes = AtomicU64::new(0);
-    let (audits, verify_findings) = pool.install(|| {
+    let (audits, registry, verify_findings) = pool.install(|| {
         progress.phase("documents");
         let audits: Vec<LayoutAudit> = store
             .layouts
             .par_iter()
             .map(|layout| audit_layout(layout, options))
             .collect();
+        let registry = store
+            .registry
+            .as_ref()
+            .map(|root| audit_registry(root, options));
         progress.phase("verify");
-        let verify_findings = verify_blobs(&audits, options, progress, &hashed_bytes);
-        (audits, verify_findings)
+        let mut work: Vec<(&Inventory, &HashSet<Digest>)> =
+            audits.iter().map(|a| (&a.inventory, &a.hashed)).collect();
+        work.extend(registry.iter().map(|r| (&r.inventory, &r.hashed)));
+        let verify_findings = verify_blobs(&work, options, progress, &hashed_bytes);
+        (audits, registry, verify_findings)
     });
     findings.extend(verify_findings);
     let mut stats = Stats {
@@ -130,6 +167,20 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         findings.append(&mut audit.findings);
         coverage.append(&mut audit.coverage);
     }
+    let (mut reclaimable, mut reclaimable_total) = (None, None);
+    if let Some(mut registry) = registry {
+        stats.blobs += registry.inventory.len() as u64;
+        stats.bytes += registry.inventory.values().map(|b| b.len).sum::<u64>();
+        stats.bytes_verified += registry.bytes_hashed;
+        stats.documents += registry.documents;
+        stats.repositories = registry.repositories;
+        stats.uploads = registry.uploads;
+        stats.upload_bytes = registry.upload_bytes;
+        findings.append(&mut registry.findings);
+        coverage.append(&mut registry.coverage);
+        reclaimable = Some(registry.reclaimable);
+        reclaimable_total = Some(registry.total);
+    }
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Report {
@@ -141,7 +192,81 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         stats,
         findings: options.policy.apply(findings),
         coverage,
+        reclaimable,
+        reclaimable_total,
     })
+}
+
+/// Inventory, repositories, documents, graph and registry checks of a Distribution root.
+fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
+    let mut findings = Vec::new();
+    let (inventory, names) = rayon::join(
+        || {
+            let mut found = Vec::new();
+            (distribution::inventory(root, &mut found), found)
+        },
+        || {
+            let mut found = Vec::new();
+            (distribution::repositories(root, &mut found), found)
+        },
+    );
+    let (inventory, mut found) = inventory;
+    findings.append(&mut found);
+    let (names, mut found) = names;
+    findings.append(&mut found);
+    let mut repositories = Vec::with_capacity(names.len());
+    for (repository, mut found) in distribution::read_repositories(root, &names) {
+        findings.append(&mut found);
+        repositories.push(repository);
+    }
+    // Every revision is a root: its kind is read from its content, as the registry does.
+    let frontier: Vec<(Digest, Expect)> = repositories
+        .iter()
+        .flat_map(|r| distribution::linked_digests(&r.revisions).into_keys())
+        .map(|digest| (digest, Expect::Revision))
+        .collect();
+    let (docs, bytes_hashed) = load_documents(frontier, &inventory, options, &mut findings);
+    let graph = Graph {
+        blob_paths: root,
+        inventory: &inventory,
+        index_json: None,
+        index_path: "",
+        docs: &docs,
+    };
+    graph.check_edges(&mut findings);
+    graph.check_cycles(&mut findings);
+    graph.check_consistency(&mut findings);
+    let registry = Registry {
+        root,
+        inventory: &inventory,
+        repositories: &repositories,
+        graph: &graph,
+        docs: &docs,
+    };
+    let result = registry.check(&GcOptions {
+        untagged: options.untagged,
+        upload_max_age: options.upload_max_age,
+        now: SystemTime::now(),
+    });
+    findings.extend(result.findings);
+    let uploads = repositories.iter().flat_map(|r| &r.uploads);
+    RegistryAudit {
+        hashed: docs
+            .iter()
+            .filter(|(_, loaded)| loaded.content_checked)
+            .map(|(digest, _)| digest.clone())
+            .collect(),
+        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        repositories: repositories.len() as u64,
+        uploads: uploads.clone().count() as u64,
+        upload_bytes: uploads.map(|u| u.bytes).sum(),
+        inventory,
+        findings,
+        coverage: result.coverage,
+        reclaimable: result.reclaimable,
+        total: result.total,
+        bytes_hashed,
+    }
 }
 
 /// Structure, inventory, documents and graph of one layout.
@@ -150,12 +275,18 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     check_header(layout, &mut findings);
     let inventory = layout::inventory(layout, &mut findings).unwrap_or_default();
     let (index_json, index_json_read) = read_index_json(layout, options, &mut findings);
-    let (docs, bytes_hashed) =
-        load_documents(index_json.as_ref(), &inventory, options, &mut findings);
+    let frontier = index_json
+        .iter()
+        .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
+        .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
+        .collect();
+    let (docs, bytes_hashed) = load_documents(frontier, &inventory, options, &mut findings);
+    let index_path = layout.display("index.json");
     let graph = Graph {
-        layout,
+        blob_paths: layout,
         inventory: &inventory,
         index_json: index_json.as_ref(),
+        index_path: &index_path,
         docs: &docs,
     };
     let reachability = graph.check_edges(&mut findings);
@@ -274,21 +405,17 @@ fn read_index_json(
     }
 }
 
-/// Reads, hashes and parses every index, manifest and config reachable from `index.json`,
-/// one breadth-first level at a time, each level in parallel.
+/// Reads, hashes and parses every index, manifest and config reachable from `frontier`
+/// (the entries of `index.json`, or a registry's revisions), one breadth-first level at a
+/// time, each level in parallel.
 fn load_documents(
-    index_json: Option<&Index>,
+    mut frontier: Vec<(Digest, Expect)>,
     inventory: &Inventory,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (HashMap<Digest, Loaded>, u64) {
     let mut docs: HashMap<Digest, Loaded> = HashMap::new();
     let mut bytes_hashed = 0;
-    let mut frontier: Vec<(Digest, Expect)> = index_json
-        .into_iter()
-        .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
-        .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
-        .collect();
     while !frontier.is_empty() {
         frontier.sort();
         frontier.dedup_by(|a, b| a.0 == b.0);
@@ -382,16 +509,16 @@ fn digest_mismatch(blob: &Blob, actual: &Digest) -> Finding {
 
 /// Hashes every blob not hashed as a document, across all layouts, largest first.
 fn verify_blobs(
-    audits: &[LayoutAudit],
+    stores: &[(&Inventory, &HashSet<Digest>)],
     options: &Options,
     progress: &dyn Progress,
     hashed_bytes: &AtomicU64,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut work: Vec<&Blob> = Vec::new();
-    for audit in audits {
-        for blob in audit.inventory.values() {
-            if audit.hashed.contains(&blob.digest) {
+    for (inventory, hashed) in stores {
+        for blob in inventory.values() {
+            if hashed.contains(&blob.digest) {
                 continue;
             }
             if !blob.digest.algorithm().is_verifiable() {

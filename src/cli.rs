@@ -9,7 +9,8 @@ use oci_audit::hash::ReadMode;
 use oci_audit::model::digest::Digest;
 use oci_audit::{Options, Override, Policy, Rule, Severity};
 
-/// Audit OCI image storage (image layouts, directories of layouts) the way `git fsck`
+/// Audit OCI image storage (image layouts, directories of layouts, Docker Distribution
+/// roots such as /var/lib/registry) the way `git fsck`
 /// audits a repository: every blob re-hashed, every descriptor checked, nothing written.
 #[derive(Debug, Parser)]
 #[command(name = "oci-audit", version, args_conflicts_with_subcommands = true)]
@@ -20,7 +21,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The store to audit: an OCI image layout, or a directory holding layouts.
+    /// The store to audit: an OCI image layout, a directory holding layouts, or a Docker
+    /// Distribution root (the registry's rootdirectory, or its docker/registry/v2).
     pub path: Option<PathBuf>,
 
     /// Output format.
@@ -61,6 +63,17 @@ pub struct Cli {
     /// Documents larger than this many bytes are not parsed (document-too-large).
     #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
     pub max_document_size: u64,
+
+    /// Distribution roots: report what `registry garbage-collect --delete-untagged` would
+    /// reclaim (only tagged manifests are kept; children of tagged indexes and referrers
+    /// of kept manifests are kept too) instead of plain `garbage-collect`.
+    #[arg(long)]
+    pub untagged: bool,
+
+    /// Distribution roots: uploads started longer ago than this are stale (registry-upload-stale).
+    /// A number with a unit: s, m, h or d.
+    #[arg(long, default_value = "168h", value_name = "AGE", value_parser = parse_age)]
+    pub upload_max_age: std::time::Duration,
 
     /// No progress bar.
     #[arg(long, short)]
@@ -161,8 +174,32 @@ impl Cli {
             },
             max_document_size: self.max_document_size,
             policy,
+            untagged: self.untagged,
+            upload_max_age: self.upload_max_age,
         })
     }
+}
+
+/// A duration as the registry's configuration writes one: `168h`, `30m`, `7d`, `90s`.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?}: give a unit: s, m, h or d (e.g. 168h)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number then s, m, h or d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use s, m, h or d")),
+    };
+    number
+        .checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: too long"))
 }
 
 fn parse_digest(text: &str) -> Result<Digest> {
@@ -180,5 +217,15 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("168h").unwrap().as_secs(), 168 * 3600);
+        assert_eq!(parse_age("7d").unwrap().as_secs(), 7 * 86_400);
+        assert_eq!(parse_age("0s").unwrap().as_secs(), 0);
+        for bad in ["", "h", "168", "1w", "-1h", "99999999999999999999h"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
     }
 }

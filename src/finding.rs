@@ -124,6 +124,10 @@ pub struct Finding {
     /// What is there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<String>,
+    /// Bytes of storage the finding is about, where that is the point: what deleting an
+    /// unreferenced blob or a stale upload would free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 impl Finding {
@@ -136,7 +140,15 @@ impl Finding {
             message: message.into(),
             expected: None,
             found: None,
+            bytes: None,
         }
+    }
+
+    /// Sets the bytes of storage the finding is about.
+    #[must_use]
+    pub fn with_bytes(mut self, bytes: u64) -> Finding {
+        self.bytes = Some(bytes);
+        self
     }
 
     /// Adds expected and found values.

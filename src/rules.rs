@@ -87,8 +87,8 @@ rules! {
         why: "\"The content of blobs/<alg>/<encoded> MUST match the digest <alg>:<encoded>\". The content is corrupt (bit rot, a truncated write, tampering): every image using it is broken. Restore the blob from a good copy.";
     /// A blob nothing reachable names.
     BlobUnreferenced = "blob-unreferenced", Info, "image-layout.md § Blobs",
-        summary: "a blob no descriptor reachable from index.json names",
-        why: "\"The blobs directory MAY contain blobs which are not referenced by any of the refs\", so this is not an error; it is space a garbage collection would reclaim (git fsck's dangling/unreachable).";
+        summary: "a blob nothing reachable names: index.json in a layout, a linked manifest in a Distribution root",
+        why: "\"The blobs directory MAY contain blobs which are not referenced by any of the refs\", so this is not an error; it is space a garbage collection would reclaim (git fsck's dangling/unreachable). The finding carries the blob's bytes. In a Distribution root it is exactly what `registry garbage-collect` would delete (with --untagged: what --delete-untagged would, keeping children of tagged indexes and referrers of kept manifests).";
     /// A blob whose algorithm this tool cannot hash.
     BlobUnverifiable = "blob-unverifiable", Warning, "descriptor.md § Digests",
         summary: "a blob's digest algorithm is grammatical but not one this tool can compute",
@@ -177,6 +177,54 @@ rules! {
     AnnotationValueInvalid = "annotation-value-invalid", Warning, "annotations.md § Pre-Defined Annotation Keys",
         summary: "a pre-defined annotation has a value outside its documented format",
         why: "org.opencontainers.image.ref.name SHOULD follow the ref grammar and org.opencontainers.image.created is an RFC 3339 date-time; tools that parse them fail on other values.";
+    /// A path under a Distribution root's `blobs/` that breaks `<alg>/<2 hex>/<encoded>/data`.
+    RegistryBlobPathInvalid = "registry-blob-path-invalid", Error, "distribution registry/storage/paths.go (blobDataPathSpec)",
+        summary: "a path under blobs/ is not blobs/<alg>/<first 2 hex>/<encoded>/data",
+        why: "The registry finds a blob only at blobs/<alg>/<first two characters>/<encoded>/data. Content in the wrong shard, under a name that is not a digest, or without its data file can never be served, and garbage collection may stumble on it. Often the leftover of a copy or restore done by hand.";
+    /// A `link` file that is empty, not a digest, or not a regular file.
+    RegistryLinkInvalid = "registry-link-invalid", Error, "distribution registry/storage/paths.go; blobstore.go (readlink)",
+        summary: "a link file is empty, does not hold a digest, or is missing from a tag",
+        why: "A link holds exactly one digest. A zero-byte or garbled link (a crash mid-write, a full disk, a bad sync) makes the registry answer 500 or 404 for the manifest, tag or layer, and `registry garbage-collect` stops at the first one without naming it.";
+    /// A revision, tag-index or layer link whose content differs from the digest in its path.
+    RegistryLinkPathMismatch = "registry-link-path-mismatch", Error, "distribution registry/storage/paths.go",
+        summary: "a revision, tag index or layer link holds a digest other than the one its path names",
+        why: "Revision, tag-index and layer links live at <alg>/<encoded>/link and must hold that same digest: the registry looks a digest up by path and serves what the link names. A mismatch serves different content than was asked for.";
+    /// A link whose target blob does not exist, where something needs it.
+    RegistryLinkTargetMissing = "registry-link-target-missing", Error, "distribution registry/storage/linkedblobstore.go",
+        summary: "a manifest revision, a tag, or a layer a linked manifest uses, links a blob that does not exist",
+        why: "The registry resolves the link and then finds no data: pulls fail with unknown manifest or unknown blob. Links nobody needs any more are reported by registry-link-dangling instead.";
+    /// A layer or tag-index link whose blob is gone, which nothing needs.
+    RegistryLinkDangling = "registry-link-dangling", Info, "distribution registry/storage/garbagecollect.go",
+        summary: "a layer or tag-history link names a blob that is gone, and nothing needs it",
+        why: "distribution 2.x garbage collection deletes unused blobs but leaves their _layers links, and deleting a manifest leaves other tags' history links: harmless leftovers that make the repository claim content it does not have. distribution 3 removes layer links during collection.";
+    /// A tag whose current manifest has no revision link in the repository.
+    RegistryTagRevisionMissing = "registry-tag-revision-missing", Error, "distribution registry/storage/tagstore.go",
+        summary: "a tag points at a manifest that has no revision link in the same repository",
+        why: "Pulling the tag resolves the digest and then asks the repository for that manifest revision: without the revision link the pull fails with manifest unknown, and garbage collection does not keep the manifest.";
+    /// A config, layer or child manifest a linked manifest names, not linked in the repository.
+    RegistryReferenceUnlinked = "registry-reference-unlinked", Error, "distribution registry/storage/linkedblobstore.go; manifest verification",
+        summary: "a linked manifest names a config, layer or child manifest that is not linked in the same repository",
+        why: "The registry serves a repository only what it links: a manifest whose config or layer has no _layers link, or an index whose child has no revision link, fails to pull with blob unknown or manifest unknown even though the blob exists. Layers with urls (non-distributable) are exempt.";
+    /// A repository name that breaks the distribution-spec grammar.
+    RegistryRepositoryNameInvalid = "registry-repository-name-invalid", Error, "distribution-spec § Pulling manifests (<name>)",
+        summary: "a repository name breaks [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((.|_|__|-+)[a-z0-9]+)*)*",
+        why: "No client can address a repository whose name breaks the grammar (upper case, a leading separator, a component that is not UTF-8), so its content is unreachable, usually after a copy by hand.";
+    /// A tag that breaks the distribution-spec grammar.
+    RegistryTagInvalid = "registry-tag-invalid", Error, "distribution-spec § Pulling manifests (<reference>)",
+        summary: "a tag breaks [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
+        why: "A tag that breaks the grammar cannot be pulled or listed by conforming clients.";
+    /// An upload older than `--upload-max-age`.
+    RegistryUploadStale = "registry-upload-stale", Warning, "distribution registry/storage/purgeuploads.go",
+        summary: "an upload started longer ago than --upload-max-age (default 168h) and never finished",
+        why: "The registry purges uploads older than a week (uploadpurging, on by default). An older one means purging is off or failing; its bytes are wasted space.";
+    /// An upload without a readable `startedat`.
+    RegistryUploadInvalid = "registry-upload-invalid", Warning, "distribution registry/storage/purgeuploads.go",
+        summary: "an upload has no readable startedat, so the registry never purges it",
+        why: "The purger reads startedat to decide an upload's age; without it the upload is treated as new forever and its bytes are never reclaimed.";
+    /// A Docker schema 1 manifest.
+    RegistryManifestSchema1 = "registry-manifest-schema1", Warning, "distribution docs: deprecated schema1; distribution v3 (#4358)",
+        summary: "a linked manifest is Docker schema 1 (deprecated)",
+        why: "Schema 1 was deprecated in 2017 and distribution 3, containerd 2 and Docker 28 refuse it. Images still stored this way cannot be pulled by current clients; re-push them as schema 2 or OCI.";
     /// A file or directory that could not be read.
     IoError = "io-error", Error, "(tool)",
         summary: "a file or directory could not be read (permission, I/O error, changed during the audit)",

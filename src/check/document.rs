@@ -31,6 +31,11 @@ pub enum Expect {
     Manifest,
     /// An image config named by a manifest.
     Config,
+    /// A manifest a Distribution revision link names. No descriptor says what it is, so
+    /// its kind is read from the content as the registry's manifest store does:
+    /// `schemaVersion` 1 is Docker schema 1; otherwise `mediaType`; otherwise an index when
+    /// it has `manifests`.
+    Revision,
 }
 
 const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -131,7 +136,10 @@ pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Docum
         };
         Some(match expect {
             Expect::Config => Document::Config(config(object, cx)),
-            Expect::LayoutIndex | Expect::Index | Expect::Manifest => {
+            Expect::Revision if is_schema1(object) => {
+                Document::Manifest(Box::new(schema1(object, cx)))
+            }
+            Expect::LayoutIndex | Expect::Index | Expect::Manifest | Expect::Revision => {
                 image_document(object, expect, cx)
             }
         })
@@ -227,6 +235,76 @@ fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document
         Document::Index(Box::new(index(object, expect, cx)))
     } else {
         Document::Manifest(Box::new(manifest(object, cx)))
+    }
+}
+
+/// Docker schema 1, as distribution's manifest store recognises it: `schemaVersion` 1.
+fn is_schema1(object: &Object) -> bool {
+    let version_one = matches!(
+        object.get("schemaVersion"),
+        Some(Value::Static(StaticNode::I64(1) | StaticNode::U64(1)))
+    );
+    let typed_one = object
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .is_some_and(|ty| media_type::kind(ty) == Kind::Schema1);
+    version_one || typed_one
+}
+
+/// A Docker schema 1 manifest (distribution `docs/spec/manifest-v2-1.md`): reported as
+/// legacy, and read far enough to know its layers (`fsLayers[].blobSum`), which garbage
+/// collection keeps and the repository must link. It has no config.
+fn schema1(object: &Object, cx: &mut Context) -> Manifest {
+    cx.report(
+        Rule::RegistryManifestSchema1,
+        "",
+        "Docker schema 1 manifest: deprecated, refused by distribution 3 and current clients",
+    );
+    let media_type = match object.get("mediaType").and_then(Value::as_str) {
+        Some(ty) => ty.to_owned(),
+        None if object.contains_key("signatures") => media_type::DOCKER_SCHEMA1_SIGNED.to_owned(),
+        None => media_type::DOCKER_SCHEMA1.to_owned(),
+    };
+    required_string(object, "", "name", cx);
+    required_string(object, "", "tag", cx);
+    let mut layers = Vec::new();
+    match object.get("fsLayers") {
+        None => cx.missing("/fsLayers"),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let at = pointer("/fsLayers", i);
+                let Value::Object(layer) = item else {
+                    cx.wrong_type(&at, "object", item);
+                    continue;
+                };
+                let sum = pointer(&at, "blobSum");
+                match layer.get("blobSum") {
+                    None => cx.missing(&sum),
+                    Some(Value::String(s)) => match Digest::parse(s) {
+                        Ok(digest) => layers.push(Descriptor {
+                            pointer: at,
+                            digest: Some(digest),
+                            ..Descriptor::default()
+                        }),
+                        Err(error) => {
+                            cx.report(
+                                Rule::DescriptorDigestInvalid,
+                                &sum,
+                                format!("invalid digest: {error}"),
+                            );
+                        }
+                    },
+                    Some(value) => cx.wrong_type(&sum, "string", value),
+                }
+            }
+        }
+        Some(value) => cx.wrong_type("/fsLayers", "array", value),
+    }
+    Manifest {
+        media_type: Some(media_type),
+        config: None,
+        layers: Some(layers),
+        subject: None,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
 use crate::report::Coverage;
 use crate::rules::Rule;
-use crate::store::LayoutRoot;
+use crate::store::BlobPaths;
 use crate::store::layout::Inventory;
 
 /// A document loaded from a blob.
@@ -75,12 +75,14 @@ fn has_unreadable_type(descriptor: &Descriptor) -> bool {
 
 /// One layout's documents, as the graph phase sees them.
 pub struct Graph<'a> {
-    /// The layout.
-    pub layout: &'a LayoutRoot,
+    /// Where the store keeps blobs, to name one that is missing.
+    pub blob_paths: &'a dyn BlobPaths,
     /// Its blobs.
     pub inventory: &'a Inventory,
-    /// Its parsed `index.json`.
+    /// Its parsed `index.json` (none in a Distribution root, whose roots are links).
     pub index_json: Option<&'a Index>,
+    /// Display path of `index.json`.
+    pub index_path: &'a str,
     /// Every document loaded from its blobs.
     pub docs: &'a HashMap<Digest, Loaded>,
 }
@@ -89,11 +91,7 @@ impl Graph<'_> {
     fn blob_display(&self, digest: &Digest) -> String {
         match self.inventory.get(digest) {
             Some(blob) => blob.display.clone(),
-            None => self.layout.display(&format!(
-                "blobs/{}/{}",
-                digest.algorithm(),
-                digest.encoded()
-            )),
+            None => self.blob_paths.blob_display(digest),
         }
     }
 
@@ -119,8 +117,7 @@ impl Graph<'_> {
     pub fn check_edges(&self, findings: &mut Vec<Finding>) -> Reachability {
         let mut reachable = HashSet::new();
         let mut opaque = false;
-        let index_path = self.layout.display("index.json");
-        for (referrer, descriptor, is_config) in self.edges(&index_path) {
+        for (referrer, descriptor, is_config) in self.edges(self.index_path) {
             let Some(digest) = &descriptor.digest else {
                 continue;
             };
@@ -375,48 +372,55 @@ impl Graph<'_> {
         let Some(index) = self.index_json else {
             return Vec::new();
         };
-        let path = self.layout.display("index.json");
         index
             .manifests
             .iter()
             .filter_map(|entry| {
                 let digest = entry.digest.as_ref()?;
-                let kind = media_type::kind(entry.media_type.as_deref()?);
-                if !matches!(kind, Kind::Index | Kind::Manifest) {
-                    return None;
-                }
-                let mut coverage = Coverage {
-                    root: entry.ref_name.clone().unwrap_or_else(|| digest.to_string()),
-                    path: path.clone(),
-                    pointer: entry.pointer.clone(),
-                    digest: digest.clone(),
-                    platforms: Vec::new(),
-                    duplicates: Vec::new(),
-                    without_platform: Vec::new(),
-                    attestations: Vec::new(),
-                    artifacts: Vec::new(),
-                };
-                match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
-                    Some(Document::Index(_)) => {
-                        self.collect(digest, &mut coverage);
-                    }
-                    Some(Document::Manifest(_)) => {
-                        let platform = entry.platform.clone().or_else(|| {
-                            self.config_of(digest).and_then(|(_, c)| c.platform.clone())
-                        });
-                        match platform {
-                            Some(p) => coverage.platforms.push(p),
-                            None if self.is_artifact(entry) => {
-                                coverage.artifacts.push(digest.clone())
-                            }
-                            None => coverage.without_platform.push(digest.clone()),
-                        }
-                    }
-                    _ => return None,
-                }
-                Some(coverage)
+                let root = entry.ref_name.clone().unwrap_or_else(|| digest.to_string());
+                self.coverage_of(root, self.index_path, entry)
             })
             .collect()
+    }
+
+    /// Platform coverage of one root: an `index.json` entry, or a tag of a Distribution
+    /// repository (given as a descriptor of the document it points at). `None` when the
+    /// entry names neither an index nor a manifest, or its document was not loaded.
+    pub fn coverage_of(&self, root: String, path: &str, entry: &Descriptor) -> Option<Coverage> {
+        let digest = entry.digest.as_ref()?;
+        let kind = media_type::kind(entry.media_type.as_deref()?);
+        if !matches!(kind, Kind::Index | Kind::Manifest) {
+            return None;
+        }
+        let mut coverage = Coverage {
+            root,
+            path: path.to_owned(),
+            pointer: entry.pointer.clone(),
+            digest: digest.clone(),
+            platforms: Vec::new(),
+            duplicates: Vec::new(),
+            without_platform: Vec::new(),
+            attestations: Vec::new(),
+            artifacts: Vec::new(),
+        };
+        match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
+            Some(Document::Index(_)) => {
+                self.collect(digest, &mut coverage);
+            }
+            Some(Document::Manifest(_)) => {
+                let platform = entry
+                    .platform
+                    .clone()
+                    .or_else(|| self.config_of(digest).and_then(|(_, c)| c.platform.clone()));
+                match platform {
+                    Some(p) => coverage.platforms.push(p),
+                    None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),
+                    None => coverage.without_platform.push(digest.clone()),
+                }
+            }
+            _ => return None,
+        }
+        Some(coverage)
     }
 
     /// Walks an index depth-first, in entry order, with an explicit stack: nesting depth

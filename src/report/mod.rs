@@ -29,8 +29,10 @@ pub struct StoreInfo {
 /// Counters of the run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
-    /// Layouts audited.
+    /// Layouts audited (0 for a Distribution root).
     pub layouts: u64,
+    /// Repositories of a Distribution root (0 for layouts).
+    pub repositories: u64,
     /// Blob files found.
     pub blobs: u64,
     /// Their total size in bytes.
@@ -39,6 +41,10 @@ pub struct Stats {
     pub bytes_verified: u64,
     /// Indexes, manifests and configs parsed.
     pub documents: u64,
+    /// Uploads in progress or stale under a Distribution root's `_uploads`.
+    pub uploads: u64,
+    /// Bytes those uploads hold.
+    pub upload_bytes: u64,
     /// Wall-clock time of the audit; the one field that differs between identical runs.
     pub elapsed_ms: u64,
 }
@@ -46,9 +52,11 @@ pub struct Stats {
 /// The platforms one entry of a layout's `index.json` covers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Coverage {
-    /// `org.opencontainers.image.ref.name` of the entry, else its digest.
+    /// `org.opencontainers.image.ref.name` of the entry, else its digest; for a
+    /// Distribution root, `repository:tag`.
     pub root: String,
-    /// The `index.json` holding the entry, relative to the audited root.
+    /// The `index.json` holding the entry (for a Distribution root, the tag's
+    /// `current/link`), relative to the audited root.
     pub path: String,
     /// The entry's JSON pointer in it.
     pub pointer: String,
@@ -67,6 +75,43 @@ pub struct Coverage {
     pub artifacts: Vec<Digest>,
 }
 
+/// What garbage collection would reclaim in one repository of a Distribution root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reclaimable {
+    /// Repository name.
+    pub repository: String,
+    /// Manifests linked as revisions.
+    pub manifests: u64,
+    /// Tags.
+    pub tags: u64,
+    /// Blobs linked under `_layers`.
+    pub layers: u64,
+    /// Manifests no tag keeps (neither tagged, nor a child of a tagged index, nor a
+    /// referrer of a kept manifest): what `--untagged` collection deletes.
+    pub unused_manifests: u64,
+    /// Bytes of the blobs this repository links that collection would delete. A blob
+    /// linked by several repositories counts in each.
+    pub bytes: u64,
+}
+
+/// The total of the reclaimable table; every blob counted once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReclaimableTotal {
+    /// Whether only tagged manifests were roots (`--untagged`).
+    pub untagged: bool,
+    /// False when a linked manifest could not be read, so what it references is unknown:
+    /// then no blob is reported unreferenced and the figures are a lower bound.
+    pub complete: bool,
+    /// Blobs collection would delete.
+    pub blobs: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Manifests no tag keeps, over all repositories.
+    pub unused_manifests: u64,
+    /// Bytes of deletable blobs that no repository links at all.
+    pub unlinked_bytes: u64,
+}
+
 /// The result of an audit.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -80,6 +125,12 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Platform coverage per root.
     pub coverage: Vec<Coverage>,
+    /// Distribution roots only: what garbage collection would reclaim, per repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaimable: Option<Vec<Reclaimable>>,
+    /// Distribution roots only: the total of `reclaimable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaimable_total: Option<ReclaimableTotal>,
 }
 
 impl Report {

@@ -36,7 +36,8 @@ pub struct Blob {
 /// Every blob of a layout, by digest.
 pub type Inventory = HashMap<Digest, Blob>;
 
-fn file_kind(file_type: FileType) -> &'static str {
+/// What a non-regular entry is, for messages.
+pub fn file_kind(file_type: FileType) -> &'static str {
     match file_type {
         FileType::Symlink => "a symlink (not followed)",
         FileType::Directory => "a directory",

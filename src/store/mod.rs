@@ -17,6 +17,7 @@
 //! with `read_dir` would update their access times) and each entry is typed by `lstat`
 //! relative to it, so a symlink is seen as a symlink and never followed.
 
+pub mod distribution;
 pub mod layout;
 
 use std::ffi::OsString;
@@ -30,7 +31,9 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 use serde::Serialize;
 
 use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
 use crate::rules::Rule;
+pub use distribution::RegistryRoot;
 
 /// Walks of a tree of layouts stop this deep, whatever the tree holds.
 const MAX_DEPTH: usize = 64;
@@ -69,14 +72,6 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
-    /// A store of a kind this version cannot audit yet.
-    #[error("{path}: {what} is not supported yet")]
-    Unsupported {
-        /// The path.
-        path: PathBuf,
-        /// What was found.
-        what: &'static str,
-    },
 }
 
 /// One OCI layout inside the audited tree.
@@ -86,6 +81,22 @@ pub struct LayoutRoot {
     pub dir: PathBuf,
     /// Its path relative to the audited root, with a trailing `/` (empty for the root).
     pub prefix: String,
+}
+
+/// Where a store keeps the blob of a digest: names a blob that is missing.
+pub trait BlobPaths: Sync {
+    /// The display path (relative to the audited root) of the blob `digest`.
+    fn blob_display(&self, digest: &Digest) -> String;
+}
+
+impl BlobPaths for LayoutRoot {
+    fn blob_display(&self, digest: &Digest) -> String {
+        self.display(&format!(
+            "blobs/{}/{}",
+            digest.algorithm(),
+            digest.encoded()
+        ))
+    }
 }
 
 impl LayoutRoot {
@@ -102,8 +113,10 @@ pub struct Store {
     pub kind: StoreKind,
     /// The audited path, as given.
     pub root: PathBuf,
-    /// The layouts to audit.
+    /// The layouts to audit (none for a Distribution root).
     pub layouts: Vec<LayoutRoot>,
+    /// The Distribution root, when that is what the path holds.
+    pub registry: Option<RegistryRoot>,
 }
 
 fn is_dir(path: &Path) -> bool {
@@ -131,22 +144,22 @@ pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
         path: path.to_owned(),
         error: source,
     })?;
-    // A layout's own files win: LY5 lets a layout hold unknown entries, even `repositories/`.
-    let distribution = is_dir(&path.join("docker/registry/v2"))
-        || (is_dir(&path.join("repositories"))
-            && is_dir(&path.join("blobs"))
-            && !exists_no_follow(&path.join("oci-layout"))
-            && !exists_no_follow(&path.join("index.json")));
-    if distribution {
-        return Err(Error::Unsupported {
-            path: path.to_owned(),
-            what: "a Docker Distribution root",
-        });
+    if let Some(registry) = registry_root(path) {
+        return Ok((
+            Store {
+                kind: StoreKind::Distribution,
+                root: path.to_owned(),
+                layouts: Vec::new(),
+                registry: Some(registry),
+            },
+            Vec::new(),
+        ));
     }
     let store = |kind, layouts| Store {
         kind,
         root: path.to_owned(),
         layouts,
+        registry: None,
     };
     let mut layouts = Vec::new();
     let mut findings = Vec::new();
@@ -163,6 +176,30 @@ pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
         StoreKind::OciLayouts
     };
     Ok((store(kind, layouts), findings))
+}
+
+/// The Distribution root under `path`: `path` is the registry's `rootdirectory` (holding
+/// `docker/registry/v2`) or that `v2` directory itself (`repositories/` and `blobs/`). A
+/// layout's own files win: image-layout.md lets a layout hold unknown entries, even a
+/// `repositories/` directory, and zot may keep a repository called `repositories`.
+fn registry_root(path: &Path) -> Option<RegistryRoot> {
+    let v2 = path.join("docker/registry/v2");
+    if is_dir(&v2) {
+        return Some(RegistryRoot {
+            dir: v2,
+            prefix: "docker/registry/v2/".to_owned(),
+        });
+    }
+    let repositories = path.join("repositories");
+    let bare_v2 = is_dir(&repositories)
+        && is_dir(&path.join("blobs"))
+        && !is_layout(&repositories)
+        && !exists_no_follow(&path.join("oci-layout"))
+        && !exists_no_follow(&path.join("index.json"));
+    bare_v2.then(|| RegistryRoot {
+        dir: path.to_owned(),
+        prefix: String::new(),
+    })
 }
 
 /// A directory is a layout when it has `oci-layout`, `index.json` or `blobs/`: a layout that

@@ -1,0 +1,762 @@
+//! The Distribution checks: link files, tags, repository references and uploads, then
+//! what garbage collection would reclaim, and platform coverage per `repository:tag`.
+//! Documents themselves were loaded and checked as for layouts; this module works on the
+//! repositories `store::distribution` listed and the documents already parsed.
+//!
+//! Garbage collection follows distribution's `MarkAndSweep`: mark every manifest linked as
+//! a revision in any repository and everything it references, then every blob not marked
+//! is reclaimable. With `--untagged` (`garbage-collect --delete-untagged`) only manifests a
+//! tag points at are roots. Two deliberate differences from distribution 2.8, both on the
+//! side of keeping data:
+//! - references are followed to any depth, so the children of a tagged index keep their
+//!   configs and layers (2.8 marks one level and deletes them: distribution#3178);
+//! - with `--untagged`, a manifest whose `subject` is kept is kept too (a signature or SBOM
+//!   of a tagged image), where distribution deletes it (distribution#3716).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::check::graph::{Graph, Loaded, children};
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document};
+use crate::model::media_type;
+use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
+use crate::rules::Rule;
+use crate::store::BlobPaths;
+use crate::store::distribution::{Link, LinkContent, RegistryRoot, Repository};
+use crate::store::layout::Inventory;
+
+/// How garbage collection is simulated.
+#[derive(Clone, Copy, Debug)]
+pub struct GcOptions {
+    /// Only tagged manifests are roots (`--delete-untagged`).
+    pub untagged: bool,
+    /// Uploads older than this are stale.
+    pub upload_max_age: Duration,
+    /// The time uploads' ages are measured from.
+    pub now: SystemTime,
+}
+
+/// What the Distribution checks produce.
+pub struct RegistryResult {
+    /// Findings about links, tags, references, uploads and unreferenced blobs.
+    pub findings: Vec<Finding>,
+    /// Platform coverage per `repository:tag`.
+    pub coverage: Vec<Coverage>,
+    /// Per-repository table of what garbage collection would reclaim.
+    pub reclaimable: Vec<Reclaimable>,
+    /// Its total.
+    pub total: ReclaimableTotal,
+}
+
+/// distribution-spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
+/// and distribution's reference package caps a name at 255 characters.
+pub fn is_repository_name(name: &str) -> bool {
+    name.len() <= 255 && name.split('/').all(is_name_component)
+}
+
+fn is_name_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    // Between alphanumeric runs: ".", "_", "__" or one or more "-".
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let valid = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+        if !valid {
+            return false;
+        }
+    }
+    true
+}
+
+/// distribution-spec: a tag is `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn is_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && word(bytes[0])
+        && bytes[1..]
+            .iter()
+            .all(|&b| word(b) || b == b'.' || b == b'-')
+}
+
+/// Seconds since the epoch of an RFC 3339 date-time (as Go's `time.RFC3339` writes
+/// `startedat`), or `None` when it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if *sign == b'+' { minutes } else { -minutes }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset * 60)
+}
+
+/// The digest a link holds, or why not.
+fn link_digest(link: &Link) -> Result<Digest, String> {
+    match &link.content {
+        LinkContent::Missing => Err("link file does not exist".to_owned()),
+        LinkContent::Unreadable(why) => Err(format!("link cannot be read: {why}")),
+        LinkContent::Bytes(bytes) if bytes.is_empty() => {
+            Err("link is empty (zero bytes)".to_owned())
+        }
+        LinkContent::Bytes(bytes) => {
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| "link is not UTF-8 text".to_owned())?;
+            Digest::parse(text).map_err(|error| format!("link does not hold a digest: {error}"))
+        }
+    }
+}
+
+/// What a link holds, as far as it is a digest, for `found` values.
+fn shown(link: &Link) -> String {
+    match &link.content {
+        LinkContent::Bytes(bytes) => {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]);
+            text.chars().flat_map(char::escape_default).collect()
+        }
+        LinkContent::Missing => "(no file)".to_owned(),
+        LinkContent::Unreadable(_) => "(unreadable)".to_owned(),
+    }
+}
+
+/// How a missing target is judged.
+#[derive(Clone, Copy, PartialEq)]
+enum Need {
+    /// The link is needed (a revision, a current tag, a layer a manifest uses).
+    Needed,
+    /// A leftover nothing needs (an unused layer link, a tag's history).
+    Leftover,
+    /// Judged through another link (a tag's history entry for its current manifest).
+    Elsewhere,
+}
+
+/// One repository's links, resolved.
+struct Resolved<'r> {
+    repository: &'r Repository,
+    /// Revision links whose content is the digest their path names.
+    revisions: HashSet<Digest>,
+    /// Layer links likewise.
+    layers: HashSet<Digest>,
+    /// Tag name and the digest its current link holds.
+    tags: Vec<(&'r str, &'r Link, Digest)>,
+}
+
+/// The Distribution checks over listed repositories and loaded documents.
+pub struct Registry<'a> {
+    /// The v2 directory.
+    pub root: &'a RegistryRoot,
+    /// Every blob.
+    pub inventory: &'a Inventory,
+    /// Every repository.
+    pub repositories: &'a [Repository],
+    /// The documents and their graph.
+    pub graph: &'a Graph<'a>,
+    /// The documents, by digest.
+    pub docs: &'a HashMap<Digest, Loaded>,
+}
+
+impl Registry<'_> {
+    /// Runs every check and the garbage-collection simulation.
+    pub fn check(&self, options: &GcOptions) -> RegistryResult {
+        let mut findings = Vec::new();
+        let resolved: Vec<Resolved> = self
+            .repositories
+            .iter()
+            .map(|repository| self.check_repository(repository, options, &mut findings))
+            .collect();
+        let (reclaimable, total) = self.collect_garbage(&resolved, options, &mut findings);
+        RegistryResult {
+            coverage: self.coverage(&resolved),
+            findings,
+            reclaimable,
+            total,
+        }
+    }
+
+    fn document(&self, digest: &Digest) -> Option<&Document> {
+        self.docs.get(digest)?.document.as_ref()
+    }
+
+    /// Checks a link's content against its path and its target's existence; returns the
+    /// digest it holds when that is usable.
+    fn check_link(&self, link: &Link, need: Need, findings: &mut Vec<Finding>) -> Option<Digest> {
+        let location = || Location::path(&link.display);
+        let digest = match link_digest(link) {
+            Ok(digest) => digest,
+            Err(message) => {
+                findings.push(Finding::new(Rule::RegistryLinkInvalid, location(), message));
+                return None;
+            }
+        };
+        match &link.named {
+            Some(Err(message)) => {
+                findings.push(
+                    Finding::new(Rule::RegistryLinkPathMismatch, location(), message.clone())
+                        .with_digest(&digest),
+                );
+                return None;
+            }
+            Some(Ok(named)) if *named != digest => {
+                findings.push(
+                    Finding::new(
+                        Rule::RegistryLinkPathMismatch,
+                        location().with_digest(Some(named.clone())),
+                        "link holds a digest other than the one its path names",
+                    )
+                    .expected_found(named, shown(link)),
+                );
+                return None;
+            }
+            _ => {}
+        }
+        if need != Need::Elsewhere && !self.inventory.contains_key(&digest) {
+            let (rule, message) = match need {
+                Need::Needed | Need::Elsewhere => (
+                    Rule::RegistryLinkTargetMissing,
+                    "link names a blob that does not exist",
+                ),
+                Need::Leftover => (
+                    Rule::RegistryLinkDangling,
+                    "link names a blob that is gone; nothing needs it",
+                ),
+            };
+            findings.push(Finding::new(
+                rule,
+                Location::path(self.root.blob_display(&digest))
+                    .with_digest(Some(digest.clone()))
+                    .via(&link.display, ""),
+                message,
+            ));
+        }
+        Some(digest)
+    }
+
+    fn check_repository<'r>(
+        &self,
+        repository: &'r Repository,
+        options: &GcOptions,
+        findings: &mut Vec<Finding>,
+    ) -> Resolved<'r> {
+        if !repository.name_is_utf8 || !is_repository_name(&repository.name) {
+            findings.push(Finding::new(
+                Rule::RegistryRepositoryNameInvalid,
+                Location::path(&repository.display),
+                format!(
+                    "repository name {:?} breaks the distribution-spec grammar",
+                    repository.name
+                ),
+            ));
+        }
+        let mut revisions = HashSet::new();
+        for link in &repository.revisions {
+            if let Some(digest) = self.check_link(link, Need::Needed, findings) {
+                revisions.insert(digest);
+            }
+        }
+        // Configs and layers the repository's manifests use: their layer links are needed.
+        let mut used = HashSet::new();
+        for digest in &revisions {
+            if let Some(Document::Manifest(manifest)) = self.document(digest) {
+                for d in manifest
+                    .config
+                    .iter()
+                    .chain(manifest.layers.iter().flatten())
+                {
+                    used.extend(d.digest.clone());
+                }
+            }
+        }
+        let mut layers = HashSet::new();
+        for link in &repository.layers {
+            let named = link.named.as_ref().and_then(|n| n.as_ref().ok());
+            let need = if named.is_some_and(|d| used.contains(d)) {
+                Need::Needed
+            } else {
+                Need::Leftover
+            };
+            if let Some(digest) = self.check_link(link, need, findings) {
+                layers.insert(digest);
+            }
+        }
+        let mut tags = Vec::new();
+        for tag in &repository.tags {
+            if !tag.name_is_utf8 || !is_tag(&tag.name) {
+                findings.push(Finding::new(
+                    Rule::RegistryTagInvalid,
+                    Location::path(&tag.display),
+                    format!("tag {:?} breaks the distribution-spec grammar", tag.name),
+                ));
+            }
+            let current = match &tag.current.content {
+                LinkContent::Missing => {
+                    findings.push(Finding::new(
+                        Rule::RegistryLinkInvalid,
+                        Location::path(&tag.current.display),
+                        "tag has no current/link: it points at nothing",
+                    ));
+                    None
+                }
+                _ => self.check_link(&tag.current, Need::Needed, findings),
+            };
+            if let Some(current) = &current {
+                if !revisions.contains(current) {
+                    findings.push(Finding::new(
+                        Rule::RegistryTagRevisionMissing,
+                        Location::path(&tag.current.display).with_digest(Some(current.clone())),
+                        format!(
+                            "tag {} points at a manifest with no revision link in {}",
+                            tag.name, repository.name
+                        ),
+                    ));
+                }
+            }
+            for link in &tag.index {
+                let named = link.named.as_ref().and_then(|n| n.as_ref().ok());
+                let need = if named.is_some() && named == current.as_ref() {
+                    Need::Elsewhere
+                } else {
+                    Need::Leftover
+                };
+                self.check_link(link, need, findings);
+            }
+            if let Some(current) = current {
+                tags.push((tag.name.as_str(), &tag.current, current));
+            }
+        }
+        self.check_references(repository, &revisions, &layers, findings);
+        check_uploads(repository, options, findings);
+        Resolved {
+            repository,
+            revisions,
+            layers,
+            tags,
+        }
+    }
+
+    /// Every child of a linked index must be a revision of the repository; every config
+    /// and layer of a linked manifest must be linked as a layer (unless it has urls).
+    fn check_references(
+        &self,
+        repository: &Repository,
+        revisions: &HashSet<Digest>,
+        layers: &HashSet<Digest>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let mut sorted: Vec<&Digest> = revisions.iter().collect();
+        sorted.sort();
+        for digest in sorted {
+            let Some(loaded) = self.docs.get(digest) else {
+                continue;
+            };
+            let unlinked = |d: &Descriptor, what: &str, findings: &mut Vec<Finding>| {
+                let Some(target) = &d.digest else { return };
+                findings.push(Finding::new(
+                    Rule::RegistryReferenceUnlinked,
+                    Location::path(self.root.blob_display(target))
+                        .with_digest(Some(target.clone()))
+                        .via(&loaded.display, &d.pointer),
+                    format!("{what} is not linked in {}: pulls fail", repository.name),
+                ));
+            };
+            match &loaded.document {
+                Some(Document::Index(index)) => {
+                    for child in &index.manifests {
+                        if child
+                            .digest
+                            .as_ref()
+                            .is_some_and(|c| !revisions.contains(c))
+                        {
+                            unlinked(child, "child manifest", findings);
+                        }
+                    }
+                }
+                Some(Document::Manifest(manifest)) => {
+                    for d in manifest
+                        .config
+                        .iter()
+                        .chain(manifest.layers.iter().flatten())
+                    {
+                        let what = if d.pointer == "/config" {
+                            "config"
+                        } else {
+                            "layer"
+                        };
+                        if !d.has_urls && d.digest.as_ref().is_some_and(|c| !layers.contains(c)) {
+                            unlinked(d, what, findings);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Marks from `roots` through every reference (not `subject`, which points the other
+    /// way), into `marked`.
+    fn mark(&self, roots: impl IntoIterator<Item = Digest>, marked: &mut HashSet<Digest>) {
+        let mut stack: Vec<Digest> = roots.into_iter().collect();
+        while let Some(digest) = stack.pop() {
+            if marked.contains(&digest) {
+                continue;
+            }
+            if let Some(document) = self.document(&digest) {
+                for (d, _) in children(document) {
+                    if d.pointer != "/subject" {
+                        stack.extend(d.digest.clone());
+                    }
+                }
+            }
+            marked.insert(digest);
+        }
+    }
+
+    /// What one repository keeps when only tags are roots: tagged manifests, what they
+    /// reference, and manifests whose `subject` is kept (referrers), to a fixed point.
+    fn kept_by_tags(&self, resolved: &Resolved) -> HashSet<Digest> {
+        let mut kept = HashSet::new();
+        self.mark(
+            resolved
+                .tags
+                .iter()
+                .filter(|(_, _, d)| resolved.revisions.contains(d))
+                .map(|(_, _, d)| d.clone()),
+            &mut kept,
+        );
+        loop {
+            let referrers: Vec<Digest> = resolved
+                .revisions
+                .iter()
+                .filter(|d| !kept.contains(*d))
+                .filter(|d| self.subject_of(d).is_some_and(|s| kept.contains(s)))
+                .cloned()
+                .collect();
+            if referrers.is_empty() {
+                return kept;
+            }
+            self.mark(referrers, &mut kept);
+        }
+    }
+
+    fn subject_of(&self, digest: &Digest) -> Option<&Digest> {
+        let subject = match self.document(digest)? {
+            Document::Manifest(m) => m.subject.as_ref(),
+            Document::Index(i) => i.subject.as_ref(),
+            Document::Config(_) => None,
+        };
+        subject?.digest.as_ref()
+    }
+
+    fn collect_garbage(
+        &self,
+        resolved: &[Resolved],
+        options: &GcOptions,
+        findings: &mut Vec<Finding>,
+    ) -> (Vec<Reclaimable>, ReclaimableTotal) {
+        // A manifest that could not be parsed, or a revision link that holds no digest,
+        // hides what it references: nothing can honestly be called unreferenced then.
+        let unreadable_links = self.repositories.iter().any(|r| {
+            r.revisions
+                .iter()
+                .any(|l| link_digest(l).is_err() || matches!(l.named, Some(Err(_))))
+        });
+        let unparsed = self.docs.values().any(|l| l.document.is_none());
+        let complete = !unreadable_links && !unparsed;
+
+        let kept: Vec<HashSet<Digest>> = resolved.iter().map(|r| self.kept_by_tags(r)).collect();
+        let mut marked = HashSet::new();
+        if options.untagged {
+            for k in &kept {
+                marked.extend(k.iter().cloned());
+            }
+        } else {
+            for r in resolved {
+                self.mark(r.revisions.iter().cloned(), &mut marked);
+            }
+        }
+        // Conservative: a revision whose link is unreadable still keeps what its path names.
+        for repository in self.repositories {
+            for link in &repository.revisions {
+                if let Some(Ok(named)) = &link.named {
+                    if link_digest(link).is_err() {
+                        self.mark([named.clone()], &mut marked);
+                    }
+                }
+            }
+        }
+
+        let mut linked_by: HashMap<&Digest, Vec<&str>> = HashMap::new();
+        for r in resolved {
+            for d in r.revisions.iter().chain(r.layers.iter()) {
+                let names = linked_by.entry(d).or_default();
+                if !names.contains(&r.repository.name.as_str()) {
+                    names.push(&r.repository.name);
+                }
+            }
+        }
+        let mut garbage: Vec<&crate::store::layout::Blob> = self
+            .inventory
+            .values()
+            .filter(|b| !marked.contains(&b.digest))
+            .collect();
+        garbage.sort_by(|a, b| a.display.cmp(&b.display));
+        let mut bytes_by_repository: HashMap<&str, u64> = HashMap::new();
+        let mut unlinked_bytes = 0;
+        for blob in &garbage {
+            match linked_by.get(&blob.digest) {
+                Some(names) => {
+                    for name in names {
+                        *bytes_by_repository.entry(name).or_default() += blob.len;
+                    }
+                }
+                None => unlinked_bytes += blob.len,
+            }
+            if !complete {
+                continue;
+            }
+            let why = match linked_by.get(&blob.digest) {
+                Some(names) => {
+                    let mut names = names.clone();
+                    names.sort_unstable();
+                    format!(
+                        "linked in {} but no kept manifest uses it",
+                        names.join(", ")
+                    )
+                }
+                None => "no repository links it and no manifest uses it".to_owned(),
+            };
+            let mode = if options.untagged {
+                "garbage-collect --delete-untagged"
+            } else {
+                "garbage-collect"
+            };
+            findings.push(
+                Finding::new(
+                    Rule::BlobUnreferenced,
+                    Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+                    format!("{mode} would delete it ({} bytes): {why}", blob.len),
+                )
+                .with_bytes(blob.len),
+            );
+        }
+        let rows: Vec<Reclaimable> = resolved
+            .iter()
+            .zip(&kept)
+            .map(|(r, kept)| Reclaimable {
+                repository: r.repository.name.clone(),
+                manifests: r.revisions.len() as u64,
+                tags: r.repository.tags.len() as u64,
+                layers: r.layers.len() as u64,
+                unused_manifests: r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64,
+                bytes: bytes_by_repository
+                    .get(r.repository.name.as_str())
+                    .copied()
+                    .unwrap_or(0),
+            })
+            .collect();
+        let total = ReclaimableTotal {
+            untagged: options.untagged,
+            complete,
+            blobs: garbage.len() as u64,
+            bytes: garbage.iter().map(|b| b.len).sum(),
+            unused_manifests: rows.iter().map(|r| r.unused_manifests).sum(),
+            unlinked_bytes,
+        };
+        (rows, total)
+    }
+
+    /// Platform coverage of every tag whose manifest was loaded.
+    fn coverage(&self, resolved: &[Resolved]) -> Vec<Coverage> {
+        let mut coverage = Vec::new();
+        for r in resolved {
+            for (tag, link, digest) in &r.tags {
+                let Some(document) = self.document(digest) else {
+                    continue;
+                };
+                let (own_type, fallback) = match document {
+                    Document::Index(index) => (index.media_type.clone(), media_type::OCI_INDEX),
+                    Document::Manifest(m) => (m.media_type.clone(), media_type::OCI_MANIFEST),
+                    Document::Config(_) => continue,
+                };
+                let entry = Descriptor {
+                    pointer: String::new(),
+                    media_type: Some(own_type.unwrap_or_else(|| fallback.to_owned())),
+                    digest: Some(digest.clone()),
+                    ..Descriptor::default()
+                };
+                let root = format!("{}:{tag}", r.repository.name);
+                coverage.extend(self.graph.coverage_of(root, &link.display, &entry));
+            }
+        }
+        coverage
+    }
+}
+
+fn check_uploads(repository: &Repository, options: &GcOptions, findings: &mut Vec<Finding>) {
+    let now = options
+        .now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let max_age = i64::try_from(options.upload_max_age.as_secs()).unwrap_or(i64::MAX);
+    for upload in &repository.uploads {
+        let location = || Location::path(&upload.display);
+        let started = match &upload.started_at {
+            Ok(text) => match parse_rfc3339(text) {
+                Some(started) => started,
+                None => {
+                    findings.push(
+                        Finding::new(
+                            Rule::RegistryUploadInvalid,
+                            location(),
+                            "startedat is not an RFC 3339 time; the registry never purges this upload",
+                        )
+                        .expected_found("RFC 3339 date-time", text.escape_default())
+                        .with_bytes(upload.bytes),
+                    );
+                    continue;
+                }
+            },
+            Err(why) => {
+                findings.push(
+                    Finding::new(
+                        Rule::RegistryUploadInvalid,
+                        location(),
+                        format!("{why}; the registry never purges this upload"),
+                    )
+                    .with_bytes(upload.bytes),
+                );
+                continue;
+            }
+        };
+        let age = now.saturating_sub(started);
+        if age > max_age {
+            findings.push(
+                Finding::new(
+                    Rule::RegistryUploadStale,
+                    location(),
+                    format!(
+                        "upload started {} hours ago and never finished ({} bytes)",
+                        age / 3600,
+                        upload.bytes
+                    ),
+                )
+                .expected_found(
+                    format!("at most {}h old", max_age / 3600),
+                    format!("{}h", age / 3600),
+                )
+                .with_bytes(upload.bytes),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names() {
+        for good in [
+            "a",
+            "library/alpine",
+            "a.b_c__d--e/f-g",
+            "team/web/app",
+            "0",
+        ] {
+            assert!(is_repository_name(good), "{good}");
+        }
+        for bad in [
+            "", "A", "a/", "/a", "a//b", "-a", "a-", "a___b", "a._b", "a..b", "ä",
+        ] {
+            assert!(!is_repository_name(bad), "{bad}");
+        }
+        assert!(!is_repository_name(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn tags() {
+        for good in ["latest", "v1.0", "_x", "A-b.c_d", &"a".repeat(128)] {
+            assert!(is_tag(good), "{good}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", &"a".repeat(129)] {
+            assert!(!is_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14T22:13:20",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+}
