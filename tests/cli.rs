@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::support::{Layout, age_atimes, copy_tree, normalize, repo, rule_ids, run, snapshot};
 
 const MULTIPLATFORM: &str = "corpus/clean/skopeo-multiplatform/store";
+const REGISTRY: &str = "corpus/distribution/registry-2.8/store";
 
 fn corpus(path: &str) -> String {
     repo().join(path).display().to_string()
@@ -105,11 +106,10 @@ fn audits_that_cannot_run_exit_2_naming_the_path() {
     let file = tempfile::NamedTempFile::new().unwrap();
     assert_eq!(run(&[file.path().to_str().unwrap()]).code, 2);
 
-    let registry = tempfile::tempdir().unwrap();
-    fs::create_dir_all(registry.path().join("docker/registry/v2/blobs")).unwrap();
-    let out = run(&[registry.path().to_str().unwrap()]);
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(&[empty.path().to_str().unwrap()]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("Distribution"), "{}", out.stderr);
+    assert!(out.stderr.contains("Distribution root"), "{}", out.stderr);
 
     let store = corpus(MULTIPLATFORM);
     for bad in [
@@ -120,6 +120,7 @@ fn audits_that_cannot_run_exit_2_naming_the_path() {
         vec![store.as_str(), "--skip-list", "/nonexistent/skip-list"],
         vec![store.as_str(), "--format", "yaml"],
         vec![store.as_str(), "--threads", "100000"],
+        vec![store.as_str(), "--upload-max-age", "1w"],
         vec![],
     ] {
         let out = run(&bad);
@@ -136,6 +137,30 @@ struct JsonReport {
     stats: JsonStats,
     findings: Vec<JsonFinding>,
     coverage: Vec<JsonCoverage>,
+    reclaimable: Option<Vec<JsonReclaimable>>,
+    reclaimable_total: Option<JsonReclaimableTotal>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct JsonReclaimable {
+    repository: String,
+    manifests: u64,
+    tags: u64,
+    layers: u64,
+    unused_manifests: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct JsonReclaimableTotal {
+    untagged: bool,
+    complete: bool,
+    blobs: u64,
+    bytes: u64,
+    unused_manifests: u64,
+    unlinked_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,10 +175,13 @@ struct JsonStore {
 #[allow(dead_code)]
 struct JsonStats {
     layouts: u64,
+    repositories: u64,
     blobs: u64,
     bytes: u64,
     bytes_verified: u64,
     documents: u64,
+    uploads: u64,
+    upload_bytes: u64,
     elapsed_ms: u64,
 }
 
@@ -166,6 +194,7 @@ struct JsonFinding {
     message: String,
     expected: Option<String>,
     found: Option<String>,
+    bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -319,11 +348,104 @@ fn json_contract() {
     );
 }
 
+/// The Distribution contract: kind, paths relative to the audited root, the reclaimable
+/// table and total, bytes on blob-unreferenced, and the same blobs as
+/// `registry garbage-collect --dry-run` of Debian's docker-registry 2.8.2 listed on this
+/// store when it was made (corpus/tools/make-registry-store.sh; CI re-checks live).
+#[test]
+fn distribution_json_contract_and_gc_equivalence() {
+    const GC_DRY_RUN: [&str; 3] = [
+        "sha256:4b1be9ed1bb2d8f563c1669c9237dc9c38568ef96252de33ebcb09336c9de147",
+        "sha256:f00fe49345ff3d97dfa46908ced0e1834e4be46398a6b80544f088a79a861886",
+        "sha256:f8e0a6a8942ef4de249ef0731d85efd0eda3cd8e2663d27f8d4fee8b84a6211f",
+    ];
+    let root = corpus(REGISTRY);
+    for arg in [root.clone(), format!("{root}/docker/registry/v2")] {
+        let report = json(&[&arg, "--format", "json"]);
+        assert_eq!(report.store.kind, "distribution");
+        assert_eq!(report.stats.repositories, 5);
+        assert_eq!((report.stats.uploads, report.stats.upload_bytes), (1, 15));
+        let prefix = if arg == root {
+            "docker/registry/v2/"
+        } else {
+            ""
+        };
+        let mut deleted: Vec<&str> = Vec::new();
+        for f in report
+            .findings
+            .iter()
+            .filter(|f| f.rule == "blob-unreferenced")
+        {
+            assert!(
+                f.location
+                    .path
+                    .starts_with(&format!("{prefix}blobs/sha256/")),
+                "{f:?}"
+            );
+            assert!(f.bytes.unwrap() > 0);
+            deleted.push(f.location.digest.as_deref().unwrap());
+        }
+        deleted.sort_unstable();
+        assert_eq!(deleted, GC_DRY_RUN);
+        let rows = report.reclaimable.unwrap();
+        let gone = rows
+            .iter()
+            .find(|r| r.repository == "library/gone")
+            .unwrap();
+        assert_eq!((gone.manifests, gone.layers, gone.bytes), (0, 2, 155 + 264));
+        let app = rows.iter().find(|r| r.repository == "library/app").unwrap();
+        assert_eq!((app.manifests, app.tags, app.unused_manifests), (2, 2, 1));
+        let total = report.reclaimable_total.unwrap();
+        assert_eq!(
+            total,
+            JsonReclaimableTotal {
+                untagged: false,
+                complete: true,
+                blobs: 3,
+                bytes: 155 + 264 + 345,
+                unused_manifests: 1,
+                unlinked_bytes: 345,
+            }
+        );
+        let roots: Vec<&str> = report.coverage.iter().map(|c| c.root.as_str()).collect();
+        assert_eq!(
+            roots,
+            [
+                "library/app:v0",
+                "library/app:v1",
+                "library/docker:v2s2",
+                "library/multi:latest",
+                "team/web/app:v1"
+            ]
+        );
+        assert_eq!(report.coverage[3].platforms.len(), 3);
+    }
+    // --untagged: garbage-collect --delete-untagged lists these plus the configs and layers
+    // of library/multi's three children (distribution#3178); we keep what a tag reaches.
+    let untagged = json(&[&root, "--format", "json", "--untagged"]);
+    let mut deleted: Vec<&str> = untagged
+        .findings
+        .iter()
+        .filter(|f| f.rule == "blob-unreferenced")
+        .map(|f| f.location.digest.as_deref().unwrap())
+        .collect();
+    deleted.sort_unstable();
+    let mut expected = GC_DRY_RUN.to_vec();
+    expected.push("sha256:4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27");
+    expected.sort_unstable();
+    assert_eq!(deleted, expected);
+    assert!(untagged.reclaimable_total.unwrap().untagged);
+    // Layout reports carry no reclaimable section.
+    let layout = json(&[&corpus(MULTIPLATFORM), "--format", "json"]);
+    assert!(layout.reclaimable.is_none() && layout.reclaimable_total.is_none());
+}
+
 #[test]
 fn output_is_identical_for_any_thread_count() {
     let broken = broken_layout();
     let many = corpus("corpus/clean/many-layouts/store");
-    for store in [broken.arg(), many.as_str()] {
+    let registry = corpus(REGISTRY);
+    for store in [broken.arg(), many.as_str(), registry.as_str()] {
         for format in ["text", "json"] {
             let one = run(&[store, "--format", format, "--threads", "1"]);
             let four = run(&[store, "--format", format, "--threads", "4"]);
@@ -343,7 +465,9 @@ fn the_audited_tree_is_left_exactly_as_it_was() {
     let copy = tempfile::tempdir().unwrap();
     let many = copy.path().join("many");
     copy_tree(&repo().join("corpus/clean/many-layouts/store"), &many);
-    for root in [broken.path(), many.as_path()] {
+    let registry = copy.path().join("registry");
+    copy_tree(&repo().join(REGISTRY), &registry);
+    for root in [broken.path(), many.as_path(), registry.as_path()] {
         let content_before = snapshot(root, true);
         age_atimes(root);
         let before = snapshot(root, false);
@@ -354,6 +478,7 @@ fn the_audited_tree_is_left_exactly_as_it_was() {
             vec![root_arg, "--no-verify"],
             vec![root_arg, "--no-mmap", "--threads", "1"],
             vec![root_arg, "-q", "--fail-on", "info"],
+            vec![root_arg, "--untagged", "--upload-max-age", "1h"],
         ] {
             run(&args);
         }

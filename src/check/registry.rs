@@ -543,12 +543,16 @@ impl Registry<'_> {
         }
 
         let mut linked_by: HashMap<&Digest, Vec<&str>> = HashMap::new();
+        let mut revision_of: HashMap<&Digest, Vec<&str>> = HashMap::new();
         for r in resolved {
             for d in r.revisions.iter().chain(r.layers.iter()) {
                 let names = linked_by.entry(d).or_default();
                 if !names.contains(&r.repository.name.as_str()) {
                     names.push(&r.repository.name);
                 }
+            }
+            for d in &r.revisions {
+                revision_of.entry(d).or_default().push(&r.repository.name);
             }
         }
         let mut garbage: Vec<&crate::store::layout::Blob> = self
@@ -687,19 +691,20 @@ fn check_uploads(repository: &Repository, options: &GcOptions, findings: &mut Ve
         };
         let age = now.saturating_sub(started);
         if age > max_age {
+            // The age itself is left out: it changes every run, the start time does not.
+            let started_at = upload.started_at.as_deref().unwrap_or_default().trim();
             findings.push(
                 Finding::new(
                     Rule::RegistryUploadStale,
                     location(),
                     format!(
-                        "upload started {} hours ago and never finished ({} bytes)",
-                        age / 3600,
+                        "upload started {started_at} and never finished ({} bytes)",
                         upload.bytes
                     ),
                 )
                 .expected_found(
-                    format!("at most {}h old", max_age / 3600),
-                    format!("{}h", age / 3600),
+                    format!("started within {}h", max_age / 3600),
+                    started_at.escape_default(),
                 )
                 .with_bytes(upload.bytes),
             );

@@ -1,5 +1,6 @@
 //! The text rendering, for people: one line per finding (`via` on an indented line),
-//! a platform coverage table, and a summary line.
+//! a platform coverage table, for a Distribution root what garbage collection would
+//! reclaim per repository, and a summary line.
 //!
 //! ```text
 //! error[blob-digest-mismatch] blobs/sha256/3f1a…: content hashes to sha256:9b0c…
@@ -8,7 +9,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{Coverage, Report};
+use crate::report::{Coverage, Reclaimable, ReclaimableTotal, Report};
+use crate::store::StoreKind;
 
 /// Renders the report as text.
 pub fn render(report: &Report) -> String {
@@ -43,13 +45,31 @@ pub fn render(report: &Report) -> String {
         if !report.findings.is_empty() {
             out.push('\n');
         }
-        coverage(&mut out, &report.coverage);
+        // A registry's roots are tags, named in full by `repository:tag`.
+        let show_path = report.store.kind != StoreKind::Distribution;
+        coverage(&mut out, &report.coverage, show_path);
+    }
+    if let (Some(rows), Some(total)) = (&report.reclaimable, &report.reclaimable_total) {
+        out.push('\n');
+        reclaimable(&mut out, rows, total);
     }
     let (errors, warnings, infos) = report.counts();
     let stats = &report.stats;
+    let registry = if report.store.kind == StoreKind::Distribution {
+        format!(
+            " · {} repositor{} · {} upload{} ({})",
+            stats.repositories,
+            if stats.repositories == 1 { "y" } else { "ies" },
+            stats.uploads,
+            plural(stats.uploads as usize),
+            bytes(stats.upload_bytes)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info) · {} blob{}, {} · {} verified · {} document{} · {:.2} s",
+        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info) · {} blob{}, {} · {} verified · {} document{}{registry} · {:.2} s",
         report.findings.len(),
         plural(report.findings.len()),
         plural(errors),
@@ -85,15 +105,74 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn coverage(out: &mut String, coverage: &[Coverage]) {
-    let _ = writeln!(out, "platform coverage:");
-    let width = coverage
+fn reclaimable(out: &mut String, rows: &[Reclaimable], total: &ReclaimableTotal) {
+    let command = if total.untagged {
+        "registry garbage-collect --delete-untagged"
+    } else {
+        "registry garbage-collect"
+    };
+    if total.complete {
+        let _ = writeln!(
+            out,
+            "{command} would reclaim {} in {} blob{}:",
+            bytes(total.bytes),
+            total.blobs,
+            plural(total.blobs as usize)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{command} would reclaim at least {} (unknown: a linked manifest could not be read):",
+            bytes(total.bytes),
+        );
+    }
+    let width = rows
         .iter()
-        .map(|c| c.path.len() + c.root.len() + 1)
+        .map(|r| r.repository.len())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max("repository".len());
+    let _ = writeln!(
+        out,
+        "  {:<width$}  manifests  tags  layers  untagged  reclaimable",
+        "repository"
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>9}  {:>4}  {:>6}  {:>8}  {:>11}",
+            row.repository,
+            row.manifests,
+            row.tags,
+            row.layers,
+            row.unused_manifests,
+            bytes(row.bytes)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  total: {} in {} blob{} ({} linked by no repository); {} untagged manifest{}",
+        bytes(total.bytes),
+        total.blobs,
+        plural(total.blobs as usize),
+        bytes(total.unlinked_bytes),
+        total.unused_manifests,
+        plural(total.unused_manifests as usize)
+    );
+}
+
+fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
+    let _ = writeln!(out, "platform coverage:");
+    let name = |c: &Coverage| {
+        if show_path {
+            format!("{} {}", c.path, c.root)
+        } else {
+            c.root.clone()
+        }
+    };
+    let width = coverage.iter().map(|c| name(c).len()).max().unwrap_or(0);
     for entry in coverage {
-        let name = format!("{} {}", entry.path, entry.root);
+        let name = name(entry);
         let mut parts: Vec<String> = entry.platforms.iter().map(ToString::to_string).collect();
         if parts.is_empty() {
             parts.push("(no platform)".to_owned());
