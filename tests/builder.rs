@@ -506,3 +506,68 @@ fn no_layout_in_the_tree_is_skipped() {
         out.stdout
     );
 }
+
+/// A copy of the real registry root, with files git cannot hold: symlinks out of the tree
+/// as a link, a repository and a blob's data; FIFOs as a link and as startedat; a
+/// directory where a link belongs. None may be followed or block; each is named.
+#[test]
+fn registry_symlinks_fifos_and_odd_files_are_findings() {
+    let copy = tempfile::tempdir().unwrap();
+    let root = copy.path().join("root");
+    copy_tree(
+        &crate::support::repo().join("corpus/distribution/registry-2.8/store"),
+        &root,
+    );
+    let v2 = root.join("docker/registry/v2");
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("link"),
+        "sha256:88d406bfdf41bec031b2ef776b2cf1bb87e641200dece3a1f02c571944860042",
+    )
+    .unwrap();
+    let repos = v2.join("repositories");
+    // The tag-history link of library/app:v0's older manifest: a symlink out of the tree.
+    let history = repos.join(
+        "library/app/_manifests/tags/v0/index/sha256/4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27/link",
+    );
+    fs::remove_file(&history).unwrap();
+    symlink(outside.path().join("link"), &history).unwrap();
+    // team/web/app's tag: current/link is a FIFO.
+    let current = repos.join("team/web/app/_manifests/tags/v1/current/link");
+    fs::remove_file(&current).unwrap();
+    mkfifo(&current);
+    // A repository that is a symlink to a directory outside.
+    symlink(outside.path(), repos.join("library/elsewhere")).unwrap();
+    // An upload whose startedat is a FIFO.
+    let upload = repos.join("library/multi/_uploads/0000-fifo");
+    fs::create_dir_all(&upload).unwrap();
+    mkfifo(&upload.join("startedat"));
+    // A blob whose data is a symlink to a file outside.
+    let blob = v2.join(
+        "blobs/sha256/f8/f8e0a6a8942ef4de249ef0731d85efd0eda3cd8e2663d27f8d4fee8b84a6211f/data",
+    );
+    fs::remove_file(&blob).unwrap();
+    symlink(outside.path().join("link"), &blob).unwrap();
+
+    let out = run(&[root.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let ids = rule_ids(&out.stdout);
+    for expected in [
+        "registry-link-invalid",
+        "io-error",
+        "registry-upload-invalid",
+        "blob-not-regular",
+    ] {
+        assert!(ids.iter().any(|id| id == expected), "{expected} in {ids:?}");
+    }
+    let text = run(&[root.to_str().unwrap()]).stdout;
+    for expected in [
+        "error[registry-link-invalid] docker/registry/v2/repositories/library/app/_manifests/tags/v0/index/sha256/4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27/link: link cannot be read: is a symlink; not followed",
+        "error[registry-link-invalid] docker/registry/v2/repositories/team/web/app/_manifests/tags/v1/current/link: link cannot be read: is a FIFO, not a file",
+        "error[io-error] docker/registry/v2/repositories/library/elsewhere: is a symlink; not followed",
+        "warning[registry-upload-invalid] docker/registry/v2/repositories/library/multi/_uploads/0000-fifo: startedat cannot be read: is a FIFO, not a file",
+        "error[blob-not-regular] docker/registry/v2/blobs/sha256/f8/f8e0a6a8942ef4de249ef0731d85efd0eda3cd8e2663d27f8d4fee8b84a6211f/data: blob is a symlink (not followed)",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}

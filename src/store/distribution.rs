@@ -373,6 +373,15 @@ fn walk_repositories(
     if depth >= MAX_DEPTH {
         return;
     }
+    for entry in &entries {
+        if matches!(entry.stat, Ok((FileType::Symlink, _))) {
+            findings.push(Finding::new(
+                Rule::IoError,
+                Location::path(format!("{display}/{}", display_name(&entry.name))),
+                "is a symlink; not followed (a repository must be inside the root)",
+            ));
+        }
+    }
     let mut children: Vec<_> = entries
         .iter()
         .filter(|e| matches!(e.stat, Ok((FileType::Directory, _))))
