@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::check::document::{self, Context, Expect};
 use crate::check::graph::{self, Graph, Loaded};
-use crate::check::registry::{GcOptions, Registry};
+use crate::check::registry::{self, GcOptions, Registry};
 use crate::finding::{Finding, Location, Policy};
 use crate::hash::{self, ReadMode};
 use crate::model::digest::Digest;
@@ -220,9 +220,8 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
         repositories.push(repository);
     }
     // Every revision is a root: its kind is read from its content, as the registry does.
-    let frontier: Vec<(Digest, Expect)> = repositories
-        .iter()
-        .flat_map(|r| distribution::linked_digests(&r.revisions).into_keys())
+    let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories)
+        .into_iter()
         .map(|digest| (digest, Expect::Revision))
         .collect();
     let (docs, bytes_hashed) = load_documents(frontier, &inventory, options, &mut findings);
@@ -238,10 +237,8 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
     graph.check_consistency(&mut findings);
     let registry = Registry {
         root,
-        inventory: &inventory,
         repositories: &repositories,
         graph: &graph,
-        docs: &docs,
     };
     let result = registry.check(&GcOptions {
         untagged: options.untagged,

@@ -25,7 +25,7 @@ use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
 use crate::store::distribution::{Link, LinkContent, RegistryRoot, Repository};
-use crate::store::layout::Inventory;
+use crate::store::layout::{Blob, Inventory};
 
 /// How garbage collection is simulated.
 #[derive(Clone, Copy, Debug)]
@@ -203,14 +203,26 @@ struct Resolved<'r> {
 pub struct Registry<'a> {
     /// The v2 directory.
     pub root: &'a RegistryRoot,
-    /// Every blob.
-    pub inventory: &'a Inventory,
     /// Every repository.
     pub repositories: &'a [Repository],
-    /// The documents and their graph.
+    /// The blobs, the documents loaded from them, and their graph.
     pub graph: &'a Graph<'a>,
-    /// The documents, by digest.
-    pub docs: &'a HashMap<Digest, Loaded>,
+}
+
+/// Every manifest a repository links as a revision (a link that holds the digest its path
+/// names): the roots documents are loaded from.
+pub fn revisions(repositories: &[Repository]) -> Vec<Digest> {
+    let mut digests: Vec<Digest> = repositories
+        .iter()
+        .flat_map(|r| &r.revisions)
+        .filter_map(|link| {
+            let digest = link_digest(link).ok()?;
+            matches!(&link.named, Some(Ok(named)) if *named == digest).then_some(digest)
+        })
+        .collect();
+    digests.sort();
+    digests.dedup();
+    digests
 }
 
 impl Registry<'_> {
@@ -231,8 +243,16 @@ impl Registry<'_> {
         }
     }
 
+    fn inventory(&self) -> &Inventory {
+        self.graph.inventory
+    }
+
+    fn docs(&self) -> &HashMap<Digest, Loaded> {
+        self.graph.docs
+    }
+
     fn document(&self, digest: &Digest) -> Option<&Document> {
-        self.docs.get(digest)?.document.as_ref()
+        self.docs().get(digest)?.document.as_ref()
     }
 
     /// Checks a link's content against its path and its target's existence; returns the
@@ -267,7 +287,7 @@ impl Registry<'_> {
             }
             _ => {}
         }
-        if need != Need::Elsewhere && !self.inventory.contains_key(&digest) {
+        if need != Need::Elsewhere && !self.inventory().contains_key(&digest) {
             let (rule, message) = match need {
                 Need::Needed | Need::Elsewhere => (
                     Rule::RegistryLinkTargetMissing,
@@ -403,7 +423,7 @@ impl Registry<'_> {
         let mut sorted: Vec<&Digest> = revisions.iter().collect();
         sorted.sort();
         for digest in sorted {
-            let Some(loaded) = self.docs.get(digest) else {
+            let Some(loaded) = self.docs().get(digest) else {
                 continue;
             };
             let unlinked = |d: &Descriptor, what: &str, findings: &mut Vec<Finding>| {
@@ -517,7 +537,7 @@ impl Registry<'_> {
                 .iter()
                 .any(|l| link_digest(l).is_err() || matches!(l.named, Some(Err(_))))
         });
-        let unparsed = self.docs.values().any(|l| l.document.is_none());
+        let unparsed = self.docs().values().any(|l| l.document.is_none());
         let complete = !unreadable_links && !unparsed;
 
         let kept: Vec<HashSet<Digest>> = resolved.iter().map(|r| self.kept_by_tags(r)).collect();
@@ -555,8 +575,8 @@ impl Registry<'_> {
                 revision_of.entry(d).or_default().push(&r.repository.name);
             }
         }
-        let mut garbage: Vec<&crate::store::layout::Blob> = self
-            .inventory
+        let mut garbage: Vec<&Blob> = self
+            .inventory()
             .values()
             .filter(|b| !marked.contains(&b.digest))
             .collect();

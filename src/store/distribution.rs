@@ -21,7 +21,6 @@
 //! This layer lists directories and reads the small `link` and `startedat` files; what
 //! they must hold is judged by `check::registry`. Nothing is followed through a symlink.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -164,43 +163,39 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
             return inventory;
         }
     };
-    // (algorithm dir, shard name, shard path)
+    // (algorithm, shard name, shard path, shard display path)
     let mut shards: Vec<(Option<String>, String, PathBuf, String)> = Vec::new();
     for algorithm in entries {
         let name = display_name(&algorithm.name);
         let alg_display = format!("{display}/{name}");
-        let Some(alg_dir) = directory(&algorithm, &alg_display, findings) else {
+        if !is_directory(&algorithm, &alg_display, findings) {
             continue;
-        };
+        }
         let alg_path = blobs.join(&algorithm.name);
         let alg_name = algorithm.name.to_str().map(str::to_owned);
-        if alg_dir {
-            let shard_entries = match list_dir(&alg_path) {
-                Ok(entries) => entries,
-                Err(error) => {
-                    findings.push(io_finding(&alg_display, &error));
-                    continue;
-                }
-            };
-            for shard in shard_entries {
-                let shard_display = format!("{alg_display}/{}", display_name(&shard.name));
-                match directory(&shard, &shard_display, findings) {
-                    Some(true) => {}
-                    _ => continue,
-                }
-                let shard_name = shard.name.to_str().map(str::to_owned);
-                match shard_name {
-                    Some(s) if s.len() == 2 => shards.push((
-                        alg_name.clone(),
-                        s,
-                        alg_path.join(&shard.name),
-                        shard_display,
-                    )),
-                    _ => findings.push(path_invalid(
-                        shard_display,
-                        "shard directory name is not two characters (blobs/<alg>/<2 hex>/<encoded>/data)",
-                    )),
-                }
+        let shard_entries = match list_dir(&alg_path) {
+            Ok(entries) => entries,
+            Err(error) => {
+                findings.push(io_finding(&alg_display, &error));
+                continue;
+            }
+        };
+        for shard in shard_entries {
+            let shard_display = format!("{alg_display}/{}", display_name(&shard.name));
+            if !is_directory(&shard, &shard_display, findings) {
+                continue;
+            }
+            match shard.name.to_str() {
+                Some(name) if name.len() == 2 => shards.push((
+                    alg_name.clone(),
+                    name.to_owned(),
+                    alg_path.join(&shard.name),
+                    shard_display,
+                )),
+                _ => findings.push(path_invalid(
+                    shard_display,
+                    "shard directory name is not two characters (blobs/<alg>/<2 hex>/<encoded>/data)",
+                )),
             }
         }
     }
@@ -221,21 +216,21 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
     inventory
 }
 
-/// `Some(true)` for a directory; `Some(false)` never; `None` (with a finding) for anything
-/// else, including an entry that cannot be typed.
-fn directory(entry: &Entry, display: &str, findings: &mut Vec<Finding>) -> Option<bool> {
+/// Whether `entry` is a directory; anything else (or an entry that cannot be typed) is
+/// reported.
+fn is_directory(entry: &Entry, display: &str, findings: &mut Vec<Finding>) -> bool {
     match &entry.stat {
-        Ok((FileType::Directory, _)) => Some(true),
+        Ok((FileType::Directory, _)) => true,
         Ok((file_type, _)) => {
             findings.push(path_invalid(
                 display.to_owned(),
                 format!("{}, where a directory belongs", file_kind(*file_type)),
             ));
-            None
+            false
         }
         Err(error) => {
             findings.push(io_finding(display, error));
-            None
+            false
         }
     }
 }
@@ -257,7 +252,7 @@ fn shard_blobs(
     let mut blobs = Vec::with_capacity(entries.len());
     for entry in entries {
         let entry_display = format!("{display}/{}", display_name(&entry.name));
-        if directory(&entry, &entry_display, findings).is_none() {
+        if !is_directory(&entry, &entry_display, findings) {
             continue;
         }
         let digest = match (algorithm, entry.name.to_str()) {
@@ -575,23 +570,6 @@ pub fn read_repositories(
             let mut findings = Vec::new();
             let repository = read_repository(root, name, dir, &mut findings);
             (repository, findings)
-        })
-        .collect()
-}
-
-/// Blobs by digest for a repository's links: which digests a repository links, by kind.
-pub fn linked_digests(links: &[Link]) -> HashMap<Digest, &Link> {
-    links
-        .iter()
-        .filter_map(|link| {
-            let LinkContent::Bytes(bytes) = &link.content else {
-                return None;
-            };
-            let digest = Digest::parse(std::str::from_utf8(bytes).ok()?).ok()?;
-            match &link.named {
-                Some(Ok(named)) if *named == digest => Some((digest, link)),
-                _ => None,
-            }
         })
         .collect()
 }
