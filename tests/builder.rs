@@ -549,8 +549,17 @@ fn registry_symlinks_fifos_and_odd_files_are_findings() {
     fs::remove_file(&blob).unwrap();
     symlink(outside.path().join("link"), &blob).unwrap();
 
+    // What deleting a manifest by digest leaves (git cannot hold it): an empty revision
+    // directory. Not a finding.
+    let deleted = repos.join(format!(
+        "library/app/_manifests/revisions/sha256/{}",
+        "c".repeat(64)
+    ));
+    fs::create_dir_all(&deleted).unwrap();
+
     let out = run(&[root.to_str().unwrap(), "--format", "json"]);
     assert_eq!(out.code, 1, "{out:?}");
+    assert!(!out.stdout.contains(&"c".repeat(64)), "{}", out.stdout);
     let ids = rule_ids(&out.stdout);
     for expected in [
         "registry-link-invalid",

@@ -85,13 +85,14 @@ def link(v2: Path, repo: str, relative: str, digest_hex: str) -> None:
 
 def wrong_shard(v2):
     # A copy of a blob in a shard that is not its digest's first two characters, and a
-    # digest directory that lost its data file.
+    # digest directory holding a partial copy instead of its data file (git keeps no
+    # empty directories, so the case needs a file there).
     shutil.copytree(blob_dir(v2, APP_V1), v2 / "blobs/sha256/00" / APP_V1)
-    (blob_dir(v2, "ab" + "0" * 62)).mkdir(parents=True)
+    write(blob_dir(v2, "ab" + "0" * 62) / "data.partial", b"interrupted")
 
 
 case("registry-blob-path-invalid",
-     "a blob copied into the wrong shard, and a digest directory without its data file",
+     "a blob copied into the wrong shard, and a digest directory with a partial copy instead of its data file",
      ["registry-blob-path-invalid"], wrong_shard)
 
 

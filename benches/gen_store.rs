@@ -1,0 +1,267 @@
+//! Synthetic stores for benches and the end-to-end script: an OCI layout, a tree of
+//! layouts, or a Distribution root, of a chosen count and size, identical for the same
+//! arguments (every byte derives from `--seed`). Output is never committed.
+//!
+//! ```text
+//! cargo run --release --example gen-store -- --kind distribution --images 20000 \
+//!     --layers 1 --layer-size 512 --repositories 100 --out /tmp/store
+//! ```
+//!
+//! Each image is a config, `--layers` layers of `--layer-size` pseudo-random bytes
+//! (incompressible, unique per image) and an OCI manifest. A layout's `index.json` tags
+//! every image; a Distribution root links each image in repository `repo-<i mod R>` as a
+//! revision, a tag, and `_layers` links for its config and layers, as a registry does.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Layout,
+    Layouts,
+    Distribution,
+}
+
+struct Args {
+    kind: Kind,
+    images: u64,
+    layers: u64,
+    layer_size: u64,
+    repositories: u64,
+    seed: u64,
+    out: PathBuf,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: gen-store --kind layout|layouts|distribution --images N [--layers L] \
+         [--layer-size BYTES] [--repositories R] [--seed S] --out DIR"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        kind: Kind::Layout,
+        images: 0,
+        layers: 1,
+        layer_size: 1024,
+        repositories: 1,
+        seed: 1,
+        out: PathBuf::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| usage());
+        let number = || value.parse::<u64>().unwrap_or_else(|_| usage());
+        match flag.as_str() {
+            "--kind" => {
+                args.kind = match value.as_str() {
+                    "layout" => Kind::Layout,
+                    "layouts" => Kind::Layouts,
+                    "distribution" => Kind::Distribution,
+                    _ => usage(),
+                }
+            }
+            "--images" => args.images = number(),
+            "--layers" => args.layers = number(),
+            "--layer-size" => args.layer_size = number(),
+            "--repositories" => args.repositories = number().max(1),
+            "--seed" => args.seed = number(),
+            "--out" => args.out = PathBuf::from(value),
+            _ => usage(),
+        }
+    }
+    if args.images == 0 || args.out.as_os_str().is_empty() {
+        usage();
+    }
+    args
+}
+
+/// splitmix64: a fast, well-mixed stream; the same seed gives the same bytes.
+struct Stream(u64);
+
+impl Stream {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Where one store keeps blobs, and how it records an image.
+struct Writer {
+    kind: Kind,
+    root: PathBuf,
+    /// Per layout (or repository): the index.json entries written so far.
+    entries: Vec<Vec<String>>,
+}
+
+impl Writer {
+    fn unit_dir(&self, unit: u64) -> PathBuf {
+        match self.kind {
+            Kind::Layout => self.root.clone(),
+            Kind::Layouts => self.root.join(format!("repo-{unit}")),
+            Kind::Distribution => self
+                .root
+                .join(format!("docker/registry/v2/repositories/repo-{unit}")),
+        }
+    }
+
+    fn blob_path(&self, unit: u64, hex: &str) -> PathBuf {
+        match self.kind {
+            Kind::Distribution => self
+                .root
+                .join("docker/registry/v2/blobs/sha256")
+                .join(&hex[..2])
+                .join(hex)
+                .join("data"),
+            _ => self.unit_dir(unit).join("blobs/sha256").join(hex),
+        }
+    }
+
+    /// Writes a blob; returns its hex digest.
+    fn blob(&self, unit: u64, bytes: &[u8]) -> std::io::Result<String> {
+        let hex = hex(&Sha256::digest(bytes));
+        let path = self.blob_path(unit, &hex);
+        fs::create_dir_all(path.parent().expect("blob paths have parents"))?;
+        fs::write(path, bytes)?;
+        Ok(hex)
+    }
+
+    fn link(&self, unit: u64, relative: &str, hex: &str) -> std::io::Result<()> {
+        let path = self.unit_dir(unit).join(relative);
+        fs::create_dir_all(path.parent().expect("link paths have parents"))?;
+        fs::write(path, format!("sha256:{hex}"))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn descriptor(media_type: &str, hex: &str, size: usize) -> String {
+    format!(r#"{{"mediaType":"{media_type}","digest":"sha256:{hex}","size":{size}}}"#)
+}
+
+fn image(writer: &mut Writer, args: &Args, i: u64, layer: &mut Vec<u8>) -> std::io::Result<()> {
+    let unit = i % args.repositories;
+    let mut stream = Stream(args.seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f));
+    let mut layer_descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut layer_digests = Vec::new();
+    for _ in 0..args.layers {
+        layer.clear();
+        while (layer.len() as u64) < args.layer_size {
+            layer.extend_from_slice(&stream.next().to_le_bytes());
+        }
+        layer.truncate(args.layer_size as usize);
+        let hex = writer.blob(unit, layer)?;
+        layer_descriptors.push(descriptor(
+            "application/vnd.oci.image.layer.v1.tar",
+            &hex,
+            layer.len(),
+        ));
+        diff_ids.push(format!(r#""sha256:{hex}""#));
+        layer_digests.push(hex);
+    }
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["IMAGE={i}"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
+    );
+    let config_hex = writer.blob(unit, config.as_bytes())?;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[{}]}}"#,
+        descriptor(
+            "application/vnd.oci.image.config.v1+json",
+            &config_hex,
+            config.len()
+        ),
+        layer_descriptors.join(",")
+    );
+    let manifest_hex = writer.blob(unit, manifest.as_bytes())?;
+    let tag = format!("img-{i}");
+    match writer.kind {
+        Kind::Distribution => {
+            writer.link(
+                unit,
+                &format!("_manifests/revisions/sha256/{manifest_hex}/link"),
+                &manifest_hex,
+            )?;
+            writer.link(
+                unit,
+                &format!("_manifests/tags/{tag}/current/link"),
+                &manifest_hex,
+            )?;
+            writer.link(
+                unit,
+                &format!("_manifests/tags/{tag}/index/sha256/{manifest_hex}/link"),
+                &manifest_hex,
+            )?;
+            for hex in layer_digests.iter().chain([&config_hex]) {
+                writer.link(unit, &format!("_layers/sha256/{hex}/link"), hex)?;
+            }
+        }
+        _ => {
+            let entry = format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_hex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}"#,
+                manifest.len()
+            );
+            writer.entries[unit as usize].push(entry);
+        }
+    }
+    Ok(())
+}
+
+fn write_layout_files(dir: &Path, entries: &[String]) -> std::io::Result<()> {
+    fs::create_dir_all(dir.join("blobs/sha256"))?;
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let mut index = fs::File::create(dir.join("index.json"))?;
+    write!(
+        index,
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    )
+}
+
+fn main() -> std::io::Result<()> {
+    let args = parse_args();
+    if args.out.exists() {
+        eprintln!("{} exists; refusing to write into it", args.out.display());
+        std::process::exit(2);
+    }
+    let units = if args.kind == Kind::Layout {
+        1
+    } else {
+        args.repositories
+    };
+    let args = Args {
+        repositories: units,
+        ..args
+    };
+    let mut writer = Writer {
+        kind: args.kind,
+        root: args.out.clone(),
+        entries: vec![Vec::new(); units as usize],
+    };
+    let mut layer = Vec::with_capacity(args.layer_size as usize);
+    for i in 0..args.images {
+        image(&mut writer, &args, i, &mut layer)?;
+    }
+    match args.kind {
+        Kind::Distribution => {
+            fs::create_dir_all(args.out.join("docker/registry/v2/blobs"))?;
+        }
+        _ => {
+            for unit in 0..units {
+                write_layout_files(&writer.unit_dir(unit), &writer.entries[unit as usize])?;
+            }
+        }
+    }
+    Ok(())
+}
