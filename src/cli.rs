@@ -39,8 +39,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_verify: bool,
 
-    /// Never memory-map blobs; always read them (safe when files may be truncated during
-    /// the audit, e.g. on a live registry).
+    /// Never memory-map blobs; always read them: the smallest resident memory. (Mapped
+    /// blobs truncated under the audit are survived either way and reported.)
     #[arg(long)]
     pub no_mmap: bool,
 

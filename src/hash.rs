@@ -179,11 +179,11 @@ pub fn hash_file(
         while offset < len {
             let window = (len - offset).min(MMAP_WINDOW);
             let window_len = usize::try_from(window).map_err(io::Error::other)?;
-            // SAFETY: the mapping is read-only and private to this loop iteration. The one
-            // hazard is a file truncated by another process while mapped (a registry
-            // garbage-collecting beside us): touching pages past the new end raises SIGBUS.
-            // That is why mapping is limited to large files, and why `--no-mmap`
-            // (ReadMode::Read) exists for live stores.
+            // SAFETY: the mapping is read-only and private to this loop iteration, and no
+            // reference into it outlives `map`. The one hazard is a file truncated by
+            // another process while mapped (a registry garbage-collecting beside us):
+            // touching pages past the new end raises SIGBUS. `guard::watch` turns that into
+            // zero pages and an error for this blob instead of the death of the process.
             let map = unsafe {
                 memmap2::MmapOptions::new()
                     .offset(offset)
@@ -192,9 +192,17 @@ pub fn hash_file(
             };
             // Sequential access: the kernel reads ahead and drops pages behind us.
             map.advise(memmap2::Advice::Sequential).ok();
-            for chunk in map.chunks(READ_BUFFER * 4) {
-                hasher.update(chunk);
-                progress(chunk.len() as u64);
+            let truncated = guard::watch(&map, || {
+                for chunk in map.chunks(READ_BUFFER * 4) {
+                    hasher.update(chunk);
+                    progress(chunk.len() as u64);
+                }
+            });
+            if truncated {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "truncated by another process while being read (mapped pages vanished)",
+                ));
             }
             offset += window;
         }
@@ -227,6 +235,118 @@ pub fn hash_file(
     })
 }
 
+/// Survives SIGBUS from a mapped blob that another process truncates while we hash it.
+///
+/// While a window is hashed, its address range is registered for the hashing thread. The
+/// handler answers a fault inside that range by mapping a private zero page over the
+/// faulting page, so the load completes, and records the fault; [`watch`] then reports the
+/// blob as truncated, and the audit goes on with an honest finding. A fault anywhere else
+/// is not ours and goes to the handler that was installed before (Rust's own, or the
+/// default action, which ends the process as it would have without us).
+mod guard {
+    use std::cell::Cell;
+    use std::ffi::c_void;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    thread_local! {
+        // `const` thread-locals need no lazy initialisation, so reading them in a signal
+        // handler neither allocates nor takes a lock.
+        static WINDOW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+        static FAULTED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+    static PAGE: AtomicUsize = AtomicUsize::new(4096);
+
+    /// Runs `hash` over `window` (a mapping) with faults in it answered; returns whether
+    /// any page vanished, i.e. the file was truncated underneath.
+    pub fn watch(window: &[u8], hash: impl FnOnce()) -> bool {
+        install();
+        WINDOW.with(|w| w.set((window.as_ptr() as usize, window.len())));
+        FAULTED.with(|f| f.set(false));
+        hash();
+        WINDOW.with(|w| w.set((0, 0)));
+        FAULTED.with(Cell::get)
+    }
+
+    fn install() {
+        PREVIOUS.get_or_init(|| {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            PAGE.store(usize::try_from(page).unwrap_or(4096), Ordering::Relaxed);
+            // SAFETY: a zeroed sigaction is a valid value to fill in; the handler is an
+            // `extern "C"` function with the SA_SIGINFO signature, and `previous` is a valid
+            // out-pointer.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_sigbus as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut previous: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGBUS, &action, &mut previous);
+                previous
+            }
+        });
+    }
+
+    extern "C" fn on_sigbus(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+        // SAFETY: the kernel passes a valid siginfo_t for an SA_SIGINFO handler.
+        let address = unsafe { (*info).si_addr() } as usize;
+        let (start, len) = WINDOW.with(Cell::get);
+        if len != 0 && address >= start && address - start < len {
+            let page = PAGE.load(Ordering::Relaxed);
+            let base = address & !(page - 1);
+            // SAFETY: `base` is a page inside our own read-only mapping, which is only read
+            // through; replacing it with an anonymous page changes what the hash sees (zeros,
+            // reported as truncation), never memory anyone else owns. mmap is a plain system
+            // call on Linux and safe to make here.
+            let mapped = unsafe {
+                libc::mmap(
+                    base as *mut c_void,
+                    page,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if mapped != libc::MAP_FAILED {
+                FAULTED.with(|f| f.set(true));
+                return;
+            }
+        }
+        chain(signal, info, context);
+    }
+
+    /// Hands a fault that is not ours to the handler installed before.
+    fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+        let Some(previous) = PREVIOUS.get() else {
+            return;
+        };
+        let handler = previous.sa_sigaction;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            // SAFETY: restoring the default action; returning re-runs the faulting load,
+            // which then ends the process as SIGBUS always did.
+            unsafe {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
+            }
+        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this
+            // signature.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+                unsafe { std::mem::transmute(handler) };
+            f(signal, info, context);
+        } else {
+            // SAFETY: without SA_SIGINFO the previous handler takes only the signal number.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            f(signal);
+        }
+    }
+}
+
 /// Reads a whole (small) file, refusing more than `max` bytes.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let file = open_regular(path)?;
@@ -254,6 +374,33 @@ const SIMD_JSON_PADDING: usize = 64;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mapped blob truncated while it is hashed (in the progress callback, after the
+    /// first chunk): every later page of the window and the windows beyond the new end
+    /// raise SIGBUS. The process survives and the blob is reported as truncated.
+    #[test]
+    fn truncation_under_a_mapping_is_an_error_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let len = MMAP_WINDOW * 2 + MMAP_THRESHOLD;
+        std::fs::write(&path, vec![7u8; usize::try_from(len).unwrap()]).unwrap();
+        let truncate = std::sync::Once::new();
+        let shorten = |_| {
+            truncate.call_once(|| {
+                let file = File::options().write(true).open(&path).unwrap();
+                file.set_len(1024 * 1024 + 100).unwrap();
+            });
+        };
+        let error = match hash_file(&path, &Algorithm::Sha256, ReadMode::Auto, &shorten) {
+            Err(error) => error,
+            Ok(_) => panic!("a truncated mapping must not hash as if whole"),
+        };
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(error.to_string().contains("truncated"), "{error}");
+        // The same file, now short, hashes normally afterwards.
+        let whole = hash_file(&path, &Algorithm::Sha256, ReadMode::Auto, &|_| {}).unwrap();
+        assert_eq!(whole.len, 1024 * 1024 + 100);
+    }
 
     #[test]
     fn known_vectors() {
