@@ -18,6 +18,7 @@ use crate::model::digest::Digest;
 use crate::model::document::{ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest};
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
+use crate::model::time::is_rfc3339;
 use crate::rules::Rule;
 
 /// What a document is expected to be, which decides the checks applied.
@@ -714,55 +715,6 @@ fn is_ref_name(s: &str) -> bool {
         }
         true
     })
-}
-
-/// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-pub fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
-    if b.len() < 20
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || !digits(11..13)
-        || b[13] != b':'
-        || !digits(14..16)
-        || b[16] != b':'
-        || !digits(17..19)
-    {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    if !(1..=12).contains(&num(5..7))
-        || !(1..=31).contains(&num(8..10))
-        || num(11..13) > 23
-        || num(14..16) > 59
-        || num(17..19) > 60
-    {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
-        _ => false,
-    }
 }
 
 /// `platform`: `architecture` and `os` REQUIRED strings; `os.version`, `variant` strings;

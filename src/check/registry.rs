@@ -20,7 +20,7 @@ use crate::check::graph::{Graph, Loaded, children};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
-use crate::model::media_type;
+use crate::model::{media_type, time};
 use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
@@ -94,59 +94,14 @@ pub fn is_tag(tag: &str) -> bool {
             .all(|&b| word(b) || b == b'.' || b == b'-')
 }
 
-/// Seconds since the epoch of an RFC 3339 date-time (as Go's `time.RFC3339` writes
-/// `startedat`), or `None` when it is not one.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.trim().as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = b.get(range)?;
-        if !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(digits).ok()?.parse().ok()
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
+/// The digest a link file's bytes hold, or why they do not. Exactly one digest, no
+/// whitespace: distribution's `readlink` parses the whole content with `digest.Parse`.
+pub fn parse_link(bytes: &[u8]) -> Result<Digest, String> {
+    if bytes.is_empty() {
+        return Err("link is empty (zero bytes)".to_owned());
     }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if *sign == b'+' { minutes } else { -minutes }
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset * 60)
+    let text = std::str::from_utf8(bytes).map_err(|_| "link is not UTF-8 text".to_owned())?;
+    Digest::parse(text).map_err(|error| format!("link does not hold a digest: {error}"))
 }
 
 /// The digest a link holds, or why not.
@@ -154,14 +109,7 @@ fn link_digest(link: &Link) -> Result<Digest, String> {
     match &link.content {
         LinkContent::Missing => Err("link file does not exist".to_owned()),
         LinkContent::Unreadable(why) => Err(format!("link cannot be read: {why}")),
-        LinkContent::Bytes(bytes) if bytes.is_empty() => {
-            Err("link is empty (zero bytes)".to_owned())
-        }
-        LinkContent::Bytes(bytes) => {
-            let text =
-                std::str::from_utf8(bytes).map_err(|_| "link is not UTF-8 text".to_owned())?;
-            Digest::parse(text).map_err(|error| format!("link does not hold a digest: {error}"))
-        }
+        LinkContent::Bytes(bytes) => parse_link(bytes),
     }
 }
 
@@ -682,7 +630,7 @@ fn check_uploads(repository: &Repository, options: &GcOptions, findings: &mut Ve
     for upload in &repository.uploads {
         let location = || Location::path(&upload.display);
         let started = match &upload.started_at {
-            Ok(text) => match parse_rfc3339(text) {
+            Ok(text) => match time::parse_rfc3339(text.trim()) {
                 Some(started) => started,
                 None => {
                     findings.push(
@@ -762,26 +710,6 @@ mod tests {
         }
         for bad in ["", ".x", "-x", "a/b", "a:b", &"a".repeat(129)] {
             assert!(!is_tag(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
-        assert_eq!(
-            parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
-        for bad in [
-            "",
-            "2023-11-14",
-            "2023-13-01T00:00:00Z",
-            "2023-11-14T22:13:20",
-            "x",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod digest;
 pub mod document;
 pub mod media_type;
 pub mod platform;
+pub mod time;
