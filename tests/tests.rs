@@ -6,9 +6,12 @@
 //! - `builder`: defects that cannot be committed to git (FIFOs, permissions, cycles that
 //!   need a digest mismatch, size limits) built in temporary directories.
 //! - `cli`: exit codes, JSON shape, determinism across thread counts, nothing written.
+//! - `hostile`: a store changing under the audit, permission denied, devices and sockets,
+//!   a huge document, a closed stdout.
 
 mod builder;
 mod cli;
 mod conformance;
 mod corpus;
+mod hostile;
 mod support;

@@ -17,6 +17,11 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The oci-audit binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_oci-audit")
+}
+
 /// What a run of the binary produced.
 #[derive(Debug)]
 pub struct Output {
