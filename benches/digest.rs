@@ -192,7 +192,7 @@ fn file_crate_read(path: &Path) -> String {
         .expect("hash_file")
         .digest
         .encoded()
-        .to_owned()
+        .into_owned()
 }
 
 fn hex(bytes: &[u8]) -> String {

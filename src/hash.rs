@@ -75,23 +75,12 @@ impl Hasher {
 
     /// The digest of everything fed.
     pub fn finish(self) -> Digest {
-        let (algorithm, hex) = match self {
-            Hasher::Sha256(h) => (Algorithm::Sha256, to_hex(&h.finalize())),
-            Hasher::Sha512(h) => (Algorithm::Sha512, to_hex(&h.finalize())),
-            Hasher::Blake3(h) => (Algorithm::Blake3, to_hex(h.finalize().as_bytes())),
-        };
-        Digest::from_hex(algorithm, hex)
+        match self {
+            Hasher::Sha256(h) => Digest::sha256(h.finalize().into()),
+            Hasher::Sha512(h) => Digest::sha512(h.finalize().into()),
+            Hasher::Blake3(h) => Digest::blake3(*h.finalize().as_bytes()),
+        }
     }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
-    }
-    out
 }
 
 /// The digest of `bytes` under `algorithm`, or `None` when it cannot be computed.

@@ -62,7 +62,7 @@ impl RegistryRoot {
 impl BlobPaths for RegistryRoot {
     fn blob_display(&self, digest: &Digest) -> String {
         let encoded = digest.encoded();
-        let shard = encoded.get(..2).unwrap_or(encoded);
+        let shard = encoded.get(..2).unwrap_or(&encoded);
         self.display(&format!(
             "blobs/{}/{shard}/{encoded}/data",
             digest.algorithm()
