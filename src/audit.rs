@@ -34,8 +34,8 @@ use crate::report::{
 };
 use crate::rules::Rule;
 use crate::store::distribution::{self, RegistryRoot};
-use crate::store::layout::{self, Blob, Inventory};
-use crate::store::{self, Error, LayoutRoot, io_finding};
+use crate::store::layout;
+use crate::store::{self, Blob, BlobPaths, Error, Inventory, LayoutRoot, io_finding};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
@@ -95,11 +95,6 @@ struct LayoutAudit {
     inventory: Inventory,
     /// Blobs whose content is already hashed (the documents).
     hashed: HashSet<Digest>,
-    reachable: HashSet<Digest>,
-    /// Whether every document that could name a blob was read. When one was not (an
-    /// unreadable index.json, a manifest that does not parse), blobs it may name cannot
-    /// honestly be called unreferenced, so none are.
-    graph_complete: bool,
     coverage: Vec<Coverage>,
     findings: Vec<Finding>,
     documents: u64,
@@ -145,10 +140,22 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
             .as_ref()
             .map(|root| audit_registry(root, options));
         progress.phase("verify");
-        let mut work: Vec<(&Inventory, &HashSet<Digest>)> =
-            audits.iter().map(|a| (&a.inventory, &a.hashed)).collect();
-        work.extend(registry.iter().map(|r| (&r.inventory, &r.hashed)));
-        let verify_findings = verify_blobs(&work, options, progress, &hashed_bytes);
+        let mut sets: Vec<VerifySet> = audits
+            .iter()
+            .map(|a| VerifySet {
+                inventory: &a.inventory,
+                hashed: &a.hashed,
+                store: &a.layout,
+            })
+            .collect();
+        if let (Some(audit), Some(root)) = (&registry, &store.registry) {
+            sets.push(VerifySet {
+                inventory: &audit.inventory,
+                hashed: &audit.hashed,
+                store: root,
+            });
+        }
+        let verify_findings = verify_blobs(&sets, options, progress, &hashed_bytes);
         (audits, registry, verify_findings)
     });
     findings.extend(verify_findings);
@@ -160,17 +167,16 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
     let mut coverage = Vec::new();
     for mut audit in audits {
         stats.blobs += audit.inventory.len() as u64;
-        stats.bytes += audit.inventory.values().map(|b| b.len).sum::<u64>();
+        stats.bytes += audit.inventory.values().sum::<u64>();
         stats.bytes_verified += audit.bytes_hashed;
         stats.documents += audit.documents;
-        report_unreferenced(&audit, &mut findings);
         findings.append(&mut audit.findings);
         coverage.append(&mut audit.coverage);
     }
     let (mut reclaimable, mut reclaimable_total) = (None, None);
     if let Some(mut registry) = registry {
         stats.blobs += registry.inventory.len() as u64;
-        stats.bytes += registry.inventory.values().map(|b| b.len).sum::<u64>();
+        stats.bytes += registry.inventory.values().sum::<u64>();
         stats.bytes_verified += registry.bytes_hashed;
         stats.documents += registry.documents;
         stats.repositories = registry.repositories;
@@ -224,7 +230,7 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
         .into_iter()
         .map(|digest| (digest, Expect::Revision))
         .collect();
-    let (docs, bytes_hashed) = load_documents(frontier, &inventory, options, &mut findings);
+    let (docs, bytes_hashed) = load_documents(frontier, &inventory, root, options, &mut findings);
     let graph = Graph {
         blob_paths: root,
         inventory: &inventory,
@@ -277,7 +283,8 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
         .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
-    let (docs, bytes_hashed) = load_documents(frontier, &inventory, options, &mut findings);
+    let (docs, bytes_hashed) =
+        load_documents(frontier, &inventory, layout, options, &mut findings);
     let index_path = layout.display("index.json");
     let graph = Graph {
         blob_paths: layout,
@@ -290,11 +297,16 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     graph.check_cycles(&mut findings);
     graph.check_consistency(&mut findings);
     let coverage = graph.coverage();
+    // When a document that could name blobs was not read (an unreadable index.json, a
+    // manifest that does not parse), blobs it may name cannot honestly be called
+    // unreferenced, so none are.
     let graph_complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
+    if graph_complete {
+        report_unreferenced(layout, &inventory, &reachability.reachable, &mut findings);
+    }
     LayoutAudit {
         layout: layout.clone(),
-        graph_complete,
         hashed: docs
             .iter()
             .filter(|(_, loaded)| loaded.content_checked)
@@ -302,7 +314,6 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
             .collect(),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         inventory,
-        reachable: reachability.reachable,
         coverage,
         findings,
         bytes_hashed,
@@ -408,6 +419,7 @@ fn read_index_json(
 fn load_documents(
     mut frontier: Vec<(Digest, Expect)>,
     inventory: &Inventory,
+    store: &dyn BlobPaths,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (HashMap<Digest, Loaded>, u64) {
@@ -420,12 +432,16 @@ fn load_documents(
         let level: Vec<(Digest, Loaded, Vec<Finding>, u64)> = frontier
             .par_iter()
             .map(|(digest, expect)| {
-                let blob = &inventory[digest];
+                let blob = Blob {
+                    digest,
+                    len: inventory[digest],
+                    store,
+                };
                 let mut found = Vec::new();
                 let (document, hashed) = load_document(blob, *expect, options, &mut found);
                 let loaded = Loaded {
                     document,
-                    display: blob.display.clone(),
+                    display: blob.display(),
                     content_checked: hashed.is_some(),
                 };
                 (digest.clone(), loaded, found, hashed.unwrap_or(0))
@@ -455,13 +471,14 @@ fn load_documents(
 /// Returns the document and the number of bytes hashed (`None` when the content was not
 /// hashed, which leaves it to the verify phase).
 fn load_document(
-    blob: &Blob,
+    blob: Blob,
     expect: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (Option<Document>, Option<u64>) {
-    let location = || Location::path(&blob.display).with_digest(Some(blob.digest.clone()));
-    let mut bytes = match hash::read_small(&blob.path, options.max_document_size) {
+    let display = blob.display();
+    let location = || Location::path(&display).with_digest(Some(blob.digest.clone()));
+    let mut bytes = match hash::read_small(&blob.path(), options.max_document_size) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::FileTooLarge => {
             findings.push(Finding::new(
@@ -472,14 +489,14 @@ fn load_document(
             return (None, None);
         }
         Err(error) => {
-            findings.push(read_error(&blob.display, &error).with_digest(&blob.digest));
+            findings.push(read_error(&display, &error).with_digest(blob.digest));
             return (None, None);
         }
     };
     let hashed = check_content(blob, &bytes, findings);
     let mut cx = Context {
-        path: &blob.display,
-        digest: Some(&blob.digest),
+        path: &display,
+        digest: Some(blob.digest),
         findings,
     };
     (document::parse(&mut bytes, expect, &mut cx), hashed)
@@ -487,42 +504,57 @@ fn load_document(
 
 /// Hashes in-memory content of `blob` and reports a mismatch. Returns bytes hashed, or
 /// `None` for an algorithm we cannot compute.
-fn check_content(blob: &Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> Option<u64> {
+fn check_content(blob: Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> Option<u64> {
     let actual = hash::digest_bytes(blob.digest.algorithm(), bytes)?;
-    if actual != blob.digest {
+    if actual != *blob.digest {
         findings.push(digest_mismatch(blob, &actual));
     }
     Some(bytes.len() as u64)
 }
 
-fn digest_mismatch(blob: &Blob, actual: &Digest) -> Finding {
+fn digest_mismatch(blob: Blob, actual: &Digest) -> Finding {
     Finding::new(
         Rule::BlobDigestMismatch,
-        Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+        Location::path(blob.display()).with_digest(Some(blob.digest.clone())),
         "content does not hash to the digest in its name",
     )
-    .expected_found(&blob.digest, actual)
+    .expected_found(blob.digest, actual)
 }
 
-/// Hashes every blob not hashed as a document, across all layouts, largest first.
+/// The blobs of one store that the verify phase has left to hash: all but `hashed`.
+pub struct VerifySet<'a> {
+    /// The store's blobs.
+    pub inventory: &'a Inventory,
+    /// Those already hashed (documents, read and hashed when loaded).
+    pub hashed: &'a HashSet<Digest>,
+    /// Where they live.
+    pub store: &'a dyn BlobPaths,
+}
+
+/// Hashes every blob not hashed as a document, across all stores, largest first.
 fn verify_blobs(
-    stores: &[(&Inventory, &HashSet<Digest>)],
+    sets: &[VerifySet],
     options: &Options,
     progress: &dyn Progress,
     hashed_bytes: &AtomicU64,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut work: Vec<&Blob> = Vec::new();
-    for (inventory, hashed) in stores {
-        for blob in inventory.values() {
-            if hashed.contains(&blob.digest) {
+    let mut work: Vec<Blob> = Vec::new();
+    for set in sets {
+        for (digest, &len) in set.inventory {
+            if set.hashed.contains(digest) {
                 continue;
             }
-            if !blob.digest.algorithm().is_verifiable() {
+            let blob = Blob {
+                digest,
+                len,
+                store: set.store,
+            };
+            if !digest.algorithm().is_verifiable() {
                 findings.push(Finding::new(
                     Rule::BlobUnverifiable,
-                    Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
-                    format!("cannot verify {} digests", blob.digest.algorithm()),
+                    Location::path(blob.display()).with_digest(Some(digest.clone())),
+                    format!("cannot verify {} digests", digest.algorithm()),
                 ));
             } else if options.verify {
                 work.push(blob);
@@ -530,7 +562,7 @@ fn verify_blobs(
         }
     }
     // Largest first, so one huge layer does not start last and leave the other cores idle.
-    work.sort_by(|a, b| b.len.cmp(&a.len).then_with(|| a.display.cmp(&b.display)));
+    work.sort_unstable_by(|a, b| b.len.cmp(&a.len).then_with(|| a.digest.cmp(b.digest)));
     progress.total(work.iter().map(|b| b.len).sum());
     let advance = |n: u64| progress.advance(n);
     // Every pool thread claims the next-largest blob from one shared cursor. (`par_iter`
@@ -540,7 +572,7 @@ fn verify_blobs(
     let results: Vec<Finding> = rayon::broadcast(|_| {
         let mut found = Vec::new();
         while let Some(blob) = work.get(cursor.fetch_add(1, Ordering::Relaxed)) {
-            found.extend(verify_blob(blob, options, &advance, hashed_bytes));
+            found.extend(verify_blob(*blob, options, &advance, hashed_bytes));
         }
         found
     })
@@ -553,13 +585,13 @@ fn verify_blobs(
 
 /// Re-hashes one blob; a finding when it changed length, does not match, or cannot be read.
 fn verify_blob(
-    blob: &Blob,
+    blob: Blob,
     options: &Options,
     advance: &(dyn Fn(u64) + Sync),
     hashed_bytes: &AtomicU64,
 ) -> Option<Finding> {
     match hash::hash_file(
-        &blob.path,
+        &blob.path(),
         blob.digest.algorithm(),
         options.read_mode,
         advance,
@@ -570,35 +602,41 @@ fn verify_blob(
                 Some(
                     Finding::new(
                         Rule::IoError,
-                        Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+                        Location::path(blob.display()).with_digest(Some(blob.digest.clone())),
                         "blob changed length while being audited",
                     )
                     .expected_found(blob.len, hashed.len),
                 )
-            } else if hashed.digest != blob.digest {
+            } else if hashed.digest != *blob.digest {
                 Some(digest_mismatch(blob, &hashed.digest))
             } else {
                 None
             }
         }
-        Err(error) => Some(read_error(&blob.display, &error).with_digest(&blob.digest)),
+        Err(error) => Some(read_error(&blob.display(), &error).with_digest(blob.digest)),
     }
 }
 
-fn report_unreferenced(audit: &LayoutAudit, findings: &mut Vec<Finding>) {
-    if !audit.graph_complete {
-        return;
-    }
-    for blob in audit.inventory.values() {
-        if !audit.reachable.contains(&blob.digest) {
-            findings.push(Finding::new(
-                Rule::BlobUnreferenced,
-                Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
-                format!(
-                    "not reachable from {}index.json ({} bytes)",
-                    audit.layout.prefix, blob.len
-                ),
-            ));
+/// `blob-unreferenced` for every blob of a layout that `index.json` does not reach.
+fn report_unreferenced(
+    layout: &LayoutRoot,
+    inventory: &Inventory,
+    reachable: &HashSet<Digest>,
+    findings: &mut Vec<Finding>,
+) {
+    for (digest, &len) in inventory {
+        if !reachable.contains(digest) {
+            findings.push(
+                Finding::new(
+                    Rule::BlobUnreferenced,
+                    Location::path(layout.blob_display(digest)).with_digest(Some(digest.clone())),
+                    format!(
+                        "not reachable from {}index.json ({len} bytes)",
+                        layout.prefix
+                    ),
+                )
+                .with_bytes(len),
+            );
         }
     }
 }

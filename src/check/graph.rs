@@ -14,7 +14,7 @@ use crate::model::platform::Platform;
 use crate::report::Coverage;
 use crate::rules::Rule;
 use crate::store::BlobPaths;
-use crate::store::layout::Inventory;
+use crate::store::Inventory;
 
 /// A document loaded from a blob.
 #[derive(Debug)]
@@ -89,10 +89,7 @@ pub struct Graph<'a> {
 
 impl Graph<'_> {
     fn blob_display(&self, digest: &Digest) -> String {
-        match self.inventory.get(digest) {
-            Some(blob) => blob.display.clone(),
-            None => self.blob_paths.blob_display(digest),
-        }
+        self.blob_paths.blob_display(digest)
     }
 
     /// Every (referrer display path, descriptor, is-config) edge of the layout.
@@ -149,14 +146,14 @@ impl Graph<'_> {
             };
             opaque |= has_unreadable_type(descriptor);
             if let Some(size) = descriptor.size {
-                if size != blob.len {
+                if size != *blob {
                     findings.push(
                         Finding::new(
                             Rule::DescriptorSizeMismatch,
                             location(),
                             "descriptor size differs from the blob's length",
                         )
-                        .expected_found(size, blob.len),
+                        .expected_found(size, blob),
                     );
                 }
             }

@@ -25,7 +25,7 @@ use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
 use crate::store::distribution::{Link, LinkContent, RegistryRoot, Repository};
-use crate::store::layout::{Blob, Inventory};
+use crate::store::{Blob, Inventory};
 
 /// How garbage collection is simulated.
 #[derive(Clone, Copy, Debug)]
@@ -523,16 +523,21 @@ impl Registry<'_> {
                 revision_of.entry(d).or_default().push(&r.repository.name);
             }
         }
-        let mut garbage: Vec<&Blob> = self
+        let mut garbage: Vec<Blob> = self
             .inventory()
-            .values()
-            .filter(|b| !marked.contains(&b.digest))
+            .iter()
+            .filter(|(digest, _)| !marked.contains(*digest))
+            .map(|(digest, &len)| Blob {
+                digest,
+                len,
+                store: self.root,
+            })
             .collect();
-        garbage.sort_by(|a, b| a.display.cmp(&b.display));
+        garbage.sort_unstable_by(|a, b| a.digest.cmp(b.digest));
         let mut bytes_by_repository: HashMap<&str, u64> = HashMap::new();
         let mut unlinked_bytes = 0;
         for blob in &garbage {
-            match linked_by.get(&blob.digest) {
+            match linked_by.get(blob.digest) {
                 Some(names) => {
                     for name in names {
                         *bytes_by_repository.entry(name).or_default() += blob.len;
@@ -543,16 +548,17 @@ impl Registry<'_> {
             if !complete {
                 continue;
             }
-            let why = match linked_by.get(&blob.digest) {
-                Some(names) => {
-                    let mut names = names.clone();
-                    names.sort_unstable();
-                    format!(
-                        "linked in {} but no kept manifest uses it",
-                        names.join(", ")
-                    )
+            let sorted = |names: &Vec<&str>| {
+                let mut names = names.clone();
+                names.sort_unstable();
+                names.join(", ")
+            };
+            let why = match (revision_of.get(blob.digest), linked_by.get(blob.digest)) {
+                (Some(names), _) => format!("a manifest of {} that no tag keeps", sorted(names)),
+                (None, Some(names)) => {
+                    format!("linked in {} but no kept manifest uses it", sorted(names))
                 }
-                None => "no repository links it and no manifest uses it".to_owned(),
+                (None, None) => "no repository links it and no manifest uses it".to_owned(),
             };
             let mode = if options.untagged {
                 "garbage-collect --delete-untagged"
@@ -562,7 +568,7 @@ impl Registry<'_> {
             findings.push(
                 Finding::new(
                     Rule::BlobUnreferenced,
-                    Location::path(&blob.display).with_digest(Some(blob.digest.clone())),
+                    Location::path(blob.display()).with_digest(Some(blob.digest.clone())),
                     format!("{mode} would delete it ({} bytes): {why}", blob.len),
                 )
                 .with_bytes(blob.len),

@@ -31,8 +31,8 @@ use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
 use crate::rules::Rule;
-use crate::store::layout::{Blob, Inventory, file_kind};
-use crate::store::{BlobPaths, Entry, display_name, io_finding, list_dir};
+use crate::store::layout::file_kind;
+use crate::store::{BlobPaths, Entry, Inventory, display_name, io_finding, list_dir};
 
 /// A link holds one digest: "sha512:" and 128 hex digits is 135 bytes. Anything much
 /// longer is not a link, and is not read whole.
@@ -67,6 +67,17 @@ impl BlobPaths for RegistryRoot {
             "blobs/{}/{shard}/{encoded}/data",
             digest.algorithm()
         ))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let encoded = digest.encoded();
+        let shard = encoded.get(..2).unwrap_or(&encoded);
+        self.dir
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(shard)
+            .join(&*encoded)
+            .join("data")
     }
 }
 
@@ -199,7 +210,7 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
             }
         }
     }
-    let listed: Vec<(Vec<Blob>, Vec<Finding>)> = shards
+    let listed: Vec<(Vec<(Digest, u64)>, Vec<Finding>)> = shards
         .par_iter()
         .map(|(algorithm, shard, path, display)| {
             let mut found = Vec::new();
@@ -209,9 +220,7 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
         .collect();
     for (blobs, mut found) in listed {
         findings.append(&mut found);
-        for blob in blobs {
-            inventory.insert(blob.digest.clone(), blob);
-        }
+        inventory.extend(blobs);
     }
     inventory
 }
@@ -241,7 +250,7 @@ fn shard_blobs(
     dir: &Path,
     display: &str,
     findings: &mut Vec<Finding>,
-) -> Vec<Blob> {
+) -> Vec<(Digest, u64)> {
     let entries = match list_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -308,12 +317,7 @@ fn shard_blobs(
             Some(Err(error)) => {
                 findings.push(io_finding(&data_display, error).with_digest(&digest));
             }
-            Some(Ok((FileType::RegularFile, len))) => blobs.push(Blob {
-                digest,
-                path: blob_dir.join("data"),
-                display: data_display,
-                len: *len,
-            }),
+            Some(Ok((FileType::RegularFile, len))) => blobs.push((digest, *len)),
             Some(Ok((file_type, _))) => findings.push(Finding::new(
                 Rule::BlobNotRegular,
                 Location::path(data_display).with_digest(Some(digest)),

@@ -9,7 +9,6 @@
 //! Everything else under `blobs/` is a finding. No file found here is opened: this is
 //! directory listing and `lstat` only (see `store::list_dir`).
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -18,23 +17,8 @@ use crate::model::digest::Digest;
 use crate::rules::Rule;
 use rustix::fs::FileType;
 
-use crate::store::{LayoutRoot, display_name, io_finding, list_dir};
+use crate::store::{Inventory, LayoutRoot, display_name, io_finding, list_dir};
 
-/// A regular file under `blobs/` whose name is a valid digest.
-#[derive(Clone, Debug)]
-pub struct Blob {
-    /// The digest its name states.
-    pub digest: Digest,
-    /// Absolute path, for opening.
-    pub path: PathBuf,
-    /// Path relative to the audited root, for findings.
-    pub display: String,
-    /// Length in bytes at inventory time.
-    pub len: u64,
-}
-
-/// Every blob of a layout, by digest.
-pub type Inventory = HashMap<Digest, Blob>;
 
 /// What a non-regular entry is, for messages.
 pub fn file_kind(file_type: FileType) -> &'static str {
@@ -166,15 +150,7 @@ fn algorithm_dir(
         }
         match parsed {
             Ok(digest) => {
-                inventory.insert(
-                    digest.clone(),
-                    Blob {
-                        digest,
-                        path: dir.join(&entry.name),
-                        display: path,
-                        len,
-                    },
-                );
+                inventory.insert(digest, len);
             }
             Err(message) => findings.push(Finding::new(
                 Rule::BlobNameInvalid,

@@ -83,10 +83,17 @@ pub struct LayoutRoot {
     pub prefix: String,
 }
 
-/// Where a store keeps the blob of a digest: names a blob that is missing.
+/// Every blob of a store, by digest, with its length at inventory time. Paths are not
+/// kept: the store derives them from the digest ([`BlobPaths`]), which keeps a store of
+/// millions of blobs to about 50 bytes of memory per blob.
+pub type Inventory = std::collections::HashMap<Digest, u64>;
+
+/// Where a store keeps the blob of a digest.
 pub trait BlobPaths: Sync {
-    /// The display path (relative to the audited root) of the blob `digest`.
+    /// The path of the blob `digest` relative to the audited root, for findings.
     fn blob_display(&self, digest: &Digest) -> String;
+    /// Its absolute path, for opening.
+    fn blob_path(&self, digest: &Digest) -> PathBuf;
 }
 
 impl BlobPaths for LayoutRoot {
@@ -96,6 +103,36 @@ impl BlobPaths for LayoutRoot {
             digest.algorithm(),
             digest.encoded()
         ))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&*digest.encoded())
+    }
+}
+
+/// One blob of an inventory and the store it is in: a view built when needed.
+#[derive(Clone, Copy)]
+pub struct Blob<'a> {
+    /// Its digest (its name).
+    pub digest: &'a Digest,
+    /// Its length at inventory time.
+    pub len: u64,
+    /// The store, which knows where it lives.
+    pub store: &'a dyn BlobPaths,
+}
+
+impl Blob<'_> {
+    /// Path relative to the audited root, for findings.
+    pub fn display(&self) -> String {
+        self.store.blob_display(self.digest)
+    }
+
+    /// Absolute path, for opening.
+    pub fn path(&self) -> PathBuf {
+        self.store.blob_path(self.digest)
     }
 }
 
