@@ -167,7 +167,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
     let mut coverage = Vec::new();
     for mut audit in audits {
         stats.blobs += audit.inventory.len() as u64;
-        stats.bytes += audit.inventory.values().sum::<u64>();
+        stats.bytes += audit.inventory.bytes();
         stats.bytes_verified += audit.bytes_hashed;
         stats.documents += audit.documents;
         findings.append(&mut audit.findings);
@@ -176,7 +176,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
     let (mut reclaimable, mut reclaimable_total) = (None, None);
     if let Some(mut registry) = registry {
         stats.blobs += registry.inventory.len() as u64;
-        stats.bytes += registry.inventory.values().sum::<u64>();
+        stats.bytes += registry.inventory.bytes();
         stats.bytes_verified += registry.bytes_hashed;
         stats.documents += registry.documents;
         stats.repositories = registry.repositories;
@@ -283,8 +283,7 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
         .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
-    let (docs, bytes_hashed) =
-        load_documents(frontier, &inventory, layout, options, &mut findings);
+    let (docs, bytes_hashed) = load_documents(frontier, &inventory, layout, options, &mut findings);
     let index_path = layout.display("index.json");
     let graph = Graph {
         blob_paths: layout,
@@ -431,10 +430,10 @@ fn load_documents(
         frontier.retain(|(digest, _)| !docs.contains_key(digest) && inventory.contains_key(digest));
         let level: Vec<(Digest, Loaded, Vec<Finding>, u64)> = frontier
             .par_iter()
-            .map(|(digest, expect)| {
+            .filter_map(|(digest, expect)| {
                 let blob = Blob {
                     digest,
-                    len: inventory[digest],
+                    len: inventory.get(digest)?,
                     store,
                 };
                 let mut found = Vec::new();
@@ -444,7 +443,7 @@ fn load_documents(
                     display: blob.display(),
                     content_checked: hashed.is_some(),
                 };
-                (digest.clone(), loaded, found, hashed.unwrap_or(0))
+                Some((digest.clone(), loaded, found, hashed.unwrap_or(0)))
             })
             .collect();
         let mut next = Vec::new();
@@ -539,9 +538,9 @@ fn verify_blobs(
     hashed_bytes: &AtomicU64,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut work: Vec<Blob> = Vec::new();
+    let mut work: Vec<Blob> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for set in sets {
-        for (digest, &len) in set.inventory {
+        for (digest, len) in set.inventory.iter() {
             if set.hashed.contains(digest) {
                 continue;
             }
@@ -624,7 +623,7 @@ fn report_unreferenced(
     reachable: &HashSet<Digest>,
     findings: &mut Vec<Finding>,
 ) {
-    for (digest, &len) in inventory {
+    for (digest, len) in inventory.iter() {
         if !reachable.contains(digest) {
             findings.push(
                 Finding::new(

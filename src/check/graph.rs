@@ -146,7 +146,7 @@ impl Graph<'_> {
             };
             opaque |= has_unreadable_type(descriptor);
             if let Some(size) = descriptor.size {
-                if size != *blob {
+                if size != blob {
                     findings.push(
                         Finding::new(
                             Rule::DescriptorSizeMismatch,

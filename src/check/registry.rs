@@ -527,7 +527,7 @@ impl Registry<'_> {
             .inventory()
             .iter()
             .filter(|(digest, _)| !marked.contains(*digest))
-            .map(|(digest, &len)| Blob {
+            .map(|(digest, len)| Blob {
                 digest,
                 len,
                 store: self.root,

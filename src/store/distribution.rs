@@ -165,13 +165,12 @@ fn path_invalid(display: String, message: impl Into<String>) -> Finding {
 pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory {
     let blobs = root.dir.join("blobs");
     let display = root.display("blobs");
-    let mut inventory = Inventory::new();
     let entries = match list_dir(&blobs) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return inventory,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Inventory::default(),
         Err(error) => {
             findings.push(io_finding(&display, &error));
-            return inventory;
+            return Inventory::default();
         }
     };
     // (algorithm, shard name, shard path, shard display path)
@@ -210,7 +209,9 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
             }
         }
     }
-    let listed: Vec<(Vec<(Digest, u64)>, Vec<Finding>)> = shards
+    // Per shard: its blobs and its findings.
+    type Listed = (Vec<(Digest, u64)>, Vec<Finding>);
+    let listed: Vec<Listed> = shards
         .par_iter()
         .map(|(algorithm, shard, path, display)| {
             let mut found = Vec::new();
@@ -218,11 +219,12 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
             (blobs, found)
         })
         .collect();
+    let mut all = Vec::with_capacity(listed.iter().map(|(blobs, _)| blobs.len()).sum());
     for (blobs, mut found) in listed {
         findings.append(&mut found);
-        inventory.extend(blobs);
+        all.extend(blobs);
     }
-    inventory
+    Inventory::new(all)
 }
 
 /// Whether `entry` is a directory; anything else (or an entry that cannot be typed) is

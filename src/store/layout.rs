@@ -19,7 +19,6 @@ use rustix::fs::FileType;
 
 use crate::store::{Inventory, LayoutRoot, display_name, io_finding, list_dir};
 
-
 /// What a non-regular entry is, for messages.
 pub fn file_kind(file_type: FileType) -> &'static str {
     match file_type {
@@ -64,12 +63,12 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
             return None;
         }
     }
-    let mut inventory = Inventory::new();
+    let mut blobs = Vec::new();
     let entries = match list_dir(&blobs_dir) {
         Ok(entries) => entries,
         Err(error) => {
             findings.push(io_finding(&display, &error));
-            return Some(inventory);
+            return Some(Inventory::default());
         }
     };
     for entry in entries {
@@ -105,18 +104,18 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
             blobs_dir.join(&entry.name),
             &path,
             algorithm.as_deref(),
-            &mut inventory,
+            &mut blobs,
             findings,
         );
     }
-    Some(inventory)
+    Some(Inventory::new(blobs))
 }
 
 fn algorithm_dir(
     dir: PathBuf,
     display: &str,
     algorithm: Option<&str>,
-    inventory: &mut Inventory,
+    blobs: &mut Vec<(Digest, u64)>,
     findings: &mut Vec<Finding>,
 ) {
     let entries = match list_dir(&dir) {
@@ -150,7 +149,7 @@ fn algorithm_dir(
         }
         match parsed {
             Ok(digest) => {
-                inventory.insert(digest, len);
+                blobs.push((digest, len));
             }
             Err(message) => findings.push(Finding::new(
                 Rule::BlobNameInvalid,

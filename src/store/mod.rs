@@ -83,10 +83,57 @@ pub struct LayoutRoot {
     pub prefix: String,
 }
 
-/// Every blob of a store, by digest, with its length at inventory time. Paths are not
-/// kept: the store derives them from the digest ([`BlobPaths`]), which keeps a store of
-/// millions of blobs to about 50 bytes of memory per blob.
-pub type Inventory = std::collections::HashMap<Digest, u64>;
+/// Every blob of a store, by digest, with its length at inventory time.
+///
+/// Paths are not kept: the store derives them from the digest ([`BlobPaths`]). The blobs
+/// are a sorted vector searched by bisection rather than a hash map: 48 bytes per blob
+/// exactly, where a map's spare buckets and control bytes nearly double that. A store of
+/// a million blobs needs 48 MB for it.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    blobs: Vec<(Digest, u64)>,
+}
+
+impl Inventory {
+    /// The inventory of these blobs (in any order; each digest once).
+    pub fn new(mut blobs: Vec<(Digest, u64)>) -> Inventory {
+        blobs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        blobs.dedup_by(|a, b| a.0 == b.0);
+        blobs.shrink_to_fit();
+        Inventory { blobs }
+    }
+
+    /// The length of blob `digest`, if the store has it.
+    pub fn get(&self, digest: &Digest) -> Option<u64> {
+        let i = self.blobs.binary_search_by(|(d, _)| d.cmp(digest)).ok()?;
+        Some(self.blobs[i].1)
+    }
+
+    /// Whether the store has blob `digest`.
+    pub fn contains_key(&self, digest: &Digest) -> bool {
+        self.get(digest).is_some()
+    }
+
+    /// Number of blobs.
+    pub fn len(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    /// Every blob and its length, by digest.
+    pub fn iter(&self) -> impl Iterator<Item = (&Digest, u64)> {
+        self.blobs.iter().map(|(d, len)| (d, *len))
+    }
+
+    /// Total bytes.
+    pub fn bytes(&self) -> u64 {
+        self.blobs.iter().map(|(_, len)| len).sum()
+    }
+}
 
 /// Where a store keeps the blob of a digest.
 pub trait BlobPaths: Sync {
