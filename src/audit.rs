@@ -93,8 +93,8 @@ impl Progress for NoProgress {}
 struct LayoutAudit {
     layout: LayoutRoot,
     inventory: Inventory,
-    /// Blobs whose content is already hashed (the documents).
-    hashed: HashSet<Digest>,
+    /// Per blob of the inventory: whether its content is already hashed (a document).
+    hashed: Vec<bool>,
     coverage: Vec<Coverage>,
     findings: Vec<Finding>,
     documents: u64,
@@ -104,7 +104,7 @@ struct LayoutAudit {
 /// What a Distribution root's first phases leave for the rest.
 struct RegistryAudit {
     inventory: Inventory,
-    hashed: HashSet<Digest>,
+    hashed: Vec<bool>,
     findings: Vec<Finding>,
     coverage: Vec<Coverage>,
     reclaimable: Vec<Reclaimable>,
@@ -164,7 +164,11 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         bytes_verified: hashed_bytes.into_inner(),
         ..Stats::default()
     };
-    let mut coverage = Vec::new();
+    // Reserved at its final size: a store with hundreds of thousands of tags would
+    // otherwise grow it to twice what it needs.
+    let layout_roots: usize = audits.iter().map(|a| a.coverage.len()).sum();
+    let registry_roots = registry.as_ref().map_or(0, |r| r.coverage.len());
+    let mut coverage = Vec::with_capacity(layout_roots + registry_roots);
     for mut audit in audits {
         stats.blobs += audit.inventory.len() as u64;
         stats.bytes += audit.inventory.bytes();
@@ -254,11 +258,7 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
     findings.extend(result.findings);
     let uploads = repositories.iter().flat_map(|r| &r.uploads);
     RegistryAudit {
-        hashed: docs
-            .iter()
-            .filter(|(_, loaded)| loaded.content_checked)
-            .map(|(digest, _)| digest.clone())
-            .collect(),
+        hashed: hashed_flags(&inventory, &docs),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         repositories: repositories.len() as u64,
         uploads: uploads.clone().count() as u64,
@@ -306,17 +306,27 @@ fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     }
     LayoutAudit {
         layout: layout.clone(),
-        hashed: docs
-            .iter()
-            .filter(|(_, loaded)| loaded.content_checked)
-            .map(|(digest, _)| digest.clone())
-            .collect(),
+        hashed: hashed_flags(&inventory, &docs),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         inventory,
         coverage,
         findings,
         bytes_hashed,
     }
+}
+
+/// Which blobs of `inventory` were hashed when read as documents.
+fn hashed_flags(inventory: &Inventory, docs: &HashMap<Digest, Loaded>) -> Vec<bool> {
+    let mut flags = vec![false; inventory.len()];
+    for (digest, loaded) in docs {
+        if let Some(i) = inventory
+            .position(digest)
+            .filter(|_| loaded.content_checked)
+        {
+            flags[i] = true;
+        }
+    }
+    flags
 }
 
 /// An `io-error` finding. Entries refused for their type (symlink, FIFO, device) say
@@ -524,8 +534,8 @@ fn digest_mismatch(blob: Blob, actual: &Digest) -> Finding {
 pub struct VerifySet<'a> {
     /// The store's blobs.
     pub inventory: &'a Inventory,
-    /// Those already hashed (documents, read and hashed when loaded).
-    pub hashed: &'a HashSet<Digest>,
+    /// Per blob: already hashed (documents, read and hashed when loaded).
+    pub hashed: &'a [bool],
     /// Where they live.
     pub store: &'a dyn BlobPaths,
 }
@@ -540,8 +550,8 @@ fn verify_blobs(
     let mut findings = Vec::new();
     let mut work: Vec<Blob> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for set in sets {
-        for (digest, len) in set.inventory.iter() {
-            if set.hashed.contains(digest) {
+        for ((digest, len), &hashed) in set.inventory.iter().zip(set.hashed) {
+            if hashed {
                 continue;
             }
             let blob = Blob {

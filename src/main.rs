@@ -45,9 +45,16 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         OutputFormat::Text => Format::Text,
         OutputFormat::Json => Format::Json,
     };
-    let code = write_stdout(&report::render(&report, format));
-    if code != ExitCode::SUCCESS {
-        return Ok(code);
+    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let written = report::write(&report, format, &mut stdout).and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        // A closed pipe (`| head`) ends the program quietly, with the audit's verdict.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(error) => {
+            eprintln!("oci-audit: error: writing output: {error}");
+            return Ok(ExitCode::from(2));
+        }
     }
     Ok(if options.policy.fails(&report.findings) {
         ExitCode::from(1)

@@ -154,6 +154,14 @@ pub enum Format {
     Json,
 }
 
+/// Writes `report` in `format` to `out` (JSON is streamed, not built in memory first).
+pub fn write(report: &Report, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    match format {
+        Format::Text => out.write_all(render_text(report).as_bytes()),
+        Format::Json => json::write(report, out),
+    }
+}
+
 /// Renders `report` in `format`.
 pub fn render(report: &Report, format: Format) -> String {
     match format {

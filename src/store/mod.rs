@@ -105,8 +105,13 @@ impl Inventory {
 
     /// The length of blob `digest`, if the store has it.
     pub fn get(&self, digest: &Digest) -> Option<u64> {
-        let i = self.blobs.binary_search_by(|(d, _)| d.cmp(digest)).ok()?;
-        Some(self.blobs[i].1)
+        Some(self.blobs[self.position(digest)?].1)
+    }
+
+    /// The index of blob `digest` in [`Inventory::iter`] order, for per-blob flags kept
+    /// beside the inventory.
+    pub fn position(&self, digest: &Digest) -> Option<usize> {
+        self.blobs.binary_search_by(|(d, _)| d.cmp(digest)).ok()
     }
 
     /// Whether the store has blob `digest`.
