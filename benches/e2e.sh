@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# benches/e2e.sh — oci-audit end to end against the hardware ceiling and its peers, every
+# ratio measured in the same run (these machines are shared and noisy: compare ratios,
+# not absolute times).
+#
+# Usage: benches/e2e.sh [--quick] [WORKDIR]      (default WORKDIR /tmp/oci-audit-e2e)
+#   --quick   tiny stores, one run each: a smoke test of the script (CI), not figures.
+#
+# Stores (generated once by `cargo run --example gen-store`, deterministic, reused):
+#   large     OCI layout, 8 images x one 256 MiB layer (2 GiB of blobs)
+#   meta      OCI layout, 20,000 images of a config, one 512-byte layer and a manifest
+#   docs      10 layouts, 50,000 images: 100,000 manifests and configs
+#   registry  Distribution root, 20,000 images in 100 repositories, 512-byte layers
+#   registry-large  Distribution root, 8 images x one 256 MiB layer
+# Commands (warm page cache: each is run once before timing; best of RUNS):
+#   ceiling   openssl dgst -sha256 over every blob file, xargs -P $(nproc)
+#   oci-audit default; -j1; --no-verify
+#   oci-image-tool validate --type image (Debian's oci-image-tool)
+#   registry garbage-collect --dry-run (Debian's docker-registry)
+# Peak RSS is GNU time's %M. Needs: cargo, openssl, GNU time; the peers are installed
+# from Debian when missing (apt-get, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=
+if [ "${1:-}" = --quick ]; then quick=1; shift; fi
+work=${1:-/tmp/oci-audit-e2e}
+runs=${RUNS:-5}
+if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
+jobs=$(nproc)
+
+need=()
+command -v /usr/bin/time >/dev/null || need+=(time)
+command -v openssl >/dev/null || need+=(openssl)
+command -v oci-image-tool >/dev/null || need+=(oci-image-tool)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1
+  fi
+  apt-get install -y -qq "${need[@]}" >/dev/null
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+
+cargo build --release --quiet --bin oci-audit --example gen-store
+audit=$PWD/target/release/oci-audit
+gen=$PWD/target/release/examples/gen-store
+mkdir -p "$work"
+
+# store NAME ARGS... — generate once.
+store() {
+  local name=$1; shift
+  [ -e "$work/$name" ] || "$gen" --out "$work/$name" "$@"
+}
+if [ -n "$quick" ]; then
+  store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))
+  store meta --kind layout --images 200 --layer-size 512
+  store docs --kind layouts --images 500 --repositories 10 --layer-size 512
+  store registry --kind distribution --images 200 --repositories 10 --layer-size 512
+  store registry-large --kind distribution --images 4 --layer-size $((8 << 20))
+else
+  store large --kind layout --images 8 --layers 1 --layer-size $((256 << 20))
+  store meta --kind layout --images 20000 --layer-size 512
+  store docs --kind layouts --images 50000 --repositories 10 --layer-size 512
+  store registry --kind distribution --images 20000 --repositories 100 --layer-size 512
+  store registry-large --kind distribution --images 8 --layer-size $((256 << 20))
+fi
+gc_config() { # ROOT -> config file for garbage-collect
+  printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n' "$1" \
+    > "$work/gc-$(basename "$1").yml"
+  echo "$work/gc-$(basename "$1").yml"
+}
+
+# measure LABEL CMD... — best wall time of $runs after one warm-up; sets $best, $rss (KiB).
+measure() {
+  local label=$1; shift
+  "$@" >/dev/null 2>&1 || true
+  best= rss=0
+  for _ in $(seq "$runs"); do
+    local out
+    /usr/bin/time -o "$work/time.out" -f '%e %M' "$@" >/dev/null 2>&1 || true
+    out=$(tail -1 "$work/time.out")
+    local t=${out% *} m=${out#* }
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; fi
+    [ "$m" -gt "$rss" ] && rss=$m
+  done
+  printf '%-16s %-44s %8.2f s %8.1f MiB\n' "$current" "$label" "$best" "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
+blobs_of() { find "$1" -type f \( -path '*/blobs/*' \) -print0; }
+ceiling() { blobs_of "$1" | xargs -0 -P "$jobs" -n 16 openssl dgst -sha256 >/dev/null; }
+export -f blobs_of ceiling
+export jobs
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
+  "SHA-NI: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)," \
+  "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); runs: best of $runs, warm cache"
+echo "oci-audit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(openssl version | cut -d' ' -f1-2)," \
+  "$(oci-image-tool --version 2>&1 | tail -1), docker-registry $(docker-registry --version 2>&1 | awk '{print $3}')"
+printf '%-16s %-44s %10s %12s\n' store command time "peak RSS"
+
+summary=()
+
+current=large
+measure "ceiling: openssl dgst -sha256 | xargs -P$jobs" bash -c "ceiling $work/large"; t_ceiling=$best
+measure "oci-audit" "$audit" -q "$work/large"; t_audit=$best; rss_large=$rss
+measure "oci-audit -j1" "$audit" -q -j1 "$work/large"; t_audit1=$best
+measure "oci-audit --no-mmap" "$audit" -q --no-mmap "$work/large"
+measure "oci-image-tool validate --type image" oci-image-tool validate --type image "$work/large"; t_oit=$best
+summary+=("large: oci-audit at $(ratio "$t_ceiling" "$t_audit") of the openssl ceiling (target >= 0.90)")
+summary+=("large: 1 -> $jobs threads: $(ratio "$t_audit1" "$t_audit")x (target >= 1.8x)")
+summary+=("large: $(ratio "$t_oit" "$t_audit")x faster than oci-image-tool; the ceiling allows $(ratio "$t_oit" "$t_ceiling")x, so $(ratio "$(ratio "$t_oit" "$t_audit")" "$(ratio "$t_oit" "$t_ceiling")") of it (target >= 0.9)")
+summary+=("large: peak RSS $((rss_large / 1024)) MiB for $(du -sh --apparent-size "$work/large/blobs" | cut -f1) of blobs")
+
+current=meta
+measure "ceiling: openssl dgst -sha256 | xargs -P$jobs" bash -c "ceiling $work/meta"
+measure "oci-audit" "$audit" -q "$work/meta"; t_audit=$best
+measure "oci-image-tool validate --type image" oci-image-tool validate --type image "$work/meta"; t_oit=$best
+summary+=("meta: $(ratio "$t_oit" "$t_audit")x faster than oci-image-tool (target >= 10x)")
+
+current=docs
+measure "oci-audit" "$audit" -q "$work/docs"; t_docs=$best
+measure "oci-audit -j1" "$audit" -q -j1 "$work/docs"
+documents=$("$audit" --format json "$work/docs" | awk -F': ' '/"documents"/{gsub(",","",$2); print $2; exit}')
+summary+=("docs: $documents documents in ${t_docs} s = $(awk -v d="$documents" -v t="$t_docs" 'BEGIN{printf "%.0f", d/t}') documents/s (target >= 50000)")
+
+for current in registry registry-large; do
+  root=$work/$current
+  config=$(gc_config "$root")
+  measure "registry garbage-collect --dry-run" docker-registry garbage-collect --dry-run "$config"; t_gc=$best
+  measure "oci-audit" "$audit" -q "$root"; t_audit=$best
+  measure "oci-audit --no-verify" "$audit" -q --no-verify "$root"; t_nv=$best
+  measure "ceiling: openssl dgst -sha256 | xargs -P$jobs" bash -c "ceiling $root"
+  summary+=("$current: oci-audit $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target > 1); --no-verify $(ratio "$t_gc" "$t_nv")x (target >= 10x)")
+done
+
+echo
+printf '%s\n' "${summary[@]}"
