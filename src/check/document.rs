@@ -130,7 +130,7 @@ fn with_json<T>(
 /// what the descriptor promised.
 pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Document> {
     with_json(bytes, cx, |value, cx| {
-        check_duplicate_keys(value, "", cx);
+        check_duplicate_keys(value, cx);
         let Value::Object(object) = value else {
             cx.wrong_type("", "object", value);
             return None;
@@ -176,31 +176,74 @@ fn json_error(error: &simd_json::Error, bytes: &[u8]) -> String {
 }
 
 /// I-JSON (RFC 7493) forbids duplicate member names; simd-json keeps both, so a reader's
-/// choice between them is arbitrary.
-fn check_duplicate_keys(value: &Value, at: &str, cx: &mut Context) {
+/// choice between them is arbitrary (most parsers let the last win). Walks every object
+/// and array; the JSON pointer of a level is only built when a duplicate is found, since
+/// nearly every document has none.
+fn check_duplicate_keys(value: &Value, cx: &mut Context) {
+    let mut path = Vec::new();
+    walk_duplicate_keys(value, &mut path, cx);
+}
+
+/// One step of a JSON pointer, kept unformatted until needed.
+enum Step<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+fn pointer_of(path: &[Step]) -> String {
+    path.iter().fold(String::new(), |at, step| match step {
+        Step::Key(key) => pointer(&at, key),
+        Step::Index(i) => pointer(&at, i),
+    })
+}
+
+fn walk_duplicate_keys<'v>(value: &'v Value<'v>, path: &mut Vec<Step<'v>>, cx: &mut Context) {
     match value {
         Value::Object(object) => {
-            let mut keys: Vec<&str> = object.keys().map(Cow::as_ref).collect();
-            keys.sort_unstable();
-            for pair in keys.windows(2) {
-                if pair[0] == pair[1] {
+            // Few keys (the common case): compare pairs, no allocation. Many: sort.
+            let mut few = [""; 16];
+            let keys: std::borrow::Cow<'_, [&str]> = if object.len() <= few.len() {
+                for (slot, key) in few.iter_mut().zip(object.keys()) {
+                    *slot = key;
+                }
+                std::borrow::Cow::Borrowed(&few[..object.len()])
+            } else {
+                let mut all: Vec<&str> = object.keys().map(Cow::as_ref).collect();
+                all.sort_unstable();
+                std::borrow::Cow::Owned(all)
+            };
+            let sorted = object.len() > few.len();
+            for (i, key) in keys.iter().enumerate() {
+                let duplicate = if sorted {
+                    keys.get(i + 1) == Some(key)
+                } else {
+                    keys[i + 1..].contains(key)
+                };
+                if duplicate {
+                    path.push(Step::Key(key));
+                    let at = pointer_of(path);
+                    path.pop();
                     cx.report(
                         Rule::DocumentJsonInvalid,
-                        &pointer(at, pair[0]),
-                        format!("duplicate member name {:?} (I-JSON forbids it)", pair[0]),
+                        &at,
+                        format!("duplicate member name {key:?} (I-JSON forbids it)"),
                     );
                 }
             }
             for (key, child) in object.iter() {
                 if matches!(child, Value::Object(_) | Value::Array(_)) {
-                    check_duplicate_keys(child, &pointer(at, key), cx);
+                    path.push(Step::Key(key));
+                    walk_duplicate_keys(child, path, cx);
+                    path.pop();
                 }
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
                 if matches!(child, Value::Object(_) | Value::Array(_)) {
-                    check_duplicate_keys(child, &pointer(at, i), cx);
+                    path.push(Step::Index(i));
+                    walk_duplicate_keys(child, path, cx);
+                    path.pop();
                 }
             }
         }
@@ -407,7 +450,8 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
 /// (Entries without a platform are judged by the graph phase, which knows whether the
 /// target is an image or an artifact.)
 fn index_platforms(manifests: &[Descriptor], cx: &mut Context) {
-    let mut seen: Vec<&Platform> = Vec::new();
+    // A set: an index of a few hundred entries would otherwise cost a quadratic scan.
+    let mut seen: std::collections::HashSet<&Platform> = std::collections::HashSet::new();
     for entry in manifests {
         let Some(platform) = &entry.platform else {
             continue;
@@ -415,14 +459,12 @@ fn index_platforms(manifests: &[Descriptor], cx: &mut Context) {
         if entry.is_attestation_entry() {
             continue;
         }
-        if seen.contains(&platform) {
+        if !seen.insert(platform) {
             cx.report(
                 Rule::IndexPlatformDuplicate,
                 &entry.pointer,
                 format!("platform {platform} is claimed by an earlier entry too"),
             );
-        } else {
-            seen.push(platform);
         }
     }
 }

@@ -429,6 +429,10 @@ impl Graph<'_> {
                 _ => None,
             };
         let mut visited: HashSet<&Digest> = HashSet::from([root]);
+        // Platforms seen, and those already listed as duplicates: sets, so an index of
+        // hundreds of entries is not a quadratic scan of the coverage lists.
+        let mut seen: HashSet<&Platform> = HashSet::new();
+        let mut duplicated: HashSet<&Platform> = HashSet::new();
         let Some(first) = index_of(root) else { return };
         let mut stack: Vec<(&Index, usize)> = vec![(first, 0)];
         while let Some((index, position)) = stack.last_mut() {
@@ -448,23 +452,18 @@ impl Graph<'_> {
                 }
                 Some(Kind::Manifest) => match &entry.platform {
                     _ if entry.is_attestation_entry() => coverage.attestations.push(digest.clone()),
-                    Some(p) => add_platform(coverage, p),
+                    Some(p) if seen.insert(p) => coverage.platforms.push(p.clone()),
+                    Some(p) => {
+                        if duplicated.insert(p) {
+                            coverage.duplicates.push(p.clone());
+                        }
+                    }
                     None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),
                     None => coverage.without_platform.push(digest.clone()),
                 },
                 _ => {}
             }
         }
-    }
-}
-
-fn add_platform(coverage: &mut Coverage, platform: &Platform) {
-    if coverage.platforms.contains(platform) {
-        if !coverage.duplicates.contains(platform) {
-            coverage.duplicates.push(platform.clone());
-        }
-    } else {
-        coverage.platforms.push(platform.clone());
     }
 }
 
