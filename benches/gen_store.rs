@@ -19,22 +19,24 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub enum Kind {
     Layout,
     Layouts,
     Distribution,
 }
 
-struct Args {
-    kind: Kind,
-    images: u64,
-    layers: u64,
-    layer_size: u64,
-    repositories: u64,
-    seed: u64,
-    out: PathBuf,
+/// What to generate (the command line's flags).
+pub struct Args {
+    pub kind: Kind,
+    pub images: u64,
+    pub layers: u64,
+    pub layer_size: u64,
+    pub repositories: u64,
+    pub seed: u64,
+    pub out: PathBuf,
 }
 
+#[allow(dead_code)]
 fn usage() -> ! {
     eprintln!(
         "usage: gen-store --kind layout|layouts|distribution --images N [--layers L] \
@@ -43,6 +45,7 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
+#[allow(dead_code)]
 fn parse_args() -> Args {
     let mut args = Args {
         kind: Kind::Layout,
@@ -229,12 +232,18 @@ fn write_layout_files(dir: &Path, entries: &[String]) -> std::io::Result<()> {
     )
 }
 
+#[allow(dead_code)] // also compiled into benches/audit.rs, which has its own main
 fn main() -> std::io::Result<()> {
     let args = parse_args();
     if args.out.exists() {
         eprintln!("{} exists; refusing to write into it", args.out.display());
         std::process::exit(2);
     }
+    generate(args)
+}
+
+/// Writes the store `args` describes.
+pub fn generate(args: Args) -> std::io::Result<()> {
     let units = if args.kind == Kind::Layout {
         1
     } else {
