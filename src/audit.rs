@@ -79,10 +79,13 @@ impl Default for Options {
 pub trait Progress: Sync {
     /// A new phase starts.
     fn phase(&self, _name: &'static str) {}
-    /// Bytes the verify phase will hash.
-    fn total(&self, _bytes: u64) {}
+    /// Bytes and blobs the verify phase will hash.
+    fn total(&self, _bytes: u64, _blobs: u64) {}
     /// Bytes hashed since the last call.
     fn advance(&self, _bytes: u64) {}
+    /// One more blob verified. On a store of many small blobs, time goes into opening
+    /// files more than into hashing bytes, so the count shows progress the bytes do not.
+    fn blob_done(&self) {}
 }
 
 /// A [`Progress`] that ignores everything.
@@ -572,7 +575,7 @@ fn verify_blobs(
     }
     // Largest first, so one huge layer does not start last and leave the other cores idle.
     work.sort_unstable_by(|a, b| b.len.cmp(&a.len).then_with(|| a.digest.cmp(b.digest)));
-    progress.total(work.iter().map(|b| b.len).sum());
+    progress.total(work.iter().map(|b| b.len).sum(), work.len() as u64);
     let advance = |n: u64| progress.advance(n);
     // Every pool thread claims the next-largest blob from one shared cursor. (`par_iter`
     // would split the sorted list into contiguous ranges, so one thread would hash the
@@ -582,6 +585,7 @@ fn verify_blobs(
         let mut found = Vec::new();
         while let Some(blob) = work.get(cursor.fetch_add(1, Ordering::Relaxed)) {
             found.extend(verify_blob(*blob, options, &advance, hashed_bytes));
+            progress.blob_done();
         }
         found
     })
