@@ -310,8 +310,9 @@ fn a_closed_stdout_ends_quietly_with_the_audits_exit_code() {
 }
 
 /// Hard links are regular files with two names: audited under each name like any blob.
-/// One under its own digest in a second layout of a tree is clean; one under another
-/// digest's name is a digest mismatch (and unreferenced), nothing more.
+/// A blob hard-linked into a second layout under its own digest is intact (and, as
+/// nothing there names it, unreferenced); under another digest's name it is a digest
+/// mismatch. Nothing else changes.
 #[test]
 fn hard_links_are_audited_by_name_like_any_file() {
     let top = tempfile::tempdir().unwrap();
@@ -319,20 +320,24 @@ fn hard_links_are_audited_by_name_like_any_file() {
     copy_tree(&repo().join("corpus/clean/many-layouts/store"), &tree);
     let alpine = tree.join("library/alpine/blobs/sha256");
     let web = tree.join("team/app/web/blobs/sha256");
-    let shared = fs::read_dir(&alpine)
+    let name = fs::read_dir(&alpine)
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .find(|name| web.join(name).exists())
-        .expect("the two layouts share a blob");
-    fs::remove_file(web.join(&shared)).unwrap();
-    fs::hard_link(alpine.join(&shared), web.join(&shared)).unwrap();
+        .find(|name| !web.join(name).exists())
+        .unwrap();
+    fs::hard_link(alpine.join(&name), web.join(&name)).unwrap();
     let out = run(&[tree.to_str().unwrap(), "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stdout);
-    assert!(rule_ids(&out.stdout).is_empty(), "{}", out.stdout);
+    assert_eq!(
+        rule_ids(&out.stdout),
+        ["blob-unreferenced"],
+        "{}",
+        out.stdout
+    );
 
-    let wrong = "f".repeat(64);
-    fs::hard_link(alpine.join(&shared), alpine.join(&wrong)).unwrap();
+    fs::hard_link(alpine.join(&name), alpine.join("f".repeat(64))).unwrap();
     let out = run(&[tree.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
     assert_eq!(
         rule_ids(&out.stdout),
         ["blob-digest-mismatch", "blob-unreferenced"],
