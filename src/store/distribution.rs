@@ -84,8 +84,9 @@ impl BlobPaths for RegistryRoot {
 /// What a `link` file holds, as read.
 #[derive(Clone, Debug)]
 pub enum LinkContent {
-    /// The bytes, which may or may not be a digest (judged by `check::registry`).
-    Bytes(Vec<u8>),
+    /// The bytes, which may or may not be a digest (judged by `check::registry`). Boxed
+    /// to their length: a registry has hundreds of thousands of links.
+    Bytes(Box<[u8]>),
     /// `link` is absent where it is required (a tag without `current/link`).
     Missing,
     /// `link` is not a regular file, is too long, or cannot be read: why.
@@ -96,7 +97,7 @@ pub enum LinkContent {
 #[derive(Clone, Debug)]
 pub struct Link {
     /// Path of the `link` file, relative to the audited root.
-    pub display: String,
+    pub display: Box<str>,
     /// The digest its directory names (`<alg>/<encoded>/link`), or why that is not a
     /// digest. `None` for `tags/<tag>/current/link`, whose path names no digest.
     pub named: Option<Result<Digest, String>>,
@@ -494,7 +495,7 @@ fn digest_links(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<L
                 continue;
             }
             links.push(Link {
-                display: format!("{encoded_display}/link"),
+                display: format!("{encoded_display}/link").into(),
                 named: Some(named),
                 content,
             });
@@ -505,7 +506,7 @@ fn digest_links(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<L
 
 fn read_link(path: &Path) -> LinkContent {
     match hash::read_small(path, MAX_LINK) {
-        Ok(bytes) => LinkContent::Bytes(bytes),
+        Ok(bytes) => LinkContent::Bytes(bytes.into_boxed_slice()),
         Err(error) if error.kind() == io::ErrorKind::NotFound => LinkContent::Missing,
         Err(error) => LinkContent::Unreadable(error.to_string()),
     }
@@ -521,7 +522,7 @@ fn tags(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Tag> {
             Tag {
                 name_is_utf8: entry.name.to_str().is_some(),
                 current: Link {
-                    display: format!("{tag_display}/current/link"),
+                    display: format!("{tag_display}/current/link").into(),
                     named: None,
                     content: read_link(&tag_dir.join("current/link")),
                 },
