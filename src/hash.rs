@@ -346,8 +346,25 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
             format!("{len} bytes, over the {max}-byte limit"),
         ));
     }
-    let mut bytes = Vec::with_capacity(len as usize + SIMD_JSON_PADDING);
-    file.take(max + 1).read_to_end(&mut bytes)?;
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    let mut bytes = vec![0u8; len + 1];
+    bytes.reserve_exact(SIMD_JSON_PADDING);
+    // One read sized by fstat, one byte over: a regular file returns fewer bytes than asked
+    // only at its end, so a read of exactly `len` is the whole file, and `read_to_end`'s
+    // second call to confirm the end (one system call per link file and document, of six)
+    // is saved. Anything else (a signal, a file that shrank or grew) falls back to the loop.
+    let first = loop {
+        match (&file).read(&mut bytes) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    bytes.truncate(first);
+    if first != len {
+        (&file)
+            .take(max + 1 - first as u64)
+            .read_to_end(&mut bytes)?;
+    }
     if bytes.len() as u64 > max {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,
