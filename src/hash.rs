@@ -91,8 +91,9 @@ pub fn digest_bytes(algorithm: &Algorithm, bytes: &[u8]) -> Option<Digest> {
 }
 
 /// Opens a regular file of the audited tree for reading, never following a symlink,
-/// never blocking on a FIFO, never updating its access time.
-pub fn open_regular(path: &Path) -> io::Result<File> {
+/// never blocking on a FIFO, never updating its access time. Returns the file and its
+/// length from the `fstat` that confirmed it is regular (callers need not stat again).
+pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
     // Refuse anything that is not a regular file before opening it: opening a device can
     // have side effects (a tape rewinds, a terminal becomes ours).
     let before = std::fs::symlink_metadata(path)?;
@@ -122,7 +123,7 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
             not_regular(&after),
         ));
     }
-    Ok(file)
+    Ok((file, after.len()))
 }
 
 fn not_regular(metadata: &std::fs::Metadata) -> &'static str {
@@ -161,8 +162,7 @@ pub fn hash_file(
 ) -> io::Result<Hashed> {
     let mut hasher = Hasher::new(algorithm)
         .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "unverifiable algorithm"))?;
-    let mut file = open_regular(path)?;
-    let len = file.metadata()?.len();
+    let (mut file, len) = open_regular(path)?;
     if mode == ReadMode::Auto && len >= MMAP_THRESHOLD {
         let mut offset = 0;
         while offset < len {
@@ -338,8 +338,7 @@ mod guard {
 
 /// Reads a whole (small) file, refusing more than `max` bytes.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = open_regular(path)?;
-    let len = file.metadata()?.len();
+    let (file, len) = open_regular(path)?;
     if len > max {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,

@@ -580,3 +580,49 @@ fn registry_symlinks_fifos_and_odd_files_are_findings() {
         assert!(text.contains(expected), "{expected}\n{text}");
     }
 }
+
+/// A revision link that holds no digest, or sits under a path that names none, hides which
+/// manifest the repository keeps: the audit says so, reports no blob as unreferenced
+/// (the claim could be false), and gives the reclaimable figures as an upper bound.
+#[test]
+fn unusable_revision_links_leave_garbage_collection_incomplete() {
+    let copy = tempfile::tempdir().unwrap();
+    let root = copy.path().join("root");
+    copy_tree(
+        &crate::support::repo().join("corpus/distribution/registry-2.8/store"),
+        &root,
+    );
+    let repos = root.join("docker/registry/v2/repositories");
+    let docker = "d7d3d3d34215f3be186550e831c9cc63ee8ccc3e7b7d34176e0380d48410375b";
+    fs::write(
+        repos.join(format!(
+            "library/docker/_manifests/revisions/sha256/{docker}/link"
+        )),
+        b"",
+    )
+    .unwrap();
+    let odd = repos.join("library/app/_manifests/revisions/sha256/not-a-digest");
+    fs::create_dir_all(&odd).unwrap();
+    fs::write(odd.join("link"), format!("sha256:{docker}")).unwrap();
+
+    let out = run(&[root.to_str().unwrap(), "--format", "json"]);
+    let ids = rule_ids(&out.stdout);
+    assert_eq!(
+        ids,
+        [
+            "registry-link-invalid",
+            "registry-link-path-mismatch",
+            "registry-tag-revision-missing",
+            "registry-upload-stale",
+        ],
+        "{}",
+        out.stdout
+    );
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["reclaimable_total"]["complete"], false);
+    let text = run(&[root.to_str().unwrap()]).stdout;
+    assert!(
+        text.contains("registry garbage-collect would reclaim at most"),
+        "{text}"
+    );
+}

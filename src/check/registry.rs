@@ -157,16 +157,20 @@ pub struct Registry<'a> {
     pub graph: &'a Graph<'a>,
 }
 
+/// The digest a `<alg>/<encoded>/link` holds when it is the one its path names: the only
+/// case in which the registry serves the link.
+fn consistent_digest(link: &Link) -> Option<Digest> {
+    let digest = link_digest(link).ok()?;
+    matches!(&link.named, Some(Ok(named)) if *named == digest).then_some(digest)
+}
+
 /// Every manifest a repository links as a revision (a link that holds the digest its path
 /// names): the roots documents are loaded from.
 pub fn revisions(repositories: &[Repository]) -> Vec<Digest> {
     let mut digests: Vec<Digest> = repositories
         .iter()
         .flat_map(|r| &r.revisions)
-        .filter_map(|link| {
-            let digest = link_digest(link).ok()?;
-            matches!(&link.named, Some(Ok(named)) if *named == digest).then_some(digest)
-        })
+        .filter_map(consistent_digest)
         .collect();
     digests.sort();
     digests.dedup();
@@ -235,9 +239,9 @@ impl Registry<'_> {
             }
             _ => {}
         }
-        if need != Need::Elsewhere && !self.inventory().contains_key(&digest) {
+        if !self.inventory().contains_key(&digest) {
             let (rule, message) = match need {
-                Need::Needed | Need::Elsewhere => (
+                Need::Needed => (
                     Rule::RegistryLinkTargetMissing,
                     "link names a blob that does not exist",
                 ),
@@ -245,6 +249,7 @@ impl Registry<'_> {
                     Rule::RegistryLinkDangling,
                     "link names a blob that is gone; nothing needs it",
                 ),
+                Need::Elsewhere => return Some(digest),
             };
             findings.push(Finding::new(
                 rule,
@@ -283,13 +288,7 @@ impl Registry<'_> {
         let mut used = HashSet::new();
         for digest in &revisions {
             if let Some(Document::Manifest(manifest)) = self.document(digest) {
-                for d in manifest
-                    .config
-                    .iter()
-                    .chain(manifest.layers.iter().flatten())
-                {
-                    used.extend(d.digest.clone());
-                }
+                used.extend(manifest.blobs().filter_map(|d| d.digest.clone()));
             }
         }
         let mut layers = HashSet::new();
@@ -397,11 +396,7 @@ impl Registry<'_> {
                     }
                 }
                 Some(Document::Manifest(manifest)) => {
-                    for d in manifest
-                        .config
-                        .iter()
-                        .chain(manifest.layers.iter().flatten())
-                    {
+                    for d in manifest.blobs() {
                         let what = if d.pointer == "/config" {
                             "config"
                         } else {
@@ -478,13 +473,14 @@ impl Registry<'_> {
         options: &GcOptions,
         findings: &mut Vec<Finding>,
     ) -> (Vec<Reclaimable>, ReclaimableTotal) {
-        // A manifest that could not be parsed, or a revision link that holds no digest,
-        // hides what it references: nothing can honestly be called unreferenced then.
-        let unreadable_links = self.repositories.iter().any(|r| {
-            r.revisions
-                .iter()
-                .any(|l| link_digest(l).is_err() || matches!(l.named, Some(Err(_))))
-        });
+        // A manifest that could not be parsed, or a revision link that does not hold the
+        // digest its path names, hides what it references: nothing can honestly be called
+        // unreferenced then.
+        let unreadable_links = self
+            .repositories
+            .iter()
+            .flat_map(|r| &r.revisions)
+            .any(|l| consistent_digest(l).is_none());
         let unparsed = self.docs().values().any(|l| l.document.is_none());
         let complete = !unreadable_links && !unparsed;
 
@@ -499,14 +495,10 @@ impl Registry<'_> {
                 self.mark(r.revisions.iter().cloned(), &mut marked);
             }
         }
-        // Conservative: a revision whose link is unreadable still keeps what its path names.
-        for repository in self.repositories {
-            for link in &repository.revisions {
-                if let Some(Ok(named)) = &link.named {
-                    if link_digest(link).is_err() {
-                        self.mark([named.clone()], &mut marked);
-                    }
-                }
+        // Conservative: a revision whose link is unusable still keeps what its path names.
+        for link in self.repositories.iter().flat_map(|r| &r.revisions) {
+            if let (Some(Ok(named)), None) = (&link.named, consistent_digest(link)) {
+                self.mark([named.clone()], &mut marked);
             }
         }
 

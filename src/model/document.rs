@@ -65,12 +65,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The blobs the manifest is made of: `config`, then `layers`.
+    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
+        self.config.iter().chain(self.layers.iter().flatten())
+    }
+
     /// Every descriptor the manifest names (config, layers, subject), for graph walks.
     pub fn descriptors(&self) -> impl Iterator<Item = &Descriptor> {
-        self.config
-            .iter()
-            .chain(self.layers.iter().flatten())
-            .chain(self.subject.iter())
+        self.blobs().chain(self.subject.iter())
     }
 }
 

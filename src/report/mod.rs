@@ -100,7 +100,8 @@ pub struct ReclaimableTotal {
     /// Whether only tagged manifests were roots (`--untagged`).
     pub untagged: bool,
     /// False when a linked manifest could not be read, so what it references is unknown:
-    /// then no blob is reported unreferenced and the figures are a lower bound.
+    /// then no blob is reported unreferenced and the figures are an upper bound (some of
+    /// those blobs may be what the unread manifest references).
     pub complete: bool,
     /// Blobs collection would delete.
     pub blobs: u64,

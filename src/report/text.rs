@@ -122,7 +122,7 @@ fn reclaimable(out: &mut String, rows: &[Reclaimable], total: &ReclaimableTotal)
     } else {
         let _ = writeln!(
             out,
-            "{command} would reclaim at least {} (unknown: a linked manifest could not be read):",
+            "{command} would reclaim at most {} (a linked manifest could not be read, and what it keeps is unknown):",
             bytes(total.bytes),
         );
     }
