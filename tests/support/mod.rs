@@ -34,7 +34,7 @@ pub struct Output {
 /// blocks the audit must fail the test, not hang it). The pipes are drained by a waiting
 /// thread, so output of any size cannot stall the child.
 pub fn run(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_oci-audit"))
+    let child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
