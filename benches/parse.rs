@@ -103,7 +103,7 @@ fn main() {
                 |copy| {
                     let mut findings = Vec::new();
                     let mut cx = Context {
-                        path: "bench",
+                        path: &"bench".into(),
                         digest: None,
                         findings: &mut findings,
                     };

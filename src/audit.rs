@@ -29,6 +29,7 @@ use crate::finding::{Finding, Location, Policy};
 use crate::hash::{self, ReadMode};
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
+use crate::model::key::Key;
 use crate::report::{
     Coverage, JSON_VERSION, Reclaimable, ReclaimableTotal, Report, Stats, StoreInfo,
 };
@@ -242,7 +243,7 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
         blob_paths: root,
         inventory: &inventory,
         index_json: None,
-        index_path: "",
+        index_path: &Key::root(),
         docs: &docs,
     };
     graph.check_edges(&mut findings);
@@ -334,7 +335,7 @@ fn hashed_flags(inventory: &Inventory, docs: &HashMap<Digest, Loaded>) -> Vec<bo
 
 /// An `io-error` finding. Entries refused for their type (symlink, FIFO, device) say
 /// what they are; other errors are the operating system's.
-fn read_error(display: &str, error: &io::Error) -> Finding {
+fn read_error(display: &Key, error: &io::Error) -> Finding {
     if error.raw_os_error() == Some(libc::ELOOP) {
         Finding::new(
             Rule::IoError,
@@ -645,7 +646,7 @@ fn report_unreferenced(
                     Location::path(layout.blob_display(digest)).with_digest(Some(digest.clone())),
                     format!(
                         "not reachable from {}index.json ({len} bytes)",
-                        layout.prefix
+                        layout.prefix.prefix()
                     ),
                 )
                 .with_bytes(len),

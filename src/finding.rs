@@ -13,6 +13,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::model::digest::Digest;
+use crate::model::key::Key;
 use crate::rules::Rule;
 
 /// How much a finding matters. Declared low to high so `Ord` means "worse".
@@ -61,7 +62,7 @@ impl FromStr for Severity {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Via {
     /// The referring document, relative to the audited root.
-    pub path: String,
+    pub path: Key,
     /// RFC 6901 pointer into it, e.g. `/manifests/2` or `/layers/0/digest`.
     pub pointer: String,
 }
@@ -70,7 +71,7 @@ pub struct Via {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Location {
     /// The object itself, relative to the audited root, `/`-separated.
-    pub path: String,
+    pub path: Key,
     /// The digest of the object, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
@@ -81,7 +82,7 @@ pub struct Location {
 
 impl Location {
     /// A location that is just a path.
-    pub fn path(path: impl Into<String>) -> Location {
+    pub fn path(path: impl Into<Key>) -> Location {
         Location {
             path: path.into(),
             digest: None,
@@ -98,7 +99,7 @@ impl Location {
 
     /// Adds the referring document and pointer.
     #[must_use]
-    pub fn via(mut self, path: impl Into<String>, pointer: impl Into<String>) -> Location {
+    pub fn via(mut self, path: impl Into<Key>, pointer: impl Into<String>) -> Location {
         self.via = Some(Via {
             path: path.into(),
             pointer: pointer.into(),

@@ -12,7 +12,7 @@ use crate::support::repo;
 fn classify(kind: &str, bytes: &mut [u8]) -> (bool, Vec<oci_audit::Finding>) {
     let mut findings = Vec::new();
     let mut cx = Context {
-        path: "case",
+        path: &"case".into(),
         digest: None,
         findings: &mut findings,
     };

@@ -16,6 +16,7 @@ use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::document::{ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest};
+use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
 use crate::model::time::is_rfc3339;
@@ -46,7 +47,7 @@ const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 /// Where findings about one document go, and how they are located.
 pub struct Context<'a> {
     /// The document's path relative to the audited root.
-    pub path: &'a str,
+    pub path: &'a Key,
     /// The document's digest, when it is a blob.
     pub digest: Option<&'a Digest>,
     /// Findings are appended here.

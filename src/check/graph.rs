@@ -9,6 +9,7 @@ use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
+use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
 use crate::report::Coverage;
@@ -21,8 +22,8 @@ use crate::store::Inventory;
 pub struct Loaded {
     /// The parsed document, unless it could not be read or parsed.
     pub document: Option<Document>,
-    /// Display path of the blob.
-    pub display: String,
+    /// Path of the blob.
+    pub display: Key,
     /// Whether the content was hashed when it was read (false when it could not be read,
     /// was over the size limit, or has an algorithm we cannot compute): the verify phase
     /// then deals with the blob like any other.
@@ -81,19 +82,19 @@ pub struct Graph<'a> {
     pub inventory: &'a Inventory,
     /// Its parsed `index.json` (none in a Distribution root, whose roots are links).
     pub index_json: Option<&'a Index>,
-    /// Display path of `index.json`.
-    pub index_path: &'a str,
+    /// Path of `index.json`.
+    pub index_path: &'a Key,
     /// Every document loaded from its blobs.
     pub docs: &'a HashMap<Digest, Loaded>,
 }
 
 impl Graph<'_> {
-    fn blob_display(&self, digest: &Digest) -> String {
+    fn blob_display(&self, digest: &Digest) -> Key {
         self.blob_paths.blob_display(digest)
     }
 
     /// Every (referrer display path, descriptor, is-config) edge of the layout.
-    fn edges<'s>(&'s self, index_path: &'s str) -> Vec<(&'s str, &'s Descriptor, bool)> {
+    fn edges<'s>(&'s self, index_path: &'s Key) -> Vec<(&'s Key, &'s Descriptor, bool)> {
         let mut edges = Vec::new();
         if let Some(index) = self.index_json {
             for d in index.manifests.iter().chain(index.subject.iter()) {
@@ -103,7 +104,7 @@ impl Graph<'_> {
         for loaded in self.docs.values() {
             if let Some(document) = &loaded.document {
                 for (d, is_config) in children(document) {
-                    edges.push((loaded.display.as_str(), d, is_config));
+                    edges.push((&loaded.display, d, is_config));
                 }
             }
         }
@@ -383,7 +384,7 @@ impl Graph<'_> {
     /// Platform coverage of one root: an `index.json` entry, or a tag of a Distribution
     /// repository (given as a descriptor of the document it points at). `None` when the
     /// entry names neither an index nor a manifest, or its document was not loaded.
-    pub fn coverage_of(&self, root: String, path: &str, entry: &Descriptor) -> Option<Coverage> {
+    pub fn coverage_of(&self, root: String, path: &Key, entry: &Descriptor) -> Option<Coverage> {
         let digest = entry.digest.as_ref()?;
         let kind = media_type::kind(entry.media_type.as_deref()?);
         if !matches!(kind, Kind::Index | Kind::Manifest) {
@@ -391,7 +392,7 @@ impl Graph<'_> {
         }
         let mut coverage = Coverage {
             root,
-            path: path.to_owned(),
+            path: path.clone(),
             pointer: entry.pointer.clone(),
             digest: digest.clone(),
             platforms: Vec::new(),

@@ -210,7 +210,7 @@ impl Registry<'_> {
     /// Checks a link's content against its path and its target's existence; returns the
     /// digest it holds when that is usable.
     fn check_link(&self, link: &Link, need: Need, findings: &mut Vec<Finding>) -> Option<Digest> {
-        let location = || Location::path(&*link.display);
+        let location = || Location::path(&link.display);
         let digest = match link_digest(link) {
             Ok(digest) => digest,
             Err(message) => {
@@ -255,7 +255,7 @@ impl Registry<'_> {
                 rule,
                 Location::path(self.root.blob_display(&digest))
                     .with_digest(Some(digest.clone()))
-                    .via(&*link.display, ""),
+                    .via(&link.display, ""),
                 message,
             ));
         }
@@ -316,7 +316,7 @@ impl Registry<'_> {
                 LinkContent::Missing => {
                     findings.push(Finding::new(
                         Rule::RegistryLinkInvalid,
-                        Location::path(&*tag.current.display),
+                        Location::path(&tag.current.display),
                         "tag has no current/link: it points at nothing",
                     ));
                     None
@@ -327,7 +327,7 @@ impl Registry<'_> {
                 if !revisions.contains(current) {
                     findings.push(Finding::new(
                         Rule::RegistryTagRevisionMissing,
-                        Location::path(&*tag.current.display).with_digest(Some(current.clone())),
+                        Location::path(&tag.current.display).with_digest(Some(current.clone())),
                         format!(
                             "tag {} points at a manifest with no revision link in {}",
                             tag.name, repository.name

@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod document;
+pub mod key;
 pub mod media_type;
 pub mod platform;
 pub mod time;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::finding::{Finding, Severity};
 use crate::model::digest::Digest;
+use crate::model::key::Key;
 use crate::model::platform::Platform;
 use crate::store::StoreKind;
 
@@ -57,7 +58,7 @@ pub struct Coverage {
     pub root: String,
     /// The `index.json` holding the entry (for a Distribution root, the tag's
     /// `current/link`), relative to the audited root.
-    pub path: String,
+    pub path: Key,
     /// The entry's JSON pointer in it.
     pub pointer: String,
     /// The entry's digest.

@@ -22,6 +22,7 @@
 //! they must hold is judged by `check::registry`. Nothing is followed through a symlink.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -30,9 +31,10 @@ use rustix::fs::FileType;
 use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
+use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::layout::file_kind;
-use crate::store::{BlobPaths, Entry, Inventory, display_name, io_finding, list_dir};
+use crate::store::{BlobPaths, Entry, Inventory, io_finding, list_dir};
 
 /// A link holds one digest: "sha512:" and 128 hex digits is 135 bytes. Anything much
 /// longer is not a link, and is not read whole.
@@ -47,20 +49,19 @@ const MAX_DEPTH: usize = 64;
 pub struct RegistryRoot {
     /// Absolute path of `.../docker/registry/v2`.
     pub dir: PathBuf,
-    /// Its path relative to the audited root, with a trailing `/` (empty when the user
-    /// named `v2` itself).
-    pub prefix: String,
+    /// Its path relative to the audited root (empty when the user named `v2` itself).
+    pub prefix: Key,
 }
 
 impl RegistryRoot {
-    /// The display path of `relative` (a path under v2/), relative to the audited root.
-    pub fn display(&self, relative: &str) -> String {
-        format!("{}{relative}", self.prefix)
+    /// The path of `relative` (a path under v2/), relative to the audited root.
+    pub fn display(&self, relative: &str) -> Key {
+        self.prefix.join(relative)
     }
 }
 
 impl BlobPaths for RegistryRoot {
-    fn blob_display(&self, digest: &Digest) -> String {
+    fn blob_display(&self, digest: &Digest) -> Key {
         let encoded = digest.encoded();
         let shard = encoded.get(..2).unwrap_or(&encoded);
         self.display(&format!(
@@ -97,7 +98,7 @@ pub enum LinkContent {
 #[derive(Clone, Debug)]
 pub struct Link {
     /// Path of the `link` file, relative to the audited root.
-    pub display: Box<str>,
+    pub display: Key,
     /// The digest its directory names (`<alg>/<encoded>/link`), or why that is not a
     /// digest. `None` for `tags/<tag>/current/link`, whose path names no digest.
     pub named: Option<Result<Digest, String>>,
@@ -112,8 +113,8 @@ pub struct Tag {
     pub name: String,
     /// Whether the directory name is valid UTF-8 (otherwise `name` is lossy).
     pub name_is_utf8: bool,
-    /// Display path of `tags/<tag>`.
-    pub display: String,
+    /// Path of `tags/<tag>`.
+    pub display: Key,
     /// `current/link`.
     pub current: Link,
     /// `index/<alg>/<encoded>/link`.
@@ -123,8 +124,8 @@ pub struct Tag {
 /// One `_uploads/<id>` directory.
 #[derive(Clone, Debug)]
 pub struct Upload {
-    /// Display path of the upload directory.
-    pub display: String,
+    /// Path of the upload directory.
+    pub display: Key,
     /// `startedat`, or why it could not be read.
     pub started_at: Result<String, String>,
     /// Length of its `data` file (0 when there is none).
@@ -138,8 +139,8 @@ pub struct Repository {
     pub name: String,
     /// Whether every component was valid UTF-8 (otherwise `name` is lossy).
     pub name_is_utf8: bool,
-    /// Display path of the repository directory.
-    pub display: String,
+    /// Path of the repository directory.
+    pub display: Key,
     /// Whether `_manifests` exists: without it, distribution's catalog and garbage
     /// collector do not see the repository at all.
     pub has_manifests: bool,
@@ -154,7 +155,7 @@ pub struct Repository {
 }
 
 /// A finding about a path under `blobs/` that breaks `blobs/<alg>/<2 hex>/<encoded>/data`.
-fn path_invalid(display: String, message: impl Into<String>) -> Finding {
+fn path_invalid(display: Key, message: impl Into<String>) -> Finding {
     Finding::new(
         Rule::RegistryBlobPathInvalid,
         Location::path(display),
@@ -175,10 +176,9 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
         }
     };
     // (algorithm, shard name, shard path, shard display path)
-    let mut shards: Vec<(Option<String>, String, PathBuf, String)> = Vec::new();
+    let mut shards: Vec<(Option<String>, String, PathBuf, Key)> = Vec::new();
     for algorithm in entries {
-        let name = display_name(&algorithm.name);
-        let alg_display = format!("{display}/{name}");
+        let alg_display = display.join(algorithm.name.as_bytes());
         if !is_directory(&algorithm, &alg_display, findings) {
             continue;
         }
@@ -192,7 +192,7 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
             }
         };
         for shard in shard_entries {
-            let shard_display = format!("{alg_display}/{}", display_name(&shard.name));
+            let shard_display = alg_display.join(shard.name.as_bytes());
             if !is_directory(&shard, &shard_display, findings) {
                 continue;
             }
@@ -230,12 +230,12 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
 
 /// Whether `entry` is a directory; anything else (or an entry that cannot be typed) is
 /// reported.
-fn is_directory(entry: &Entry, display: &str, findings: &mut Vec<Finding>) -> bool {
+fn is_directory(entry: &Entry, display: &Key, findings: &mut Vec<Finding>) -> bool {
     match &entry.stat {
         Ok((FileType::Directory, _)) => true,
         Ok((file_type, _)) => {
             findings.push(path_invalid(
-                display.to_owned(),
+                display.clone(),
                 format!("{}, where a directory belongs", file_kind(*file_type)),
             ));
             false
@@ -251,7 +251,7 @@ fn shard_blobs(
     algorithm: Option<&str>,
     shard: &str,
     dir: &Path,
-    display: &str,
+    display: &Key,
     findings: &mut Vec<Finding>,
 ) -> Vec<(Digest, u64)> {
     let entries = match list_dir(dir) {
@@ -263,7 +263,7 @@ fn shard_blobs(
     };
     let mut blobs = Vec::with_capacity(entries.len());
     for entry in entries {
-        let entry_display = format!("{display}/{}", display_name(&entry.name));
+        let entry_display = display.join(entry.name.as_bytes());
         if !is_directory(&entry, &entry_display, findings) {
             continue;
         }
@@ -290,7 +290,7 @@ fn shard_blobs(
                 continue;
             }
         };
-        let data_display = format!("{entry_display}/data");
+        let data_display = entry_display.join("data");
         let blob_dir = dir.join(&entry.name);
         let inside = match list_dir(&blob_dir) {
             Ok(inside) => inside,
@@ -306,7 +306,7 @@ fn shard_blobs(
             } else {
                 findings.push(
                     path_invalid(
-                        format!("{entry_display}/{}", display_name(&item.name)),
+                        entry_display.join(item.name.as_bytes()),
                         "unexpected entry in a blob directory (only data belongs there)",
                     )
                     .with_digest(&digest),
@@ -331,33 +331,40 @@ fn shard_blobs(
     blobs
 }
 
-/// Every repository under `repositories/`, sorted by name. A repository is a directory
-/// holding `_manifests`, `_layers` or `_uploads`; repositories nest (`a` and `a/b`).
-pub fn repositories(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Vec<(String, PathBuf)> {
+/// Every repository under `repositories/`, sorted by name (its path below
+/// `repositories/`). A repository is a directory holding `_manifests`, `_layers` or
+/// `_uploads`; repositories nest (`a` and `a/b`).
+pub fn repositories(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Vec<(Key, PathBuf)> {
     let dir = root.dir.join("repositories");
     let mut found = Vec::new();
     match std::fs::symlink_metadata(&dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) | Err(_) => return found,
     }
-    walk_repositories(root, &dir, "", 0, &mut found, findings);
+    walk_repositories(root, &dir, &Key::root(), 0, &mut found, findings);
     found.sort();
     found
+}
+
+/// The path of the repository `name` (empty: `repositories/` itself).
+fn repository_display(root: &RegistryRoot, name: &Key) -> Key {
+    let repositories = root.display("repositories");
+    if name.is_empty() {
+        repositories
+    } else {
+        repositories.join(name.as_bytes())
+    }
 }
 
 fn walk_repositories(
     root: &RegistryRoot,
     dir: &Path,
-    name: &str,
+    name: &Key,
     depth: usize,
-    found: &mut Vec<(String, PathBuf)>,
+    found: &mut Vec<(Key, PathBuf)>,
     findings: &mut Vec<Finding>,
 ) {
-    let display = if name.is_empty() {
-        root.display("repositories")
-    } else {
-        root.display(&format!("repositories/{name}"))
-    };
+    let display = repository_display(root, name);
     let entries = match list_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -370,7 +377,7 @@ fn walk_repositories(
             && matches!(e.name.to_str(), Some("_manifests" | "_layers" | "_uploads"))
     });
     if is_repository && !name.is_empty() {
-        found.push((name.to_owned(), dir.to_owned()));
+        found.push((name.clone(), dir.to_owned()));
     }
     if depth >= MAX_DEPTH {
         return;
@@ -379,7 +386,7 @@ fn walk_repositories(
         if matches!(entry.stat, Ok((FileType::Symlink, _))) {
             findings.push(Finding::new(
                 Rule::IoError,
-                Location::path(format!("{display}/{}", display_name(&entry.name))),
+                Location::path(display.join(entry.name.as_bytes())),
                 "is a symlink; not followed (a repository must be inside the root)",
             ));
         }
@@ -391,16 +398,10 @@ fn walk_repositories(
         .collect();
     children.sort_by(|a, b| a.name.cmp(&b.name));
     for child in children {
-        let component = display_name(&child.name);
-        let child_name = if name.is_empty() {
-            component
-        } else {
-            format!("{name}/{component}")
-        };
         walk_repositories(
             root,
             &dir.join(&child.name),
-            &child_name,
+            &name.join(child.name.as_bytes()),
             depth + 1,
             found,
             findings,
@@ -408,22 +409,20 @@ fn walk_repositories(
     }
 }
 
-/// Reads one repository: its links, tags and uploads.
+/// Reads one repository (`name` is its path below `repositories/`): its links, tags and
+/// uploads.
 pub fn read_repository(
     root: &RegistryRoot,
-    name: &str,
+    name: &Key,
     dir: &Path,
     findings: &mut Vec<Finding>,
 ) -> Repository {
-    let display = root.display(&format!("repositories/{name}"));
-    let name_is_utf8 = dir
-        .strip_prefix(root.dir.join("repositories"))
-        .is_ok_and(|relative| relative.to_str().is_some());
+    let display = repository_display(root, name);
     let manifests = dir.join("_manifests");
     let has_manifests = std::fs::symlink_metadata(&manifests).is_ok_and(|m| m.is_dir());
     let mut repository = Repository {
-        name: name.to_owned(),
-        name_is_utf8,
+        name: name.to_string(),
+        name_is_utf8: name.to_str().is_some(),
         display: display.clone(),
         has_manifests,
         ..Repository::default()
@@ -431,30 +430,22 @@ pub fn read_repository(
     if has_manifests {
         repository.revisions = digest_links(
             &manifests.join("revisions"),
-            &format!("{display}/_manifests/revisions"),
+            &display.join("_manifests/revisions"),
             findings,
         );
         repository.tags = tags(
             &manifests.join("tags"),
-            &format!("{display}/_manifests/tags"),
+            &display.join("_manifests/tags"),
             findings,
         );
     }
-    repository.layers = digest_links(
-        &dir.join("_layers"),
-        &format!("{display}/_layers"),
-        findings,
-    );
-    repository.uploads = uploads(
-        &dir.join("_uploads"),
-        &format!("{display}/_uploads"),
-        findings,
-    );
+    repository.layers = digest_links(&dir.join("_layers"), &display.join("_layers"), findings);
+    repository.uploads = uploads(&dir.join("_uploads"), &display.join("_uploads"), findings);
     repository
 }
 
 /// Lists `dir`, treating a missing directory as empty.
-fn list_optional(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Entry> {
+fn list_optional(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Entry> {
     match list_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
@@ -476,14 +467,14 @@ fn subdirectories(entries: Vec<Entry>) -> Vec<Entry> {
 
 /// `<dir>/<alg>/<encoded>/link` for every pair; digest directories without `link` are
 /// skipped (a deleted manifest or layer link leaves one behind).
-fn digest_links(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Link> {
+fn digest_links(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Link> {
     let mut links = Vec::new();
     for algorithm in subdirectories(list_optional(dir, display, findings)) {
         let alg_name = algorithm.name.to_str().map(str::to_owned);
-        let alg_display = format!("{display}/{}", display_name(&algorithm.name));
+        let alg_display = display.join(algorithm.name.as_bytes());
         let alg_dir = dir.join(&algorithm.name);
         for encoded in subdirectories(list_optional(&alg_dir, &alg_display, findings)) {
-            let encoded_display = format!("{alg_display}/{}", display_name(&encoded.name));
+            let encoded_display = alg_display.join(encoded.name.as_bytes());
             let named = match (&alg_name, encoded.name.to_str()) {
                 (Some(a), Some(e)) => Digest::parse(&format!("{a}:{e}"))
                     .map_err(|error| format!("path does not name a digest: {error}")),
@@ -495,7 +486,7 @@ fn digest_links(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<L
                 continue;
             }
             links.push(Link {
-                display: format!("{encoded_display}/link").into(),
+                display: encoded_display.join("link"),
                 named: Some(named),
                 content,
             });
@@ -512,25 +503,21 @@ fn read_link(path: &Path) -> LinkContent {
     }
 }
 
-fn tags(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Tag> {
+fn tags(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Tag> {
     subdirectories(list_optional(dir, display, findings))
         .into_iter()
         .map(|entry| {
-            let name = display_name(&entry.name);
-            let tag_display = format!("{display}/{name}");
+            let tag_display = display.join(entry.name.as_bytes());
+            let name = Key::from_bytes(entry.name.as_bytes()).to_string();
             let tag_dir = dir.join(&entry.name);
             Tag {
                 name_is_utf8: entry.name.to_str().is_some(),
                 current: Link {
-                    display: format!("{tag_display}/current/link").into(),
+                    display: tag_display.join("current/link"),
                     named: None,
                     content: read_link(&tag_dir.join("current/link")),
                 },
-                index: digest_links(
-                    &tag_dir.join("index"),
-                    &format!("{tag_display}/index"),
-                    findings,
-                ),
+                index: digest_links(&tag_dir.join("index"), &tag_display.join("index"), findings),
                 name,
                 display: tag_display,
             }
@@ -538,11 +525,11 @@ fn tags(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Tag> {
         .collect()
 }
 
-fn uploads(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Upload> {
+fn uploads(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Upload> {
     subdirectories(list_optional(dir, display, findings))
         .into_iter()
         .map(|entry| {
-            let upload_display = format!("{display}/{}", display_name(&entry.name));
+            let upload_display = display.join(entry.name.as_bytes());
             let upload_dir = dir.join(&entry.name);
             let started_at = match hash::read_small(&upload_dir.join("startedat"), MAX_STARTEDAT) {
                 Ok(bytes) => {
@@ -569,7 +556,7 @@ fn uploads(dir: &Path, display: &str, findings: &mut Vec<Finding>) -> Vec<Upload
 /// Every repository, read in parallel.
 pub fn read_repositories(
     root: &RegistryRoot,
-    names: &[(String, PathBuf)],
+    names: &[(Key, PathBuf)],
 ) -> Vec<(Repository, Vec<Finding>)> {
     names
         .par_iter()

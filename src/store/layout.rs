@@ -10,14 +10,16 @@
 //! directory listing and `lstat` only (see `store::list_dir`).
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
+use crate::model::key::Key;
 use crate::rules::Rule;
 use rustix::fs::FileType;
 
-use crate::store::{Inventory, LayoutRoot, display_name, io_finding, list_dir};
+use crate::store::{Inventory, LayoutRoot, io_finding, list_dir};
 
 /// What a non-regular entry is, for messages.
 pub fn file_kind(file_type: FileType) -> &'static str {
@@ -72,8 +74,7 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
         }
     };
     for entry in entries {
-        let name = display_name(&entry.name);
-        let path = format!("{display}/{name}");
+        let path = display.join(entry.name.as_bytes());
         let file_type = match entry.stat {
             Ok((file_type, _)) => file_type,
             Err(error) => {
@@ -113,7 +114,7 @@ pub fn inventory(layout: &LayoutRoot, findings: &mut Vec<Finding>) -> Option<Inv
 
 fn algorithm_dir(
     dir: PathBuf,
-    display: &str,
+    display: &Key,
     algorithm: Option<&str>,
     blobs: &mut Vec<(Digest, u64)>,
     findings: &mut Vec<Finding>,
@@ -126,7 +127,7 @@ fn algorithm_dir(
         }
     };
     for entry in entries {
-        let path = format!("{display}/{}", display_name(&entry.name));
+        let path = display.join(entry.name.as_bytes());
         let (file_type, len) = match entry.stat {
             Ok(stat) => stat,
             Err(error) => {

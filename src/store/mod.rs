@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
+use crate::model::key::Key;
 use crate::rules::Rule;
 pub use distribution::RegistryRoot;
 
@@ -79,8 +80,8 @@ pub enum Error {
 pub struct LayoutRoot {
     /// Absolute directory of the layout.
     pub dir: PathBuf,
-    /// Its path relative to the audited root, with a trailing `/` (empty for the root).
-    pub prefix: String,
+    /// Its directory relative to the audited root (empty for the root).
+    pub prefix: Key,
 }
 
 /// Every blob of a store, by digest, with its length at inventory time.
@@ -143,13 +144,13 @@ impl Inventory {
 /// Where a store keeps the blob of a digest.
 pub trait BlobPaths: Sync {
     /// The path of the blob `digest` relative to the audited root, for findings.
-    fn blob_display(&self, digest: &Digest) -> String;
+    fn blob_display(&self, digest: &Digest) -> Key;
     /// Its absolute path, for opening.
     fn blob_path(&self, digest: &Digest) -> PathBuf;
 }
 
 impl BlobPaths for LayoutRoot {
-    fn blob_display(&self, digest: &Digest) -> String {
+    fn blob_display(&self, digest: &Digest) -> Key {
         self.display(&format!(
             "blobs/{}/{}",
             digest.algorithm(),
@@ -178,7 +179,7 @@ pub struct Blob<'a> {
 
 impl Blob<'_> {
     /// Path relative to the audited root, for findings.
-    pub fn display(&self) -> String {
+    pub fn display(&self) -> Key {
         self.store.blob_display(self.digest)
     }
 
@@ -189,9 +190,9 @@ impl Blob<'_> {
 }
 
 impl LayoutRoot {
-    /// The display path of a file of this layout, relative to the audited root.
-    pub fn display(&self, relative: &str) -> String {
-        format!("{}{relative}", self.prefix)
+    /// The path of a file of this layout, relative to the audited root.
+    pub fn display(&self, relative: &str) -> Key {
+        self.prefix.join(relative)
     }
 }
 
@@ -252,7 +253,7 @@ pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
     };
     let mut layouts = Vec::new();
     let mut findings = Vec::new();
-    find_layouts(path, "", 0, &mut layouts, &mut findings);
+    find_layouts(path, &Key::root(), 0, &mut layouts, &mut findings);
     if layouts.is_empty() {
         return Err(Error::NotAStore {
             path: path.to_owned(),
@@ -276,7 +277,7 @@ fn registry_root(path: &Path) -> Option<RegistryRoot> {
     if is_dir(&v2) {
         return Some(RegistryRoot {
             dir: v2,
-            prefix: "docker/registry/v2/".to_owned(),
+            prefix: Key::from("docker/registry/v2"),
         });
     }
     let repositories = path.join("repositories");
@@ -287,7 +288,7 @@ fn registry_root(path: &Path) -> Option<RegistryRoot> {
         && !exists_no_follow(&path.join("index.json"));
     bare_v2.then(|| RegistryRoot {
         dir: path.to_owned(),
-        prefix: String::new(),
+        prefix: Key::root(),
     })
 }
 
@@ -304,7 +305,7 @@ fn is_layout(dir: &Path) -> bool {
 /// inside repository `a`.
 fn find_layouts(
     dir: &Path,
-    prefix: &str,
+    prefix: &Key,
     depth: usize,
     layouts: &mut Vec<LayoutRoot>,
     findings: &mut Vec<Finding>,
@@ -313,7 +314,7 @@ fn find_layouts(
     if this_is_layout {
         layouts.push(LayoutRoot {
             dir: dir.to_owned(),
-            prefix: prefix.to_owned(),
+            prefix: prefix.clone(),
         });
     }
     if depth >= MAX_DEPTH {
@@ -322,27 +323,21 @@ fn find_layouts(
     let entries = match list_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
-            findings.push(io_finding(prefix.trim_end_matches('/'), &error));
+            findings.push(io_finding(prefix, &error));
             return;
         }
     };
-    let mut children: Vec<(String, PathBuf)> = Vec::new();
+    let mut children: Vec<(Key, PathBuf)> = Vec::new();
     for entry in entries {
         let is_subdir = matches!(entry.stat, Ok((FileType::Directory, _)));
         if !is_subdir || (this_is_layout && entry.name == "blobs") {
             continue;
         }
-        children.push((display_name(&entry.name), dir.join(&entry.name)));
+        children.push((prefix.join(entry.name.as_bytes()), dir.join(&entry.name)));
     }
     children.sort();
-    for (name, path) in children {
-        find_layouts(
-            &path,
-            &format!("{prefix}{name}/"),
-            depth + 1,
-            layouts,
-            findings,
-        );
+    for (key, path) in children {
+        find_layouts(&path, &key, depth + 1, layouts, findings);
     }
 }
 
@@ -394,20 +389,8 @@ pub fn list_dir(path: &Path) -> io::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// A file name for display: lossy UTF-8, with control characters escaped so that one
-/// finding stays one line.
-pub fn display_name(name: &std::ffi::OsStr) -> String {
-    let lossy = name.to_string_lossy();
-    if lossy.chars().any(char::is_control) {
-        lossy.chars().flat_map(char::escape_default).collect()
-    } else {
-        lossy.into_owned()
-    }
-}
-
-/// An `io-error` finding for a display path.
-pub fn io_finding(path: &str, error: &io::Error) -> Finding {
-    let path = if path.is_empty() { "." } else { path };
+/// An `io-error` finding for a path.
+pub fn io_finding(path: &Key, error: &io::Error) -> Finding {
     Finding::new(
         Rule::IoError,
         Location::path(path),

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let mut bytes = data.to_vec();
         let mut findings = Vec::new();
         let mut cx = Context {
-            path: "blobs/sha256/fuzz",
+            path: &"blobs/sha256/fuzz".into(),
             digest: digest.as_ref(),
             findings: &mut findings,
         };
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut findings = Vec::new();
     let mut cx = Context {
-        path: "oci-layout",
+        path: &"oci-layout".into(),
         digest: None,
         findings: &mut findings,
     };
