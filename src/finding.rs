@@ -61,7 +61,9 @@ impl FromStr for Severity {
 /// git fsck's "broken link from X".
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Via {
-    /// The referring document, relative to the audited root.
+    /// The referring document, relative to the audited root (`path`, and `path_bytes`
+    /// when it is not UTF-8).
+    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
     pub path: Key,
     /// RFC 6901 pointer into it, e.g. `/manifests/2` or `/layers/0/digest`.
     pub pointer: String,
@@ -70,7 +72,9 @@ pub struct Via {
 /// Where a finding is.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Location {
-    /// The object itself, relative to the audited root, `/`-separated.
+    /// The object itself, relative to the audited root, `/`-separated (`path`, and
+    /// `path_bytes` when it is not UTF-8).
+    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
     pub path: Key,
     /// The digest of the object, when known.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -287,6 +287,44 @@ fn odd_file_names_stay_on_one_line() {
     assert!(line.contains("bad\\nname"), "{line}");
 }
 
+/// See: issue 10 (14). JSON names a file exactly: a newline is a real (JSON-escaped)
+/// newline, not the text `\n`, and a name that is not UTF-8 carries its raw bytes.
+#[test]
+fn json_paths_are_lossless() {
+    use base64::Engine as _;
+    use std::os::unix::ffi::OsStrExt;
+    let (layout, _) = valid_layout();
+    fs::write(layout.path().join("blobs/sha256/new\nline"), b"").unwrap();
+    let raw = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    fs::write(layout.path().join("blobs/sha256").join(raw), b"").unwrap();
+    let out = run(&[layout.arg(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let locations: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["location"])
+        .collect();
+    let newline = locations
+        .iter()
+        .find(|l| l["path"] == "blobs/sha256/new\nline")
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(newline.get("path_bytes").is_none(), "{newline}");
+    let bad = locations
+        .iter()
+        .find(|l| l["path"] == "blobs/sha256/bad\u{fffd}name")
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(bad["path_bytes"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, b"blobs/sha256/bad\xffname");
+    assert!(layout.path().join(std::ffi::OsStr::from_bytes(&bytes)).exists());
+    // Text output stays one line per finding.
+    let text = run(&[layout.arg()]).stdout;
+    assert!(text.contains("blobs/sha256/new\\nline"), "{text}");
+    assert!(text.contains("blobs/sha256/bad\u{fffd}name"), "{text}");
+}
+
 #[test]
 fn hostile_documents_are_findings_not_crashes() {
     let layout = Layout::new();

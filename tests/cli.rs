@@ -201,6 +201,7 @@ struct JsonFinding {
 #[serde(deny_unknown_fields)]
 struct JsonLocation {
     path: String,
+    path_bytes: Option<String>,
     digest: Option<String>,
     via: Option<JsonVia>,
 }
@@ -209,6 +210,7 @@ struct JsonLocation {
 #[serde(deny_unknown_fields)]
 struct JsonVia {
     path: String,
+    path_bytes: Option<String>,
     pointer: String,
 }
 
@@ -217,6 +219,7 @@ struct JsonVia {
 struct JsonCoverage {
     root: String,
     path: String,
+    path_bytes: Option<String>,
     pointer: String,
     digest: String,
     platforms: Vec<JsonPlatform>,

@@ -103,11 +103,20 @@ impl fmt::Display for Key {
     }
 }
 
-/// Serialised as its text rendering.
-impl serde::Serialize for Key {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+/// Serialises `key` as the fields `path` (the text, lossy where the bytes are not UTF-8,
+/// with real characters: the JSON serialiser escapes a newline as `\n`) and, only when the
+/// bytes are not UTF-8, `path_bytes` (the raw bytes, standard base64), so that a JSON
+/// consumer can always name the file exactly. Used with `#[serde(flatten)]`.
+pub fn as_path_fields<S: serde::Serializer>(key: &Key, s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    use serde::ser::SerializeMap as _;
+    let mut map = s.serialize_map(None)?;
+    map.serialize_entry("path", &key.lossy())?;
+    if key.to_str().is_none() {
+        let raw = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
+        map.serialize_entry("path_bytes", &raw)?;
     }
+    map.end()
 }
 
 impl From<&str> for Key {

@@ -57,7 +57,9 @@ pub struct Coverage {
     /// Distribution root, `repository:tag`.
     pub root: String,
     /// The `index.json` holding the entry (for a Distribution root, the tag's
-    /// `current/link`), relative to the audited root.
+    /// `current/link`), relative to the audited root (`path`, and `path_bytes` when it
+    /// is not UTF-8).
+    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
     pub path: Key,
     /// The entry's JSON pointer in it.
     pub pointer: String,
