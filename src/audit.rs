@@ -31,12 +31,13 @@ use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::model::key::Key;
 use crate::report::{
-    Coverage, JSON_VERSION, Reclaimable, ReclaimableTotal, Report, Stats, StoreInfo,
+    Coverage, FoundStore, JSON_VERSION, Reclaimable, ReclaimableTotal, Report, Stats, StoreInfo,
 };
 use crate::rules::Rule;
+use crate::store::detect::{self, DetectOptions};
 use crate::store::distribution::{self, RegistryRoot};
 use crate::store::layout;
-use crate::store::{self, Blob, BlobPaths, Error, Inventory, LayoutRoot, io_finding};
+use crate::store::{Blob, BlobPaths, Error, Inventory, LayoutRoot, StoreKind, io_finding};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
@@ -60,6 +61,8 @@ pub struct Options {
     pub untagged: bool,
     /// Distribution roots: uploads older than this are stale (the registry's purge age).
     pub upload_max_age: Duration,
+    /// How stores are looked for under the audited path.
+    pub detect: DetectOptions,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             policy: Policy::default(),
             untagged: false,
             upload_max_age: Duration::from_secs(168 * 3600),
+            detect: DetectOptions::default(),
         }
     }
 }
@@ -123,7 +127,8 @@ struct RegistryAudit {
 /// Audits the store at `path`.
 pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<Report, Error> {
     let started = Instant::now();
-    let (store, mut findings) = store::detect(path)?;
+    let found = detect::detect(path, options.detect)?;
+    let mut findings = found.findings;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
@@ -132,17 +137,18 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
             error: io::Error::other(e),
         })?;
     let hashed_bytes = AtomicU64::new(0);
-    let (audits, registry, verify_findings) = pool.install(|| {
+    let (audits, registries, verify_findings) = pool.install(|| {
         progress.phase("documents");
-        let audits: Vec<LayoutAudit> = store
+        let audits: Vec<LayoutAudit> = found
             .layouts
             .par_iter()
             .map(|layout| audit_layout(layout, options))
             .collect();
-        let registry = store
-            .registry
-            .as_ref()
-            .map(|root| audit_registry(root, options));
+        let registries: Vec<RegistryAudit> = found
+            .registries
+            .par_iter()
+            .map(|root| audit_registry(root, options))
+            .collect();
         progress.phase("verify");
         let mut sets: Vec<VerifySet> = audits
             .iter()
@@ -152,7 +158,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
                 store: &a.layout,
             })
             .collect();
-        if let (Some(audit), Some(root)) = (&registry, &store.registry) {
+        for (audit, root) in registries.iter().zip(&found.registries) {
             sets.push(VerifySet {
                 inventory: &audit.inventory,
                 hashed: &audit.hashed,
@@ -160,7 +166,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
             });
         }
         let verify_findings = verify_blobs(&sets, options, progress, &hashed_bytes);
-        (audits, registry, verify_findings)
+        (audits, registries, verify_findings)
     });
     findings.extend(verify_findings);
     let mut stats = Stats {
@@ -168,11 +174,12 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         bytes_verified: hashed_bytes.into_inner(),
         ..Stats::default()
     };
+    let mut stores: Vec<FoundStore> = Vec::with_capacity(audits.len() + registries.len());
     // Reserved at its final size: a store with hundreds of thousands of tags would
     // otherwise grow it to twice what it needs.
-    let layout_roots: usize = audits.iter().map(|a| a.coverage.len()).sum();
-    let registry_roots = registry.as_ref().map_or(0, |r| r.coverage.len());
-    let mut coverage = Vec::with_capacity(layout_roots + registry_roots);
+    let roots: usize = audits.iter().map(|a| a.coverage.len()).sum::<usize>()
+        + registries.iter().map(|r| r.coverage.len()).sum::<usize>();
+    let mut coverage = Vec::with_capacity(roots);
     for mut audit in audits {
         stats.blobs += audit.inventory.len() as u64;
         stats.bytes += audit.inventory.bytes();
@@ -180,28 +187,44 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         stats.documents += audit.documents;
         findings.append(&mut audit.findings);
         coverage.append(&mut audit.coverage);
+        stores.push(FoundStore {
+            kind: StoreKind::OciLayout,
+            path: audit.layout.prefix.clone(),
+            reclaimable_total: None,
+        });
     }
     let (mut reclaimable, mut reclaimable_total) = (None, None);
-    if let Some(mut registry) = registry {
+    for (mut registry, root) in registries.into_iter().zip(&found.registries) {
         stats.blobs += registry.inventory.len() as u64;
         stats.bytes += registry.inventory.bytes();
         stats.bytes_verified += registry.bytes_hashed;
         stats.documents += registry.documents;
-        stats.repositories = registry.repositories;
-        stats.uploads = registry.uploads;
-        stats.upload_bytes = registry.upload_bytes;
+        stats.repositories += registry.repositories;
+        stats.uploads += registry.uploads;
+        stats.upload_bytes += registry.upload_bytes;
         findings.append(&mut registry.findings);
         coverage.append(&mut registry.coverage);
-        reclaimable = Some(registry.reclaimable);
-        reclaimable_total = Some(registry.total);
+        reclaimable
+            .get_or_insert_with(Vec::new)
+            .append(&mut registry.reclaimable);
+        reclaimable_total
+            .get_or_insert_with(|| ReclaimableTotal::empty(options.untagged))
+            .add(&registry.total);
+        stores.push(FoundStore {
+            kind: StoreKind::Distribution,
+            path: root.prefix.clone(),
+            reclaimable_total: Some(registry.total),
+        });
     }
+    stores.sort_by(|a, b| a.path.cmp(&b.path));
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Report {
         version: JSON_VERSION,
         store: StoreInfo {
-            kind: store.kind,
+            kind: StoreKind::of(&found.layouts, &found.registries),
             path: path.display().to_string(),
+            stores,
         },
         stats,
         findings: options.policy.apply(findings),

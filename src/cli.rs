@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use oci_audit::hash::ReadMode;
 use oci_audit::model::digest::Digest;
+use oci_audit::store::detect::DetectOptions;
 use oci_audit::{Options, Override, Policy, Rule, Severity};
 
 /// Audit OCI image storage (image layouts, directories of layouts, Docker Distribution
@@ -74,6 +75,11 @@ pub struct Cli {
     /// A number with a unit: s, m, h or d.
     #[arg(long, default_value = "168h", value_name = "AGE", value_parser = parse_age)]
     pub upload_max_age: std::time::Duration,
+
+    /// Look for stores on other file systems (mount points) below PATH too; by default the
+    /// search stays on PATH's file system, like `find -xdev`.
+    #[arg(long)]
+    pub cross_file_systems: bool,
 
     /// No progress bar.
     #[arg(long, short)]
@@ -176,6 +182,9 @@ impl Cli {
             policy,
             untagged: self.untagged,
             upload_max_age: self.upload_max_age,
+            detect: DetectOptions {
+                cross_file_systems: self.cross_file_systems,
+            },
         })
     }
 }

@@ -318,7 +318,12 @@ fn json_paths_are_lossless() {
         .decode(bad["path_bytes"].as_str().unwrap())
         .unwrap();
     assert_eq!(bytes, b"blobs/sha256/bad\xffname");
-    assert!(layout.path().join(std::ffi::OsStr::from_bytes(&bytes)).exists());
+    assert!(
+        layout
+            .path()
+            .join(std::ffi::OsStr::from_bytes(&bytes))
+            .exists()
+    );
     // Text output stays one line per finding.
     let text = run(&[layout.arg()]).stdout;
     assert!(text.contains("blobs/sha256/new\\nline"), "{text}");
@@ -518,23 +523,28 @@ fn go_style_null_env_is_accepted() {
 #[test]
 fn no_layout_in_the_tree_is_skipped() {
     // A layout nested inside the audited layout (zot keeps repository a/b inside a), and a
-    // directory that kept only blobs/: both are audited. See: review of 2026-11-24.
+    // layout that lost its index.json but kept oci-layout: both are audited. A directory
+    // holding only blobs/ is no evidence of a layout (see: issue 10, point 1). See: review
+    // of 2026-11-24.
     let (outer, _) = valid_layout();
     let inner = Layout::new();
     let (manifest, size) = inner.image("arm64", b"inner layer");
     inner.index_json(&[(&manifest, size, "v2")]);
     copy_tree(inner.path(), &outer.path().join("team/inner"));
     fs::create_dir_all(outer.path().join("broken/blobs/sha256")).unwrap();
+    fs::write(
+        outer.path().join("broken/oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    fs::create_dir_all(outer.path().join("only-blobs/blobs/sha256")).unwrap();
     let out = run(&[outer.arg(), "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["store"]["kind"], "oci-layouts");
     assert_eq!(report["stats"]["layouts"], 3);
-    assert_eq!(
-        rule_ids(&out.stdout),
-        ["index-json-missing", "layout-marker-missing"]
-    );
+    assert_eq!(rule_ids(&out.stdout), ["index-json-missing"]);
     assert!(
-        out.stdout.contains(r#""path": "broken/oci-layout""#),
+        out.stdout.contains(r#""path": "broken/index.json""#),
         "{}",
         out.stdout
     );

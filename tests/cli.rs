@@ -144,6 +144,7 @@ struct JsonReport {
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct JsonReclaimable {
+    store: String,
     repository: String,
     manifests: u64,
     tags: u64,
@@ -168,6 +169,16 @@ struct JsonReclaimableTotal {
 struct JsonStore {
     kind: String,
     path: String,
+    stores: Vec<JsonFoundStore>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonFoundStore {
+    kind: String,
+    path: String,
+    path_bytes: Option<String>,
+    reclaimable_total: Option<JsonReclaimableTotal>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +285,12 @@ fn json_contract() {
         via.path.starts_with("blobs/sha256/") && via.pointer == "/layers/0",
         "{via:?}"
     );
+    // UTF-8 paths carry no raw bytes (see builder::json_paths_are_lossless for others).
+    assert!(missing.location.path_bytes.is_none() && via.path_bytes.is_none());
+    assert_eq!(report.store.stores.len(), 1);
+    let only = &report.store.stores[0];
+    assert_eq!((only.kind.as_str(), only.path.as_str()), ("oci-layout", ""));
+    assert!(only.path_bytes.is_none() && only.reclaimable_total.is_none());
     assert!(!missing.message.is_empty() && missing.expected.is_none() && missing.found.is_none());
     let platform_missing = report
         .findings
@@ -293,6 +310,7 @@ fn json_contract() {
     );
     assert_eq!(report.coverage.len(), 1);
     let coverage = &report.coverage[0];
+    assert!(coverage.path_bytes.is_none());
     assert_eq!(
         (
             coverage.root.as_str(),
@@ -366,6 +384,12 @@ fn distribution_json_contract_and_gc_equivalence() {
     for arg in [root.clone(), format!("{root}/docker/registry/v2")] {
         let report = json(&[&arg, "--format", "json"]);
         assert_eq!(report.store.kind, "distribution");
+        assert_eq!(report.store.stores.len(), 1);
+        assert_eq!(report.store.stores[0].kind, "distribution");
+        assert_eq!(
+            report.store.stores[0].reclaimable_total,
+            report.reclaimable_total
+        );
         assert_eq!(report.stats.repositories, 5);
         assert_eq!((report.stats.uploads, report.stats.upload_bytes), (1, 15));
         let prefix = if arg == root {

@@ -6,6 +6,8 @@
 //! - `builder`: defects that cannot be committed to git (FIFOs, permissions, cycles that
 //!   need a digest mismatch, size limits) built in temporary directories.
 //! - `cli`: exit codes, JSON shape, determinism across thread counts, nothing written.
+//! - `detect`: which stores a path holds: positive evidence, any depth, several kinds,
+//!   a symlinked PATH, one file system.
 //! - `hostile`: a store changing under the audit, permission denied, devices and sockets,
 //!   a huge document, a closed stdout.
 
@@ -13,5 +15,6 @@ mod builder;
 mod cli;
 mod conformance;
 mod corpus;
+mod detect;
 mod hostile;
 mod support;

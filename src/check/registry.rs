@@ -570,6 +570,7 @@ impl Registry<'_> {
             .iter()
             .zip(&kept)
             .map(|(r, kept)| Reclaimable {
+                store: self.root.prefix.clone(),
                 repository: r.repository.name.clone(),
                 manifests: r.revisions.len() as u64,
                 tags: r.repository.tags.len() as u64,

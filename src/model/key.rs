@@ -119,6 +119,11 @@ pub fn as_path_fields<S: serde::Serializer>(key: &Key, s: S) -> Result<S::Ok, S:
     map.end()
 }
 
+/// Serialises `key` as its lossy text (for fields that name a store, never a file to open).
+pub fn as_lossy<S: serde::Serializer>(key: &Key, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&key.lossy())
+}
+
 impl From<&str> for Key {
     fn from(text: &str) -> Key {
         Key(text.as_bytes().into())

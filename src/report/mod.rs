@@ -21,10 +21,26 @@ pub const JSON_VERSION: u32 = 1;
 /// What was audited.
 #[derive(Clone, Debug, Serialize)]
 pub struct StoreInfo {
-    /// The kind of store.
+    /// The kind of the whole tree: the kind of its one store, `oci-layouts` for several
+    /// layouts, `mixed` for several stores not all layouts.
     pub kind: StoreKind,
     /// The path as given on the command line.
     pub path: String,
+    /// Every store found under it, by path.
+    pub stores: Vec<FoundStore>,
+}
+
+/// One store found under the audited path.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoundStore {
+    /// `oci-layout` or `distribution`.
+    pub kind: StoreKind,
+    /// Where, relative to the audited path (`path`, and `path_bytes` when not UTF-8).
+    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
+    pub path: Key,
+    /// A Distribution root: what garbage collection would reclaim in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaimable_total: Option<ReclaimableTotal>,
 }
 
 /// Counters of the run.
@@ -81,6 +97,9 @@ pub struct Coverage {
 /// What garbage collection would reclaim in one repository of a Distribution root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reclaimable {
+    /// The Distribution root (its `v2` directory) relative to the audited path.
+    #[serde(serialize_with = "crate::model::key::as_lossy")]
+    pub store: Key,
     /// Repository name.
     pub repository: String,
     /// Manifests linked as revisions.
@@ -97,7 +116,8 @@ pub struct Reclaimable {
     pub bytes: u64,
 }
 
-/// The total of the reclaimable table; every blob counted once.
+/// The total of the reclaimable table; every blob counted once. Over several Distribution
+/// roots, the sum of theirs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReclaimableTotal {
     /// Whether only tagged manifests were roots (`--untagged`).
@@ -135,6 +155,29 @@ pub struct Report {
     /// Distribution roots only: the total of `reclaimable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable_total: Option<ReclaimableTotal>,
+}
+
+impl ReclaimableTotal {
+    /// Nothing yet: the start of a sum.
+    pub fn empty(untagged: bool) -> ReclaimableTotal {
+        ReclaimableTotal {
+            untagged,
+            complete: true,
+            blobs: 0,
+            bytes: 0,
+            unused_manifests: 0,
+            unlinked_bytes: 0,
+        }
+    }
+
+    /// Adds another root's total (roots share no blobs).
+    pub fn add(&mut self, other: &ReclaimableTotal) {
+        self.complete &= other.complete;
+        self.blobs += other.blobs;
+        self.bytes += other.bytes;
+        self.unused_manifests += other.unused_manifests;
+        self.unlinked_bytes += other.unlinked_bytes;
+    }
 }
 
 impl Report {

@@ -49,13 +49,32 @@ pub fn render(report: &Report) -> String {
         let show_path = report.store.kind != StoreKind::Distribution;
         coverage(&mut out, &report.coverage, show_path);
     }
-    if let (Some(rows), Some(total)) = (&report.reclaimable, &report.reclaimable_total) {
-        out.push('\n');
-        reclaimable(&mut out, rows, total);
+    if let Some(rows) = &report.reclaimable {
+        let registries: Vec<_> = report
+            .store
+            .stores
+            .iter()
+            .filter_map(|s| Some((&s.path, s.reclaimable_total.as_ref()?)))
+            .collect();
+        for (path, total) in &registries {
+            out.push('\n');
+            let rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == **path).collect();
+            let place = if registries.len() > 1 {
+                format!(" in {path}")
+            } else {
+                String::new()
+            };
+            reclaimable(&mut out, &place, &rows, total);
+        }
     }
     let (errors, warnings, infos) = report.counts();
     let stats = &report.stats;
-    let registry = if report.store.kind == StoreKind::Distribution {
+    let has_registry = report
+        .store
+        .stores
+        .iter()
+        .any(|s| s.kind == StoreKind::Distribution);
+    let registry = if has_registry {
         format!(
             " · {} repositor{} · {} upload{} ({})",
             stats.repositories,
@@ -105,7 +124,8 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn reclaimable(out: &mut String, rows: &[Reclaimable], total: &ReclaimableTotal) {
+/// One Distribution root's table; `place` names the root when there are several.
+fn reclaimable(out: &mut String, place: &str, rows: &[&Reclaimable], total: &ReclaimableTotal) {
     let command = if total.untagged {
         "registry garbage-collect --delete-untagged"
     } else {
@@ -114,7 +134,7 @@ fn reclaimable(out: &mut String, rows: &[Reclaimable], total: &ReclaimableTotal)
     if total.complete {
         let _ = writeln!(
             out,
-            "{command} would reclaim {} in {} blob{}:",
+            "{command}{place} would reclaim {} in {} blob{}:",
             bytes(total.bytes),
             total.blobs,
             plural(total.blobs as usize)
@@ -122,7 +142,7 @@ fn reclaimable(out: &mut String, rows: &[Reclaimable], total: &ReclaimableTotal)
     } else {
         let _ = writeln!(
             out,
-            "{command} would reclaim at most {} (a linked manifest could not be read, and what it keeps is unknown):",
+            "{command}{place} would reclaim at most {} (a linked manifest could not be read, and what it keeps is unknown):",
             bytes(total.bytes),
         );
     }

@@ -11,17 +11,21 @@
 //!
 //! PATH/docker/registry/v2/    a Docker Distribution root (kind "distribution")
 //!   blobs/  repositories/
+//!
+//! PATH/                       several stores, not all layouts (kind "mixed")
+//!   east/docker/registry/v2/  west/docker/registry/v2/  mirror/{oci-layout,…}
 //! ```
 //!
+//! `detect` finds them; `layout` and `distribution` list what each holds.
 //! Directories are listed through a descriptor opened `O_NOFOLLOW | O_NOATIME` (listing
 //! with `read_dir` would update their access times) and each entry is typed by `lstat`
 //! relative to it, so a symlink is seen as a symlink and never followed.
 
+pub mod detect;
 pub mod distribution;
 pub mod layout;
 
 use std::ffi::OsString;
-use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -36,9 +40,6 @@ use crate::model::key::Key;
 use crate::rules::Rule;
 pub use distribution::RegistryRoot;
 
-/// Walks of a tree of layouts stop this deep, whatever the tree holds.
-const MAX_DEPTH: usize = 64;
-
 /// The kind of store found under the audited path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum StoreKind {
@@ -51,6 +52,22 @@ pub enum StoreKind {
     /// A Docker Distribution (registry v2) storage root.
     #[serde(rename = "distribution")]
     Distribution,
+    /// Several stores of which not all are layouts: registry roots side by side, or beside
+    /// layouts. `store.stores` in the report lists each one with its own kind.
+    #[serde(rename = "mixed")]
+    Mixed,
+}
+
+impl StoreKind {
+    /// The kind of the whole audited tree, from what was found in it.
+    pub fn of(layouts: &[LayoutRoot], registries: &[RegistryRoot]) -> StoreKind {
+        match (layouts, registries) {
+            ([], [_]) => StoreKind::Distribution,
+            ([only], []) if only.prefix.is_empty() => StoreKind::OciLayout,
+            (_, []) => StoreKind::OciLayouts,
+            _ => StoreKind::Mixed,
+        }
+    }
 }
 
 /// Why an audit could not run at all (exit code 2). Problems inside a store are findings.
@@ -64,14 +81,17 @@ pub enum Error {
         /// The operating system's error (part of the message, so not also a `source`).
         error: io::Error,
     },
-    /// Nothing under the path looks like a store.
+    /// Nothing under the path is a store.
     #[error(
-        "{path}: not an OCI image layout, a directory of layouts or a Docker Distribution root \
-         (looked for oci-layout, index.json and blobs/ at any depth, and docker/registry/v2)"
+        "{path}: no store found: looked at any depth, on this file system, for OCI image \
+         layouts (an oci-layout file, or an index.json image index beside blobs/) and Docker \
+         Distribution roots (docker/registry/v2, or blobs/ beside repositories/){hint}"
     )]
     NotAStore {
         /// The path.
         path: PathBuf,
+        /// What came close, starting with "; " (or empty).
+        hint: String,
     },
 }
 
@@ -193,151 +213,6 @@ impl LayoutRoot {
     /// The path of a file of this layout, relative to the audited root.
     pub fn display(&self, relative: &str) -> Key {
         self.prefix.join(relative)
-    }
-}
-
-/// A detected store.
-#[derive(Debug)]
-pub struct Store {
-    /// Its kind.
-    pub kind: StoreKind,
-    /// The audited path, as given.
-    pub root: PathBuf,
-    /// The layouts to audit (none for a Distribution root).
-    pub layouts: Vec<LayoutRoot>,
-    /// The Distribution root, when that is what the path holds.
-    pub registry: Option<RegistryRoot>,
-}
-
-fn is_dir(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
-}
-
-fn exists_no_follow(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok()
-}
-
-/// Decides what `path` is. Unreadable directories met while looking for nested layouts
-/// are returned as findings.
-pub fn detect(path: &Path) -> Result<(Store, Vec<Finding>), Error> {
-    let metadata = fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        error: source,
-    })?;
-    if !metadata.is_dir() {
-        return Err(Error::Io {
-            path: path.to_owned(),
-            error: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-        });
-    }
-    list_dir(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        error: source,
-    })?;
-    if let Some(registry) = registry_root(path) {
-        return Ok((
-            Store {
-                kind: StoreKind::Distribution,
-                root: path.to_owned(),
-                layouts: Vec::new(),
-                registry: Some(registry),
-            },
-            Vec::new(),
-        ));
-    }
-    let store = |kind, layouts| Store {
-        kind,
-        root: path.to_owned(),
-        layouts,
-        registry: None,
-    };
-    let mut layouts = Vec::new();
-    let mut findings = Vec::new();
-    find_layouts(path, &Key::root(), 0, &mut layouts, &mut findings);
-    if layouts.is_empty() {
-        return Err(Error::NotAStore {
-            path: path.to_owned(),
-        });
-    }
-    layouts.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    let kind = if layouts.len() == 1 && layouts[0].prefix.is_empty() {
-        StoreKind::OciLayout
-    } else {
-        StoreKind::OciLayouts
-    };
-    Ok((store(kind, layouts), findings))
-}
-
-/// The Distribution root under `path`: `path` is the registry's `rootdirectory` (holding
-/// `docker/registry/v2`) or that `v2` directory itself (`repositories/` and `blobs/`). A
-/// layout's own files win: image-layout.md lets a layout hold unknown entries, even a
-/// `repositories/` directory, and zot may keep a repository called `repositories`.
-fn registry_root(path: &Path) -> Option<RegistryRoot> {
-    let v2 = path.join("docker/registry/v2");
-    if is_dir(&v2) {
-        return Some(RegistryRoot {
-            dir: v2,
-            prefix: Key::from("docker/registry/v2"),
-        });
-    }
-    let repositories = path.join("repositories");
-    let bare_v2 = is_dir(&repositories)
-        && is_dir(&path.join("blobs"))
-        && !is_layout(&repositories)
-        && !exists_no_follow(&path.join("oci-layout"))
-        && !exists_no_follow(&path.join("index.json"));
-    bare_v2.then(|| RegistryRoot {
-        dir: path.to_owned(),
-        prefix: Key::root(),
-    })
-}
-
-/// A directory is a layout when it has `oci-layout`, `index.json` or `blobs/`: a layout that
-/// lost its two files is still audited (with findings), never skipped in silence.
-fn is_layout(dir: &Path) -> bool {
-    exists_no_follow(&dir.join("oci-layout"))
-        || exists_no_follow(&dir.join("index.json"))
-        || is_dir(&dir.join("blobs"))
-}
-
-/// Depth-first search for layouts, the audited root included. A layout's own
-/// subdirectories (other than `blobs`) are searched too: zot keeps repository `a/b`
-/// inside repository `a`.
-fn find_layouts(
-    dir: &Path,
-    prefix: &Key,
-    depth: usize,
-    layouts: &mut Vec<LayoutRoot>,
-    findings: &mut Vec<Finding>,
-) {
-    let this_is_layout = is_layout(dir);
-    if this_is_layout {
-        layouts.push(LayoutRoot {
-            dir: dir.to_owned(),
-            prefix: prefix.clone(),
-        });
-    }
-    if depth >= MAX_DEPTH {
-        return;
-    }
-    let entries = match list_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            findings.push(io_finding(prefix, &error));
-            return;
-        }
-    };
-    let mut children: Vec<(Key, PathBuf)> = Vec::new();
-    for entry in entries {
-        let is_subdir = matches!(entry.stat, Ok((FileType::Directory, _)));
-        if !is_subdir || (this_is_layout && entry.name == "blobs") {
-            continue;
-        }
-        children.push((prefix.join(entry.name.as_bytes()), dir.join(&entry.name)));
-    }
-    children.sort();
-    for (key, path) in children {
-        find_layouts(&path, &key, depth + 1, layouts, findings);
     }
 }
 
