@@ -218,6 +218,8 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
     }
     stores.sort_by(|a, b| a.path.cmp(&b.path));
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
+    let (findings, suppressed) = options.policy.apply(findings);
+    stats.suppressed = suppressed;
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Report {
         version: JSON_VERSION,
@@ -227,7 +229,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
             stores,
         },
         stats,
-        findings: options.policy.apply(findings),
+        findings,
         coverage,
         reclaimable,
         reclaimable_total,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use oci_audit::hash::ReadMode;
 use oci_audit::model::digest::Digest;
+use oci_audit::report::CoverageDetail;
 use oci_audit::store::detect::DetectOptions;
 use oci_audit::{Options, Override, Policy, Rule, Severity};
 
@@ -61,8 +62,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub skip_list: Option<PathBuf>,
 
-    /// Documents larger than this many bytes are not parsed (document-too-large).
-    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    /// Documents larger than this are not parsed (document-too-large): bytes, or a size
+    /// such as 4MiB or 8MB.
+    #[arg(long, default_value = "8MiB", value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub max_document_size: u64,
 
     /// Distribution roots: report what `registry garbage-collect --delete-untagged` would
@@ -72,9 +74,14 @@ pub struct Cli {
     pub untagged: bool,
 
     /// Distribution roots: uploads started longer ago than this are stale (registry-upload-stale).
-    /// A number with a unit: s, m, h or d.
-    #[arg(long, default_value = "168h", value_name = "AGE", value_parser = parse_age)]
+    /// A duration such as 168h, 1.5h, 7d or 1h30m.
+    #[arg(long, default_value = "168h", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true)]
     pub upload_max_age: std::time::Duration,
+
+    /// How much platform coverage the text output shows: a store-wide summary, one line
+    /// per tag, or none. JSON always lists every tag.
+    #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
+    pub coverage: CoverageOption,
 
     /// Look for stores on other file systems (mount points) below PATH too; by default the
     /// search stays on PATH's file system, like `find -xdev`.
@@ -103,6 +110,23 @@ pub enum Command {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CoverageOption {
+    Summary,
+    Full,
+    None,
+}
+
+impl From<CoverageOption> for CoverageDetail {
+    fn from(option: CoverageOption) -> CoverageDetail {
+        match option {
+            CoverageOption::Summary => CoverageDetail::Summary,
+            CoverageOption::Full => CoverageDetail::Full,
+            CoverageOption::None => CoverageDetail::None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -150,7 +174,9 @@ impl Cli {
                         .map_err(|e| anyhow::anyhow!("--severity {spec:?}: {e} or ignore"))?,
                 ),
             };
-            policy.overrides.insert(rule, level);
+            policy
+                .set_override(rule, level)
+                .map_err(|e| anyhow::anyhow!("--severity {spec:?}: {e}"))?;
         }
         for digest in &self.skip {
             policy
@@ -189,26 +215,32 @@ impl Cli {
     }
 }
 
-/// A duration as the registry's configuration writes one: `168h`, `30m`, `7d`, `90s`.
-fn parse_age(text: &str) -> Result<std::time::Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?}: give a unit: s, m, h or d (e.g. 168h)"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number then s, m, h or d"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use s, m, h or d")),
-    };
-    number
-        .checked_mul(seconds)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("{text:?}: too long"))
+/// A duration as the registry's configuration writes one (`168h`, `1.5h`, `1h30m`), or
+/// with days (`7d`), through `humantime`.
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("{text}: a duration cannot be negative"));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "{text}: give a unit, such as 168h, 1.5h, 30m or 7d"
+        ));
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        format!("{text}: not a duration ({e}); write one such as 168h, 1.5h, 1h30m or 7d")
+    })
+}
+
+/// A size in bytes, or with a unit (`4MiB`, `8MB`, `1.5 GiB`), through `bytesize`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("{text}: a size cannot be negative"));
+    }
+    text.parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|_| format!("{text}: not a size; write bytes, or one such as 4MiB, 8MB or 1.5GiB"))
 }
 
 fn parse_digest(text: &str) -> Result<Digest> {
@@ -233,8 +265,29 @@ mod tests {
         assert_eq!(parse_age("168h").unwrap().as_secs(), 168 * 3600);
         assert_eq!(parse_age("7d").unwrap().as_secs(), 7 * 86_400);
         assert_eq!(parse_age("0s").unwrap().as_secs(), 0);
-        for bad in ["", "h", "168", "1w", "-1h", "99999999999999999999h"] {
+        assert_eq!(parse_age("1.5h").unwrap().as_secs(), 5400);
+        assert_eq!(parse_age("1h30m").unwrap().as_secs(), 5400);
+        for bad in ["", "h", "168", "1.5", "1x", "99999999999999999999999h"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_age("-1h").unwrap_err(),
+            "-1h: a duration cannot be negative"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_size("8MB").unwrap(), 8_000_000);
+        assert_eq!(parse_size("1.5 GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        for bad in ["", "MiB", "1 parsec"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_size("-1").unwrap_err(),
+            "-1: a size cannot be negative"
+        );
     }
 }

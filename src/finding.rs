@@ -226,26 +226,63 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// Resolves severities, drops ignored rules and skip-listed objects, sorts and dedups.
-    pub fn apply(&self, mut findings: Vec<Finding>) -> Vec<Finding> {
-        findings.retain_mut(|finding| {
-            if let Some(digest) = &finding.location.digest {
-                if self.skip.contains(digest) {
-                    return false;
-                }
+    /// Sets the severity of `rule`, refusing what would hide a rule that may not be lowered
+    /// that far (`io-error` below warning).
+    pub fn set_override(&mut self, rule: Rule, level: Override) -> Result<(), String> {
+        if let Some(lowest) = rule.lowest_severity() {
+            let allowed = matches!(level, Override::Severity(s) if s >= lowest);
+            if !allowed {
+                return Err(format!(
+                    "{} can be lowered to {lowest} at most: it means part of the store was not read",
+                    rule.id()
+                ));
             }
-            match self.overrides.get(&finding.rule) {
-                Some(Override::Ignore) => false,
+        }
+        self.overrides.insert(rule, level);
+        Ok(())
+    }
+
+    /// Resolves severities, drops ignored rules and skip-listed objects, sorts and dedups.
+    /// Returns the findings kept and how many the user's policy hid (`--skip`,
+    /// `--skip-list`, `=ignore`); findings of rules that are off by default are not counted.
+    /// A rule that may not be lowered below a severity is held there, whatever the
+    /// overrides say.
+    pub fn apply(&self, mut findings: Vec<Finding>) -> (Vec<Finding>, u64) {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.dedup();
+        let mut suppressed = 0;
+        findings.retain_mut(|finding| {
+            let lowest = finding.rule.lowest_severity();
+            let skipped = finding
+                .location
+                .digest
+                .as_ref()
+                .is_some_and(|d| self.skip.contains(d));
+            let keep = match self.overrides.get(&finding.rule) {
+                // Off by default and not turned on: not reported, and not "suppressed".
+                None if finding.rule.default_severity().is_none() => return false,
+                _ if skipped => false,
+                None => true,
+                // A rule with a floor is held there instead of hidden.
+                Some(Override::Ignore) => match lowest {
+                    Some(lowest) => {
+                        finding.severity = lowest;
+                        true
+                    }
+                    None => false,
+                },
                 Some(Override::Severity(severity)) => {
                     finding.severity = *severity;
                     true
                 }
-                None => finding.rule.default_severity().is_some(),
+            };
+            if let Some(lowest) = lowest {
+                finding.severity = finding.severity.max(lowest);
             }
+            suppressed += u64::from(!keep);
+            keep
         });
-        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        findings.dedup();
-        findings
+        (findings, suppressed)
     }
 
     /// Whether these (already applied) findings fail the audit.

@@ -46,7 +46,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => Format::Json,
     };
     let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let written = report::write(&report, format, &mut stdout).and_then(|()| stdout.flush());
+    let written = report::write(&report, format, cli.coverage.into(), &mut stdout)
+        .and_then(|()| stdout.flush());
     match written {
         Ok(()) => {}
         // A closed pipe (`| head`) ends the program quietly, with the audit's verdict.

@@ -36,6 +36,16 @@ macro_rules! rules {
                 match self { $(Rule::$variant => rules!(@level $severity),)* }
             }
 
+            /// The lowest severity the rule may be set to: `io-error` means part of the store
+            /// was not seen, which no policy may hide below a warning (git fsck's fatal
+            /// message ids cannot be lowered either).
+            pub fn lowest_severity(self) -> Option<Severity> {
+                match self {
+                    Rule::IoError => Some(Severity::Warning),
+                    _ => None,
+                }
+            }
+
             /// The spec document and section (or other source) the rule enforces.
             pub fn spec(self) -> &'static str {
                 match self { $(Rule::$variant => $spec,)* }
@@ -113,10 +123,14 @@ rules! {
     DescriptorMediaTypeInvalid = "descriptor-media-type-invalid", Error, "descriptor.md § Properties (mediaType, artifactType)",
         summary: "a mediaType or artifactType breaks the RFC 6838 grammar",
         why: "\"Values MUST comply with RFC 6838, including the naming requirements in its section 4.2\". Unknown but grammatical types are fine; ungrammatical ones are not.";
-    /// A descriptor's media type disagrees with the document it names.
+    /// A descriptor says index where the document is a manifest, or the reverse.
     DescriptorMediaTypeMismatch = "descriptor-media-type-mismatch", Error, "manifest.md, image-index.md § mediaType; GHSA-77vh-xpmg-72qh",
-        summary: "a descriptor's mediaType disagrees with the mediaType or shape of the document it names",
-        why: "The document's mediaType \"MUST\" be the index/manifest type and should equal the descriptor that names it. A disagreement means readers may interpret the same bytes differently (the CVE-2021-41190 confusion).";
+        summary: "a descriptor names an index where the document is a manifest, or a manifest where it is an index (by its mediaType or shape)",
+        why: "media-types.md lets a reader respect the descriptor's type when the digest matches, so one set of bytes is read as an index by one client and as a manifest by another: the CVE-2021-41190 confusion. A disagreement of the same kind (OCI against Docker) is descriptor-media-type-variant.";
+    /// A descriptor and its document name the same kind of document with different types.
+    DescriptorMediaTypeVariant = "descriptor-media-type-variant", Warning, "media-types.md § Compatibility Matrix",
+        summary: "a descriptor's mediaType differs from the document's own, though both name a manifest (or both an index): OCI against Docker schema 2",
+        why: "media-types.md: \"Respect the expected media type if the blob matches the expected digest. Implementations MAY warn about the media type mismatch.\" The shapes are compatible, so pulls work, but tools that dispatch on the type may treat the image differently.";
     /// Embedded `data` differs from the content.
     DescriptorDataMismatch = "descriptor-data-mismatch", Error, "descriptor.md § Embedded content",
         summary: "a descriptor's embedded data does not match its size and digest",
@@ -153,6 +167,14 @@ rules! {
     ConfigDiffIdsMismatch = "config-diff-ids-mismatch", Error, "config.md § rootfs",
         summary: "an image config's rootfs.diff_ids does not have one entry per layer of the manifest",
         why: "diff_ids are the uncompressed layer digests \"in order from first to last\"; a count that differs from the manifest's layers means the image cannot be unpacked and verified.";
+    /// An index names a child manifest or index the store lacks.
+    IndexManifestMissing = "index-manifest-missing", Warning, "image-layout.md § Blobs; image-index.md § manifests",
+        summary: "an index names a manifest or nested index that is not in the store (a sparse index)",
+        why: "image-layout.md: \"The blobs directory MAY be missing referenced blobs\". `oras copy --platform`, `crane pull --platform` and registry mirrors keep only some platforms of an index on purpose; the absent ones cannot be pulled from this store. The coverage report says how many of each index's platforms are present. A missing config or layer of a manifest that is present stays descriptor-blob-missing, and a layout's index.json entry (a tag) whose manifest is absent does too.";
+    /// The withdrawn OCI artifact manifest type.
+    ArtifactManifestWithdrawn = "artifact-manifest-withdrawn", Warning, "image-spec v1.1.0-rc1/rc2 artifact.md; v1.1.0 release notes",
+        summary: "a document is an OCI artifact manifest (application/vnd.oci.artifact.manifest.v1+json), a type withdrawn before image-spec 1.1.0",
+        why: "The artifact manifest existed in image-spec 1.1.0-rc1 and rc2 and was removed before 1.1.0 in favour of image manifests with artifactType. Registries still hold them and current clients may refuse them; its blobs and subject are followed as usual. Re-push such artifacts as image manifests (oras does so since 1.0).";
     /// An index reaches itself.
     IndexCycle = "index-cycle", Error, "image-index.md § manifests",
         summary: "an index refers, directly or through nested indexes, back to itself",

@@ -120,13 +120,148 @@ fn audits_that_cannot_run_exit_2_naming_the_path() {
         vec![store.as_str(), "--skip-list", "/nonexistent/skip-list"],
         vec![store.as_str(), "--format", "yaml"],
         vec![store.as_str(), "--threads", "100000"],
-        vec![store.as_str(), "--upload-max-age", "1w"],
+        vec![store.as_str(), "--upload-max-age", "1 fortnight"],
+        vec![store.as_str(), "--max-document-size", "1 parsec"],
+        vec![store.as_str(), "--coverage", "some"],
         vec![],
     ] {
         let out = run(&bad);
         assert_eq!(out.code, 2, "{bad:?}: {out:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+/// See: issue 10 (13). Decimal durations and IEC/SI sizes are accepted; a negative number
+/// gets a plain message, not clap's `-- -1` tip.
+#[test]
+fn durations_and_sizes_read_as_people_write_them() {
+    let store = corpus(REGISTRY);
+    let out = run(&[
+        &store,
+        "--upload-max-age",
+        "1.5h",
+        "--max-document-size",
+        "1MiB",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("(expected started within 1h 30m, found started 2023-11-14T22:13:20Z)"),
+        "{}",
+        out.stdout
+    );
+    // The stale upload's date appears once in the line, not twice.
+    let stale = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("registry-upload-stale"))
+        .unwrap();
+    assert_eq!(stale.matches("2023-11-14T22:13:20Z").count(), 1, "{stale}");
+    let tiny = run(&[&store, "--max-document-size", "100B"]);
+    assert!(
+        tiny.stdout.contains("document-too-large"),
+        "{}",
+        tiny.stdout
+    );
+    for (flag, value, message) in [
+        ("--upload-max-age", "-1h", "a duration cannot be negative"),
+        ("--max-document-size", "-1", "a size cannot be negative"),
+    ] {
+        let out = run(&[&store, flag, value]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains(message), "{}", out.stderr);
+        assert!(!out.stderr.contains("tip"), "{}", out.stderr);
+    }
+}
+
+/// See: issue 10 (10). io-error means part of the store was not read: it may be lowered
+/// to a warning, never to info or hidden.
+#[test]
+fn io_error_can_be_lowered_to_warning_at_most() {
+    let store = corpus(MULTIPLATFORM);
+    for level in ["ignore", "info"] {
+        let spec = format!("io-error={level}");
+        let out = run(&[&store, "--severity", &spec]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr
+                .contains("io-error can be lowered to warning at most"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(run(&[&store, "--severity", "io-error=warning"]).code, 0);
+    // The library holds the floor too, whatever a caller puts in the overrides.
+    let mut policy = oci_audit::Policy::default();
+    policy
+        .overrides
+        .insert(oci_audit::Rule::IoError, oci_audit::Override::Ignore);
+    let finding = oci_audit::Finding::new(
+        oci_audit::Rule::IoError,
+        oci_audit::Location::path("blobs"),
+        "cannot read",
+    );
+    let (kept, suppressed) = policy.apply(vec![finding]);
+    assert_eq!((kept.len(), suppressed), (1, 0));
+    assert_eq!(kept[0].severity, oci_audit::Severity::Warning);
+}
+
+/// See: issue 10 (12). What --skip and =ignore hide is counted in the summary line.
+#[test]
+fn suppressed_findings_are_counted() {
+    let broken = broken_layout();
+    let missing = crate::support::sha256(b"layer two");
+    let out = run(&[
+        broken.arg(),
+        "--skip",
+        &missing,
+        "--severity",
+        "blob-unreferenced=ignore",
+    ]);
+    assert!(out.stdout.contains("2 suppressed"), "{}", out.stdout);
+    let report = json(&[broken.arg(), "--format", "json", "--skip", &missing]);
+    assert_eq!(report.stats.suppressed, 1);
+    assert!(!run(&[broken.arg()]).stdout.contains("suppressed"));
+}
+
+/// See: issue 10 (11). A registry's coverage is a summary by default, per tag with
+/// --coverage full, absent with --coverage none; JSON lists every tag either way.
+#[test]
+fn coverage_is_summarised_by_default() {
+    let store = corpus("corpus/distribution/index-manifest-missing/store");
+    let summary = run(&[&store]).stdout;
+    assert!(
+        summary.contains("platform coverage (5 tags; --coverage full lists each):"),
+        "{summary}"
+    );
+    assert!(summary.contains("  linux/amd64     5 tags\n"), "{summary}");
+    assert!(summary.contains("  linux/arm64/v8  1 tag\n"), "{summary}");
+    assert!(
+        summary.contains("  sparse indexes  1 tag (1 listed manifest not in the store)\n"),
+        "{summary}"
+    );
+    assert!(!summary.contains("library/app:v0"), "{summary}");
+    let full = run(&[&store, "--coverage", "full"]).stdout;
+    assert!(
+        full.contains(
+            "library/multi:latest  linux/amd64, linux/arm64/v8  [2 of 3 platforms present]"
+        ),
+        "{full}"
+    );
+    let none = run(&[&store, "--coverage", "none"]).stdout;
+    assert!(
+        !none.contains("platform coverage") && !none.contains("linux/"),
+        "{none}"
+    );
+    let report = json(&[&store, "--format", "json", "--coverage", "none"]);
+    assert_eq!(report.coverage.len(), 5);
+    let multi = report
+        .coverage
+        .iter()
+        .find(|c| c.root == "library/multi:latest")
+        .unwrap();
+    assert_eq!(multi.missing.len(), 1);
+    assert_eq!(multi.missing_platforms[0].architecture, "arm");
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +326,7 @@ struct JsonStats {
     bytes: u64,
     bytes_verified: u64,
     documents: u64,
+    suppressed: u64,
     uploads: u64,
     upload_bytes: u64,
     elapsed_ms: u64,
@@ -238,6 +374,8 @@ struct JsonCoverage {
     without_platform: Vec<String>,
     attestations: Vec<String>,
     artifacts: Vec<String>,
+    missing: Vec<String>,
+    missing_platforms: Vec<JsonPlatform>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

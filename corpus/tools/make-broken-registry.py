@@ -27,7 +27,7 @@ APP_V1 = "88d406bfdf41bec031b2ef776b2cf1bb87e641200dece3a1f02c571944860042"
 APP_V0_OLD = "4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27"
 DOCKER_V2S2 = "d7d3d3d34215f3be186550e831c9cc63ee8ccc3e7b7d34176e0380d48410375b"
 MULTI_INDEX = "33f4557614d91672cfff5698940109858ce4e01c14ec96c9fa4cbe26331bf1c0"
-MULTI_ARM64 = "aff6f36c9b8e5ea86409738194566fb5bb9c7e063b669bea46083af0d439354d"
+MULTI_ARMV7 = "aff6f36c9b8e5ea86409738194566fb5bb9c7e063b669bea46083af0d439354d"
 GONE = [
     "f8e0a6a8942ef4de249ef0731d85efd0eda3cd8e2663d27f8d4fee8b84a6211f",
     "f00fe49345ff3d97dfa46908ced0e1834e4be46398a6b80544f088a79a861886",
@@ -134,12 +134,31 @@ def lost_revision_blob(v2):
 
 
 case("registry-link-target-missing",
-     "a manifest revision whose blob is gone (and the tag-history link to it, a leftover)",
-     ["registry-link-target-missing", "registry-link-dangling"], lost_revision_blob)
+     "a manifest revision whose blob is gone: one finding, though its tag-history link names it too",
+     ["registry-link-target-missing"], lost_revision_blob)
+
+
+def partial_mirror(v2):
+    # A mirror that pulled only some platforms of library/multi:latest: the arm/v7 image
+    # (manifest, config, layers) was never stored, so its revision and layer links are
+    # absent too.
+    armv7 = manifest(v2, MULTI_ARMV7)
+    repo = v2 / "repositories/library/multi"
+    for descriptor in [armv7["config"], *armv7["layers"]]:
+        hex_ = descriptor["digest"].split(":")[1]
+        shutil.rmtree(blob_dir(v2, hex_))
+        shutil.rmtree(repo / "_layers/sha256" / hex_)
+    shutil.rmtree(blob_dir(v2, MULTI_ARMV7))
+    shutil.rmtree(repo / "_manifests/revisions/sha256" / MULTI_ARMV7)
+
+
+case("index-manifest-missing",
+     "a sparse index in a mirror: the linux/arm/v7 image of library/multi:latest was never stored",
+     ["index-manifest-missing"], partial_mirror)
 
 
 def lost_layer(v2):
-    layer = manifest(v2, MULTI_ARM64)["layers"][0]["digest"].split(":")[1]
+    layer = manifest(v2, MULTI_ARMV7)["layers"][0]["digest"].split(":")[1]
     shutil.rmtree(blob_dir(v2, layer))
 
 
@@ -168,7 +187,7 @@ case("registry-tag-revision-missing",
 
 
 def child_unlinked(v2):
-    (v2 / "repositories/library/multi/_manifests/revisions/sha256" / MULTI_ARM64 / "link").unlink()
+    (v2 / "repositories/library/multi/_manifests/revisions/sha256" / MULTI_ARMV7 / "link").unlink()
 
 
 case("registry-reference-unlinked",

@@ -38,6 +38,9 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 EMPTY = "application/vnd.oci.empty.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+ARTIFACT_MANIFEST = "application/vnd.oci.artifact.manifest.v1+json"
 REF = "org.opencontainers.image.ref.name"
 CREATED = "org.opencontainers.image.created"
 LAYER1 = b"layer one\n"
@@ -375,6 +378,48 @@ def _():
     return s
 
 
+@case("descriptor-media-type-variant",
+      "the index.json entry says Docker schema 2 manifest but the blob is an OCI image manifest "
+      "(same shape, other type: media-types.md lets readers warn)",
+      ["descriptor-media-type-variant"])
+def _():
+    s = Store()
+    m, _ = s.image()
+    s.tagged(m, media_type=DOCKER_MANIFEST)
+    return s
+
+
+@case("document-schema-invalid-3",
+      "index.json's own mediaType is a Docker manifest list; image-index.md says it MUST be the OCI index type",
+      ["document-schema-invalid"])
+def _():
+    s = base()
+    index = json.loads(s.files["index.json"])
+    index["mediaType"] = DOCKER_LIST
+    s.files["index.json"] = js(index)
+    return s
+
+
+@case("artifact-manifest-withdrawn",
+      "a signature stored as an OCI artifact manifest (image-spec 1.1.0-rc2, withdrawn), "
+      "its blob and subject followed, no schema errors for fields it never had",
+      ["artifact-manifest-withdrawn"])
+def _():
+    s = Store()
+    m, _ = s.image()
+    s.blob(m)
+    signature = s.blob(b"not really a signature\n")
+    artifact = s.blob(js({
+        "mediaType": ARTIFACT_MANIFEST,
+        "artifactType": "application/vnd.example.signature.v1",
+        "blobs": [desc("application/octet-stream", signature)],
+        "subject": desc(MANIFEST, m),
+    }))
+    s.index_json(desc(MANIFEST, m, annotations={REF: "v1"}),
+                 desc(ARTIFACT_MANIFEST, artifact, annotations={REF: "v1.sig"}))
+    return s
+
+
 @case("descriptor-data-mismatch",
       "the layer descriptor embeds data whose base64 decodes to other bytes (same length) than the layer",
       ["descriptor-data-mismatch"])
@@ -499,6 +544,20 @@ def _():
     s.blob(m2)
     nested(s, desc(MANIFEST, m1, platform=dict(AMD64)),
            desc(MANIFEST, m2, platform=dict(AMD64)))
+    return s
+
+
+@case("index-manifest-missing",
+      "a sparse index, as `oras copy --platform` leaves one: the linux/arm64 image of a "
+      "two-platform index is absent, the linux/amd64 one present",
+      ["index-manifest-missing"])
+def _():
+    s = Store()
+    m, _ = s.image()
+    s.blob(m)
+    absent = js({"schemaVersion": 2, "mediaType": MANIFEST, "absent": "arm64"})
+    nested(s, desc(MANIFEST, m, platform=dict(AMD64)),
+           desc(MANIFEST, absent, platform={"architecture": "arm64", "os": "linux"}))
     return s
 
 

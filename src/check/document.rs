@@ -31,6 +31,8 @@ pub enum Expect {
     Index,
     /// An image manifest named by a descriptor.
     Manifest,
+    /// The withdrawn OCI artifact manifest, named by a descriptor of that type.
+    ArtifactManifest,
     /// An image config named by a manifest.
     Config,
     /// A manifest a Distribution revision link names. No descriptor says what it is, so
@@ -141,9 +143,11 @@ pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Docum
             Expect::Revision if is_schema1(object) => {
                 Document::Manifest(Box::new(schema1(object, cx)))
             }
-            Expect::LayoutIndex | Expect::Index | Expect::Manifest | Expect::Revision => {
-                image_document(object, expect, cx)
-            }
+            Expect::LayoutIndex
+            | Expect::Index
+            | Expect::Manifest
+            | Expect::ArtifactManifest
+            | Expect::Revision => image_document(object, expect, cx),
         })
     })
 }
@@ -264,6 +268,13 @@ fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document
         );
     }
     let own_type = object.get("mediaType").and_then(Value::as_str);
+    let artifact = match own_type {
+        Some(ty) => ty == media_type::OCI_ARTIFACT_MANIFEST,
+        None => expect == Expect::ArtifactManifest,
+    };
+    if artifact && expect != Expect::LayoutIndex {
+        return Document::Manifest(Box::new(artifact_manifest(object, cx)));
+    }
     // image-layout.md: index.json "MUST be an image index", whatever it claims; a wrong
     // mediaType there is reported by `index()`.
     let is_index = expect == Expect::LayoutIndex
@@ -349,6 +360,7 @@ fn schema1(object: &Object, cx: &mut Context) -> Manifest {
         media_type: Some(media_type),
         config: None,
         layers: Some(layers),
+        withdrawn_artifact: false,
         subject: None,
     }
 }
@@ -405,10 +417,14 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
         &[media_type::OCI_INDEX, media_type::DOCKER_MANIFEST_LIST],
         cx,
     );
+    // image-index.md § mediaType: "when used, this field MUST contain the media type
+    // application/vnd.oci.image.index.v1+json", and index.json is an OCI image index
+    // (image-layout.md). A Docker manifest list there is as wrong as a manifest type.
+    // (A type outside every known kind was already reported by `own_media_type`.)
     if expect == Expect::LayoutIndex {
         if let Some(ty) = &media_type {
-            if media_type::kind(ty) == Kind::Manifest {
-                cx.schema("/mediaType", "index.json must be an image index")
+            if ty != media_type::OCI_INDEX && media_type::kind(ty) != Kind::Other {
+                cx.schema("/mediaType", "index.json must be an OCI image index")
                     .set_expected_found(media_type::OCI_INDEX, ty);
             }
         }
@@ -528,6 +544,45 @@ fn manifest(object: &Object, cx: &mut Context) -> Manifest {
         media_type,
         config,
         layers,
+        withdrawn_artifact: false,
+        subject: subject(object, cx),
+    }
+}
+
+/// The OCI artifact manifest of image-spec v1.1.0-rc1 and rc2 (`artifact.md`: `mediaType`,
+/// `artifactType`, `blobs`, `subject`, `annotations`), withdrawn before 1.1.0. It is
+/// reported once, and read far enough to follow its `blobs` and `subject`, so reachability
+/// and garbage collection stay right; fields it never had (`config`, `layers`,
+/// `schemaVersion`) are not asked for.
+fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
+    cx.report(
+        Rule::ArtifactManifestWithdrawn,
+        "/mediaType",
+        "OCI artifact manifest: a type of image-spec 1.1.0-rc1/rc2, withdrawn before 1.1.0",
+    );
+    let media_type = object
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    optional_media_type(object, "/artifactType", cx);
+    let blobs = match object.get("blobs") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| descriptor(item, &pointer("/blobs", i), cx))
+            .collect(),
+        Some(value) => {
+            cx.wrong_type("/blobs", "array", value);
+            Vec::new()
+        }
+    };
+    annotations(object.get("annotations"), "/annotations", cx);
+    Manifest {
+        media_type,
+        config: None,
+        layers: Some(blobs),
+        withdrawn_artifact: true,
         subject: subject(object, cx),
     }
 }

@@ -32,8 +32,12 @@ pub struct Loaded {
 
 /// Which documents a descriptor asks the loader to read, and as what.
 pub fn expect_for(descriptor: &Descriptor, is_config: bool) -> Option<Expect> {
-    match media_type::kind(descriptor.media_type.as_deref()?) {
+    let media_type = descriptor.media_type.as_deref()?;
+    match media_type::kind(media_type) {
         Kind::Index => Some(Expect::Index),
+        Kind::Manifest if media_type == media_type::OCI_ARTIFACT_MANIFEST => {
+            Some(Expect::ArtifactManifest)
+        }
         Kind::Manifest => Some(Expect::Manifest),
         Kind::Config if is_config => Some(Expect::Config),
         _ => None,
@@ -55,6 +59,21 @@ pub fn children(document: &Document) -> Vec<(&Descriptor, bool)> {
             .collect(),
         Document::Config(_) => Vec::new(),
     }
+}
+
+/// What a descriptor is to the document holding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// An entry of a layout's `index.json`: a tag.
+    Tag,
+    /// An entry of an index's `manifests`.
+    Child,
+    /// A manifest's `config`.
+    Config,
+    /// A manifest's layer (or an artifact manifest's blob).
+    Blob,
+    /// A `subject`.
+    Subject,
 }
 
 /// What `index.json` reaches.
@@ -93,19 +112,32 @@ impl Graph<'_> {
         self.blob_paths.blob_display(digest)
     }
 
-    /// Every (referrer display path, descriptor, is-config) edge of the layout.
-    fn edges<'s>(&'s self, index_path: &'s Key) -> Vec<(&'s Key, &'s Descriptor, bool)> {
+    /// Every (referrer path, descriptor, role) edge of the store.
+    fn edges<'s>(&'s self, index_path: &'s Key) -> Vec<(&'s Key, &'s Descriptor, Role)> {
         let mut edges = Vec::new();
         if let Some(index) = self.index_json {
-            for d in index.manifests.iter().chain(index.subject.iter()) {
-                edges.push((index_path, d, false));
+            for d in &index.manifests {
+                edges.push((index_path, d, Role::Tag));
+            }
+            if let Some(d) = &index.subject {
+                edges.push((index_path, d, Role::Subject));
             }
         }
         for loaded in self.docs.values() {
-            if let Some(document) = &loaded.document {
-                for (d, is_config) in children(document) {
-                    edges.push((&loaded.display, d, is_config));
-                }
+            let Some(document) = &loaded.document else {
+                continue;
+            };
+            for (d, is_config) in children(document) {
+                let role = if d.pointer == "/subject" {
+                    Role::Subject
+                } else if is_config {
+                    Role::Config
+                } else if matches!(document, Document::Index(_)) {
+                    Role::Child
+                } else {
+                    Role::Blob
+                };
+                edges.push((&loaded.display, d, role));
             }
         }
         edges
@@ -115,7 +147,7 @@ impl Graph<'_> {
     pub fn check_edges(&self, findings: &mut Vec<Finding>) -> Reachability {
         let mut reachable = HashSet::new();
         let mut opaque = false;
-        for (referrer, descriptor, is_config) in self.edges(self.index_path) {
+        for (referrer, descriptor, role) in self.edges(self.index_path) {
             let Some(digest) = &descriptor.digest else {
                 continue;
             };
@@ -126,7 +158,7 @@ impl Graph<'_> {
                     .via(referrer, &descriptor.pointer)
             };
             let Some(blob) = self.inventory.get(digest) else {
-                let (rule, message) = if descriptor.pointer.ends_with("/subject") {
+                let (rule, message) = if role == Role::Subject {
                     (
                         Rule::SubjectMissing,
                         "subject names a manifest that is not in the store",
@@ -135,6 +167,11 @@ impl Graph<'_> {
                     (
                         Rule::DescriptorBlobExternal,
                         "blob is not in the store; the descriptor lists urls to fetch it from",
+                    )
+                } else if role == Role::Child {
+                    (
+                        Rule::IndexManifestMissing,
+                        "index entry names a manifest that is not in the store (a sparse index)",
                     )
                 } else {
                     (
@@ -159,7 +196,7 @@ impl Graph<'_> {
                 }
             }
             if let Some(loaded) = self.docs.get(digest) {
-                check_media_type(descriptor, is_config, loaded, location, findings);
+                check_media_type(descriptor, role == Role::Config, loaded, location, findings);
             }
         }
         Reachability { reachable, opaque }
@@ -358,6 +395,9 @@ impl Graph<'_> {
         else {
             return false;
         };
+        if manifest.withdrawn_artifact {
+            return true;
+        }
         let config_type = manifest
             .config
             .as_ref()
@@ -400,6 +440,8 @@ impl Graph<'_> {
             without_platform: Vec::new(),
             attestations: Vec::new(),
             artifacts: Vec::new(),
+            missing: Vec::new(),
+            missing_platforms: Vec::new(),
         };
         match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
             Some(Document::Index(_)) => {
@@ -445,7 +487,21 @@ impl Graph<'_> {
             let Some(digest) = &entry.digest else {
                 continue;
             };
-            match entry.media_type.as_deref().map(media_type::kind) {
+            let kind = entry.media_type.as_deref().map(media_type::kind);
+            let is_image = matches!(kind, Some(Kind::Index | Kind::Manifest));
+            if is_image && !self.inventory.contains_key(digest) {
+                // A sparse index: the platform is listed, its image is not here.
+                coverage.missing.push(digest.clone());
+                if let Some(p) = entry
+                    .platform
+                    .as_ref()
+                    .filter(|_| !entry.is_attestation_entry())
+                {
+                    coverage.missing_platforms.push(p.clone());
+                }
+                continue;
+            }
+            match kind {
                 Some(Kind::Index) if visited.insert(digest) => {
                     if let Some(nested) = index_of(digest) {
                         stack.push((nested, 0));
@@ -494,14 +550,20 @@ fn check_media_type(
     }
     if let Some(own) = own_type {
         if own != claimed {
-            findings.push(
-                Finding::new(
+            // Same kind (OCI against Docker): the shapes agree, so a warning, as
+            // media-types.md allows. Index against manifest: the CVE-2021-41190 confusion.
+            let (rule, message) = if media_type::kind(own) == claimed_kind {
+                (
+                    Rule::DescriptorMediaTypeVariant,
+                    "descriptor mediaType differs from the document's own mediaType of the same kind",
+                )
+            } else {
+                (
                     Rule::DescriptorMediaTypeMismatch,
-                    location(),
                     "descriptor mediaType differs from the document's own mediaType",
                 )
-                .expected_found(claimed, own),
-            );
+            };
+            findings.push(Finding::new(rule, location(), message).expected_found(claimed, own));
         }
     } else if claimed_kind != actual_kind {
         let shape = if actual_kind == Kind::Index {

@@ -336,8 +336,13 @@ impl Registry<'_> {
                 }
             }
             for link in &tag.index {
+                // A history entry for the current manifest, or for any revision, is judged
+                // through that link: one missing blob is one finding, not also a "nothing
+                // needs it" leftover.
                 let named = link.named.as_ref().and_then(|n| n.as_ref().ok());
-                let need = if named.is_some() && named == current.as_ref() {
+                let need = if named
+                    .is_some_and(|d| Some(d) == current.as_ref() || revisions.contains(d))
+                {
                     Need::Elsewhere
                 } else {
                     Need::Leftover
@@ -385,12 +390,12 @@ impl Registry<'_> {
             };
             match &loaded.document {
                 Some(Document::Index(index)) => {
+                    // An absent child is a sparse index (index-manifest-missing), not also
+                    // an unlinked reference.
                     for child in &index.manifests {
-                        if child
-                            .digest
-                            .as_ref()
-                            .is_some_and(|c| !revisions.contains(c))
-                        {
+                        if child.digest.as_ref().is_some_and(|c| {
+                            !revisions.contains(c) && self.inventory().contains_key(c)
+                        }) {
                             unlinked(child, "child manifest", findings);
                         }
                     }
@@ -664,18 +669,24 @@ fn check_uploads(repository: &Repository, options: &GcOptions, findings: &mut Ve
                 Finding::new(
                     Rule::RegistryUploadStale,
                     location(),
-                    format!(
-                        "upload started {started_at} and never finished ({} bytes)",
-                        upload.bytes
-                    ),
+                    format!("upload never finished ({} bytes)", upload.bytes),
                 )
                 .expected_found(
-                    format!("started within {}h", max_age / 3600),
-                    started_at.escape_default(),
+                    format!("started within {}", age_text(options.upload_max_age)),
+                    format!("started {}", started_at.escape_default()),
                 )
                 .with_bytes(upload.bytes),
             );
         }
+    }
+}
+
+/// An age as the registry's configuration writes one: `168h`, else humantime's `1h 30m`.
+fn age_text(age: Duration) -> String {
+    if age.as_secs() % 3600 == 0 && age.subsec_nanos() == 0 {
+        format!("{}h", age.as_secs() / 3600)
+    } else {
+        humantime::format_duration(age).to_string()
     }
 }
 

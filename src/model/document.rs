@@ -51,15 +51,18 @@ pub struct Index {
     pub subject: Option<Descriptor>,
 }
 
-/// An image manifest (OCI or Docker schema 2).
+/// An image manifest (OCI or Docker schema 2), or the withdrawn OCI artifact manifest.
 #[derive(Clone, Debug, Default)]
 pub struct Manifest {
     /// The document's own `mediaType`.
     pub media_type: Option<String>,
-    /// `config`.
+    /// `config` (an artifact manifest has none).
     pub config: Option<Descriptor>,
-    /// `layers`, in order; `None` when absent or not an array.
+    /// `layers`, in order (an artifact manifest's `blobs`); `None` when absent or not an
+    /// array.
     pub layers: Option<Vec<Descriptor>>,
+    /// Whether this is the withdrawn OCI artifact manifest: an artifact, never an image.
+    pub withdrawn_artifact: bool,
     /// `subject`.
     pub subject: Option<Descriptor>,
 }

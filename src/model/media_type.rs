@@ -11,6 +11,10 @@
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// OCI image manifest (`manifest.md`).
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The OCI artifact manifest of image-spec v1.1.0-rc1 to rc2 (`artifact.md`), withdrawn
+/// before 1.1.0 in favour of image manifests with `artifactType`. Registries still hold
+/// them: its `blobs` and `subject` are followed, like a manifest's layers and subject.
+pub const OCI_ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
 /// OCI image configuration (`config.md`).
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// The empty descriptor's type (`manifest.md` § Guidance for an Empty Descriptor).
@@ -33,7 +37,8 @@ pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.man
 pub enum Kind {
     /// An OCI index or a Docker manifest list: parsed, its `manifests` followed.
     Index,
-    /// An OCI or Docker schema 2 image manifest: parsed, config and layers followed.
+    /// An OCI or Docker schema 2 image manifest, or the withdrawn OCI artifact manifest:
+    /// parsed, config and layers (an artifact manifest's blobs) followed.
     Manifest,
     /// Docker schema 1: legacy, not followed.
     Schema1,
@@ -47,7 +52,7 @@ pub enum Kind {
 pub fn kind(media_type: &str) -> Kind {
     match media_type {
         OCI_INDEX | DOCKER_MANIFEST_LIST => Kind::Index,
-        OCI_MANIFEST | DOCKER_MANIFEST => Kind::Manifest,
+        OCI_MANIFEST | DOCKER_MANIFEST | OCI_ARTIFACT_MANIFEST => Kind::Manifest,
         DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Kind::Schema1,
         OCI_CONFIG | DOCKER_CONFIG => Kind::Config,
         _ => Kind::Other,

@@ -58,6 +58,8 @@ pub struct Stats {
     pub bytes_verified: u64,
     /// Indexes, manifests and configs parsed.
     pub documents: u64,
+    /// Findings the policy hid (`--skip`, `--skip-list`, `--severity RULE=ignore`).
+    pub suppressed: u64,
     /// Uploads in progress or stale under a Distribution root's `_uploads`.
     pub uploads: u64,
     /// Bytes those uploads hold.
@@ -92,6 +94,12 @@ pub struct Coverage {
     /// Artifacts (signatures, SBOMs, charts: `artifactType`, or a non-image config), which
     /// are not platform-specific and not counted.
     pub artifacts: Vec<Digest>,
+    /// Manifests and nested indexes the index lists but the store does not hold (a sparse
+    /// index, as `oras copy --platform` leaves one).
+    pub missing: Vec<Digest>,
+    /// The platforms of those absent manifests: listed by the index, not present, and not
+    /// in `platforms`. "N of M platforms present" is `platforms` against both.
+    pub missing_platforms: Vec<Platform>,
 }
 
 /// What garbage collection would reclaim in one repository of a Distribution root.
@@ -201,18 +209,36 @@ pub enum Format {
     Json,
 }
 
+/// How much of the platform coverage the text shows (JSON always holds all of it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CoverageDetail {
+    /// A store-wide summary: each platform with the number of tags covering it, tags
+    /// without a platform, sparse indexes. A registry of thousands of tags stays readable.
+    #[default]
+    Summary,
+    /// One line per tag (per `index.json` entry of a layout).
+    Full,
+    /// Nothing.
+    None,
+}
+
 /// Writes `report` in `format` to `out` (JSON is streamed, not built in memory first).
-pub fn write(report: &Report, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub fn write(
+    report: &Report,
+    format: Format,
+    coverage: CoverageDetail,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Text => out.write_all(render_text(report).as_bytes()),
+        Format::Text => out.write_all(render_text(report, coverage).as_bytes()),
         Format::Json => json::write(report, out),
     }
 }
 
 /// Renders `report` in `format`.
-pub fn render(report: &Report, format: Format) -> String {
+pub fn render(report: &Report, format: Format, coverage: CoverageDetail) -> String {
     match format {
-        Format::Text => render_text(report),
+        Format::Text => render_text(report, coverage),
         Format::Json => render_json(report),
     }
 }

@@ -9,11 +9,14 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{Coverage, Reclaimable, ReclaimableTotal, Report};
+use std::collections::BTreeMap;
+
+use crate::model::platform::Platform;
+use crate::report::{Coverage, CoverageDetail, Reclaimable, ReclaimableTotal, Report};
 use crate::store::StoreKind;
 
-/// Renders the report as text.
-pub fn render(report: &Report) -> String {
+/// Renders the report as text, with as much platform coverage as `detail` asks.
+pub fn render(report: &Report, detail: CoverageDetail) -> String {
     let mut out = String::new();
     for finding in &report.findings {
         let _ = write!(
@@ -41,13 +44,17 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    if !report.coverage.is_empty() {
+    if !report.coverage.is_empty() && detail != CoverageDetail::None {
         if !report.findings.is_empty() {
             out.push('\n');
         }
-        // A registry's roots are tags, named in full by `repository:tag`.
-        let show_path = report.store.kind != StoreKind::Distribution;
-        coverage(&mut out, &report.coverage, show_path);
+        if detail == CoverageDetail::Full {
+            // A registry's roots are tags, named in full by `repository:tag`.
+            let show_path = report.store.kind != StoreKind::Distribution;
+            coverage(&mut out, &report.coverage, show_path);
+        } else {
+            coverage_summary(&mut out, &report.coverage);
+        }
     }
     if let Some(rows) = &report.reclaimable {
         let registries: Vec<_> = report
@@ -86,9 +93,14 @@ pub fn render(report: &Report) -> String {
     } else {
         String::new()
     };
+    let suppressed = if stats.suppressed > 0 {
+        format!(" · {} suppressed", stats.suppressed)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info) · {} blob{}, {} · {} verified · {} document{}{registry} · {:.2} s",
+        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info){suppressed} · {} blob{}, {} · {} verified · {} document{}{registry} · {:.2} s",
         report.findings.len(),
         plural(report.findings.len()),
         plural(errors),
@@ -108,20 +120,9 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Bytes in binary units, one decimal.
+/// Bytes in binary units, one decimal ("7.8 KiB", "15 B").
 fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    bytesize::ByteSize(n).display().iec().to_string()
 }
 
 /// One Distribution root's table; `place` names the root when there are several.
@@ -219,6 +220,9 @@ fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
                 plural(entry.attestations.len())
             ));
         }
+        if !entry.missing.is_empty() {
+            notes.push(sparse_note(entry));
+        }
         let notes = if notes.is_empty() {
             String::new()
         } else {
@@ -226,4 +230,85 @@ fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
         };
         let _ = writeln!(out, "  {name:<width$}  {}{notes}", parts.join(", "));
     }
+}
+
+/// "2 of 3 platforms present" for a sparse index (or "1 of 2 manifests present" where the
+/// absent entries name no platform).
+fn sparse_note(entry: &Coverage) -> String {
+    if entry.missing_platforms.is_empty() {
+        let listed = entry.platforms.len() + entry.missing.len();
+        return format!("{} of {listed} manifests present", entry.platforms.len());
+    }
+    let listed = entry.platforms.len() + entry.missing_platforms.len();
+    format!(
+        "{} of {listed} platform{} present",
+        entry.platforms.len(),
+        plural(listed)
+    )
+}
+
+/// The store-wide summary: each platform with the number of tags that cover it (most
+/// first), then tags without a platform, artifact-only tags and sparse indexes.
+fn coverage_summary(out: &mut String, coverage: &[Coverage]) {
+    let tags = coverage.len();
+    let _ = writeln!(
+        out,
+        "platform coverage ({tags} tag{}; --coverage full lists each):",
+        plural(tags)
+    );
+    let mut by_platform: BTreeMap<&Platform, usize> = BTreeMap::new();
+    for entry in coverage {
+        for platform in &entry.platforms {
+            *by_platform.entry(platform).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(String, usize)> = by_platform
+        .into_iter()
+        .map(|(platform, n)| (platform.to_string(), n))
+        .collect();
+    // Most-covered first; ties in platform order (the map's), as the sort is stable.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
+    let no_platform = coverage
+        .iter()
+        .filter(|c| c.platforms.is_empty() && c.artifacts.is_empty() && c.missing.is_empty())
+        .count();
+    let artifacts_only = coverage
+        .iter()
+        .filter(|c| c.platforms.is_empty() && !c.artifacts.is_empty())
+        .count();
+    let sparse: Vec<&Coverage> = coverage.iter().filter(|c| !c.missing.is_empty()).collect();
+    let mut extra: Vec<(String, String)> = Vec::new();
+    if no_platform > 0 {
+        extra.push(("without a platform".to_owned(), tags_count(no_platform)));
+    }
+    if artifacts_only > 0 {
+        extra.push(("artifacts only".to_owned(), tags_count(artifacts_only)));
+    }
+    if !sparse.is_empty() {
+        let absent: usize = sparse.iter().map(|c| c.missing.len()).sum();
+        extra.push((
+            "sparse indexes".to_owned(),
+            format!(
+                "{} ({absent} listed manifest{} not in the store)",
+                tags_count(sparse.len()),
+                plural(absent)
+            ),
+        ));
+    }
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.len())
+        .chain(extra.iter().map(|(name, _)| name.len()))
+        .max()
+        .unwrap_or(0);
+    for (name, n) in rows {
+        let _ = writeln!(out, "  {name:<width$}  {}", tags_count(n));
+    }
+    for (name, what) in extra {
+        let _ = writeln!(out, "  {name:<width$}  {what}");
+    }
+}
+
+fn tags_count(n: usize) -> String {
+    format!("{n} tag{}", plural(n))
 }
