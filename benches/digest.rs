@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use oci_audit::hash::{ReadMode, hash_file};
+use oci_audit::backend::local::{ReadMode, hash_file};
 use oci_audit::model::digest::Algorithm;
 use sha2::Digest as _;
 

@@ -22,11 +22,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
 
+use crate::backend::local::{LocalFs, ReadMode};
+use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::graph::{self, Graph, Loaded};
 use crate::check::registry::{self, GcOptions, Registry};
 use crate::finding::{Finding, Location, Policy};
-use crate::hash::{self, ReadMode};
+use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::model::key::Key;
@@ -124,17 +126,34 @@ struct RegistryAudit {
     bytes_hashed: u64,
 }
 
-/// Audits the store at `path`.
+/// Audits the stores under the local directory `path` (itself possibly a symlink, which
+/// is resolved once: the user named it).
 pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<Report, Error> {
+    let name = path.display().to_string();
+    let root = std::fs::canonicalize(path).map_err(|error| Error::Io {
+        path: name.clone(),
+        error: ReadError::from(error),
+    })?;
+    let backend = LocalFs::new(root, options.read_mode);
+    audit_backend(&backend, &name, options, progress)
+}
+
+/// Audits the stores under the root of `backend`; `name` is how the user named it.
+pub fn audit_backend(
+    backend: &dyn Backend,
+    name: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report, Error> {
     let started = Instant::now();
-    let found = detect::detect(path, options.detect)?;
+    let found = detect::detect(backend, name, options.detect)?;
     let mut findings = found.findings;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
         .map_err(|e| Error::Io {
-            path: path.to_owned(),
-            error: io::Error::other(e),
+            path: name.to_owned(),
+            error: ReadError::Io(io::Error::other(e)),
         })?;
     let hashed_bytes = AtomicU64::new(0);
     let (audits, registries, verify_findings) = pool.install(|| {
@@ -142,12 +161,12 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         let audits: Vec<LayoutAudit> = found
             .layouts
             .par_iter()
-            .map(|layout| audit_layout(layout, options))
+            .map(|layout| audit_layout(backend, layout, options))
             .collect();
         let registries: Vec<RegistryAudit> = found
             .registries
             .par_iter()
-            .map(|root| audit_registry(root, options))
+            .map(|root| audit_registry(backend, root, options))
             .collect();
         progress.phase("verify");
         let mut sets: Vec<VerifySet> = audits
@@ -165,7 +184,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
                 store: root,
             });
         }
-        let verify_findings = verify_blobs(&sets, options, progress, &hashed_bytes);
+        let verify_findings = verify_blobs(backend, &sets, options, progress, &hashed_bytes);
         (audits, registries, verify_findings)
     });
     findings.extend(verify_findings);
@@ -225,7 +244,7 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         version: JSON_VERSION,
         store: StoreInfo {
             kind: StoreKind::of(&found.layouts, &found.registries),
-            path: path.display().to_string(),
+            path: name.to_owned(),
             stores,
         },
         stats,
@@ -237,16 +256,16 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
 }
 
 /// Inventory, repositories, documents, graph and registry checks of a Distribution root.
-fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
+fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &Options) -> RegistryAudit {
     let mut findings = Vec::new();
     let (inventory, names) = rayon::join(
         || {
             let mut found = Vec::new();
-            (distribution::inventory(root, &mut found), found)
+            (distribution::inventory(backend, root, &mut found), found)
         },
         || {
             let mut found = Vec::new();
-            (distribution::repositories(root, &mut found), found)
+            (distribution::repositories(backend, root, &mut found), found)
         },
     );
     let (inventory, mut found) = inventory;
@@ -254,7 +273,7 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
     let (names, mut found) = names;
     findings.append(&mut found);
     let mut repositories = Vec::with_capacity(names.len());
-    for (repository, mut found) in distribution::read_repositories(root, &names) {
+    for (repository, mut found) in distribution::read_repositories(backend, root, &names) {
         findings.append(&mut found);
         repositories.push(repository);
     }
@@ -263,7 +282,8 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
         .into_iter()
         .map(|digest| (digest, Expect::Revision))
         .collect();
-    let (docs, bytes_hashed) = load_documents(frontier, &inventory, root, options, &mut findings);
+    let (docs, bytes_hashed) =
+        load_documents(backend, frontier, &inventory, root, options, &mut findings);
     let graph = Graph {
         blob_paths: root,
         inventory: &inventory,
@@ -302,18 +322,25 @@ fn audit_registry(root: &RegistryRoot, options: &Options) -> RegistryAudit {
 }
 
 /// Structure, inventory, documents and graph of one layout.
-fn audit_layout(layout: &LayoutRoot, options: &Options) -> LayoutAudit {
+fn audit_layout(backend: &dyn Backend, layout: &LayoutRoot, options: &Options) -> LayoutAudit {
     let mut findings = Vec::new();
-    check_header(layout, &mut findings);
-    let inventory = layout::inventory(layout, &mut findings).unwrap_or_default();
-    let (index_json, index_json_read) = read_index_json(layout, options, &mut findings);
+    check_header(backend, layout, &mut findings);
+    let inventory = layout::inventory(backend, layout, &mut findings).unwrap_or_default();
+    let (index_json, index_json_read) = read_index_json(backend, layout, options, &mut findings);
     let frontier = index_json
         .iter()
         .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
-    let (docs, bytes_hashed) = load_documents(frontier, &inventory, layout, options, &mut findings);
-    let index_path = layout.display("index.json");
+    let (docs, bytes_hashed) = load_documents(
+        backend,
+        frontier,
+        &inventory,
+        layout,
+        options,
+        &mut findings,
+    );
+    let index_path = layout.key("index.json");
     let graph = Graph {
         blob_paths: layout,
         inventory: &inventory,
@@ -358,28 +385,23 @@ fn hashed_flags(inventory: &Inventory, docs: &HashMap<Digest, Loaded>) -> Vec<bo
     flags
 }
 
-/// An `io-error` finding. Entries refused for their type (symlink, FIFO, device) say
-/// what they are; other errors are the operating system's.
-fn read_error(display: &Key, error: &io::Error) -> Finding {
-    if error.raw_os_error() == Some(libc::ELOOP) {
-        Finding::new(
-            Rule::IoError,
-            Location::path(display),
-            "is a symlink; not followed",
-        )
-    } else if error.kind() == io::ErrorKind::InvalidInput {
-        Finding::new(Rule::IoError, Location::path(display), error.to_string())
-    } else {
-        io_finding(display, error)
+/// An `io-error` finding. Entries refused for their kind (symlink, FIFO, device) say
+/// what they are; other errors are the backend's.
+fn read_error(key: &Key, error: &ReadError) -> Finding {
+    match error {
+        ReadError::NotRegular(_) => {
+            Finding::new(Rule::IoError, Location::path(key), error.to_string())
+        }
+        _ => io_finding(key, error),
     }
 }
 
 /// `oci-layout`: present, a JSON object, `imageLayoutVersion` 1.0.0.
-fn check_header(layout: &LayoutRoot, findings: &mut Vec<Finding>) {
-    let display = layout.display("oci-layout");
-    let mut bytes = match hash::read_small(&layout.dir.join("oci-layout"), MAX_LAYOUT_HEADER) {
+fn check_header(backend: &dyn Backend, layout: &LayoutRoot, findings: &mut Vec<Finding>) {
+    let display = layout.key("oci-layout");
+    let mut bytes = match backend.read_small(&display, MAX_LAYOUT_HEADER) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+        Err(error) if error.is_not_found() => {
             findings.push(Finding::new(
                 Rule::LayoutMarkerMissing,
                 Location::path(display),
@@ -411,35 +433,35 @@ fn check_header(layout: &LayoutRoot, findings: &mut Vec<Finding>) {
 /// Reads and parses `index.json`. The flag is false when it exists but could not be used,
 /// which leaves the layout's reachability unknown.
 fn read_index_json(
+    backend: &dyn Backend,
     layout: &LayoutRoot,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (Option<Index>, bool) {
-    let display = layout.display("index.json");
-    let mut bytes =
-        match hash::read_small(&layout.dir.join("index.json"), options.max_document_size) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                findings.push(Finding::new(
-                    Rule::IndexJsonMissing,
-                    Location::path(display),
-                    "index.json does not exist",
-                ));
-                return (None, true);
-            }
-            Err(error) if error.kind() == io::ErrorKind::FileTooLarge => {
-                findings.push(Finding::new(
-                    Rule::DocumentTooLarge,
-                    Location::path(display),
-                    format!("index.json not parsed: {error}"),
-                ));
-                return (None, false);
-            }
-            Err(error) => {
-                findings.push(read_error(&display, &error));
-                return (None, false);
-            }
-        };
+    let display = layout.key("index.json");
+    let mut bytes = match backend.read_small(&display, options.max_document_size) {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => {
+            findings.push(Finding::new(
+                Rule::IndexJsonMissing,
+                Location::path(display),
+                "index.json does not exist",
+            ));
+            return (None, true);
+        }
+        Err(error @ (ReadError::TooLarge { .. } | ReadError::Grew(_))) => {
+            findings.push(Finding::new(
+                Rule::DocumentTooLarge,
+                Location::path(display),
+                format!("index.json not parsed: {error}"),
+            ));
+            return (None, false);
+        }
+        Err(error) => {
+            findings.push(read_error(&display, &error));
+            return (None, false);
+        }
+    };
     let mut cx = Context {
         path: &display,
         digest: None,
@@ -455,6 +477,7 @@ fn read_index_json(
 /// (the entries of `index.json`, or a registry's revisions), one breadth-first level at a
 /// time, each level in parallel.
 fn load_documents(
+    backend: &dyn Backend,
     mut frontier: Vec<(Digest, Expect)>,
     inventory: &Inventory,
     store: &dyn BlobPaths,
@@ -476,10 +499,10 @@ fn load_documents(
                     store,
                 };
                 let mut found = Vec::new();
-                let (document, hashed) = load_document(blob, *expect, options, &mut found);
+                let (document, hashed) = load_document(backend, blob, *expect, options, &mut found);
                 let loaded = Loaded {
                     document,
-                    display: blob.display(),
+                    display: blob.key(),
                     content_checked: hashed.is_some(),
                 };
                 Some((digest.clone(), loaded, found, hashed.unwrap_or(0)))
@@ -509,16 +532,17 @@ fn load_documents(
 /// Returns the document and the number of bytes hashed (`None` when the content was not
 /// hashed, which leaves it to the verify phase).
 fn load_document(
+    backend: &dyn Backend,
     blob: Blob,
     expect: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (Option<Document>, Option<u64>) {
-    let display = blob.display();
+    let display = blob.key();
     let location = || Location::path(&display).with_digest(Some(blob.digest.clone()));
-    let mut bytes = match hash::read_small(&blob.path(), options.max_document_size) {
+    let mut bytes = match backend.read_small(&display, options.max_document_size) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::FileTooLarge => {
+        Err(error @ (ReadError::TooLarge { .. } | ReadError::Grew(_))) => {
             findings.push(Finding::new(
                 Rule::DocumentTooLarge,
                 location(),
@@ -553,7 +577,7 @@ fn check_content(blob: Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> Optio
 fn digest_mismatch(blob: Blob, actual: &Digest) -> Finding {
     Finding::new(
         Rule::BlobDigestMismatch,
-        Location::path(blob.display()).with_digest(Some(blob.digest.clone())),
+        Location::path(blob.key()).with_digest(Some(blob.digest.clone())),
         "content does not hash to the digest in its name",
     )
     .expected_found(blob.digest, actual)
@@ -571,6 +595,7 @@ pub struct VerifySet<'a> {
 
 /// Hashes every blob not hashed as a document, across all stores, largest first.
 fn verify_blobs(
+    backend: &dyn Backend,
     sets: &[VerifySet],
     options: &Options,
     progress: &dyn Progress,
@@ -591,7 +616,7 @@ fn verify_blobs(
             if !digest.algorithm().is_verifiable() {
                 findings.push(Finding::new(
                     Rule::BlobUnverifiable,
-                    Location::path(blob.display()).with_digest(Some(digest.clone())),
+                    Location::path(blob.key()).with_digest(Some(digest.clone())),
                     format!("cannot verify {} digests", digest.algorithm()),
                 ));
             } else if options.verify {
@@ -610,7 +635,7 @@ fn verify_blobs(
     let results: Vec<Finding> = rayon::broadcast(|_| {
         let mut found = Vec::new();
         while let Some(blob) = work.get(cursor.fetch_add(1, Ordering::Relaxed)) {
-            found.extend(verify_blob(*blob, options, &advance, hashed_bytes));
+            found.extend(verify_blob(backend, *blob, &advance, hashed_bytes));
             progress.blob_done();
         }
         found
@@ -624,24 +649,20 @@ fn verify_blobs(
 
 /// Re-hashes one blob; a finding when it changed length, does not match, or cannot be read.
 fn verify_blob(
+    backend: &dyn Backend,
     blob: Blob,
-    options: &Options,
     advance: &(dyn Fn(u64) + Sync),
     hashed_bytes: &AtomicU64,
 ) -> Option<Finding> {
-    match hash::hash_file(
-        &blob.path(),
-        blob.digest.algorithm(),
-        options.read_mode,
-        advance,
-    ) {
+    let key = blob.key();
+    match backend.hash(&key, blob.digest.algorithm(), advance) {
         Ok(hashed) => {
             hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
             if hashed.len != blob.len {
                 Some(
                     Finding::new(
                         Rule::IoError,
-                        Location::path(blob.display()).with_digest(Some(blob.digest.clone())),
+                        Location::path(&key).with_digest(Some(blob.digest.clone())),
                         "blob changed length while being audited",
                     )
                     .expected_found(blob.len, hashed.len),
@@ -652,7 +673,7 @@ fn verify_blob(
                 None
             }
         }
-        Err(error) => Some(read_error(&blob.display(), &error).with_digest(blob.digest)),
+        Err(error) => Some(read_error(&key, &error).with_digest(blob.digest)),
     }
 }
 
@@ -668,7 +689,7 @@ fn report_unreferenced(
             findings.push(
                 Finding::new(
                     Rule::BlobUnreferenced,
-                    Location::path(layout.blob_display(digest)).with_digest(Some(digest.clone())),
+                    Location::path(layout.blob_key(digest)).with_digest(Some(digest.clone())),
                     format!(
                         "not reachable from {}index.json ({len} bytes)",
                         layout.prefix.prefix()

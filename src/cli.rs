@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use oci_audit::hash::ReadMode;
+use oci_audit::backend::local::ReadMode;
 use oci_audit::model::digest::Digest;
 use oci_audit::report::CoverageDetail;
 use oci_audit::store::detect::DetectOptions;

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod backend;
 pub mod check;
 pub mod finding;
 pub mod hash;

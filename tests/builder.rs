@@ -246,7 +246,7 @@ fn other_algorithms_are_verified_or_reported_unverifiable() {
 
 #[test]
 fn large_blobs_verify_the_same_with_and_without_mmap() {
-    use oci_audit::hash::{MMAP_THRESHOLD, MMAP_WINDOW};
+    use oci_audit::backend::local::{MMAP_THRESHOLD, MMAP_WINDOW};
     const { assert!(MMAP_WINDOW >= MMAP_THRESHOLD) };
     // Several mapping windows and a tail that is not page-aligned.
     let len = usize::try_from(2 * MMAP_WINDOW + 12_345).unwrap();

@@ -108,8 +108,8 @@ pub struct Graph<'a> {
 }
 
 impl Graph<'_> {
-    fn blob_display(&self, digest: &Digest) -> Key {
-        self.blob_paths.blob_display(digest)
+    fn blob_key(&self, digest: &Digest) -> Key {
+        self.blob_paths.blob_key(digest)
     }
 
     /// Every (referrer path, descriptor, role) edge of the store.
@@ -153,7 +153,7 @@ impl Graph<'_> {
             };
             reachable.insert(digest.clone());
             let location = || {
-                Location::path(self.blob_display(digest))
+                Location::path(self.blob_key(digest))
                     .with_digest(Some(digest.clone()))
                     .via(referrer, &descriptor.pointer)
             };
@@ -305,7 +305,7 @@ impl Graph<'_> {
                             findings.push(
                                 Finding::new(
                                     Rule::IndexPlatformMismatch,
-                                    Location::path(self.blob_display(target))
+                                    Location::path(self.blob_key(target))
                                         .with_digest(Some(target.clone()))
                                         .via(&loaded.display, &entry.pointer),
                                     "index entry's platform differs from the image config's",

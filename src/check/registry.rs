@@ -253,7 +253,7 @@ impl Registry<'_> {
             };
             findings.push(Finding::new(
                 rule,
-                Location::path(self.root.blob_display(&digest))
+                Location::path(self.root.blob_key(&digest))
                     .with_digest(Some(digest.clone()))
                     .via(&link.display, ""),
                 message,
@@ -382,7 +382,7 @@ impl Registry<'_> {
                 let Some(target) = &d.digest else { return };
                 findings.push(Finding::new(
                     Rule::RegistryReferenceUnlinked,
-                    Location::path(self.root.blob_display(target))
+                    Location::path(self.root.blob_key(target))
                         .with_digest(Some(target.clone()))
                         .via(&loaded.display, &d.pointer),
                     format!("{what} is not linked in {}: pulls fail", repository.name),
@@ -565,7 +565,7 @@ impl Registry<'_> {
             findings.push(
                 Finding::new(
                     Rule::BlobUnreferenced,
-                    Location::path(blob.display()).with_digest(Some(blob.digest.clone())),
+                    Location::path(blob.key()).with_digest(Some(blob.digest.clone())),
                     format!("{mode} would delete it ({} bytes): {why}", blob.len),
                 )
                 .with_bytes(blob.len),

@@ -21,20 +21,14 @@
 //! This layer lists directories and reads the small `link` and `startedat` files; what
 //! they must hold is judged by `check::registry`. Nothing is followed through a symlink.
 
-use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-
 use rayon::prelude::*;
-use rustix::fs::FileType;
 
+use crate::backend::{Backend, Entry, Kind};
 use crate::finding::{Finding, Location};
-use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::layout::file_kind;
-use crate::store::{BlobPaths, Entry, Inventory, io_finding, list_dir};
+use crate::store::{BlobPaths, Inventory, io_finding};
 
 /// A link holds one digest: "sha512:" and 128 hex digits is 135 bytes. Anything much
 /// longer is not a link, and is not read whole.
@@ -47,38 +41,25 @@ const MAX_DEPTH: usize = 64;
 /// The `docker/registry/v2` directory of the audited tree.
 #[derive(Clone, Debug)]
 pub struct RegistryRoot {
-    /// Absolute path of `.../docker/registry/v2`.
-    pub dir: PathBuf,
-    /// Its path relative to the audited root (empty when the user named `v2` itself).
+    /// Its key relative to the audited root (empty when the user named `v2` itself).
     pub prefix: Key,
 }
 
 impl RegistryRoot {
-    /// The path of `relative` (a path under v2/), relative to the audited root.
-    pub fn display(&self, relative: &str) -> Key {
+    /// The key of `relative` (a path under v2/), relative to the audited root.
+    pub fn key(&self, relative: &str) -> Key {
         self.prefix.join(relative)
     }
 }
 
 impl BlobPaths for RegistryRoot {
-    fn blob_display(&self, digest: &Digest) -> Key {
+    fn blob_key(&self, digest: &Digest) -> Key {
         let encoded = digest.encoded();
         let shard = encoded.get(..2).unwrap_or(&encoded);
-        self.display(&format!(
+        self.key(&format!(
             "blobs/{}/{shard}/{encoded}/data",
             digest.algorithm()
         ))
-    }
-
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let encoded = digest.encoded();
-        let shard = encoded.get(..2).unwrap_or(&encoded);
-        self.dir
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(shard)
-            .join(&*encoded)
-            .join("data")
     }
 }
 
@@ -164,47 +145,46 @@ fn path_invalid(display: Key, message: impl Into<String>) -> Finding {
 }
 
 /// Lists every blob under `blobs/`, the 256-way shards in parallel.
-pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory {
-    let blobs = root.dir.join("blobs");
-    let display = root.display("blobs");
-    let entries = match list_dir(&blobs) {
+pub fn inventory(
+    backend: &dyn Backend,
+    root: &RegistryRoot,
+    findings: &mut Vec<Finding>,
+) -> Inventory {
+    let blobs = root.key("blobs");
+    let entries = match backend.list(&blobs) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Inventory::default(),
+        Err(error) if error.is_not_found() => return Inventory::default(),
         Err(error) => {
-            findings.push(io_finding(&display, &error));
+            findings.push(io_finding(&blobs, &error));
             return Inventory::default();
         }
     };
-    // (algorithm, shard name, shard path, shard display path)
-    let mut shards: Vec<(Option<String>, String, PathBuf, Key)> = Vec::new();
+    // (algorithm, shard name, shard key)
+    let mut shards: Vec<(Option<String>, String, Key)> = Vec::new();
     for algorithm in entries {
-        let alg_display = display.join(algorithm.name.as_bytes());
-        if !is_directory(&algorithm, &alg_display, findings) {
+        let alg_key = blobs.join(&algorithm.name);
+        if !is_directory(&algorithm, &alg_key, findings) {
             continue;
         }
-        let alg_path = blobs.join(&algorithm.name);
-        let alg_name = algorithm.name.to_str().map(str::to_owned);
-        let shard_entries = match list_dir(&alg_path) {
+        let alg_name = algorithm.name_str().map(str::to_owned);
+        let shard_entries = match backend.list(&alg_key) {
             Ok(entries) => entries,
             Err(error) => {
-                findings.push(io_finding(&alg_display, &error));
+                findings.push(io_finding(&alg_key, &error));
                 continue;
             }
         };
         for shard in shard_entries {
-            let shard_display = alg_display.join(shard.name.as_bytes());
-            if !is_directory(&shard, &shard_display, findings) {
+            let shard_key = alg_key.join(&shard.name);
+            if !is_directory(&shard, &shard_key, findings) {
                 continue;
             }
-            match shard.name.to_str() {
-                Some(name) if name.len() == 2 => shards.push((
-                    alg_name.clone(),
-                    name.to_owned(),
-                    alg_path.join(&shard.name),
-                    shard_display,
-                )),
+            match shard.name_str() {
+                Some(name) if name.len() == 2 => {
+                    shards.push((alg_name.clone(), name.to_owned(), shard_key));
+                }
                 _ => findings.push(path_invalid(
-                    shard_display,
+                    shard_key,
                     "shard directory name is not two characters (blobs/<alg>/<2 hex>/<encoded>/data)",
                 )),
             }
@@ -214,9 +194,9 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
     type Listed = (Vec<(Digest, u64)>, Vec<Finding>);
     let listed: Vec<Listed> = shards
         .par_iter()
-        .map(|(algorithm, shard, path, display)| {
+        .map(|(algorithm, shard, key)| {
             let mut found = Vec::new();
-            let blobs = shard_blobs(algorithm.as_deref(), shard, path, display, &mut found);
+            let blobs = shard_blobs(backend, algorithm.as_deref(), shard, key, &mut found);
             (blobs, found)
         })
         .collect();
@@ -230,44 +210,44 @@ pub fn inventory(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Inventory 
 
 /// Whether `entry` is a directory; anything else (or an entry that cannot be typed) is
 /// reported.
-fn is_directory(entry: &Entry, display: &Key, findings: &mut Vec<Finding>) -> bool {
+fn is_directory(entry: &Entry, key: &Key, findings: &mut Vec<Finding>) -> bool {
     match &entry.stat {
-        Ok((FileType::Directory, _)) => true,
-        Ok((file_type, _)) => {
+        Ok(stat) if stat.kind == Kind::Dir => true,
+        Ok(stat) => {
             findings.push(path_invalid(
-                display.clone(),
-                format!("{}, where a directory belongs", file_kind(*file_type)),
+                key.clone(),
+                format!("{}, where a directory belongs", stat.kind.describe()),
             ));
             false
         }
         Err(error) => {
-            findings.push(io_finding(display, error));
+            findings.push(io_finding(key, error));
             false
         }
     }
 }
 
 fn shard_blobs(
+    backend: &dyn Backend,
     algorithm: Option<&str>,
     shard: &str,
-    dir: &Path,
-    display: &Key,
+    dir: &Key,
     findings: &mut Vec<Finding>,
 ) -> Vec<(Digest, u64)> {
-    let entries = match list_dir(dir) {
+    let entries = match backend.list(dir) {
         Ok(entries) => entries,
         Err(error) => {
-            findings.push(io_finding(display, &error));
+            findings.push(io_finding(dir, &error));
             return Vec::new();
         }
     };
     let mut blobs = Vec::with_capacity(entries.len());
     for entry in entries {
-        let entry_display = display.join(entry.name.as_bytes());
+        let entry_display = dir.join(&entry.name);
         if !is_directory(&entry, &entry_display, findings) {
             continue;
         }
-        let digest = match (algorithm, entry.name.to_str()) {
+        let digest = match (algorithm, entry.name_str()) {
             (Some(algorithm), Some(encoded)) => Digest::parse(&format!("{algorithm}:{encoded}"))
                 .map_err(|error| format!("directory name is not a digest: {error}")),
             _ => Err("directory name is not UTF-8, so it cannot be a digest".to_owned()),
@@ -291,8 +271,7 @@ fn shard_blobs(
             }
         };
         let data_display = entry_display.join("data");
-        let blob_dir = dir.join(&entry.name);
-        let inside = match list_dir(&blob_dir) {
+        let inside = match backend.list(&entry_display) {
             Ok(inside) => inside,
             Err(error) => {
                 findings.push(io_finding(&entry_display, &error).with_digest(&digest));
@@ -301,12 +280,12 @@ fn shard_blobs(
         };
         let mut data = None;
         for item in &inside {
-            if item.name == "data" {
+            if &*item.name == b"data" {
                 data = Some(item);
             } else {
                 findings.push(
                     path_invalid(
-                        entry_display.join(item.name.as_bytes()),
+                        entry_display.join(&item.name),
                         "unexpected entry in a blob directory (only data belongs there)",
                     )
                     .with_digest(&digest),
@@ -320,35 +299,38 @@ fn shard_blobs(
             Some(Err(error)) => {
                 findings.push(io_finding(&data_display, error).with_digest(&digest));
             }
-            Some(Ok((FileType::RegularFile, len))) => blobs.push((digest, *len)),
-            Some(Ok((file_type, _))) => findings.push(Finding::new(
+            Some(Ok(stat)) if stat.kind == Kind::File => blobs.push((digest, stat.len)),
+            Some(Ok(stat)) => findings.push(Finding::new(
                 Rule::BlobNotRegular,
                 Location::path(data_display).with_digest(Some(digest)),
-                format!("blob is {}", file_kind(*file_type)),
+                format!("blob is {}", stat.kind.describe()),
             )),
         }
     }
     blobs
 }
 
-/// Every repository under `repositories/`, sorted by name (its path below
-/// `repositories/`). A repository is a directory holding `_manifests`, `_layers` or
-/// `_uploads`; repositories nest (`a` and `a/b`).
-pub fn repositories(root: &RegistryRoot, findings: &mut Vec<Finding>) -> Vec<(Key, PathBuf)> {
-    let dir = root.dir.join("repositories");
+/// Every repository under `repositories/`, by name (its path below `repositories/`),
+/// sorted. A repository is a directory holding `_manifests`, `_layers` or `_uploads`;
+/// repositories nest (`a` and `a/b`).
+pub fn repositories(
+    backend: &dyn Backend,
+    root: &RegistryRoot,
+    findings: &mut Vec<Finding>,
+) -> Vec<Key> {
     let mut found = Vec::new();
-    match std::fs::symlink_metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
+    match backend.stat(&root.key("repositories")) {
+        Ok(stat) if stat.kind == Kind::Dir => {}
         Ok(_) | Err(_) => return found,
     }
-    walk_repositories(root, &dir, &Key::root(), 0, &mut found, findings);
+    walk_repositories(backend, root, &Key::root(), 0, &mut found, findings);
     found.sort();
     found
 }
 
-/// The path of the repository `name` (empty: `repositories/` itself).
-fn repository_display(root: &RegistryRoot, name: &Key) -> Key {
-    let repositories = root.display("repositories");
+/// The key of the repository `name` (empty: `repositories/` itself).
+fn repository_key(root: &RegistryRoot, name: &Key) -> Key {
+    let repositories = root.key("repositories");
     if name.is_empty() {
         repositories
     } else {
@@ -357,51 +339,49 @@ fn repository_display(root: &RegistryRoot, name: &Key) -> Key {
 }
 
 fn walk_repositories(
+    backend: &dyn Backend,
     root: &RegistryRoot,
-    dir: &Path,
     name: &Key,
     depth: usize,
-    found: &mut Vec<(Key, PathBuf)>,
+    found: &mut Vec<Key>,
     findings: &mut Vec<Finding>,
 ) {
-    let display = repository_display(root, name);
-    let entries = match list_dir(dir) {
+    let dir = repository_key(root, name);
+    let entries = match backend.list(&dir) {
         Ok(entries) => entries,
         Err(error) => {
-            findings.push(io_finding(&display, &error));
+            findings.push(io_finding(&dir, &error));
             return;
         }
     };
-    let is_repository = entries.iter().any(|e| {
-        matches!(e.stat, Ok((FileType::Directory, _)))
-            && matches!(e.name.to_str(), Some("_manifests" | "_layers" | "_uploads"))
-    });
+    let is_repository = entries
+        .iter()
+        .any(|e| e.is_dir() && matches!(e.name_str(), Some("_manifests" | "_layers" | "_uploads")));
     if is_repository && !name.is_empty() {
-        found.push((name.clone(), dir.to_owned()));
+        found.push(name.clone());
     }
     if depth >= MAX_DEPTH {
         return;
     }
     for entry in &entries {
-        if matches!(entry.stat, Ok((FileType::Symlink, _))) {
+        if matches!(&entry.stat, Ok(stat) if stat.kind == Kind::Symlink) {
             findings.push(Finding::new(
                 Rule::IoError,
-                Location::path(display.join(entry.name.as_bytes())),
+                Location::path(dir.join(&entry.name)),
                 "is a symlink; not followed (a repository must be inside the root)",
             ));
         }
     }
-    let mut children: Vec<_> = entries
+    let mut children: Vec<&Entry> = entries
         .iter()
-        .filter(|e| matches!(e.stat, Ok((FileType::Directory, _))))
-        .filter(|e| !e.name.as_encoded_bytes().starts_with(b"_"))
+        .filter(|e| e.is_dir() && !e.name.starts_with(b"_"))
         .collect();
     children.sort_by(|a, b| a.name.cmp(&b.name));
     for child in children {
         walk_repositories(
+            backend,
             root,
-            &dir.join(&child.name),
-            &name.join(child.name.as_bytes()),
+            &name.join(&child.name),
             depth + 1,
             found,
             findings,
@@ -412,81 +392,70 @@ fn walk_repositories(
 /// Reads one repository (`name` is its path below `repositories/`): its links, tags and
 /// uploads.
 pub fn read_repository(
+    backend: &dyn Backend,
     root: &RegistryRoot,
     name: &Key,
-    dir: &Path,
     findings: &mut Vec<Finding>,
 ) -> Repository {
-    let display = repository_display(root, name);
+    let dir = repository_key(root, name);
     let manifests = dir.join("_manifests");
-    let has_manifests = std::fs::symlink_metadata(&manifests).is_ok_and(|m| m.is_dir());
+    let has_manifests = backend
+        .stat(&manifests)
+        .is_ok_and(|stat| stat.kind == Kind::Dir);
     let mut repository = Repository {
         name: name.to_string(),
         name_is_utf8: name.to_str().is_some(),
-        display: display.clone(),
+        display: dir.clone(),
         has_manifests,
         ..Repository::default()
     };
     if has_manifests {
-        repository.revisions = digest_links(
-            &manifests.join("revisions"),
-            &display.join("_manifests/revisions"),
-            findings,
-        );
-        repository.tags = tags(
-            &manifests.join("tags"),
-            &display.join("_manifests/tags"),
-            findings,
-        );
+        repository.revisions = digest_links(backend, &manifests.join("revisions"), findings);
+        repository.tags = tags(backend, &manifests.join("tags"), findings);
     }
-    repository.layers = digest_links(&dir.join("_layers"), &display.join("_layers"), findings);
-    repository.uploads = uploads(&dir.join("_uploads"), &display.join("_uploads"), findings);
+    repository.layers = digest_links(backend, &dir.join("_layers"), findings);
+    repository.uploads = uploads(backend, &dir.join("_uploads"), findings);
     repository
 }
 
 /// Lists `dir`, treating a missing directory as empty.
-fn list_optional(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Entry> {
-    match list_dir(dir) {
+fn list_optional(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Entry> {
+    match backend.list(dir) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(error) if error.is_not_found() => Vec::new(),
         Err(error) => {
-            findings.push(io_finding(display, &error));
+            findings.push(io_finding(dir, &error));
             Vec::new()
         }
     }
 }
 
 fn subdirectories(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut dirs: Vec<Entry> = entries
-        .into_iter()
-        .filter(|e| matches!(e.stat, Ok((FileType::Directory, _))))
-        .collect();
+    let mut dirs: Vec<Entry> = entries.into_iter().filter(Entry::is_dir).collect();
     dirs.sort_by(|a, b| a.name.cmp(&b.name));
     dirs
 }
 
 /// `<dir>/<alg>/<encoded>/link` for every pair; digest directories without `link` are
 /// skipped (a deleted manifest or layer link leaves one behind).
-fn digest_links(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Link> {
+fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Link> {
     let mut links = Vec::new();
-    for algorithm in subdirectories(list_optional(dir, display, findings)) {
-        let alg_name = algorithm.name.to_str().map(str::to_owned);
-        let alg_display = display.join(algorithm.name.as_bytes());
+    for algorithm in subdirectories(list_optional(backend, dir, findings)) {
+        let alg_name = algorithm.name_str().map(str::to_owned);
         let alg_dir = dir.join(&algorithm.name);
-        for encoded in subdirectories(list_optional(&alg_dir, &alg_display, findings)) {
-            let encoded_display = alg_display.join(encoded.name.as_bytes());
-            let named = match (&alg_name, encoded.name.to_str()) {
+        for encoded in subdirectories(list_optional(backend, &alg_dir, findings)) {
+            let named = match (&alg_name, encoded.name_str()) {
                 (Some(a), Some(e)) => Digest::parse(&format!("{a}:{e}"))
                     .map_err(|error| format!("path does not name a digest: {error}")),
                 _ => Err("path is not UTF-8, so it names no digest".to_owned()),
             };
-            let path = alg_dir.join(&encoded.name).join("link");
-            let content = read_link(&path);
+            let key = alg_dir.join(&encoded.name).join("link");
+            let content = read_link(backend, &key);
             if matches!(content, LinkContent::Missing) {
                 continue;
             }
             links.push(Link {
-                display: encoded_display.join("link"),
+                display: key,
                 named: Some(named),
                 content,
             });
@@ -495,57 +464,55 @@ fn digest_links(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<L
     links
 }
 
-fn read_link(path: &Path) -> LinkContent {
-    match hash::read_small(path, MAX_LINK) {
+fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
+    match backend.read_small(key, MAX_LINK) {
         Ok(bytes) => LinkContent::Bytes(bytes.into_boxed_slice()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => LinkContent::Missing,
+        Err(error) if error.is_not_found() => LinkContent::Missing,
         Err(error) => LinkContent::Unreadable(error.to_string()),
     }
 }
 
-fn tags(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Tag> {
-    subdirectories(list_optional(dir, display, findings))
+fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Tag> {
+    subdirectories(list_optional(backend, dir, findings))
         .into_iter()
         .map(|entry| {
-            let tag_display = display.join(entry.name.as_bytes());
-            let name = Key::from_bytes(entry.name.as_bytes()).to_string();
             let tag_dir = dir.join(&entry.name);
+            let current = tag_dir.join("current/link");
             Tag {
-                name_is_utf8: entry.name.to_str().is_some(),
+                name_is_utf8: entry.name_str().is_some(),
                 current: Link {
-                    display: tag_display.join("current/link"),
+                    content: read_link(backend, &current),
+                    display: current,
                     named: None,
-                    content: read_link(&tag_dir.join("current/link")),
                 },
-                index: digest_links(&tag_dir.join("index"), &tag_display.join("index"), findings),
-                name,
-                display: tag_display,
+                index: digest_links(backend, &tag_dir.join("index"), findings),
+                name: Key::from_bytes(&*entry.name).to_string(),
+                display: tag_dir,
             }
         })
         .collect()
 }
 
-fn uploads(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Upload> {
-    subdirectories(list_optional(dir, display, findings))
+fn uploads(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Upload> {
+    subdirectories(list_optional(backend, dir, findings))
         .into_iter()
         .map(|entry| {
-            let upload_display = display.join(entry.name.as_bytes());
             let upload_dir = dir.join(&entry.name);
-            let started_at = match hash::read_small(&upload_dir.join("startedat"), MAX_STARTEDAT) {
+            let started_at = match backend.read_small(&upload_dir.join("startedat"), MAX_STARTEDAT)
+            {
                 Ok(bytes) => {
                     String::from_utf8(bytes).map_err(|_| "startedat is not UTF-8 text".to_owned())
                 }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    Err("startedat does not exist".to_owned())
-                }
+                Err(error) if error.is_not_found() => Err("startedat does not exist".to_owned()),
                 Err(error) => Err(format!("startedat cannot be read: {error}")),
             };
-            let bytes = std::fs::symlink_metadata(upload_dir.join("data"))
+            let bytes = backend
+                .stat(&upload_dir.join("data"))
                 .ok()
-                .filter(|m| m.is_file())
-                .map_or(0, |m| m.len());
+                .filter(|stat| stat.kind == Kind::File)
+                .map_or(0, |stat| stat.len);
             Upload {
-                display: upload_display,
+                display: upload_dir,
                 started_at,
                 bytes,
             }
@@ -555,14 +522,15 @@ fn uploads(dir: &Path, display: &Key, findings: &mut Vec<Finding>) -> Vec<Upload
 
 /// Every repository, read in parallel.
 pub fn read_repositories(
+    backend: &dyn Backend,
     root: &RegistryRoot,
-    names: &[(Key, PathBuf)],
+    names: &[Key],
 ) -> Vec<(Repository, Vec<Finding>)> {
     names
         .par_iter()
-        .map(|(name, dir)| {
+        .map(|name| {
             let mut findings = Vec::new();
-            let repository = read_repository(root, name, dir, &mut findings);
+            let repository = read_repository(backend, root, name, &mut findings);
             (repository, findings)
         })
         .collect()

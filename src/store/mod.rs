@@ -1,5 +1,5 @@
-//! Where bytes live: finding the store under the path the user gave, and listing what is
-//! on disk. This layer knows paths and file types, not rules about content.
+//! Where bytes live: finding the stores under the path the user gave, and listing what
+//! each holds. This layer knows keys and entry kinds, not rules about content.
 //!
 //! ```text
 //! PATH/                       an OCI image layout        (kind "oci-layout")
@@ -17,23 +17,16 @@
 //! ```
 //!
 //! `detect` finds them; `layout` and `distribution` list what each holds.
-//! Directories are listed through a descriptor opened `O_NOFOLLOW | O_NOATIME` (listing
-//! with `read_dir` would update their access times) and each entry is typed by `lstat`
-//! relative to it, so a symlink is seen as a symlink and never followed.
+//! Everything here speaks in keys relative to the audited root and reads through a
+//! `Backend`; no path or system call appears above the backend boundary.
 
 pub mod detect;
 pub mod distribution;
 pub mod layout;
 
-use std::ffi::OsString;
-use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
-
 use serde::Serialize;
 
+use crate::backend::ReadError;
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
@@ -76,10 +69,10 @@ pub enum Error {
     /// The path could not be read.
     #[error("{path}: {error}")]
     Io {
-        /// The path.
-        path: PathBuf,
-        /// The operating system's error (part of the message, so not also a `source`).
-        error: io::Error,
+        /// The path (or URL).
+        path: String,
+        /// What went wrong (part of the message, so not also a `source`).
+        error: ReadError,
     },
     /// Nothing under the path is a store.
     #[error(
@@ -88,8 +81,8 @@ pub enum Error {
          Distribution roots (docker/registry/v2, or blobs/ beside repositories/){hint}"
     )]
     NotAStore {
-        /// The path.
-        path: PathBuf,
+        /// The path (or URL).
+        path: String,
         /// What came close, starting with "; " (or empty).
         hint: String,
     },
@@ -98,15 +91,13 @@ pub enum Error {
 /// One OCI layout inside the audited tree.
 #[derive(Clone, Debug)]
 pub struct LayoutRoot {
-    /// Absolute directory of the layout.
-    pub dir: PathBuf,
     /// Its directory relative to the audited root (empty for the root).
     pub prefix: Key,
 }
 
 /// Every blob of a store, by digest, with its length at inventory time.
 ///
-/// Paths are not kept: the store derives them from the digest ([`BlobPaths`]). The blobs
+/// Keys are not kept: the store derives them from the digest ([`BlobPaths`]). The blobs
 /// are a sorted vector searched by bisection rather than a hash map: 48 bytes per blob
 /// exactly, where a map's spare buckets and control bytes nearly double that. A store of
 /// a million blobs needs 48 MB for it.
@@ -163,26 +154,18 @@ impl Inventory {
 
 /// Where a store keeps the blob of a digest.
 pub trait BlobPaths: Sync {
-    /// The path of the blob `digest` relative to the audited root, for findings.
-    fn blob_display(&self, digest: &Digest) -> Key;
-    /// Its absolute path, for opening.
-    fn blob_path(&self, digest: &Digest) -> PathBuf;
+    /// The key of the blob `digest`, relative to the audited root: where the backend
+    /// reads it, and what findings name.
+    fn blob_key(&self, digest: &Digest) -> Key;
 }
 
 impl BlobPaths for LayoutRoot {
-    fn blob_display(&self, digest: &Digest) -> Key {
-        self.display(&format!(
+    fn blob_key(&self, digest: &Digest) -> Key {
+        self.key(&format!(
             "blobs/{}/{}",
             digest.algorithm(),
             digest.encoded()
         ))
-    }
-
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(&*digest.encoded())
     }
 }
 
@@ -198,74 +181,21 @@ pub struct Blob<'a> {
 }
 
 impl Blob<'_> {
-    /// Path relative to the audited root, for findings.
-    pub fn display(&self) -> Key {
-        self.store.blob_display(self.digest)
-    }
-
-    /// Absolute path, for opening.
-    pub fn path(&self) -> PathBuf {
-        self.store.blob_path(self.digest)
+    /// Its key, relative to the audited root.
+    pub fn key(&self) -> Key {
+        self.store.blob_key(self.digest)
     }
 }
 
 impl LayoutRoot {
-    /// The path of a file of this layout, relative to the audited root.
-    pub fn display(&self, relative: &str) -> Key {
+    /// The key of a file of this layout, relative to the audited root.
+    pub fn key(&self, relative: &str) -> Key {
         self.prefix.join(relative)
     }
 }
 
-/// One directory entry: its name, and its type and size by `lstat` (or why not).
-pub struct Entry {
-    /// The name within the directory.
-    pub name: OsString,
-    /// File type and length, not following symlinks.
-    pub stat: io::Result<(FileType, u64)>,
-}
-
-/// Lists a directory without following a symlink at `path` and without updating its
-/// access time. Entries are typed by the type `getdents` reports, which costs nothing;
-/// regular files, and entries whose type the file system does not report, are `lstat`ed
-/// relative to the open directory (so a renamed path cannot redirect them) for their
-/// length. A registry's 256-way shards and digest directories are then listed without a
-/// `stat` per entry.
-pub fn list_dir(path: &Path) -> io::Result<Vec<Entry>> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = match rustix::fs::open(path, flags | OFlags::NOATIME, Mode::empty()) {
-        // O_NOATIME is refused with EPERM for directories we do not own (when not root).
-        Err(rustix::io::Errno::PERM) => rustix::fs::open(path, flags, Mode::empty())?,
-        other => other?,
-    };
-    let mut dir = Dir::read_from(&fd)?;
-    let mut entries = Vec::new();
-    while let Some(entry) = dir.read() {
-        let entry = entry?;
-        let name = entry.file_name();
-        if matches!(name.to_bytes(), b"." | b"..") {
-            continue;
-        }
-        let stat = match entry.file_type() {
-            FileType::RegularFile | FileType::Unknown => {
-                rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map(|st| {
-                        let len = u64::try_from(st.st_size).unwrap_or(0);
-                        (FileType::from_raw_mode(st.st_mode), len)
-                    })
-                    .map_err(io::Error::from)
-            }
-            known => Ok((known, 0)),
-        };
-        entries.push(Entry {
-            name: std::ffi::OsStr::from_bytes(name.to_bytes()).to_owned(),
-            stat,
-        });
-    }
-    Ok(entries)
-}
-
 /// An `io-error` finding for a path.
-pub fn io_finding(path: &Key, error: &io::Error) -> Finding {
+pub fn io_finding(path: &Key, error: &ReadError) -> Finding {
     Finding::new(
         Rule::IoError,
         Location::path(path),

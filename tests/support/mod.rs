@@ -203,8 +203,9 @@ pub fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        for entry in oci_audit::store::list_dir(&dir).unwrap() {
-            let path = dir.join(&entry.name);
+        for entry in oci_audit::backend::local::list_dir(&dir).unwrap() {
+            let path = dir
+                .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&entry.name));
             if fs::symlink_metadata(&path).unwrap().is_dir() {
                 stack.push(path.clone());
             }

@@ -1,0 +1,215 @@
+//! The storage boundary: everything the audit reads goes through a [`Backend`], which
+//! lists, stats, reads small objects and hashes large ones, and owns every system call or
+//! request. Above it, the store interpreters (`store::layout`, `store::distribution`,
+//! `store::detect`) speak in store-relative [`Key`]s, and the checks, the graph, garbage
+//! collection and the report never learn which backend they ran on.
+//!
+//! ```text
+//! audit ─▶ store interpreters ─▶ Backend ─┬─ LocalFs: O_NOFOLLOW, getdents types, mmap
+//!          (keys, not paths)              │  windows with a SIGBUS guard, --no-mmap
+//!                                         └─ (object storage, archives: later backends)
+//! ```
+//!
+//! A [`ReadError`] says what went wrong in the terms the interpreters need (absent, not a
+//! regular file, too large, truncated, other I/O), so no module decodes `io::ErrorKind` or
+//! errno again.
+
+pub mod local;
+
+use std::fmt;
+use std::io;
+
+use crate::model::digest::{Algorithm, Digest};
+use crate::model::key::Key;
+
+/// What an entry of a listing is. Only [`Kind::File`] is ever opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file (an object, on object storage).
+    File,
+    /// A directory (a common prefix, on object storage).
+    Dir,
+    /// A symbolic link: reported, never followed.
+    Symlink,
+    /// A named pipe: reported, never opened (it would block).
+    Fifo,
+    /// A socket.
+    Socket,
+    /// A block or character device: never opened (opening one can have side effects).
+    Device,
+    /// Anything else.
+    Other,
+}
+
+impl Kind {
+    /// What it is, for messages: "a symlink (not followed)", "a FIFO", ….
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Symlink => "a symlink (not followed)",
+            Kind::Dir => "a directory",
+            Kind::Fifo => "a FIFO",
+            Kind::Socket => "a socket",
+            Kind::Device => "a device node",
+            Kind::File | Kind::Other => "not a regular file",
+        }
+    }
+}
+
+/// How a backend tells that an object changed between two looks: a file's identity and
+/// times, or an object's ETag. Equal versions mean unchanged content, as far as the
+/// storage can tell without reading it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// Nothing known (a directory, or a listing that does not say).
+    #[default]
+    None,
+    /// A POSIX file: device, inode, modification and status-change times (ns). `ctime`
+    /// moves on any write, even one that restores `mtime`.
+    Posix {
+        /// `st_dev`.
+        dev: u64,
+        /// `st_ino`.
+        ino: u64,
+        /// `st_mtime` in nanoseconds since the epoch.
+        mtime_ns: i64,
+        /// `st_ctime` in nanoseconds since the epoch.
+        ctime_ns: i64,
+    },
+    /// An object store's entity tag.
+    ETag(Box<str>),
+}
+
+/// What a backend knows of one key without reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its length in bytes (regular files; 0 for other kinds).
+    pub len: u64,
+    /// Its version.
+    pub version: Version,
+}
+
+/// One entry of a listing.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its name within the listed directory (one component, raw bytes).
+    pub name: Box<[u8]>,
+    /// What it is, or why that could not be told.
+    pub stat: Result<Stat, ReadError>,
+}
+
+impl Entry {
+    /// Whether the entry is a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(&self.stat, Ok(s) if s.kind == Kind::Dir)
+    }
+
+    /// The name, when it is UTF-8.
+    pub fn name_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.name).ok()
+    }
+}
+
+/// Why a key could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// It does not exist (or vanished).
+    #[error("{0}")]
+    NotFound(io::Error),
+    /// It is not a regular file, so it was not opened.
+    #[error("{}", not_regular(*.0))]
+    NotRegular(Kind),
+    /// It is larger than the caller allows.
+    #[error("{len} bytes, over the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// It grew past the limit while being read.
+    #[error("grew past the {0}-byte limit while being read")]
+    Grew(u64),
+    /// Its mapped pages vanished: another process truncated it while it was read.
+    #[error("truncated by another process while being read (mapped pages vanished)")]
+    Truncated,
+    /// Another failure (permission, I/O error, a server's answer).
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+fn not_regular(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Symlink => "is a symlink; not followed",
+        Kind::Dir => "is a directory, not a file",
+        Kind::Fifo => "is a FIFO, not a file",
+        Kind::Socket => "is a socket, not a file",
+        Kind::Device => "is a device node, not a file",
+        Kind::File | Kind::Other => "is not a regular file",
+    }
+}
+
+impl ReadError {
+    /// Whether the key does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::NotFound(_))
+    }
+}
+
+impl From<io::Error> for ReadError {
+    fn from(error: io::Error) -> ReadError {
+        if error.kind() == io::ErrorKind::NotFound {
+            ReadError::NotFound(error)
+        } else if error.raw_os_error() == Some(libc::ELOOP) {
+            // O_NOFOLLOW met a symlink swapped in after the listing.
+            ReadError::NotRegular(Kind::Symlink)
+        } else {
+            ReadError::Io(error)
+        }
+    }
+}
+
+/// The outcome of hashing an object.
+#[derive(Clone, Debug)]
+pub struct Hashed {
+    /// What the content hashes to.
+    pub digest: Digest,
+    /// How many bytes were hashed (the length at the time of reading).
+    pub len: u64,
+    /// The version of what was read, from the open handle (so it is the version of
+    /// exactly these bytes, not of whatever the key names a moment later).
+    pub version: Version,
+}
+
+/// A place the audit reads from. Every method takes a key relative to the audited root.
+pub trait Backend: Sync {
+    /// The audited root, for messages: a path or a URL.
+    fn describe(&self) -> String;
+
+    /// Lists the directory `dir` (a common prefix, on object storage): one entry per name,
+    /// typed without following symlinks.
+    fn list(&self, dir: &Key) -> Result<Vec<Entry>, ReadError>;
+
+    /// What `key` is, without following a symlink.
+    fn stat(&self, key: &Key) -> Result<Stat, ReadError>;
+
+    /// Reads the regular file `key` whole, refusing more than `max` bytes. The buffer
+    /// has spare capacity for simd-json's padding.
+    fn read_small(&self, key: &Key, max: u64) -> Result<Vec<u8>, ReadError>;
+
+    /// Hashes the regular file `key` under `algorithm` (which must be verifiable),
+    /// streaming, calling `progress` with byte counts as it goes.
+    fn hash(
+        &self,
+        key: &Key,
+        algorithm: &Algorithm,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Hashed, ReadError>;
+}
+
+impl fmt::Debug for dyn Backend + '_ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Backend({})", self.describe())
+    }
+}
