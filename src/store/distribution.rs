@@ -28,7 +28,7 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, io_finding};
+use crate::store::{BlobPaths, Inventory, Listed, io_finding};
 
 /// A link holds one digest: "sha512:" and 128 hex digits is 135 bytes. Anything much
 /// longer is not a link, and is not read whole.
@@ -191,8 +191,7 @@ pub fn inventory(
         }
     }
     // Per shard: its blobs and its findings.
-    type Listed = (Vec<(Digest, u64)>, Vec<Finding>);
-    let listed: Vec<Listed> = shards
+    let listed: Vec<(Vec<Listed>, Vec<Finding>)> = shards
         .par_iter()
         .map(|(algorithm, shard, key)| {
             let mut found = Vec::new();
@@ -233,7 +232,7 @@ fn shard_blobs(
     shard: &str,
     dir: &Key,
     findings: &mut Vec<Finding>,
-) -> Vec<(Digest, u64)> {
+) -> Vec<Listed> {
     let entries = match backend.list(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -299,7 +298,11 @@ fn shard_blobs(
             Some(Err(error)) => {
                 findings.push(io_finding(&data_display, error).with_digest(&digest));
             }
-            Some(Ok(stat)) if stat.kind == Kind::File => blobs.push((digest, stat.len)),
+            Some(Ok(stat)) if stat.kind == Kind::File => blobs.push(Listed {
+                digest,
+                len: stat.len,
+                version: stat.version.clone(),
+            }),
             Some(Ok(stat)) => findings.push(Finding::new(
                 Rule::BlobNotRegular,
                 Location::path(data_display).with_digest(Some(digest)),

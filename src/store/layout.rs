@@ -14,7 +14,7 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{Inventory, LayoutRoot, io_finding};
+use crate::store::{Inventory, LayoutRoot, Listed, io_finding};
 
 /// Lists `blobs/` of `layout`. Returns `None` (with a finding) when there is no directory.
 pub fn inventory(
@@ -87,7 +87,7 @@ fn algorithm_dir(
     backend: &dyn Backend,
     dir: &Key,
     algorithm: Option<&str>,
-    blobs: &mut Vec<(Digest, u64)>,
+    blobs: &mut Vec<Listed>,
     findings: &mut Vec<Finding>,
 ) {
     let entries = match backend.list(dir) {
@@ -120,7 +120,11 @@ fn algorithm_dir(
             continue;
         }
         match parsed {
-            Ok(digest) => blobs.push((digest, stat.len)),
+            Ok(digest) => blobs.push(Listed {
+                digest,
+                len: stat.len,
+                version: stat.version.clone(),
+            }),
             Err(message) => findings.push(Finding::new(
                 Rule::BlobNameInvalid,
                 Location::path(path),

@@ -26,7 +26,7 @@ pub mod layout;
 
 use serde::Serialize;
 
-use crate::backend::ReadError;
+use crate::backend::{ReadError, Version};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
@@ -95,35 +95,45 @@ pub struct LayoutRoot {
     pub prefix: Key,
 }
 
-/// Every blob of a store, by digest, with its length at inventory time.
+/// One blob as the listing saw it.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// Its digest (its name).
+    pub digest: Digest,
+    /// Its length at inventory time.
+    pub len: u64,
+    /// Its version at inventory time: which file (hard links share one) and how fresh.
+    pub version: Version,
+}
+
+/// Every blob of a store, by digest, with its length and version at inventory time.
 ///
 /// Keys are not kept: the store derives them from the digest ([`BlobPaths`]). The blobs
-/// are a sorted vector searched by bisection rather than a hash map: 48 bytes per blob
-/// exactly, where a map's spare buckets and control bytes nearly double that. A store of
-/// a million blobs needs 48 MB for it.
+/// are a sorted vector searched by bisection rather than a hash map, whose spare buckets
+/// and control bytes would nearly double it.
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    blobs: Vec<(Digest, u64)>,
+    blobs: Vec<Listed>,
 }
 
 impl Inventory {
     /// The inventory of these blobs (in any order; each digest once).
-    pub fn new(mut blobs: Vec<(Digest, u64)>) -> Inventory {
-        blobs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        blobs.dedup_by(|a, b| a.0 == b.0);
+    pub fn new(mut blobs: Vec<Listed>) -> Inventory {
+        blobs.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
+        blobs.dedup_by(|a, b| a.digest == b.digest);
         blobs.shrink_to_fit();
         Inventory { blobs }
     }
 
     /// The length of blob `digest`, if the store has it.
     pub fn get(&self, digest: &Digest) -> Option<u64> {
-        Some(self.blobs[self.position(digest)?].1)
+        Some(self.blobs[self.position(digest)?].len)
     }
 
     /// The index of blob `digest` in [`Inventory::iter`] order, for per-blob flags kept
     /// beside the inventory.
     pub fn position(&self, digest: &Digest) -> Option<usize> {
-        self.blobs.binary_search_by(|(d, _)| d.cmp(digest)).ok()
+        self.blobs.binary_search_by(|b| b.digest.cmp(digest)).ok()
     }
 
     /// Whether the store has blob `digest`.
@@ -143,12 +153,17 @@ impl Inventory {
 
     /// Every blob and its length, by digest.
     pub fn iter(&self) -> impl Iterator<Item = (&Digest, u64)> {
-        self.blobs.iter().map(|(d, len)| (d, *len))
+        self.blobs.iter().map(|b| (&b.digest, b.len))
+    }
+
+    /// Every blob as listed, by digest.
+    pub fn entries(&self) -> &[Listed] {
+        &self.blobs
     }
 
     /// Total bytes.
     pub fn bytes(&self) -> u64 {
-        self.blobs.iter().map(|(_, len)| len).sum()
+        self.blobs.iter().map(|b| b.len).sum()
     }
 }
 
