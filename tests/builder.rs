@@ -368,6 +368,40 @@ fn hostile_documents_are_findings_not_crashes() {
     }
 }
 
+/// See: issue 10 (a review against other projects' stores). A descriptor's own
+/// `artifactType` was looked up under its whole JSON pointer, so it was never read: a
+/// referrers index of absent signatures and SBOMs drew index-platform-missing, and an
+/// ungrammatical artifactType on a descriptor passed.
+#[test]
+fn descriptor_artifact_type_is_read() {
+    let layout = Layout::new();
+    let (image, image_size) = layout.image("amd64", b"layer");
+    let absent = sha256(b"a signature manifest nobody copied");
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{image}","size":{image_size},"platform":{{"os":"linux","architecture":"amd64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.cosign.artifact.sig.v1+json","digest":"{absent}","size":100}}]}}"#
+    );
+    let (index_digest, index_size) = layout.blob(index.as_bytes());
+    layout.write_index(&format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{index_digest}","size":{index_size}}}]}}"#
+    ));
+    assert_eq!(audit_ids(&layout, &[]), ["index-manifest-missing"]);
+    let bad = index.replace(
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "not a media type!!",
+    );
+    let (bad_digest, bad_size) = layout.blob(bad.as_bytes());
+    layout.write_index(&format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{bad_digest}","size":{bad_size}}}]}}"#
+    ));
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert!(
+        out.stdout.contains("/manifests/1/artifactType"),
+        "{}",
+        out.stdout
+    );
+    assert!(rule_ids(&out.stdout).contains(&"descriptor-media-type-invalid".to_owned()));
+}
+
 #[test]
 fn artifacts_in_an_index_need_no_platform() {
     let layout = Layout::new();

@@ -43,7 +43,7 @@ fn a_directory_without_a_store_exits_2_and_says_what_it_looked_for() {
         "no store found",
         "oci-layout",
         "docker/registry/v2",
-        "not an OCI image index",
+        "no manifests array",
     ] {
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
@@ -55,6 +55,20 @@ fn an_index_json_that_is_an_index_beside_blobs_is_a_layout_without_oci_layout() 
     fs::remove_file(layout.path().join("oci-layout")).unwrap();
     let out = run(&[layout.arg(), "--format", "json"]);
     assert_eq!(rule_ids(&out.stdout), ["layout-marker-missing"]);
+    // A wrong mediaType is a finding, not a reason to refuse the store (oc-mirror's
+    // test-process-image-unsupported fixture has "mediaType": "broken").
+    let index = fs::read_to_string(layout.path().join("index.json")).unwrap();
+    layout.write_index(&index.replacen(
+        "\"application/vnd.oci.image.index.v1+json\"",
+        "\"broken\"",
+        1,
+    ));
+    let out = run(&[layout.arg(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        rule_ids(&out.stdout),
+        ["descriptor-media-type-invalid", "layout-marker-missing"]
+    );
 }
 
 #[test]

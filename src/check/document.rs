@@ -454,7 +454,7 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     } else {
         index_platforms(&manifests, cx);
     }
-    optional_media_type(object, "/artifactType", cx);
+    optional_media_type(object, "", "artifactType", cx);
     annotations(object.get("annotations"), "/annotations", cx);
     Index {
         media_type,
@@ -527,7 +527,7 @@ fn manifest(object: &Object, cx: &mut Context) -> Manifest {
             None
         }
     };
-    let artifact_type = optional_media_type(object, "/artifactType", cx);
+    let artifact_type = optional_media_type(object, "", "artifactType", cx);
     let config_is_empty = config
         .as_ref()
         .and_then(|c| c.media_type.as_deref())
@@ -564,7 +564,7 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
         .get("mediaType")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    optional_media_type(object, "/artifactType", cx);
+    optional_media_type(object, "", "artifactType", cx);
     let blobs = match object.get("blobs") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -587,9 +587,10 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
     }
 }
 
-/// An optional media-type-valued field such as `artifactType`.
-fn optional_media_type(object: &Object, at: &str, cx: &mut Context) -> Option<String> {
-    let key = &at[1..];
+/// An optional media-type-valued field `key` (such as `artifactType`) of the object at
+/// pointer `base`.
+fn optional_media_type(object: &Object, base: &str, key: &str, cx: &mut Context) -> Option<String> {
+    let at = &pointer(base, key);
     match object.get(key)? {
         Value::String(s) => {
             if media_type::is_valid(s) {
@@ -664,7 +665,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         out.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
-    out.artifact_type = optional_media_type(object, &pointer(at, "artifactType"), cx);
+    out.artifact_type = optional_media_type(object, at, "artifactType", cx);
     if let Some(value) = object.get("platform") {
         out.platform = platform(value, &pointer(at, "platform"), cx);
     }

@@ -407,7 +407,11 @@ impl Registry<'_> {
                         } else {
                             "layer"
                         };
-                        if !d.has_urls && d.digest.as_ref().is_some_and(|c| !layers.contains(c)) {
+                        // An absent blob is descriptor-blob-missing, not also unlinked.
+                        let unlinked_present = d.digest.as_ref().is_some_and(|c| {
+                            !layers.contains(c) && self.inventory().contains_key(c)
+                        });
+                        if !d.has_urls && unlinked_present {
                             unlinked(d, what, findings);
                         }
                     }

@@ -19,7 +19,6 @@
 use crate::backend::{Backend, Entry, Kind, Version};
 use crate::finding::Finding;
 use crate::model::key::Key;
-use crate::model::media_type::{self, Kind as MediaKind};
 use crate::store::{Error, LayoutRoot, RegistryRoot, io_finding};
 
 /// The walk stops this deep, whatever the tree holds.
@@ -97,7 +96,7 @@ fn hint(backend: &dyn Backend) -> String {
             return "; index.json is here but there is no blobs/ directory beside it".to_owned();
         }
         if !is_image_index(backend, &index) {
-            return "; index.json is here but it is not an OCI image index".to_owned();
+            return "; index.json is here but it has no manifests array".to_owned();
         }
     }
     String::new()
@@ -125,26 +124,21 @@ fn any_kind(_: Kind) -> bool {
     true
 }
 
-/// Whether `key` is an image index: a JSON object with a `manifests` array, and no
-/// `mediaType` that says otherwise (the validators judge the rest).
+/// Whether `key` reads as an image index: a JSON object with a `manifests` array. That is
+/// evidence enough; a wrong `mediaType` or a bad entry is for the validators to report,
+/// not a reason to refuse the store.
 fn is_image_index(backend: &dyn Backend, key: &Key) -> bool {
-    use simd_json::prelude::{ValueAsScalar as _, ValueObjectAccess as _};
+    use simd_json::prelude::ValueObjectAccess as _;
     let Ok(mut bytes) = backend.read_small(key, MAX_SNIFF) else {
         return false;
     };
     let Ok(value) = simd_json::to_borrowed_value(&mut bytes) else {
         return false;
     };
-    let manifests_is_array = matches!(
+    matches!(
         value.get("manifests"),
         Some(simd_json::BorrowedValue::Array(_))
-    );
-    let type_ok = match value.get("mediaType").map(|t| t.as_str()) {
-        None => true,
-        Some(Some(ty)) => media_type::kind(ty) == MediaKind::Index,
-        Some(None) => false,
-    };
-    manifests_is_array && type_ok
+    )
 }
 
 impl Walk<'_> {
