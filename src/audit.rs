@@ -39,7 +39,9 @@ use crate::rules::Rule;
 use crate::store::detect::{self, DetectOptions};
 use crate::store::distribution::{self, RegistryRoot};
 use crate::store::layout;
-use crate::store::{Blob, BlobPaths, Error, Inventory, LayoutRoot, StoreKind, io_finding};
+use crate::store::{
+    Blob, BlobPaths, Error, Inventory, LayoutRoot, Lookup, Own, StoreKind, io_finding,
+};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
@@ -282,10 +284,13 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &Options)
         .into_iter()
         .map(|digest| (digest, Expect::Revision))
         .collect();
-    let (docs, bytes_hashed) =
-        load_documents(backend, frontier, &inventory, root, options, &mut findings);
+    let blobs = Own {
+        inventory: &inventory,
+        paths: root,
+    };
+    let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
     let graph = Graph {
-        blob_paths: root,
+        blobs: &blobs,
         inventory: &inventory,
         index_json: None,
         index_path: &Key::root(),
@@ -332,17 +337,14 @@ fn audit_layout(backend: &dyn Backend, layout: &LayoutRoot, options: &Options) -
         .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
-    let (docs, bytes_hashed) = load_documents(
-        backend,
-        frontier,
-        &inventory,
-        layout,
-        options,
-        &mut findings,
-    );
+    let blobs = Own {
+        inventory: &inventory,
+        paths: layout,
+    };
+    let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
     let index_path = layout.key("index.json");
     let graph = Graph {
-        blob_paths: layout,
+        blobs: &blobs,
         inventory: &inventory,
         index_json: index_json.as_ref(),
         index_path: &index_path,
@@ -479,8 +481,7 @@ fn read_index_json(
 fn load_documents(
     backend: &dyn Backend,
     mut frontier: Vec<(Digest, Expect)>,
-    inventory: &Inventory,
-    store: &dyn BlobPaths,
+    blobs: &dyn Lookup,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (HashMap<Digest, Loaded>, u64) {
@@ -489,23 +490,20 @@ fn load_documents(
     while !frontier.is_empty() {
         frontier.sort();
         frontier.dedup_by(|a, b| a.0 == b.0);
-        frontier.retain(|(digest, _)| !docs.contains_key(digest) && inventory.contains_key(digest));
+        frontier.retain(|(digest, _)| !docs.contains_key(digest) && blobs.len_of(digest).is_some());
         let level: Vec<(Digest, Loaded, Vec<Finding>, u64)> = frontier
             .par_iter()
-            .filter_map(|(digest, expect)| {
-                let blob = Blob {
-                    digest,
-                    len: inventory.get(digest)?,
-                    store,
-                };
+            .map(|(digest, expect)| {
+                let key = blobs.key_of(digest);
                 let mut found = Vec::new();
-                let (document, hashed) = load_document(backend, blob, *expect, options, &mut found);
+                let (document, hashed) =
+                    load_document(backend, digest, &key, *expect, options, &mut found);
                 let loaded = Loaded {
                     document,
-                    display: blob.key(),
+                    display: key,
                     content_checked: hashed.is_some(),
                 };
-                Some((digest.clone(), loaded, found, hashed.unwrap_or(0)))
+                (digest.clone(), loaded, found, hashed.unwrap_or(0))
             })
             .collect();
         let mut next = Vec::new();
@@ -533,14 +531,14 @@ fn load_documents(
 /// hashed, which leaves it to the verify phase).
 fn load_document(
     backend: &dyn Backend,
-    blob: Blob,
+    digest: &Digest,
+    key: &Key,
     expect: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (Option<Document>, Option<u64>) {
-    let display = blob.key();
-    let location = || Location::path(&display).with_digest(Some(blob.digest.clone()));
-    let mut bytes = match backend.read_small(&display, options.max_document_size) {
+    let location = || Location::path(key).with_digest(Some(digest.clone()));
+    let mut bytes = match backend.read_small(key, options.max_document_size) {
         Ok(bytes) => bytes,
         Err(error @ (ReadError::TooLarge { .. } | ReadError::Grew(_))) => {
             findings.push(Finding::new(
@@ -551,36 +549,41 @@ fn load_document(
             return (None, None);
         }
         Err(error) => {
-            findings.push(read_error(&display, &error).with_digest(blob.digest));
+            findings.push(read_error(key, &error).with_digest(digest));
             return (None, None);
         }
     };
-    let hashed = check_content(blob, &bytes, findings);
+    let hashed = check_content(digest, key, &bytes, findings);
     let mut cx = Context {
-        path: &display,
-        digest: Some(blob.digest),
+        path: key,
+        digest: Some(digest),
         findings,
     };
     (document::parse(&mut bytes, expect, &mut cx), hashed)
 }
 
-/// Hashes in-memory content of `blob` and reports a mismatch. Returns bytes hashed, or
-/// `None` for an algorithm we cannot compute.
-fn check_content(blob: Blob, bytes: &[u8], findings: &mut Vec<Finding>) -> Option<u64> {
-    let actual = hash::digest_bytes(blob.digest.algorithm(), bytes)?;
-    if actual != *blob.digest {
-        findings.push(digest_mismatch(blob, &actual));
+/// Hashes in-memory content of blob `digest` (read at `key`) and reports a mismatch.
+/// Returns bytes hashed, or `None` for an algorithm we cannot compute.
+fn check_content(
+    digest: &Digest,
+    key: &Key,
+    bytes: &[u8],
+    findings: &mut Vec<Finding>,
+) -> Option<u64> {
+    let actual = hash::digest_bytes(digest.algorithm(), bytes)?;
+    if actual != *digest {
+        findings.push(digest_mismatch(key, digest, &actual));
     }
     Some(bytes.len() as u64)
 }
 
-fn digest_mismatch(blob: Blob, actual: &Digest) -> Finding {
+fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Finding {
     Finding::new(
         Rule::BlobDigestMismatch,
-        Location::path(blob.key()).with_digest(Some(blob.digest.clone())),
+        Location::path(key).with_digest(Some(digest.clone())),
         "content does not hash to the digest in its name",
     )
-    .expected_found(blob.digest, actual)
+    .expected_found(digest, actual)
 }
 
 /// The blobs of one store that the verify phase has left to hash: all but `hashed`.
@@ -668,7 +671,7 @@ fn verify_blob(
                     .expected_found(blob.len, hashed.len),
                 )
             } else if hashed.digest != *blob.digest {
-                Some(digest_mismatch(blob, &hashed.digest))
+                Some(digest_mismatch(&key, blob.digest, &hashed.digest))
             } else {
                 None
             }

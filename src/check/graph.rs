@@ -14,8 +14,8 @@ use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
 use crate::report::Coverage;
 use crate::rules::Rule;
-use crate::store::BlobPaths;
 use crate::store::Inventory;
+use crate::store::Lookup;
 
 /// A document loaded from a blob.
 #[derive(Debug)]
@@ -95,9 +95,9 @@ fn has_unreadable_type(descriptor: &Descriptor) -> bool {
 
 /// One layout's documents, as the graph phase sees them.
 pub struct Graph<'a> {
-    /// Where the store keeps blobs, to name one that is missing.
-    pub blob_paths: &'a dyn BlobPaths,
-    /// Its blobs.
+    /// The blobs its documents can name, and their keys.
+    pub blobs: &'a dyn Lookup,
+    /// The store's own blobs.
     pub inventory: &'a Inventory,
     /// Its parsed `index.json` (none in a Distribution root, whose roots are links).
     pub index_json: Option<&'a Index>,
@@ -109,7 +109,7 @@ pub struct Graph<'a> {
 
 impl Graph<'_> {
     fn blob_key(&self, digest: &Digest) -> Key {
-        self.blob_paths.blob_key(digest)
+        self.blobs.key_of(digest)
     }
 
     /// Every (referrer path, descriptor, role) edge of the store.
@@ -157,7 +157,10 @@ impl Graph<'_> {
                     .with_digest(Some(digest.clone()))
                     .via(referrer, &descriptor.pointer)
             };
-            let Some(blob) = self.inventory.get(digest) else {
+            let Some(blob) = self.blobs.len_of(digest) else {
+                if self.blobs.is_accounted(digest) {
+                    continue;
+                }
                 let (rule, message) = if role == Role::Subject {
                     (
                         Rule::SubjectMissing,
@@ -489,7 +492,7 @@ impl Graph<'_> {
             };
             let kind = entry.media_type.as_deref().map(media_type::kind);
             let is_image = matches!(kind, Some(Kind::Index | Kind::Manifest));
-            if is_image && !self.inventory.contains_key(digest) {
+            if is_image && self.blobs.len_of(digest).is_none() {
                 // A sparse index: the platform is listed, its image is not here.
                 coverage.missing.push(digest.clone());
                 if let Some(p) = entry

@@ -184,6 +184,40 @@ impl BlobPaths for LayoutRoot {
     }
 }
 
+/// Where a store's documents find the blobs they name. For a layout or a registry that is
+/// its own inventory; in a zot root, a repository's inventory resolved across the root (a
+/// 0-byte marker stands for the full copy elsewhere, `_blobstore` serves what the
+/// repository lacks).
+pub trait Lookup: Sync {
+    /// The length of blob `digest`, when the store can serve it.
+    fn len_of(&self, digest: &Digest) -> Option<u64>;
+    /// Its key: where it is read, or for a missing blob where it would be.
+    fn key_of(&self, digest: &Digest) -> Key;
+    /// Whether a blob the store cannot serve was already reported as such (a zot marker
+    /// whose content is nowhere), so that naming it is not reported again.
+    fn is_accounted(&self, _digest: &Digest) -> bool {
+        false
+    }
+}
+
+/// A store's own inventory as its [`Lookup`].
+pub struct Own<'a> {
+    /// The blobs.
+    pub inventory: &'a Inventory,
+    /// Where they live.
+    pub paths: &'a dyn BlobPaths,
+}
+
+impl Lookup for Own<'_> {
+    fn len_of(&self, digest: &Digest) -> Option<u64> {
+        self.inventory.get(digest)
+    }
+
+    fn key_of(&self, digest: &Digest) -> Key {
+        self.paths.blob_key(digest)
+    }
+}
+
 /// One blob of an inventory and the store it is in: a view built when needed.
 #[derive(Clone, Copy)]
 pub struct Blob<'a> {
