@@ -1,0 +1,183 @@
+//! One OCI image layout: its `oci-layout` and `index.json`, inventory, documents and
+//! graph, and the blobs nothing reaches.
+
+use std::collections::HashSet;
+
+use crate::audit::documents::{hashed_flags, load_documents};
+use crate::audit::{Options, read_error};
+use crate::backend::{Backend, ReadError};
+use crate::check::document::{self, Context, Expect};
+use crate::check::graph::{self, Graph};
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::model::document::{Document, Index};
+use crate::report::Coverage;
+use crate::rules::Rule;
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Own, layout};
+
+/// Largest `oci-layout` file read; it is a one-line JSON object.
+const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
+
+/// What one layout's first phases leave for the rest.
+pub(super) struct LayoutAudit {
+    pub(super) layout: LayoutRoot,
+    pub(super) inventory: Inventory,
+    /// Per blob of the inventory: whether its content is already hashed (a document).
+    pub(super) hashed: Vec<bool>,
+    pub(super) coverage: Vec<Coverage>,
+    pub(super) findings: Vec<Finding>,
+    pub(super) documents: u64,
+    pub(super) bytes_hashed: u64,
+}
+
+/// Structure, inventory, documents and graph of one layout.
+pub(super) fn audit_layout(
+    backend: &dyn Backend,
+    layout: &LayoutRoot,
+    options: &Options,
+) -> LayoutAudit {
+    let mut findings = Vec::new();
+    check_header(backend, layout, &mut findings);
+    let inventory = layout::inventory(backend, layout, &mut findings).unwrap_or_default();
+    let (index_json, index_json_read) = read_index_json(backend, layout, options, &mut findings);
+    let frontier = index_json
+        .iter()
+        .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
+        .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
+        .collect();
+    let blobs = Own {
+        inventory: &inventory,
+        paths: layout,
+    };
+    let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
+    let index_path = layout.key("index.json");
+    let graph = Graph {
+        blobs: &blobs,
+        inventory: &inventory,
+        index_json: index_json.as_ref(),
+        index_path: &index_path,
+        docs: &docs,
+    };
+    let reachability = graph.check_edges(&mut findings);
+    graph.check_cycles(&mut findings);
+    graph.check_consistency(&mut findings);
+    let coverage = graph.coverage();
+    // When a document that could name blobs was not read (an unreadable index.json, a
+    // manifest that does not parse), blobs it may name cannot honestly be called
+    // unreferenced, so none are.
+    let graph_complete =
+        index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
+    if graph_complete {
+        report_unreferenced(layout, &inventory, &reachability.reachable, &mut findings);
+    }
+    LayoutAudit {
+        layout: layout.clone(),
+        hashed: hashed_flags(&inventory, &docs),
+        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        inventory,
+        coverage,
+        findings,
+        bytes_hashed,
+    }
+}
+
+/// `oci-layout`: present, a JSON object, `imageLayoutVersion` 1.0.0.
+fn check_header(backend: &dyn Backend, layout: &LayoutRoot, findings: &mut Vec<Finding>) {
+    let display = layout.key("oci-layout");
+    let mut bytes = match backend.read_small(&display, MAX_LAYOUT_HEADER) {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => {
+            findings.push(Finding::new(
+                Rule::LayoutMarkerMissing,
+                Location::path(display),
+                "oci-layout does not exist",
+            ));
+            return;
+        }
+        Err(error) => return findings.push(read_error(&display, &error)),
+    };
+    let mut cx = Context {
+        path: &display,
+        digest: None,
+        findings,
+    };
+    if let Some(version) = document::layout_header(&mut bytes, &mut cx) {
+        if version != "1.0.0" {
+            findings.push(
+                Finding::new(
+                    Rule::LayoutVersionUnsupported,
+                    Location::path(&display).via(&display, "/imageLayoutVersion"),
+                    format!("imageLayoutVersion {version:?} is not 1.0.0"),
+                )
+                .expected_found("1.0.0", version),
+            );
+        }
+    }
+}
+
+/// Reads and parses `index.json`. The flag is false when it exists but could not be used,
+/// which leaves the layout's reachability unknown.
+fn read_index_json(
+    backend: &dyn Backend,
+    layout: &LayoutRoot,
+    options: &Options,
+    findings: &mut Vec<Finding>,
+) -> (Option<Index>, bool) {
+    let display = layout.key("index.json");
+    let mut bytes = match backend.read_small(&display, options.max_document_size) {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => {
+            findings.push(Finding::new(
+                Rule::IndexJsonMissing,
+                Location::path(display),
+                "index.json does not exist",
+            ));
+            return (None, true);
+        }
+        Err(error @ (ReadError::TooLarge { .. } | ReadError::Grew(_))) => {
+            findings.push(Finding::new(
+                Rule::DocumentTooLarge,
+                Location::path(display),
+                format!("index.json not parsed: {error}"),
+            ));
+            return (None, false);
+        }
+        Err(error) => {
+            findings.push(read_error(&display, &error));
+            return (None, false);
+        }
+    };
+    let mut cx = Context {
+        path: &display,
+        digest: None,
+        findings,
+    };
+    match document::parse(&mut bytes, Expect::LayoutIndex, &mut cx) {
+        Some(Document::Index(index)) => (Some(*index), true),
+        _ => (None, false),
+    }
+}
+
+/// `blob-unreferenced` for every blob of a layout that `index.json` does not reach.
+fn report_unreferenced(
+    layout: &LayoutRoot,
+    inventory: &Inventory,
+    reachable: &HashSet<Digest>,
+    findings: &mut Vec<Finding>,
+) {
+    for (digest, len) in inventory.iter() {
+        if !reachable.contains(digest) {
+            findings.push(
+                Finding::new(
+                    Rule::BlobUnreferenced,
+                    Location::path(layout.blob_key(digest)).with_digest(Some(digest.clone())),
+                    format!(
+                        "not reachable from {}index.json ({len} bytes)",
+                        layout.prefix.prefix()
+                    ),
+                )
+                .with_bytes(len),
+            );
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! One Docker Distribution root: inventory, repositories, documents from every revision,
+//! the graph, then `check::registry` for links, tags, uploads and garbage collection.
+
+use std::time::SystemTime;
+
+use crate::audit::Options;
+use crate::audit::documents::{hashed_flags, load_documents};
+use crate::backend::Backend;
+use crate::check::document::Expect;
+use crate::check::graph::Graph;
+use crate::check::registry::{self, GcOptions, Registry};
+use crate::finding::Finding;
+use crate::model::digest::Digest;
+use crate::model::key::Key;
+use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
+use crate::store::distribution::{self, RegistryRoot};
+use crate::store::{Inventory, Own};
+
+/// What a Distribution root's first phases leave for the rest.
+pub(super) struct RegistryAudit {
+    pub(super) inventory: Inventory,
+    pub(super) hashed: Vec<bool>,
+    pub(super) findings: Vec<Finding>,
+    pub(super) coverage: Vec<Coverage>,
+    pub(super) reclaimable: Vec<Reclaimable>,
+    pub(super) total: ReclaimableTotal,
+    pub(super) repositories: u64,
+    pub(super) uploads: u64,
+    pub(super) upload_bytes: u64,
+    pub(super) documents: u64,
+    pub(super) bytes_hashed: u64,
+}
+
+/// Inventory, repositories, documents, graph and registry checks of a Distribution root.
+pub(super) fn audit_registry(
+    backend: &dyn Backend,
+    root: &RegistryRoot,
+    options: &Options,
+) -> RegistryAudit {
+    let mut findings = Vec::new();
+    let (inventory, names) = rayon::join(
+        || {
+            let mut found = Vec::new();
+            (distribution::inventory(backend, root, &mut found), found)
+        },
+        || {
+            let mut found = Vec::new();
+            (distribution::repositories(backend, root, &mut found), found)
+        },
+    );
+    let (inventory, mut found) = inventory;
+    findings.append(&mut found);
+    let (names, mut found) = names;
+    findings.append(&mut found);
+    let mut repositories = Vec::with_capacity(names.len());
+    for (repository, mut found) in distribution::read_repositories(backend, root, &names) {
+        findings.append(&mut found);
+        repositories.push(repository);
+    }
+    // Every revision is a root: its kind is read from its content, as the registry does.
+    let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories)
+        .into_iter()
+        .map(|digest| (digest, Expect::Revision))
+        .collect();
+    let blobs = Own {
+        inventory: &inventory,
+        paths: root,
+    };
+    let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
+    let graph = Graph {
+        blobs: &blobs,
+        inventory: &inventory,
+        index_json: None,
+        index_path: &Key::root(),
+        docs: &docs,
+    };
+    graph.check_edges(&mut findings);
+    graph.check_cycles(&mut findings);
+    graph.check_consistency(&mut findings);
+    let registry = Registry {
+        root,
+        repositories: &repositories,
+        graph: &graph,
+    };
+    let result = registry.check(&GcOptions {
+        untagged: options.untagged,
+        upload_max_age: options.upload_max_age,
+        now: SystemTime::now(),
+    });
+    findings.extend(result.findings);
+    let uploads = repositories.iter().flat_map(|r| &r.uploads);
+    RegistryAudit {
+        hashed: hashed_flags(&inventory, &docs),
+        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        repositories: repositories.len() as u64,
+        uploads: uploads.clone().count() as u64,
+        upload_bytes: uploads.map(|u| u.bytes).sum(),
+        inventory,
+        findings,
+        coverage: result.coverage,
+        reclaimable: result.reclaimable,
+        total: result.total,
+        bytes_hashed,
+    }
+}
