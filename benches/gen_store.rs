@@ -11,6 +11,10 @@
 //! (incompressible, unique per image) and an OCI manifest. A layout's `index.json` tags
 //! every image; a Distribution root links each image in repository `repo-<i mod R>` as a
 //! revision, a tag, and `_layers` links for its config and layers, as a registry does.
+//! A zot root (`--kind zot`, zot's deduplication on a local file system) pushes every
+//! image to all R repositories: configs and layers once in `_blobstore`, hard-linked into
+//! each repository, manifests written into each: heavy sharing, as on a registry whose
+//! base images every team pulls.
 
 use std::fs;
 use std::io::Write as _;
@@ -23,6 +27,7 @@ pub enum Kind {
     Layout,
     Layouts,
     Distribution,
+    Zot,
 }
 
 /// What to generate (the command line's flags).
@@ -39,7 +44,7 @@ pub struct Args {
 #[allow(dead_code)]
 fn usage() -> ! {
     eprintln!(
-        "usage: gen-store --kind layout|layouts|distribution --images N [--layers L] \
+        "usage: gen-store --kind layout|layouts|distribution|zot --images N [--layers L] \
          [--layer-size BYTES] [--repositories R] [--seed S] --out DIR"
     );
     std::process::exit(2)
@@ -66,6 +71,7 @@ fn parse_args() -> Args {
                     "layout" => Kind::Layout,
                     "layouts" => Kind::Layouts,
                     "distribution" => Kind::Distribution,
+                    "zot" => Kind::Zot,
                     _ => usage(),
                 }
             }
@@ -109,7 +115,7 @@ impl Writer {
     fn unit_dir(&self, unit: u64) -> PathBuf {
         match self.kind {
             Kind::Layout => self.root.clone(),
-            Kind::Layouts => self.root.join(format!("repo-{unit}")),
+            Kind::Layouts | Kind::Zot => self.root.join(format!("repo-{unit}")),
             Kind::Distribution => self
                 .root
                 .join(format!("docker/registry/v2/repositories/repo-{unit}")),
@@ -128,12 +134,35 @@ impl Writer {
         }
     }
 
-    /// Writes a blob; returns its hex digest.
+    /// Writes a blob; returns its hex digest. In a zot root it goes to `_blobstore` and
+    /// is hard-linked into every repository, as zot's `LinkBlob` does.
     fn blob(&self, unit: u64, bytes: &[u8]) -> std::io::Result<String> {
         let hex = hex(&Sha256::digest(bytes));
-        let path = self.blob_path(unit, &hex);
-        fs::create_dir_all(path.parent().expect("blob paths have parents"))?;
-        fs::write(path, bytes)?;
+        if self.kind == Kind::Zot {
+            let master = self.root.join("_blobstore/blobs/sha256").join(&hex);
+            write_file(&master, bytes)?;
+            for repository in 0..self.entries.len() as u64 {
+                let path = self.blob_path(repository, &hex);
+                fs::create_dir_all(path.parent().expect("blob paths have parents"))?;
+                fs::hard_link(&master, path)?;
+            }
+            return Ok(hex);
+        }
+        write_file(&self.blob_path(unit, &hex), bytes)?;
+        Ok(hex)
+    }
+
+    /// Writes a manifest (in a zot root, into every repository: zot does not deduplicate
+    /// manifests); returns its hex digest.
+    fn manifest(&self, unit: u64, bytes: &[u8]) -> std::io::Result<String> {
+        let hex = hex(&Sha256::digest(bytes));
+        if self.kind == Kind::Zot {
+            for repository in 0..self.entries.len() as u64 {
+                write_file(&self.blob_path(repository, &hex), bytes)?;
+            }
+            return Ok(hex);
+        }
+        write_file(&self.blob_path(unit, &hex), bytes)?;
         Ok(hex)
     }
 
@@ -142,6 +171,11 @@ impl Writer {
         fs::create_dir_all(path.parent().expect("link paths have parents"))?;
         fs::write(path, format!("sha256:{hex}"))
     }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    fs::create_dir_all(path.parent().expect("blob paths have parents"))?;
+    fs::write(path, bytes)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -187,7 +221,7 @@ fn image(writer: &mut Writer, args: &Args, i: u64, layer: &mut Vec<u8>) -> std::
         ),
         layer_descriptors.join(",")
     );
-    let manifest_hex = writer.blob(unit, manifest.as_bytes())?;
+    let manifest_hex = writer.manifest(unit, manifest.as_bytes())?;
     let tag = format!("img-{i}");
     match writer.kind {
         Kind::Distribution => {
@@ -215,7 +249,13 @@ fn image(writer: &mut Writer, args: &Args, i: u64, layer: &mut Vec<u8>) -> std::
                 r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_hex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}"#,
                 manifest.len()
             );
-            writer.entries[unit as usize].push(entry);
+            if writer.kind == Kind::Zot {
+                for entries in &mut writer.entries {
+                    entries.push(entry.clone());
+                }
+            } else {
+                writer.entries[unit as usize].push(entry);
+            }
         }
     }
     Ok(())
@@ -270,6 +310,20 @@ pub fn generate(args: Args) -> std::io::Result<()> {
             for unit in 0..units {
                 write_layout_files(&writer.unit_dir(unit), &writer.entries[unit as usize])?;
             }
+        }
+    }
+    if args.kind == Kind::Zot {
+        // zot's initRepo for _blobstore, and its migration marker.
+        let blobstore = args.out.join("_blobstore");
+        fs::create_dir_all(blobstore.join("blobs/sha256"))?;
+        fs::write(blobstore.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        fs::write(
+            blobstore.join("index.json"),
+            r#"{"schemaVersion":2,"manifests":null}"#,
+        )?;
+        fs::write(args.out.join("_global_blobstore_migrated"), "1")?;
+        for unit in 0..units {
+            fs::create_dir_all(writer.unit_dir(unit).join(".uploads"))?;
         }
     }
     Ok(())

@@ -88,6 +88,12 @@ pub struct Cli {
     #[arg(long)]
     pub cross_file_systems: bool,
 
+    /// PATH is a zot root, whatever it holds. Needed only where zot left no file of its own
+    /// (a bucket written by released zot: repositories with 0-byte markers, no
+    /// _blobstore); roots with _blobstore, cache.db or .uploads are recognised anyway.
+    #[arg(long)]
+    pub zot: bool,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -210,6 +216,7 @@ impl Cli {
             upload_max_age: self.upload_max_age,
             detect: DetectOptions {
                 cross_file_systems: self.cross_file_systems,
+                zot: self.zot,
             },
         })
     }

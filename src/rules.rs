@@ -99,6 +99,10 @@ rules! {
     BlobUnreferenced = "blob-unreferenced", Info, "image-layout.md § Blobs",
         summary: "a blob nothing reachable names: index.json in a layout, a linked manifest in a Distribution root",
         why: "\"The blobs directory MAY contain blobs which are not referenced by any of the refs\", so this is not an error; it is space a garbage collection would reclaim (git fsck's dangling/unreachable). The finding carries the blob's bytes. In a Distribution root it is exactly what `registry garbage-collect` would delete (with --untagged: what --delete-untagged would, keeping children of tagged indexes and referrers of kept manifests).";
+    /// A zot 0-byte marker whose digest has no full copy in the root.
+    BlobMarkerUnresolved = "blob-marker-unresolved", Error, "zot pkg/storage (s3 driver Link, imagestore DedupeBlob)",
+        summary: "a 0-byte marker blob of a zot root whose digest has no full copy anywhere in the root: the content is lost",
+        why: "zot on object storage stores a deduplicated blob once and leaves a 0-byte marker in every other repository, resolved through its cache database to the full copy (in _blobstore, or the first repository that pushed it). When no full copy of the digest is left anywhere, every pull of that blob fails: restore it from a good copy. Outside a zot root a 0-byte blob is judged by its digest and size like any other.";
     /// A blob whose algorithm this tool cannot hash.
     BlobUnverifiable = "blob-unverifiable", Warning, "descriptor.md § Digests",
         summary: "a blob's digest algorithm is grammatical but not one this tool can compute",

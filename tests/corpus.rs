@@ -18,6 +18,9 @@ struct Case {
     description: String,
     kind: String,
     expect: Vec<String>,
+    /// Audit with `--zot` (a zot root that carries no file of zot's own).
+    #[serde(default)]
+    zot: bool,
 }
 
 /// Rules that no committed store can show, each with the test that covers it instead.
@@ -72,7 +75,9 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
     for dir in &cases {
         let case = read_case(dir);
         assert!(!case.description.is_empty());
-        let report = oci_audit::audit(&dir.join("store"), &Options::default(), &NoProgress)
+        let mut options = Options::default();
+        options.detect.zot = case.zot;
+        let report = oci_audit::audit(&dir.join("store"), &options, &NoProgress)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let kind = serde_json::to_value(report.store.kind).unwrap();
         if kind != case.kind.as_str() {

@@ -10,6 +10,8 @@
 //!   a symlinked PATH, one file system.
 //! - `hostile`: a store changing under the audit, permission denied, devices and sockets,
 //!   a huge document, a closed stdout.
+//! - `zot`: zot roots where git cannot hold the shape: hard links, upload ages, sync
+//!   layouts, recognition.
 
 mod builder;
 mod cli;
@@ -18,3 +20,4 @@ mod corpus;
 mod detect;
 mod hostile;
 mod support;
+mod zot;

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Write zot registry roots, laid out the way zot's storage code writes them.
 
-Usage: python3 corpus/tools/make-zot-store.py OUTDIR
+Usage: python3 corpus/tools/make-zot-store.py [OUTDIR]   (default: corpus/zot)
+
+Each case is OUTDIR/<case>/{store/, case.toml}; tests/corpus.rs audits it (with --zot
+where the case says `zot = true`) and asserts its rule ids and its audit.txt.
 
 Sources read (github.com/project-zot/zot):
   * branch refactor/storage @ 62d82f9a (2026-08-18): the "_blobstore" design
@@ -10,7 +13,7 @@ Sources read (github.com/project-zot/zot):
   * main @ 6d19b445 / v2.1.20: the released "legacy" dedupe layout, in which the first
     repository to push a digest holds the content.
 
-Four roots are written. Each is the root directory itself (OUTDIR/<name>/).
+Four shapes of root are written (then the broken cases at the end of this file):
 
 local/    refactor/storage, local filesystem, dedupe on (the default, config.New()).
   _blobstore/                 NewImageStore calls initRepo(GlobalBlobsRepo) when dedupe is
@@ -236,17 +239,69 @@ def make_legacy(root, local):
         host_files(root)
 
 
+def toml_str(text):
+    return json.dumps(text)  # a JSON string of ASCII text is a valid TOML basic string
+
+
+def drop_tag_and_collect(root, repo, tag):
+    """The repository's tag is deleted and zot's garbage collection removes what only that
+    manifest used: here the manifest and its config (the shared layer stays, 2.0 uses it)."""
+    tags, _, _ = REPOS[repo]
+    kept = {t: m for t, m in tags.items() if t != tag}
+    write(os.path.join(root, *repo.split("/"), "index.json"), index_json(kept))
+    manifest = json.loads(tags[tag])
+    os.remove(blob_path(root, repo, tags[tag]))
+    config = manifest["config"]["digest"].split(":")[1]
+    os.remove(os.path.join(root, *repo.split("/"), "blobs", "sha256", config))
+
+
+def orphan_in_blobstore(root):
+    """A blob in _blobstore that no repository names (its repository was removed by hand)."""
+    write(blob_path(root, GLOBAL_REPO, b"left behind\n"), b"left behind\n")
+
+
+# (case, description, root maker, local?, extra corruption, expected rule ids, needs --zot)
+CASES = [
+    ("clean-local", "zot's storage refactor on a local file system: _blobstore holds the masters, "
+     "repositories hard-link to them (git keeps copies; tests/zot.rs restores the links)",
+     make_global, True, None, [], False),
+    ("clean-remote", "zot's storage refactor on S3: repositories hold only their manifests, "
+     "_blobstore every deduplicated config and layer", make_global, False, None, [], False),
+    ("clean-legacy-local", "released zot (v2.1) on a local file system: no _blobstore, the first "
+     "repository holds the content, the second hard links", make_legacy, True, None, [], False),
+    ("clean-legacy-remote", "released zot (v2.1) on S3: the second repository's deduplicated blobs "
+     "are 0-byte markers; nothing but them says zot, so the case is audited with --zot",
+     make_legacy, False, None, [], True),
+    ("blob-marker-unresolved", "released zot on S3 after library/app dropped tag 1.0: the config "
+     "team/web's marker stands for is gone from the whole root",
+     make_legacy, False, lambda root: drop_tag_and_collect(root, "library/app", "1.0"),
+     ["blob-marker-unresolved"], True),
+    ("blob-unreferenced", "zot's storage refactor on a local file system with a _blobstore blob "
+     "no repository names (an orphan zot never collects)",
+     make_global, True, orphan_in_blobstore, ["blob-unreferenced"], False),
+]
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: make-zot-store.py OUTDIR")
-    out = sys.argv[1]
-    for name, make, local in [("local", make_global, True), ("remote", make_global, False),
-                              ("legacy-local", make_legacy, True),
-                              ("legacy-remote", make_legacy, False)]:
-        root = os.path.join(out, name)
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help")):
+        sys.exit("usage: make-zot-store.py [OUTDIR]   (default: corpus/zot)")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = sys.argv[1] if len(sys.argv) == 2 else os.path.join(repo, "corpus", "zot")
+    for name, description, make, local, corrupt, expect, zot in CASES:
+        case = os.path.join(out, name)
+        root = os.path.join(case, "store")
         shutil.rmtree(root, ignore_errors=True)
         os.makedirs(root)
         make(root, local)
+        if corrupt:
+            corrupt(root)
+        with open(os.path.join(case, "case.toml"), "w") as f:
+            f.write(f"description = {toml_str(description)}\n")
+            f.write('kind = "zot"\n')
+            f.write("expect = [" + ", ".join(toml_str(e) for e in sorted(expect)) + "]\n")
+            if zot:
+                f.write("zot = true\n")
+    print(f"wrote {len(CASES)} cases to {out}")
 
 
 if __name__ == "__main__":

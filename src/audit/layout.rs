@@ -1,19 +1,19 @@
 //! One OCI image layout: its `oci-layout` and `index.json`, inventory, documents and
 //! graph, and the blobs nothing reaches.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::audit::documents::{hashed_flags, load_documents};
 use crate::audit::{Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
-use crate::check::graph::{self, Graph};
+use crate::check::graph::{self, Graph, Loaded};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::report::Coverage;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Own, layout};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, Own, layout};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
@@ -37,47 +37,91 @@ pub(super) fn audit_layout(
     options: &Options,
 ) -> LayoutAudit {
     let mut findings = Vec::new();
-    check_header(backend, layout, &mut findings);
     let inventory = layout::inventory(backend, layout, &mut findings).unwrap_or_default();
-    let (index_json, index_json_read) = read_index_json(backend, layout, options, &mut findings);
+    let blobs = Own {
+        inventory: &inventory,
+        paths: layout,
+    };
+    let checked = check_layout(
+        backend,
+        layout,
+        &blobs,
+        Expect::LayoutIndex,
+        options,
+        &mut findings,
+    );
+    if let Some(reachable) = &checked.reachable {
+        report_unreferenced(layout, &inventory, reachable, "", &mut findings);
+    }
+    LayoutAudit {
+        layout: layout.clone(),
+        hashed: hashed_flags(&inventory, &checked.docs),
+        documents: checked.documents(),
+        inventory,
+        coverage: checked.coverage,
+        findings,
+        bytes_hashed: checked.bytes_hashed,
+    }
+}
+
+/// What checking a layout's documents leaves.
+pub(super) struct Checked {
+    /// Every document loaded.
+    pub(super) docs: HashMap<Digest, Loaded>,
+    /// Bytes hashed while reading them.
+    pub(super) bytes_hashed: u64,
+    /// Platform coverage of each `index.json` entry.
+    pub(super) coverage: Vec<Coverage>,
+    /// Every digest a descriptor names, when that is known for sure: `None` when a
+    /// document that could name blobs was not read (an unreadable `index.json`, a manifest
+    /// that does not parse, a descriptor whose type is unreadable), since then no blob can
+    /// honestly be called unreferenced.
+    pub(super) reachable: Option<HashSet<Digest>>,
+}
+
+impl Checked {
+    /// Documents parsed.
+    pub(super) fn documents(&self) -> u64 {
+        self.docs.values().filter(|l| l.document.is_some()).count() as u64
+    }
+}
+
+/// `oci-layout`, `index.json` (read as `index`), every document it reaches through
+/// `blobs`, and the graph: edges, cycles, cross-checks, coverage.
+pub(super) fn check_layout(
+    backend: &dyn Backend,
+    layout: &LayoutRoot,
+    blobs: &dyn Lookup,
+    index: Expect,
+    options: &Options,
+    findings: &mut Vec<Finding>,
+) -> Checked {
+    check_header(backend, layout, findings);
+    let (index_json, index_json_read) = read_index_json(backend, layout, index, options, findings);
     let frontier = index_json
         .iter()
         .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
-    let blobs = Own {
-        inventory: &inventory,
-        paths: layout,
-    };
-    let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
+    let (docs, bytes_hashed) = load_documents(backend, frontier, blobs, options, findings);
     let index_path = layout.key("index.json");
     let graph = Graph {
-        blobs: &blobs,
-        inventory: &inventory,
+        blobs,
         index_json: index_json.as_ref(),
         index_path: &index_path,
         docs: &docs,
     };
-    let reachability = graph.check_edges(&mut findings);
-    graph.check_cycles(&mut findings);
-    graph.check_consistency(&mut findings);
+    let reachability = graph.check_edges(findings);
+    graph.check_cycles(findings);
+    graph.check_consistency(findings);
     let coverage = graph.coverage();
-    // When a document that could name blobs was not read (an unreadable index.json, a
-    // manifest that does not parse), blobs it may name cannot honestly be called
-    // unreferenced, so none are.
-    let graph_complete =
+    let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
-    if graph_complete {
-        report_unreferenced(layout, &inventory, &reachability.reachable, &mut findings);
-    }
-    LayoutAudit {
-        layout: layout.clone(),
-        hashed: hashed_flags(&inventory, &docs),
-        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
-        inventory,
-        coverage,
-        findings,
+    Checked {
+        docs,
         bytes_hashed,
+        coverage,
+        reachable: complete.then_some(reachability.reachable),
     }
 }
 
@@ -120,6 +164,7 @@ fn check_header(backend: &dyn Backend, layout: &LayoutRoot, findings: &mut Vec<F
 fn read_index_json(
     backend: &dyn Backend,
     layout: &LayoutRoot,
+    expect: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
 ) -> (Option<Index>, bool) {
@@ -152,17 +197,20 @@ fn read_index_json(
         digest: None,
         findings,
     };
-    match document::parse(&mut bytes, Expect::LayoutIndex, &mut cx) {
+    match document::parse(&mut bytes, expect, &mut cx) {
         Some(Document::Index(index)) => (Some(*index), true),
         _ => (None, false),
     }
 }
 
 /// `blob-unreferenced` for every blob of a layout that `index.json` does not reach.
-fn report_unreferenced(
+/// `what_then` says what becomes of such a blob (for a zot repository: its garbage
+/// collection), starting with "; ", or is empty.
+pub(super) fn report_unreferenced(
     layout: &LayoutRoot,
     inventory: &Inventory,
     reachable: &HashSet<Digest>,
+    what_then: &str,
     findings: &mut Vec<Finding>,
 ) {
     for (digest, len) in inventory.iter() {
@@ -172,7 +220,7 @@ fn report_unreferenced(
                     Rule::BlobUnreferenced,
                     Location::path(layout.blob_key(digest)).with_digest(Some(digest.clone())),
                     format!(
-                        "not reachable from {}index.json ({len} bytes)",
+                        "not reachable from {}index.json ({len} bytes){what_then}",
                         layout.prefix.prefix()
                     ),
                 )

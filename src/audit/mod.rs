@@ -32,6 +32,7 @@ use crate::store::{Error, StoreKind, io_finding};
 use layout::{LayoutAudit, audit_layout};
 use registry::{RegistryAudit, audit_registry};
 use verify::{VerifySet, verify_blobs};
+use zot::{ZotAudit, audit_zot};
 
 /// What the audit does and how.
 #[derive(Clone, Debug)]
@@ -92,6 +93,7 @@ mod documents;
 mod layout;
 mod registry;
 mod verify;
+mod zot;
 
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).
@@ -113,8 +115,8 @@ pub fn audit_backend(
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let started = Instant::now();
-    let found = detect::detect(backend, name, options.detect)?;
-    let mut findings = found.findings;
+    let mut found = detect::detect(backend, name, options.detect)?;
+    let mut findings = std::mem::take(&mut found.findings);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
@@ -123,7 +125,7 @@ pub fn audit_backend(
             error: ReadError::Io(io::Error::other(e)),
         })?;
     let hashed_bytes = AtomicU64::new(0);
-    let (audits, registries, verify_findings) = pool.install(|| {
+    let (audits, registries, zots, verify_findings) = pool.install(|| {
         progress.phase("documents");
         let audits: Vec<LayoutAudit> = found
             .layouts
@@ -135,9 +137,15 @@ pub fn audit_backend(
             .par_iter()
             .map(|root| audit_registry(backend, root, options))
             .collect();
+        let zots: Vec<ZotAudit> = found
+            .zots
+            .par_iter()
+            .map(|root| audit_zot(backend, root, options))
+            .collect();
         progress.phase("verify");
         let mut sets: Vec<VerifySet> = audits
             .iter()
+            .chain(zots.iter().flat_map(|z| &z.layouts))
             .map(|a| VerifySet {
                 inventory: &a.inventory,
                 hashed: &a.hashed,
@@ -152,7 +160,7 @@ pub fn audit_backend(
             });
         }
         let verify_findings = verify_blobs(backend, &sets, options, progress, &hashed_bytes);
-        (audits, registries, verify_findings)
+        (audits, registries, zots, verify_findings)
     });
     findings.extend(verify_findings);
     let mut stats = Stats {
@@ -160,22 +168,53 @@ pub fn audit_backend(
         bytes_verified: hashed_bytes.into_inner(),
         ..Stats::default()
     };
-    let mut stores: Vec<FoundStore> = Vec::with_capacity(audits.len() + registries.len());
+    let mut stores: Vec<FoundStore> =
+        Vec::with_capacity(audits.len() + registries.len() + zots.len());
     // Reserved at its final size: a store with hundreds of thousands of tags would
     // otherwise grow it to twice what it needs.
-    let roots: usize = audits.iter().map(|a| a.coverage.len()).sum::<usize>()
+    let roots: usize = audits
+        .iter()
+        .chain(zots.iter().flat_map(|z| &z.layouts))
+        .map(|a| a.coverage.len())
+        .sum::<usize>()
         + registries.iter().map(|r| r.coverage.len()).sum::<usize>();
     let mut coverage = Vec::with_capacity(roots);
-    for mut audit in audits {
-        stats.blobs += audit.inventory.len() as u64;
-        stats.bytes += audit.inventory.bytes();
-        stats.bytes_verified += audit.bytes_hashed;
-        stats.documents += audit.documents;
-        findings.append(&mut audit.findings);
-        coverage.append(&mut audit.coverage);
+    let mut add_layout = |audit: LayoutAudit, stats: &mut Stats, findings: &mut Vec<Finding>| {
+        let LayoutAudit {
+            inventory,
+            bytes_hashed,
+            documents,
+            findings: mut found,
+            coverage: mut covered,
+            ..
+        } = audit;
+        stats.blobs += inventory.len() as u64;
+        stats.bytes += inventory.bytes();
+        stats.bytes_verified += bytes_hashed;
+        stats.documents += documents;
+        findings.append(&mut found);
+        coverage.append(&mut covered);
+    };
+    for audit in audits {
         stores.push(FoundStore {
             kind: StoreKind::OciLayout,
             path: audit.layout.prefix.clone(),
+            reclaimable_total: None,
+        });
+        add_layout(audit, &mut stats, &mut findings);
+    }
+    for (mut zot, root) in zots.into_iter().zip(&found.zots) {
+        stats.layouts += zot.layouts.len() as u64;
+        stats.repositories += zot.repositories;
+        stats.uploads += zot.uploads;
+        stats.upload_bytes += zot.upload_bytes;
+        findings.append(&mut zot.findings);
+        for audit in zot.layouts {
+            add_layout(audit, &mut stats, &mut findings);
+        }
+        stores.push(FoundStore {
+            kind: StoreKind::Zot,
+            path: root.prefix.clone(),
             reclaimable_total: None,
         });
     }
@@ -210,7 +249,7 @@ pub fn audit_backend(
     Ok(Report {
         version: JSON_VERSION,
         store: StoreInfo {
-            kind: StoreKind::of(&found.layouts, &found.registries),
+            kind: StoreKind::of(&found),
             path: name.to_owned(),
             stores,
         },

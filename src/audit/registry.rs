@@ -69,7 +69,6 @@ pub(super) fn audit_registry(
     let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
     let graph = Graph {
         blobs: &blobs,
-        inventory: &inventory,
         index_json: None,
         index_path: &Key::root(),
         docs: &docs,
@@ -80,6 +79,7 @@ pub(super) fn audit_registry(
     let registry = Registry {
         root,
         repositories: &repositories,
+        inventory: &inventory,
         graph: &graph,
     };
     let result = registry.check(&GcOptions {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::audit::documents::digest_mismatch;
 use crate::audit::{Options, Progress, read_error};
-use crate::backend::Backend;
+use crate::backend::{Backend, Hashed, Version};
 use crate::finding::{Finding, Location};
 use crate::rules::Rule;
 use crate::store::{Blob, BlobPaths, Inventory};
@@ -20,7 +20,12 @@ pub(super) struct VerifySet<'a> {
     pub store: &'a dyn BlobPaths,
 }
 
-/// Hashes every blob not hashed as a document, across all stores, largest first.
+/// A blob to hash, and which file it is (device and inode), when the backend says.
+type Work<'a> = (Blob<'a>, Option<(u64, u64)>);
+
+/// Hashes every blob not hashed as a document, across all stores, largest first. Names of
+/// one file (hard links: zot links every repository's copy of a blob to one master) are
+/// hashed once, and the outcome is judged for each name.
 pub(super) fn verify_blobs(
     backend: &dyn Backend,
     sets: &[VerifySet],
@@ -29,41 +34,50 @@ pub(super) fn verify_blobs(
     hashed_bytes: &AtomicU64,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut work: Vec<Blob> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
+    let mut work: Vec<Work> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for set in sets {
-        for ((digest, len), &hashed) in set.inventory.iter().zip(set.hashed) {
+        for (listed, &hashed) in set.inventory.entries().iter().zip(set.hashed) {
             if hashed {
                 continue;
             }
             let blob = Blob {
-                digest,
-                len,
+                digest: &listed.digest,
+                len: listed.len,
                 store: set.store,
             };
-            if !digest.algorithm().is_verifiable() {
+            if !listed.digest.algorithm().is_verifiable() {
                 findings.push(Finding::new(
                     Rule::BlobUnverifiable,
-                    Location::path(blob.key()).with_digest(Some(digest.clone())),
-                    format!("cannot verify {} digests", digest.algorithm()),
+                    Location::path(blob.key()).with_digest(Some(listed.digest.clone())),
+                    format!("cannot verify {} digests", listed.digest.algorithm()),
                 ));
             } else if options.verify {
-                work.push(blob);
+                let file = match listed.version {
+                    Version::Posix { dev, ino, .. } => Some((dev, ino)),
+                    _ => None,
+                };
+                work.push((blob, file));
             }
         }
     }
-    // Largest first, so one huge layer does not start last and leave the other cores idle.
-    work.sort_unstable_by(|a, b| b.len.cmp(&a.len).then_with(|| a.digest.cmp(b.digest)));
-    progress.total(work.iter().map(|b| b.len).sum(), work.len() as u64);
+    let jobs = jobs(&mut work);
+    progress.total(
+        jobs.iter().map(|job| work[job.start].0.len).sum(),
+        work.len() as u64,
+    );
     let advance = |n: u64| progress.advance(n);
-    // Every pool thread claims the next-largest blob from one shared cursor. (`par_iter`
+    // Every pool thread claims the next-largest job from one shared cursor. (`par_iter`
     // would split the sorted list into contiguous ranges, so one thread would hash the
     // largest blobs one after another while the others ran out of work.)
     let cursor = AtomicUsize::new(0);
     let results: Vec<Finding> = rayon::broadcast(|_| {
         let mut found = Vec::new();
-        while let Some(blob) = work.get(cursor.fetch_add(1, Ordering::Relaxed)) {
-            found.extend(verify_blob(backend, *blob, &advance, hashed_bytes));
-            progress.blob_done();
+        while let Some(job) = jobs.get(cursor.fetch_add(1, Ordering::Relaxed)) {
+            let names = &work[job.clone()];
+            verify_names(backend, names, &advance, hashed_bytes, &mut found);
+            for _ in names {
+                progress.blob_done();
+            }
         }
         found
     })
@@ -72,6 +86,81 @@ pub(super) fn verify_blobs(
     .collect();
     findings.extend(results);
     findings
+}
+
+/// Groups `work` into jobs: the names of one file (same device and inode, and the same
+/// algorithm, so one hash serves them all) side by side, each other blob alone. Jobs come
+/// largest first, so one huge layer does not start last and leave the other cores idle.
+fn jobs(work: &mut [Work]) -> Vec<std::ops::Range<usize>> {
+    work.sort_unstable_by(|(a, a_file), (b, b_file)| {
+        b.len
+            .cmp(&a.len)
+            .then_with(|| a_file.cmp(b_file))
+            .then_with(|| a.digest.algorithm().cmp(b.digest.algorithm()))
+            .then_with(|| a.digest.cmp(b.digest))
+    });
+    let mut jobs = Vec::with_capacity(work.len());
+    let mut start = 0;
+    for i in 1..=work.len() {
+        let same_file = i < work.len() && {
+            let (a, a_file) = &work[i - 1];
+            let (b, b_file) = &work[i];
+            a_file.is_some() && a_file == b_file && a.digest.algorithm() == b.digest.algorithm()
+        };
+        if !same_file {
+            jobs.push(start..i);
+            start = i;
+        }
+    }
+    jobs
+}
+
+/// Hashes one file through its first name and judges every name by the outcome. If the
+/// first name cannot be read (it vanished, or was swapped), each other name is hashed
+/// on its own: a hard link may outlive its sibling.
+fn verify_names(
+    backend: &dyn Backend,
+    names: &[Work],
+    advance: &(dyn Fn(u64) + Sync),
+    hashed_bytes: &AtomicU64,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(((first, _), others)) = names.split_first() else {
+        return;
+    };
+    let key = first.key();
+    match backend.hash(&key, first.digest.algorithm(), advance) {
+        Ok(hashed) => {
+            hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
+            for (blob, _) in names {
+                findings.extend(judge(*blob, &hashed));
+            }
+        }
+        Err(error) => {
+            findings.push(read_error(&key, &error).with_digest(first.digest));
+            for (blob, _) in others {
+                findings.extend(verify_blob(backend, *blob, advance, hashed_bytes));
+            }
+        }
+    }
+}
+
+/// A finding when the content hashed for `blob` changed length or does not match.
+fn judge(blob: Blob, hashed: &Hashed) -> Option<Finding> {
+    if hashed.len != blob.len {
+        Some(
+            Finding::new(
+                Rule::IoError,
+                Location::path(blob.key()).with_digest(Some(blob.digest.clone())),
+                "blob changed length while being audited",
+            )
+            .expected_found(blob.len, hashed.len),
+        )
+    } else if hashed.digest != *blob.digest {
+        Some(digest_mismatch(&blob.key(), blob.digest, &hashed.digest))
+    } else {
+        None
+    }
 }
 
 /// Re-hashes one blob; a finding when it changed length, does not match, or cannot be read.
@@ -85,20 +174,7 @@ fn verify_blob(
     match backend.hash(&key, blob.digest.algorithm(), advance) {
         Ok(hashed) => {
             hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
-            if hashed.len != blob.len {
-                Some(
-                    Finding::new(
-                        Rule::IoError,
-                        Location::path(&key).with_digest(Some(blob.digest.clone())),
-                        "blob changed length while being audited",
-                    )
-                    .expected_found(blob.len, hashed.len),
-                )
-            } else if hashed.digest != *blob.digest {
-                Some(digest_mismatch(&key, blob.digest, &hashed.digest))
-            } else {
-                None
-            }
+            judge(blob, &hashed)
         }
         Err(error) => Some(read_error(&key, &error).with_digest(blob.digest)),
     }

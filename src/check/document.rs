@@ -27,6 +27,10 @@ use crate::rules::Rule;
 pub enum Expect {
     /// A layout's `index.json`: an index whose entries are tags, not platforms.
     LayoutIndex,
+    /// A zot repository's `index.json`: as a layout's, except that `"manifests": null` is
+    /// an empty list. zot writes it so for every new repository (`initRepo` marshals an
+    /// `ispec.Index` whose nil slice has no `omitempty`), and for `_blobstore` forever.
+    ZotIndex,
     /// An index or manifest list named by a descriptor.
     Index,
     /// An image manifest named by a descriptor.
@@ -40,6 +44,13 @@ pub enum Expect {
     /// `schemaVersion` 1 is Docker schema 1; otherwise `mediaType`; otherwise an index when
     /// it has `manifests`.
     Revision,
+}
+
+impl Expect {
+    /// Whether this is a layout's `index.json` (zot's included).
+    pub fn is_layout_index(self) -> bool {
+        matches!(self, Expect::LayoutIndex | Expect::ZotIndex)
+    }
 }
 
 const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -144,6 +155,7 @@ pub fn parse(bytes: &mut [u8], expect: Expect, cx: &mut Context) -> Option<Docum
                 Document::Manifest(Box::new(schema1(object, cx)))
             }
             Expect::LayoutIndex
+            | Expect::ZotIndex
             | Expect::Index
             | Expect::Manifest
             | Expect::ArtifactManifest
@@ -272,12 +284,12 @@ fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document
         Some(ty) => ty == media_type::OCI_ARTIFACT_MANIFEST,
         None => expect == Expect::ArtifactManifest,
     };
-    if artifact && expect != Expect::LayoutIndex {
+    if artifact && !expect.is_layout_index() {
         return Document::Manifest(Box::new(artifact_manifest(object, cx)));
     }
     // image-layout.md: index.json "MUST be an image index", whatever it claims; a wrong
     // mediaType there is reported by `index()`.
-    let is_index = expect == Expect::LayoutIndex
+    let is_index = expect.is_layout_index()
         || match own_type.map(media_type::kind) {
             Some(Kind::Index) => true,
             Some(Kind::Manifest) => false,
@@ -421,7 +433,7 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     // application/vnd.oci.image.index.v1+json", and index.json is an OCI image index
     // (image-layout.md). A Docker manifest list there is as wrong as a manifest type.
     // (A type outside every known kind was already reported by `own_media_type`.)
-    if expect == Expect::LayoutIndex {
+    if expect.is_layout_index() {
         if let Some(ty) = &media_type {
             if ty != media_type::OCI_INDEX && media_type::kind(ty) != Kind::Other {
                 cx.schema("/mediaType", "index.json must be an OCI image index")
@@ -439,9 +451,10 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
                 }
             }
         }
+        Some(Value::Static(StaticNode::Null)) if expect == Expect::ZotIndex => {}
         Some(value) => cx.wrong_type("/manifests", "array", value),
     }
-    if expect == Expect::LayoutIndex {
+    if expect.is_layout_index() {
         for entry in &manifests {
             if let Some(name) = entry.ref_name.as_deref().filter(|n| !is_ref_name(n)) {
                 cx.report(

@@ -14,7 +14,6 @@ use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
 use crate::report::Coverage;
 use crate::rules::Rule;
-use crate::store::Inventory;
 use crate::store::Lookup;
 
 /// A document loaded from a blob.
@@ -97,8 +96,6 @@ fn has_unreadable_type(descriptor: &Descriptor) -> bool {
 pub struct Graph<'a> {
     /// The blobs its documents can name, and their keys.
     pub blobs: &'a dyn Lookup,
-    /// The store's own blobs.
-    pub inventory: &'a Inventory,
     /// Its parsed `index.json` (none in a Distribution root, whose roots are links).
     pub index_json: Option<&'a Index>,
     /// Path of `index.json`.

@@ -153,7 +153,9 @@ pub struct Registry<'a> {
     pub root: &'a RegistryRoot,
     /// Every repository.
     pub repositories: &'a [Repository],
-    /// The blobs, the documents loaded from them, and their graph.
+    /// Its blobs.
+    pub inventory: &'a Inventory,
+    /// The documents loaded from them, and their graph.
     pub graph: &'a Graph<'a>,
 }
 
@@ -196,7 +198,7 @@ impl Registry<'_> {
     }
 
     fn inventory(&self) -> &Inventory {
-        self.graph.inventory
+        self.inventory
     }
 
     fn docs(&self) -> &HashMap<Digest, Loaded> {
@@ -676,21 +678,12 @@ fn check_uploads(repository: &Repository, options: &GcOptions, findings: &mut Ve
                     format!("upload never finished ({} bytes)", upload.bytes),
                 )
                 .expected_found(
-                    format!("started within {}", age_text(options.upload_max_age)),
+                    format!("started within {}", time::age_text(options.upload_max_age)),
                     format!("started {}", started_at.escape_default()),
                 )
                 .with_bytes(upload.bytes),
             );
         }
-    }
-}
-
-/// An age as the registry's configuration writes one: `168h`, else humantime's `1h 30m`.
-fn age_text(age: Duration) -> String {
-    if age.as_secs() % 3600 == 0 && age.subsec_nanos() == 0 {
-        format!("{}h", age.as_secs() / 3600)
-    } else {
-        humantime::format_duration(age).to_string()
     }
 }
 

@@ -66,6 +66,15 @@ pub fn is_rfc3339(s: &str) -> bool {
     parse_rfc3339(s).is_some()
 }
 
+/// An age as a registry's configuration writes one: `168h`, else humantime's `1h 30m`.
+pub fn age_text(age: std::time::Duration) -> String {
+    if age.as_secs() % 3600 == 0 && age.subsec_nanos() == 0 {
+        format!("{}h", age.as_secs() / 3600)
+    } else {
+        humantime::format_duration(age).to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,7 +80,7 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
         .store
         .stores
         .iter()
-        .any(|s| s.kind == StoreKind::Distribution);
+        .any(|s| matches!(s.kind, StoreKind::Distribution | StoreKind::Zot));
     let registry = if has_registry {
         format!(
             " · {} repositor{} · {} upload{} ({})",

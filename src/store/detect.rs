@@ -19,6 +19,7 @@
 use crate::backend::{Backend, Entry, Kind, Version};
 use crate::finding::Finding;
 use crate::model::key::Key;
+use crate::store::zot::{self, ZotRoot};
 use crate::store::{Error, LayoutRoot, RegistryRoot, io_finding};
 
 /// The walk stops this deep, whatever the tree holds.
@@ -32,6 +33,9 @@ const MAX_SNIFF: u64 = 8 * 1024 * 1024;
 pub struct DetectOptions {
     /// Descend into directories on other file systems (mount points) too.
     pub cross_file_systems: bool,
+    /// The audited root is a zot root, whatever it holds (a bucket of released zot
+    /// carries no sign of zot but its 0-byte markers).
+    pub zot: bool,
 }
 
 /// Every store found under the audited root.
@@ -41,6 +45,8 @@ pub struct Found {
     pub layouts: Vec<LayoutRoot>,
     /// Distribution roots (their `v2` directories), sorted by key.
     pub registries: Vec<RegistryRoot>,
+    /// zot roots, sorted by key.
+    pub zots: Vec<ZotRoot>,
     /// Directories that could not be listed while looking.
     pub findings: Vec<Finding>,
 }
@@ -65,9 +71,33 @@ pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Resu
         options,
         found: Found::default(),
     };
+    if options.zot {
+        let mut findings = Vec::new();
+        let zot = zot::find(backend, &root, &mut findings);
+        return Ok(Found {
+            zots: vec![zot],
+            findings,
+            ..Found::default()
+        });
+    }
+    let root_is_layout = walk.is_layout(&root, &entries);
     walk.visit(&root, entries, 0);
     let mut found = walk.found;
-    if found.layouts.is_empty() && found.registries.is_empty() {
+    // Released zot without deduplication leaves no file of its own at the root, but every
+    // repository it made has an `.uploads` directory.
+    let only_layouts = found.registries.is_empty() && found.zots.is_empty();
+    if only_layouts
+        && !root_is_layout
+        && found
+            .layouts
+            .iter()
+            .any(|layout| zot::has_uploads_dir(backend, &layout.prefix))
+    {
+        let zot = zot::find(backend, &root, &mut found.findings);
+        found.layouts.clear();
+        found.zots.push(zot);
+    }
+    if found.layouts.is_empty() && found.registries.is_empty() && found.zots.is_empty() {
         return Err(Error::NotAStore {
             path: name.to_owned(),
             hint: hint(backend),
@@ -75,6 +105,7 @@ pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Resu
     }
     found.layouts.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     found.registries.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    found.zots.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     Ok(found)
 }
 
@@ -165,6 +196,13 @@ impl Walk<'_> {
     }
 
     fn visit(&mut self, dir: &Key, entries: Vec<Entry>, depth: usize) {
+        let is_layout = self.is_layout(dir, &entries);
+        // A zot root: its repositories are collected by `zot::find`, `_blobstore` apart.
+        if !is_layout && zot::has_zot_files(&entries) {
+            let zot = zot::find(self.backend, dir, &mut self.found.findings);
+            self.found.zots.push(zot);
+            return;
+        }
         // A registry's rootdirectory: <dir>/docker/registry/v2.
         let mut skip: Option<&[u8]> = None;
         let v2 = dir.join("docker/registry/v2");
@@ -177,7 +215,7 @@ impl Walk<'_> {
             });
             return;
         }
-        if skip.is_none() && self.is_layout(dir, &entries) {
+        if skip.is_none() && is_layout {
             self.found.layouts.push(LayoutRoot {
                 prefix: dir.clone(),
             });

@@ -23,6 +23,7 @@
 pub mod detect;
 pub mod distribution;
 pub mod layout;
+pub mod zot;
 
 use serde::Serialize;
 
@@ -45,6 +46,10 @@ pub enum StoreKind {
     /// A Docker Distribution (registry v2) storage root.
     #[serde(rename = "distribution")]
     Distribution,
+    /// A zot registry root: repositories as layouts, and `_blobstore` when zot
+    /// deduplicates into one.
+    #[serde(rename = "zot")]
+    Zot,
     /// Several stores of which not all are layouts: registry roots side by side, or beside
     /// layouts. `store.stores` in the report lists each one with its own kind.
     #[serde(rename = "mixed")]
@@ -53,11 +58,12 @@ pub enum StoreKind {
 
 impl StoreKind {
     /// The kind of the whole audited tree, from what was found in it.
-    pub fn of(layouts: &[LayoutRoot], registries: &[RegistryRoot]) -> StoreKind {
-        match (layouts, registries) {
-            ([], [_]) => StoreKind::Distribution,
-            ([only], []) if only.prefix.is_empty() => StoreKind::OciLayout,
-            (_, []) => StoreKind::OciLayouts,
+    pub fn of(found: &detect::Found) -> StoreKind {
+        match (&found.layouts[..], &found.registries[..], &found.zots[..]) {
+            ([], [_], []) => StoreKind::Distribution,
+            ([], [], [_]) => StoreKind::Zot,
+            ([only], [], []) if only.prefix.is_empty() => StoreKind::OciLayout,
+            (_, [], []) => StoreKind::OciLayouts,
             _ => StoreKind::Mixed,
         }
     }

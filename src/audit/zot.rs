@@ -1,0 +1,252 @@
+//! One zot root: each repository audited as a layout whose blobs are resolved across the
+//! root (0-byte markers to their full copies, what the repository lacks to `_blobstore`),
+//! `_blobstore` as a content store that no index names, and uploads in progress.
+//!
+//! A `_blobstore` blob is referenced when any repository's graph names its digest. One that
+//! nobody names is an orphan: zot removes a `_blobstore` copy only when the last repository
+//! drops the digest (`deleteBlobChecked`), so an orphan stays until removed by hand.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::audit::Options;
+use crate::audit::documents::hashed_flags;
+use crate::audit::layout::{LayoutAudit, check_layout, report_unreferenced};
+use crate::backend::Backend;
+use crate::check::document::Expect;
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::model::time;
+use crate::rules::Rule;
+use crate::store::zot::{self, FullCopies, Resolved, ZotLookup, ZotRoot};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Own, layout};
+
+/// What a zot root's first phases leave for the rest.
+pub(super) struct ZotAudit {
+    /// Each repository, then `_blobstore`, ready for the verify phase.
+    pub(super) layouts: Vec<LayoutAudit>,
+    /// Findings about the root as a whole (orphans in `_blobstore`, stale uploads).
+    pub(super) findings: Vec<Finding>,
+    /// Repositories.
+    pub(super) repositories: u64,
+    /// Uploads in progress.
+    pub(super) uploads: u64,
+    /// Their bytes.
+    pub(super) upload_bytes: u64,
+}
+
+/// What zot's garbage collection does with a repository blob nothing reaches.
+const REPOSITORY_GC: &str =
+    "; zot's garbage collection deletes it once it is older than gcDelay (default 1h)";
+
+/// Inventories, repositories, `_blobstore` and uploads of one zot root.
+pub(super) fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &Options) -> ZotAudit {
+    let mut findings = Vec::new();
+    // `_blobstore` first: its copies are the ones markers resolve to.
+    let layouts: Vec<&LayoutRoot> = zot.blobstore.iter().chain(&zot.repositories).collect();
+    let listed: Vec<(Inventory, Vec<Finding>)> = layouts
+        .par_iter()
+        .map(|root| {
+            let mut found = Vec::new();
+            let inventory = layout::inventory(backend, root, &mut found).unwrap_or_default();
+            (inventory, found)
+        })
+        .collect();
+    let pairs: Vec<(&LayoutRoot, &Inventory)> = layouts
+        .iter()
+        .copied()
+        .zip(listed.iter().map(|(inventory, _)| inventory))
+        .collect();
+    let copies = FullCopies::new(&pairs);
+    let blobstore = zot.blobstore.as_ref().map(|root| (root, &listed[0].0));
+    let repositories = &listed[usize::from(blobstore.is_some())..];
+    let audited: Vec<(LayoutAudit, Option<HashSet<Digest>>)> = zot
+        .repositories
+        .par_iter()
+        .zip(repositories)
+        .map(|(repository, (inventory, found))| {
+            audit_repository(
+                backend, repository, inventory, found, &copies, blobstore, options,
+            )
+        })
+        .collect();
+    drop(copies);
+    let mut uploads = 0;
+    let mut upload_bytes = 0;
+    for repository in &zot.repositories {
+        for upload in zot::uploads(backend, repository) {
+            uploads += 1;
+            upload_bytes += upload.bytes;
+            check_upload(&upload, options.upload_max_age, &mut findings);
+        }
+    }
+    let mut named: Option<HashSet<Digest>> = Some(HashSet::new());
+    let mut result: Vec<LayoutAudit> = Vec::with_capacity(listed.len());
+    let mut listed = listed.into_iter();
+    let blobstore_listed = zot.blobstore.as_ref().and_then(|_| listed.next());
+    // The inventories move into the audits once nothing resolves through them any more.
+    for ((mut audit, reachable), (inventory, _)) in audited.into_iter().zip(listed) {
+        match (&mut named, reachable) {
+            (Some(named), Some(reachable)) => named.extend(reachable),
+            _ => named = None,
+        }
+        audit.inventory = inventory;
+        result.push(audit);
+    }
+    if let (Some(root), Some((inventory, found))) = (&zot.blobstore, blobstore_listed) {
+        result.push(audit_blobstore(
+            backend,
+            root,
+            inventory,
+            named.as_ref(),
+            options,
+            found,
+        ));
+    }
+    ZotAudit {
+        layouts: result,
+        findings,
+        repositories: zot.repositories.len() as u64,
+        uploads,
+        upload_bytes,
+    }
+}
+
+/// One repository: its blobs resolved across the root, then checked as a layout. Returns
+/// the audit and every digest its graph names (`None` when that is not known for sure).
+fn audit_repository(
+    backend: &dyn Backend,
+    repository: &LayoutRoot,
+    inventory: &Inventory,
+    listing_findings: &[Finding],
+    copies: &FullCopies,
+    blobstore: Option<(&LayoutRoot, &Inventory)>,
+    options: &Options,
+) -> (LayoutAudit, Option<HashSet<Digest>>) {
+    let mut findings = listing_findings.to_vec();
+    let markers: HashMap<Digest, Resolved> = copies.resolve(repository, inventory, &mut findings);
+    let lookup = ZotLookup {
+        repository,
+        inventory,
+        markers: &markers,
+        blobstore,
+    };
+    let checked = check_layout(
+        backend,
+        repository,
+        &lookup,
+        Expect::ZotIndex,
+        options,
+        &mut findings,
+    );
+    if let Some(reachable) = &checked.reachable {
+        report_unreferenced(
+            repository,
+            inventory,
+            reachable,
+            REPOSITORY_GC,
+            &mut findings,
+        );
+    }
+    // A marker's content is hashed where it lives, not here.
+    let mut hashed = hashed_flags(inventory, &checked.docs);
+    for digest in markers.keys() {
+        if let Some(i) = inventory.position(digest) {
+            hashed[i] = true;
+        }
+    }
+    let audit = LayoutAudit {
+        layout: repository.clone(),
+        documents: checked.documents(),
+        hashed,
+        // Moved in by the caller, once every repository is resolved.
+        inventory: Inventory::default(),
+        coverage: checked.coverage,
+        findings,
+        bytes_hashed: checked.bytes_hashed,
+    };
+    (audit, checked.reachable)
+}
+
+/// `_blobstore`: its `oci-layout` and `index.json` (which names nothing), and the blobs no
+/// repository names. `named` is every digest the repositories' graphs name, or `None`
+/// when some repository's graph is not known for sure (then no blob is called an orphan).
+fn audit_blobstore(
+    backend: &dyn Backend,
+    root: &LayoutRoot,
+    inventory: Inventory,
+    named: Option<&HashSet<Digest>>,
+    options: &Options,
+    mut findings: Vec<Finding>,
+) -> LayoutAudit {
+    let own = Own {
+        inventory: &inventory,
+        paths: root,
+    };
+    let checked = check_layout(
+        backend,
+        root,
+        &own,
+        Expect::ZotIndex,
+        options,
+        &mut findings,
+    );
+    if let Some(named) = named {
+        for (digest, len) in inventory.iter() {
+            if !named.contains(digest) {
+                findings.push(
+                    Finding::new(
+                        Rule::BlobUnreferenced,
+                        Location::path(root.blob_key(digest)).with_digest(Some(digest.clone())),
+                        format!(
+                            "no repository of the zot root names it ({len} bytes); zot does not collect _blobstore orphans, so it stays until removed by hand"
+                        ),
+                    )
+                    .with_bytes(len),
+                );
+            }
+        }
+    }
+    LayoutAudit {
+        layout: root.clone(),
+        hashed: hashed_flags(&inventory, &checked.docs),
+        documents: checked.documents(),
+        inventory,
+        coverage: checked.coverage,
+        findings,
+        bytes_hashed: checked.bytes_hashed,
+    }
+}
+
+/// An upload zot has not touched for longer than `max_age`. zot purges uploads older than
+/// its `gcDelay` (default 1h) when garbage collection is on; one older than `max_age`
+/// means collection is off or failing.
+fn check_upload(upload: &zot::Upload, max_age: Duration, findings: &mut Vec<Finding>) {
+    let Some(modified_ns) = upload.modified_ns else {
+        return;
+    };
+    let modified = UNIX_EPOCH + Duration::from_nanos(u64::try_from(modified_ns).unwrap_or(0));
+    let age = SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default();
+    if age <= max_age {
+        return;
+    }
+    findings.push(
+        Finding::new(
+            Rule::RegistryUploadStale,
+            Location::path(&upload.key),
+            format!("upload never finished ({} bytes)", upload.bytes),
+        )
+        .expected_found(
+            format!("written within {}", time::age_text(max_age)),
+            format!(
+                "last written {}",
+                humantime::format_rfc3339_seconds(modified)
+            ),
+        )
+        .with_bytes(upload.bytes),
+    );
+}

@@ -1,0 +1,174 @@
+//! zot roots (issue 17) beyond what committed stores can hold: hard links (git keeps
+//! copies), upload ages (git keeps no mtimes), zot's temporary sync layouts, and how a
+//! root is recognised.
+
+use std::fs;
+use std::path::Path;
+
+use crate::support::{copy_tree, repo, rule_ids, run};
+
+fn case(name: &str) -> std::path::PathBuf {
+    repo().join("corpus/zot").join(name).join("store")
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = run(args);
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.stdout))
+}
+
+/// Every blob file of `repository` that `_blobstore` also holds becomes a hard link to the
+/// `_blobstore` copy, as zot's `LinkBlob` leaves it. Returns how many were linked.
+fn relink(root: &Path, repository: &str) -> usize {
+    let master = root.join("_blobstore/blobs/sha256");
+    let blobs = root.join(repository).join("blobs/sha256");
+    let mut linked = 0;
+    for entry in fs::read_dir(&blobs).unwrap() {
+        let entry = entry.unwrap();
+        let original = master.join(entry.file_name());
+        if original.exists() {
+            fs::remove_file(entry.path()).unwrap();
+            fs::hard_link(&original, entry.path()).unwrap();
+            linked += 1;
+        }
+    }
+    linked
+}
+
+#[test]
+fn hard_linked_copies_are_hashed_once_and_judged_by_every_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("zot");
+    copy_tree(&case("clean-local"), &root);
+    let arg = root.to_str().unwrap();
+    let copies = json(&[arg, "--format", "json"]);
+    let linked = relink(&root, "library/app") + relink(&root, "team/web");
+    assert_eq!(linked, 6, "configs and layers of both repositories");
+    let links = json(&[arg, "--format", "json"]);
+    assert_eq!(links["findings"], serde_json::json!([]), "{links}");
+    assert_eq!(links["stats"]["bytes"], copies["stats"]["bytes"]);
+    let verified = |r: &serde_json::Value| r["stats"]["bytes_verified"].as_u64().unwrap();
+    assert!(
+        verified(&links) < verified(&copies),
+        "hard links hashed once: {} against {} for copies",
+        verified(&links),
+        verified(&copies)
+    );
+    // One byte changed in place in the master: the one file is corrupt under every name.
+    let layer = crate::support::sha256(b"zot shared layer\n");
+    let master = root.join("_blobstore/blobs/sha256").join(&layer[7..]);
+    let mut bytes = fs::read(&master).unwrap();
+    bytes[0] ^= 1;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&master)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+        .unwrap();
+    let broken = json(&[arg, "--format", "json"]);
+    let mut paths: Vec<&str> = broken["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "blob-digest-mismatch")
+        .map(|f| f["location"]["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    let hex = &layer[7..];
+    assert_eq!(
+        paths,
+        [
+            format!("_blobstore/blobs/sha256/{hex}"),
+            format!("library/app/blobs/sha256/{hex}"),
+            format!("team/web/blobs/sha256/{hex}"),
+        ]
+    );
+}
+
+#[test]
+fn a_stale_upload_is_reported_and_a_fresh_one_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("zot");
+    copy_tree(&case("clean-local"), &root);
+    let upload = fs::read_dir(root.join("library/app/.uploads"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    fs::File::options()
+        .write(true)
+        .open(&upload)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let report = json(&[root.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(report["stats"]["uploads"], 2);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["rule"], "registry-upload-stale");
+    assert_eq!(findings[0]["found"], "last written 2020-09-13T12:26:40Z");
+}
+
+#[test]
+fn zot_files_and_sync_layouts_are_neither_findings_nor_repositories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("zot");
+    copy_tree(&case("clean-local"), &root);
+    // A sync in progress: a temporary, half-written layout under the repository.
+    let sync = root.join("library/app/.sync/0f0e-uuid/library/app");
+    fs::create_dir_all(sync.join("blobs/sha256")).unwrap();
+    fs::write(
+        sync.join("oci-layout"),
+        b"{\"imageLayoutVersion\":\"1.0.0\"}",
+    )
+    .unwrap();
+    fs::write(
+        sync.join("index.json"),
+        b"{\"schemaVersion\":2,\"manifests\":[",
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("_trivy/db")).unwrap();
+    fs::write(root.join("_trivy/db/trivy.db"), b"not a layout").unwrap();
+    let report = json(&[root.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(report["store"]["kind"], "zot");
+    assert_eq!(report["stats"]["repositories"], 2);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
+}
+
+#[test]
+fn a_root_is_recognised_by_uploads_directories_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("zot");
+    copy_tree(&case("clean-legacy-local"), &root);
+    for own in ["cache.db", "meta.db"] {
+        fs::remove_file(root.join(own)).unwrap();
+    }
+    fs::remove_dir_all(root.join("_trivy")).unwrap();
+    let report = json(&[root.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(report["store"]["kind"], "zot");
+    assert_eq!(report["store"]["stores"][0]["kind"], "zot");
+    assert_eq!(report["stats"]["uploads"], 2);
+}
+
+#[test]
+fn a_marker_outside_a_zot_root_stays_a_size_mismatch() {
+    // Released zot's bucket shape, audited without --zot: nothing says zot, so a 0-byte
+    // blob is judged like any other (and a 0-byte config does not parse).
+    let out = run(&[
+        case("clean-legacy-remote").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["store"]["kind"], "oci-layouts");
+    assert_eq!(
+        rule_ids(&out.stdout),
+        [
+            "blob-digest-mismatch",
+            "descriptor-size-mismatch",
+            "document-json-invalid"
+        ]
+    );
+}
