@@ -12,11 +12,14 @@
 //! PATH/docker/registry/v2/    a Docker Distribution root (kind "distribution")
 //!   blobs/  repositories/
 //!
+//! PATH/                       a zot root (kind "zot"): repositories as layouts, and
+//!   _blobstore/  cache.db  library/app/{oci-layout,index.json,blobs/,.uploads/}
+//!
 //! PATH/                       several stores, not all layouts (kind "mixed")
 //!   east/docker/registry/v2/  west/docker/registry/v2/  mirror/{oci-layout,…}
 //! ```
 //!
-//! `detect` finds them; `layout` and `distribution` list what each holds.
+//! `detect` finds them; `layout`, `distribution` and `zot` list what each holds.
 //! Everything here speaks in keys relative to the audited root and reads through a
 //! `Backend`; no path or system call appears above the backend boundary.
 

@@ -14,8 +14,10 @@ fuzz_target!(|data: &[u8]| {
             .ok();
     for expect in [
         Expect::LayoutIndex,
+        Expect::ZotIndex,
         Expect::Index,
         Expect::Manifest,
+        Expect::ArtifactManifest,
         Expect::Config,
         Expect::Revision,
     ] {
