@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Write zot registry roots, laid out the way zot's storage code writes them.
 
-Usage: python3 corpus/tools/make-zot-store.py [OUTDIR]   (default: corpus/zot)
+Usage: python3 corpus/tools/make-zot-store.py [--keep-links] [OUTDIR]   (default: corpus/zot)
+
+git keeps no hard links, so the local shapes are written with zot's hard links and then
+given a copy per name, as a checkout would hold them, unless --keep-links is given.
 
 Each case is OUTDIR/<case>/{store/, case.toml}; tests/corpus.rs audits it (with --zot
 where the case says `zot = true`) and asserts its rule ids and its audit.txt.
@@ -282,11 +285,28 @@ CASES = [
 ]
 
 
+def break_links(root):
+    """Gives every hard-linked file its own copy, as a git checkout of the case will: the
+    committed corpus then audits the same freshly cloned or freshly written."""
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            if os.stat(path).st_nlink > 1:
+                with open(path, "rb") as f:
+                    data = f.read()
+                os.remove(path)
+                with open(path, "wb") as f:
+                    f.write(data)
+
+
 def main():
-    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help")):
-        sys.exit("usage: make-zot-store.py [OUTDIR]   (default: corpus/zot)")
+    args = sys.argv[1:]
+    keep_links = "--keep-links" in args
+    args = [a for a in args if a != "--keep-links"]
+    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+        sys.exit("usage: make-zot-store.py [--keep-links] [OUTDIR]   (default: corpus/zot)")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = sys.argv[1] if len(sys.argv) == 2 else os.path.join(repo, "corpus", "zot")
+    out = args[0] if args else os.path.join(repo, "corpus", "zot")
     for name, description, make, local, corrupt, expect, zot in CASES:
         case = os.path.join(out, name)
         root = os.path.join(case, "store")
@@ -295,6 +315,8 @@ def main():
         make(root, local)
         if corrupt:
             corrupt(root)
+        if not keep_links:
+            break_links(root)
         with open(os.path.join(case, "case.toml"), "w") as f:
             f.write(f"description = {toml_str(description)}\n")
             f.write('kind = "zot"\n')
