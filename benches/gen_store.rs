@@ -316,7 +316,10 @@ pub fn generate(args: Args) -> std::io::Result<()> {
         // zot's initRepo for _blobstore, and its migration marker.
         let blobstore = args.out.join("_blobstore");
         fs::create_dir_all(blobstore.join("blobs/sha256"))?;
-        fs::write(blobstore.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        fs::write(
+            blobstore.join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
         fs::write(
             blobstore.join("index.json"),
             r#"{"schemaVersion":2,"manifests":null}"#,
