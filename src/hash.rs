@@ -54,6 +54,37 @@ pub fn digest_bytes(algorithm: &Algorithm, bytes: &[u8]) -> Option<Digest> {
     Some(hasher.finish())
 }
 
+/// The result of hashing a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashResult {
+    /// It hashed to its digest.
+    Clean,
+    /// It did not.
+    Mismatch,
+    /// It could not be read whole (gone, unreadable, changed length).
+    Unreadable,
+}
+
+impl HashResult {
+    /// Its code in the ledger.
+    pub fn code(self) -> i64 {
+        match self {
+            HashResult::Clean => 0,
+            HashResult::Mismatch => 1,
+            HashResult::Unreadable => 2,
+        }
+    }
+
+    /// The result of a ledger code.
+    pub fn from_code(code: i64) -> HashResult {
+        match code {
+            0 => HashResult::Clean,
+            1 => HashResult::Mismatch,
+            _ => HashResult::Unreadable,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use crate::audit::Checked;
 use crate::audit::{Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::graph::{self, Loaded};
 use crate::finding::{Finding, Location};
-use crate::hash;
+use crate::hash::{self, HashResult};
 use crate::model::digest::Digest;
 use crate::model::document::Document;
 use crate::model::key::Key;
@@ -43,9 +44,14 @@ pub(super) fn load_documents(
                 let loaded = Loaded {
                     document,
                     display: key,
-                    content_checked: hashed.is_some(),
+                    content: hashed.map(|(_, result)| result),
                 };
-                (digest.clone(), loaded, found, hashed.unwrap_or(0))
+                (
+                    digest.clone(),
+                    loaded,
+                    found,
+                    hashed.map_or(0, |(len, _)| len),
+                )
             })
             .collect();
         let mut next = Vec::new();
@@ -69,8 +75,8 @@ pub(super) fn load_documents(
 }
 
 /// Reads one document blob: size limit, hash of the raw bytes, then parse.
-/// Returns the document and the number of bytes hashed (`None` when the content was not
-/// hashed, which leaves it to the verify phase).
+/// Returns the document, and the number of bytes hashed with the result (`None` when the
+/// content was not hashed, which leaves it to the verify phase).
 fn load_document(
     backend: &dyn Backend,
     digest: &Digest,
@@ -78,7 +84,7 @@ fn load_document(
     expect: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> (Option<Document>, Option<u64>) {
+) -> (Option<Document>, Option<(u64, HashResult)>) {
     let location = || Location::path(key).with_digest(Some(digest.clone()));
     let mut bytes = match backend.read_small(key, options.max_document_size) {
         Ok(bytes) => bytes,
@@ -111,12 +117,15 @@ fn check_content(
     key: &Key,
     bytes: &[u8],
     findings: &mut Vec<Finding>,
-) -> Option<u64> {
+) -> Option<(u64, HashResult)> {
     let actual = hash::digest_bytes(digest.algorithm(), bytes)?;
-    if actual != *digest {
+    let result = if actual == *digest {
+        HashResult::Clean
+    } else {
         findings.push(digest_mismatch(key, digest, &actual));
-    }
-    Some(bytes.len() as u64)
+        HashResult::Mismatch
+    };
+    Some((bytes.len() as u64, result))
 }
 
 pub(super) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Finding {
@@ -128,15 +137,13 @@ pub(super) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Fi
     .expected_found(digest, actual)
 }
 
-/// Which blobs of `inventory` were hashed when read as documents.
-pub(super) fn hashed_flags(inventory: &Inventory, docs: &HashMap<Digest, Loaded>) -> Vec<bool> {
-    let mut flags = vec![false; inventory.len()];
+/// What is known of each blob of `inventory` before the verify phase: documents were
+/// hashed as they were read.
+pub(super) fn hashed_flags(inventory: &Inventory, docs: &HashMap<Digest, Loaded>) -> Vec<Checked> {
+    let mut flags = vec![Checked::No; inventory.len()];
     for (digest, loaded) in docs {
-        if let Some(i) = inventory
-            .position(digest)
-            .filter(|_| loaded.content_checked)
-        {
-            flags[i] = true;
+        if let (Some(i), Some(result)) = (inventory.position(digest), loaded.content) {
+            flags[i] = Checked::Hashed(result);
         }
     }
     flags

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::audit::documents::{hashed_flags, load_documents};
-use crate::audit::{Options, read_error};
+use crate::audit::{Checked, Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::graph::{self, Graph, Loaded};
@@ -22,8 +22,8 @@ const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
 pub(super) struct LayoutAudit {
     pub(super) layout: LayoutRoot,
     pub(super) inventory: Inventory,
-    /// Per blob of the inventory: whether its content is already hashed (a document).
-    pub(super) hashed: Vec<bool>,
+    /// Per blob of the inventory: what is known of its content before the verify phase.
+    pub(super) hashed: Vec<Checked>,
     pub(super) coverage: Vec<Coverage>,
     pub(super) findings: Vec<Finding>,
     pub(super) documents: u64,
@@ -65,7 +65,7 @@ pub(super) fn audit_layout(
 }
 
 /// What checking a layout's documents leaves.
-pub(super) struct Checked {
+pub(super) struct LayoutCheck {
     /// Every document loaded.
     pub(super) docs: HashMap<Digest, Loaded>,
     /// Bytes hashed while reading them.
@@ -79,7 +79,7 @@ pub(super) struct Checked {
     pub(super) reachable: Option<HashSet<Digest>>,
 }
 
-impl Checked {
+impl LayoutCheck {
     /// Documents parsed.
     pub(super) fn documents(&self) -> u64 {
         self.docs.values().filter(|l| l.document.is_some()).count() as u64
@@ -95,7 +95,7 @@ pub(super) fn check_layout(
     index: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> Checked {
+) -> LayoutCheck {
     check_header(backend, layout, findings);
     let (index_json, index_json_read) = read_index_json(backend, layout, index, options, findings);
     let frontier = index_json
@@ -117,7 +117,7 @@ pub(super) fn check_layout(
     let coverage = graph.coverage();
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
-    Checked {
+    LayoutCheck {
         docs,
         bytes_hashed,
         coverage,

@@ -85,6 +85,17 @@ pub trait Progress: Sync {
     fn blob_done(&self) {}
 }
 
+/// What is known of one blob before the verify phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Nothing yet: the verify phase hashes it (unless the ledger trusts it).
+    No,
+    /// Hashed when it was read as a document.
+    Hashed(crate::hash::HashResult),
+    /// Its content lives elsewhere and is hashed there (a zot marker).
+    Elsewhere,
+}
+
 /// A [`Progress`] that ignores everything.
 pub struct NoProgress;
 impl Progress for NoProgress {}

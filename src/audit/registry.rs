@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use crate::audit::Options;
 use crate::audit::documents::{hashed_flags, load_documents};
+use crate::audit::{Checked, Options};
 use crate::backend::Backend;
 use crate::check::document::Expect;
 use crate::check::graph::Graph;
@@ -19,7 +19,7 @@ use crate::store::{Inventory, Own};
 /// What a Distribution root's first phases leave for the rest.
 pub(super) struct RegistryAudit {
     pub(super) inventory: Inventory,
-    pub(super) hashed: Vec<bool>,
+    pub(super) hashed: Vec<Checked>,
     pub(super) findings: Vec<Finding>,
     pub(super) coverage: Vec<Coverage>,
     pub(super) reclaimable: Vec<Reclaimable>,

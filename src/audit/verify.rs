@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::audit::documents::digest_mismatch;
-use crate::audit::{Options, Progress, read_error};
+use crate::audit::{Checked, Options, Progress, read_error};
 use crate::backend::{Backend, Hashed, Version};
 use crate::finding::{Finding, Location};
 use crate::rules::Rule;
@@ -14,8 +14,8 @@ use crate::store::{Blob, BlobPaths, Inventory};
 pub(super) struct VerifySet<'a> {
     /// The store's blobs.
     pub inventory: &'a Inventory,
-    /// Per blob: already hashed (documents, read and hashed when loaded).
-    pub hashed: &'a [bool],
+    /// Per blob: what is known before the verify phase (documents were hashed when read).
+    pub hashed: &'a [Checked],
     /// Where they live.
     pub store: &'a dyn BlobPaths,
 }
@@ -37,7 +37,7 @@ pub(super) fn verify_blobs(
     let mut work: Vec<Work> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for set in sets {
         for (listed, &hashed) in set.inventory.entries().iter().zip(set.hashed) {
-            if hashed {
+            if hashed != Checked::No {
                 continue;
             }
             let blob = Blob {

@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::audit::Options;
 use crate::audit::documents::hashed_flags;
 use crate::audit::layout::{LayoutAudit, check_layout, report_unreferenced};
+use crate::audit::{Checked, Options};
 use crate::backend::Backend;
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
@@ -154,7 +154,7 @@ fn audit_repository(
     let mut hashed = hashed_flags(inventory, &checked.docs);
     for digest in markers.keys() {
         if let Some(i) = inventory.position(digest) {
-            hashed[i] = true;
+            hashed[i] = Checked::Elsewhere;
         }
     }
     let audit = LayoutAudit {

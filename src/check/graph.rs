@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
+use crate::hash::HashResult;
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
@@ -23,10 +24,10 @@ pub struct Loaded {
     pub document: Option<Document>,
     /// Path of the blob.
     pub display: Key,
-    /// Whether the content was hashed when it was read (false when it could not be read,
-    /// was over the size limit, or has an algorithm we cannot compute): the verify phase
-    /// then deals with the blob like any other.
-    pub content_checked: bool,
+    /// What hashing the content as it was read gave; `None` when it was not hashed (it
+    /// could not be read, was over the size limit, or has an algorithm we cannot compute):
+    /// the verify phase then deals with the blob like any other.
+    pub content: Option<HashResult>,
 }
 
 /// Which documents a descriptor asks the loader to read, and as what.

@@ -220,6 +220,28 @@ impl Digest {
         Digest(Repr::Blake3(bytes))
     }
 
+    /// A registered digest as (algorithm code, raw bytes): 0 sha256, 1 sha512, 2 blake3,
+    /// in this type's order, so ordering by (code, bytes) is ordering by digest. `None` for
+    /// an unregistered algorithm. The ledger stores digests so: 33 bytes, not 71.
+    pub fn raw(&self) -> Option<(u8, &[u8])> {
+        match &self.0 {
+            Repr::Sha256(b) => Some((0, b)),
+            Repr::Sha512(b) => Some((1, &b[..])),
+            Repr::Blake3(b) => Some((2, b)),
+            Repr::Other(_) => None,
+        }
+    }
+
+    /// The digest [`Digest::raw`] gave, or `None` when the code or length is wrong.
+    pub fn from_raw(code: u8, bytes: &[u8]) -> Option<Digest> {
+        Some(match code {
+            0 => Digest::sha256(bytes.try_into().ok()?),
+            1 => Digest::sha512(bytes.try_into().ok()?),
+            2 => Digest::blake3(bytes.try_into().ok()?),
+            _ => return None,
+        })
+    }
+
     /// The algorithm part.
     pub fn algorithm(&self) -> &Algorithm {
         match &self.0 {
