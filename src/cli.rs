@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use oci_audit::audit::{Baseline, StateOptions};
 use oci_audit::backend::local::ReadMode;
 use oci_audit::model::digest::Digest;
 use oci_audit::report::CoverageDetail;
@@ -94,6 +95,39 @@ pub struct Cli {
     #[arg(long)]
     pub zot: bool,
 
+    /// A verification ledger (SQLite, outside the audited tree): blobs hashed clean before
+    /// whose fingerprint did not change are trusted instead of re-hashed, except those due
+    /// under --reverify-after; every run is recorded with its findings, and compared with
+    /// the previous one (new and resolved findings).
+    #[arg(long, value_name = "FILE", help_heading = "Nightly jobs")]
+    pub state: Option<PathBuf>,
+
+    /// With --state: every blob is re-hashed at least this often, the work spread over the
+    /// runs of the window (30d, 7d, 12h; 0s hashes everything).
+    #[arg(long, default_value = "30d", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true, help_heading = "Nightly jobs")]
+    pub reverify_after: std::time::Duration,
+
+    /// With --state: at most this many bytes re-hashed in one run for being due (new and
+    /// changed blobs are always hashed); what it leaves goes first next run.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true, help_heading = "Nightly jobs")]
+    pub hash_budget: Option<u64>,
+
+    /// An earlier JSON report: every finding is marked new or known against it, and its
+    /// findings that are gone are listed as resolved. With --state and no --baseline, the
+    /// ledger's previous run is the baseline.
+    #[arg(long, value_name = "REPORT.json", help_heading = "Nightly jobs")]
+    pub baseline: Option<PathBuf>,
+
+    /// Only new findings (against the baseline) at or above --fail-on fail the run.
+    #[arg(long, help_heading = "Nightly jobs")]
+    pub fail_on_new: bool,
+
+    /// Write Prometheus metrics (text exposition format, for node_exporter's textfile
+    /// collector) to FILE, atomically, outside the audited tree; also when the audit
+    /// cannot run.
+    #[arg(long, value_name = "FILE", help_heading = "Nightly jobs")]
+    pub metrics_file: Option<PathBuf>,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -101,6 +135,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The last runs a ledger recorded: date, duration, bytes hashed, findings.
+    History {
+        /// The ledger.
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// How many runs, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// List every rule with its default severity, or explain one.
     Rules {
         /// Print what RULE checks, why, and the spec section.
@@ -163,6 +209,7 @@ impl Cli {
     pub fn options(&self) -> Result<Options> {
         let mut policy = Policy {
             fail_on: self.fail_on.into(),
+            fail_on_new: self.fail_on_new,
             ..Policy::default()
         };
         for spec in &self.severities {
@@ -218,6 +265,16 @@ impl Cli {
                 cross_file_systems: self.cross_file_systems,
                 zot: self.zot,
             },
+            state: self.state.as_ref().map(|path| StateOptions {
+                path: path.clone(),
+                reverify_after: self.reverify_after,
+                hash_budget: self.hash_budget,
+            }),
+            baseline: match &self.baseline {
+                Some(file) => Some(read_baseline(file)?),
+                None => None,
+            },
+            now: None,
         })
     }
 }
@@ -248,6 +305,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     text.parse::<bytesize::ByteSize>()
         .map(|size| size.as_u64())
         .map_err(|_| format!("{text}: not a size; write bytes, or one such as 4MiB, 8MB or 1.5GiB"))
+}
+
+/// The findings of an earlier JSON report.
+fn read_baseline(file: &std::path::Path) -> Result<Baseline> {
+    let bytes = std::fs::read(file).with_context(|| format!("--baseline {}", file.display()))?;
+    let findings = oci_audit::baseline::from_json(&bytes)
+        .map_err(|e| anyhow::anyhow!("--baseline {}: {e}", file.display()))?;
+    Ok(Baseline {
+        source: file.display().to_string(),
+        findings,
+    })
 }
 
 fn parse_digest(text: &str) -> Result<Digest> {

@@ -133,6 +133,10 @@ pub struct Finding {
     /// unreferenced blob or a stale upload would free.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// Against a baseline (`--baseline`, or the ledger's previous run): whether the
+    /// finding is new. `None` when there is no baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<bool>,
 }
 
 impl Finding {
@@ -146,6 +150,7 @@ impl Finding {
             expected: None,
             found: None,
             bytes: None,
+            new: None,
         }
     }
 
@@ -213,6 +218,8 @@ pub struct Policy {
     pub skip: HashSet<Digest>,
     /// Findings at or above this severity fail the audit.
     pub fail_on: Severity,
+    /// Only new findings (against a baseline) fail the audit.
+    pub fail_on_new: bool,
 }
 
 impl Default for Policy {
@@ -221,6 +228,7 @@ impl Default for Policy {
             overrides: BTreeMap::new(),
             skip: HashSet::new(),
             fail_on: Severity::Error,
+            fail_on_new: false,
         }
     }
 }
@@ -285,8 +293,12 @@ impl Policy {
         (findings, suppressed)
     }
 
-    /// Whether these (already applied) findings fail the audit.
+    /// Whether these (already applied) findings fail the audit: one at or above
+    /// `fail_on` (with `fail_on_new`, one that is also new against the baseline; without a
+    /// baseline every finding counts as new).
     pub fn fails(&self, findings: &[Finding]) -> bool {
-        findings.iter().any(|f| f.severity >= self.fail_on)
+        findings
+            .iter()
+            .any(|f| f.severity >= self.fail_on && (!self.fail_on_new || f.new.unwrap_or(true)))
     }
 }

@@ -13,9 +13,11 @@
 
 pub mod audit;
 pub mod backend;
+pub mod baseline;
 pub mod check;
 pub mod finding;
 pub mod hash;
+pub mod ledger;
 pub mod model;
 pub mod report;
 pub mod rules;

@@ -2,10 +2,13 @@
 //! Exit status: 0 clean, 1 findings at or above `--fail-on`, 2 the audit could not run.
 
 mod cli;
+mod history;
+mod metrics;
 mod progress;
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::Parser;
 
@@ -24,23 +27,46 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Rules { explain, format }) = &cli.command {
-        let text = match explain {
-            Some(id) => explain_rule(id.parse().map_err(anyhow::Error::msg)?),
-            None => list_rules(*format),
-        };
-        return Ok(write_stdout(&text));
+    match &cli.command {
+        Some(Command::Rules { explain, format }) => {
+            let text = match explain {
+                Some(id) => explain_rule(id.parse().map_err(anyhow::Error::msg)?),
+                None => list_rules(*format),
+            };
+            return Ok(write_stdout(&text));
+        }
+        Some(Command::History {
+            state,
+            format,
+            limit,
+        }) => {
+            let runs = oci_audit::ledger::history(state, *limit)?;
+            let text = match format {
+                OutputFormat::Text => history::render(&runs),
+                OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&runs)?),
+            };
+            return Ok(write_stdout(&text));
+        }
+        None => {}
     }
     let Some(path) = &cli.path else {
         anyhow::bail!("no PATH given (try `oci-audit --help`)");
     };
     let options = cli.options()?;
+    if let Some(file) = &cli.metrics_file {
+        metrics::refuse_inside(file, path)?;
+    }
+    let started = SystemTime::now();
     let show_progress = !cli.quiet && io::stderr().is_terminal();
-    let report = if show_progress {
-        oci_audit::audit(path, &options, &progress::Bar::new())?
+    let audited = if show_progress {
+        oci_audit::audit(path, &options, &progress::Bar::new())
     } else {
-        oci_audit::audit(path, &options, &oci_audit::NoProgress)?
+        oci_audit::audit(path, &options, &oci_audit::NoProgress)
     };
+    if let Some(file) = &cli.metrics_file {
+        metrics::write(file, path, &options, audited.as_ref().ok(), started)?;
+    }
+    let report = audited?;
     let format = match cli.format {
         OutputFormat::Text => Format::Text,
         OutputFormat::Json => Format::Json,
@@ -57,10 +83,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    Ok(if options.policy.fails(&report.findings) {
-        ExitCode::from(1)
-    } else {
+    Ok(if report.exit_code(&options.policy) == 0 {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 

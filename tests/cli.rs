@@ -274,6 +274,26 @@ struct JsonReport {
     coverage: Vec<JsonCoverage>,
     reclaimable: Option<Vec<JsonReclaimable>>,
     reclaimable_total: Option<JsonReclaimableTotal>,
+    baseline: Option<JsonBaseline>,
+    resolved: Option<Vec<JsonFinding>>,
+    ledger: Option<JsonLedger>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonBaseline {
+    source: String,
+    new: u64,
+    resolved: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonLedger {
+    path: String,
+    run: i64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -327,6 +347,10 @@ struct JsonStats {
     bytes_verified: u64,
     documents: u64,
     suppressed: u64,
+    blobs_hashed: u64,
+    blobs_trusted: u64,
+    bytes_trusted: u64,
+    oldest_verification_s: Option<u64>,
     uploads: u64,
     upload_bytes: u64,
     elapsed_ms: u64,
@@ -342,6 +366,7 @@ struct JsonFinding {
     expected: Option<String>,
     found: Option<String>,
     bytes: Option<u64>,
+    new: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -702,5 +727,36 @@ fn broken_layout_reports_exactly_its_rules() {
             "descriptor-blob-missing",
             "index-platform-missing"
         ]
+    );
+}
+
+/// The JSON contract of a run with a ledger: baseline, resolved, ledger, and the
+/// per-finding `new`, deserialized into the strict mirror types.
+#[test]
+fn nightly_json_contract() {
+    let broken = broken_layout();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ledger.db");
+    let state = state.to_str().unwrap();
+    let first = json(&[broken.arg(), "--format", "json", "--state", state]);
+    assert!(first.baseline.is_none() && first.resolved.is_none());
+    assert_eq!(first.ledger.as_ref().unwrap().run, 1);
+    assert!(first.findings.iter().all(|f| f.new.is_none()));
+    assert_eq!(first.stats.oldest_verification_s, Some(0));
+    let second = json(&[broken.arg(), "--format", "json", "--state", state]);
+    let baseline = second.baseline.as_ref().unwrap();
+    assert_eq!(
+        (baseline.source.as_str(), baseline.new, baseline.resolved),
+        ("ledger run 1", 0, 0)
+    );
+    assert!(second.resolved.as_ref().unwrap().is_empty());
+    assert!(second.findings.iter().all(|f| f.new == Some(false)));
+    assert_eq!(second.ledger.as_ref().unwrap().path, state);
+    assert!(second.stats.blobs_trusted > 0);
+    assert!(second.stats.bytes_trusted > 0);
+    assert_eq!(
+        second.stats.blobs_hashed + second.stats.blobs_trusted,
+        second.stats.blobs,
+        "every blob is hashed or trusted"
     );
 }

@@ -10,6 +10,8 @@
 //!   a symlinked PATH, one file system.
 //! - `hostile`: a store changing under the audit, permission denied, devices and sockets,
 //!   a huge document, a closed stdout.
+//! - `nightly`: the verification ledger, rolling re-verification, crash safety, one
+//!   writer, new versus known, history, metrics (promtool, node_exporter).
 //! - `zot`: zot roots where git cannot hold the shape: hard links, upload ages, sync
 //!   layouts, recognition.
 
@@ -19,5 +21,6 @@ mod conformance;
 mod corpus;
 mod detect;
 mod hostile;
+mod nightly;
 mod support;
 mod zot;

@@ -17,21 +17,25 @@
 use std::io;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
 
 use crate::backend::local::{LocalFs, ReadMode};
 use crate::backend::{Backend, ReadError};
+use crate::baseline;
 use crate::finding::{Finding, Location, Policy};
+use crate::ledger::{Ledger, LedgerError, RunSummary, unix_seconds};
 use crate::model::key::Key;
-use crate::report::{FoundStore, JSON_VERSION, ReclaimableTotal, Report, Stats, StoreInfo};
+use crate::report::{
+    BaselineInfo, FoundStore, JSON_VERSION, LedgerInfo, ReclaimableTotal, Report, Stats, StoreInfo,
+};
 use crate::rules::Rule;
 use crate::store::detect::{self, DetectOptions};
 use crate::store::{Error, StoreKind, io_finding};
 use layout::{LayoutAudit, audit_layout};
 use registry::{RegistryAudit, audit_registry};
-use verify::{VerifySet, verify_blobs};
+use verify::{Ledgered, VerifySet, verify_blobs};
 use zot::{ZotAudit, audit_zot};
 
 /// What the audit does and how.
@@ -55,6 +59,23 @@ pub struct Options {
     pub upload_max_age: Duration,
     /// How stores are looked for under the audited path.
     pub detect: DetectOptions,
+    /// A verification ledger (`--state`): trust what was hashed before, re-hash on a
+    /// rolling schedule, record this run.
+    pub state: Option<StateOptions>,
+    /// Findings of an earlier run to mark new and resolved findings against
+    /// (`--baseline`); with a ledger and none given, the ledger's previous run.
+    pub baseline: Option<Baseline>,
+    /// The clock; `None` is the system's. A parameter so schedules can be tested.
+    pub now: Option<SystemTime>,
+}
+
+/// A baseline: where it came from, and its findings.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    /// The file (for the report).
+    pub source: String,
+    /// Its findings.
+    pub findings: Vec<Finding>,
 }
 
 impl Default for Options {
@@ -68,6 +89,9 @@ impl Default for Options {
             untagged: false,
             upload_max_age: Duration::from_secs(168 * 3600),
             detect: DetectOptions::default(),
+            state: None,
+            baseline: None,
+            now: None,
         }
     }
 }
@@ -102,9 +126,12 @@ impl Progress for NoProgress {}
 
 mod documents;
 mod layout;
+mod nightly;
 mod registry;
 mod verify;
 mod zot;
+
+pub use nightly::StateOptions;
 
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).
@@ -114,16 +141,111 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
         path: name.clone(),
         error: ReadError::from(error),
     })?;
+    if let Some(state) = &options.state {
+        refuse_inside(&state.path, &root)?;
+    }
     let backend = LocalFs::new(root, options.read_mode);
     audit_backend(&backend, &name, options, progress)
 }
 
-/// Audits the stores under the root of `backend`; `name` is how the user named it.
+/// A ledger inside the audited tree would be written into the store: refused.
+fn refuse_inside(ledger: &Path, root: &Path) -> Result<(), Error> {
+    let absolute = std::path::absolute(ledger).unwrap_or_else(|_| ledger.to_owned());
+    // The file may not exist yet; its directory must.
+    let parent = absolute.parent().unwrap_or(Path::new("/"));
+    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
+    if parent.starts_with(root) {
+        return Err(Error::Ledger(LedgerError::InsideStore {
+            path: ledger.display().to_string(),
+            root: root.display().to_string(),
+        }));
+    }
+    Ok(())
+}
+
+/// Audits the stores under the root of `backend`; `name` is how the user named it. With
+/// a ledger, the run is recorded in it whatever happens: its findings and exit code, or
+/// exit code 2 when the audit could not run.
 pub fn audit_backend(
     backend: &dyn Backend,
     name: &str,
     options: &Options,
     progress: &dyn Progress,
+) -> Result<Report, Error> {
+    let now = options.now.unwrap_or_else(SystemTime::now);
+    let Some(state) = &options.state else {
+        return run(backend, name, options, progress, None, now);
+    };
+    let ledger = Ledger::open(&state.path, &backend.describe(), &describe(options), now)?;
+    let started = Instant::now();
+    let ended = || now + started.elapsed();
+    match run(
+        backend,
+        name,
+        options,
+        progress,
+        Some((&ledger, state)),
+        now,
+    ) {
+        Ok(mut report) => {
+            report.ledger = Some(LedgerInfo {
+                path: state.path.display().to_string(),
+                run: ledger.run(),
+            });
+            let (errors, warnings, infos) = report.counts();
+            let summary = RunSummary {
+                errors: errors as u64,
+                warnings: warnings as u64,
+                infos: infos as u64,
+                blobs_hashed: report.stats.blobs_hashed,
+                bytes_hashed: report.stats.bytes_verified,
+                blobs_trusted: report.stats.blobs_trusted,
+                new: report.baseline.as_ref().map(|b| b.new),
+                resolved: report.baseline.as_ref().map(|b| b.resolved),
+                exit_code: report.exit_code(&options.policy),
+            };
+            ledger.finish(&summary, &report.findings, ended())?;
+            Ok(report)
+        }
+        Err(error) => {
+            let summary = RunSummary {
+                exit_code: 2,
+                ..RunSummary::default()
+            };
+            // The run is recorded as one that could not run; the audit's own error is the
+            // one to report.
+            let _ = ledger.finish(&summary, &[], ended());
+            Err(error)
+        }
+    }
+}
+
+/// The options that shape a run's results, as the ledger records them.
+fn describe(options: &Options) -> String {
+    let state = options.state.as_ref();
+    format!(
+        "verify={} untagged={} upload-max-age={} reverify-after={} hash-budget={} fail-on={}",
+        options.verify,
+        options.untagged,
+        crate::model::time::age_text(options.upload_max_age),
+        state.map_or("-".into(), |s| crate::model::time::age_text(
+            s.reverify_after
+        )),
+        state
+            .and_then(|s| s.hash_budget)
+            .map_or("-".into(), |b| b.to_string()),
+        options.policy.fail_on,
+    )
+}
+
+/// One audit: detect, the stores' own phases, verify (with the ledger's plan), assemble.
+fn run(
+    backend: &dyn Backend,
+    name: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    ledger: Option<(&Ledger, &StateOptions)>,
+    now: SystemTime,
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let mut found = detect::detect(backend, name, options.detect)?;
@@ -136,7 +258,7 @@ pub fn audit_backend(
             error: ReadError::Io(io::Error::other(e)),
         })?;
     let hashed_bytes = AtomicU64::new(0);
-    let (audits, registries, zots, verify_findings) = pool.install(|| {
+    let (audits, registries, zots) = pool.install(|| {
         progress.phase("documents");
         let audits: Vec<LayoutAudit> = found
             .layouts
@@ -153,32 +275,72 @@ pub fn audit_backend(
             .par_iter()
             .map(|root| audit_zot(backend, root, options))
             .collect();
-        progress.phase("verify");
-        let mut sets: Vec<VerifySet> = audits
-            .iter()
-            .chain(zots.iter().flat_map(|z| &z.layouts))
-            .map(|a| VerifySet {
-                inventory: &a.inventory,
-                hashed: &a.hashed,
-                store: &a.layout,
-            })
-            .collect();
-        for (audit, root) in registries.iter().zip(&found.registries) {
-            sets.push(VerifySet {
-                inventory: &audit.inventory,
-                hashed: &audit.hashed,
-                store: root,
-            });
-        }
-        let verify_findings = verify_blobs(backend, &sets, options, progress, &hashed_bytes);
-        (audits, registries, zots, verify_findings)
+        (audits, registries, zots)
     });
-    findings.extend(verify_findings);
+    progress.phase("verify");
+    let mut sets: Vec<VerifySet> = audits
+        .iter()
+        .chain(zots.iter().flat_map(|z| &z.layouts))
+        .map(|a| VerifySet {
+            inventory: &a.inventory,
+            hashed: &a.hashed,
+            store: &a.layout,
+        })
+        .collect();
+    for (audit, root) in registries.iter().zip(&found.registries) {
+        sets.push(VerifySet {
+            inventory: &audit.inventory,
+            hashed: &audit.hashed,
+            store: root,
+        });
+    }
+    let documents_hashed = sets
+        .iter()
+        .flat_map(|s| s.hashed)
+        .filter(|c| matches!(c, Checked::Hashed(_)))
+        .count() as u64;
+    // The ledger (a SQLite connection, used from this thread only) plans before the pool
+    // hashes, and takes results through a recorder any thread may feed.
+    let plan = match ledger {
+        Some((ledger, state)) => {
+            let now_s = unix_seconds(now);
+            let interval = ledger.previous_run()?.map_or(Duration::ZERO, |run| {
+                Duration::from_secs(u64::try_from(now_s - run.started).unwrap_or(0))
+            });
+            let plan = nightly::plan(ledger, &sets, state, now_s, interval)?;
+            let recorder = ledger.recorder()?;
+            nightly::record_documents(&recorder, &sets, &plan.places);
+            Some((plan, recorder))
+        }
+        None => None,
+    };
+    let ledgered = plan
+        .as_ref()
+        .map(|(plan, recorder)| Ledgered { plan, recorder });
+    let (verify_findings, blobs_hashed) = pool.install(|| {
+        verify_blobs(
+            backend,
+            &sets,
+            options,
+            progress,
+            &hashed_bytes,
+            ledgered.as_ref(),
+        )
+    });
     let mut stats = Stats {
         layouts: audits.len() as u64,
         bytes_verified: hashed_bytes.into_inner(),
+        blobs_hashed: blobs_hashed + documents_hashed,
         ..Stats::default()
     };
+    if let Some((plan, recorder)) = plan {
+        recorder.finish()?;
+        stats.blobs_trusted = plan.trusted_blobs;
+        stats.bytes_trusted = plan.trusted_bytes;
+        stats.oldest_verification_s = Some(plan.oldest_verification);
+    }
+    drop(sets);
+    findings.extend(verify_findings);
     let mut stores: Vec<FoundStore> =
         Vec::with_capacity(audits.len() + registries.len() + zots.len());
     // Reserved at its final size: a store with hundreds of thousands of tags would
@@ -254,8 +416,21 @@ pub fn audit_backend(
     }
     stores.sort_by(|a, b| a.path.cmp(&b.path));
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
-    let (findings, suppressed) = options.policy.apply(findings);
+    let (mut findings, suppressed) = options.policy.apply(findings);
     stats.suppressed = suppressed;
+    let (baseline, resolved) = match against(options, ledger)? {
+        Some((source, before)) => {
+            let resolved = baseline::compare(&mut findings, &before);
+            let new = findings.iter().filter(|f| f.new == Some(true)).count() as u64;
+            let info = BaselineInfo {
+                source,
+                new,
+                resolved: resolved.len() as u64,
+            };
+            (Some(info), Some(resolved))
+        }
+        None => (None, None),
+    };
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Report {
         version: JSON_VERSION,
@@ -269,6 +444,29 @@ pub fn audit_backend(
         coverage,
         reclaimable,
         reclaimable_total,
+        baseline,
+        resolved,
+        ledger: None,
+    })
+}
+
+/// What the findings are compared against: `--baseline`, else the ledger's previous run.
+fn against(
+    options: &Options,
+    ledger: Option<(&Ledger, &StateOptions)>,
+) -> Result<Option<(String, Vec<Finding>)>, Error> {
+    if let Some(baseline) = &options.baseline {
+        return Ok(Some((baseline.source.clone(), baseline.findings.clone())));
+    }
+    let Some((ledger, _)) = ledger else {
+        return Ok(None);
+    };
+    Ok(match ledger.previous_run()? {
+        Some(run) => Some((
+            format!("ledger run {}", run.id),
+            ledger.findings_of(run.id)?,
+        )),
+        None => None,
     })
 }
 

@@ -4,9 +4,12 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::audit::documents::digest_mismatch;
+use crate::audit::nightly::Plan;
 use crate::audit::{Checked, Options, Progress, read_error};
 use crate::backend::{Backend, Hashed, Version};
 use crate::finding::{Finding, Location};
+use crate::hash::HashResult;
+use crate::ledger::{Record, Recorder};
 use crate::rules::Rule;
 use crate::store::{Blob, BlobPaths, Inventory};
 
@@ -20,8 +23,17 @@ pub(super) struct VerifySet<'a> {
     pub store: &'a dyn BlobPaths,
 }
 
-/// A blob to hash, and which file it is (device and inode), when the backend says.
-type Work<'a> = (Blob<'a>, Option<(u64, u64)>);
+/// A blob to hash, which file it is (device and inode) when the backend says, and the
+/// ledger place it is recorded under.
+type Work<'a> = (Blob<'a>, Option<(u64, u64)>, i64);
+
+/// The ledger's side of the verify phase: what to trust, and where results go.
+pub(super) struct Ledgered<'a> {
+    /// The plan: places and trusted blobs.
+    pub(super) plan: &'a Plan,
+    /// Where hash results go.
+    pub(super) recorder: &'a Recorder,
+}
 
 /// Hashes every blob not hashed as a document, across all stores, largest first. Names of
 /// one file (hard links: zot links every repository's copy of a blob to one master) are
@@ -32,12 +44,15 @@ pub(super) fn verify_blobs(
     options: &Options,
     progress: &dyn Progress,
     hashed_bytes: &AtomicU64,
-) -> Vec<Finding> {
+    ledger: Option<&Ledgered>,
+) -> (Vec<Finding>, u64) {
     let mut findings = Vec::new();
     let mut work: Vec<Work> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
-    for set in sets {
-        for (listed, &hashed) in set.inventory.entries().iter().zip(set.hashed) {
-            if hashed != Checked::No {
+    for (s, set) in sets.iter().enumerate() {
+        let place = ledger.map_or(0, |l| l.plan.places[s]);
+        let trusted = ledger.map(|l| &l.plan.trusted[s]);
+        for (i, (listed, &hashed)) in set.inventory.entries().iter().zip(set.hashed).enumerate() {
+            if hashed != Checked::No || trusted.is_some_and(|t| t[i]) {
                 continue;
             }
             let blob = Blob {
@@ -56,7 +71,7 @@ pub(super) fn verify_blobs(
                     Version::Posix { dev, ino, .. } => Some((dev, ino)),
                     _ => None,
                 };
-                work.push((blob, file));
+                work.push((blob, file, place));
             }
         }
     }
@@ -74,7 +89,7 @@ pub(super) fn verify_blobs(
         let mut found = Vec::new();
         while let Some(job) = jobs.get(cursor.fetch_add(1, Ordering::Relaxed)) {
             let names = &work[job.clone()];
-            verify_names(backend, names, &advance, hashed_bytes, &mut found);
+            verify_names(backend, names, &advance, hashed_bytes, ledger, &mut found);
             for _ in names {
                 progress.blob_done();
             }
@@ -85,14 +100,14 @@ pub(super) fn verify_blobs(
     .flatten()
     .collect();
     findings.extend(results);
-    findings
+    (findings, work.len() as u64)
 }
 
 /// Groups `work` into jobs: the names of one file (same device and inode, and the same
 /// algorithm, so one hash serves them all) side by side, each other blob alone. Jobs come
 /// largest first, so one huge layer does not start last and leave the other cores idle.
 fn jobs(work: &mut [Work]) -> Vec<std::ops::Range<usize>> {
-    work.sort_unstable_by(|(a, a_file), (b, b_file)| {
+    work.sort_unstable_by(|(a, a_file, _), (b, b_file, _)| {
         b.len
             .cmp(&a.len)
             .then_with(|| a_file.cmp(b_file))
@@ -103,8 +118,8 @@ fn jobs(work: &mut [Work]) -> Vec<std::ops::Range<usize>> {
     let mut start = 0;
     for i in 1..=work.len() {
         let same_file = i < work.len() && {
-            let (a, a_file) = &work[i - 1];
-            let (b, b_file) = &work[i];
+            let (a, a_file, _) = &work[i - 1];
+            let (b, b_file, _) = &work[i];
             a_file.is_some() && a_file == b_file && a.digest.algorithm() == b.digest.algorithm()
         };
         if !same_file {
@@ -123,26 +138,62 @@ fn verify_names(
     names: &[Work],
     advance: &(dyn Fn(u64) + Sync),
     hashed_bytes: &AtomicU64,
+    ledger: Option<&Ledgered>,
     findings: &mut Vec<Finding>,
 ) {
-    let Some(((first, _), others)) = names.split_first() else {
+    let Some(((first, _, place), others)) = names.split_first() else {
         return;
     };
     let key = first.key();
     match backend.hash(&key, first.digest.algorithm(), advance) {
         Ok(hashed) => {
             hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
-            for (blob, _) in names {
-                findings.extend(judge(*blob, &hashed));
+            for (blob, _, place) in names {
+                let finding = judge(*blob, &hashed);
+                record(ledger, *place, *blob, Some(&hashed), finding.as_ref());
+                findings.extend(finding);
             }
         }
         Err(error) => {
+            record(ledger, *place, *first, None, None);
             findings.push(read_error(&key, &error).with_digest(first.digest));
-            for (blob, _) in others {
-                findings.extend(verify_blob(backend, *blob, advance, hashed_bytes));
+            for (blob, _, place) in others {
+                findings.extend(verify_blob(
+                    backend,
+                    *blob,
+                    *place,
+                    advance,
+                    hashed_bytes,
+                    ledger,
+                ));
             }
         }
     }
+}
+
+/// Records one name's outcome in the ledger, when there is one.
+fn record(
+    ledger: Option<&Ledgered>,
+    place: i64,
+    blob: Blob,
+    hashed: Option<&Hashed>,
+    finding: Option<&Finding>,
+) {
+    let Some(ledger) = ledger else {
+        return;
+    };
+    let result = match (hashed, finding) {
+        (Some(_), None) => HashResult::Clean,
+        (Some(hashed), Some(_)) if hashed.len == blob.len => HashResult::Mismatch,
+        _ => HashResult::Unreadable,
+    };
+    ledger.recorder.record(Record {
+        place,
+        digest: blob.digest.clone(),
+        size: hashed.map_or(blob.len, |h| h.len),
+        version: hashed.map_or(Version::None, |h| h.version.clone()),
+        result,
+    });
 }
 
 /// A finding when the content hashed for `blob` changed length or does not match.
@@ -167,15 +218,22 @@ fn judge(blob: Blob, hashed: &Hashed) -> Option<Finding> {
 fn verify_blob(
     backend: &dyn Backend,
     blob: Blob,
+    place: i64,
     advance: &(dyn Fn(u64) + Sync),
     hashed_bytes: &AtomicU64,
+    ledger: Option<&Ledgered>,
 ) -> Option<Finding> {
     let key = blob.key();
     match backend.hash(&key, blob.digest.algorithm(), advance) {
         Ok(hashed) => {
             hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
-            judge(blob, &hashed)
+            let finding = judge(blob, &hashed);
+            record(ledger, place, blob, Some(&hashed), finding.as_ref());
+            finding
         }
-        Err(error) => Some(read_error(&key, &error).with_digest(blob.digest)),
+        Err(error) => {
+            record(ledger, place, blob, None, None);
+            Some(read_error(&key, &error).with_digest(blob.digest))
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! The library never prints; the binary picks a format and writes the rendering.
 
 mod json;
+pub mod metrics;
 mod text;
 
 use serde::Serialize;
@@ -60,6 +61,16 @@ pub struct Stats {
     pub documents: u64,
     /// Findings the policy hid (`--skip`, `--skip-list`, `--severity RULE=ignore`).
     pub suppressed: u64,
+    /// Blobs hashed this run (documents included).
+    pub blobs_hashed: u64,
+    /// Blobs whose last clean hash in the ledger was trusted instead (`--state`).
+    pub blobs_trusted: u64,
+    /// Their bytes.
+    pub bytes_trusted: u64,
+    /// With a ledger: the age in seconds of the oldest verification standing after this
+    /// run (0 when everything was hashed now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_verification_s: Option<u64>,
     /// Uploads in progress or stale under a Distribution root's `_uploads`.
     pub uploads: u64,
     /// Bytes those uploads hold.
@@ -163,6 +174,35 @@ pub struct Report {
     /// Distribution roots only: the total of `reclaimable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable_total: Option<ReclaimableTotal>,
+    /// With a baseline: what it was, and what changed since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineInfo>,
+    /// With a baseline: its findings that are gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Vec<Finding>>,
+    /// With a ledger: which run this was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerInfo>,
+}
+
+/// What the findings were compared against.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineInfo {
+    /// `--baseline`'s file, or `ledger run N`.
+    pub source: String,
+    /// Findings not in the baseline.
+    pub new: u64,
+    /// Baseline findings gone now.
+    pub resolved: u64,
+}
+
+/// The ledger a run used.
+#[derive(Clone, Debug, Serialize)]
+pub struct LedgerInfo {
+    /// Its file.
+    pub path: String,
+    /// This run's number in it.
+    pub run: i64,
 }
 
 impl ReclaimableTotal {
@@ -189,6 +229,32 @@ impl ReclaimableTotal {
 }
 
 impl Report {
+    /// The exit code `policy` gives these findings: 1 when they fail the audit, else 0.
+    pub fn exit_code(&self, policy: &crate::finding::Policy) -> i32 {
+        i32::from(policy.fails(&self.findings))
+    }
+
+    /// A report of nothing, for unit tests.
+    #[cfg(test)]
+    pub fn empty_for_tests() -> Report {
+        Report {
+            version: JSON_VERSION,
+            store: StoreInfo {
+                kind: StoreKind::OciLayout,
+                path: String::new(),
+                stores: Vec::new(),
+            },
+            stats: Stats::default(),
+            findings: Vec::new(),
+            coverage: Vec::new(),
+            reclaimable: None,
+            reclaimable_total: None,
+            baseline: None,
+            resolved: None,
+            ledger: None,
+        }
+    }
+
     /// Number of findings at each severity: (errors, warnings, infos).
     pub fn counts(&self) -> (usize, usize, usize) {
         let count = |s| self.findings.iter().filter(|f| f.severity == s).count();

@@ -19,29 +19,17 @@ use crate::store::StoreKind;
 pub fn render(report: &Report, detail: CoverageDetail) -> String {
     let mut out = String::new();
     for finding in &report.findings {
-        let _ = write!(
-            out,
-            "{}[{}] {}: {}",
-            finding.severity,
-            finding.rule.id(),
-            finding.location.path,
-            finding.message
-        );
-        if let (Some(expected), Some(found)) = (&finding.expected, &finding.found) {
-            let _ = write!(out, " (expected {expected}, found {found})");
-        }
-        out.push('\n');
-        if let Some(via) = &finding.location.via {
-            let _ = writeln!(
-                out,
-                "  via {} {}",
-                via.path,
-                if via.pointer.is_empty() {
-                    "/"
-                } else {
-                    &via.pointer
-                }
-            );
+        line(&mut out, "", finding);
+    }
+    if let (Some(baseline), Some(resolved)) = (&report.baseline, &report.resolved) {
+        if !resolved.is_empty() {
+            if !report.findings.is_empty() {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "resolved since {}:", baseline.source);
+            for finding in resolved {
+                line(&mut out, "  ", finding);
+            }
         }
     }
     if !report.coverage.is_empty() && detail != CoverageDetail::None {
@@ -93,14 +81,32 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
     } else {
         String::new()
     };
-    let suppressed = if stats.suppressed > 0 {
+    let mut suppressed = if stats.suppressed > 0 {
         format!(" · {} suppressed", stats.suppressed)
     } else {
         String::new()
     };
+    if let Some(baseline) = &report.baseline {
+        let _ = write!(
+            suppressed,
+            " · {} new, {} resolved since {}",
+            baseline.new, baseline.resolved, baseline.source
+        );
+    }
+    let ledger = match stats.oldest_verification_s {
+        Some(oldest) => format!(
+            " · {} blob{} hashed, {} ({}) trusted from the ledger, oldest verification {} old",
+            stats.blobs_hashed,
+            plural(stats.blobs_hashed as usize),
+            stats.blobs_trusted,
+            bytes(stats.bytes_trusted),
+            humantime::format_duration(std::time::Duration::from_secs(oldest))
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info){suppressed} · {} blob{}, {} · {} verified · {} document{}{registry} · {:.2} s",
+        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info){suppressed} · {} blob{}, {} · {} verified{ledger} · {} document{}{registry} · {:.2} s",
         report.findings.len(),
         plural(report.findings.len()),
         plural(errors),
@@ -114,6 +120,34 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
         stats.elapsed_ms as f64 / 1000.0,
     );
     out
+}
+
+/// One finding: `severity[rule] path: message (expected …, found …)`, ` [new]` when a
+/// baseline says so, and the referrer on an indented line.
+fn line(out: &mut String, indent: &str, finding: &crate::finding::Finding) {
+    let _ = write!(
+        out,
+        "{indent}{}[{}] {}: {}",
+        finding.severity,
+        finding.rule.id(),
+        finding.location.path,
+        finding.message
+    );
+    if let (Some(expected), Some(found)) = (&finding.expected, &finding.found) {
+        let _ = write!(out, " (expected {expected}, found {found})");
+    }
+    if finding.new == Some(true) {
+        out.push_str(" [new]");
+    }
+    out.push('\n');
+    if let Some(via) = &finding.location.via {
+        let pointer = if via.pointer.is_empty() {
+            "/"
+        } else {
+            &via.pointer
+        };
+        let _ = writeln!(out, "{indent}  via {} {pointer}", via.path);
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -61,6 +61,10 @@ impl BlobPaths for RegistryRoot {
             digest.algorithm()
         ))
     }
+
+    fn place(&self) -> Key {
+        self.prefix.clone()
+    }
 }
 
 /// What a `link` file holds, as read.

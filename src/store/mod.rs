@@ -83,6 +83,9 @@ pub enum Error {
         /// What went wrong (part of the message, so not also a `source`).
         error: ReadError,
     },
+    /// The ledger (`--state`) could not be used.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// Nothing under the path is a store.
     #[error(
         "{path}: no store found: looked at any depth, on this file system, for OCI image \
@@ -181,6 +184,8 @@ pub trait BlobPaths: Sync {
     /// The key of the blob `digest`, relative to the audited root: where the backend
     /// reads it, and what findings name.
     fn blob_key(&self, digest: &Digest) -> Key;
+    /// The store's own key (a layout's directory, a registry's `v2`): where its blobs are.
+    fn place(&self) -> Key;
 }
 
 impl BlobPaths for LayoutRoot {
@@ -190,6 +195,10 @@ impl BlobPaths for LayoutRoot {
             digest.algorithm(),
             digest.encoded()
         ))
+    }
+
+    fn place(&self) -> Key {
+        self.prefix.clone()
     }
 }
 

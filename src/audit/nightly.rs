@@ -1,0 +1,157 @@
+//! What a run with a ledger (`--state`) hashes, and what it records.
+//!
+//! Documents are read and hashed every run (they are read anyway). Every other blob is
+//! hashed when it is new to the ledger, its fingerprint (size and version: device, inode,
+//! mtime, ctime; or ETag) changed, its last result was not clean, or it is due under the
+//! rolling schedule (`ledger::schedule`). The rest is trusted: its last clean hash stands.
+
+use std::time::Duration;
+
+use crate::audit::Checked;
+use crate::audit::verify::VerifySet;
+use crate::backend::Version;
+use crate::hash::HashResult;
+use crate::ledger::schedule::{self, Candidate, Schedule};
+use crate::ledger::{Known, Ledger, LedgerError, Record, Recorder};
+use crate::store::Listed;
+
+/// The options of a run with a ledger.
+#[derive(Clone, Debug)]
+pub struct StateOptions {
+    /// The ledger file (outside the audited tree).
+    pub path: std::path::PathBuf,
+    /// Every blob is re-hashed at least this often.
+    pub reverify_after: Duration,
+    /// At most this many bytes re-hashed for being due in one run.
+    pub hash_budget: Option<u64>,
+}
+
+/// What the ledger decided for one run.
+pub(super) struct Plan {
+    /// The ledger's place of each verify set.
+    pub(super) places: Vec<i64>,
+    /// Per set, per blob: trusted from the ledger (not hashed this run).
+    pub(super) trusted: Vec<Vec<bool>>,
+    /// Blobs trusted.
+    pub(super) trusted_blobs: u64,
+    /// Their bytes.
+    pub(super) trusted_bytes: u64,
+    /// The age of the oldest verification standing after this run, in seconds.
+    pub(super) oldest_verification: u64,
+}
+
+/// Whether a blob may be trusted: the ledger knows it with the same size and version,
+/// and its last hash was clean.
+fn unchanged(listed: &Listed, known: &Known) -> bool {
+    known.result == HashResult::Clean
+        && known.size == listed.len
+        && known.version == listed.version
+        && listed.version != Version::None
+}
+
+/// Decides, for every blob the verify phase would hash, whether to trust the ledger
+/// instead, and forgets blobs the store no longer has. `now` and `interval` (the time since
+/// the previous run) are in seconds.
+pub(super) fn plan(
+    ledger: &Ledger,
+    sets: &[VerifySet],
+    state: &StateOptions,
+    now: i64,
+    interval: Duration,
+) -> Result<Plan, LedgerError> {
+    let mut places = Vec::with_capacity(sets.len());
+    let mut candidates: Vec<Candidate> = Vec::new();
+    // (set, blob index) of each candidate
+    let mut at: Vec<(usize, usize)> = Vec::new();
+    for (s, set) in sets.iter().enumerate() {
+        let place = ledger.place(&set.store.place())?;
+        places.push(place);
+        let known = ledger.known(place)?;
+        let entries = set.inventory.entries();
+        let mut gone = Vec::new();
+        // Both are in digest order: walk them side by side.
+        let (mut i, mut k) = (0, 0);
+        while k < known.len() {
+            let Some(listed) = entries.get(i) else {
+                gone.extend(known[k..].iter().map(|row| row.digest.clone()));
+                break;
+            };
+            match listed.digest.cmp(&known[k].digest) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => {
+                    gone.push(known[k].digest.clone());
+                    k += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if set.hashed[i] == Checked::No && unchanged(listed, &known[k]) {
+                        candidates.push(Candidate {
+                            len: listed.len,
+                            hashed_at: known[k].hashed_at,
+                            tie: tie(listed),
+                        });
+                        at.push((s, i));
+                    }
+                    i += 1;
+                    k += 1;
+                }
+            }
+        }
+        if !gone.is_empty() {
+            ledger.forget(place, &gone)?;
+        }
+    }
+    let schedule = Schedule {
+        window: state.reverify_after,
+        interval,
+        budget: state.hash_budget,
+    };
+    let due = schedule::due(&candidates, now, &schedule);
+    let mut trusted: Vec<Vec<bool>> = sets
+        .iter()
+        .map(|s| vec![false; s.inventory.len()])
+        .collect();
+    let mut plan_totals = (0u64, 0u64, 0u64);
+    for ((candidate, &(s, i)), due) in candidates.iter().zip(&at).zip(due) {
+        if due {
+            continue;
+        }
+        trusted[s][i] = true;
+        plan_totals.0 += 1;
+        plan_totals.1 += candidate.len;
+        let age = u64::try_from(now.saturating_sub(candidate.hashed_at)).unwrap_or(0);
+        plan_totals.2 = plan_totals.2.max(age);
+    }
+    Ok(Plan {
+        places,
+        trusted,
+        trusted_blobs: plan_totals.0,
+        trusted_bytes: plan_totals.1,
+        oldest_verification: plan_totals.2,
+    })
+}
+
+/// A stable tie-break from the digest's first bytes.
+fn tie(listed: &Listed) -> u64 {
+    listed.digest.raw().map_or(0, |(_, raw)| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&raw[..8]);
+        u64::from_be_bytes(bytes)
+    })
+}
+
+/// Records the documents hashed as they were read.
+pub(super) fn record_documents(recorder: &Recorder, sets: &[VerifySet], places: &[i64]) {
+    for (set, &place) in sets.iter().zip(places) {
+        for (listed, checked) in set.inventory.entries().iter().zip(set.hashed) {
+            if let Checked::Hashed(result) = checked {
+                recorder.record(Record {
+                    place,
+                    digest: listed.digest.clone(),
+                    size: listed.len,
+                    version: listed.version.clone(),
+                    result: *result,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `--metrics-file`: the Prometheus rendering written atomically (a temporary file in the
+//! same directory, then a rename), outside the audited tree, whatever the audit's outcome.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, Result};
+
+use oci_audit::ledger::{self, unix_seconds};
+use oci_audit::report::metrics::{self, RunFacts};
+use oci_audit::{Options, Report};
+
+/// Refuses a metrics file inside the audited tree: nothing is written into a store.
+pub fn refuse_inside(file: &Path, store: &Path) -> Result<()> {
+    let Ok(root) = std::fs::canonicalize(store) else {
+        // The audit reports an unreadable path itself.
+        return Ok(());
+    };
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    let parent = absolute.parent().unwrap_or(Path::new("/"));
+    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
+    if parent.starts_with(&root) {
+        anyhow::bail!(
+            "--metrics-file {}: must be outside the audited tree ({}); nothing is written into a store",
+            file.display(),
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the metrics of this run: the report's when the audit ran, else when it ran and
+/// when the last run that did ran (from the ledger, or the file written before).
+pub fn write(
+    file: &Path,
+    store: &Path,
+    options: &Options,
+    report: Option<&Report>,
+    started: SystemTime,
+) -> Result<()> {
+    let duration = started.elapsed().map_or(0.0, |d| d.as_secs_f64());
+    let started = unix_seconds(started);
+    let text = match report {
+        Some(report) => metrics::render(
+            report,
+            RunFacts {
+                started,
+                duration,
+                last_success: Some(started),
+            },
+        ),
+        None => {
+            let from_ledger = options.state.as_ref().and_then(|state| {
+                let runs = ledger::history(&state.path, 1000).ok()?;
+                runs.iter()
+                    .find(|run| matches!(run.exit_code, Some(0 | 1)))
+                    .map(|run| run.started)
+            });
+            let from_file = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|text| metrics::previous_success(&text));
+            metrics::render_failure(
+                &store.display().to_string(),
+                RunFacts {
+                    started,
+                    duration,
+                    last_success: from_ledger.or(from_file),
+                },
+            )
+        }
+    };
+    let directory = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)
+        .with_context(|| format!("--metrics-file {}", file.display()))?;
+    temporary
+        .write_all(text.as_bytes())
+        .and_then(|()| temporary.as_file().sync_all())
+        .with_context(|| format!("--metrics-file {}", file.display()))?;
+    // node_exporter reads the file as its owner's other files: world-readable, as a
+    // textfile collector expects.
+    std::fs::set_permissions(
+        temporary.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .with_context(|| format!("--metrics-file {}", file.display()))?;
+    temporary
+        .persist(file)
+        .with_context(|| format!("--metrics-file {}", file.display()))?;
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! The Prometheus rendering (`--metrics-file`): the text exposition format, for
+//! node_exporter's textfile collector, encoded by `prometheus-client`.
+//!
+//! Every metric is a gauge labelled with the audited `store`, so several jobs can write
+//! files side by side into the collector's directory. Names follow Prometheus conventions:
+//! an `oci_audit_` prefix, base units in the name (`_bytes`, `_seconds`), no `_total` on
+//! gauges.
+
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::finding::Severity;
+use crate::report::Report;
+use crate::rules::Rule;
+
+/// How the run went, beside what the report says.
+#[derive(Clone, Copy, Debug)]
+pub struct RunFacts {
+    /// When it started, in seconds since the epoch.
+    pub started: i64,
+    /// How long it took, in seconds.
+    pub duration: f64,
+    /// When the last run that completed an audit started (this one, when it did), in
+    /// seconds since the epoch; `None` if none ever did.
+    pub last_success: Option<i64>,
+}
+
+type Labels = Vec<(String, String)>;
+
+struct Metrics {
+    registry: Registry,
+    store: String,
+}
+
+impl Metrics {
+    fn new(store: &str) -> Metrics {
+        Metrics {
+            registry: Registry::default(),
+            store: store.to_owned(),
+        }
+    }
+
+    fn labels(&self, extra: &[(&str, &str)]) -> Labels {
+        let mut labels = vec![("store".to_owned(), self.store.clone())];
+        labels.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        labels
+    }
+
+    /// One gauge family: `(labels beside store, value)` for each sample.
+    fn gauge(&mut self, name: &str, help: &str, samples: &[(&[(&str, &str)], i64)]) {
+        let family: Family<Labels, Gauge> = Family::default();
+        for (extra, value) in samples {
+            family.get_or_create(&self.labels(extra)).set(*value);
+        }
+        self.registry.register(name, help, family);
+    }
+
+    fn gauge_f64(&mut self, name: &str, help: &str, value: f64) {
+        let family: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> = Family::default();
+        family.get_or_create(&self.labels(&[])).set(value);
+        self.registry.register(name, help, family);
+    }
+
+    fn encode(&self) -> String {
+        let mut out = String::new();
+        encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The metrics of a run that completed an audit.
+pub fn render(report: &Report, facts: RunFacts) -> String {
+    let mut m = Metrics::new(&report.store.path);
+    let by_severity: Vec<(Severity, i64)> = [Severity::Error, Severity::Warning, Severity::Info]
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                report.findings.iter().filter(|f| f.severity == s).count() as i64,
+            )
+        })
+        .collect();
+    let severity_samples: Vec<([(&str, &str); 1], i64)> = by_severity
+        .iter()
+        .map(|(s, n)| ([("severity", s.as_str())], *n))
+        .collect();
+    let samples: Vec<(&[(&str, &str)], i64)> =
+        severity_samples.iter().map(|(l, n)| (&l[..], *n)).collect();
+    m.gauge(
+        "oci_audit_findings",
+        "Findings of the last audit, by severity",
+        &samples,
+    );
+    let mut per_rule: Vec<(Rule, Severity, i64)> = Vec::new();
+    for finding in &report.findings {
+        match per_rule
+            .iter_mut()
+            .find(|(r, s, _)| *r == finding.rule && *s == finding.severity)
+        {
+            Some(entry) => entry.2 += 1,
+            None => per_rule.push((finding.rule, finding.severity, 1)),
+        }
+    }
+    per_rule.sort_by_key(|(r, s, _)| (r.id(), *s));
+    let rule_labels: Vec<([(&str, &str); 2], i64)> = per_rule
+        .iter()
+        .map(|(r, s, n)| ([("rule", r.id()), ("severity", s.as_str())], *n))
+        .collect();
+    let samples: Vec<(&[(&str, &str)], i64)> =
+        rule_labels.iter().map(|(l, n)| (&l[..], *n)).collect();
+    m.gauge(
+        "oci_audit_rule_findings",
+        "Findings of the last audit, by rule and severity",
+        &samples,
+    );
+    if let Some(baseline) = &report.baseline {
+        m.gauge(
+            "oci_audit_new_findings",
+            "Findings of the last audit that its baseline did not have",
+            &[(&[], clamp(baseline.new))],
+        );
+        m.gauge(
+            "oci_audit_resolved_findings",
+            "Findings of the baseline that the last audit no longer has",
+            &[(&[], clamp(baseline.resolved))],
+        );
+    }
+    let stats = &report.stats;
+    m.gauge(
+        "oci_audit_store_blobs",
+        "Blob files in the store",
+        &[(&[], clamp(stats.blobs))],
+    );
+    m.gauge(
+        "oci_audit_store_bytes",
+        "Bytes of the blob files in the store",
+        &[(&[], clamp(stats.bytes))],
+    );
+    m.gauge(
+        "oci_audit_hashed_blobs",
+        "Blobs hashed by the last audit",
+        &[(&[], clamp(stats.blobs_hashed))],
+    );
+    m.gauge(
+        "oci_audit_hashed_bytes",
+        "Bytes hashed by the last audit",
+        &[(&[], clamp(stats.bytes_verified))],
+    );
+    m.gauge(
+        "oci_audit_trusted_blobs",
+        "Blobs whose last clean hash in the ledger was trusted by the last audit",
+        &[(&[], clamp(stats.blobs_trusted))],
+    );
+    m.gauge(
+        "oci_audit_oldest_verification_age_seconds",
+        "Age of the oldest blob verification standing after the last audit",
+        &[(&[], clamp(stats.oldest_verification_s.unwrap_or(0)))],
+    );
+    if let Some(rows) = &report.reclaimable {
+        let labels: Vec<([(&str, &str); 2], i64)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    [
+                        ("root", row.store.to_str().unwrap_or("")),
+                        ("repository", row.repository.as_str()),
+                    ],
+                    clamp(row.bytes),
+                )
+            })
+            .collect();
+        let samples: Vec<(&[(&str, &str)], i64)> =
+            labels.iter().map(|(l, n)| (&l[..], *n)).collect();
+        m.gauge(
+            "oci_audit_reclaimable_bytes",
+            "Bytes garbage collection would reclaim, per repository (a blob shared by several counts in each)",
+            &samples,
+        );
+    }
+    run_gauges(&mut m, facts, true);
+    m.encode()
+}
+
+/// The metrics of a run that could not audit (exit 2): when it ran, and the last run that
+/// did, so an alert on staleness still fires.
+pub fn render_failure(store: &str, facts: RunFacts) -> String {
+    let mut m = Metrics::new(store);
+    run_gauges(&mut m, facts, false);
+    m.encode()
+}
+
+fn run_gauges(m: &mut Metrics, facts: RunFacts, success: bool) {
+    m.gauge_f64(
+        "oci_audit_run_duration_seconds",
+        "Duration of the last run",
+        facts.duration,
+    );
+    m.gauge(
+        "oci_audit_last_run_timestamp_seconds",
+        "When the last run started",
+        &[(&[], facts.started)],
+    );
+    m.gauge(
+        "oci_audit_run_success",
+        "Whether the last run completed an audit (1) or could not run (0)",
+        &[(&[], i64::from(success))],
+    );
+    if let Some(last) = facts.last_success {
+        m.gauge(
+            "oci_audit_last_success_timestamp_seconds",
+            "When the last run that completed an audit started",
+            &[(&[], last)],
+        );
+    }
+}
+
+/// The last-success time a metrics file written earlier holds, to carry it over a failed
+/// run when there is no ledger to ask.
+pub fn previous_success(text: &str) -> Option<i64> {
+    text.lines()
+        .filter(|line| line.starts_with("oci_audit_last_success_timestamp_seconds"))
+        .find_map(|line| line.rsplit(' ').next()?.trim().parse().ok())
+}
