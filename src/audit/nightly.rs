@@ -66,36 +66,29 @@ pub(super) fn plan(
     for (s, set) in sets.iter().enumerate() {
         let place = ledger.place(&set.store.place())?;
         places.push(place);
-        let known = ledger.known(place)?;
         let entries = set.inventory.entries();
         let mut gone = Vec::new();
-        // Both are in digest order: walk them side by side.
-        let (mut i, mut k) = (0, 0);
-        while k < known.len() {
-            let Some(listed) = entries.get(i) else {
-                gone.extend(known[k..].iter().map(|row| row.digest.clone()));
-                break;
-            };
-            match listed.digest.cmp(&known[k].digest) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => {
-                    gone.push(known[k].digest.clone());
-                    k += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    if set.hashed[i] == Checked::No && unchanged(listed, &known[k]) {
+        // Both come in digest order: walk them side by side.
+        let mut i = 0;
+        ledger.each_known(place, |known| {
+            while entries.get(i).is_some_and(|e| e.digest < known.digest) {
+                i += 1;
+            }
+            match entries.get(i) {
+                Some(listed) if listed.digest == known.digest => {
+                    if set.hashed[i] == Checked::No && unchanged(listed, &known) {
                         candidates.push(Candidate {
                             len: listed.len,
-                            hashed_at: known[k].hashed_at,
+                            hashed_at: known.hashed_at,
                             tie: tie(listed),
                         });
                         at.push((s, i));
                     }
                     i += 1;
-                    k += 1;
                 }
+                _ => gone.push(known.digest),
             }
-        }
+        })?;
         if !gone.is_empty() {
             ledger.forget(place, &gone)?;
         }

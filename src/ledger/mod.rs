@@ -43,7 +43,9 @@ use crate::rules::Rule;
 /// Results are committed at least this often while a run goes on.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// Or when this many are waiting.
-const COMMIT_ROWS: usize = 4096;
+const COMMIT_ROWS: usize = 65_536;
+/// Page cache of the writer connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// Findings are kept for this many runs of a store (the runs themselves stay): enough to
 /// compare against, without growing by a full report every night.
 const KEEP_FINDINGS_OF_RUNS: i64 = 32;
@@ -331,8 +333,9 @@ impl Ledger {
             .map_err(|e| self.db(e))
     }
 
-    /// Every blob the ledger knows in `place`, in digest order (the inventory's).
-    pub fn known(&self, place: i64) -> Result<Vec<Known>, LedgerError> {
+    /// Every blob the ledger knows in `place`, in digest order (the inventory's), handed to
+    /// `each` one at a time: a million-blob store is never held in memory twice.
+    pub fn each_known(&self, place: i64, mut each: impl FnMut(Known)) -> Result<(), LedgerError> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -340,46 +343,14 @@ impl Ledger {
                  FROM blob WHERE place = ?1 ORDER BY alg, digest",
             )
             .map_err(|e| self.db(e))?;
-        let rows = statement
-            .query_map([place], |row| {
-                let alg: u8 = row.get(0)?;
-                let raw: Vec<u8> = row.get(1)?;
-                let version = match (
-                    row.get::<_, Option<i64>>(3)?,
-                    row.get::<_, Option<String>>(7)?,
-                ) {
-                    (Some(dev), _) => Version::Posix {
-                        dev: dev as u64,
-                        ino: row.get::<_, i64>(4)? as u64,
-                        mtime_ns: row.get(5)?,
-                        ctime_ns: row.get(6)?,
-                    },
-                    (None, Some(etag)) => Version::ETag(etag.into()),
-                    (None, None) => Version::None,
-                };
-                Ok((
-                    Digest::from_raw(alg, &raw),
-                    row.get::<_, i64>(2)? as u64,
-                    version,
-                    row.get::<_, i64>(8)?,
-                    HashResult::from_code(row.get(9)?),
-                ))
-            })
-            .map_err(|e| self.db(e))?;
-        let mut known = Vec::new();
-        for row in rows {
-            let (digest, size, version, hashed_at, result) = row.map_err(|e| self.db(e))?;
-            if let Some(digest) = digest {
-                known.push(Known {
-                    digest,
-                    size,
-                    version,
-                    hashed_at,
-                    result,
-                });
+        let mut rows = statement.query([place]).map_err(|e| self.db(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.db(e))? {
+            let known = known_row(row).map_err(|e| self.db(e))?;
+            if let Some(known) = known {
+                each(known);
             }
         }
-        Ok(known)
+        Ok(())
     }
 
     /// Forgets blobs that are no longer in the store.
@@ -469,6 +440,10 @@ impl Ledger {
     /// while the run goes on. Dropping it (or [`Recorder::finish`]) commits the rest.
     pub fn recorder(&self) -> Result<Recorder, LedgerError> {
         let conn = open_connection(&self.path).map_err(|e| self.db(e))?;
+        // A first run inserts every blob in hash order, which is random in key order: a
+        // cache that holds the leaf pages a batch touches saves rereading them.
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+            .map_err(|e| self.db(e))?;
         let (sender, receiver) = mpsc::channel();
         let started = self.started;
         let path = self.path.display().to_string();
@@ -548,6 +523,32 @@ impl Ledger {
         .map_err(|e| self.db(e))?;
         tx.commit().map_err(|e| self.db(e))
     }
+}
+
+/// One row of `blob`; `None` for a digest this version cannot read back.
+fn known_row(row: &rusqlite::Row) -> rusqlite::Result<Option<Known>> {
+    let alg: u8 = row.get(0)?;
+    let raw: Vec<u8> = row.get(1)?;
+    let version = match (
+        row.get::<_, Option<i64>>(3)?,
+        row.get::<_, Option<String>>(7)?,
+    ) {
+        (Some(dev), _) => Version::Posix {
+            dev: dev as u64,
+            ino: row.get::<_, i64>(4)? as u64,
+            mtime_ns: row.get(5)?,
+            ctime_ns: row.get(6)?,
+        },
+        (None, Some(etag)) => Version::ETag(etag.into()),
+        (None, None) => Version::None,
+    };
+    Ok(Digest::from_raw(alg, &raw).map(|digest| Known {
+        digest,
+        size: row.get::<_, i64>(2).map(|n| n.max(0) as u64).unwrap_or(0),
+        version,
+        hashed_at: row.get(8).unwrap_or(0),
+        result: HashResult::from_code(row.get(9).unwrap_or(2)),
+    }))
 }
 
 /// SQLite integers are signed 64-bit.
@@ -697,7 +698,7 @@ fn write_records(
             Err(RecvTimeoutError::Disconnected) => true,
         };
         if closed || batch.len() >= COMMIT_ROWS || last_commit.elapsed() >= COMMIT_EVERY {
-            commit(conn, &batch, hashed_at)?;
+            commit(conn, &mut batch, hashed_at)?;
             batch.clear();
             last_commit = Instant::now();
         }
@@ -707,10 +708,12 @@ fn write_records(
     }
 }
 
-fn commit(conn: &Connection, batch: &[Record], hashed_at: i64) -> Result<(), rusqlite::Error> {
+fn commit(conn: &Connection, batch: &mut [Record], hashed_at: i64) -> Result<(), rusqlite::Error> {
     if batch.is_empty() {
         return Ok(());
     }
+    // In key order, each B-tree page a batch touches is written once.
+    batch.sort_unstable_by(|a, b| (a.place, &a.digest).cmp(&(b.place, &b.digest)));
     let tx = conn.unchecked_transaction()?;
     {
         let mut upsert = tx.prepare_cached(
