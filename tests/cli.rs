@@ -294,6 +294,7 @@ struct JsonBaseline {
 struct JsonLedger {
     path: String,
     run: i64,
+    credit_bytes: u64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -187,11 +187,7 @@ pub fn audit_backend(
         Some((&ledger, state)),
         now,
     ) {
-        Ok(mut report) => {
-            report.ledger = Some(LedgerInfo {
-                path: state.path.display().to_string(),
-                run: ledger.run(),
-            });
+        Ok(report) => {
             let (errors, warnings, infos) = report.counts();
             let summary = RunSummary {
                 errors: errors as u64,
@@ -203,6 +199,7 @@ pub fn audit_backend(
                 new: report.baseline.as_ref().map(|b| b.new),
                 resolved: report.baseline.as_ref().map(|b| b.resolved),
                 exit_code: report.exit_code(&options.policy),
+                credit: report.ledger.as_ref().map_or(0, |l| l.credit_bytes),
             };
             ledger.finish(&summary, &report.findings, ended())?;
             Ok(report)
@@ -294,6 +291,7 @@ fn run(
             store: root,
         });
     }
+    let mut credit = 0;
     let documents_hashed = sets
         .iter()
         .flat_map(|s| s.hashed)
@@ -304,12 +302,13 @@ fn run(
     let plan = match ledger {
         Some((ledger, state)) => {
             let now_s = unix_seconds(now);
-            let interval = ledger.previous_run()?.map_or(Duration::ZERO, |run| {
+            let previous = ledger.previous_run()?;
+            let interval = previous.as_ref().map_or(Duration::ZERO, |run| {
                 Duration::from_secs(u64::try_from(now_s - run.started).unwrap_or(0))
             });
-            let plan = nightly::plan(ledger, &sets, state, now_s, interval)?;
+            let credit = previous.and_then(|run| run.credit).unwrap_or(0);
+            let plan = nightly::plan(ledger, &sets, state, now_s, interval, credit)?;
             let recorder = ledger.recorder()?;
-            nightly::record_documents(&recorder, &sets, &plan.places);
             Some((plan, recorder))
         }
         None => None,
@@ -338,6 +337,7 @@ fn run(
         stats.blobs_trusted = plan.trusted_blobs;
         stats.bytes_trusted = plan.trusted_bytes;
         stats.oldest_verification_s = Some(plan.oldest_verification);
+        credit = plan.credit;
     }
     drop(sets);
     findings.extend(verify_findings);
@@ -446,7 +446,11 @@ fn run(
         reclaimable_total,
         baseline,
         resolved,
-        ledger: None,
+        ledger: ledger.map(|(ledger, state)| LedgerInfo {
+            path: state.path.display().to_string(),
+            run: ledger.run(),
+            credit_bytes: credit,
+        }),
     })
 }
 

@@ -1,9 +1,10 @@
 //! What a run with a ledger (`--state`) hashes, and what it records.
 //!
-//! Documents are read and hashed every run (they are read anyway). Every other blob is
-//! hashed when it is new to the ledger, its fingerprint (size and version: device, inode,
-//! mtime, ctime; or ETag) changed, its last result was not clean, or it is due under the
-//! rolling schedule (`ledger::schedule`). The rest is trusted: its last clean hash stands.
+//! Documents are read and hashed every run (they are read anyway), so the ledger keeps no
+//! row for them: their last verification is always this run. Every other blob is hashed
+//! when it is new to the ledger, its fingerprint (size and version: device, inode, mtime,
+//! ctime; or ETag) changed, its last result was not clean, or it is due under the rolling
+//! schedule (`ledger::schedule`). The rest is trusted: its last clean hash stands.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::audit::verify::VerifySet;
 use crate::backend::Version;
 use crate::hash::HashResult;
 use crate::ledger::schedule::{self, Candidate, Schedule};
-use crate::ledger::{Known, Ledger, LedgerError, Record, Recorder};
+use crate::ledger::{Known, Ledger, LedgerError};
 use crate::store::Listed;
 
 /// The options of a run with a ledger.
@@ -38,6 +39,8 @@ pub(super) struct Plan {
     pub(super) trusted_bytes: u64,
     /// The age of the oldest verification standing after this run, in seconds.
     pub(super) oldest_verification: u64,
+    /// Re-verification credit carried to the next run (`ledger::schedule`).
+    pub(super) credit: u64,
 }
 
 /// Whether a blob may be trusted: the ledger knows it with the same size and version,
@@ -50,14 +53,15 @@ fn unchanged(listed: &Listed, known: &Known) -> bool {
 }
 
 /// Decides, for every blob the verify phase would hash, whether to trust the ledger
-/// instead, and forgets blobs the store no longer has. `now` and `interval` (the time since
-/// the previous run) are in seconds.
+/// instead, and forgets blobs the store no longer has. `now` is in seconds since the
+/// epoch; `interval` is the time since the previous run, and `credit` what it carried.
 pub(super) fn plan(
     ledger: &Ledger,
     sets: &[VerifySet],
     state: &StateOptions,
     now: i64,
     interval: Duration,
+    credit: u64,
 ) -> Result<Plan, LedgerError> {
     let mut places = Vec::with_capacity(sets.len());
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -97,8 +101,11 @@ pub(super) fn plan(
         window: state.reverify_after,
         interval,
         budget: state.hash_budget,
+        credit,
     };
     let due = schedule::due(&candidates, now, &schedule);
+    let credit = due.credit;
+    let due = due.due;
     let mut trusted: Vec<Vec<bool>> = sets
         .iter()
         .map(|s| vec![false; s.inventory.len()])
@@ -120,6 +127,7 @@ pub(super) fn plan(
         trusted_blobs: plan_totals.0,
         trusted_bytes: plan_totals.1,
         oldest_verification: plan_totals.2,
+        credit,
     })
 }
 
@@ -130,21 +138,4 @@ fn tie(listed: &Listed) -> u64 {
         bytes.copy_from_slice(&raw[..8]);
         u64::from_be_bytes(bytes)
     })
-}
-
-/// Records the documents hashed as they were read.
-pub(super) fn record_documents(recorder: &Recorder, sets: &[VerifySet], places: &[i64]) {
-    for (set, &place) in sets.iter().zip(places) {
-        for (listed, checked) in set.inventory.entries().iter().zip(set.hashed) {
-            if let Checked::Hashed(result) = checked {
-                recorder.record(Record {
-                    place,
-                    digest: listed.digest.clone(),
-                    size: listed.len,
-                    version: listed.version.clone(),
-                    result: *result,
-                });
-            }
-        }
-    }
 }

@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS run (
     started INTEGER NOT NULL, ended INTEGER, options TEXT NOT NULL,
     errors INTEGER, warnings INTEGER, infos INTEGER,
     blobs_hashed INTEGER, bytes_hashed INTEGER, blobs_trusted INTEGER,
-    new INTEGER, resolved INTEGER, exit_code INTEGER);
+    new INTEGER, resolved INTEGER, exit_code INTEGER, credit INTEGER);
 CREATE INDEX IF NOT EXISTS run_by_store ON run (store, id);
 CREATE TABLE IF NOT EXISTS finding (
     run INTEGER NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL, path BLOB NOT NULL,
@@ -185,6 +185,8 @@ pub struct RunRecord {
     pub resolved: Option<u64>,
     /// Exit code.
     pub exit_code: Option<i64>,
+    /// Re-verification credit it carried to the next run, in bytes.
+    pub credit: Option<u64>,
 }
 
 /// How a finished run is summed up.
@@ -208,6 +210,8 @@ pub struct RunSummary {
     pub resolved: Option<u64>,
     /// Exit code.
     pub exit_code: i32,
+    /// Re-verification credit carried to the next run.
+    pub credit: u64,
 }
 
 /// An open ledger, locked for one run.
@@ -474,7 +478,7 @@ impl Ledger {
         tx.execute(
             "UPDATE run SET ended = ?2, errors = ?3, warnings = ?4, infos = ?5,
                  blobs_hashed = ?6, bytes_hashed = ?7, blobs_trusted = ?8, new = ?9,
-                 resolved = ?10, exit_code = ?11 WHERE id = ?1",
+                 resolved = ?10, exit_code = ?11, credit = ?12 WHERE id = ?1",
             params![
                 self.run,
                 unix_seconds(now),
@@ -486,7 +490,8 @@ impl Ledger {
                 count(summary.blobs_trusted),
                 summary.new.map(count),
                 summary.resolved.map(count),
-                summary.exit_code
+                summary.exit_code,
+                count(summary.credit)
             ],
         )
         .map_err(|e| self.db(e))?;
@@ -587,7 +592,7 @@ fn running_run(path: &Path) -> Option<String> {
 
 const RUN_COLUMNS: &str =
     "SELECT run.id, store.identity, started, ended, options, errors, warnings,
-    infos, blobs_hashed, bytes_hashed, blobs_trusted, new, resolved, exit_code
+    infos, blobs_hashed, bytes_hashed, blobs_trusted, new, resolved, exit_code, credit
     FROM run JOIN store ON store.id = run.store";
 
 fn run_record(row: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
@@ -609,6 +614,7 @@ fn run_record(row: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         new: count(11)?,
         resolved: count(12)?,
         exit_code: row.get(13)?,
+        credit: count(14)?,
     })
 }
 

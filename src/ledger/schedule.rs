@@ -3,14 +3,17 @@
 //!
 //! Every blob must be re-hashed at least once per window (`--reverify-after`). Hashing all
 //! of them on the last day of the window would make one night as slow as a full audit, so
-//! each run takes its fair share of the old bytes, oldest first: `total × interval /
-//! (window − interval)`, where the interval is the time since the previous run. That
-//! finishes a cycle one run before the window closes, so no blob need wait longer than the
-//! window, and a run after a missed night takes a bigger share to catch up. A blob that
-//! would pass the window before the next run at this pace is due whatever the share. A
-//! budget (`--hash-budget`) caps the bytes a run re-hashes for being due; since the
-//! oldest go first, what it leaves goes first next run. New, changed and suspect blobs
-//! are not candidates here: they are always hashed.
+//! each run earns its fair share of the old bytes, `total × interval / (window −
+//! interval)` where the interval is the time since the previous run, and spends it on the
+//! oldest blobs. That finishes a cycle one run before the window closes, so no blob need
+//! wait longer than the window, and a run after a missed night earns more to catch up.
+//! Blobs come whole: what a run cannot spend (its oldest blob is larger than what is left)
+//! is carried to the next run as credit, so a store of a few huge layers re-hashes one of
+//! them every few nights instead of one every night. A blob that would pass the window
+//! before the next run at this pace is due whatever the credit. A budget (`--hash-budget`)
+//! caps the bytes a run re-hashes for being due; since the oldest go first, what it leaves
+//! goes first next run. New, changed and suspect blobs are not candidates here: they are
+//! always hashed.
 
 use std::time::Duration;
 
@@ -35,34 +38,57 @@ pub struct Schedule {
     pub interval: Duration,
     /// At most this many bytes re-hashed for being due; `None` for no cap.
     pub budget: Option<u64>,
+    /// Bytes earned by earlier runs and not spent.
+    pub credit: u64,
 }
 
-/// For each candidate, whether it is due now (`now` in seconds since the epoch).
-pub fn due(candidates: &[Candidate], now: i64, schedule: &Schedule) -> Vec<bool> {
+/// What a run re-hashes for being due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Due {
+    /// For each candidate, whether it is due now.
+    pub due: Vec<bool>,
+    /// Bytes earned and not spent, for the next run.
+    pub credit: u64,
+}
+
+/// Decides which candidates are due now (`now` in seconds since the epoch).
+pub fn due(candidates: &[Candidate], now: i64, schedule: &Schedule) -> Due {
     let window = i64::try_from(schedule.window.as_secs()).unwrap_or(i64::MAX);
-    let mut due = vec![window == 0; candidates.len()];
+    let order = order(candidates);
     if window == 0 {
-        return cap(candidates, &order(candidates), due, schedule.budget);
+        let due = cap(
+            candidates,
+            &order,
+            vec![true; candidates.len()],
+            schedule.budget,
+        );
+        return Due { due, credit: 0 };
     }
     let interval = i64::try_from(schedule.interval.as_secs())
         .unwrap_or(i64::MAX)
         .clamp(1, window);
     let total: u128 = candidates.iter().map(|c| u128::from(c.len)).sum();
     let cycle = (window - interval).max(interval);
-    let share = (total * interval as u128).div_ceil(cycle as u128);
-    let mut taken: u128 = 0;
-    let order = order(candidates);
+    let earned = total * interval as u128 / cycle as u128;
+    // Credit never exceeds a whole cycle's bytes: a long pause does not bank a spike.
+    let mut available = (u128::from(schedule.credit) + earned).min(total);
+    let mut due = vec![false; candidates.len()];
     for &i in &order {
         let candidate = candidates[i];
+        let len = u128::from(candidate.len);
         let age = now.saturating_sub(candidate.hashed_at);
         let mandatory = age >= window - interval;
-        if !mandatory && taken >= share {
+        if !mandatory && len > available {
             break;
         }
         due[i] = true;
-        taken += u128::from(candidate.len);
+        available = available.saturating_sub(len);
     }
-    cap(candidates, &order, due, schedule.budget)
+    let due = cap(candidates, &order, due, schedule.budget);
+    Due {
+        due,
+        credit: u64::try_from(available).unwrap_or(u64::MAX),
+    }
 }
 
 /// Oldest first, then by the tie-break.
@@ -104,9 +130,42 @@ mod tests {
 
     const DAY: i64 = 86_400;
 
-    /// A simulated month of nightly runs over 1,000 blobs of varied sizes, all hashed on
-    /// day 0: no blob waits longer than the window, and no run after the first hashes more
-    /// than twice its fair share of the bytes.
+    fn nightly() -> Schedule {
+        Schedule {
+            window: Duration::from_secs(30 * DAY as u64),
+            interval: Duration::from_secs(DAY as u64),
+            budget: None,
+            credit: 0,
+        }
+    }
+
+    /// Runs `days` nightly runs over `blobs`, all hashed on day 0, checking that no blob
+    /// waits longer than the window; returns the bytes each night hashed.
+    fn simulate(blobs: &mut [Candidate], days: i64) -> Vec<u64> {
+        let mut schedule = nightly();
+        let mut nights = Vec::new();
+        for day in 1..=days {
+            let now = day * DAY;
+            let Due { due, credit } = due(blobs, now, &schedule);
+            schedule.credit = credit;
+            let mut bytes = 0;
+            for (blob, due) in blobs.iter_mut().zip(&due) {
+                if *due {
+                    blob.hashed_at = now;
+                    bytes += blob.len;
+                }
+                assert!(
+                    now - blob.hashed_at <= 30 * DAY,
+                    "day {day}: a blob waited too long"
+                );
+            }
+            nights.push(bytes);
+        }
+        nights
+    }
+
+    /// A simulated month and a half of nightly runs over 1,000 blobs of varied sizes: no
+    /// run after the first hashes more than twice its fair share of the bytes.
     #[test]
     fn a_month_of_nightly_runs_spreads_the_work() {
         let mut blobs: Vec<Candidate> = (0..1000u64)
@@ -116,36 +175,32 @@ mod tests {
                 tie: i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             })
             .collect();
-        let total: u64 = blobs.iter().map(|b| b.len).sum();
-        let schedule = Schedule {
-            window: Duration::from_secs(30 * DAY as u64),
-            interval: Duration::from_secs(DAY as u64),
-            budget: None,
-        };
-        let fair = total as f64 / 30.0;
-        for day in 1..=90 {
-            let now = day * DAY;
-            let due = due(&blobs, now, &schedule);
-            let bytes: u64 = blobs
-                .iter()
-                .zip(&due)
-                .filter(|(_, d)| **d)
-                .map(|(b, _)| b.len)
-                .sum();
+        let fair = blobs.iter().map(|b| b.len).sum::<u64>() as f64 / 30.0;
+        for (day, bytes) in simulate(&mut blobs, 90).into_iter().enumerate() {
             assert!(
-                (bytes as f64) <= 2.0 * fair,
-                "day {day}: {bytes} bytes against a fair share of {fair}"
+                bytes as f64 <= 2.0 * fair,
+                "day {}: {bytes} bytes against a fair share of {fair}",
+                day + 1
             );
-            for (blob, due) in blobs.iter_mut().zip(&due) {
-                if *due {
-                    blob.hashed_at = now;
-                }
-                assert!(
-                    now - blob.hashed_at <= 30 * DAY,
-                    "day {day}: a blob waited too long"
-                );
-            }
         }
+    }
+
+    /// Eight blobs of 256 MiB on a 30-day window: most nights re-hash nothing, none more
+    /// than one, and every blob is still re-hashed within the window.
+    #[test]
+    fn a_few_huge_blobs_are_spread_over_the_window_by_credit() {
+        let mut blobs: Vec<Candidate> = (0..8)
+            .map(|i| Candidate {
+                len: 256 << 20,
+                hashed_at: 0,
+                tie: i,
+            })
+            .collect();
+        let nights = simulate(&mut blobs, 60);
+        assert!(nights.iter().all(|&b| b <= 256 << 20), "{nights:?}");
+        let busy = nights.iter().filter(|&&b| b > 0).count();
+        assert!(busy <= 20, "{busy} of 60 nights hashed a blob");
+        assert_eq!(nights[0], 0, "the night after a full audit hashes nothing");
     }
 
     #[test]
@@ -159,18 +214,15 @@ mod tests {
             .collect();
         let mut schedule = Schedule {
             window: Duration::ZERO,
-            interval: Duration::from_secs(DAY as u64),
-            budget: None,
+            ..nightly()
         };
-        assert!(due(&blobs, 100, &schedule).iter().all(|d| *d));
+        assert!(due(&blobs, 100, &schedule).due.iter().all(|d| *d));
         schedule.budget = Some(35);
-        let due = due(&blobs, 100, &schedule);
-        assert_eq!(
-            due,
-            [
-                true, true, true, false, false, false, false, false, false, false
-            ]
-        );
+        let due = due(&blobs, 100, &schedule).due;
+        let expected = [
+            true, true, true, false, false, false, false, false, false, false,
+        ];
+        assert_eq!(due, expected);
     }
 
     #[test]
@@ -182,23 +234,21 @@ mod tests {
                 tie: i,
             })
             .collect();
-        let nightly = Schedule {
-            window: Duration::from_secs(30 * DAY as u64),
-            interval: Duration::from_secs(DAY as u64),
-            budget: None,
+        let count = |schedule: &Schedule, now| {
+            due(&blobs, now, schedule)
+                .due
+                .iter()
+                .filter(|d| **d)
+                .count()
         };
-        let one = due(&blobs, DAY, &nightly).iter().filter(|d| **d).count();
-        let two = due(
-            &blobs,
-            2 * DAY,
+        let one = count(&nightly(), DAY);
+        let two = count(
             &Schedule {
                 interval: Duration::from_secs(2 * DAY as u64),
-                ..nightly
+                ..nightly()
             },
-        )
-        .iter()
-        .filter(|d| **d)
-        .count();
+            2 * DAY,
+        );
         assert!(two >= 2 * one - 1, "{one} then {two}");
     }
 }

@@ -203,6 +203,8 @@ pub struct LedgerInfo {
     pub path: String,
     /// This run's number in it.
     pub run: i64,
+    /// Bytes of re-verification earned and not spent, carried to the next run.
+    pub credit_bytes: u64,
 }
 
 impl ReclaimableTotal {
