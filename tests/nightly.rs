@@ -311,6 +311,32 @@ fn new_and_resolved_findings_against_the_previous_run_and_a_baseline_file() {
         fixed.stdout
     );
 
+    // The history, as JSON: newest first, with what each run found.
+    let history = run(&[
+        "history", "--state", state, "--format", "json", "--limit", "2",
+    ]);
+    assert_eq!(history.code, 0, "{history:?}");
+    let runs: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["id"], 4);
+    assert_eq!(
+        (
+            runs[1]["errors"].as_u64(),
+            runs[1]["new"].as_u64(),
+            runs[1]["exit_code"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            runs[0]["errors"].as_u64(),
+            runs[0]["resolved"].as_u64(),
+            runs[0]["exit_code"].as_i64()
+        ),
+        (Some(0), Some(1), Some(0))
+    );
+
     // The same against a baseline file, without a ledger.
     let baseline = dir.path().join("before.json");
     let against = json(&[
