@@ -128,6 +128,12 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", help_heading = "Nightly jobs")]
     pub metrics_file: Option<PathBuf>,
 
+    /// Before a finding a concurrent writer can produce (a missing link, a tag without
+    /// its revision, a vanished blob) fails the run, wait this long and read its files
+    /// again: if they changed, it is reported as changed-during-audit (info) instead.
+    #[arg(long, default_value = "2s", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true, env = "OCI_AUDIT_SETTLE")]
+    pub settle: std::time::Duration,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -275,6 +281,7 @@ impl Cli {
                 None => None,
             },
             now: None,
+            settle: self.settle,
         })
     }
 }

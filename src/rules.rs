@@ -251,6 +251,10 @@ rules! {
     RegistryManifestSchema1 = "registry-manifest-schema1", Warning, "distribution docs: deprecated schema1; distribution v3 (#4358)",
         summary: "a linked manifest is Docker schema 1 (deprecated)",
         why: "Schema 1 was deprecated in 2017 and distribution 3, containerd 2 and Docker 28 refuse it. Images still stored this way cannot be pulled by current clients; re-push them as schema 2 or OCI.";
+    /// A finding whose evidence changed when it was read again.
+    ChangedDuringAudit = "changed-during-audit", Info, "(tool)",
+        summary: "a finding a concurrent writer can produce did not hold when its files were read again after --settle",
+        why: "oci-audit reads a registry while it keeps serving: a tag directory is created a moment before its link, a delete by digest removes a revision before its tags, garbage collection removes blobs a listing saw. Such a finding is re-read after a short settle time before it can fail a job; when its evidence changed, it was the registry in the middle of a write, and it is reported here, with what changed, instead of as an error. Findings about content (a digest mismatch, a document that breaks the spec) are never downgraded while the content stays.";
     /// A file or directory that could not be read.
     IoError = "io-error", Error, "(tool)",
         summary: "a file or directory could not be read (permission, I/O error, changed during the audit)",

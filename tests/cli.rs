@@ -348,6 +348,8 @@ struct JsonStats {
     bytes_verified: u64,
     documents: u64,
     suppressed: u64,
+    confirmed: u64,
+    changed: u64,
     blobs_hashed: u64,
     blobs_trusted: u64,
     bytes_trusted: u64,

@@ -41,6 +41,10 @@ const NOT_IN_CORPUS: &[(&str, &str)] = &[
         "document-media-type-missing",
         "builder::opt_in_rule_reports_only_when_enabled (off by default)",
     ),
+    (
+        "changed-during-audit",
+        "src/audit/confirm.rs::a_tag_without_its_current_link (needs a file to change between two reads; tests/live.rs shows it on a registry being written)",
+    ),
 ];
 
 fn cases() -> Vec<PathBuf> {
@@ -75,7 +79,10 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
     for dir in &cases {
         let case = read_case(dir);
         assert!(!case.description.is_empty());
-        let mut options = Options::default();
+        let mut options = Options {
+            settle: std::time::Duration::ZERO,
+            ..Options::default()
+        };
         options.detect.zot = case.zot;
         let report = oci_audit::audit(&dir.join("store"), &options, &NoProgress)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -133,15 +140,18 @@ fn every_rule_has_a_corpus_case_or_a_named_test() {
 
 #[test]
 fn exempt_rules_name_tests_that_exist() {
-    let builder = fs::read_to_string(repo().join("tests/builder.rs")).unwrap();
     for (id, test) in NOT_IN_CORPUS {
-        let name = test
-            .strip_prefix("builder::")
-            .and_then(|t| t.split(' ').next())
-            .unwrap_or_else(|| panic!("{id}: {test:?} does not name a builder test"));
+        let test = test.split(' ').next().unwrap();
+        let (file, name) = match test.strip_prefix("builder::") {
+            Some(name) => ("tests/builder.rs", name),
+            None => test
+                .split_once("::")
+                .unwrap_or_else(|| panic!("{id}: {test:?} names no test")),
+        };
+        let source = fs::read_to_string(repo().join(file)).unwrap();
         assert!(
-            builder.contains(&format!("fn {name}()")),
-            "{id}: {name} is not a test in tests/builder.rs"
+            source.contains(&format!("fn {name}()")),
+            "{id}: {name} is not a test in {file}"
         );
         assert!(
             Rule::ALL.iter().any(|r| r.id() == *id),

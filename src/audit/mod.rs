@@ -67,6 +67,9 @@ pub struct Options {
     pub baseline: Option<Baseline>,
     /// The clock; `None` is the system's. A parameter so schedules can be tested.
     pub now: Option<SystemTime>,
+    /// How long to wait before re-reading the files behind findings a concurrent writer
+    /// can produce (`confirm`).
+    pub settle: Duration,
 }
 
 /// A baseline: where it came from, and its findings.
@@ -92,6 +95,7 @@ impl Default for Options {
             state: None,
             baseline: None,
             now: None,
+            settle: Duration::from_secs(2),
         }
     }
 }
@@ -124,6 +128,7 @@ pub(crate) enum Checked {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
+pub mod confirm;
 mod documents;
 mod layout;
 mod nightly;
@@ -418,6 +423,18 @@ fn run(
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
     let (mut findings, suppressed) = options.policy.apply(findings);
     stats.suppressed = suppressed;
+    let confirmed = confirm::confirm(
+        backend,
+        &mut findings,
+        options.policy.fail_on,
+        options.settle,
+    );
+    if confirmed.changed > 0 {
+        // What changed is info now: the order of output is that of the new findings.
+        findings = options.policy.apply(findings).0;
+    }
+    stats.confirmed = confirmed.confirmed;
+    stats.changed = confirmed.changed;
     let (baseline, resolved) = match against(options, ledger)? {
         Some((source, before)) => {
             let resolved = baseline::compare(&mut findings, &before);

@@ -137,6 +137,16 @@ pub fn render(report: &Report, facts: RunFacts) -> String {
     }
     let stats = &report.stats;
     m.gauge(
+        "oci_audit_confirmed_findings",
+        "Findings a concurrent writer can produce that were read again after --settle and stood",
+        &[(&[], clamp(stats.confirmed))],
+    );
+    m.gauge(
+        "oci_audit_changed_findings",
+        "Such findings whose evidence changed: reported as changed-during-audit",
+        &[(&[], clamp(stats.changed))],
+    );
+    m.gauge(
         "oci_audit_store_blobs",
         "Blob files in the store",
         &[(&[], clamp(stats.blobs))],

@@ -61,6 +61,10 @@ pub struct Stats {
     pub documents: u64,
     /// Findings the policy hid (`--skip`, `--skip-list`, `--severity RULE=ignore`).
     pub suppressed: u64,
+    /// Findings a concurrent writer can produce, read again after `--settle` and standing.
+    pub confirmed: u64,
+    /// Such findings whose evidence changed: reported as `changed-during-audit`.
+    pub changed: u64,
     /// Blobs hashed this run (documents included).
     pub blobs_hashed: u64,
     /// Blobs whose last clean hash in the ledger was trusted instead (`--state`).

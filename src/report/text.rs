@@ -86,6 +86,13 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
     } else {
         String::new()
     };
+    if stats.changed > 0 || stats.confirmed > 0 {
+        let _ = write!(
+            suppressed,
+            " · {} confirmed, {} changed during the audit",
+            stats.confirmed, stats.changed
+        );
+    }
     if let Some(baseline) = &report.baseline {
         let _ = write!(
             suppressed,

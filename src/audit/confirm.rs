@@ -1,0 +1,589 @@
+//! Confirming findings a concurrent writer can produce, before they fail a job.
+//!
+//! oci-audit reads a registry while it keeps serving. A push creates a tag directory a
+//! moment before its `current/link`, a delete by digest removes a revision before its
+//! tags, garbage collection removes blobs a listing saw: each can look like a fault for
+//! the instant the audit passes. So every finding of such a kind at or above the failure
+//! threshold is re-checked after a short settle time (`--settle`), by reading again the
+//! files behind it. If the evidence changed, the finding was the writer in mid-write: it
+//! becomes `changed-during-audit` (info), saying what changed. If the evidence is the
+//! same, the finding stands as it was.
+//!
+//! Findings about content are never downgraded by this: a blob whose content does not
+//! match its digest is hashed again, and stays an error unless it now hashes clean (it
+//! was rewritten meanwhile); a document that breaks the spec is what it is, whoever reads
+//! it. Re-checks go through the backend, so on object storage an object that appeared,
+//! vanished or changed its ETag is the evidence.
+
+use std::time::Duration;
+
+use crate::backend::{Backend, Kind, ReadError};
+use crate::check::registry::parse_link;
+use crate::finding::{Finding, Severity};
+use crate::model::digest::Digest;
+use crate::model::key::Key;
+use crate::rules::Rule;
+
+/// Largest link or small file read again.
+const MAX_SMALL: u64 = 64 * 1024;
+
+/// What confirmation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Confirmed {
+    /// Findings re-checked whose evidence was the same: they stand.
+    pub confirmed: u64,
+    /// Findings whose evidence changed: now `changed-during-audit`.
+    pub changed: u64,
+}
+
+/// Whether a finding is of a kind a concurrent writer can produce.
+pub fn is_confirmable(finding: &Finding) -> bool {
+    match finding.rule {
+        Rule::RegistryLinkInvalid
+        | Rule::RegistryLinkPathMismatch
+        | Rule::RegistryTagRevisionMissing
+        | Rule::RegistryLinkTargetMissing
+        | Rule::RegistryReferenceUnlinked
+        | Rule::DescriptorBlobMissing
+        | Rule::IndexManifestMissing
+        | Rule::SubjectMissing
+        | Rule::RegistryUploadStale
+        | Rule::RegistryUploadInvalid
+        | Rule::IoError
+        | Rule::BlobDigestMismatch => true,
+        // A layout's index.json and oci-layout are rewritten in place by the tools that
+        // write layouts; a blob's content is fixed by its digest.
+        Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid | Rule::IndexJsonMissing => {
+            finding.location.digest.is_none()
+        }
+        _ => false,
+    }
+}
+
+/// Re-checks, after `settle`, every confirmable finding at or above `threshold`, and turns
+/// those whose evidence changed into `changed-during-audit`. Nothing is slept when there
+/// is nothing to re-check.
+pub fn confirm(
+    backend: &dyn Backend,
+    findings: &mut [Finding],
+    threshold: Severity,
+    settle: Duration,
+) -> Confirmed {
+    let mut outcome = Confirmed::default();
+    let candidates: Vec<usize> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.severity >= threshold && is_confirmable(f))
+        .map(|(i, _)| i)
+        .collect();
+    if candidates.is_empty() {
+        return outcome;
+    }
+    std::thread::sleep(settle);
+    for i in candidates {
+        match recheck(backend, &findings[i]) {
+            None => outcome.confirmed += 1,
+            Some(what) => {
+                outcome.changed += 1;
+                findings[i] = changed(&findings[i], &what);
+            }
+        }
+    }
+    outcome
+}
+
+/// The finding a changed one becomes: the same place, the original rule in the message.
+fn changed(original: &Finding, what: &str) -> Finding {
+    let mut finding = Finding::new(
+        Rule::ChangedDuringAudit,
+        original.location.clone(),
+        format!("{} no longer holds: {what}", original.rule.id()),
+    );
+    finding.expected = Some(format!("{}: {}", original.rule.id(), original.message));
+    finding.found = Some(what.to_owned());
+    finding
+}
+
+/// What a read of `key` shows now.
+enum Now {
+    Absent,
+    Present(Kind, u64),
+    Unreadable,
+}
+
+fn now(backend: &dyn Backend, key: &Key) -> Now {
+    match backend.stat(key) {
+        Ok(stat) => Now::Present(stat.kind, stat.len),
+        Err(error) if error.is_not_found() => Now::Absent,
+        Err(_) => Now::Unreadable,
+    }
+}
+
+/// The digest a link file holds now, or why not.
+fn link_now(backend: &dyn Backend, key: &Key) -> Result<Digest, String> {
+    match backend.read_small(key, MAX_SMALL) {
+        Ok(bytes) => parse_link(&bytes),
+        Err(error) if error.is_not_found() => Err("absent".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// `None` when the evidence behind `finding` is as it was (the finding stands); else what
+/// changed.
+fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
+    let key = &finding.location.path;
+    match finding.rule {
+        // A blob named but absent: has it appeared (pushed after the listing)?
+        Rule::DescriptorBlobMissing | Rule::IndexManifestMissing | Rule::SubjectMissing => {
+            match now(backend, key) {
+                Now::Present(..) => Some("the blob is there now (written during the audit)".into()),
+                _ => None,
+            }
+        }
+        Rule::RegistryLinkTargetMissing => {
+            if matches!(now(backend, key), Now::Present(..)) {
+                return Some("the blob is there now (written during the audit)".into());
+            }
+            let link = &finding.location.via.as_ref()?.path;
+            match (link_now(backend, link), &finding.location.digest) {
+                (Ok(digest), Some(named)) if digest == *named => None,
+                (Ok(digest), _) => Some(format!("the link holds {digest} now")),
+                (Err(why), _) => Some(format!("the link is {why} now (removed during the audit)")),
+            }
+        }
+        Rule::RegistryLinkInvalid | Rule::RegistryLinkPathMismatch => {
+            recheck_link(backend, finding)
+        }
+        Rule::RegistryTagRevisionMissing => recheck_tag(backend, finding),
+        Rule::RegistryReferenceUnlinked => {
+            // Unlinked in the repository the message names: look for the link now.
+            let repository = finding.message.rsplit(" in ").next()?.split(':').next()?;
+            let digest = finding.location.digest.as_ref()?;
+            let root = registry_root(key)?;
+            let name = Key::from(repository);
+            let relative = |what: &str| {
+                root.join("repositories")
+                    .join(name.as_bytes())
+                    .join(format!(
+                        "{what}/{}/{}/link",
+                        digest.algorithm(),
+                        digest.encoded()
+                    ))
+            };
+            let linked = [relative("_layers"), relative("_manifests/revisions")]
+                .iter()
+                .any(|link| link_now(backend, link).is_ok_and(|d| d == *digest));
+            linked.then(|| format!("{repository} links it now (linked during the audit)"))
+        }
+        Rule::RegistryUploadStale | Rule::RegistryUploadInvalid => match now(backend, key) {
+            Now::Absent => Some("the upload is gone (finished or purged during the audit)".into()),
+            _ => None,
+        },
+        Rule::IoError => recheck_io(backend, finding),
+        Rule::BlobDigestMismatch => {
+            let digest = finding.location.digest.as_ref()?;
+            match backend.hash(key, digest.algorithm(), &|_| {}) {
+                Ok(hashed) if hashed.digest == *digest => {
+                    Some("it hashes to its digest now (rewritten during the audit)".into())
+                }
+                Ok(_) => None,
+                Err(error) if error.is_not_found() => {
+                    Some("the blob is gone (deleted during the audit)".into())
+                }
+                Err(_) => None,
+            }
+        }
+        Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid => {
+            // index.json or oci-layout, rewritten in place: does it read now?
+            let mut bytes = match backend.read_small(key, 8 * 1024 * 1024) {
+                Ok(bytes) => bytes,
+                Err(error) if error.is_not_found() => {
+                    return Some("the file is gone (removed during the audit)".into());
+                }
+                Err(_) => return None,
+            };
+            let parses = simd_json::to_borrowed_value(&mut bytes).is_ok();
+            (finding.rule == Rule::DocumentJsonInvalid && parses)
+                .then(|| "it parses now (rewritten during the audit)".into())
+        }
+        Rule::IndexJsonMissing => matches!(now(backend, key), Now::Present(..))
+            .then(|| "index.json is there now (written during the audit)".into()),
+        _ => None,
+    }
+}
+
+/// A link that was empty, garbled, absent where required, or held another digest.
+fn recheck_link(backend: &dyn Backend, finding: &Finding) -> Option<String> {
+    let key = &finding.location.path;
+    let was_absent =
+        finding.message.contains("no current/link") || finding.message.contains("does not exist");
+    match link_now(backend, key) {
+        Ok(digest) if finding.rule == Rule::RegistryLinkPathMismatch => {
+            // Still a mismatch unless it now holds the digest its path names.
+            (named_by_path(key) == Some(digest))
+                .then(|| "the link holds the digest its path names now".into())
+        }
+        Ok(digest) => Some(format!(
+            "the link holds {digest} now (written during the audit)"
+        )),
+        Err(why) if why == "absent" && !was_absent => {
+            // Gone: for a tag's current link, is the whole tag gone (deleted)?
+            Some("the link is gone (removed during the audit)".into())
+        }
+        Err(why) if why == "absent" => {
+            let tag = tag_dir(key)?;
+            match now(backend, &tag) {
+                Now::Absent => Some("the tag is gone (deleted during the audit)".into()),
+                _ => None,
+            }
+        }
+        Err(_) => None,
+    }
+}
+
+/// A tag whose current manifest has no revision link: has the tag moved, gone, or the
+/// revision appeared?
+fn recheck_tag(backend: &dyn Backend, finding: &Finding) -> Option<String> {
+    let current = &finding.location.path;
+    let named = finding.location.digest.as_ref()?;
+    match link_now(backend, current) {
+        Ok(digest) if digest != *named => return Some(format!("the tag points at {digest} now")),
+        Ok(_) => {}
+        Err(why) => return Some(format!("the tag's link is {why} now (the tag was deleted)")),
+    }
+    let revision = revision_link(current, named)?;
+    link_now(backend, &revision)
+        .is_ok_and(|d| d == *named)
+        .then(|| "the revision link is there now (written during the audit)".into())
+}
+
+/// An unreadable or changed file: gone, readable, or the same length again?
+fn recheck_io(backend: &dyn Backend, finding: &Finding) -> Option<String> {
+    let key = &finding.location.path;
+    match now(backend, key) {
+        Now::Absent => Some("the file is gone (deleted during the audit)".into()),
+        Now::Present(kind, len) => {
+            if finding.message.contains("changed length") {
+                // The length moved under the hash. A blob rewritten whole hashes clean now
+                // (a writer at work); one truncated in place and left so is corrupt at
+                // rest, and the finding stands.
+                let digest = finding.location.digest.as_ref()?;
+                return match backend.hash(key, digest.algorithm(), &|_| {}) {
+                    Ok(hashed) if hashed.digest == *digest => Some(format!(
+                        "it is {len} bytes now and hashes to its digest (rewritten during the audit)"
+                    )),
+                    Err(error) if error.is_not_found() => {
+                        Some("the file is gone (deleted during the audit)".into())
+                    }
+                    _ => None,
+                };
+            }
+            if matches!(kind, Kind::File) && finding.message.starts_with("cannot read") {
+                return match backend.read_small(key, 0) {
+                    Ok(_) | Err(ReadError::TooLarge { .. }) => {
+                        Some("it reads now (a passing error)".into())
+                    }
+                    Err(_) => None,
+                };
+            }
+            None
+        }
+        Now::Unreadable => None,
+    }
+}
+
+/// The digest `<alg>/<encoded>/link` names.
+fn named_by_path(link: &Key) -> Option<Digest> {
+    let text = link.to_str()?.strip_suffix("/link")?;
+    let mut parts = text.rsplitn(3, '/');
+    let encoded = parts.next()?;
+    let algorithm = parts.next()?;
+    Digest::parse(&format!("{algorithm}:{encoded}")).ok()
+}
+
+/// `…/docker/registry/v2` above a key under it.
+fn registry_root(key: &Key) -> Option<Key> {
+    let text = key.to_str()?;
+    if let Some(at) = text.find("/blobs/").or_else(|| text.find("/repositories/")) {
+        return Some(Key::from(&text[..at]));
+    }
+    (text.starts_with("blobs/") || text.starts_with("repositories/")).then(Key::root)
+}
+
+/// `<repo>/_manifests/tags/<tag>` from its `current/link`.
+fn tag_dir(current: &Key) -> Option<Key> {
+    let text = current.to_str()?;
+    Some(Key::from(text.strip_suffix("/current/link")?))
+}
+
+/// `<repo>/_manifests/revisions/<alg>/<hex>/link` from a tag's `current/link`.
+fn revision_link(current: &Key, digest: &Digest) -> Option<Key> {
+    let text = current.to_str()?;
+    let at = text.find("/_manifests/tags/")?;
+    Some(Key::from(format!(
+        "{}/_manifests/revisions/{}/{}/link",
+        &text[..at],
+        digest.algorithm(),
+        digest.encoded()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::local::{LocalFs, ReadMode};
+    use crate::finding::Location;
+
+    fn at(path: &str) -> Location {
+        Location::path(path)
+    }
+    use std::fs;
+
+    const HEX: &str = "4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27";
+
+    fn digest() -> Digest {
+        Digest::parse(&format!("sha256:{HEX}")).unwrap()
+    }
+
+    /// A registry root in a temporary directory, and a backend on it.
+    fn root() -> (tempfile::TempDir, LocalFs) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalFs::new(dir.path().to_owned(), ReadMode::Auto);
+        (dir, backend)
+    }
+
+    fn write(dir: &tempfile::TempDir, key: &str, bytes: &[u8]) {
+        let path = dir.path().join(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn finding(rule: Rule, location: Location, message: &str) -> Finding {
+        Finding::new(rule, location, message)
+    }
+
+    /// Confirms one finding twice: as found (it must stand), then after `change` (it must
+    /// become changed-during-audit).
+    fn stands_then_changes(
+        dir: &tempfile::TempDir,
+        backend: &LocalFs,
+        original: Finding,
+        change: impl FnOnce(&tempfile::TempDir),
+    ) {
+        let mut findings = vec![original.clone()];
+        let outcome = confirm(backend, &mut findings, Severity::Warning, Duration::ZERO);
+        assert_eq!(
+            outcome,
+            Confirmed {
+                confirmed: 1,
+                changed: 0
+            },
+            "{findings:?}"
+        );
+        assert_eq!(findings[0], original);
+        change(dir);
+        let outcome = confirm(backend, &mut findings, Severity::Warning, Duration::ZERO);
+        assert_eq!(
+            outcome,
+            Confirmed {
+                confirmed: 0,
+                changed: 1
+            }
+        );
+        assert_eq!(findings[0].rule, Rule::ChangedDuringAudit, "{findings:?}");
+        assert_eq!(findings[0].severity, Severity::Info);
+        assert!(findings[0].message.starts_with(original.rule.id()));
+    }
+
+    const TAG: &str = "repositories/app/_manifests/tags/v1";
+    const BLOB: &str =
+        "blobs/sha256/4f/4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27/data";
+
+    #[test]
+    fn a_tag_without_its_current_link() {
+        let (dir, backend) = root();
+        fs::create_dir_all(dir.path().join(TAG)).unwrap();
+        let original = finding(
+            Rule::RegistryLinkInvalid,
+            at(&format!("{TAG}/current/link")),
+            "tag has no current/link: it points at nothing",
+        );
+        stands_then_changes(&dir, &backend, original, |dir| {
+            write(
+                dir,
+                &format!("{TAG}/current/link"),
+                format!("sha256:{HEX}").as_bytes(),
+            );
+        });
+    }
+
+    #[test]
+    fn an_empty_link_stays_an_error_while_it_stays_empty() {
+        let (dir, backend) = root();
+        let link = "repositories/app/_layers/sha256/x/link";
+        write(&dir, link, b"");
+        let original = finding(
+            Rule::RegistryLinkInvalid,
+            at(link),
+            "link is empty (zero bytes)",
+        );
+        // A truncated link that stays truncated is still an error, however often re-read.
+        for _ in 0..3 {
+            let mut findings = vec![original.clone()];
+            confirm(&backend, &mut findings, Severity::Warning, Duration::ZERO);
+            assert_eq!(findings[0], original);
+        }
+        stands_then_changes(&dir, &backend, original, |dir| {
+            fs::remove_file(dir.path().join(link)).unwrap();
+        });
+    }
+
+    #[test]
+    fn a_tag_whose_revision_is_missing() {
+        let (dir, backend) = root();
+        let current = format!("{TAG}/current/link");
+        write(&dir, &current, format!("sha256:{HEX}").as_bytes());
+        let original = finding(
+            Rule::RegistryTagRevisionMissing,
+            at(&current).with_digest(Some(digest())),
+            "tag v1 points at a manifest with no revision link in app",
+        );
+        stands_then_changes(&dir, &backend, original.clone(), |dir| {
+            // A delete by digest finishing: the tag goes too.
+            fs::remove_dir_all(dir.path().join(TAG)).unwrap();
+        });
+        let (dir, backend) = root();
+        write(&dir, &current, format!("sha256:{HEX}").as_bytes());
+        stands_then_changes(&dir, &backend, original, |dir| {
+            write(
+                dir,
+                &format!("repositories/app/_manifests/revisions/sha256/{HEX}/link"),
+                format!("sha256:{HEX}").as_bytes(),
+            );
+        });
+    }
+
+    #[test]
+    fn a_link_to_a_blob_that_is_gone() {
+        let (dir, backend) = root();
+        let link = format!("repositories/app/_manifests/revisions/sha256/{HEX}/link");
+        write(&dir, &link, format!("sha256:{HEX}").as_bytes());
+        let original = finding(
+            Rule::RegistryLinkTargetMissing,
+            at(BLOB).with_digest(Some(digest())).via(link.as_str(), ""),
+            "link names a blob that does not exist",
+        );
+        stands_then_changes(&dir, &backend, original, move |dir| {
+            fs::remove_file(dir.path().join(&link)).unwrap();
+        });
+    }
+
+    #[test]
+    fn a_blob_named_but_absent_appears() {
+        let (dir, backend) = root();
+        let original = finding(
+            Rule::DescriptorBlobMissing,
+            at(BLOB)
+                .with_digest(Some(digest()))
+                .via("blobs/sha256/aa/aa/data", "/layers/0"),
+            "descriptor names a blob that is not in the store",
+        );
+        stands_then_changes(&dir, &backend, original, |dir| write(dir, BLOB, b"late"));
+    }
+
+    #[test]
+    fn an_upload_that_finishes() {
+        let (dir, backend) = root();
+        let upload = "repositories/app/_uploads/u1";
+        write(
+            &dir,
+            &format!("{upload}/startedat"),
+            b"2020-01-01T00:00:00Z",
+        );
+        let original = finding(
+            Rule::RegistryUploadStale,
+            at(upload),
+            "upload never finished (0 bytes)",
+        );
+        stands_then_changes(&dir, &backend, original, |dir| {
+            fs::remove_dir_all(dir.path().join(upload)).unwrap();
+        });
+    }
+
+    #[test]
+    fn a_file_that_vanished_and_one_that_changed_length() {
+        let (dir, backend) = root();
+        fs::create_dir_all(dir.path().join(BLOB).parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join(BLOB)).unwrap();
+        let original = finding(
+            Rule::IoError,
+            at(BLOB).with_digest(Some(digest())),
+            "is a symlink; not followed",
+        );
+        stands_then_changes(&dir, &backend, original, |dir| {
+            fs::remove_file(dir.path().join(BLOB)).unwrap();
+        });
+        // A length that moved under the hash: a blob truncated and left so stands (it is
+        // corrupt at rest); one rewritten whole, hashing to its digest now, was a writer.
+        let (dir, backend) = root();
+        write(&dir, BLOB, b"trunc");
+        let original = finding(
+            Rule::IoError,
+            at(BLOB).with_digest(Some(digest())),
+            "blob changed length while being audited",
+        );
+        stands_then_changes(&dir, &backend, original, |dir| {
+            fs::remove_file(dir.path().join(BLOB)).unwrap();
+        });
+        let content = b"the whole blob";
+        let whole =
+            crate::hash::digest_bytes(&crate::model::digest::Algorithm::Sha256, content).unwrap();
+        let key = format!("blobs/sha256/{}", whole.encoded());
+        write(&dir, &key, content);
+        let mut findings = vec![finding(
+            Rule::IoError,
+            at(&key).with_digest(Some(whole)),
+            "blob changed length while being audited",
+        )];
+        confirm(&backend, &mut findings, Severity::Warning, Duration::ZERO);
+        assert_eq!(findings[0].rule, Rule::ChangedDuringAudit);
+    }
+
+    /// A bit flip stays an error: the blob is hashed again and still does not match.
+    #[test]
+    fn a_digest_mismatch_is_never_downgraded_while_the_content_stays() {
+        let (dir, backend) = root();
+        write(&dir, BLOB, b"flipped content");
+        let original = finding(
+            Rule::BlobDigestMismatch,
+            at(BLOB).with_digest(Some(digest())),
+            "content does not hash to the digest in its name",
+        );
+        stands_then_changes(&dir, &backend, original, |dir| {
+            fs::remove_file(dir.path().join(BLOB)).unwrap();
+        });
+    }
+
+    #[test]
+    fn only_findings_at_the_threshold_are_re_checked_and_nothing_is_slept_otherwise() {
+        let (_dir, backend) = root();
+        let mut findings = vec![finding(Rule::BlobUnreferenced, at(BLOB), "unreferenced")];
+        let started = std::time::Instant::now();
+        let outcome = confirm(
+            &backend,
+            &mut findings,
+            Severity::Error,
+            Duration::from_secs(5),
+        );
+        assert_eq!(outcome, Confirmed::default());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let mut warning = vec![finding(
+            Rule::DescriptorBlobMissing,
+            at(BLOB).with_digest(Some(digest())),
+            "gone",
+        )];
+        warning[0].severity = Severity::Warning;
+        let outcome = confirm(&backend, &mut warning, Severity::Error, Duration::ZERO);
+        assert_eq!(outcome, Confirmed::default());
+    }
+}
