@@ -10,6 +10,8 @@
 //!   a symlinked PATH, one file system.
 //! - `hostile`: a store changing under the audit, permission denied, devices and sockets,
 //!   a huge document, a closed stdout.
+//! - `live`: a real docker-registry written to while oci-audit audits it: only the
+//!   planted fault is an error in every audit.
 //! - `nightly`: the verification ledger, rolling re-verification, crash safety, one
 //!   writer, new versus known, history, metrics (promtool, node_exporter).
 //! - `zot`: zot roots where git cannot hold the shape: hard links, upload ages, sync
@@ -21,6 +23,7 @@ mod conformance;
 mod corpus;
 mod detect;
 mod hostile;
+mod live;
 mod nightly;
 mod support;
 mod zot;
