@@ -198,6 +198,37 @@ pub trait Backend: Sync {
     /// has spare capacity for simd-json's padding.
     fn read_small(&self, key: &Key, max: u64) -> Result<Vec<u8>, ReadError>;
 
+    /// Everything below the directory `dir`, `depth` levels deep, with keys relative to
+    /// it, in no particular order: directories (where the backend has them) and what is in
+    /// them. Object stores list the whole prefix at once (objects only, at any depth), so
+    /// a registry's blob shard costs a few requests rather than one per blob.
+    fn walk(&self, dir: &Key, depth: usize) -> Result<Vec<(Key, Result<Stat, ReadError>)>, ReadError> {
+        let mut out = Vec::new();
+        let mut pending = vec![(Key::root(), self.list(dir)?, 1)];
+        while let Some((base, entries, level)) = pending.pop() {
+            for entry in entries {
+                let key = base.join(&entry.name);
+                if level < depth && entry.is_dir() {
+                    match self.list(&dir.join(key.as_bytes())) {
+                        Ok(inside) => pending.push((key.clone(), inside, level + 1)),
+                        Err(error) => {
+                            out.push((key, Err(error)));
+                            continue;
+                        }
+                    }
+                }
+                out.push((key, entry.stat));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many requests the audit should keep in flight against this backend, when that
+    /// is not the number of cores (object storage: network latency, not CPU, bounds it).
+    fn concurrency(&self) -> Option<usize> {
+        None
+    }
+
     /// Hashes the regular file `key` under `algorithm` (which must be verifiable),
     /// streaming, calling `progress` with byte counts as it goes.
     fn hash(

@@ -23,7 +23,9 @@
 
 use rayon::prelude::*;
 
-use crate::backend::{Backend, Entry, Kind};
+use std::collections::BTreeMap;
+
+use crate::backend::{Backend, Entry, Kind, ReadError, Stat};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
@@ -237,20 +239,47 @@ fn shard_blobs(
     dir: &Key,
     findings: &mut Vec<Finding>,
 ) -> Vec<Listed> {
-    let entries = match backend.list(dir) {
-        Ok(entries) => entries,
+    // `<encoded>` and `<encoded>/data` (and anything else), in one walk: on object
+    // storage a listing of the whole shard, not one per blob.
+    let walked = match backend.walk(dir, 2) {
+        Ok(walked) => walked,
         Err(error) => {
             findings.push(io_finding(dir, &error));
             return Vec::new();
         }
     };
-    let mut blobs = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let entry_display = dir.join(&entry.name);
-        if !is_directory(&entry, &entry_display, findings) {
-            continue;
+    // Per blob directory: its own entry (object stores have none) and what is in it.
+    type Group = (Option<Result<Stat, ReadError>>, Vec<(Key, Result<Stat, ReadError>)>);
+    let mut groups: BTreeMap<Box<[u8]>, Group> = BTreeMap::new();
+    for (key, stat) in walked {
+        let bytes = key.as_bytes();
+        match bytes.iter().position(|&b| b == b'/') {
+            None => groups.entry(bytes.into()).or_default().0 = Some(stat),
+            Some(slash) => groups
+                .entry(bytes[..slash].into())
+                .or_default()
+                .1
+                .push((Key::from_bytes(&bytes[slash + 1..]), stat)),
         }
-        let digest = match (algorithm, entry.name_str()) {
+    }
+    let mut blobs = Vec::with_capacity(groups.len());
+    for (name, (own, inside)) in groups {
+        let entry_display = dir.join(&name);
+        match &own {
+            Some(Ok(stat)) if stat.kind != Kind::Dir => {
+                findings.push(path_invalid(
+                    entry_display,
+                    format!("{}, where a directory belongs", stat.kind.describe()),
+                ));
+                continue;
+            }
+            Some(Err(error)) => {
+                findings.push(io_finding(&entry_display, error));
+                continue;
+            }
+            _ => {}
+        }
+        let digest = match (algorithm, std::str::from_utf8(&name).ok()) {
             (Some(algorithm), Some(encoded)) => Digest::parse(&format!("{algorithm}:{encoded}"))
                 .map_err(|error| format!("directory name is not a digest: {error}")),
             _ => Err("directory name is not UTF-8, so it cannot be a digest".to_owned()),
@@ -274,28 +303,21 @@ fn shard_blobs(
             }
         };
         let data_display = entry_display.join("data");
-        let inside = match backend.list(&entry_display) {
-            Ok(inside) => inside,
-            Err(error) => {
-                findings.push(io_finding(&entry_display, &error).with_digest(&digest));
-                continue;
-            }
-        };
         let mut data = None;
-        for item in &inside {
-            if &*item.name == b"data" {
-                data = Some(item);
+        for (item, stat) in &inside {
+            if item.as_bytes() == b"data" {
+                data = Some(stat);
             } else {
                 findings.push(
                     path_invalid(
-                        entry_display.join(&item.name),
+                        entry_display.join(item.as_bytes()),
                         "unexpected entry in a blob directory (only data belongs there)",
                     )
                     .with_digest(&digest),
                 );
             }
         }
-        match data.map(|d| &d.stat) {
+        match data {
             None => findings.push(
                 path_invalid(data_display, "blob directory has no data file").with_digest(&digest),
             ),
