@@ -24,6 +24,9 @@ use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
 
+/// `registry-blob-path-invalid`'s message for a blob directory without its data.
+pub(crate) const NO_DATA: &str = "blob directory has no data file";
+
 /// Largest link or small file read again.
 const MAX_SMALL: u64 = 64 * 1024;
 
@@ -51,6 +54,8 @@ pub fn is_confirmable(finding: &Finding) -> bool {
         | Rule::RegistryUploadInvalid
         | Rule::IoError
         | Rule::BlobDigestMismatch => true,
+        // The registry makes a blob's directory, then renames its data into it.
+        Rule::RegistryBlobPathInvalid => finding.message == NO_DATA,
         // A layout's index.json and oci-layout are rewritten in place by the tools that
         // write layouts; a blob's content is fixed by its digest.
         Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid | Rule::IndexJsonMissing => {
@@ -206,6 +211,14 @@ fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
             (finding.rule == Rule::DocumentJsonInvalid && parses)
                 .then(|| "it parses now (rewritten during the audit)".into())
         }
+        Rule::RegistryBlobPathInvalid if finding.message == NO_DATA => match now(backend, key) {
+            Now::Present(Kind::File, _) => Some("the data file is there now (written during the audit)".into()),
+            Now::Absent => match key.parent().map(|dir| now(backend, &dir)) {
+                Some(Now::Absent) => Some("the blob directory is gone (removed during the audit)".into()),
+                _ => None,
+            },
+            _ => None,
+        },
         Rule::IndexJsonMissing => matches!(now(backend, key), Now::Present(..))
             .then(|| "index.json is there now (written during the audit)".into()),
         _ => None,
@@ -489,6 +502,25 @@ mod tests {
             "descriptor names a blob that is not in the store",
         );
         stands_then_changes(&dir, &backend, original, |dir| write(dir, BLOB, b"late"));
+    }
+
+    #[test]
+    fn a_blob_directory_whose_data_arrives_or_that_goes() {
+        let (dir, backend) = root();
+        let blob_dir = std::path::Path::new(BLOB).parent().unwrap();
+        fs::create_dir_all(dir.path().join(blob_dir)).unwrap();
+        let original = finding(Rule::RegistryBlobPathInvalid, at(BLOB), NO_DATA);
+        stands_then_changes(&dir, &backend, original.clone(), |dir| {
+            write(dir, BLOB, b"moved in");
+        });
+        fs::remove_dir_all(dir.path().join(blob_dir)).unwrap();
+        fs::create_dir_all(dir.path().join(blob_dir)).unwrap();
+        stands_then_changes(&dir, &backend, original, |dir| {
+            fs::remove_dir_all(dir.path().join(blob_dir)).unwrap();
+        });
+        // Other kinds of this rule are about names, which a writer does not get wrong.
+        let other = finding(Rule::RegistryBlobPathInvalid, at(BLOB), "not a directory");
+        assert!(!is_confirmable(&other));
     }
 
     #[test]

@@ -68,6 +68,12 @@ impl Key {
         }
     }
 
+    /// Everything before the last component (`None` for a key of one component).
+    pub fn parent(&self) -> Option<Key> {
+        let slash = self.0.iter().rposition(|&b| b == b'/')?;
+        Some(Key::from_bytes(&self.0[..slash]))
+    }
+
     /// This key as a prefix for the paths below it: empty for the root, else with a
     /// trailing `/`, for messages such as "not reachable from a/b/index.json".
     pub fn prefix(&self) -> String {

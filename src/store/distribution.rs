@@ -319,7 +319,7 @@ fn shard_blobs(
         }
         match data {
             None => findings.push(
-                path_invalid(data_display, "blob directory has no data file").with_digest(&digest),
+                path_invalid(data_display, crate::audit::confirm::NO_DATA).with_digest(&digest),
             ),
             Some(Err(error)) => {
                 findings.push(io_finding(&data_display, error).with_digest(&digest));
