@@ -10,7 +10,7 @@ use oci_audit::backend::local::ReadMode;
 use oci_audit::model::digest::Digest;
 use oci_audit::report::CoverageDetail;
 use oci_audit::store::detect::DetectOptions;
-use oci_audit::{Options, Override, Policy, Rule, Severity};
+use oci_audit::{Options, Override, Policy, Rule, Severity, Target};
 
 /// Audit OCI image storage (image layouts, directories of layouts, Docker Distribution
 /// roots such as /var/lib/registry) the way `git fsck`
@@ -25,8 +25,26 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// The store to audit: an OCI image layout, a directory holding layouts, or a Docker
-    /// Distribution root (the registry's rootdirectory, or its docker/registry/v2).
+    /// Distribution root (the registry's rootdirectory, or its docker/registry/v2); on
+    /// object storage, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX
+    /// (credentials and endpoint from the environment: AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; GOOGLE_*; AZURE_*).
     pub path: Option<PathBuf>,
+
+    /// Audit the storage a registry's own config.yml names (its storage: section, with
+    /// the registry's REGISTRY_STORAGE_* environment overrides): filesystem or s3.
+    #[arg(long, value_name = "FILE", conflicts_with = "path")]
+    pub registry_config: Option<PathBuf>,
+
+    /// Object storage: requests kept in flight at once (default 64). Latency, not CPU,
+    /// bounds a remote audit; each request streams into its hasher, so memory stays small.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub io_concurrency: Option<u16>,
+
+    /// Object storage: how often a failed request (throttling, 5xx, a dropped connection)
+    /// is retried, with backoff, before its key gets an io-error finding (default 10).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=100))]
+    pub io_retries: Option<u16>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -282,7 +300,20 @@ impl Cli {
             },
             now: None,
             settle: self.settle,
+            io_concurrency: self.io_concurrency.map(usize::from),
+            io_retries: self.io_retries.map(usize::from),
         })
+    }
+
+    /// What to audit: PATH (a directory or a URL), or the storage --registry-config names.
+    pub fn target(&self) -> Result<Option<Target>> {
+        if let Some(file) = &self.registry_config {
+            return Ok(Some(Target::from_registry_config(file)?));
+        }
+        match &self.path {
+            Some(path) => Ok(Some(Target::parse(path.as_os_str())?)),
+            None => Ok(None),
+        }
     }
 }
 

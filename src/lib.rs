@@ -22,9 +22,11 @@ pub mod model;
 pub mod report;
 pub mod rules;
 pub mod store;
+pub mod target;
 
-pub use audit::{NoProgress, Options, Progress, audit};
+pub use audit::{NoProgress, Options, Progress, audit, audit_target};
 pub use finding::{Finding, Location, Override, Policy, Severity, Via};
 pub use report::{Format, Report};
 pub use rules::Rule;
 pub use store::{Error, StoreKind};
+pub use target::Target;

@@ -49,22 +49,28 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         None => {}
     }
-    let Some(path) = &cli.path else {
+    let Some(target) = cli.target()? else {
         anyhow::bail!("no PATH given (try `oci-audit --help`)");
     };
     let options = cli.options()?;
-    if let Some(file) = &cli.metrics_file {
+    if let (Some(file), Some(path)) = (&cli.metrics_file, target.local()) {
         metrics::refuse_inside(file, path)?;
     }
     let started = SystemTime::now();
     let show_progress = !cli.quiet && io::stderr().is_terminal();
     let audited = if show_progress {
-        oci_audit::audit(path, &options, &progress::Bar::new())
+        oci_audit::audit_target(&target, &options, &progress::Bar::new())
     } else {
-        oci_audit::audit(path, &options, &oci_audit::NoProgress)
+        oci_audit::audit_target(&target, &options, &oci_audit::NoProgress)
     };
     if let Some(file) = &cli.metrics_file {
-        metrics::write(file, path, &options, audited.as_ref().ok(), started)?;
+        metrics::write(
+            file,
+            &target.display(),
+            &options,
+            audited.as_ref().ok(),
+            started,
+        )?;
     }
     let report = audited?;
     let format = match cli.format {

@@ -34,7 +34,7 @@ pub fn refuse_inside(file: &Path, store: &Path) -> Result<()> {
 /// when the last run that did ran (from the ledger, or the file written before).
 pub fn write(
     file: &Path,
-    store: &Path,
+    store: &str,
     options: &Options,
     report: Option<&Report>,
     started: SystemTime,
@@ -61,7 +61,7 @@ pub fn write(
                 .ok()
                 .and_then(|text| metrics::previous_success(&text));
             metrics::render_failure(
-                &store.display().to_string(),
+                store,
                 RunFacts {
                     started,
                     duration,

@@ -6,128 +6,17 @@
 //! The registry is stopped by its PID; counts and time are bounded.
 
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::registry::{Registry, image, program, registry_program};
 use crate::support::{Layout, binary};
 
-/// A registry serving a root in a temporary directory, killed when dropped.
-struct Registry {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl Registry {
-    fn start(program: &str) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let root = dir.path().join("root");
-        fs::create_dir(&root).unwrap();
-        fs::write(
-            dir.path().join("config.yml"),
-            format!(
-                "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n\
-                 storage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\n  \
-                 maintenance: {{uploadpurging: {{enabled: false}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-                root.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(program)
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = Registry { dir, port, child };
-        for _ in 0..100 {
-            if registry.request("GET", "/v2/").is_some() {
-                return registry;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the registry did not answer on 127.0.0.1:{port}");
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config.yml")
-    }
-
-    /// One HTTP/1.0 request; the status line's code.
-    fn request(&self, method: &str, path: &str) -> Option<u16> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-        )
-        .ok()?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).ok()?;
-        answer.split(' ').nth(1)?.parse().ok()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        // SAFETY: SIGTERM to the registry this test started, by its PID.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-fn program(name: &str) -> Option<String> {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("OCI_AUDIT_REQUIRE_TOOLS").is_none(),
-            "{name} is not installed (OCI_AUDIT_REQUIRE_TOOLS is set)"
-        );
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
-}
-
-/// An image of one unique layer, in an OCI layout; returns the layout and the manifest
-/// digest.
-fn image(n: usize) -> (Layout, String) {
-    let layout = Layout::new();
-    let (manifest, size) = layout.image("amd64", format!("layer of image {n}").as_bytes());
-    layout.index_json(&[(&manifest, size, "v1")]);
-    (layout, manifest)
-}
-
 fn push(registry: &Registry, layout: &Layout, reference: &str) {
-    let out = Command::new("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false"])
-        .arg(format!("oci:{}:v1", layout.arg()))
-        .arg(format!("docker://127.0.0.1:{}/{reference}", registry.port))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    registry.push(layout.path(), "v1", reference);
 }
 
 /// What one audit reported: its exit code and its error findings (rule and path).
@@ -172,7 +61,7 @@ struct Seen {
 /// Runs the harness: at least `audits` audits (two auditors side by side), with
 /// `--settle settle`, while the writer writes; at most `limit` of wall time.
 fn harness(audits: usize, settle: &str, limit: Duration) -> Option<Seen> {
-    let program_path = program("docker-registry").or_else(|| program("registry"))?;
+    let program_path = registry_program()?;
     program("skopeo")?;
     let registry = Arc::new(Registry::start(&program_path));
     // The planted fault: a layer bit-flipped on disk before any write under audit.

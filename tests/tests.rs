@@ -25,5 +25,6 @@ mod detect;
 mod hostile;
 mod live;
 mod nightly;
+mod object;
 mod support;
 mod zot;

@@ -212,9 +212,13 @@ fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
                 .then(|| "it parses now (rewritten during the audit)".into())
         }
         Rule::RegistryBlobPathInvalid if finding.message == NO_DATA => match now(backend, key) {
-            Now::Present(Kind::File, _) => Some("the data file is there now (written during the audit)".into()),
+            Now::Present(Kind::File, _) => {
+                Some("the data file is there now (written during the audit)".into())
+            }
             Now::Absent => match key.parent().map(|dir| now(backend, &dir)) {
-                Some(Now::Absent) => Some("the blob directory is gone (removed during the audit)".into()),
+                Some(Now::Absent) => {
+                    Some("the blob directory is gone (removed during the audit)".into())
+                }
                 _ => None,
             },
             _ => None,

@@ -33,6 +33,7 @@ use crate::report::{
 use crate::rules::Rule;
 use crate::store::detect::{self, DetectOptions};
 use crate::store::{Error, StoreKind, io_finding};
+use crate::target::Target;
 use layout::{LayoutAudit, audit_layout};
 use registry::{RegistryAudit, audit_registry};
 use verify::{Ledgered, VerifySet, verify_blobs};
@@ -70,6 +71,11 @@ pub struct Options {
     /// How long to wait before re-reading the files behind findings a concurrent writer
     /// can produce (`confirm`).
     pub settle: Duration,
+    /// Requests kept in flight against object storage (`--io-concurrency`); `None`: the
+    /// backend's default.
+    pub io_concurrency: Option<usize>,
+    /// How often a failed request to object storage is retried; `None`: the default.
+    pub io_retries: Option<usize>,
 }
 
 /// A baseline: where it came from, and its findings.
@@ -96,6 +102,8 @@ impl Default for Options {
             baseline: None,
             now: None,
             settle: Duration::from_secs(2),
+            io_concurrency: None,
+            io_retries: None,
         }
     }
 }
@@ -151,6 +159,28 @@ pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<
     }
     let backend = LocalFs::new(root, options.read_mode);
     audit_backend(&backend, &name, options, progress)
+}
+
+/// Audits `target`: a local directory (as [`audit`]) or an object store, opened here
+/// with the options' concurrency and retries.
+pub fn audit_target(
+    target: &Target,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report, Error> {
+    match target {
+        Target::Local(path) => audit(path, options, progress),
+        #[cfg(feature = "object-store")]
+        Target::Object { url, s3 } => {
+            let backend = crate::backend::object::ObjectBackend::open(
+                url,
+                s3.as_ref(),
+                options.io_concurrency,
+                options.io_retries,
+            )?;
+            audit_backend(&backend, &url.to_string(), options, progress)
+        }
+    }
 }
 
 /// A ledger inside the audited tree would be written into the store: refused.
@@ -252,8 +282,13 @@ fn run(
     let started = Instant::now();
     let mut found = detect::detect(backend, name, options.detect)?;
     let mut findings = std::mem::take(&mut found.findings);
+    // Object storage: as many threads as requests in flight, since each blocks on one.
+    let threads = match backend.concurrency() {
+        Some(requests) => requests.max(options.threads),
+        None => options.threads,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
+        .num_threads(threads)
         .build()
         .map_err(|e| Error::Io {
             path: name.to_owned(),

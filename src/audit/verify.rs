@@ -85,11 +85,15 @@ pub(super) fn verify_blobs(
     // would split the sorted list into contiguous ranges, so one thread would hash the
     // largest blobs one after another while the others ran out of work.)
     let cursor = AtomicUsize::new(0);
+    let counts = Counts {
+        bytes: hashed_bytes,
+        blobs: AtomicU64::new(0),
+    };
     let results: Vec<Finding> = rayon::broadcast(|_| {
         let mut found = Vec::new();
         while let Some(job) = jobs.get(cursor.fetch_add(1, Ordering::Relaxed)) {
             let names = &work[job.clone()];
-            verify_names(backend, names, &advance, hashed_bytes, ledger, &mut found);
+            verify_names(backend, names, &advance, &counts, ledger, &mut found);
             for _ in names {
                 progress.blob_done();
             }
@@ -100,7 +104,21 @@ pub(super) fn verify_blobs(
     .flatten()
     .collect();
     findings.extend(results);
-    (findings, work.len() as u64)
+    (findings, counts.blobs.into_inner())
+}
+
+/// What the verify phase hashed: bytes (shared with the engine's progress) and blobs
+/// whose content was read to the end (an unreadable one is not counted).
+struct Counts<'a> {
+    bytes: &'a AtomicU64,
+    blobs: AtomicU64,
+}
+
+impl Counts<'_> {
+    fn add(&self, hashed: &Hashed, names: usize) {
+        self.bytes.fetch_add(hashed.len, Ordering::Relaxed);
+        self.blobs.fetch_add(names as u64, Ordering::Relaxed);
+    }
 }
 
 /// Groups `work` into jobs: the names of one file (same device and inode, and the same
@@ -137,7 +155,7 @@ fn verify_names(
     backend: &dyn Backend,
     names: &[Work],
     advance: &(dyn Fn(u64) + Sync),
-    hashed_bytes: &AtomicU64,
+    counts: &Counts,
     ledger: Option<&Ledgered>,
     findings: &mut Vec<Finding>,
 ) {
@@ -147,7 +165,7 @@ fn verify_names(
     let key = first.key();
     match backend.hash(&key, first.digest.algorithm(), advance) {
         Ok(hashed) => {
-            hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
+            counts.add(&hashed, names.len());
             for (blob, _, place) in names {
                 let finding = judge(*blob, &hashed);
                 record(ledger, *place, *blob, Some(&hashed), finding.as_ref());
@@ -158,14 +176,7 @@ fn verify_names(
             record(ledger, *place, *first, None, None);
             findings.push(read_error(&key, &error).with_digest(first.digest));
             for (blob, _, place) in others {
-                findings.extend(verify_blob(
-                    backend,
-                    *blob,
-                    *place,
-                    advance,
-                    hashed_bytes,
-                    ledger,
-                ));
+                findings.extend(verify_blob(backend, *blob, *place, advance, counts, ledger));
             }
         }
     }
@@ -220,13 +231,13 @@ fn verify_blob(
     blob: Blob,
     place: i64,
     advance: &(dyn Fn(u64) + Sync),
-    hashed_bytes: &AtomicU64,
+    counts: &Counts,
     ledger: Option<&Ledgered>,
 ) -> Option<Finding> {
     let key = blob.key();
     match backend.hash(&key, blob.digest.algorithm(), advance) {
         Ok(hashed) => {
-            hashed_bytes.fetch_add(hashed.len, Ordering::Relaxed);
+            counts.add(&hashed, 1);
             let finding = judge(blob, &hashed);
             record(ledger, place, blob, Some(&hashed), finding.as_ref());
             finding

@@ -7,7 +7,8 @@
 //! ```text
 //! audit ─▶ store interpreters ─▶ Backend ─┬─ LocalFs: O_NOFOLLOW, getdents types, mmap
 //!          (keys, not paths)              │  windows with a SIGBUS guard, --no-mmap
-//!                                         └─ (object storage, archives: later backends)
+//!                                         └─ ObjectBackend: S3, GCS, Azure (LIST, HEAD,
+//!                                            GET only)
 //! ```
 //!
 //! A [`ReadError`] says what went wrong in the terms the interpreters need (absent, not a
@@ -15,6 +16,8 @@
 //! errno again.
 
 pub mod local;
+#[cfg(feature = "object-store")]
+pub mod object;
 
 use std::fmt;
 use std::io;
@@ -182,6 +185,9 @@ pub struct Hashed {
     pub version: Version,
 }
 
+/// What [`Backend::walk`] found: each key below the directory, with its stat or why not.
+pub type Walked = Vec<(Key, Result<Stat, ReadError>)>;
+
 /// A place the audit reads from. Every method takes a key relative to the audited root.
 pub trait Backend: Sync {
     /// The audited root, for messages: a path or a URL.
@@ -202,7 +208,7 @@ pub trait Backend: Sync {
     /// it, in no particular order: directories (where the backend has them) and what is in
     /// them. Object stores list the whole prefix at once (objects only, at any depth), so
     /// a registry's blob shard costs a few requests rather than one per blob.
-    fn walk(&self, dir: &Key, depth: usize) -> Result<Vec<(Key, Result<Stat, ReadError>)>, ReadError> {
+    fn walk(&self, dir: &Key, depth: usize) -> Result<Walked, ReadError> {
         let mut out = Vec::new();
         let mut pending = vec![(Key::root(), self.list(dir)?, 1)];
         while let Some((base, entries, level)) = pending.pop() {

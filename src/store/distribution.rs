@@ -249,7 +249,10 @@ fn shard_blobs(
         }
     };
     // Per blob directory: its own entry (object stores have none) and what is in it.
-    type Group = (Option<Result<Stat, ReadError>>, Vec<(Key, Result<Stat, ReadError>)>);
+    type Group = (
+        Option<Result<Stat, ReadError>>,
+        Vec<(Key, Result<Stat, ReadError>)>,
+    );
     let mut groups: BTreeMap<Box<[u8]>, Group> = BTreeMap::new();
     for (key, stat) in walked {
         let bytes = key.as_bytes();

@@ -86,6 +86,13 @@ pub enum Error {
     /// The ledger (`--state`) could not be used.
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
+    /// What to audit could not be worked out.
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    /// The object store could not be opened.
+    #[cfg(feature = "object-store")]
+    #[error(transparent)]
+    Open(#[from] crate::backend::object::OpenError),
     /// Nothing under the path is a store.
     #[error(
         "{path}: no store found: looked at any depth, on this file system, for OCI image \

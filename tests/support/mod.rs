@@ -10,6 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use oci_audit::hash::digest_bytes;
+
+pub mod proxy;
+pub mod registry;
 use oci_audit::model::digest::Algorithm;
 
 /// The repository root.
@@ -34,10 +37,16 @@ pub struct Output {
 /// blocks the audit must fail the test, not hang it). The pipes are drained by a waiting
 /// thread, so output of any size cannot stall the child.
 pub fn run(args: &[&str]) -> Output {
+    run_env(args, &[])
+}
+
+/// [`run`] with these environment variables set.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     // Committed stores do not change under the audit: confirming a finding need not wait.
     // (tests/live.rs and the confirm tests exercise the settle time itself.)
     let child = Command::new(binary())
         .env("OCI_AUDIT_SETTLE", "0s")
+        .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
