@@ -74,6 +74,35 @@ CREATE TABLE IF NOT EXISTS finding (
 CREATE INDEX IF NOT EXISTS finding_by_run ON finding (run);
 ";
 
+/// Takes the lock on `path`'s ledger. Held by a run that is recorded as running: busy at
+/// once. Held with no run recorded as running, it is about to be free: a run between
+/// recording its end and exiting, or a process that forked while it held the lock (the
+/// child keeps the descriptor until its exec closes it); that is waited for, briefly.
+fn lock_exclusive(lock: &File, path: &Path) -> Result<(), LedgerError> {
+    let started = Instant::now();
+    loop {
+        match rustix::fs::flock(lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                let holder = running_run(path);
+                if holder.is_some() || started.elapsed() >= Duration::from_millis(200) {
+                    return Err(LedgerError::Busy {
+                        path: path.display().to_string(),
+                        holder,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(errno) => {
+                return Err(LedgerError::Io {
+                    path: lock_path(path).display().to_string(),
+                    error: errno.into(),
+                });
+            }
+        }
+    }
+}
+
 /// Why the ledger could not be used (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -263,20 +292,7 @@ impl Ledger {
                 path: lock_path.display().to_string(),
                 error,
             })?;
-        if let Err(errno) =
-            rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-        {
-            if errno == rustix::io::Errno::WOULDBLOCK {
-                return Err(LedgerError::Busy {
-                    path: shown,
-                    holder: running_run(path),
-                });
-            }
-            return Err(LedgerError::Io {
-                path: lock_path.display().to_string(),
-                error: errno.into(),
-            });
-        }
+        lock_exclusive(&lock, path)?;
         let conn = open_connection(path).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute(
