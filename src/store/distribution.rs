@@ -469,9 +469,10 @@ fn subdirectories(entries: Vec<Entry>) -> Vec<Entry> {
 }
 
 /// `<dir>/<alg>/<encoded>/link` for every pair; digest directories without `link` are
-/// skipped (a deleted manifest or layer link leaves one behind).
+/// skipped (a deleted manifest or layer link leaves one behind). The links are read in
+/// parallel: on object storage each is a request, and a repository can hold thousands.
 fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Link> {
-    let mut links = Vec::new();
+    let mut named_links = Vec::new();
     for algorithm in subdirectories(list_optional(backend, dir, findings)) {
         let alg_name = algorithm.name_str().map(str::to_owned);
         let alg_dir = dir.join(&algorithm.name);
@@ -481,19 +482,20 @@ fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -
                     .map_err(|error| format!("path does not name a digest: {error}")),
                 _ => Err("path is not UTF-8, so it names no digest".to_owned()),
             };
-            let key = alg_dir.join(&encoded.name).join("link");
+            named_links.push((alg_dir.join(&encoded.name).join("link"), named));
+        }
+    }
+    named_links
+        .into_par_iter()
+        .filter_map(|(key, named)| {
             let content = read_link(backend, &key);
-            if matches!(content, LinkContent::Missing) {
-                continue;
-            }
-            links.push(Link {
+            (!matches!(content, LinkContent::Missing)).then_some(Link {
                 display: key,
                 named: Some(named),
                 content,
-            });
-        }
-    }
-    links
+            })
+        })
+        .collect()
 }
 
 fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
@@ -505,24 +507,29 @@ fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
 }
 
 fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Tag> {
-    subdirectories(list_optional(backend, dir, findings))
-        .into_iter()
-        .map(|entry| {
-            let tag_dir = dir.join(&entry.name);
-            let current = tag_dir.join("current/link");
-            Tag {
-                name_is_utf8: entry.name_str().is_some(),
-                current: Link {
-                    content: read_link(backend, &current),
-                    display: current,
-                    named: None,
-                },
-                index: digest_links(backend, &tag_dir.join("index"), findings),
-                name: Key::from_bytes(&*entry.name).to_string(),
-                display: tag_dir,
-            }
-        })
-        .collect()
+    let (tags, found): (Vec<Tag>, Vec<Vec<Finding>>) =
+        subdirectories(list_optional(backend, dir, findings))
+            .into_par_iter()
+            .map(|entry| {
+                let mut findings = Vec::new();
+                let tag_dir = dir.join(&entry.name);
+                let current = tag_dir.join("current/link");
+                let tag = Tag {
+                    name_is_utf8: entry.name_str().is_some(),
+                    current: Link {
+                        content: read_link(backend, &current),
+                        display: current,
+                        named: None,
+                    },
+                    index: digest_links(backend, &tag_dir.join("index"), &mut findings),
+                    name: Key::from_bytes(&*entry.name).to_string(),
+                    display: tag_dir,
+                };
+                (tag, findings)
+            })
+            .unzip();
+    findings.extend(found.into_iter().flatten());
+    tags
 }
 
 fn uploads(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Upload> {
