@@ -1,7 +1,9 @@
 //! Digest benchmarks: which SHA-2 implementation to use, and when `mmap` beats `read`.
 //!
 //! Groups:
-//! - `hash/sha256`, `hash/sha512`: the `sha2` crate vs `ring` over in-memory buffers;
+//! - `hash/sha256`, `hash/sha512`: the `sha2` crate vs `ring` vs `aws-lc-rs` (OpenSSL's
+//!   assembly kernels, in the build already through the object-store TLS stack) over
+//!   in-memory buffers;
 //!   `hash/blake3`: single-threaded `blake3::Hasher::update`, for reference.
 //! - `file/<mode>`: hashing a warm-page-cache file with SHA-256 (`sha2`): `file/read`
 //!   (`read` into a 256 KiB buffer), `file/mmap`, `file/mmap_populate` (`MAP_POPULATE`),
@@ -80,6 +82,9 @@ fn label(size: usize) -> String {
 }
 
 /// Deterministic, incompressible-looking bytes (xorshift64*).
+/// One hash implementation: its name, and a function from bytes to the digest.
+type Impl = (&'static str, fn(&[u8]) -> Vec<u8>);
+
 fn pattern(len: usize) -> Vec<u8> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut out = Vec::with_capacity(len + 8);
@@ -113,6 +118,18 @@ fn ring_512(bytes: &[u8]) -> Vec<u8> {
     context.finish().as_ref().to_vec()
 }
 
+fn aws_lc_256(bytes: &[u8]) -> Vec<u8> {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(bytes);
+    context.finish().as_ref().to_vec()
+}
+
+fn aws_lc_512(bytes: &[u8]) -> Vec<u8> {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA512);
+    context.update(bytes);
+    context.finish().as_ref().to_vec()
+}
+
 fn blake3_single(bytes: &[u8]) -> Vec<u8> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(bytes);
@@ -120,10 +137,23 @@ fn blake3_single(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn bench_hash(c: &mut Criterion, plan: &Plan) {
-    type Impl = (&'static str, fn(&[u8]) -> Vec<u8>);
     let groups: [(&str, &[Impl]); 3] = [
-        ("hash/sha256", &[("sha2", sha2_256), ("ring", ring_256)]),
-        ("hash/sha512", &[("sha2", sha2_512), ("ring", ring_512)]),
+        (
+            "hash/sha256",
+            &[
+                ("sha2", sha2_256),
+                ("ring", ring_256),
+                ("aws-lc-rs", aws_lc_256),
+            ],
+        ),
+        (
+            "hash/sha512",
+            &[
+                ("sha2", sha2_512),
+                ("ring", ring_512),
+                ("aws-lc-rs", aws_lc_512),
+            ],
+        ),
         ("hash/blake3", &[("blake3", blake3_single)]),
     ];
     let largest = plan.hash_sizes.iter().copied().max().unwrap_or(0);
@@ -264,4 +294,52 @@ fn main() {
     bench_hash(&mut c, plan);
     bench_file(&mut c, plan);
     c.final_summary();
+    if std::env::var_os("OCI_AUDIT_BENCH_RACE").is_some() {
+        race(if quick { 3 } else { 40 });
+    }
+}
+
+/// The implementations of one algorithm, run in turn over the same 16 MiB buffer, `rounds`
+/// times; the best time of each. On a shared virtual machine, whose neighbours steal
+/// cycles in bursts, the best of interleaved runs compares implementations where
+/// criterion's means, taken minutes apart, can differ by a third.
+fn race(rounds: usize) {
+    let input = pattern(16 * MIB);
+    let candidates: [(&str, &[Impl]); 2] = [
+        (
+            "sha256",
+            &[
+                ("sha2", sha2_256),
+                ("ring", ring_256),
+                ("aws-lc-rs", aws_lc_256),
+            ],
+        ),
+        (
+            "sha512",
+            &[
+                ("sha2", sha2_512),
+                ("ring", ring_512),
+                ("aws-lc-rs", aws_lc_512),
+            ],
+        ),
+    ];
+    for (algorithm, impls) in candidates {
+        let mut best = vec![Duration::MAX; impls.len()];
+        for _ in 0..rounds {
+            for (i, (_, hash)) in impls.iter().enumerate() {
+                let started = std::time::Instant::now();
+                black_box(hash(black_box(&input)));
+                best[i] = best[i].min(started.elapsed());
+            }
+        }
+        let line: Vec<String> = impls
+            .iter()
+            .zip(&best)
+            .map(|((name, _), t)| format!("{name} {:.0} MiB/s", 16.0 / t.as_secs_f64()))
+            .collect();
+        println!(
+            "race {algorithm} (best of {rounds}, 16 MiB): {}",
+            line.join(", ")
+        );
+    }
 }
