@@ -2,13 +2,13 @@
 # A one-node Ceph cluster with a RADOS gateway (S3) on 127.0.0.1, all state in one
 # directory, no systemd, no authentication inside the cluster: for tests and benchmarks.
 #
-#   ceph-rgw.sh DIR RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY
+#   ceph-rgw.sh DIR RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY [MEMSTORE_BYTES]
 #
 # Returns once the gateway answers and the user exists; the daemons keep running, their
 # PIDs in DIR/pids (stop them with `kill $(cat DIR/pids)`). Needs Debian's ceph-mon,
-# ceph-osd and radosgw. Objects live in memory (memstore, 2 GiB).
+# ceph-osd and radosgw. Objects live in memory (memstore, 2 GiB unless MEMSTORE_BYTES).
 set -eu
-dir=$1 rgw_port=$2 mon_port=$3 access=$4 secret=$5
+dir=$1 rgw_port=$2 mon_port=$3 access=$4 secret=$5 memstore=${6:-2147483648}
 mkdir -p "$dir/mon" "$dir/osd" "$dir/run" "$dir/log" "$dir/rgw"
 conf=$dir/ceph.conf
 fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -21,7 +21,7 @@ auth_cluster_required = none
 auth_service_required = none
 auth_client_required = none
 osd_objectstore = memstore
-memstore_device_bytes = 2147483648
+memstore_device_bytes = $memstore
 osd_pool_default_size = 1
 osd_pool_default_min_size = 1
 mon_allow_pool_size_one = true
