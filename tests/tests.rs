@@ -14,6 +14,10 @@
 //!   planted fault is an error in every audit.
 //! - `nightly`: the verification ledger, rolling re-verification, crash safety, one
 //!   writer, new versus known, history, metrics (promtool, node_exporter).
+//! - `object`: object storage against a real S3 server (a one-node Ceph RADOS gateway):
+//!   the corpus from a bucket as from disk, a registry on the S3 driver against its
+//!   file-system twin and its garbage collector, only GET and HEAD sent, faults injected
+//!   by a proxy.
 //! - `zot`: zot roots where git cannot hold the shape: hard links, upload ages, sync
 //!   layouts, recognition.
 

@@ -39,7 +39,7 @@ mon_data = $dir/mon/\$cluster-\$id
 osd_data = $dir/osd/\$cluster-\$id
 osd_max_object_size = 1073741824
 [client.rgw]
-rgw_frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw_frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw_data = $dir/rgw
 rgw_enable_usage_log = false
 rgw_max_chunk_size = 4194304
