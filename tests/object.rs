@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use oci_audit::backend::object::{ObjectUrl, S3Settings};
@@ -56,10 +57,18 @@ fn ceph() -> Option<Arc<Ceph>> {
     for tool in ["ceph-mon", "ceph-osd", "radosgw", "rclone"] {
         program(tool)?;
     }
-    let mut shared = SHARED.lock().unwrap();
+    let mut shared = SHARED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(ceph) = shared.upgrade() {
         return Some(ceph);
     }
+    // One failed start is reported once; the other tests do not wait for another.
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    assert!(
+        !FAILED.load(Ordering::SeqCst),
+        "the Ceph cluster failed to start for an earlier test"
+    );
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let out = Command::new("sh")
@@ -70,6 +79,7 @@ fn ceph() -> Option<Arc<Ceph>> {
         .output()
         .unwrap();
     let ceph = Arc::new(Ceph { dir, port });
+    FAILED.store(!out.status.success(), Ordering::SeqCst);
     assert!(
         out.status.success(),
         "ceph-rgw.sh: {}",
