@@ -36,8 +36,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "path")]
     pub registry_config: Option<PathBuf>,
 
-    /// Object storage: requests kept in flight at once (default 64). Latency, not CPU,
-    /// bounds a remote audit; each request streams into its hasher, so memory stays small.
+    /// Reads kept in flight: listing, links, documents and small blobs (default 32 on a
+    /// local disk, 64 on object storage). They wait on the disk or the network, not on a
+    /// core: a cold disk and a remote store answer faster with many queued.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub io_concurrency: Option<u16>,
 
@@ -50,8 +51,8 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
-    /// Worker threads (0: one per core, or RAYON_NUM_THREADS). At most 1024: the work is
-    /// bound by disks and hash units, and each thread holds a read buffer.
+    /// Hashing threads, for large blobs that keep a core busy (0: one per core, or
+    /// RAYON_NUM_THREADS). Reads that wait on the store have their own --io-concurrency.
     #[arg(long, short = 'j', default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub threads: u16,
 

@@ -634,14 +634,30 @@ fn distribution_json_contract_and_gc_equivalence() {
 }
 
 #[test]
-fn output_is_identical_for_any_thread_count() {
+fn output_is_identical_for_any_thread_count_and_io_concurrency() {
     let broken = broken_layout();
     let many = corpus("corpus/clean/many-layouts/store");
     let registry = corpus(REGISTRY);
     for store in [broken.arg(), many.as_str(), registry.as_str()] {
         for format in ["text", "json"] {
-            let one = run(&[store, "--format", format, "--threads", "1"]);
-            let four = run(&[store, "--format", format, "--threads", "4"]);
+            let one = run(&[
+                store,
+                "--format",
+                format,
+                "--threads",
+                "1",
+                "--io-concurrency",
+                "1",
+            ]);
+            let four = run(&[
+                store,
+                "--format",
+                format,
+                "--threads",
+                "4",
+                "--io-concurrency",
+                "64",
+            ]);
             assert_eq!(one.code, four.code);
             assert_eq!(
                 normalize(&one.stdout),

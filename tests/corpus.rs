@@ -105,6 +105,23 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
         }
         // Every tag's coverage line is part of the snapshot.
         let text = normalize(&report::render_text(&report, CoverageDetail::Full));
+        // The same at any concurrency: one read at a time, or many.
+        for io in [1, 64] {
+            let options = Options {
+                io_concurrency: Some(io),
+                threads: io.min(4),
+                ..options.clone()
+            };
+            let again = oci_audit::audit(&dir.join("store"), &options, &NoProgress)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            let again = normalize(&report::render_text(&again, CoverageDetail::Full));
+            if again != text {
+                failures.push(format!(
+                    "{}: differs at --io-concurrency {io}",
+                    dir.display()
+                ));
+            }
+        }
         let snapshot = dir.join("audit.txt");
         if bless {
             fs::write(&snapshot, &text).unwrap();

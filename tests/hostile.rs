@@ -246,11 +246,12 @@ fn a_200_mb_manifest_is_a_finding_not_an_allocation() {
     let hex = digest.trim_start_matches("sha256:");
     fs::rename(&huge, layout.path().join("blobs/sha256").join(hex)).unwrap();
     layout.index_json(&[(&digest, len as usize, "huge")]);
-    // The child may not have more than 64 MiB of data (heap, stacks): an attempt to read
-    // the document into memory would fail to allocate and abort the process.
+    // The child may not have more than 128 MiB of data (heap, and the stacks of its 34
+    // threads, 2 MiB each of address space): an attempt to read the 200 MB document into
+    // memory would fail to allocate and abort the process.
     let out = Command::new(binary())
         .args([layout.arg(), "--format", "json", "--no-verify"])
-        .limit_data(64 << 20)
+        .limit_data(128 << 20)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -42,7 +42,8 @@ use zot::{ZotAudit, audit_zot};
 /// What the audit does and how.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Worker threads; 0 means one per core (or `RAYON_NUM_THREADS`).
+    /// Hashing threads, for blobs whose hashing keeps a core busy; 0 means one per core
+    /// (or `RAYON_NUM_THREADS`).
     pub threads: usize,
     /// Re-hash blobs that are not documents (layers, unknown blobs). Documents are always
     /// hashed, since they are read anyway.
@@ -71,8 +72,8 @@ pub struct Options {
     /// How long to wait before re-reading the files behind findings a concurrent writer
     /// can produce (`confirm`).
     pub settle: Duration,
-    /// Requests kept in flight against object storage (`--io-concurrency`); `None`: the
-    /// backend's default.
+    /// Reads kept in flight (`--io-concurrency`): listing, links, documents and small
+    /// blobs, on disk or object storage; `None`: the backend's default.
     pub io_concurrency: Option<usize>,
     /// How often a failed request to object storage is retried; `None`: the default.
     pub io_retries: Option<usize>,
@@ -130,6 +131,14 @@ pub(crate) enum Checked {
     Hashed(crate::hash::HashResult),
     /// Its content lives elsewhere and is hashed there (a zot marker).
     Elsewhere,
+}
+
+/// The two pools of a run: `io` for what waits on the store (listing, links, documents,
+/// small blobs; `--io-concurrency` threads), `cpu` for hashing what keeps a core busy
+/// (`--threads`, one per core).
+pub(crate) struct Pools {
+    pub(crate) io: rayon::ThreadPool,
+    pub(crate) cpu: rayon::ThreadPool,
 }
 
 /// A [`Progress`] that ignores everything.
@@ -282,20 +291,30 @@ fn run(
     let started = Instant::now();
     let mut found = detect::detect(backend, name, options.detect)?;
     let mut findings = std::mem::take(&mut found.findings);
-    // Object storage: as many threads as requests in flight, since each blocks on one.
-    let threads = match backend.concurrency() {
-        Some(requests) => requests.max(options.threads),
-        None => options.threads,
+    // Reads wait on the disk or the network, hashing on a core: each gets its own pool.
+    let pool = |threads: usize, role: &str| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name({
+                let role = role.to_owned();
+                move |i| format!("{role}-{i}")
+            })
+            .build()
+            .map_err(|e| Error::Io {
+                path: name.to_owned(),
+                error: ReadError::Io(io::Error::other(e)),
+            })
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Io {
-            path: name.to_owned(),
-            error: ReadError::Io(io::Error::other(e)),
-        })?;
+    let io_threads = options
+        .io_concurrency
+        .unwrap_or_else(|| backend.default_concurrency())
+        .max(1);
+    let pools = Pools {
+        io: pool(io_threads, "read")?,
+        cpu: pool(options.threads, "hash")?,
+    };
     let hashed_bytes = AtomicU64::new(0);
-    let (audits, registries, zots) = pool.install(|| {
+    let (audits, registries, zots) = pools.io.install(|| {
         progress.phase("documents");
         let audits: Vec<LayoutAudit> = found
             .layouts
@@ -356,16 +375,15 @@ fn run(
     let ledgered = plan
         .as_ref()
         .map(|(plan, recorder)| Ledgered { plan, recorder });
-    let (verify_findings, blobs_hashed) = pool.install(|| {
-        verify_blobs(
-            backend,
-            &sets,
-            options,
-            progress,
-            &hashed_bytes,
-            ledgered.as_ref(),
-        )
-    });
+    let (verify_findings, blobs_hashed) = verify_blobs(
+        backend,
+        &sets,
+        options,
+        progress,
+        &hashed_bytes,
+        ledgered.as_ref(),
+        &pools,
+    );
     let mut stats = Stats {
         layouts: audits.len() as u64,
         bytes_verified: hashed_bytes.into_inner(),

@@ -1,11 +1,13 @@
 //! The verify phase: every blob not already hashed as a document, across all stores,
-//! largest first, from one shared cursor.
+//! largest first. Blobs whose hashing keeps a core busy (large files on disk) go to the
+//! hashing pool, one thread per core; the rest, which wait on the store, to the pool of
+//! reads in flight; each pool takes jobs from its own shared cursor.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::audit::documents::digest_mismatch;
 use crate::audit::nightly::Plan;
-use crate::audit::{Checked, Options, Progress, read_error};
+use crate::audit::{Checked, Options, Pools, Progress, read_error};
 use crate::backend::{Backend, Hashed, Version};
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
@@ -45,6 +47,7 @@ pub(super) fn verify_blobs(
     progress: &dyn Progress,
     hashed_bytes: &AtomicU64,
     ledger: Option<&Ledgered>,
+    pools: &Pools,
 ) -> (Vec<Finding>, u64) {
     let mut findings = Vec::new();
     let mut work: Vec<Work> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
@@ -81,28 +84,46 @@ pub(super) fn verify_blobs(
         work.len() as u64,
     );
     let advance = |n: u64| progress.advance(n);
-    // Every pool thread claims the next-largest job from one shared cursor. (`par_iter`
-    // would split the sorted list into contiguous ranges, so one thread would hash the
-    // largest blobs one after another while the others ran out of work.)
-    let cursor = AtomicUsize::new(0);
     let counts = Counts {
         bytes: hashed_bytes,
         blobs: AtomicU64::new(0),
     };
-    let results: Vec<Finding> = rayon::broadcast(|_| {
-        let mut found = Vec::new();
-        while let Some(job) = jobs.get(cursor.fetch_add(1, Ordering::Relaxed)) {
-            let names = &work[job.clone()];
-            verify_names(backend, names, &advance, &counts, ledger, &mut found);
-            for _ in names {
-                progress.blob_done();
+    // Jobs come largest first, so those that keep a core busy are a prefix: they go to
+    // the hashing pool, the rest (waiting on the store more than on a core) to the reads
+    // in flight, both at once.
+    let split = jobs.partition_point(|job| backend.cpu_bound(work[job.start].0.len));
+    let (heavy, light) = jobs.split_at(split);
+    let run = |jobs: &[std::ops::Range<usize>]| -> Vec<Finding> {
+        // Every pool thread claims the next-largest job from one shared cursor.
+        // (`par_iter` would split the sorted list into contiguous ranges, so one thread
+        // would hash the largest blobs one after another while the others ran out of work.)
+        let cursor = AtomicUsize::new(0);
+        rayon::broadcast(|_| {
+            let mut found = Vec::new();
+            while let Some(job) = jobs.get(cursor.fetch_add(1, Ordering::Relaxed)) {
+                let names = &work[job.clone()];
+                verify_names(backend, names, &advance, &counts, ledger, &mut found);
+                for _ in names {
+                    progress.blob_done();
+                }
             }
-        }
-        found
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+            found
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    };
+    let results: Vec<Finding> = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| pools.cpu.install(|| run(heavy)));
+        let mut results = pools.io.install(|| run(light));
+        // A panic in a hashing thread is a bug: let it surface as one.
+        results.extend(
+            hashing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        );
+        results
+    });
     findings.extend(results);
     (findings, counts.blobs.into_inner())
 }

@@ -32,6 +32,11 @@ use crate::model::key::Key;
 /// 1 MiB and 5–10% faster from 4 MiB up (BENCHMARKS.md).
 pub const MMAP_THRESHOLD: u64 = 4 * 1024 * 1024;
 
+/// Reads in flight on a local file system unless `--io-concurrency` says otherwise:
+/// enough for a disk's queue on a cold cache (BENCHMARKS.md, cold runs), few enough that
+/// a warm run spends nothing on switching between them.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
 /// Large files are mapped one window at a time, so the pages a hash holds resident (and
 /// that count in RSS) are bounded by this, whatever the blob size.
 pub const MMAP_WINDOW: u64 = 16 * 1024 * 1024;
@@ -83,6 +88,16 @@ impl LocalFs {
 impl Backend for LocalFs {
     fn describe(&self) -> String {
         self.root.display().to_string()
+    }
+
+    fn default_concurrency(&self) -> usize {
+        DEFAULT_CONCURRENCY
+    }
+
+    fn cpu_bound(&self, len: u64) -> bool {
+        // A large file streams at the disk's sequential rate with the kernel's readahead:
+        // one reader per core keeps both the disk and the hash units busy.
+        len >= MMAP_THRESHOLD
     }
 
     fn list(&self, dir: &Key) -> Result<Vec<Entry>, ReadError> {

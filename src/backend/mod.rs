@@ -229,10 +229,15 @@ pub trait Backend: Sync {
         Ok(out)
     }
 
-    /// How many requests the audit should keep in flight against this backend, when that
-    /// is not the number of cores (object storage: network latency, not CPU, bounds it).
-    fn concurrency(&self) -> Option<usize> {
-        None
+    /// How many reads the audit keeps in flight by default (`--io-concurrency`): listing,
+    /// links, documents and small blobs wait on the disk or the network, not on a core,
+    /// and both answer faster with many requests queued.
+    fn default_concurrency(&self) -> usize;
+
+    /// Whether hashing a blob of `len` bytes keeps a core busy, so it belongs on the
+    /// hashing threads (`--threads`, one per core) rather than among the reads in flight.
+    fn cpu_bound(&self, _len: u64) -> bool {
+        false
     }
 
     /// Hashes the regular file `key` under `algorithm` (which must be verifiable),

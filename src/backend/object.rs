@@ -273,8 +273,9 @@ impl Backend for ObjectBackend {
         self.url.to_string()
     }
 
-    fn concurrency(&self) -> Option<usize> {
-        Some(self.concurrency)
+    fn default_concurrency(&self) -> usize {
+        // Every GET waits on the network, large or small: none is cpu_bound.
+        self.concurrency
     }
 
     fn list(&self, dir: &Key) -> Result<Vec<Entry>, ReadError> {
