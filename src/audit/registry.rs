@@ -38,25 +38,28 @@ pub(super) fn audit_registry(
     options: &Options,
 ) -> RegistryAudit {
     let mut findings = Vec::new();
-    let (inventory, names) = rayon::join(
+    // The blob shards and the repositories are read at the same time: neither needs the
+    // other, and on a cold disk each phase's tail would otherwise leave reads unqueued.
+    let (inventory, repositories) = rayon::join(
         || {
             let mut found = Vec::new();
             (distribution::inventory(backend, root, &mut found), found)
         },
         || {
             let mut found = Vec::new();
-            (distribution::repositories(backend, root, &mut found), found)
+            let names = distribution::repositories(backend, root, &mut found);
+            let mut repositories = Vec::with_capacity(names.len());
+            for (repository, mut more) in distribution::read_repositories(backend, root, &names) {
+                found.append(&mut more);
+                repositories.push(repository);
+            }
+            (repositories, found)
         },
     );
     let (inventory, mut found) = inventory;
     findings.append(&mut found);
-    let (names, mut found) = names;
+    let (repositories, mut found) = repositories;
     findings.append(&mut found);
-    let mut repositories = Vec::with_capacity(names.len());
-    for (repository, mut found) in distribution::read_repositories(backend, root, &names) {
-        findings.append(&mut found);
-        repositories.push(repository);
-    }
     // Every revision is a root: its kind is read from its content, as the registry does.
     let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories)
         .into_iter()
