@@ -445,11 +445,7 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     match object.get("manifests") {
         None => cx.missing("/manifests"),
         Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(descriptor) = descriptor(item, &pointer("/manifests", i), cx) {
-                    manifests.push(descriptor);
-                }
-            }
+            manifests = descriptors(items, "/manifests", cx);
         }
         Some(Value::Static(StaticNode::Null)) if expect == Expect::ZotIndex => {}
         Some(value) => cx.wrong_type("/manifests", "array", value),
@@ -474,6 +470,19 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
         manifests,
         subject: subject(object, cx),
     }
+}
+
+/// The valid descriptors of the array at `at`, in a vector of exactly their number: they
+/// are kept for the whole run, and `collect` would round a single layer up to four slots.
+fn descriptors(items: &[Value], at: &str, cx: &mut Context) -> Vec<Descriptor> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(descriptor) = descriptor(item, &pointer(at, i), cx) {
+            out.push(descriptor);
+        }
+    }
+    out.shrink_to_fit();
+    out
 }
 
 /// Two entries for one platform make the second unreachable by platform selection.
@@ -527,13 +536,7 @@ fn manifest(object: &Object, cx: &mut Context) -> Manifest {
             if items.is_empty() {
                 cx.report(Rule::ManifestLayersEmpty, "/layers", "layers is empty");
             }
-            Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, item)| descriptor(item, &pointer("/layers", i), cx))
-                    .collect(),
-            )
+            Some(descriptors(items, "/layers", cx))
         }
         Some(value) => {
             cx.wrong_type("/layers", "array", value);
@@ -580,11 +583,7 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
     optional_media_type(object, "", "artifactType", cx);
     let blobs = match object.get("blobs") {
         None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| descriptor(item, &pointer("/blobs", i), cx))
-            .collect(),
+        Some(Value::Array(items)) => descriptors(items, "/blobs", cx),
         Some(value) => {
             cx.wrong_type("/blobs", "array", value);
             Vec::new()
@@ -680,7 +679,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
     }
     out.artifact_type = optional_media_type(object, at, "artifactType", cx);
     if let Some(value) = object.get("platform") {
-        out.platform = platform(value, &pointer(at, "platform"), cx);
+        out.platform = platform(value, &pointer(at, "platform"), cx).map(Box::new);
     }
     if let Some(value) = object.get("data") {
         data(value, &out, &pointer(at, "data"), cx);

@@ -451,7 +451,8 @@ impl Graph<'_> {
             Some(Document::Manifest(_)) => {
                 let platform = entry
                     .platform
-                    .clone()
+                    .as_deref()
+                    .cloned()
                     .or_else(|| self.config_of(digest).and_then(|(_, c)| c.platform.clone()));
                 match platform {
                     Some(p) => coverage.platforms.push(p),
@@ -498,7 +499,7 @@ impl Graph<'_> {
                     .as_ref()
                     .filter(|_| !entry.is_attestation_entry())
                 {
-                    coverage.missing_platforms.push(p.clone());
+                    coverage.missing_platforms.push(Platform::clone(p));
                 }
                 continue;
             }
@@ -508,7 +509,7 @@ impl Graph<'_> {
                         stack.push((nested, 0));
                     }
                 }
-                Some(Kind::Manifest) => match &entry.platform {
+                Some(Kind::Manifest) => match entry.platform.as_deref() {
                     _ if entry.is_attestation_entry() => coverage.attestations.push(digest.clone()),
                     Some(p) if seen.insert(p) => coverage.platforms.push(p.clone()),
                     Some(p) => {

@@ -23,7 +23,7 @@ pub struct Descriptor {
     /// Whether `urls` lists at least one location (non-distributable content).
     pub has_urls: bool,
     /// `platform`, when valid.
-    pub platform: Option<Platform>,
+    pub platform: Option<Box<Platform>>,
     /// `org.opencontainers.image.ref.name`, when present.
     pub ref_name: Option<String>,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
@@ -36,7 +36,7 @@ impl Descriptor {
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
     /// describes no runnable platform, so platform checks and coverage set it apart.
     pub fn is_attestation_entry(&self) -> bool {
-        self.attestation_annotated || self.platform.as_ref().is_some_and(Platform::is_unknown)
+        self.attestation_annotated || self.platform.as_deref().is_some_and(Platform::is_unknown)
     }
 }
 
