@@ -109,6 +109,7 @@ fn link_digest(link: &Link) -> Result<Digest, String> {
     match &link.content {
         LinkContent::Missing => Err("link file does not exist".to_owned()),
         LinkContent::Unreadable(why) => Err(format!("link cannot be read: {why}")),
+        LinkContent::Digest(digest) => Ok(digest.clone()),
         LinkContent::Bytes(bytes) => parse_link(bytes),
     }
 }
@@ -120,6 +121,7 @@ fn shown(link: &Link) -> String {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]);
             text.chars().flat_map(char::escape_default).collect()
         }
+        LinkContent::Digest(digest) => digest.to_string(),
         LinkContent::Missing => "(no file)".to_owned(),
         LinkContent::Unreadable(_) => "(unreadable)".to_owned(),
     }

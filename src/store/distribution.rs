@@ -72,8 +72,11 @@ impl BlobPaths for RegistryRoot {
 /// What a `link` file holds, as read.
 #[derive(Clone, Debug)]
 pub enum LinkContent {
-    /// The bytes, which may or may not be a digest (judged by `check::registry`). Boxed
-    /// to their length: a registry has hundreds of thousands of links.
+    /// A digest, when the bytes are exactly its text (the common case, kept in 40 bytes
+    /// instead of a copy of the text: a registry has hundreds of thousands of links).
+    Digest(Digest),
+    /// Any other bytes, which may or may not be a digest (judged by `check::registry`),
+    /// boxed to their length.
     Bytes(Box<[u8]>),
     /// `link` is absent where it is required (a tag without `current/link`).
     Missing,
@@ -500,7 +503,15 @@ fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -
 
 fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
     match backend.read_small(key, MAX_LINK) {
-        Ok(bytes) => LinkContent::Bytes(bytes.into_boxed_slice()),
+        Ok(bytes) => match std::str::from_utf8(&bytes)
+            .ok()
+            .map(|text| (text, Digest::parse(text)))
+        {
+            // Only when the digest renders back to exactly these bytes: anything else
+            // (whitespace, a non-canonical form) stays bytes for the checks to judge.
+            Some((text, Ok(digest))) if digest.to_string() == text => LinkContent::Digest(digest),
+            _ => LinkContent::Bytes(bytes.into_boxed_slice()),
+        },
         Err(error) if error.is_not_found() => LinkContent::Missing,
         Err(error) => LinkContent::Unreadable(error.to_string()),
     }
