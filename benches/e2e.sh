@@ -106,7 +106,7 @@ export jobs
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
   "SHA-NI: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)," \
-  "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); runs: best of $runs, warm cache"
+  "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); runs: best of $runs, $([ -n "$cold" ] && echo "cold cache (page cache dropped before each run)" || echo "warm cache")"
 echo "oci-audit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(openssl version | cut -d' ' -f1-2)," \
   "$(oci-image-tool --version 2>&1 | tail -1), docker-registry $(docker-registry --version 2>&1 | awk '{print $3}')"
 printf '%-16s %-44s %10s %12s\n' store command time "peak RSS"
