@@ -100,7 +100,7 @@ pub(super) fn check_layout(
     let (index_json, index_json_read) = read_index_json(backend, layout, index, options, findings);
     let frontier = index_json
         .iter()
-        .flat_map(|index| index.manifests.iter().chain(index.subject.iter()))
+        .flat_map(|index| index.manifests.iter().chain(index.subject.as_deref()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
     let (docs, bytes_hashed) = load_documents(backend, frontier, blobs, options, findings);

@@ -468,7 +468,7 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     Index {
         media_type,
         manifests,
-        subject: subject(object, cx),
+        subject: subject(object, cx).map(Box::new),
     }
 }
 
@@ -561,7 +561,7 @@ fn manifest(object: &Object, cx: &mut Context) -> Manifest {
         config,
         layers,
         withdrawn_artifact: false,
-        subject: subject(object, cx),
+        subject: subject(object, cx).map(Box::new),
     }
 }
 
@@ -595,7 +595,7 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
         config: None,
         layers: Some(blobs),
         withdrawn_artifact: true,
-        subject: subject(object, cx),
+        subject: subject(object, cx).map(Box::new),
     }
 }
 
@@ -643,7 +643,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
                     format!("mediaType {s:?} breaks the RFC 6838 grammar"),
                 );
             }
-            out.media_type = Some(s.to_string());
+            out.media_type = Some(media_type::shared(s));
         }
         Some(value) => cx.wrong_type(&pointer(at, "mediaType"), "string", value),
     }

@@ -50,7 +50,7 @@ pub fn children(document: &Document) -> Vec<(&Descriptor, bool)> {
         Document::Index(index) => index
             .manifests
             .iter()
-            .chain(index.subject.iter())
+            .chain(index.subject.as_deref())
             .map(|d| (d, false))
             .collect(),
         Document::Manifest(manifest) => manifest
@@ -117,7 +117,7 @@ impl Graph<'_> {
             for d in &index.manifests {
                 edges.push((index_path, d, Role::Tag));
             }
-            if let Some(d) = &index.subject {
+            if let Some(d) = index.subject.as_deref() {
                 edges.push((index_path, d, Role::Subject));
             }
         }

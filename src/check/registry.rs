@@ -214,7 +214,7 @@ impl Registry<'_> {
     /// Checks a link's content against its path and its target's existence; returns the
     /// digest it holds when that is usable.
     fn check_link(&self, link: &Link, need: Need, findings: &mut Vec<Finding>) -> Option<Digest> {
-        let location = || Location::path(&link.display);
+        let location = || Location::path(link.display());
         let digest = match link_digest(link) {
             Ok(digest) => digest,
             Err(message) => {
@@ -259,7 +259,7 @@ impl Registry<'_> {
                 rule,
                 Location::path(self.root.blob_key(&digest))
                     .with_digest(Some(digest.clone()))
-                    .via(&link.display, ""),
+                    .via(link.display(), ""),
                 message,
             ));
         }
@@ -312,7 +312,7 @@ impl Registry<'_> {
             if !tag.name_is_utf8 || !is_tag(&tag.name) {
                 findings.push(Finding::new(
                     Rule::RegistryTagInvalid,
-                    Location::path(&tag.display),
+                    Location::path(&*tag.display),
                     format!("tag {:?} breaks the distribution-spec grammar", tag.name),
                 ));
             }
@@ -320,7 +320,7 @@ impl Registry<'_> {
                 LinkContent::Missing => {
                     findings.push(Finding::new(
                         Rule::RegistryLinkInvalid,
-                        Location::path(&tag.current.display),
+                        Location::path(tag.current.display()),
                         "tag has no current/link: it points at nothing",
                     ));
                     None
@@ -331,7 +331,7 @@ impl Registry<'_> {
                 if !revisions.contains(current) {
                     findings.push(Finding::new(
                         Rule::RegistryTagRevisionMissing,
-                        Location::path(&tag.current.display).with_digest(Some(current.clone())),
+                        Location::path(tag.current.display()).with_digest(Some(current.clone())),
                         format!(
                             "tag {} points at a manifest with no revision link in {}",
                             tag.name, repository.name
@@ -473,8 +473,8 @@ impl Registry<'_> {
 
     fn subject_of(&self, digest: &Digest) -> Option<&Digest> {
         let subject = match self.document(digest)? {
-            Document::Manifest(m) => m.subject.as_ref(),
-            Document::Index(i) => i.subject.as_ref(),
+            Document::Manifest(m) => m.subject.as_deref(),
+            Document::Index(i) => i.subject.as_deref(),
             Document::Config(_) => None,
         };
         subject?.digest.as_ref()
@@ -621,12 +621,12 @@ impl Registry<'_> {
                 };
                 let entry = Descriptor {
                     pointer: String::new(),
-                    media_type: Some(own_type.unwrap_or_else(|| fallback.to_owned())),
+                    media_type: Some(own_type.map_or(fallback.into(), Into::into)),
                     digest: Some(digest.clone()),
                     ..Descriptor::default()
                 };
                 let root = format!("{}:{tag}", r.repository.name);
-                coverage.extend(self.graph.coverage_of(root, &link.display, &entry));
+                coverage.extend(self.graph.coverage_of(root, &link.display(), &entry));
             }
         }
         coverage

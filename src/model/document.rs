@@ -3,6 +3,8 @@
 //! a lenient JSON walk (`check::document`), so a bad field yields a finding and leaves
 //! the rest of the document usable.
 
+use std::borrow::Cow;
+
 use crate::model::digest::Digest;
 use crate::model::platform::Platform;
 
@@ -14,8 +16,9 @@ pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 pub struct Descriptor {
     /// JSON pointer of the descriptor inside its document, e.g. `/manifests/0`.
     pub pointer: String,
-    /// `mediaType`, when it is a string (grammar already checked).
-    pub media_type: Option<String>,
+    /// `mediaType`, when it is a string (grammar already checked); common types are
+    /// shared static strings (`media_type::shared`).
+    pub media_type: Option<Cow<'static, str>>,
     /// `digest`, when valid.
     pub digest: Option<Digest>,
     /// `size`, when a non-negative int64.
@@ -47,8 +50,8 @@ pub struct Index {
     pub media_type: Option<String>,
     /// `manifests`, in order.
     pub manifests: Vec<Descriptor>,
-    /// `subject`.
-    pub subject: Option<Descriptor>,
+    /// `subject` (boxed: rare, and a descriptor is large).
+    pub subject: Option<Box<Descriptor>>,
 }
 
 /// An image manifest (OCI or Docker schema 2), or the withdrawn OCI artifact manifest.
@@ -63,8 +66,8 @@ pub struct Manifest {
     pub layers: Option<Vec<Descriptor>>,
     /// Whether this is the withdrawn OCI artifact manifest: an artifact, never an image.
     pub withdrawn_artifact: bool,
-    /// `subject`.
-    pub subject: Option<Descriptor>,
+    /// `subject` (boxed: rare, and a descriptor is large).
+    pub subject: Option<Box<Descriptor>>,
 }
 
 impl Manifest {
@@ -75,7 +78,7 @@ impl Manifest {
 
     /// Every descriptor the manifest names (config, layers, subject), for graph walks.
     pub fn descriptors(&self) -> impl Iterator<Item = &Descriptor> {
-        self.blobs().chain(self.subject.iter())
+        self.blobs().chain(self.subject.as_deref())
     }
 }
 

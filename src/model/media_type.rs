@@ -7,6 +7,8 @@
 //! Unknown but grammatical types are not errors: "implementations MUST NOT generate an error"
 //! on them (image-layout.md § index.json, manifest.md § layers).
 
+use std::borrow::Cow;
+
 /// OCI image index (`image-index.md`).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// OCI image manifest (`manifest.md`).
@@ -31,6 +33,38 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 /// Docker schema 1 manifest (deprecated; signed).
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// Media types seen in nearly every descriptor: kept as one static string each instead
+/// of a heap copy per descriptor (a registry holds millions of descriptors).
+const COMMON: &[&str] = &[
+    OCI_INDEX,
+    OCI_MANIFEST,
+    OCI_ARTIFACT_MANIFEST,
+    OCI_CONFIG,
+    OCI_EMPTY,
+    DOCKER_MANIFEST_LIST,
+    DOCKER_MANIFEST,
+    DOCKER_CONFIG,
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.in-toto+json",
+];
+
+/// `media_type`, borrowed from [`COMMON`] when it is one of those, else copied.
+pub fn shared(media_type: &str) -> Cow<'static, str> {
+    match COMMON.iter().find(|&&common| common == media_type) {
+        Some(common) => Cow::Borrowed(common),
+        None => Cow::Owned(media_type.to_owned()),
+    }
+}
 
 /// What a media type tells this tool to do with the blob it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -24,6 +24,7 @@
 use rayon::prelude::*;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::backend::{Backend, Entry, Kind, ReadError, Stat};
 use crate::finding::{Finding, Location};
@@ -87,13 +88,42 @@ pub enum LinkContent {
 /// One `link` file.
 #[derive(Clone, Debug)]
 pub struct Link {
-    /// Path of the `link` file, relative to the audited root.
-    pub display: Key,
+    /// The directory holding the link's own directory (`<dir>/<alg>` of a digest link,
+    /// the tag's directory for `current/link`), shared by every link listed from it: a
+    /// registry has hundreds of thousands of links, and their paths differ only at the end.
+    parent: Arc<Key>,
+    /// The name of the link's own directory under `parent`.
+    own: LinkDir,
     /// The digest its directory names (`<alg>/<encoded>/link`), or why that is not a
     /// digest. `None` for `tags/<tag>/current/link`, whose path names no digest.
     pub named: Option<Result<Digest, String>>,
     /// Its content.
     pub content: LinkContent,
+}
+
+/// The name of a link's own directory.
+#[derive(Clone, Debug)]
+enum LinkDir {
+    /// The encoded part of the digest `named` holds (the usual case: nothing stored).
+    Encoded,
+    /// `current`, of a tag's `current/link`.
+    Current,
+    /// Any other name (one that names no digest, or not in its canonical form).
+    Other(Box<[u8]>),
+}
+
+impl Link {
+    /// Path of the `link` file, relative to the audited root.
+    pub fn display(&self) -> Key {
+        let dir = match (&self.own, &self.named) {
+            (LinkDir::Encoded, Some(Ok(digest))) => self.parent.join(digest.encoded().as_bytes()),
+            (LinkDir::Current, _) => self.parent.join("current"),
+            (LinkDir::Other(name), _) => self.parent.join(name),
+            // Not built: `Encoded` is chosen only beside a parsed digest.
+            (LinkDir::Encoded, _) => self.parent.join(""),
+        };
+        dir.join("link")
+    }
 }
 
 /// One tag of a repository.
@@ -103,8 +133,8 @@ pub struct Tag {
     pub name: String,
     /// Whether the directory name is valid UTF-8 (otherwise `name` is lossy).
     pub name_is_utf8: bool,
-    /// Path of `tags/<tag>`.
-    pub display: Key,
+    /// Path of `tags/<tag>` (shared with its `current` link).
+    pub display: Arc<Key>,
     /// `current/link`.
     pub current: Link,
     /// `index/<alg>/<encoded>/link`.
@@ -478,25 +508,30 @@ fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -
     let mut named_links = Vec::new();
     for algorithm in subdirectories(list_optional(backend, dir, findings)) {
         let alg_name = algorithm.name_str().map(str::to_owned);
-        let alg_dir = dir.join(&algorithm.name);
+        let alg_dir = Arc::new(dir.join(&algorithm.name));
         for encoded in subdirectories(list_optional(backend, &alg_dir, findings)) {
             let named = match (&alg_name, encoded.name_str()) {
                 (Some(a), Some(e)) => Digest::parse(&format!("{a}:{e}"))
                     .map_err(|error| format!("path does not name a digest: {error}")),
                 _ => Err("path is not UTF-8, so it names no digest".to_owned()),
             };
-            named_links.push((alg_dir.join(&encoded.name).join("link"), named));
+            let own = match &named {
+                Ok(digest) if *digest.encoded().as_bytes() == *encoded.name => LinkDir::Encoded,
+                _ => LinkDir::Other(encoded.name.clone()),
+            };
+            named_links.push(Link {
+                parent: alg_dir.clone(),
+                own,
+                named: Some(named),
+                content: LinkContent::Missing,
+            });
         }
     }
     named_links
         .into_par_iter()
-        .filter_map(|(key, named)| {
-            let content = read_link(backend, &key);
-            (!matches!(content, LinkContent::Missing)).then_some(Link {
-                display: key,
-                named: Some(named),
-                content,
-            })
+        .filter_map(|mut link| {
+            link.content = read_link(backend, &link.display());
+            (!matches!(link.content, LinkContent::Missing)).then_some(link)
         })
         .collect()
 }
@@ -523,13 +558,14 @@ fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Ta
             .into_par_iter()
             .map(|entry| {
                 let mut findings = Vec::new();
-                let tag_dir = dir.join(&entry.name);
+                let tag_dir = Arc::new(dir.join(&entry.name));
                 let current = tag_dir.join("current/link");
                 let tag = Tag {
                     name_is_utf8: entry.name_str().is_some(),
                     current: Link {
                         content: read_link(backend, &current),
-                        display: current,
+                        parent: tag_dir.clone(),
+                        own: LinkDir::Current,
                         named: None,
                     },
                     index: digest_links(backend, &tag_dir.join("index"), &mut findings),
