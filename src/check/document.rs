@@ -998,7 +998,10 @@ fn config(object: &Object, cx: &mut Context) -> Config {
         }),
         _ => None,
     };
-    Config { platform, diff_ids }
+    Config {
+        platform: platform.map(Box::new),
+        diff_ids,
+    }
 }
 
 /// The `config` object of an image configuration: execution parameters.

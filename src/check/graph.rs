@@ -449,11 +449,10 @@ impl Graph<'_> {
                 self.collect(digest, &mut coverage);
             }
             Some(Document::Manifest(_)) => {
-                let platform = entry
-                    .platform
-                    .as_deref()
-                    .cloned()
-                    .or_else(|| self.config_of(digest).and_then(|(_, c)| c.platform.clone()));
+                let platform = entry.platform.as_deref().cloned().or_else(|| {
+                    self.config_of(digest)
+                        .and_then(|(_, c)| c.platform.as_deref().cloned())
+                });
                 match platform {
                     Some(p) => coverage.platforms.push(p),
                     None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),

@@ -426,43 +426,46 @@ impl Registry<'_> {
     }
 
     /// Marks from `roots` through every reference (not `subject`, which points the other
-    /// way), into `marked`.
-    fn mark(&self, roots: impl IntoIterator<Item = Digest>, marked: &mut HashSet<Digest>) {
-        let mut stack: Vec<Digest> = roots.into_iter().collect();
+    /// way), into `marked`. Digests are borrowed from the links and documents: a registry
+    /// marks millions of them.
+    fn mark<'s>(
+        &'s self,
+        roots: impl IntoIterator<Item = &'s Digest>,
+        marked: &mut HashSet<&'s Digest>,
+    ) {
+        let mut stack: Vec<&Digest> = roots.into_iter().collect();
         while let Some(digest) = stack.pop() {
-            if marked.contains(&digest) {
+            if !marked.insert(digest) {
                 continue;
             }
-            if let Some(document) = self.document(&digest) {
+            if let Some(document) = self.document(digest) {
                 for (d, _) in children(document) {
                     if d.pointer != "/subject" {
-                        stack.extend(d.digest.clone());
+                        stack.extend(d.digest.as_ref());
                     }
                 }
             }
-            marked.insert(digest);
         }
     }
 
     /// What one repository keeps when only tags are roots: tagged manifests, what they
     /// reference, and manifests whose `subject` is kept (referrers), to a fixed point.
-    fn kept_by_tags(&self, resolved: &Resolved) -> HashSet<Digest> {
+    fn kept_by_tags<'s>(&'s self, resolved: &'s Resolved) -> HashSet<&'s Digest> {
         let mut kept = HashSet::new();
         self.mark(
             resolved
                 .tags
                 .iter()
                 .filter(|(_, _, d)| resolved.revisions.contains(d))
-                .map(|(_, _, d)| d.clone()),
+                .map(|(_, _, d)| d),
             &mut kept,
         );
         loop {
-            let referrers: Vec<Digest> = resolved
+            let referrers: Vec<&Digest> = resolved
                 .revisions
                 .iter()
                 .filter(|d| !kept.contains(*d))
                 .filter(|d| self.subject_of(d).is_some_and(|s| kept.contains(s)))
-                .cloned()
                 .collect();
             if referrers.is_empty() {
                 return kept;
@@ -497,21 +500,23 @@ impl Registry<'_> {
         let unparsed = self.docs().values().any(|l| l.document.is_none());
         let complete = !unreadable_links && !unparsed;
 
-        let kept: Vec<HashSet<Digest>> = resolved.iter().map(|r| self.kept_by_tags(r)).collect();
+        // One repository's tag-kept set at a time: its unused manifests are counted, and
+        // with --delete-untagged it is what the repository marks.
         let mut marked = HashSet::new();
-        if options.untagged {
-            for k in &kept {
-                marked.extend(k.iter().cloned());
-            }
-        } else {
-            for r in resolved {
-                self.mark(r.revisions.iter().cloned(), &mut marked);
+        let mut unused_manifests = Vec::with_capacity(resolved.len());
+        for r in resolved {
+            let kept = self.kept_by_tags(r);
+            unused_manifests.push(r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64);
+            if options.untagged {
+                marked.extend(kept);
+            } else {
+                self.mark(&r.revisions, &mut marked);
             }
         }
         // Conservative: a revision whose link is unusable still keeps what its path names.
         for link in self.repositories.iter().flat_map(|r| &r.revisions) {
             if let (Some(Ok(named)), None) = (&link.named, consistent_digest(link)) {
-                self.mark([named.clone()], &mut marked);
+                self.mark([named], &mut marked);
             }
         }
 
@@ -581,14 +586,14 @@ impl Registry<'_> {
         }
         let rows: Vec<Reclaimable> = resolved
             .iter()
-            .zip(&kept)
-            .map(|(r, kept)| Reclaimable {
+            .zip(unused_manifests)
+            .map(|(r, unused_manifests)| Reclaimable {
                 store: self.root.prefix.clone(),
                 repository: r.repository.name.clone(),
                 manifests: r.revisions.len() as u64,
                 tags: r.repository.tags.len() as u64,
                 layers: r.layers.len() as u64,
-                unused_manifests: r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64,
+                unused_manifests,
                 bytes: bytes_by_repository
                     .get(r.repository.name.as_str())
                     .copied()

@@ -85,8 +85,9 @@ impl Manifest {
 /// An image configuration, as far as coverage and cross-checks need it.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// os/architecture/variant/os.version when os and architecture are valid strings.
-    pub platform: Option<Platform>,
+    /// os/architecture/variant/os.version when os and architecture are valid strings
+    /// (boxed: every loaded document is a `Document`, sized by its largest kind).
+    pub platform: Option<Box<Platform>>,
     /// Number of `rootfs.diff_ids`, when it is an array.
     pub diff_ids: Option<usize>,
 }

@@ -527,13 +527,16 @@ fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -
             });
         }
     }
-    named_links
+    let mut links: Vec<Link> = named_links
         .into_par_iter()
         .filter_map(|mut link| {
             link.content = read_link(backend, &link.display());
             (!matches!(link.content, LinkContent::Missing)).then_some(link)
         })
-        .collect()
+        .collect();
+    // Kept for the whole run: without the slack a parallel collect leaves.
+    links.shrink_to_fit();
+    links
 }
 
 fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
