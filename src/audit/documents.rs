@@ -43,7 +43,6 @@ pub(super) fn load_documents(
                     load_document(backend, digest, &key, *expect, options, &mut found);
                 let loaded = Loaded {
                     document,
-                    display: key,
                     content: hashed.map(|(_, result)| result),
                 };
                 (

@@ -20,10 +20,9 @@ use crate::store::Lookup;
 /// A document loaded from a blob.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The parsed document, unless it could not be read or parsed.
+    /// The parsed document, unless it could not be read or parsed. (Its path is not
+    /// kept: the store derives it from the digest when a finding needs it.)
     pub document: Option<Document>,
-    /// Path of the blob.
-    pub display: Key,
     /// What hashing the content as it was read gave; `None` when it was not hashed (it
     /// could not be read, was over the size limit, or has an algorithm we cannot compute):
     /// the verify phase then deals with the blob like any other.
@@ -110,18 +109,27 @@ impl Graph<'_> {
         self.blobs.key_of(digest)
     }
 
-    /// Every (referrer path, descriptor, role) edge of the store.
-    fn edges<'s>(&'s self, index_path: &'s Key) -> Vec<(&'s Key, &'s Descriptor, Role)> {
+    /// Path of the document holding an edge: `index.json` (`None`) or a blob.
+    fn referrer_key(&self, referrer: Option<&Digest>) -> Key {
+        match referrer {
+            Some(digest) => self.blob_key(digest),
+            None => self.index_path.clone(),
+        }
+    }
+
+    /// Every (referrer, descriptor, role) edge of the store; the referrer is `None` for
+    /// `index.json`, else the digest of the document holding the descriptor.
+    fn edges(&self) -> Vec<(Option<&Digest>, &Descriptor, Role)> {
         let mut edges = Vec::new();
         if let Some(index) = self.index_json {
             for d in &index.manifests {
-                edges.push((index_path, d, Role::Tag));
+                edges.push((None, d, Role::Tag));
             }
             if let Some(d) = index.subject.as_deref() {
-                edges.push((index_path, d, Role::Subject));
+                edges.push((None, d, Role::Subject));
             }
         }
-        for loaded in self.docs.values() {
+        for (referrer, loaded) in self.docs {
             let Some(document) = &loaded.document else {
                 continue;
             };
@@ -135,7 +143,7 @@ impl Graph<'_> {
                 } else {
                     Role::Blob
                 };
-                edges.push((&loaded.display, d, role));
+                edges.push((Some(referrer), d, role));
             }
         }
         edges
@@ -145,7 +153,7 @@ impl Graph<'_> {
     pub fn check_edges(&self, findings: &mut Vec<Finding>) -> Reachability {
         let mut reachable = HashSet::new();
         let mut opaque = false;
-        for (referrer, descriptor, role) in self.edges(self.index_path) {
+        for (referrer, descriptor, role) in self.edges() {
             let Some(digest) = &descriptor.digest else {
                 continue;
             };
@@ -153,7 +161,7 @@ impl Graph<'_> {
             let location = || {
                 Location::path(self.blob_key(digest))
                     .with_digest(Some(digest.clone()))
-                    .via(referrer, &descriptor.pointer)
+                    .via(self.referrer_key(referrer), &descriptor.pointer)
             };
             let Some(blob) = self.blobs.len_of(digest) else {
                 if self.blobs.is_accounted(digest) {
@@ -250,9 +258,9 @@ impl Graph<'_> {
                 match marks.get(target) {
                     Some(Mark::Active) => findings.push(Finding::new(
                         Rule::IndexCycle,
-                        Location::path(&target_doc.display)
+                        Location::path(self.blob_key(target))
                             .with_digest(Some(target.clone()))
-                            .via(&loaded.display, &child.pointer),
+                            .via(self.blob_key(node), &child.pointer),
                         "index entry leads back to an index that contains it",
                     )),
                     Some(Mark::Done) => {}
@@ -285,7 +293,7 @@ impl Graph<'_> {
             match &loaded.document {
                 Some(Document::Index(index)) => {
                     for entry in &index.manifests {
-                        self.check_platform_present(digest, loaded, entry, findings);
+                        self.check_platform_present(digest, entry, findings);
                         let (Some(claimed), Some(target)) = (&entry.platform, &entry.digest) else {
                             continue;
                         };
@@ -308,7 +316,7 @@ impl Graph<'_> {
                                     Rule::IndexPlatformMismatch,
                                     Location::path(self.blob_key(target))
                                         .with_digest(Some(target.clone()))
-                                        .via(&loaded.display, &entry.pointer),
+                                        .via(self.blob_key(digest), &entry.pointer),
                                     "index entry's platform differs from the image config's",
                                 )
                                 .expected_found(claimed, actual),
@@ -336,9 +344,9 @@ impl Graph<'_> {
                             findings.push(
                                 Finding::new(
                                     Rule::ConfigDiffIdsMismatch,
-                                    Location::path(&loaded.display)
+                                    Location::path(self.blob_key(digest))
                                         .with_digest(Some(digest.clone()))
-                                        .via(&loaded.display, "/layers"),
+                                        .via(self.blob_key(digest), "/layers"),
                                     "manifest layers and config rootfs.diff_ids differ in number",
                                 )
                                 .expected_found(format!("{} diff_ids", layers.len()), diff_ids),
@@ -357,7 +365,6 @@ impl Graph<'_> {
     fn check_platform_present(
         &self,
         index_digest: &Digest,
-        index: &Loaded,
         entry: &Descriptor,
         findings: &mut Vec<Finding>,
     ) {
@@ -374,9 +381,9 @@ impl Graph<'_> {
         }
         findings.push(Finding::new(
             Rule::IndexPlatformMissing,
-            Location::path(&index.display)
+            Location::path(self.blob_key(index_digest))
                 .with_digest(Some(index_digest.clone()))
-                .via(&index.display, &entry.pointer),
+                .via(self.blob_key(index_digest), &entry.pointer),
             "index entry names an image manifest but has no platform",
         ));
     }
@@ -461,6 +468,9 @@ impl Graph<'_> {
             }
             _ => return None,
         }
+        // Kept until the report is written, one per tag: no growth slack (a first push
+        // reserves room for four platforms).
+        coverage.shrink_to_fit();
         Some(coverage)
     }
 

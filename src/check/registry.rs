@@ -388,7 +388,7 @@ impl Registry<'_> {
                     Rule::RegistryReferenceUnlinked,
                     Location::path(self.root.blob_key(target))
                         .with_digest(Some(target.clone()))
-                        .via(&loaded.display, &d.pointer),
+                        .via(self.root.blob_key(digest), &d.pointer),
                     format!("{what} is not linked in {}: pulls fail", repository.name),
                 ));
             };
@@ -613,7 +613,7 @@ impl Registry<'_> {
 
     /// Platform coverage of every tag whose manifest was loaded.
     fn coverage(&self, resolved: &[Resolved]) -> Vec<Coverage> {
-        let mut coverage = Vec::new();
+        let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.len()).sum());
         for r in resolved {
             for (tag, link, digest) in &r.tags {
                 let Some(document) = self.document(digest) else {

@@ -117,6 +117,19 @@ pub struct Coverage {
     pub missing_platforms: Vec<Platform>,
 }
 
+impl Coverage {
+    /// Drops the growth slack of every list (coverage is kept until the report is out).
+    pub fn shrink_to_fit(&mut self) {
+        self.platforms.shrink_to_fit();
+        self.duplicates.shrink_to_fit();
+        self.without_platform.shrink_to_fit();
+        self.attestations.shrink_to_fit();
+        self.artifacts.shrink_to_fit();
+        self.missing.shrink_to_fit();
+        self.missing_platforms.shrink_to_fit();
+    }
+}
+
 /// What garbage collection would reclaim in one repository of a Distribution root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reclaimable {
