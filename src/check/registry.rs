@@ -520,19 +520,6 @@ impl Registry<'_> {
             }
         }
 
-        let mut linked_by: HashMap<&Digest, Vec<&str>> = HashMap::new();
-        let mut revision_of: HashMap<&Digest, Vec<&str>> = HashMap::new();
-        for r in resolved {
-            for d in r.revisions.iter().chain(r.layers.iter()) {
-                let names = linked_by.entry(d).or_default();
-                if !names.contains(&r.repository.name.as_str()) {
-                    names.push(&r.repository.name);
-                }
-            }
-            for d in &r.revisions {
-                revision_of.entry(d).or_default().push(&r.repository.name);
-            }
-        }
         let mut garbage: Vec<Blob> = self
             .inventory()
             .iter()
@@ -544,6 +531,26 @@ impl Registry<'_> {
             })
             .collect();
         garbage.sort_unstable_by(|a, b| a.digest.cmp(b.digest));
+        drop(marked);
+        // Which repositories link each garbage blob: asked of garbage only, so the maps
+        // hold the few blobs a collection would delete, not every link of the registry.
+        let is_garbage: HashSet<&Digest> = garbage.iter().map(|b| b.digest).collect();
+        let mut linked_by: HashMap<&Digest, Vec<&str>> = HashMap::new();
+        let mut revision_of: HashMap<&Digest, Vec<&str>> = HashMap::new();
+        for r in resolved {
+            for d in r.revisions.iter().chain(r.layers.iter()) {
+                if !is_garbage.contains(d) {
+                    continue;
+                }
+                let names = linked_by.entry(d).or_default();
+                if !names.contains(&r.repository.name.as_str()) {
+                    names.push(&r.repository.name);
+                }
+            }
+            for d in r.revisions.iter().filter(|d| is_garbage.contains(d)) {
+                revision_of.entry(d).or_default().push(&r.repository.name);
+            }
+        }
         let mut bytes_by_repository: HashMap<&str, u64> = HashMap::new();
         let mut unlinked_bytes = 0;
         for blob in &garbage {
