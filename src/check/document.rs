@@ -842,12 +842,7 @@ fn platform(value: &Value, at: &str, cx: &mut Context) -> Option<Platform> {
     for key in ["os.features", "features"] {
         string_array(object, at, key, cx);
     }
-    Some(Platform {
-        os: os?,
-        architecture: architecture?,
-        variant,
-        os_version,
-    })
+    Some(Platform::new(os?, architecture?, variant, os_version))
 }
 
 fn required_string(object: &Object, at: &str, key: &str, cx: &mut Context) -> Option<String> {
@@ -990,12 +985,9 @@ fn config(object: &Object, cx: &mut Context) -> Config {
         history(value, cx);
     }
     let platform = match (os, architecture) {
-        (Some(os), Some(architecture)) => Some(Platform {
-            os,
-            architecture,
-            variant,
-            os_version,
-        }),
+        (Some(os), Some(architecture)) => {
+            Some(Platform::new(os, architecture, variant, os_version))
+        }
         _ => None,
     };
     Config {
