@@ -439,6 +439,18 @@ fn the_metrics_file_passes_promtool_and_survives_a_failed_run() {
     ]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(!inside.exists());
+    // The ledger too: refused with exit 2 naming it, and nothing (database, lock, journal)
+    // is created in the store.
+    let before = fs::read_dir(&registry).unwrap().count();
+    let inside = registry.join("ledger.db");
+    let out = run(&[
+        registry.to_str().unwrap(),
+        "--state",
+        inside.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("ledger.db"), "{out:?}");
+    assert_eq!(fs::read_dir(&registry).unwrap().count(), before);
 }
 
 /// The metrics file scraped through a real node_exporter's textfile collector, started on
