@@ -165,7 +165,7 @@ pub struct Registry<'a> {
 /// case in which the registry serves the link.
 fn consistent_digest(link: &Link) -> Option<Digest> {
     let digest = link_digest(link).ok()?;
-    matches!(&link.named, Some(Ok(named)) if *named == digest).then_some(digest)
+    matches!(link.named(), Some(Ok(named)) if *named == digest).then_some(digest)
 }
 
 /// Every manifest a repository links as a revision (a link that holds the digest its path
@@ -222,7 +222,7 @@ impl Registry<'_> {
                 return None;
             }
         };
-        match &link.named {
+        match link.named() {
             Some(Err(message)) => {
                 findings.push(
                     Finding::new(Rule::RegistryLinkPathMismatch, location(), message.clone())
@@ -297,7 +297,7 @@ impl Registry<'_> {
         }
         let mut layers = HashSet::new();
         for link in &repository.layers {
-            let named = link.named.as_ref().and_then(|n| n.as_ref().ok());
+            let named = link.named().and_then(|n| n.as_ref().ok());
             let need = if named.is_some_and(|d| used.contains(d)) {
                 Need::Needed
             } else {
@@ -343,7 +343,7 @@ impl Registry<'_> {
                 // A history entry for the current manifest, or for any revision, is judged
                 // through that link: one missing blob is one finding, not also a "nothing
                 // needs it" leftover.
-                let named = link.named.as_ref().and_then(|n| n.as_ref().ok());
+                let named = link.named().and_then(|n| n.as_ref().ok());
                 let need = if named
                     .is_some_and(|d| Some(d) == current.as_ref() || revisions.contains(d))
                 {
@@ -515,7 +515,7 @@ impl Registry<'_> {
         }
         // Conservative: a revision whose link is unusable still keeps what its path names.
         for link in self.repositories.iter().flat_map(|r| &r.revisions) {
-            if let (Some(Ok(named)), None) = (&link.named, consistent_digest(link)) {
+            if let (Some(Ok(named)), None) = (link.named(), consistent_digest(link)) {
                 self.mark([named], &mut marked);
             }
         }

@@ -95,8 +95,9 @@ pub struct Link {
     /// The name of the link's own directory under `parent`.
     own: LinkDir,
     /// The digest its directory names (`<alg>/<encoded>/link`), or why that is not a
-    /// digest. `None` for `tags/<tag>/current/link`, whose path names no digest.
-    pub named: Option<Result<Digest, String>>,
+    /// digest. `None` for `tags/<tag>/current/link`, whose path names no digest. Private:
+    /// `own` relies on it to rebuild the path.
+    named: Option<Result<Digest, String>>,
     /// Its content.
     pub content: LinkContent,
 }
@@ -113,13 +114,20 @@ enum LinkDir {
 }
 
 impl Link {
+    /// The digest the link's directory names, or why that is not a digest; `None` for a
+    /// tag's `current/link`, whose path names no digest.
+    pub fn named(&self) -> Option<&Result<Digest, String>> {
+        self.named.as_ref()
+    }
+
     /// Path of the `link` file, relative to the audited root.
     pub fn display(&self) -> Key {
         let dir = match (&self.own, &self.named) {
             (LinkDir::Encoded, Some(Ok(digest))) => self.parent.join(digest.encoded().as_bytes()),
             (LinkDir::Current, _) => self.parent.join("current"),
             (LinkDir::Other(name), _) => self.parent.join(name),
-            // Not built: `Encoded` is chosen only beside a parsed digest.
+            // Never built: `Encoded` is set only beside a parsed digest, and `named` is
+            // private to this module.
             (LinkDir::Encoded, _) => self.parent.join(""),
         };
         dir.join("link")
