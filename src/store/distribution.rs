@@ -553,9 +553,13 @@ fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
             .ok()
             .map(|text| (text, Digest::parse(text)))
         {
-            // Only when the digest renders back to exactly these bytes: anything else
-            // (whitespace, a non-canonical form) stays bytes for the checks to judge.
-            Some((text, Ok(digest))) if digest.to_string() == text => LinkContent::Digest(digest),
+            // `Digest::parse` accepts only the canonical text (lower-case algorithm and
+            // hex, no whitespace), so the digest renders back to exactly these bytes and
+            // nothing the checks judge is lost; anything else stays bytes.
+            Some((text, Ok(digest))) => {
+                debug_assert_eq!(digest.to_string(), text);
+                LinkContent::Digest(digest)
+            }
             _ => LinkContent::Bytes(bytes.into_boxed_slice()),
         },
         Err(error) if error.is_not_found() => LinkContent::Missing,
