@@ -185,12 +185,17 @@ impl Registry<'_> {
     /// Runs every check and the garbage-collection simulation.
     pub fn check(&self, options: &GcOptions) -> RegistryResult {
         let mut findings = Vec::new();
-        let resolved: Vec<Resolved> = self
+        let mut resolved: Vec<Resolved> = self
             .repositories
             .iter()
             .map(|repository| self.check_repository(repository, options, &mut findings))
             .collect();
         let (reclaimable, total) = self.collect_garbage(&resolved, options, &mut findings);
+        // Coverage reads the tags only: the digest sets go before its entries arrive.
+        for r in &mut resolved {
+            r.revisions = HashSet::new();
+            r.layers = HashSet::new();
+        }
         RegistryResult {
             coverage: self.coverage(&resolved),
             findings,
