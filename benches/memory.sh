@@ -30,24 +30,24 @@ peak() {
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
   "oci-audit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 printf '%-14s %-36s %13s %10s %16s\n' store command "peak RSS" time "RSS per image"
-for images in $sizes; do
-  repositories=$((images / 100))
-  store=registry-$images
+# audit NAME KIND — makes $work/NAME-$images (gen-store --kind KIND) unless it exists, then
+# measures oci-audit on it in text and JSON; leaves $store and $root set.
+audit() {
+  store=$1-$images
   root=$work/$store
-  [ -e "$root" ] || "$gen" --out "$root" --kind distribution --images "$images" --layers 1 \
+  [ -e "$root" ] || "$gen" --out "$root" --kind "$2" --images "$images" --layers 1 \
     --layer-size 64 --repositories "$repositories" >/dev/null
   peak "oci-audit" "$audit" -q "$root"
   peak "oci-audit --format json" "$audit" -q --format json "$root"
+}
+for images in $sizes; do
+  repositories=$((images / 100))
+  audit registry distribution
   if [ -n "$registry" ]; then
     config=$work/gc-$store.yml
     printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n' \
       "$root" > "$config"
     peak "registry garbage-collect --dry-run" "$registry" garbage-collect --dry-run "$config"
   fi
-  store=layouts-$images
-  root=$work/$store
-  [ -e "$root" ] || "$gen" --out "$root" --kind layouts --images "$images" --layers 1 \
-    --layer-size 64 --repositories "$repositories" >/dev/null
-  peak "oci-audit" "$audit" -q "$root"
-  peak "oci-audit --format json" "$audit" -q --format json "$root"
+  audit layouts layouts
 done
