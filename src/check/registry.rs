@@ -116,12 +116,15 @@ fn link_digest(link: &Link) -> Result<Digest, String> {
 
 /// What a link holds, as far as it is a digest, for `found` values.
 fn shown(link: &Link) -> String {
+    // At most 160 bytes, escaped: a link may hold anything, and a digest of an
+    // unregistered algorithm has no length limit.
+    let bytes = |bytes: &[u8]| -> String {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]);
+        text.chars().flat_map(char::escape_default).collect()
+    };
     match &link.content {
-        LinkContent::Bytes(bytes) => {
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]);
-            text.chars().flat_map(char::escape_default).collect()
-        }
-        LinkContent::Digest(digest) => digest.to_string(),
+        LinkContent::Bytes(content) => bytes(content),
+        LinkContent::Digest(digest) => bytes(digest.to_string().as_bytes()),
         LinkContent::Missing => "(no file)".to_owned(),
         LinkContent::Unreadable(_) => "(unreadable)".to_owned(),
     }
