@@ -157,6 +157,7 @@ if [ -n "$cold" ]; then
   measure_cold "oci-audit --io-concurrency 8" "$audit" -q --io-concurrency 8 "$root"
   measure_cold "oci-audit --io-concurrency 128" "$audit" -q --io-concurrency 128 "$root"
   measure_cold "oci-audit --io-concurrency 1 (one read at a time)" "$audit" -q --io-concurrency 1 "$root"
+  measure_cold "oci-audit --io-concurrency $jobs (as before: one per core)" "$audit" -q --io-concurrency "$jobs" "$root"
   summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-find floor (target <= 1.25), $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target >= 2); find alone $(ratio "$t_find" "$t_floor")x the floor; peak RSS $((rss_cold / 1024)) MiB")
   current=meta
   measure_cold "64 cats in parallel (the floor)" bash -c "cat_floor $work/meta 64"; t_floor=$best
