@@ -24,7 +24,7 @@ use crate::model::{media_type, time};
 use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
-use crate::store::distribution::{Link, LinkContent, RegistryRoot, Repository};
+use crate::store::distribution::{Content, Link, RegistryRoot, Repository};
 use crate::store::{Blob, Inventory};
 
 /// How garbage collection is simulated.
@@ -106,11 +106,11 @@ pub fn parse_link(bytes: &[u8]) -> Result<Digest, String> {
 
 /// The digest a link holds, or why not.
 fn link_digest(link: &Link) -> Result<Digest, String> {
-    match &link.content {
-        LinkContent::Missing => Err("link file does not exist".to_owned()),
-        LinkContent::Unreadable(why) => Err(format!("link cannot be read: {why}")),
-        LinkContent::Digest(digest) => Ok(digest.clone()),
-        LinkContent::Bytes(bytes) => parse_link(bytes),
+    match link.content() {
+        Content::Missing => Err("link file does not exist".to_owned()),
+        Content::Unreadable(why) => Err(format!("link cannot be read: {why}")),
+        Content::Digest(digest) => Ok(digest.clone()),
+        Content::Bytes(bytes) => parse_link(bytes),
     }
 }
 
@@ -122,11 +122,11 @@ fn shown(link: &Link) -> String {
         let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]);
         text.chars().flat_map(char::escape_default).collect()
     };
-    match &link.content {
-        LinkContent::Bytes(content) => bytes(content),
-        LinkContent::Digest(digest) => bytes(digest.to_string().as_bytes()),
-        LinkContent::Missing => "(no file)".to_owned(),
-        LinkContent::Unreadable(_) => "(unreadable)".to_owned(),
+    match link.content() {
+        Content::Bytes(content) => bytes(content),
+        Content::Digest(digest) => bytes(digest.to_string().as_bytes()),
+        Content::Missing => "(no file)".to_owned(),
+        Content::Unreadable(_) => "(unreadable)".to_owned(),
     }
 }
 
@@ -233,7 +233,7 @@ impl Registry<'_> {
         match link.named() {
             Some(Err(message)) => {
                 findings.push(
-                    Finding::new(Rule::RegistryLinkPathMismatch, location(), message.clone())
+                    Finding::new(Rule::RegistryLinkPathMismatch, location(), message)
                         .with_digest(&digest),
                 );
                 return None;
@@ -305,7 +305,7 @@ impl Registry<'_> {
         }
         let mut layers = HashSet::new();
         for link in &repository.layers {
-            let named = link.named().and_then(|n| n.as_ref().ok());
+            let named = link.named().and_then(Result::ok);
             let need = if named.is_some_and(|d| used.contains(d)) {
                 Need::Needed
             } else {
@@ -324,8 +324,8 @@ impl Registry<'_> {
                     format!("tag {:?} breaks the distribution-spec grammar", tag.name),
                 ));
             }
-            let current = match &tag.current.content {
-                LinkContent::Missing => {
+            let current = match tag.current.content() {
+                Content::Missing => {
                     findings.push(Finding::new(
                         Rule::RegistryLinkInvalid,
                         Location::path(tag.current.display()),
@@ -351,7 +351,7 @@ impl Registry<'_> {
                 // A history entry for the current manifest, or for any revision, is judged
                 // through that link: one missing blob is one finding, not also a "nothing
                 // needs it" leftover.
-                let named = link.named().and_then(|n| n.as_ref().ok());
+                let named = link.named().and_then(Result::ok);
                 let need = if named
                     .is_some_and(|d| Some(d) == current.as_ref() || revisions.contains(d))
                 {

@@ -85,52 +85,145 @@ pub enum LinkContent {
     Unreadable(String),
 }
 
-/// One `link` file.
-#[derive(Clone, Debug)]
-pub struct Link {
-    /// The directory holding the link's own directory (`<dir>/<alg>` of a digest link,
-    /// the tag's directory for `current/link`), shared by every link listed from it: a
-    /// registry has hundreds of thousands of links, and their paths differ only at the end.
-    parent: Arc<Key>,
-    /// The name of the link's own directory under `parent`.
-    own: LinkDir,
-    /// The digest its directory names (`<alg>/<encoded>/link`), or why that is not a
-    /// digest. `None` for `tags/<tag>/current/link`, whose path names no digest. Private:
-    /// `own` relies on it to rebuild the path.
-    named: Option<Result<Digest, String>>,
-    /// Its content.
-    pub content: LinkContent,
+/// A link's content, borrowed from however the link keeps it.
+#[derive(Clone, Copy, Debug)]
+pub enum Content<'a> {
+    /// Exactly a digest's text.
+    Digest(&'a Digest),
+    /// Any other bytes.
+    Bytes(&'a [u8]),
+    /// No `link` file.
+    Missing,
+    /// Why it could not be read.
+    Unreadable(&'a str),
 }
 
-/// The name of a link's own directory.
+/// One `link` file.
+///
+/// A registry has hundreds of thousands of links, nearly all of one shape: a link under
+/// `<alg>/<encoded>/` holding exactly the digest its path names, or a tag's `current/link`
+/// holding a digest. Those keep the digest once, beside the directory they are listed from
+/// (shared by every link listed there); the path is rebuilt from the two when a finding
+/// needs it. Any other link keeps its path, the digest its path names and its bytes.
 #[derive(Clone, Debug)]
-enum LinkDir {
-    /// The encoded part of the digest `named` holds (the usual case: nothing stored).
-    Encoded,
-    /// `current`, of a tag's `current/link`.
+pub struct Link {
+    /// The directory the link was listed from: `_layers`, `_manifests/revisions`, or the
+    /// tag's directory for its `current` and `index` links.
+    parent: Arc<Key>,
+    form: Form,
+}
+
+#[derive(Clone, Debug)]
+enum Form {
+    /// `<parent>/<alg>/<encoded>/link` holding exactly the digest its path names.
+    Named(Digest),
+    /// `<parent>/index/<alg>/<encoded>/link` likewise (a tag's history).
+    History(Digest),
+    /// `<parent>/current/link` holding exactly a digest's text.
+    Current(Digest),
+    /// Any other link, boxed: rare, and larger.
+    Odd(Box<Odd>),
+}
+
+#[derive(Clone, Debug)]
+struct Odd {
+    /// The link's own directory.
+    dir: Key,
+    /// The digest the directory names, or why it names none; `None` for `current`.
+    named: Option<Result<Digest, String>>,
+    content: LinkContent,
+}
+
+/// Where, under the directory a link was listed from, its own directory is.
+#[derive(Clone, Copy, Debug)]
+enum Under {
+    /// `<alg>/<encoded>`.
+    Named,
+    /// `index/<alg>/<encoded>`.
+    History,
+    /// `current`.
     Current,
-    /// Any other name (one that names no digest, or not in its canonical form).
-    Other(Box<[u8]>),
 }
 
 impl Link {
+    /// The link in `dir` (listed from `parent`, where `under` says) whose path names
+    /// `named` and whose file holds `content`, in the compact form when it has one.
+    fn new(
+        parent: &Arc<Key>,
+        under: Under,
+        dir: Key,
+        named: Option<Result<Digest, String>>,
+        content: LinkContent,
+    ) -> Link {
+        let form = match (under, named, content) {
+            (Under::Named | Under::History, Some(Ok(named)), LinkContent::Digest(held))
+                if named == held && digest_dir(parent, under, &named) == dir =>
+            {
+                match under {
+                    Under::History => Form::History(named),
+                    _ => Form::Named(named),
+                }
+            }
+            (Under::Current, None, LinkContent::Digest(held)) => Form::Current(held),
+            (_, named, content) => Form::Odd(Box::new(Odd {
+                dir,
+                named,
+                content,
+            })),
+        };
+        Link {
+            parent: parent.clone(),
+            form,
+        }
+    }
+
     /// The digest the link's directory names, or why that is not a digest; `None` for a
     /// tag's `current/link`, whose path names no digest.
-    pub fn named(&self) -> Option<&Result<Digest, String>> {
-        self.named.as_ref()
+    pub fn named(&self) -> Option<Result<&Digest, &str>> {
+        match &self.form {
+            Form::Named(digest) | Form::History(digest) => Some(Ok(digest)),
+            Form::Current(_) => None,
+            Form::Odd(odd) => odd
+                .named
+                .as_ref()
+                .map(|named| named.as_ref().map_err(String::as_str)),
+        }
+    }
+
+    /// What the link file holds.
+    pub fn content(&self) -> Content<'_> {
+        match &self.form {
+            Form::Named(digest) | Form::History(digest) | Form::Current(digest) => {
+                Content::Digest(digest)
+            }
+            Form::Odd(odd) => match &odd.content {
+                LinkContent::Digest(digest) => Content::Digest(digest),
+                LinkContent::Bytes(bytes) => Content::Bytes(bytes),
+                LinkContent::Missing => Content::Missing,
+                LinkContent::Unreadable(why) => Content::Unreadable(why),
+            },
+        }
     }
 
     /// Path of the `link` file, relative to the audited root.
     pub fn display(&self) -> Key {
-        let dir = match (&self.own, &self.named) {
-            (LinkDir::Encoded, Some(Ok(digest))) => self.parent.join(digest.encoded().as_bytes()),
-            (LinkDir::Current, _) => self.parent.join("current"),
-            (LinkDir::Other(name), _) => self.parent.join(name),
-            // Never built: `Encoded` is set only beside a parsed digest, and `named` is
-            // private to this module.
-            (LinkDir::Encoded, _) => self.parent.join(""),
+        let dir = match &self.form {
+            Form::Named(digest) => digest_dir(&self.parent, Under::Named, digest),
+            Form::History(digest) => digest_dir(&self.parent, Under::History, digest),
+            Form::Current(_) => self.parent.join("current"),
+            Form::Odd(odd) => odd.dir.clone(),
         };
         dir.join("link")
+    }
+}
+
+/// The directory of a link that names `digest`: `<alg>/<encoded>` under `parent`, or
+/// under `parent/index` for a tag's history.
+fn digest_dir(parent: &Key, under: Under, digest: &Digest) -> Key {
+    let named = format!("{}/{}", digest.algorithm(), digest.encoded());
+    match under {
+        Under::History => parent.join(format!("index/{named}")),
+        Under::Named | Under::Current => parent.join(named),
     }
 }
 
@@ -483,10 +576,12 @@ pub fn read_repository(
         ..Repository::default()
     };
     if has_manifests {
-        repository.revisions = digest_links(backend, &manifests.join("revisions"), findings);
+        let revisions = Arc::new(manifests.join("revisions"));
+        repository.revisions = digest_links(backend, &revisions, Under::Named, findings);
         repository.tags = tags(backend, &manifests.join("tags"), findings);
     }
-    repository.layers = digest_links(backend, &dir.join("_layers"), findings);
+    let layers = Arc::new(dir.join("_layers"));
+    repository.layers = digest_links(backend, &layers, Under::Named, findings);
     repository.uploads = uploads(backend, &dir.join("_uploads"), findings);
     repository
 }
@@ -509,37 +604,39 @@ fn subdirectories(entries: Vec<Entry>) -> Vec<Entry> {
     dirs
 }
 
-/// `<dir>/<alg>/<encoded>/link` for every pair; digest directories without `link` are
-/// skipped (a deleted manifest or layer link leaves one behind). The links are read in
-/// parallel: on object storage each is a request, and a repository can hold thousands.
-fn digest_links(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Link> {
+/// `<alg>/<encoded>/link` under `parent` (under `parent/index` for a tag's history) for
+/// every pair; digest directories without `link` are skipped (a deleted manifest or layer
+/// link leaves one behind). The links are read in parallel: on object storage each is a
+/// request, and a repository can hold thousands.
+fn digest_links(
+    backend: &dyn Backend,
+    parent: &Arc<Key>,
+    under: Under,
+    findings: &mut Vec<Finding>,
+) -> Vec<Link> {
+    let dir = match under {
+        Under::History => parent.join("index"),
+        Under::Named | Under::Current => (**parent).clone(),
+    };
     let mut named_links = Vec::new();
-    for algorithm in subdirectories(list_optional(backend, dir, findings)) {
+    for algorithm in subdirectories(list_optional(backend, &dir, findings)) {
         let alg_name = algorithm.name_str().map(str::to_owned);
-        let alg_dir = Arc::new(dir.join(&algorithm.name));
+        let alg_dir = dir.join(&algorithm.name);
         for encoded in subdirectories(list_optional(backend, &alg_dir, findings)) {
             let named = match (&alg_name, encoded.name_str()) {
                 (Some(a), Some(e)) => Digest::parse(&format!("{a}:{e}"))
                     .map_err(|error| format!("path does not name a digest: {error}")),
                 _ => Err("path is not UTF-8, so it names no digest".to_owned()),
             };
-            let own = match &named {
-                Ok(digest) if *digest.encoded().as_bytes() == *encoded.name => LinkDir::Encoded,
-                _ => LinkDir::Other(encoded.name.clone()),
-            };
-            named_links.push(Link {
-                parent: alg_dir.clone(),
-                own,
-                named: Some(named),
-                content: LinkContent::Missing,
-            });
+            named_links.push((alg_dir.join(&encoded.name), named));
         }
     }
     let mut links: Vec<Link> = named_links
         .into_par_iter()
-        .filter_map(|mut link| {
-            link.content = read_link(backend, &link.display());
-            (!matches!(link.content, LinkContent::Missing)).then_some(link)
+        .filter_map(|(link_dir, named)| {
+            let content = read_link(backend, &link_dir.join("link"));
+            (!matches!(content, LinkContent::Missing))
+                .then(|| Link::new(parent, under, link_dir, Some(named), content))
         })
         .collect();
     // Kept for the whole run: without the slack a parallel collect leaves.
@@ -574,16 +671,12 @@ fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Ta
             .map(|entry| {
                 let mut findings = Vec::new();
                 let tag_dir = Arc::new(dir.join(&entry.name));
-                let current = tag_dir.join("current/link");
+                let current = tag_dir.join("current");
+                let content = read_link(backend, &current.join("link"));
                 let tag = Tag {
                     name_is_utf8: entry.name_str().is_some(),
-                    current: Link {
-                        content: read_link(backend, &current),
-                        parent: tag_dir.clone(),
-                        own: LinkDir::Current,
-                        named: None,
-                    },
-                    index: digest_links(backend, &tag_dir.join("index"), &mut findings),
+                    current: Link::new(&tag_dir, Under::Current, current, None, content),
+                    index: digest_links(backend, &tag_dir, Under::History, &mut findings),
                     name: Key::from_bytes(&*entry.name).to_string(),
                     display: tag_dir,
                 };
