@@ -13,7 +13,7 @@ use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
-use crate::report::Coverage;
+use crate::report::{Coverage, CoverageShare, Exceptions};
 use crate::rules::Rule;
 use crate::store::Lookup;
 
@@ -418,13 +418,14 @@ impl Graph<'_> {
         let Some(index) = self.index_json else {
             return Vec::new();
         };
+        let mut share = CoverageShare::default();
         index
             .manifests
             .iter()
             .filter_map(|entry| {
                 let digest = entry.digest.as_ref()?;
                 let root = entry.ref_name.clone().unwrap_or_else(|| digest.to_string());
-                self.coverage_of(root, self.index_path, entry)
+                self.coverage_of(root, self.index_path, entry, &mut share)
             })
             .collect()
     }
@@ -432,28 +433,23 @@ impl Graph<'_> {
     /// Platform coverage of one root: an `index.json` entry, or a tag of a Distribution
     /// repository (given as a descriptor of the document it points at). `None` when the
     /// entry names neither an index nor a manifest, or its document was not loaded.
-    pub fn coverage_of(&self, root: String, path: &Key, entry: &Descriptor) -> Option<Coverage> {
+    pub fn coverage_of(
+        &self,
+        root: String,
+        path: &Key,
+        entry: &Descriptor,
+        share: &mut CoverageShare,
+    ) -> Option<Coverage> {
         let digest = entry.digest.as_ref()?;
         let kind = media_type::kind(entry.media_type.as_deref()?);
         if !matches!(kind, Kind::Index | Kind::Manifest) {
             return None;
         }
-        let mut coverage = Coverage {
-            root,
-            path: path.clone(),
-            pointer: entry.pointer.clone(),
-            digest: digest.clone(),
-            platforms: Vec::new(),
-            duplicates: Vec::new(),
-            without_platform: Vec::new(),
-            attestations: Vec::new(),
-            artifacts: Vec::new(),
-            missing: Vec::new(),
-            missing_platforms: Vec::new(),
-        };
+        let mut platforms = Vec::new();
+        let mut exceptions = Exceptions::default();
         match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
             Some(Document::Index(_)) => {
-                self.collect(digest, &mut coverage);
+                self.collect(digest, &mut platforms, &mut exceptions);
             }
             Some(Document::Manifest(_)) => {
                 let platform = entry.platform.as_deref().cloned().or_else(|| {
@@ -461,22 +457,26 @@ impl Graph<'_> {
                         .and_then(|(_, c)| c.platform.as_deref().cloned())
                 });
                 match platform {
-                    Some(p) => coverage.platforms.push(p),
-                    None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),
-                    None => coverage.without_platform.push(digest.clone()),
+                    Some(p) => platforms.push(p),
+                    None if self.is_artifact(entry) => exceptions.artifacts.push(digest.clone()),
+                    None => exceptions.without_platform.push(digest.clone()),
                 }
             }
             _ => return None,
         }
-        // Kept until the report is written, one per tag: no growth slack (a first push
-        // reserves room for four platforms).
-        coverage.shrink_to_fit();
-        Some(coverage)
+        Some(Coverage {
+            root,
+            path: path.clone(),
+            pointer: entry.pointer.clone(),
+            digest: digest.clone(),
+            platforms: share.platforms(platforms),
+            exceptions: share.exceptions(exceptions),
+        })
     }
 
     /// Walks an index depth-first, in entry order, with an explicit stack: nesting depth
     /// is attacker-controlled, so recursion could overflow a worker thread's stack.
-    fn collect(&self, root: &Digest, coverage: &mut Coverage) {
+    fn collect(&self, root: &Digest, platforms: &mut Vec<Platform>, exceptions: &mut Exceptions) {
         let index_of =
             |digest: &Digest| match self.docs.get(digest).and_then(|l| l.document.as_ref()) {
                 Some(Document::Index(index)) => Some(index.as_ref()),
@@ -502,13 +502,13 @@ impl Graph<'_> {
             let is_image = matches!(kind, Some(Kind::Index | Kind::Manifest));
             if is_image && self.blobs.len_of(digest).is_none() {
                 // A sparse index: the platform is listed, its image is not here.
-                coverage.missing.push(digest.clone());
+                exceptions.missing.push(digest.clone());
                 if let Some(p) = entry
                     .platform
                     .as_ref()
                     .filter(|_| !entry.is_attestation_entry())
                 {
-                    coverage.missing_platforms.push(Platform::clone(p));
+                    exceptions.missing_platforms.push(Platform::clone(p));
                 }
                 continue;
             }
@@ -519,15 +519,17 @@ impl Graph<'_> {
                     }
                 }
                 Some(Kind::Manifest) => match entry.platform.as_deref() {
-                    _ if entry.is_attestation_entry() => coverage.attestations.push(digest.clone()),
-                    Some(p) if seen.insert(p) => coverage.platforms.push(p.clone()),
+                    _ if entry.is_attestation_entry() => {
+                        exceptions.attestations.push(digest.clone())
+                    }
+                    Some(p) if seen.insert(p) => platforms.push(p.clone()),
                     Some(p) => {
                         if duplicated.insert(p) {
-                            coverage.duplicates.push(p.clone());
+                            exceptions.duplicates.push(p.clone());
                         }
                     }
-                    None if self.is_artifact(entry) => coverage.artifacts.push(digest.clone()),
-                    None => coverage.without_platform.push(digest.clone()),
+                    None if self.is_artifact(entry) => exceptions.artifacts.push(digest.clone()),
+                    None => exceptions.without_platform.push(digest.clone()),
                 },
                 _ => {}
             }

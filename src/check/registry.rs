@@ -21,7 +21,7 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::{media_type, time};
-use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
+use crate::report::{Coverage, CoverageShare, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
 use crate::store::distribution::{Content, Link, RegistryRoot, Repository};
@@ -629,6 +629,7 @@ impl Registry<'_> {
     /// Platform coverage of every tag whose manifest was loaded.
     fn coverage(&self, resolved: &[Resolved]) -> Vec<Coverage> {
         let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.len()).sum());
+        let mut share = CoverageShare::default();
         for r in resolved {
             for (tag, link, digest) in &r.tags {
                 let Some(document) = self.document(digest) else {
@@ -646,7 +647,10 @@ impl Registry<'_> {
                     ..Descriptor::default()
                 };
                 let root = format!("{}:{tag}", r.repository.name);
-                coverage.extend(self.graph.coverage_of(root, &link.display(), &entry));
+                coverage.extend(
+                    self.graph
+                        .coverage_of(root, &link.display(), &entry, &mut share),
+                );
             }
         }
         coverage

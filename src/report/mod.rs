@@ -6,6 +6,8 @@ pub mod metrics;
 mod text;
 
 use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::finding::{Finding, Severity};
 use crate::model::digest::Digest;
@@ -84,6 +86,11 @@ pub struct Stats {
 }
 
 /// The platforms one entry of a layout's `index.json` covers.
+///
+/// One is kept per tag until the report is written, and a registry has hundreds of
+/// thousands of tags nearly all alike (one or a few platforms, nothing else to say): the
+/// platform list is shared by every entry with the same list, and the rarer lists by
+/// every entry that has none of them ([`CoverageShare`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Coverage {
     /// `org.opencontainers.image.ref.name` of the entry, else its digest; for a
@@ -99,7 +106,15 @@ pub struct Coverage {
     /// The entry's digest.
     pub digest: Digest,
     /// Distinct platforms, in index order (attestations excluded).
-    pub platforms: Vec<Platform>,
+    pub platforms: Arc<[Platform]>,
+    /// What else the entry lists.
+    #[serde(flatten)]
+    pub exceptions: Arc<Exceptions>,
+}
+
+/// What a coverage entry lists besides its distinct platforms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Exceptions {
     /// Platforms claimed by more than one entry.
     pub duplicates: Vec<Platform>,
     /// Image manifests listed without a platform.
@@ -117,16 +132,59 @@ pub struct Coverage {
     pub missing_platforms: Vec<Platform>,
 }
 
-impl Coverage {
-    /// Drops the growth slack of every list (coverage is kept until the report is out).
-    pub fn shrink_to_fit(&mut self) {
-        self.platforms.shrink_to_fit();
+impl Exceptions {
+    /// Whether every list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.duplicates.is_empty()
+            && self.without_platform.is_empty()
+            && self.attestations.is_empty()
+            && self.artifacts.is_empty()
+            && self.missing.is_empty()
+            && self.missing_platforms.is_empty()
+    }
+
+    fn shrink_to_fit(&mut self) {
         self.duplicates.shrink_to_fit();
         self.without_platform.shrink_to_fit();
         self.attestations.shrink_to_fit();
         self.artifacts.shrink_to_fit();
         self.missing.shrink_to_fit();
         self.missing_platforms.shrink_to_fit();
+    }
+}
+
+/// What coverage entries built together share: each distinct platform list once, and
+/// one empty [`Exceptions`].
+#[derive(Debug, Default)]
+pub struct CoverageShare {
+    platforms: HashSet<Arc<[Platform]>>,
+    none: Arc<Exceptions>,
+}
+
+impl CoverageShare {
+    /// Distinct lists kept for sharing; past this many, a hostile store's every-entry-
+    /// different lists are kept once each and not also in the table.
+    const MAX_LISTS: usize = 4096;
+
+    /// The shared copy of this platform list.
+    pub fn platforms(&mut self, platforms: Vec<Platform>) -> Arc<[Platform]> {
+        if let Some(shared) = self.platforms.get(platforms.as_slice()) {
+            return shared.clone();
+        }
+        let list: Arc<[Platform]> = platforms.into();
+        if self.platforms.len() < Self::MAX_LISTS {
+            self.platforms.insert(list.clone());
+        }
+        list
+    }
+
+    /// These exceptions, without growth slack, or the shared empty value.
+    pub fn exceptions(&mut self, mut exceptions: Exceptions) -> Arc<Exceptions> {
+        if exceptions.is_empty() {
+            return self.none.clone();
+        }
+        exceptions.shrink_to_fit();
+        Arc::new(exceptions)
     }
 }
 

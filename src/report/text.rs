@@ -240,28 +240,36 @@ fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
             parts.push("(no platform)".to_owned());
         }
         let mut notes = Vec::new();
-        if !entry.without_platform.is_empty() {
-            notes.push(format!("{} without platform", entry.without_platform.len()));
+        if !entry.exceptions.without_platform.is_empty() {
+            notes.push(format!(
+                "{} without platform",
+                entry.exceptions.without_platform.len()
+            ));
         }
-        if !entry.duplicates.is_empty() {
-            let dups: Vec<String> = entry.duplicates.iter().map(ToString::to_string).collect();
+        if !entry.exceptions.duplicates.is_empty() {
+            let dups: Vec<String> = entry
+                .exceptions
+                .duplicates
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             notes.push(format!("duplicated: {}", dups.join(", ")));
         }
-        if !entry.artifacts.is_empty() {
+        if !entry.exceptions.artifacts.is_empty() {
             notes.push(format!(
                 "{} artifact{}",
-                entry.artifacts.len(),
-                plural(entry.artifacts.len())
+                entry.exceptions.artifacts.len(),
+                plural(entry.exceptions.artifacts.len())
             ));
         }
-        if !entry.attestations.is_empty() {
+        if !entry.exceptions.attestations.is_empty() {
             notes.push(format!(
                 "{} attestation{}",
-                entry.attestations.len(),
-                plural(entry.attestations.len())
+                entry.exceptions.attestations.len(),
+                plural(entry.exceptions.attestations.len())
             ));
         }
-        if !entry.missing.is_empty() {
+        if !entry.exceptions.missing.is_empty() {
             notes.push(sparse_note(entry));
         }
         let notes = if notes.is_empty() {
@@ -276,11 +284,11 @@ fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
 /// "2 of 3 platforms present" for a sparse index (or "1 of 2 manifests present" where the
 /// absent entries name no platform).
 fn sparse_note(entry: &Coverage) -> String {
-    if entry.missing_platforms.is_empty() {
-        let listed = entry.platforms.len() + entry.missing.len();
+    if entry.exceptions.missing_platforms.is_empty() {
+        let listed = entry.platforms.len() + entry.exceptions.missing.len();
         return format!("{} of {listed} manifests present", entry.platforms.len());
     }
-    let listed = entry.platforms.len() + entry.missing_platforms.len();
+    let listed = entry.platforms.len() + entry.exceptions.missing_platforms.len();
     format!(
         "{} of {listed} platform{} present",
         entry.platforms.len(),
@@ -299,7 +307,7 @@ fn coverage_summary(out: &mut String, coverage: &[Coverage]) {
     );
     let mut by_platform: BTreeMap<&Platform, usize> = BTreeMap::new();
     for entry in coverage {
-        for platform in &entry.platforms {
+        for platform in entry.platforms.iter() {
             *by_platform.entry(platform).or_default() += 1;
         }
     }
@@ -311,13 +319,20 @@ fn coverage_summary(out: &mut String, coverage: &[Coverage]) {
     rows.sort_by_key(|row| std::cmp::Reverse(row.1));
     let no_platform = coverage
         .iter()
-        .filter(|c| c.platforms.is_empty() && c.artifacts.is_empty() && c.missing.is_empty())
+        .filter(|c| {
+            c.platforms.is_empty()
+                && c.exceptions.artifacts.is_empty()
+                && c.exceptions.missing.is_empty()
+        })
         .count();
     let artifacts_only = coverage
         .iter()
-        .filter(|c| c.platforms.is_empty() && !c.artifacts.is_empty())
+        .filter(|c| c.platforms.is_empty() && !c.exceptions.artifacts.is_empty())
         .count();
-    let sparse: Vec<&Coverage> = coverage.iter().filter(|c| !c.missing.is_empty()).collect();
+    let sparse: Vec<&Coverage> = coverage
+        .iter()
+        .filter(|c| !c.exceptions.missing.is_empty())
+        .collect();
     let mut extra: Vec<(String, String)> = Vec::new();
     if no_platform > 0 {
         extra.push(("without a platform".to_owned(), tags_count(no_platform)));
@@ -326,7 +341,7 @@ fn coverage_summary(out: &mut String, coverage: &[Coverage]) {
         extra.push(("artifacts only".to_owned(), tags_count(artifacts_only)));
     }
     if !sparse.is_empty() {
-        let absent: usize = sparse.iter().map(|c| c.missing.len()).sum();
+        let absent: usize = sparse.iter().map(|c| c.exceptions.missing.len()).sum();
         extra.push((
             "sparse indexes".to_owned(),
             format!(
