@@ -72,7 +72,13 @@ ceph-mon -c "$conf" -i a -f >"$dir/log/mon.out" 2>&1 &
 mon=$!
 echo $mon >> "$dir/pids"
 uuid=$(cat /proc/sys/kernel/random/uuid)
-id=$(timeout 60 ceph -c "$conf" osd new "$uuid" 2>"$dir/log/osd-new.out") || fail "the monitor did not answer"
+# A client that asks before it has the monitor map is refused now and then ("EPERM:
+# problem getting command descriptions", the monitor logging fsid 0 against its own);
+# asking again gets through. `osd new` of one uuid is idempotent.
+until id=$(timeout 30 ceph -c "$conf" osd new "$uuid" 2>>"$dir/log/osd-new.out"); do
+    alive $mon ceph-mon; in_time "the monitor did not answer"
+    sleep 0.5
+done
 # Now and then (1 start in 6 here) ceph-osd 16.2 aborts at start-up (map::at, after a
 # "wrong fsid" from the monitor); a fresh mkfs and start gets past it.
 osd_starts=0
