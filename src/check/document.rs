@@ -15,7 +15,9 @@ use simd_json::prelude::ValueAsScalar as _;
 use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
-use crate::model::document::{ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest};
+use crate::model::document::{
+    ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest, shared_pointer,
+};
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
@@ -329,9 +331,9 @@ fn schema1(object: &Object, cx: &mut Context) -> Manifest {
         "Docker schema 1 manifest: deprecated, refused by distribution 3 and current clients",
     );
     let media_type = match object.get("mediaType").and_then(Value::as_str) {
-        Some(ty) => ty.to_owned(),
-        None if object.contains_key("signatures") => media_type::DOCKER_SCHEMA1_SIGNED.to_owned(),
-        None => media_type::DOCKER_SCHEMA1.to_owned(),
+        Some(ty) => media_type::shared(ty),
+        None if object.contains_key("signatures") => media_type::DOCKER_SCHEMA1_SIGNED.into(),
+        None => media_type::DOCKER_SCHEMA1.into(),
     };
     required_string(object, "", "name", cx);
     required_string(object, "", "tag", cx);
@@ -350,7 +352,7 @@ fn schema1(object: &Object, cx: &mut Context) -> Manifest {
                     None => cx.missing(&sum),
                     Some(Value::String(s)) => match Digest::parse(s) {
                         Ok(digest) => layers.push(Descriptor {
-                            pointer: at,
+                            pointer: at.into(),
                             digest: Some(digest),
                             ..Descriptor::default()
                         }),
@@ -390,7 +392,11 @@ fn schema_version(object: &Object, cx: &mut Context) {
 }
 
 /// The document's own `mediaType`: grammar, and absence (a SHOULD).
-fn own_media_type(object: &Object, expected: &[&str], cx: &mut Context) -> Option<String> {
+fn own_media_type(
+    object: &Object,
+    expected: &[&str],
+    cx: &mut Context,
+) -> Option<Cow<'static, str>> {
     match object.get("mediaType") {
         None => {
             cx.report(
@@ -414,7 +420,7 @@ fn own_media_type(object: &Object, expected: &[&str], cx: &mut Context) -> Optio
                 )
                 .set_expected_found(expected.join(" or "), s);
             }
-            Some(s.to_string())
+            Some(media_type::shared(s))
         }
         Some(value) => {
             cx.wrong_type("/mediaType", "string", value);
@@ -579,7 +585,7 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
     let media_type = object
         .get("mediaType")
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(media_type::shared);
     optional_media_type(object, "", "artifactType", cx);
     let blobs = match object.get("blobs") {
         None => Vec::new(),
@@ -630,7 +636,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         return None;
     };
     let mut out = Descriptor {
-        pointer: at.to_owned(),
+        pointer: shared_pointer(at),
         ..Descriptor::default()
     };
     match object.get("mediaType") {

@@ -161,7 +161,7 @@ impl Graph<'_> {
             let location = || {
                 Location::path(self.blob_key(digest))
                     .with_digest(Some(digest.clone()))
-                    .via(self.referrer_key(referrer), &descriptor.pointer)
+                    .via(self.referrer_key(referrer), &*descriptor.pointer)
             };
             let Some(blob) = self.blobs.len_of(digest) else {
                 if self.blobs.is_accounted(digest) {
@@ -260,7 +260,7 @@ impl Graph<'_> {
                         Rule::IndexCycle,
                         Location::path(self.blob_key(target))
                             .with_digest(Some(target.clone()))
-                            .via(self.blob_key(node), &child.pointer),
+                            .via(self.blob_key(node), &*child.pointer),
                         "index entry leads back to an index that contains it",
                     )),
                     Some(Mark::Done) => {}
@@ -316,7 +316,7 @@ impl Graph<'_> {
                                     Rule::IndexPlatformMismatch,
                                     Location::path(self.blob_key(target))
                                         .with_digest(Some(target.clone()))
-                                        .via(self.blob_key(digest), &entry.pointer),
+                                        .via(self.blob_key(digest), &*entry.pointer),
                                     "index entry's platform differs from the image config's",
                                 )
                                 .expected_found(claimed, actual),
@@ -383,7 +383,7 @@ impl Graph<'_> {
             Rule::IndexPlatformMissing,
             Location::path(self.blob_key(index_digest))
                 .with_digest(Some(index_digest.clone()))
-                .via(self.blob_key(index_digest), &entry.pointer),
+                .via(self.blob_key(index_digest), &*entry.pointer),
             "index entry names an image manifest but has no platform",
         ));
     }
@@ -467,7 +467,7 @@ impl Graph<'_> {
         Some(Coverage {
             root,
             path: path.clone(),
-            pointer: entry.pointer.clone(),
+            pointer: entry.pointer.to_string(),
             digest: digest.clone(),
             platforms: share.platforms(platforms),
             exceptions: share.exceptions(exceptions),

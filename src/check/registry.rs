@@ -396,7 +396,7 @@ impl Registry<'_> {
                     Rule::RegistryReferenceUnlinked,
                     Location::path(self.root.blob_key(target))
                         .with_digest(Some(target.clone()))
-                        .via(self.root.blob_key(digest), &d.pointer),
+                        .via(self.root.blob_key(digest), &*d.pointer),
                     format!("{what} is not linked in {}: pulls fail", repository.name),
                 ));
             };
@@ -641,8 +641,8 @@ impl Registry<'_> {
                     Document::Config(_) => continue,
                 };
                 let entry = Descriptor {
-                    pointer: String::new(),
-                    media_type: Some(own_type.map_or(fallback.into(), Into::into)),
+                    pointer: "".into(),
+                    media_type: Some(own_type.unwrap_or(fallback.into())),
                     digest: Some(digest.clone()),
                     ..Descriptor::default()
                 };

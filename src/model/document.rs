@@ -4,6 +4,7 @@
 //! the rest of the document usable.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use crate::model::digest::Digest;
 use crate::model::platform::Platform;
@@ -11,11 +12,54 @@ use crate::model::platform::Platform;
 /// `vnd.docker.reference.type` value that marks a BuildKit attestation manifest.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
+/// Pointers nearly every descriptor has: `/config`, `/subject`, and the first entries of
+/// `/layers`, `/manifests` and `/blobs`.
+static COMMON_POINTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut common = vec!["/config".to_owned(), "/subject".to_owned()];
+    for array in ["/layers", "/manifests", "/blobs"] {
+        common.extend((0..COMMON_ENTRIES).map(|i| format!("{array}/{i}")));
+    }
+    common
+});
+
+/// How many entries of each array have a shared pointer.
+const COMMON_ENTRIES: usize = 32;
+
+/// `pointer` as a shared static string when it is a common one, else a copy: a registry
+/// holds hundreds of thousands of descriptors, nearly all at the same few pointers.
+pub fn shared_pointer(pointer: &str) -> Cow<'static, str> {
+    let common: &'static [String] = &COMMON_POINTERS;
+    let position = match pointer.rsplit_once('/') {
+        Some(("", "config")) => Some(0),
+        Some(("", "subject")) => Some(1),
+        Some((array, i)) => {
+            let first = match array {
+                "/layers" => Some(2),
+                "/manifests" => Some(2 + COMMON_ENTRIES),
+                "/blobs" => Some(2 + 2 * COMMON_ENTRIES),
+                _ => None,
+            };
+            // Only the canonical decimal (no leading zero, no sign) is shared.
+            let index = i
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n < COMMON_ENTRIES && n.to_string() == i);
+            first.zip(index).map(|(first, index)| first + index)
+        }
+        None => None,
+    };
+    match position {
+        Some(position) => Cow::Borrowed(common[position].as_str()),
+        None => Cow::Owned(pointer.to_owned()),
+    }
+}
+
 /// A descriptor as far as it was valid. Absent fields were missing or invalid (and reported).
 #[derive(Clone, Debug, Default)]
 pub struct Descriptor {
-    /// JSON pointer of the descriptor inside its document, e.g. `/manifests/0`.
-    pub pointer: String,
+    /// JSON pointer of the descriptor inside its document, e.g. `/manifests/0`; the
+    /// common ones are shared static strings ([`shared_pointer`]).
+    pub pointer: Cow<'static, str>,
     /// `mediaType`, when it is a string (grammar already checked); common types are
     /// shared static strings (`media_type::shared`).
     pub media_type: Option<Cow<'static, str>>,
@@ -46,8 +90,8 @@ impl Descriptor {
 /// An image index (or Docker manifest list).
 #[derive(Clone, Debug, Default)]
 pub struct Index {
-    /// The document's own `mediaType`.
-    pub media_type: Option<String>,
+    /// The document's own `mediaType` (common types shared, as in descriptors).
+    pub media_type: Option<Cow<'static, str>>,
     /// `manifests`, in order.
     pub manifests: Vec<Descriptor>,
     /// `subject` (boxed: rare, and a descriptor is large).
@@ -57,8 +101,8 @@ pub struct Index {
 /// An image manifest (OCI or Docker schema 2), or the withdrawn OCI artifact manifest.
 #[derive(Clone, Debug, Default)]
 pub struct Manifest {
-    /// The document's own `mediaType`.
-    pub media_type: Option<String>,
+    /// The document's own `mediaType` (common types shared, as in descriptors).
+    pub media_type: Option<Cow<'static, str>>,
     /// `config` (an artifact manifest has none).
     pub config: Option<Descriptor>,
     /// `layers`, in order (an artifact manifest's `blobs`); `None` when absent or not an
@@ -101,4 +145,36 @@ pub enum Document {
     Manifest(Box<Manifest>),
     /// A config.
     Config(Config),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_pointers_are_shared_and_every_pointer_keeps_its_text() {
+        for pointer in [
+            "/config",
+            "/subject",
+            "/layers/0",
+            "/manifests/31",
+            "/blobs/7",
+        ] {
+            let shared = shared_pointer(pointer);
+            assert!(matches!(shared, Cow::Borrowed(_)), "{pointer}");
+            assert_eq!(shared, pointer);
+        }
+        for pointer in [
+            "",
+            "/layers/32",
+            "/layers/01",
+            "/layers/+1",
+            "/config/x",
+            "/x/0",
+        ] {
+            let copied = shared_pointer(pointer);
+            assert!(matches!(copied, Cow::Owned(_)), "{pointer}");
+            assert_eq!(copied, pointer);
+        }
+    }
 }
