@@ -145,11 +145,84 @@ enum Need {
 struct Resolved<'r> {
     repository: &'r Repository,
     /// Revision links whose content is the digest their path names.
-    revisions: HashSet<Digest>,
+    revisions: DigestSet,
     /// Layer links likewise.
-    layers: HashSet<Digest>,
+    layers: DigestSet,
     /// Tag name and the digest its current link holds.
     tags: Vec<(&'r str, &'r Link, Digest)>,
+}
+
+/// A set of digests kept for the whole collector simulation: sorted, without the spare
+/// buckets and control bytes of a hash set (one per link of the registry).
+#[derive(Default)]
+struct DigestSet(Vec<Digest>);
+
+impl DigestSet {
+    fn new(mut digests: Vec<Digest>) -> DigestSet {
+        digests.sort_unstable();
+        digests.dedup();
+        digests.shrink_to_fit();
+        DigestSet(digests)
+    }
+
+    fn contains(&self, digest: &Digest) -> bool {
+        self.0.binary_search(digest).is_ok()
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Digest> {
+        self.0.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What the collector simulation marks: a set of digests, walked through references.
+trait Marks<'s> {
+    /// Marks `digest`; whether the walk goes on from it (it was not marked before, and is
+    /// a blob of the store, so it may be a document that references others).
+    fn mark(&mut self, digest: &'s Digest) -> bool;
+}
+
+/// One repository's marks: few, so a hash set.
+impl<'s> Marks<'s> for HashSet<&'s Digest> {
+    fn mark(&mut self, digest: &'s Digest) -> bool {
+        self.insert(digest)
+    }
+}
+
+/// The whole registry's marks: one bit per blob of the inventory, by its position. (A
+/// hash set of every marked digest was the largest thing the audit held.) A digest the
+/// store does not hold has no document and so nothing to walk to; it is not kept.
+struct BlobMarks<'i> {
+    inventory: &'i Inventory,
+    bits: Vec<u64>,
+}
+
+impl<'i> BlobMarks<'i> {
+    fn new(inventory: &'i Inventory) -> BlobMarks<'i> {
+        BlobMarks {
+            inventory,
+            bits: vec![0; inventory.len().div_ceil(64)],
+        }
+    }
+
+    /// Whether the blob at this inventory position is marked.
+    fn is_marked(&self, position: usize) -> bool {
+        self.bits[position / 64] & (1 << (position % 64)) != 0
+    }
+}
+
+impl<'s> Marks<'s> for BlobMarks<'_> {
+    fn mark(&mut self, digest: &'s Digest) -> bool {
+        let Some(position) = self.inventory.position(digest) else {
+            return false;
+        };
+        let was = self.is_marked(position);
+        self.bits[position / 64] |= 1 << (position % 64);
+        !was
+    }
 }
 
 /// The Distribution checks over listed repositories and loaded documents.
@@ -196,8 +269,8 @@ impl Registry<'_> {
         let (reclaimable, total) = self.collect_garbage(&resolved, options, &mut findings);
         // Coverage reads the tags only: the digest sets go before its entries arrive.
         for r in &mut resolved {
-            r.revisions = HashSet::new();
-            r.layers = HashSet::new();
+            r.revisions = DigestSet::default();
+            r.layers = DigestSet::default();
         }
         RegistryResult {
             coverage: self.coverage(&resolved),
@@ -290,20 +363,19 @@ impl Registry<'_> {
                 ),
             ));
         }
-        let mut revisions = HashSet::new();
+        let mut revisions = Vec::with_capacity(repository.revisions.len());
         for link in &repository.revisions {
-            if let Some(digest) = self.check_link(link, Need::Needed, findings) {
-                revisions.insert(digest);
-            }
+            revisions.extend(self.check_link(link, Need::Needed, findings));
         }
+        let revisions = DigestSet::new(revisions);
         // Configs and layers the repository's manifests use: their layer links are needed.
         let mut used = HashSet::new();
-        for digest in &revisions {
+        for digest in revisions.iter() {
             if let Some(Document::Manifest(manifest)) = self.document(digest) {
                 used.extend(manifest.blobs().filter_map(|d| d.digest.clone()));
             }
         }
-        let mut layers = HashSet::new();
+        let mut layers = Vec::with_capacity(repository.layers.len());
         for link in &repository.layers {
             let named = link.named().and_then(Result::ok);
             let need = if named.is_some_and(|d| used.contains(d)) {
@@ -311,11 +383,10 @@ impl Registry<'_> {
             } else {
                 Need::Leftover
             };
-            if let Some(digest) = self.check_link(link, need, findings) {
-                layers.insert(digest);
-            }
+            layers.extend(self.check_link(link, need, findings));
         }
-        let mut tags = Vec::new();
+        let layers = DigestSet::new(layers);
+        let mut tags = Vec::with_capacity(repository.tags.len());
         for tag in &repository.tags {
             if !tag.name_is_utf8 || !is_tag(&tag.name) {
                 findings.push(Finding::new(
@@ -380,13 +451,11 @@ impl Registry<'_> {
     fn check_references(
         &self,
         repository: &Repository,
-        revisions: &HashSet<Digest>,
-        layers: &HashSet<Digest>,
+        revisions: &DigestSet,
+        layers: &DigestSet,
         findings: &mut Vec<Finding>,
     ) {
-        let mut sorted: Vec<&Digest> = revisions.iter().collect();
-        sorted.sort();
-        for digest in sorted {
+        for digest in revisions.iter() {
             let Some(loaded) = self.docs().get(digest) else {
                 continue;
             };
@@ -439,11 +508,11 @@ impl Registry<'_> {
     fn mark<'s>(
         &'s self,
         roots: impl IntoIterator<Item = &'s Digest>,
-        marked: &mut HashSet<&'s Digest>,
+        marked: &mut impl Marks<'s>,
     ) {
         let mut stack: Vec<&Digest> = roots.into_iter().collect();
         while let Some(digest) = stack.pop() {
-            if !marked.insert(digest) {
+            if !marked.mark(digest) {
                 continue;
             }
             if let Some(document) = self.document(digest) {
@@ -510,15 +579,18 @@ impl Registry<'_> {
 
         // One repository's tag-kept set at a time: its unused manifests are counted, and
         // with --delete-untagged it is what the repository marks.
-        let mut marked = HashSet::new();
+        let mut marked = BlobMarks::new(self.inventory());
         let mut unused_manifests = Vec::with_capacity(resolved.len());
         for r in resolved {
             let kept = self.kept_by_tags(r);
             unused_manifests.push(r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64);
             if options.untagged {
-                marked.extend(kept);
+                // Kept is closed under references already: marking each is enough.
+                for digest in kept {
+                    marked.mark(digest);
+                }
             } else {
-                self.mark(&r.revisions, &mut marked);
+                self.mark(r.revisions.iter(), &mut marked);
             }
         }
         // Conservative: a revision whose link is unusable still keeps what its path names.
@@ -531,8 +603,9 @@ impl Registry<'_> {
         let mut garbage: Vec<Blob> = self
             .inventory()
             .iter()
-            .filter(|(digest, _)| !marked.contains(*digest))
-            .map(|(digest, len)| Blob {
+            .enumerate()
+            .filter(|(position, _)| !marked.is_marked(*position))
+            .map(|(_, (digest, len))| Blob {
                 digest,
                 len,
                 store: self.root,
