@@ -1,15 +1,13 @@
 //! Loading documents: every index, manifest and config a store's roots reach, each read
 //! once, hashed from the same bytes, then parsed.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use crate::audit::Checked;
 use crate::audit::{Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
-use crate::check::graph::{self, Loaded};
+use crate::check::graph::{self, Docs, Loaded};
 use crate::finding::{Finding, Location};
 use crate::hash::{self, HashResult};
 use crate::model::digest::Digest;
@@ -27,14 +25,16 @@ pub(super) fn load_documents(
     blobs: &dyn Lookup,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> (HashMap<Digest, Loaded>, u64) {
-    let mut docs: HashMap<Digest, Loaded> = HashMap::new();
+) -> (Docs, u64) {
+    let mut docs = Docs::default();
     let mut bytes_hashed = 0;
     while !frontier.is_empty() {
         frontier.sort();
         frontier.dedup_by(|a, b| a.0 == b.0);
         frontier.retain(|(digest, _)| !docs.contains_key(digest) && blobs.len_of(digest).is_some());
-        let level: Vec<(Digest, Loaded, Vec<Finding>, u64)> = frontier
+        // The documents apart from their findings and byte counts, so that they move
+        // into `docs` without a second copy of the level.
+        let (level, found): (Vec<(Digest, Loaded)>, Vec<Found>) = frontier
             .par_iter()
             .map(|(digest, expect)| {
                 let key = blobs.key_of(digest);
@@ -46,32 +46,31 @@ pub(super) fn load_documents(
                     content: hashed.map(|(_, result)| result),
                 };
                 (
-                    digest.clone(),
-                    loaded,
-                    found,
-                    hashed.map_or(0, |(len, _)| len),
+                    (digest.clone(), loaded),
+                    (found, hashed.map_or(0, |(len, _)| len)),
                 )
             })
-            .collect();
-        let mut next = Vec::new();
-        for (digest, loaded, mut found, hashed) in level {
+            .unzip();
+        for (mut found, hashed) in found {
             bytes_hashed += hashed;
             findings.append(&mut found);
-            if let Some(document) = &loaded.document {
-                next.extend(
-                    graph::children(document)
-                        .into_iter()
-                        .filter_map(|(d, is_config)| {
-                            Some((d.digest.clone()?, graph::expect_for(d, is_config)?))
-                        }),
-                );
-            }
-            docs.insert(digest, loaded);
         }
-        frontier = next;
+        frontier = level
+            .iter()
+            .filter_map(|(_, loaded)| loaded.document.as_ref())
+            .flat_map(graph::children)
+            .filter_map(|(d, is_config)| {
+                Some((d.digest.clone()?, graph::expect_for(d, is_config)?))
+            })
+            .collect();
+        docs.extend(level);
     }
+    docs.finish();
     (docs, bytes_hashed)
 }
+
+/// What loading one document found, and the bytes it hashed.
+type Found = (Vec<Finding>, u64);
 
 /// Reads one document blob: size limit, hash of the raw bytes, then parse.
 /// Returns the document, and the number of bytes hashed with the result (`None` when the
@@ -138,9 +137,9 @@ pub(super) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Fi
 
 /// What is known of each blob of `inventory` before the verify phase: documents were
 /// hashed as they were read.
-pub(super) fn hashed_flags(inventory: &Inventory, docs: &HashMap<Digest, Loaded>) -> Vec<Checked> {
+pub(super) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<Checked> {
     let mut flags = vec![Checked::No; inventory.len()];
-    for (digest, loaded) in docs {
+    for (digest, loaded) in docs.iter() {
         if let (Some(i), Some(result)) = (inventory.position(digest), loaded.content) {
             flags[i] = Checked::Hashed(result);
         }

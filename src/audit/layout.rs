@@ -1,13 +1,13 @@
 //! One OCI image layout: its `oci-layout` and `index.json`, inventory, documents and
 //! graph, and the blobs nothing reaches.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::audit::documents::{hashed_flags, load_documents};
 use crate::audit::{Checked, Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
-use crate::check::graph::{self, Graph, Loaded};
+use crate::check::graph::{self, Docs, Graph};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
@@ -67,7 +67,7 @@ pub(super) fn audit_layout(
 /// What checking a layout's documents leaves.
 pub(super) struct LayoutCheck {
     /// Every document loaded.
-    pub(super) docs: HashMap<Digest, Loaded>,
+    pub(super) docs: Docs,
     /// Bytes hashed while reading them.
     pub(super) bytes_hashed: u64,
     /// Platform coverage of each `index.json` entry.

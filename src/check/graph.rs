@@ -17,6 +17,75 @@ use crate::report::{Coverage, CoverageShare, Exceptions};
 use crate::rules::Rule;
 use crate::store::Lookup;
 
+/// Every document loaded from a store's blobs, by digest: a vector searched by bisection.
+/// A registry holds hundreds of thousands of documents; a hash map's spare buckets, and
+/// the second table it holds while it grows, nearly doubled them.
+///
+/// While documents are loaded level by level, the newest sit unsorted after the sorted
+/// part and are searched one by one; they are sorted in once they are an eighth of the
+/// whole. (Sorting after every level would be quadratic in a chain of nested indexes,
+/// one document a level.)
+#[derive(Debug, Default)]
+pub struct Docs {
+    docs: Vec<(Digest, Loaded)>,
+    sorted: usize,
+}
+
+impl Docs {
+    /// Unsorted documents past this many are sorted in.
+    const UNSORTED: usize = 64;
+
+    /// Adds documents not loaded before (each digest once).
+    pub fn extend(&mut self, more: Vec<(Digest, Loaded)>) {
+        self.docs.reserve_exact(more.len());
+        self.docs.extend(more);
+        if self.docs.len() - self.sorted > Self::UNSORTED.max(self.sorted / 8) {
+            self.sort();
+        }
+    }
+
+    /// Sorts every document in and drops the spare capacity: loading is over.
+    pub fn finish(&mut self) {
+        self.sort();
+        self.docs.shrink_to_fit();
+    }
+
+    fn sort(&mut self) {
+        self.docs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.sorted = self.docs.len();
+    }
+
+    /// The document loaded from blob `digest`, with the digest as kept here.
+    pub fn get_key_value(&self, digest: &Digest) -> Option<(&Digest, &Loaded)> {
+        let (sorted, unsorted) = self.docs.split_at(self.sorted);
+        let found = match sorted.binary_search_by(|(d, _)| d.cmp(digest)) {
+            Ok(i) => &sorted[i],
+            Err(_) => unsorted.iter().find(|(d, _)| d == digest)?,
+        };
+        Some((&found.0, &found.1))
+    }
+
+    /// The document loaded from blob `digest`.
+    pub fn get(&self, digest: &Digest) -> Option<&Loaded> {
+        self.get_key_value(digest).map(|(_, loaded)| loaded)
+    }
+
+    /// Whether blob `digest` was loaded.
+    pub fn contains_key(&self, digest: &Digest) -> bool {
+        self.get(digest).is_some()
+    }
+
+    /// Every document (by digest order once loading is over).
+    pub fn iter(&self) -> impl Iterator<Item = (&Digest, &Loaded)> {
+        self.docs.iter().map(|(digest, loaded)| (digest, loaded))
+    }
+
+    /// Every document.
+    pub fn values(&self) -> impl Iterator<Item = &Loaded> {
+        self.docs.iter().map(|(_, loaded)| loaded)
+    }
+}
+
 /// A document loaded from a blob.
 #[derive(Debug)]
 pub struct Loaded {
@@ -101,7 +170,7 @@ pub struct Graph<'a> {
     /// Path of `index.json`.
     pub index_path: &'a Key,
     /// Every document loaded from its blobs.
-    pub docs: &'a HashMap<Digest, Loaded>,
+    pub docs: &'a Docs,
 }
 
 impl Graph<'_> {
@@ -129,7 +198,7 @@ impl Graph<'_> {
                 edges.push((None, d, Role::Subject));
             }
         }
-        for (referrer, loaded) in self.docs {
+        for (referrer, loaded) in self.docs.iter() {
             let Some(document) = &loaded.document else {
                 continue;
             };
@@ -234,8 +303,9 @@ impl Graph<'_> {
             let mut stack: Vec<(&Digest, usize)> = vec![(start, 0)];
             marks.insert(start, Mark::Active);
             while let Some((node, position)) = stack.last_mut() {
-                let loaded = &self.docs[*node];
-                let Some(Document::Index(index)) = &loaded.document else {
+                let Some(Document::Index(index)) =
+                    self.docs.get(node).and_then(|l| l.document.as_ref())
+                else {
                     marks.insert(node, Mark::Done);
                     stack.pop();
                     continue;
@@ -289,7 +359,7 @@ impl Graph<'_> {
 
     /// Index platforms against image configs; diff_ids against layers.
     pub fn check_consistency(&self, findings: &mut Vec<Finding>) {
-        for (digest, loaded) in self.docs {
+        for (digest, loaded) in self.docs.iter() {
             match &loaded.document {
                 Some(Document::Index(index)) => {
                     for entry in &index.manifests {

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::check::graph::{Graph, Loaded, children};
+use crate::check::graph::{Docs, Graph, children};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
@@ -284,7 +284,7 @@ impl Registry<'_> {
         self.inventory
     }
 
-    fn docs(&self) -> &HashMap<Digest, Loaded> {
+    fn docs(&self) -> &Docs {
         self.graph.docs
     }
 
