@@ -685,7 +685,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
     }
     out.artifact_type = optional_media_type(object, at, "artifactType", cx);
     if let Some(value) = object.get("platform") {
-        out.platform = platform(value, &pointer(at, "platform"), cx).map(Box::new);
+        out.platform = platform(value, &pointer(at, "platform"), cx).map(Platform::shared);
     }
     if let Some(value) = object.get("data") {
         data(value, &out, &pointer(at, "data"), cx);
@@ -997,7 +997,7 @@ fn config(object: &Object, cx: &mut Context) -> Config {
         _ => None,
     };
     Config {
-        platform: platform.map(Box::new),
+        platform: platform.map(Platform::shared),
         diff_ids,
     }
 }

@@ -4,7 +4,7 @@
 //! the rest of the document usable.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use crate::model::digest::Digest;
 use crate::model::platform::Platform;
@@ -69,8 +69,8 @@ pub struct Descriptor {
     pub size: Option<u64>,
     /// Whether `urls` lists at least one location (non-distributable content).
     pub has_urls: bool,
-    /// `platform`, when valid.
-    pub platform: Option<Box<Platform>>,
+    /// `platform`, when valid (shared: [`Platform::shared`]).
+    pub platform: Option<Arc<Platform>>,
     /// `org.opencontainers.image.ref.name`, when present.
     pub ref_name: Option<String>,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
@@ -130,8 +130,8 @@ impl Manifest {
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     /// os/architecture/variant/os.version when os and architecture are valid strings
-    /// (boxed: every loaded document is a `Document`, sized by its largest kind).
-    pub platform: Option<Box<Platform>>,
+    /// (shared, [`Platform::shared`]: a registry's configs name a handful of platforms).
+    pub platform: Option<Arc<Platform>>,
     /// Number of `rootfs.diff_ids`, when it is an array.
     pub diff_ids: Option<usize>,
 }

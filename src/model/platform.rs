@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// Values nearly every platform uses (Go's GOOS and GOARCH, ARM variants): shared static
 /// strings instead of a heap copy in every config and coverage entry of a registry.
@@ -50,6 +53,30 @@ impl Platform {
         }
     }
 
+    /// The shared copy of this platform. A registry's configs and index entries name a
+    /// handful of distinct platforms hundreds of thousands of times. Documents are parsed
+    /// on many threads, so each thread keeps its own small table: a few copies in all, and
+    /// no lock. A table stops growing at [`Platform::SHARED_PER_THREAD`] entries (a hostile
+    /// store may make every platform distinct; those are then kept once each, unshared).
+    pub fn shared(self) -> Arc<Platform> {
+        thread_local! {
+            static SHARED: RefCell<HashSet<Arc<Platform>>> = RefCell::new(HashSet::new());
+        }
+        SHARED.with_borrow_mut(|shared| {
+            if let Some(platform) = shared.get(&self) {
+                return platform.clone();
+            }
+            let platform = Arc::new(self);
+            if shared.len() < Self::SHARED_PER_THREAD {
+                shared.insert(platform.clone());
+            }
+            platform
+        })
+    }
+
+    /// How many distinct platforms each thread shares.
+    pub const SHARED_PER_THREAD: usize = 256;
+
     /// BuildKit's attestation entries use `unknown/unknown`; they describe no runnable platform.
     pub fn is_unknown(&self) -> bool {
         self.os == "unknown" && self.architecture == "unknown"
@@ -66,5 +93,20 @@ impl fmt::Display for Platform {
             write!(f, " ({version})")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_platforms_share_one_copy_on_a_thread() {
+        let amd64 = || Platform::new("linux".into(), "amd64".into(), None, None);
+        let (a, b) = (amd64().shared(), amd64().shared());
+        assert!(Arc::ptr_eq(&a, &b));
+        let arm = Platform::new("linux".into(), "arm".into(), Some("v7".into()), None).shared();
+        assert!(!Arc::ptr_eq(&a, &arm));
+        assert_eq!(arm.to_string(), "linux/arm/v7");
     }
 }
