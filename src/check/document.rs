@@ -16,7 +16,7 @@ use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::document::{
-    ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest, shared_pointer,
+    ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest, Names, shared_pointer,
 };
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
@@ -458,7 +458,7 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     }
     if expect.is_layout_index() {
         for entry in &manifests {
-            if let Some(name) = entry.ref_name.as_deref().filter(|n| !is_ref_name(n)) {
+            if let Some(name) = entry.ref_name().filter(|n| !is_ref_name(n)) {
                 cx.report(
                     Rule::AnnotationValueInvalid,
                     &pointer(&pointer(&entry.pointer, "annotations"), ANNOTATION_REF_NAME),
@@ -675,15 +675,19 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         out.has_urls = urls(value, &pointer(at, "urls"), cx);
     }
     let annotation_map = annotations(object.get("annotations"), &pointer(at, "annotations"), cx);
+    let mut names = Names::default();
     if let Some(map) = annotation_map {
-        out.ref_name = map
+        names.ref_name = map
             .get(ANNOTATION_REF_NAME)
             .and_then(Value::as_str)
             .map(str::to_owned);
         out.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
-    out.artifact_type = optional_media_type(object, at, "artifactType", cx);
+    names.artifact_type = optional_media_type(object, at, "artifactType", cx);
+    if names.ref_name.is_some() || names.artifact_type.is_some() {
+        out.names = Some(Box::new(names));
+    }
     if let Some(value) = object.get("platform") {
         out.platform = platform(value, &pointer(at, "platform"), cx).map(Platform::shared);
     }

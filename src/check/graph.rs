@@ -462,7 +462,7 @@ impl Graph<'_> {
     /// has `artifactType`, or the manifest's config is not an image config (signatures,
     /// SBOMs, helm charts). Artifacts are not platform-specific.
     fn is_artifact(&self, entry: &Descriptor) -> bool {
-        if entry.artifact_type.is_some() {
+        if entry.artifact_type().is_some() {
             return true;
         }
         let target = entry.digest.as_ref().and_then(|d| self.docs.get(d));
@@ -494,7 +494,9 @@ impl Graph<'_> {
             .iter()
             .filter_map(|entry| {
                 let digest = entry.digest.as_ref()?;
-                let root = entry.ref_name.clone().unwrap_or_else(|| digest.to_string());
+                let root = entry
+                    .ref_name()
+                    .map_or_else(|| digest.to_string(), str::to_owned);
                 self.coverage_of(root, self.index_path, entry, &mut share)
             })
             .collect()

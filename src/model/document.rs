@@ -71,15 +71,33 @@ pub struct Descriptor {
     pub has_urls: bool,
     /// `platform`, when valid (shared: [`Platform::shared`]).
     pub platform: Option<Arc<Platform>>,
-    /// `org.opencontainers.image.ref.name`, when present.
-    pub ref_name: Option<String>,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
     pub attestation_annotated: bool,
+    /// The rarer fields, boxed: most descriptors are configs and layers, which have none,
+    /// and a registry keeps hundreds of thousands of them.
+    pub names: Option<Box<Names>>,
+}
+
+/// A descriptor's rarer fields.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    /// `org.opencontainers.image.ref.name`, when present.
+    pub ref_name: Option<String>,
     /// `artifactType`, when valid.
     pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
+    /// `org.opencontainers.image.ref.name`, when present.
+    pub fn ref_name(&self) -> Option<&str> {
+        self.names.as_ref()?.ref_name.as_deref()
+    }
+
+    /// `artifactType`, when valid.
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.names.as_ref()?.artifact_type.as_deref()
+    }
+
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
     /// describes no runnable platform, so platform checks and coverage set it apart.
     pub fn is_attestation_entry(&self) -> bool {
