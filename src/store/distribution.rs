@@ -205,6 +205,12 @@ impl Link {
         }
     }
 
+    /// Whether this is a tag's history entry, in compact form, for the digest `current`
+    /// (the tag's `current/link`, in compact form) holds.
+    fn repeats(&self, current: &Link) -> bool {
+        matches!((&self.form, &current.form), (Form::History(a), Form::Current(b)) if a == b)
+    }
+
     /// Path of the `link` file, relative to the audited root.
     pub fn display(&self) -> Key {
         let dir = match &self.form {
@@ -238,7 +244,8 @@ pub struct Tag {
     pub display: Arc<Key>,
     /// `current/link`.
     pub current: Link,
-    /// `index/<alg>/<encoded>/link`.
+    /// `index/<alg>/<encoded>/link`, but for the entry of the current manifest when it
+    /// holds just the digest its path names (nothing to judge there that `current` does not).
     pub index: Vec<Link>,
 }
 
@@ -673,10 +680,17 @@ fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Ta
                 let tag_dir = Arc::new(dir.join(&entry.name));
                 let current = tag_dir.join("current");
                 let content = read_link(backend, &current.join("link"));
+                let current = Link::new(&tag_dir, Under::Current, current, None, content);
+                let mut index = digest_links(backend, &tag_dir, Under::History, &mut findings);
+                // The history entry of the current manifest, in its usual form, says nothing
+                // `current/link` does not (it is judged through that link), and it is all the
+                // history most tags have: it is not kept.
+                index.retain(|link| !link.repeats(&current));
+                index.shrink_to_fit();
                 let tag = Tag {
                     name_is_utf8: entry.name_str().is_some(),
-                    current: Link::new(&tag_dir, Under::Current, current, None, content),
-                    index: digest_links(backend, &tag_dir, Under::History, &mut findings),
+                    current,
+                    index,
                     name: Key::from_bytes(&*entry.name).to_string(),
                     display: tag_dir,
                 };
