@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
-use crate::model::digest::Digest;
+use crate::model::digest::{Digest, DigestIndex};
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
@@ -29,6 +29,8 @@ use crate::store::Lookup;
 pub struct Docs {
     docs: Vec<(Digest, Loaded)>,
     sorted: usize,
+    /// Where runs of digests start in the sorted part.
+    index: DigestIndex,
 }
 
 impl Docs {
@@ -53,13 +55,15 @@ impl Docs {
     fn sort(&mut self) {
         self.docs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.sorted = self.docs.len();
+        self.index = DigestIndex::new(self.sorted, |i| &self.docs[i].0);
     }
 
     /// The document loaded from blob `digest`, with the digest as kept here.
     pub fn get_key_value(&self, digest: &Digest) -> Option<(&Digest, &Loaded)> {
         let (sorted, unsorted) = self.docs.split_at(self.sorted);
-        let found = match sorted.binary_search_by(|(d, _)| d.cmp(digest)) {
-            Ok(i) => &sorted[i],
+        let run = &sorted[self.index.range(digest)];
+        let found = match run.binary_search_by(|(d, _)| d.cmp(digest)) {
+            Ok(i) => &run[i],
             Err(_) => unsorted.iter().find(|(d, _)| d == digest)?,
         };
         Some((&found.0, &found.1))

@@ -266,6 +266,72 @@ impl Digest {
     }
 }
 
+impl Digest {
+    /// 32 bits that order digests as `Ord` does, as far as they go: the algorithm's rank
+    /// in the top two bits, then the first bits of the hash (an unregistered algorithm's
+    /// digests share one value). Hashes spread uniformly, so these locate a digest in a
+    /// sorted vector ([`DigestIndex`]).
+    fn order_key(&self) -> u32 {
+        let (rank, bytes): (u32, &[u8]) = match &self.0 {
+            Repr::Sha256(b) => (0, b),
+            Repr::Sha512(b) => (1, &b[..]),
+            Repr::Blake3(b) => (2, b),
+            Repr::Other(_) => return 3 << 30,
+        };
+        let prefix = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        (rank << 30) | (prefix >> 2)
+    }
+}
+
+/// Where each run of leading bits starts in a vector sorted by digest, so that a search
+/// bisects a handful of entries instead of all of them: bisecting a vector of hundreds of
+/// thousands of digests misses the cache at nearly every one of its twenty steps, and a
+/// store's checks look up every descriptor.
+#[derive(Clone, Debug, Default)]
+pub struct DigestIndex {
+    /// `starts[b]` is the first position whose [`Digest::order_key`] >> `shift` is `b` or
+    /// more; one entry past the last run.
+    starts: Vec<u32>,
+    shift: u32,
+    /// The number of entries (searched whole when there are too many for `u32` starts).
+    len: usize,
+}
+
+impl DigestIndex {
+    /// The index of `len` entries sorted by digest, `digest_at(i)` being the i-th digest:
+    /// about one run per two entries, at most 2^20 runs.
+    pub fn new<'a>(len: usize, digest_at: impl Fn(usize) -> &'a Digest) -> DigestIndex {
+        if u32::try_from(len).is_err() {
+            return DigestIndex {
+                len,
+                ..DigestIndex::default()
+            };
+        }
+        let bits = (len / 2).max(1).ilog2().clamp(1, 20);
+        let shift = 32 - bits;
+        let runs = 1usize << bits;
+        let mut starts = Vec::with_capacity(runs + 1);
+        let mut position = 0;
+        for run in 0..runs {
+            while position < len && (digest_at(position).order_key() >> shift) < run as u32 {
+                position += 1;
+            }
+            starts.push(position as u32);
+        }
+        starts.push(len as u32);
+        DigestIndex { starts, shift, len }
+    }
+
+    /// The range of positions where `digest` can be.
+    pub fn range(&self, digest: &Digest) -> std::ops::Range<usize> {
+        if self.starts.is_empty() {
+            return 0..self.len;
+        }
+        let run = (digest.order_key() >> self.shift) as usize;
+        self.starts[run] as usize..self.starts[run + 1] as usize
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.algorithm().as_str())?;
@@ -289,6 +355,41 @@ mod tests {
     use super::*;
 
     const HEX64: &str = "c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b";
+
+    #[test]
+    fn the_index_finds_every_digest_where_bisection_does() {
+        // Digests of every kind, clustered prefixes included, at sizes around the run
+        // boundaries; and absent digests.
+        let made = |i: u32| -> Digest {
+            let mut bytes = [0u8; 64];
+            let x = i.wrapping_mul(2_654_435_761);
+            bytes[..4]
+                .copy_from_slice(&(if i % 7 == 0 { x & 0xff00_0000 } else { x }).to_be_bytes());
+            bytes[4..8].copy_from_slice(&i.to_be_bytes());
+            match i % 5 {
+                0 => Digest::sha512(bytes),
+                1 => Digest::blake3(bytes[..32].try_into().unwrap()),
+                2 => Digest::parse(&format!("sha256+b64:{i:x}")).unwrap(),
+                _ => Digest::sha256(bytes[..32].try_into().unwrap()),
+            }
+        };
+        for len in [0, 1, 2, 3, 5, 64, 1000, 5000] {
+            let mut digests: Vec<Digest> = (0..len).map(made).collect();
+            digests.sort();
+            digests.dedup();
+            let index = DigestIndex::new(digests.len(), |i| &digests[i]);
+            for probe in (0..len + 500).map(|i| made(i * 3 + 1)) {
+                let run = index.range(&probe);
+                let start = run.start;
+                let found = digests[run].binary_search(&probe).ok().map(|i| start + i);
+                assert_eq!(
+                    found,
+                    digests.binary_search(&probe).ok(),
+                    "{probe} in {len}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn registered_algorithms() {

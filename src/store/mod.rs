@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::backend::{ReadError, Version};
 use crate::finding::{Finding, Location};
-use crate::model::digest::Digest;
+use crate::model::digest::{Digest, DigestIndex};
 use crate::model::key::Key;
 use crate::rules::Rule;
 pub use distribution::RegistryRoot;
@@ -133,6 +133,8 @@ pub struct Listed {
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
     blobs: Vec<Listed>,
+    /// Where runs of digests start in `blobs`.
+    index: DigestIndex,
 }
 
 impl Inventory {
@@ -141,7 +143,8 @@ impl Inventory {
         blobs.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
         blobs.dedup_by(|a, b| a.digest == b.digest);
         blobs.shrink_to_fit();
-        Inventory { blobs }
+        let index = DigestIndex::new(blobs.len(), |i| &blobs[i].digest);
+        Inventory { blobs, index }
     }
 
     /// The length of blob `digest`, if the store has it.
@@ -152,7 +155,10 @@ impl Inventory {
     /// The index of blob `digest` in [`Inventory::iter`] order, for per-blob flags kept
     /// beside the inventory.
     pub fn position(&self, digest: &Digest) -> Option<usize> {
-        self.blobs.binary_search_by(|b| b.digest.cmp(digest)).ok()
+        let run = self.index.range(digest);
+        let start = run.start;
+        let found = self.blobs[run].binary_search_by(|b| b.digest.cmp(digest));
+        found.ok().map(|i| start + i)
     }
 
     /// Whether the store has blob `digest`.
