@@ -58,10 +58,15 @@ pub(super) fn audit_registry(
     );
     let (inventory, mut found) = inventory;
     findings.append(&mut found);
-    let (repositories, mut found) = repositories;
+    let (mut repositories, mut found) = repositories;
     findings.append(&mut found);
+    // With the inventory known, sound links shrink to positions in it.
+    for repository in &mut repositories {
+        repository.revisions.settle(&inventory);
+        repository.layers.settle(&inventory);
+    }
     // Every revision is a root: its kind is read from its content, as the registry does.
-    let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories)
+    let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories, &inventory)
         .into_iter()
         .map(|digest| (digest, Expect::Revision))
         .collect();

@@ -24,7 +24,7 @@ use crate::model::{media_type, time};
 use crate::report::{Coverage, CoverageShare, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
-use crate::store::distribution::{Content, Link, RegistryRoot, Repository};
+use crate::store::distribution::{Content, DigestLinks, Link, RegistryRoot, Repository};
 use crate::store::{Blob, Inventory};
 
 /// How garbage collection is simulated.
@@ -246,15 +246,28 @@ fn consistent_digest(link: &Link) -> Option<Digest> {
 
 /// Every manifest a repository links as a revision (a link that holds the digest its path
 /// names): the roots documents are loaded from.
-pub fn revisions(repositories: &[Repository]) -> Vec<Digest> {
+pub fn revisions(repositories: &[Repository], inventory: &Inventory) -> Vec<Digest> {
     let mut digests: Vec<Digest> = repositories
         .iter()
-        .flat_map(|r| &r.revisions)
-        .filter_map(consistent_digest)
+        .flat_map(|r| {
+            sound(&r.revisions, inventory)
+                .chain(r.revisions.links.iter().filter_map(consistent_digest))
+        })
         .collect();
     digests.sort();
     digests.dedup();
     digests
+}
+
+/// The digests of the sound links of a directory.
+fn sound<'a>(
+    links: &'a DigestLinks,
+    inventory: &'a Inventory,
+) -> impl Iterator<Item = Digest> + 'a {
+    links
+        .sound
+        .iter()
+        .map(|&position| inventory.digest_at(position as usize).clone())
 }
 
 impl Registry<'_> {
@@ -363,8 +376,11 @@ impl Registry<'_> {
                 ),
             ));
         }
+        // Sound links (in the inventory, holding the digest their path names) have nothing
+        // to check.
         let mut revisions = Vec::with_capacity(repository.revisions.len());
-        for link in &repository.revisions {
+        revisions.extend(sound(&repository.revisions, self.inventory()));
+        for link in &repository.revisions.links {
             revisions.extend(self.check_link(link, Need::Needed, findings));
         }
         let revisions = DigestSet::new(revisions);
@@ -376,7 +392,8 @@ impl Registry<'_> {
             }
         }
         let mut layers = Vec::with_capacity(repository.layers.len());
-        for link in &repository.layers {
+        layers.extend(sound(&repository.layers, self.inventory()));
+        for link in &repository.layers.links {
             let named = link.named().and_then(Result::ok);
             let need = if named.is_some_and(|d| used.contains(d)) {
                 Need::Needed
@@ -572,7 +589,7 @@ impl Registry<'_> {
         let unreadable_links = self
             .repositories
             .iter()
-            .flat_map(|r| &r.revisions)
+            .flat_map(|r| &r.revisions.links)
             .any(|l| consistent_digest(l).is_none());
         let unparsed = self.docs().values().any(|l| l.document.is_none());
         let complete = !unreadable_links && !unparsed;
@@ -594,7 +611,7 @@ impl Registry<'_> {
             }
         }
         // Conservative: a revision whose link is unusable still keeps what its path names.
-        for link in self.repositories.iter().flat_map(|r| &r.revisions) {
+        for link in self.repositories.iter().flat_map(|r| &r.revisions.links) {
             if let (Some(Ok(named)), None) = (link.named(), consistent_digest(link)) {
                 self.mark([named], &mut marked);
             }

@@ -260,6 +260,51 @@ pub struct Upload {
     pub bytes: u64,
 }
 
+/// The `<alg>/<encoded>/link` files of one directory (`_layers`, `_manifests/revisions`).
+///
+/// Once the inventory is known ([`DigestLinks::settle`]), a link that holds the digest its
+/// path names, of a blob the store has, is kept as that blob's position in the inventory:
+/// nothing about it can be wrong, and a registry has hundreds of thousands of them.
+#[derive(Clone, Debug, Default)]
+pub struct DigestLinks {
+    /// Sound links, by their blob's position in the inventory, ascending.
+    pub sound: Vec<u32>,
+    /// Every other link (all of them before `settle`).
+    pub links: Vec<Link>,
+}
+
+impl DigestLinks {
+    /// Moves every sound link into `sound`.
+    pub fn settle(&mut self, inventory: &Inventory) {
+        let links = std::mem::take(&mut self.links);
+        let mut sound = Vec::new();
+        for link in links {
+            let position = match &link.form {
+                Form::Named(digest) => inventory.position(digest),
+                _ => None,
+            };
+            match position.and_then(|p| u32::try_from(p).ok()) {
+                Some(position) => sound.push(position),
+                None => self.links.push(link),
+            }
+        }
+        sound.sort_unstable();
+        sound.shrink_to_fit();
+        self.links.shrink_to_fit();
+        self.sound = sound;
+    }
+
+    /// How many links there are.
+    pub fn len(&self) -> usize {
+        self.sound.len() + self.links.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Everything stored under one repository directory.
 #[derive(Clone, Debug, Default)]
 pub struct Repository {
@@ -273,11 +318,11 @@ pub struct Repository {
     /// collector do not see the repository at all.
     pub has_manifests: bool,
     /// `_manifests/revisions/*/*/link`.
-    pub revisions: Vec<Link>,
+    pub revisions: DigestLinks,
     /// `_manifests/tags/*`.
     pub tags: Vec<Tag>,
     /// `_layers/*/*/link`.
-    pub layers: Vec<Link>,
+    pub layers: DigestLinks,
     /// `_uploads/*`.
     pub uploads: Vec<Upload>,
 }
@@ -584,11 +629,11 @@ pub fn read_repository(
     };
     if has_manifests {
         let revisions = Arc::new(manifests.join("revisions"));
-        repository.revisions = digest_links(backend, &revisions, Under::Named, findings);
+        repository.revisions.links = digest_links(backend, &revisions, Under::Named, findings);
         repository.tags = tags(backend, &manifests.join("tags"), findings);
     }
     let layers = Arc::new(dir.join("_layers"));
-    repository.layers = digest_links(backend, &layers, Under::Named, findings);
+    repository.layers.links = digest_links(backend, &layers, Under::Named, findings);
     repository.uploads = uploads(backend, &dir.join("_uploads"), findings);
     repository
 }

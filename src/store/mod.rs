@@ -161,6 +161,11 @@ impl Inventory {
         found.ok().map(|i| start + i)
     }
 
+    /// The digest of the blob at this position (see [`Inventory::position`]).
+    pub fn digest_at(&self, position: usize) -> &Digest {
+        &self.blobs[position].digest
+    }
+
     /// Whether the store has blob `digest`.
     pub fn contains_key(&self, digest: &Digest) -> bool {
         self.get(digest).is_some()
