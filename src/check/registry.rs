@@ -24,7 +24,7 @@ use crate::model::{media_type, time};
 use crate::report::{Coverage, CoverageShare, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
-use crate::store::distribution::{Content, DigestLinks, Link, RegistryRoot, Repository};
+use crate::store::distribution::{Content, DigestLinks, Link, RegistryRoot, Repository, Tag};
 use crate::store::{Blob, Inventory};
 
 /// How garbage collection is simulated.
@@ -148,8 +148,8 @@ struct Resolved<'r> {
     revisions: DigestSet,
     /// Layer links likewise.
     layers: DigestSet,
-    /// Tag name and the digest its current link holds.
-    tags: Vec<(&'r str, &'r Link, Digest)>,
+    /// Each tag whose current link holds a digest, and that digest.
+    tags: Vec<(&'r Tag, Digest)>,
 }
 
 /// A set of digests kept for the whole collector simulation: sorted, without the spare
@@ -405,11 +405,12 @@ impl Registry<'_> {
         let layers = DigestSet::new(layers);
         let mut tags = Vec::with_capacity(repository.tags.len());
         for tag in &repository.tags {
-            if !tag.name_is_utf8 || !is_tag(&tag.name) {
+            let name = tag.name();
+            if !tag.name_is_utf8() || !is_tag(&name) {
                 findings.push(Finding::new(
                     Rule::RegistryTagInvalid,
                     Location::path(&*tag.display),
-                    format!("tag {:?} breaks the distribution-spec grammar", tag.name),
+                    format!("tag {name:?} breaks the distribution-spec grammar"),
                 ));
             }
             let current = match tag.current.content() {
@@ -430,7 +431,7 @@ impl Registry<'_> {
                         Location::path(tag.current.display()).with_digest(Some(current.clone())),
                         format!(
                             "tag {} points at a manifest with no revision link in {}",
-                            tag.name, repository.name
+                            name, repository.name
                         ),
                     ));
                 }
@@ -450,7 +451,7 @@ impl Registry<'_> {
                 self.check_link(link, need, findings);
             }
             if let Some(current) = current {
-                tags.push((tag.name.as_str(), &tag.current, current));
+                tags.push((tag, current));
             }
         }
         self.check_references(repository, &revisions, &layers, findings);
@@ -550,8 +551,8 @@ impl Registry<'_> {
             resolved
                 .tags
                 .iter()
-                .filter(|(_, _, d)| resolved.revisions.contains(d))
-                .map(|(_, _, d)| d),
+                .filter(|(_, d)| resolved.revisions.contains(d))
+                .map(|(_, d)| d),
             &mut kept,
         );
         loop {
@@ -721,7 +722,7 @@ impl Registry<'_> {
         let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.len()).sum());
         let mut share = CoverageShare::default();
         for r in resolved {
-            for (tag, link, digest) in &r.tags {
+            for (tag, digest) in &r.tags {
                 let Some(document) = self.document(digest) else {
                     continue;
                 };
@@ -736,11 +737,9 @@ impl Registry<'_> {
                     digest: Some(digest.clone()),
                     ..Descriptor::default()
                 };
-                let root = format!("{}:{tag}", r.repository.name);
-                coverage.extend(
-                    self.graph
-                        .coverage_of(root, &link.display(), &entry, &mut share),
-                );
+                let root = format!("{}:{}", r.repository.name, tag.name());
+                let path = tag.current.display();
+                coverage.extend(self.graph.coverage_of(root, &path, &entry, &mut share));
             }
         }
         coverage

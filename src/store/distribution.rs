@@ -236,17 +236,26 @@ fn digest_dir(parent: &Key, under: Under, digest: &Digest) -> Key {
 /// One tag of a repository.
 #[derive(Clone, Debug)]
 pub struct Tag {
-    /// The tag, for display.
-    pub name: String,
-    /// Whether the directory name is valid UTF-8 (otherwise `name` is lossy).
-    pub name_is_utf8: bool,
-    /// Path of `tags/<tag>` (shared with its `current` link).
+    /// Path of `tags/<tag>` (shared with its `current` link); the tag is its last
+    /// component ([`Tag::name`]), not kept twice.
     pub display: Arc<Key>,
     /// `current/link`.
     pub current: Link,
     /// `index/<alg>/<encoded>/link`, but for the entry of the current manifest when it
     /// holds just the digest its path names (nothing to judge there that `current` does not).
     pub index: Vec<Link>,
+}
+
+impl Tag {
+    /// The tag, for display (control characters escaped).
+    pub fn name(&self) -> String {
+        Key::from_bytes(self.display.file_name()).to_string()
+    }
+
+    /// Whether the directory name is valid UTF-8 (otherwise [`Tag::name`] is lossy).
+    pub fn name_is_utf8(&self) -> bool {
+        std::str::from_utf8(self.display.file_name()).is_ok()
+    }
 }
 
 /// One `_uploads/<id>` directory.
@@ -733,10 +742,8 @@ fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Ta
                 index.retain(|link| !link.repeats(&current));
                 index.shrink_to_fit();
                 let tag = Tag {
-                    name_is_utf8: entry.name_str().is_some(),
                     current,
                     index,
-                    name: Key::from_bytes(&*entry.name).to_string(),
                     display: tag_dir,
                 };
                 (tag, findings)
