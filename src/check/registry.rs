@@ -409,26 +409,27 @@ impl Registry<'_> {
             if !tag.name_is_utf8() || !is_tag(&name) {
                 findings.push(Finding::new(
                     Rule::RegistryTagInvalid,
-                    Location::path(&*tag.display),
+                    Location::path(tag.display()),
                     format!("tag {name:?} breaks the distribution-spec grammar"),
                 ));
             }
-            let current = match tag.current.content() {
+            let current_link = tag.current();
+            let current = match current_link.content() {
                 Content::Missing => {
                     findings.push(Finding::new(
                         Rule::RegistryLinkInvalid,
-                        Location::path(tag.current.display()),
+                        Location::path(current_link.display()),
                         "tag has no current/link: it points at nothing",
                     ));
                     None
                 }
-                _ => self.check_link(&tag.current, Need::Needed, findings),
+                _ => self.check_link(&current_link, Need::Needed, findings),
             };
             if let Some(current) = &current {
                 if !revisions.contains(current) {
                     findings.push(Finding::new(
                         Rule::RegistryTagRevisionMissing,
-                        Location::path(tag.current.display()).with_digest(Some(current.clone())),
+                        Location::path(current_link.display()).with_digest(Some(current.clone())),
                         format!(
                             "tag {} points at a manifest with no revision link in {}",
                             name, repository.name
@@ -738,7 +739,7 @@ impl Registry<'_> {
                     ..Descriptor::default()
                 };
                 let root = format!("{}:{}", r.repository.name, tag.name());
-                let path = tag.current.display();
+                let path = tag.current().display();
                 coverage.extend(self.graph.coverage_of(root, &path, &entry, &mut share));
             }
         }

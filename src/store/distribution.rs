@@ -234,13 +234,18 @@ fn digest_dir(parent: &Key, under: Under, digest: &Digest) -> Key {
 }
 
 /// One tag of a repository.
+///
+/// A registry has as many tags as images; each keeps its name and the form of its
+/// `current/link` beside the repository's shared `tags` directory, and builds its paths
+/// (and its current link as a [`Link`]) when they are needed.
 #[derive(Clone, Debug)]
 pub struct Tag {
-    /// Path of `tags/<tag>` (shared with its `current` link); the tag is its last
-    /// component ([`Tag::name`]), not kept twice.
-    pub display: Arc<Key>,
-    /// `current/link`.
-    pub current: Link,
+    /// `_manifests/tags`, shared by the repository's tags.
+    tags: Arc<Key>,
+    /// The directory name: the tag.
+    name: Box<[u8]>,
+    /// What `current/link` holds, in its place.
+    current: Form,
     /// `index/<alg>/<encoded>/link`, but for the entry of the current manifest when it
     /// holds just the digest its path names (nothing to judge there that `current` does not).
     pub index: Vec<Link>,
@@ -249,12 +254,25 @@ pub struct Tag {
 impl Tag {
     /// The tag, for display (control characters escaped).
     pub fn name(&self) -> String {
-        Key::from_bytes(self.display.file_name()).to_string()
+        Key::from_bytes(&*self.name).to_string()
     }
 
     /// Whether the directory name is valid UTF-8 (otherwise [`Tag::name`] is lossy).
     pub fn name_is_utf8(&self) -> bool {
-        std::str::from_utf8(self.display.file_name()).is_ok()
+        std::str::from_utf8(&self.name).is_ok()
+    }
+
+    /// Path of `tags/<tag>`.
+    pub fn display(&self) -> Key {
+        self.tags.join(&self.name)
+    }
+
+    /// `current/link`.
+    pub fn current(&self) -> Link {
+        Link {
+            parent: Arc::new(self.display()),
+            form: self.current.clone(),
+        }
     }
 }
 
@@ -639,7 +657,7 @@ pub fn read_repository(
     if has_manifests {
         let revisions = Arc::new(manifests.join("revisions"));
         repository.revisions.links = digest_links(backend, &revisions, Under::Named, findings);
-        repository.tags = tags(backend, &manifests.join("tags"), findings);
+        repository.tags = tags(backend, &Arc::new(manifests.join("tags")), findings);
     }
     let layers = Arc::new(dir.join("_layers"));
     repository.layers.links = digest_links(backend, &layers, Under::Named, findings);
@@ -725,7 +743,7 @@ fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
     }
 }
 
-fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Tag> {
+fn tags(backend: &dyn Backend, dir: &Arc<Key>, findings: &mut Vec<Finding>) -> Vec<Tag> {
     let (tags, found): (Vec<Tag>, Vec<Vec<Finding>>) =
         subdirectories(list_optional(backend, dir, findings))
             .into_par_iter()
@@ -742,9 +760,10 @@ fn tags(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Ta
                 index.retain(|link| !link.repeats(&current));
                 index.shrink_to_fit();
                 let tag = Tag {
-                    current,
+                    tags: dir.clone(),
+                    name: entry.name,
+                    current: current.form,
                     index,
-                    display: tag_dir,
                 };
                 (tag, findings)
             })
