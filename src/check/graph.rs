@@ -22,9 +22,9 @@ use crate::store::Lookup;
 /// the second table it holds while it grows, nearly doubled them.
 ///
 /// While documents are loaded level by level, the newest sit unsorted after the sorted
-/// part and are searched one by one; they are sorted in once they are an eighth of the
-/// whole. (Sorting after every level would be quadratic in a chain of nested indexes,
-/// one document a level.)
+/// part and are searched one by one; they are sorted in once they outnumber an eighth of
+/// the sorted part. (Sorting after every level would be quadratic in a chain of nested
+/// indexes, one document a level.)
 #[derive(Debug, Default)]
 pub struct Docs {
     docs: Vec<(Digest, Loaded)>,
@@ -39,7 +39,9 @@ impl Docs {
 
     /// Adds documents not loaded before (each digest once).
     pub fn extend(&mut self, more: Vec<(Digest, Loaded)>) {
-        self.docs.reserve_exact(more.len());
+        // Amortised growth (a chain of nested indexes adds one document a level); `finish`
+        // drops the spare room.
+        self.docs.reserve(more.len());
         self.docs.extend(more);
         if self.docs.len() - self.sorted > Self::UNSORTED.max(self.sorted / 8) {
             self.sort();

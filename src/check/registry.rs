@@ -194,7 +194,10 @@ impl<'s> Marks<'s> for HashSet<&'s Digest> {
 
 /// The whole registry's marks: one bit per blob of the inventory, by its position. (A
 /// hash set of every marked digest was the largest thing the audit held.) A digest the
-/// store does not hold has no document and so nothing to walk to; it is not kept.
+/// store does not hold has no document and so nothing to walk to; it is not kept. This
+/// holds because a Distribution root's documents are loaded from its own inventory only
+/// (`store::Own`); a lookup that served blobs from elsewhere, as zot's does, would need
+/// marks of its own.
 struct BlobMarks<'i> {
     inventory: &'i Inventory,
     bits: Vec<u64>,

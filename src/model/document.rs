@@ -39,11 +39,14 @@ pub fn shared_pointer(pointer: &str) -> Cow<'static, str> {
                 "/blobs" => Some(2 + 2 * COMMON_ENTRIES),
                 _ => None,
             };
-            // Only the canonical decimal (no leading zero, no sign) is shared.
-            let index = i
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n < COMMON_ENTRIES && n.to_string() == i);
+            // Only the canonical decimal (digits only, no leading zero) is shared.
+            let canonical = !i.is_empty()
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && (i == "0" || !i.starts_with('0'));
+            let index = canonical
+                .then(|| i.parse::<usize>().ok())
+                .flatten()
+                .filter(|&n| n < COMMON_ENTRIES);
             first.zip(index).map(|(first, index)| first + index)
         }
         None => None,

@@ -303,6 +303,10 @@ pub struct DigestLinks {
 impl DigestLinks {
     /// Moves every sound link into `sound`.
     pub fn settle(&mut self, inventory: &Inventory) {
+        debug_assert!(
+            self.sound.is_empty(),
+            "links are settled once, against one inventory"
+        );
         let links = std::mem::take(&mut self.links);
         let mut sound = Vec::new();
         for link in links {
