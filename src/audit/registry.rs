@@ -81,7 +81,7 @@ pub(super) fn audit_registry(
         index_path: &Key::root(),
         docs: &docs,
     };
-    graph.check_edges(&mut findings);
+    graph.check_edge_findings(&mut findings);
     graph.check_cycles(&mut findings);
     graph.check_consistency(&mut findings);
     let registry = Registry {
@@ -96,16 +96,22 @@ pub(super) fn audit_registry(
         now: SystemTime::now(),
     });
     findings.extend(result.findings);
+    let hashed = hashed_flags(&inventory, &docs);
+    let documents = docs.values().filter(|l| l.document.is_some()).count() as u64;
+    // The documents go before the coverage entries are named: the two are a registry's
+    // largest structures after its inventory.
+    drop(docs);
+    let coverage = registry::coverage(&repositories, result.coverage);
     let uploads = repositories.iter().flat_map(|r| &r.uploads);
     RegistryAudit {
-        hashed: hashed_flags(&inventory, &docs),
-        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        hashed,
+        documents,
         repositories: repositories.len() as u64,
         uploads: uploads.clone().count() as u64,
         upload_bytes: uploads.map(|u| u.bytes).sum(),
         inventory,
         findings,
-        coverage: result.coverage,
+        coverage,
         reclaimable: result.reclaimable,
         total: result.total,
         bytes_hashed,

@@ -13,7 +13,7 @@ use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
-use crate::report::{Coverage, CoverageShare, Exceptions};
+use crate::report::{Coverage, CoverageShare, Covered, Exceptions};
 use crate::rules::Rule;
 use crate::store::Lookup;
 
@@ -227,12 +227,28 @@ impl Graph<'_> {
     /// Checks every edge and returns what is reachable from `index.json`.
     pub fn check_edges(&self, findings: &mut Vec<Finding>) -> Reachability {
         let mut reachable = HashSet::new();
+        let opaque = self.visit_edges(findings, |digest| {
+            reachable.insert(digest.clone());
+        });
+        Reachability { reachable, opaque }
+    }
+
+    /// Checks every edge and keeps nothing of what they reach: a Distribution root judges
+    /// reachability through its links, and a set of every digest would be its largest
+    /// structure.
+    pub fn check_edge_findings(&self, findings: &mut Vec<Finding>) {
+        self.visit_edges(findings, |_| {});
+    }
+
+    /// Checks every edge, handing each digest named to `reached`; returns whether the
+    /// graph is opaque (see [`Reachability::opaque`]).
+    fn visit_edges(&self, findings: &mut Vec<Finding>, mut reached: impl FnMut(&Digest)) -> bool {
         let mut opaque = false;
         for (referrer, descriptor, role) in self.edges() {
             let Some(digest) = &descriptor.digest else {
                 continue;
             };
-            reachable.insert(digest.clone());
+            reached(digest);
             let location = || {
                 Location::path(self.blob_key(digest))
                     .with_digest(Some(digest.clone()))
@@ -283,7 +299,7 @@ impl Graph<'_> {
                 check_media_type(descriptor, role == Role::Config, loaded, location, findings);
             }
         }
-        Reachability { reachable, opaque }
+        opaque
     }
 
     /// Nested indexes that lead back to themselves.
@@ -503,21 +519,16 @@ impl Graph<'_> {
                 let root = entry
                     .ref_name()
                     .map_or_else(|| digest.to_string(), str::to_owned);
-                self.coverage_of(root, self.index_path, entry, &mut share)
+                let covered = self.covered(entry, &mut share)?;
+                Some(covered.at(root, self.index_path.clone(), entry.pointer.to_string()))
             })
             .collect()
     }
 
-    /// Platform coverage of one root: an `index.json` entry, or a tag of a Distribution
+    /// What one root covers: an `index.json` entry, or a tag of a Distribution
     /// repository (given as a descriptor of the document it points at). `None` when the
     /// entry names neither an index nor a manifest, or its document was not loaded.
-    pub fn coverage_of(
-        &self,
-        root: String,
-        path: &Key,
-        entry: &Descriptor,
-        share: &mut CoverageShare,
-    ) -> Option<Coverage> {
+    pub fn covered(&self, entry: &Descriptor, share: &mut CoverageShare) -> Option<Covered> {
         let digest = entry.digest.as_ref()?;
         let kind = media_type::kind(entry.media_type.as_deref()?);
         if !matches!(kind, Kind::Index | Kind::Manifest) {
@@ -542,10 +553,7 @@ impl Graph<'_> {
             }
             _ => return None,
         }
-        Some(Coverage {
-            root,
-            path: path.clone(),
-            pointer: entry.pointer.to_string(),
+        Some(Covered {
             digest: digest.clone(),
             platforms: share.platforms(platforms),
             exceptions: share.exceptions(exceptions),

@@ -21,10 +21,10 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::{media_type, time};
-use crate::report::{Coverage, CoverageShare, Reclaimable, ReclaimableTotal};
+use crate::report::{Coverage, CoverageShare, Covered, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
-use crate::store::distribution::{Content, DigestLinks, Link, RegistryRoot, Repository, Tag};
+use crate::store::distribution::{Content, DigestLinks, Link, RegistryRoot, Repository};
 use crate::store::{Blob, Inventory};
 
 /// How garbage collection is simulated.
@@ -42,12 +42,34 @@ pub struct GcOptions {
 pub struct RegistryResult {
     /// Findings about links, tags, references, uploads and unreferenced blobs.
     pub findings: Vec<Finding>,
-    /// Platform coverage per `repository:tag`.
-    pub coverage: Vec<Coverage>,
+    /// What each tag covers, named by [`coverage`] once the documents are dropped.
+    pub coverage: Vec<TagCovered>,
     /// Per-repository table of what garbage collection would reclaim.
     pub reclaimable: Vec<Reclaimable>,
     /// Its total.
     pub total: ReclaimableTotal,
+}
+
+/// What one tag covers: the tag is the `tag`th of the `repository`th repository.
+pub struct TagCovered {
+    repository: u32,
+    tag: u32,
+    covered: Covered,
+}
+
+/// The platform coverage entries of these tags, named `repository:tag` at their
+/// `current/link`. Built apart from the checks so that a registry's coverage entries, with
+/// their names and paths, never coexist with its parsed documents.
+pub fn coverage(repositories: &[Repository], covered: Vec<TagCovered>) -> Vec<Coverage> {
+    covered
+        .into_iter()
+        .map(|c| {
+            let repository = &repositories[c.repository as usize];
+            let tag = &repository.tags[c.tag as usize];
+            let root = format!("{}:{}", repository.name, tag.name());
+            c.covered.at(root, tag.current().display(), String::new())
+        })
+        .collect()
 }
 
 /// distribution-spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
@@ -148,8 +170,9 @@ struct Resolved<'r> {
     revisions: DigestSet,
     /// Layer links likewise.
     layers: DigestSet,
-    /// Each tag whose current link holds a digest, and that digest.
-    tags: Vec<(&'r Tag, Digest)>,
+    /// Each tag whose current link holds a digest (its position in the repository's
+    /// tags), and that digest.
+    tags: Vec<(u32, Digest)>,
 }
 
 /// A set of digests kept for the whole collector simulation: sorted, without the spare
@@ -407,7 +430,7 @@ impl Registry<'_> {
         }
         let layers = DigestSet::new(layers);
         let mut tags = Vec::with_capacity(repository.tags.len());
-        for tag in &repository.tags {
+        for (position, tag) in repository.tags.iter().enumerate() {
             let name = tag.name();
             if !tag.name_is_utf8() || !is_tag(&name) {
                 findings.push(Finding::new(
@@ -455,7 +478,7 @@ impl Registry<'_> {
                 self.check_link(link, need, findings);
             }
             if let Some(current) = current {
-                tags.push((tag, current));
+                tags.push((position as u32, current));
             }
         }
         self.check_references(repository, &revisions, &layers, findings);
@@ -721,12 +744,12 @@ impl Registry<'_> {
         (rows, total)
     }
 
-    /// Platform coverage of every tag whose manifest was loaded.
-    fn coverage(&self, resolved: &[Resolved]) -> Vec<Coverage> {
+    /// What every tag whose manifest was loaded covers.
+    fn coverage(&self, resolved: &[Resolved]) -> Vec<TagCovered> {
         let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.len()).sum());
         let mut share = CoverageShare::default();
-        for r in resolved {
-            for (tag, digest) in &r.tags {
+        for (repository, r) in resolved.iter().enumerate() {
+            for &(tag, ref digest) in &r.tags {
                 let Some(document) = self.document(digest) else {
                     continue;
                 };
@@ -741,9 +764,15 @@ impl Registry<'_> {
                     digest: Some(digest.clone()),
                     ..Descriptor::default()
                 };
-                let root = format!("{}:{}", r.repository.name, tag.name());
-                let path = tag.current().display();
-                coverage.extend(self.graph.coverage_of(root, &path, &entry, &mut share));
+                coverage.extend(
+                    self.graph
+                        .covered(&entry, &mut share)
+                        .map(|covered| TagCovered {
+                            repository: repository as u32,
+                            tag,
+                            covered,
+                        }),
+                );
             }
         }
         coverage

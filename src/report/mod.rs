@@ -112,6 +112,33 @@ pub struct Coverage {
     pub exceptions: Arc<Exceptions>,
 }
 
+/// What one coverage root covers, before it is placed in the report: a registry works
+/// this out for every tag while its documents are loaded, and names the entries
+/// (`repository:tag`, the `current/link` path) once they are dropped.
+#[derive(Clone, Debug)]
+pub struct Covered {
+    /// The root's digest.
+    pub digest: Digest,
+    /// Distinct platforms, in index order (attestations excluded).
+    pub platforms: Arc<[Platform]>,
+    /// What else the root lists.
+    pub exceptions: Arc<Exceptions>,
+}
+
+impl Covered {
+    /// The coverage entry of this root, named `root`, at `pointer` in `path`.
+    pub fn at(self, root: String, path: Key, pointer: String) -> Coverage {
+        Coverage {
+            root,
+            path,
+            pointer,
+            digest: self.digest,
+            platforms: self.platforms,
+            exceptions: self.exceptions,
+        }
+    }
+}
+
 /// What a coverage entry lists besides its distinct platforms.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Exceptions {
