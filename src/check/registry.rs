@@ -167,37 +167,72 @@ enum Need {
 struct Resolved<'r> {
     repository: &'r Repository,
     /// Revision links whose content is the digest their path names.
-    revisions: DigestSet,
+    revisions: DigestSet<'r>,
     /// Layer links likewise.
-    layers: DigestSet,
+    layers: DigestSet<'r>,
     /// Each tag whose current link holds a digest (its position in the repository's
     /// tags), and that digest.
     tags: Vec<(u32, Digest)>,
 }
 
-/// A set of digests kept for the whole collector simulation: sorted, without the spare
-/// buckets and control bytes of a hash set (one per link of the registry).
-#[derive(Default)]
-struct DigestSet(Vec<Digest>);
+/// A set of digests kept for the whole collector simulation (one per link of the
+/// registry): the blobs of the inventory by their 4-byte position in it, sorted, and the
+/// few digests it does not hold (links to missing blobs), sorted. Neither has the spare
+/// buckets and control bytes of a hash set.
+struct DigestSet<'i> {
+    inventory: &'i Inventory,
+    held: Vec<u32>,
+    absent: Vec<Digest>,
+}
 
-impl DigestSet {
-    fn new(mut digests: Vec<Digest>) -> DigestSet {
-        digests.sort_unstable();
-        digests.dedup();
-        digests.shrink_to_fit();
-        DigestSet(digests)
+impl<'i> DigestSet<'i> {
+    /// The set of the blobs at these inventory positions and of these digests (either
+    /// may repeat).
+    fn new(inventory: &'i Inventory, mut held: Vec<u32>, digests: Vec<Digest>) -> Self {
+        let mut absent = Vec::new();
+        for digest in digests {
+            match inventory.position(&digest) {
+                Some(position) => held.push(position as u32),
+                None => absent.push(digest),
+            }
+        }
+        held.sort_unstable();
+        held.dedup();
+        held.shrink_to_fit();
+        absent.sort_unstable();
+        absent.dedup();
+        absent.shrink_to_fit();
+        DigestSet {
+            inventory,
+            held,
+            absent,
+        }
     }
 
     fn contains(&self, digest: &Digest) -> bool {
-        self.0.binary_search(digest).is_ok()
+        match self.inventory.position(digest) {
+            Some(position) => self.held.binary_search(&(position as u32)).is_ok(),
+            None => self.absent.binary_search(digest).is_ok(),
+        }
     }
 
-    fn iter(&self) -> std::slice::Iter<'_, Digest> {
-        self.0.iter()
+    /// Every digest of the set: those held, in digest order, then those absent.
+    fn iter(&self) -> impl Iterator<Item = &Digest> + '_ {
+        let inventory = self.inventory;
+        self.held
+            .iter()
+            .map(move |&position| inventory.digest_at(position as usize))
+            .chain(&self.absent)
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.held.len() + self.absent.len()
+    }
+
+    /// Empties the set and frees its memory.
+    fn clear(&mut self) {
+        self.held = Vec::new();
+        self.absent = Vec::new();
     }
 }
 
@@ -296,7 +331,7 @@ fn sound<'a>(
         .map(|&position| inventory.digest_at(position as usize).clone())
 }
 
-impl Registry<'_> {
+impl<'a> Registry<'a> {
     /// Runs every check and the garbage-collection simulation.
     pub fn check(&self, options: &GcOptions) -> RegistryResult {
         let mut findings = Vec::new();
@@ -308,8 +343,8 @@ impl Registry<'_> {
         let (reclaimable, total) = self.collect_garbage(&resolved, options, &mut findings);
         // Coverage reads the tags only: the digest sets go before its entries arrive.
         for r in &mut resolved {
-            r.revisions = DigestSet::default();
-            r.layers = DigestSet::default();
+            r.revisions.clear();
+            r.layers.clear();
         }
         RegistryResult {
             coverage: self.coverage(&resolved),
@@ -386,12 +421,12 @@ impl Registry<'_> {
         Some(digest)
     }
 
-    fn check_repository<'r>(
+    fn check_repository(
         &self,
-        repository: &'r Repository,
+        repository: &'a Repository,
         options: &GcOptions,
         findings: &mut Vec<Finding>,
-    ) -> Resolved<'r> {
+    ) -> Resolved<'a> {
         if !repository.name_is_utf8 || !is_repository_name(&repository.name) {
             findings.push(Finding::new(
                 Rule::RegistryRepositoryNameInvalid,
@@ -404,12 +439,15 @@ impl Registry<'_> {
         }
         // Sound links (in the inventory, holding the digest their path names) have nothing
         // to check.
-        let mut revisions = Vec::with_capacity(repository.revisions.len());
-        revisions.extend(sound(&repository.revisions, self.inventory()));
+        let mut revisions = Vec::with_capacity(repository.revisions.links.len());
         for link in &repository.revisions.links {
             revisions.extend(self.check_link(link, Need::Needed, findings));
         }
-        let revisions = DigestSet::new(revisions);
+        let revisions = DigestSet::new(
+            self.inventory,
+            repository.revisions.sound.clone(),
+            revisions,
+        );
         // Configs and layers the repository's manifests use: their layer links are needed.
         let mut used = HashSet::new();
         for digest in revisions.iter() {
@@ -417,8 +455,7 @@ impl Registry<'_> {
                 used.extend(manifest.blobs().filter_map(|d| d.digest.clone()));
             }
         }
-        let mut layers = Vec::with_capacity(repository.layers.len());
-        layers.extend(sound(&repository.layers, self.inventory()));
+        let mut layers = Vec::with_capacity(repository.layers.links.len());
         for link in &repository.layers.links {
             let named = link.named().and_then(Result::ok);
             let need = if named.is_some_and(|d| used.contains(d)) {
@@ -428,7 +465,7 @@ impl Registry<'_> {
             };
             layers.extend(self.check_link(link, need, findings));
         }
-        let layers = DigestSet::new(layers);
+        let layers = DigestSet::new(self.inventory, repository.layers.sound.clone(), layers);
         let mut tags = Vec::with_capacity(repository.tags.len());
         for (position, tag) in repository.tags.iter().enumerate() {
             let name = tag.name();
@@ -856,6 +893,36 @@ mod tests {
             assert!(!is_repository_name(bad), "{bad}");
         }
         assert!(!is_repository_name(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn a_digest_set_holds_inventory_blobs_by_position_and_others_by_digest() {
+        use crate::backend::Version;
+        use crate::store::Listed;
+        let digest = |byte: u8| Digest::sha256([byte; 32]);
+        let inventory = Inventory::new(
+            [3, 1, 2]
+                .map(|byte| Listed {
+                    digest: digest(byte),
+                    len: 1,
+                    version: Version::None,
+                })
+                .to_vec(),
+        );
+        let position = |byte: u8| inventory.position(&digest(byte)).unwrap() as u32;
+        // Blob 1 as a sound link and again as a checked one; 9 and 7 are not in the store.
+        let set = DigestSet::new(
+            &inventory,
+            vec![position(3), position(1)],
+            vec![digest(9), digest(1), digest(7), digest(9)],
+        );
+        assert_eq!(set.len(), 4);
+        for byte in [1, 3, 7, 9] {
+            assert!(set.contains(&digest(byte)), "{byte}");
+        }
+        assert!(!set.contains(&digest(2)));
+        let listed: Vec<&Digest> = set.iter().collect();
+        assert_eq!(listed, [1, 3, 7, 9].map(digest).iter().collect::<Vec<_>>());
     }
 
     #[test]
