@@ -101,7 +101,7 @@ pub(super) fn audit_registry(
     // The documents go before the coverage entries are named: the two are a registry's
     // largest structures after its inventory.
     drop(docs);
-    let coverage = registry::coverage(&repositories, result.coverage);
+    let coverage = registry::coverage(&repositories, &inventory, result.coverage);
     let uploads = repositories.iter().flat_map(|r| &r.uploads);
     RegistryAudit {
         hashed,

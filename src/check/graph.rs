@@ -520,7 +520,8 @@ impl Graph<'_> {
                     .ref_name()
                     .map_or_else(|| digest.to_string(), str::to_owned);
                 let covered = self.covered(entry, &mut share)?;
-                Some(covered.at(root, self.index_path.clone(), entry.pointer.to_string()))
+                let pointer = entry.pointer.to_string();
+                Some(covered.at(root, self.index_path.clone(), pointer, digest.clone()))
             })
             .collect()
     }
@@ -554,7 +555,6 @@ impl Graph<'_> {
             _ => return None,
         }
         Some(Covered {
-            digest: digest.clone(),
             platforms: share.platforms(platforms),
             exceptions: share.exceptions(exceptions),
         })

@@ -50,24 +50,32 @@ pub struct RegistryResult {
     pub total: ReclaimableTotal,
 }
 
-/// What one tag covers: the tag is the `tag`th of the `repository`th repository.
+/// What one tag covers: the tag is the `tag`th of the `repository`th repository, and
+/// its manifest the blob at `position` in the inventory.
 pub struct TagCovered {
     repository: u32,
     tag: u32,
+    position: u32,
     covered: Covered,
 }
 
 /// The platform coverage entries of these tags, named `repository:tag` at their
 /// `current/link`. Built apart from the checks so that a registry's coverage entries, with
 /// their names and paths, never coexist with its parsed documents.
-pub fn coverage(repositories: &[Repository], covered: Vec<TagCovered>) -> Vec<Coverage> {
+pub fn coverage(
+    repositories: &[Repository],
+    inventory: &Inventory,
+    covered: Vec<TagCovered>,
+) -> Vec<Coverage> {
     covered
         .into_iter()
         .map(|c| {
             let repository = &repositories[c.repository as usize];
             let tag = &repository.tags[c.tag as usize];
             let root = format!("{}:{}", repository.name, tag.name());
-            c.covered.at(root, tag.current().display(), String::new())
+            let digest = inventory.digest_at(c.position as usize).clone();
+            c.covered
+                .at(root, tag.current().display(), String::new(), digest)
         })
         .collect()
 }
@@ -170,9 +178,49 @@ struct Resolved<'r> {
     revisions: DigestSet<'r>,
     /// Layer links likewise.
     layers: DigestSet<'r>,
-    /// Each tag whose current link holds a digest (its position in the repository's
-    /// tags), and that digest.
-    tags: Vec<(u32, Digest)>,
+    /// Each tag whose current link holds a digest, and that digest.
+    tags: TagTargets<'r>,
+}
+
+/// Each tag whose current link holds a digest, by its position in the repository's tags,
+/// with that digest: as the blob's position in the inventory when the store holds it (a
+/// registry has a tag per image; 8 bytes a tag rather than 48).
+struct TagTargets<'i> {
+    inventory: &'i Inventory,
+    held: Vec<(u32, u32)>,
+    absent: Vec<(u32, Digest)>,
+}
+
+impl<'i> TagTargets<'i> {
+    fn new(inventory: &'i Inventory, tags: usize) -> Self {
+        TagTargets {
+            inventory,
+            held: Vec::with_capacity(tags),
+            absent: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, tag: u32, digest: Digest) {
+        match self.inventory.position(&digest) {
+            Some(position) => self.held.push((tag, position as u32)),
+            None => self.absent.push((tag, digest)),
+        }
+    }
+
+    /// The digest of every tag.
+    fn digests(&self) -> impl Iterator<Item = &Digest> + '_ {
+        self.held()
+            .map(|(_, digest, _)| digest)
+            .chain(self.absent.iter().map(|(_, d)| d))
+    }
+
+    /// The tags whose manifest the store holds, with its digest and inventory position.
+    fn held(&self) -> impl Iterator<Item = (u32, &'i Digest, u32)> + '_ {
+        let inventory = self.inventory;
+        self.held
+            .iter()
+            .map(move |&(tag, position)| (tag, inventory.digest_at(position as usize), position))
+    }
 }
 
 /// A set of digests kept for the whole collector simulation (one per link of the
@@ -466,7 +514,7 @@ impl<'a> Registry<'a> {
             layers.extend(self.check_link(link, need, findings));
         }
         let layers = DigestSet::new(self.inventory, repository.layers.sound.clone(), layers);
-        let mut tags = Vec::with_capacity(repository.tags.len());
+        let mut tags = TagTargets::new(self.inventory, repository.tags.len());
         for (position, tag) in repository.tags.iter().enumerate() {
             let name = tag.name();
             if !tag.name_is_utf8() || !is_tag(&name) {
@@ -515,7 +563,7 @@ impl<'a> Registry<'a> {
                 self.check_link(link, need, findings);
             }
             if let Some(current) = current {
-                tags.push((position as u32, current));
+                tags.push(position as u32, current);
             }
         }
         self.check_references(repository, &revisions, &layers, findings);
@@ -614,9 +662,8 @@ impl<'a> Registry<'a> {
         self.mark(
             resolved
                 .tags
-                .iter()
-                .filter(|(_, d)| resolved.revisions.contains(d))
-                .map(|(_, d)| d),
+                .digests()
+                .filter(|d| resolved.revisions.contains(d)),
             &mut kept,
         );
         loop {
@@ -783,10 +830,11 @@ impl<'a> Registry<'a> {
 
     /// What every tag whose manifest was loaded covers.
     fn coverage(&self, resolved: &[Resolved]) -> Vec<TagCovered> {
-        let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.len()).sum());
+        let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.held.len()).sum());
         let mut share = CoverageShare::default();
         for (repository, r) in resolved.iter().enumerate() {
-            for &(tag, ref digest) in &r.tags {
+            // A tag whose manifest the store lacks has no document to cover.
+            for (tag, digest, position) in r.tags.held() {
                 let Some(document) = self.document(digest) else {
                     continue;
                 };
@@ -807,6 +855,7 @@ impl<'a> Registry<'a> {
                         .map(|covered| TagCovered {
                             repository: repository as u32,
                             tag,
+                            position,
                             covered,
                         }),
                 );

@@ -117,8 +117,6 @@ pub struct Coverage {
 /// (`repository:tag`, the `current/link` path) once they are dropped.
 #[derive(Clone, Debug)]
 pub struct Covered {
-    /// The root's digest.
-    pub digest: Digest,
     /// Distinct platforms, in index order (attestations excluded).
     pub platforms: Arc<[Platform]>,
     /// What else the root lists.
@@ -126,13 +124,13 @@ pub struct Covered {
 }
 
 impl Covered {
-    /// The coverage entry of this root, named `root`, at `pointer` in `path`.
-    pub fn at(self, root: String, path: Key, pointer: String) -> Coverage {
+    /// The coverage entry of root `digest`, named `root`, at `pointer` in `path`.
+    pub fn at(self, root: String, path: Key, pointer: String, digest: Digest) -> Coverage {
         Coverage {
             root,
             path,
             pointer,
-            digest: self.digest,
+            digest,
             platforms: self.platforms,
             exceptions: self.exceptions,
         }
