@@ -1,6 +1,9 @@
 //! Loading documents: every index, manifest and config a store's roots reach, each read
 //! once, hashed from the same bytes, then parsed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 
 use crate::audit::Checked;
@@ -27,50 +30,58 @@ pub(super) fn load_documents(
     findings: &mut Vec<Finding>,
 ) -> (Docs, u64) {
     let mut docs = Docs::default();
-    let mut bytes_hashed = 0;
+    let bytes_hashed = AtomicU64::new(0);
+    // Findings are rare and sorted at the end: one list behind a lock, so that the loads
+    // yield only the documents, which go into `docs` with no second copy of the level.
+    let found = Mutex::new(Vec::new());
     while !frontier.is_empty() {
-        frontier.sort();
+        frontier.sort_unstable();
         frontier.dedup_by(|a, b| a.0 == b.0);
         frontier.retain(|(digest, _)| !docs.contains_key(digest) && blobs.len_of(digest).is_some());
-        // The documents apart from their findings and byte counts, so that they move
-        // into `docs` without a second copy of the level.
-        let (level, found): (Vec<(Digest, Loaded)>, Vec<Found>) = frontier
-            .par_iter()
-            .map(|(digest, expect)| {
-                let key = blobs.key_of(digest);
-                let mut found = Vec::new();
-                let (document, hashed) =
-                    load_document(backend, digest, &key, *expect, options, &mut found);
-                let loaded = Loaded {
-                    document,
-                    content: hashed.map(|(_, result)| result),
-                };
-                (
-                    (digest.clone(), loaded),
-                    (found, hashed.map_or(0, |(len, _)| len)),
-                )
-            })
-            .unzip();
-        for (mut found, hashed) in found {
-            bytes_hashed += hashed;
-            findings.append(&mut found);
-        }
-        frontier = level
-            .iter()
-            .filter_map(|(_, loaded)| loaded.document.as_ref())
-            .flat_map(graph::children)
-            .filter_map(|(d, is_config)| {
-                Some((d.digest.clone()?, graph::expect_for(d, is_config)?))
-            })
-            .collect();
-        docs.extend(level);
+        // Taken, so that this level's list is freed once its documents are loaded, before
+        // the next level's is made.
+        let level = std::mem::take(&mut frontier).into_par_iter();
+        let level = level.map(|(digest, expect)| {
+            let key = blobs.key_of(&digest);
+            let mut more = Vec::new();
+            let (document, hashed) =
+                load_document(backend, &digest, &key, expect, options, &mut more);
+            if let Some((len, _)) = hashed {
+                bytes_hashed.fetch_add(len, Ordering::Relaxed);
+            }
+            if !more.is_empty() {
+                found
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .append(&mut more);
+            }
+            let loaded = Loaded {
+                document,
+                content: hashed.map(|(_, result)| result),
+            };
+            (digest, loaded)
+        });
+        frontier = docs.extend(level, |level| {
+            let next = || {
+                level
+                    .iter()
+                    .filter_map(|(_, loaded)| loaded.document.as_ref())
+                    .flat_map(graph::children)
+                    .filter_map(|(d, is_config)| {
+                        Some((d.digest.clone()?, graph::expect_for(d, is_config)?))
+                    })
+            };
+            // Counted first: grown by doubling, the next level's list would reach twice
+            // its size, and once both copies, while the level's documents are all held.
+            let mut frontier = Vec::with_capacity(next().count());
+            frontier.extend(next());
+            frontier
+        });
     }
     docs.finish();
-    (docs, bytes_hashed)
+    findings.append(&mut found.into_inner().unwrap_or_else(PoisonError::into_inner));
+    (docs, bytes_hashed.into_inner())
 }
-
-/// What loading one document found, and the bytes it hashed.
-type Found = (Vec<Finding>, u64);
 
 /// Reads one document blob: size limit, hash of the raw bytes, then parse.
 /// Returns the document, and the number of bytes hashed with the result (`None` when the

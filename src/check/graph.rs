@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
@@ -37,15 +39,24 @@ impl Docs {
     /// Unsorted documents past this many are sorted in.
     const UNSORTED: usize = 64;
 
-    /// Adds documents not loaded before (each digest once).
-    pub fn extend(&mut self, more: Vec<(Digest, Loaded)>) {
+    /// Adds a level of documents not loaded before (each digest once) as the parallel
+    /// loads make them, straight into place (a registry's level is 100,000 manifests: no
+    /// second copy of it), and hands the new ones to `then` before they are sorted in.
+    pub fn extend<T>(
+        &mut self,
+        more: impl IndexedParallelIterator<Item = (Digest, Loaded)>,
+        then: impl FnOnce(&[(Digest, Loaded)]) -> T,
+    ) -> T {
+        let start = self.docs.len();
         // Amortised growth (a chain of nested indexes adds one document a level); `finish`
         // drops the spare room.
         self.docs.reserve(more.len());
-        self.docs.extend(more);
+        self.docs.par_extend(more);
+        let result = then(&self.docs[start..]);
         if self.docs.len() - self.sorted > Self::UNSORTED.max(self.sorted / 8) {
             self.sort();
         }
+        result
     }
 
     /// Sorts every document in and drops the spare capacity: loading is over.
@@ -194,34 +205,32 @@ impl Graph<'_> {
 
     /// Every (referrer, descriptor, role) edge of the store; the referrer is `None` for
     /// `index.json`, else the digest of the document holding the descriptor.
-    fn edges(&self) -> Vec<(Option<&Digest>, &Descriptor, Role)> {
-        let mut edges = Vec::new();
-        if let Some(index) = self.index_json {
-            for d in &index.manifests {
-                edges.push((None, d, Role::Tag));
-            }
-            if let Some(d) = index.subject.as_deref() {
-                edges.push((None, d, Role::Subject));
-            }
-        }
-        for (referrer, loaded) in self.docs.iter() {
-            let Some(document) = &loaded.document else {
-                continue;
-            };
-            for (d, is_config) in children(document) {
-                let role = if d.pointer == "/subject" {
-                    Role::Subject
-                } else if is_config {
-                    Role::Config
-                } else if matches!(document, Document::Index(_)) {
-                    Role::Child
-                } else {
-                    Role::Blob
-                };
-                edges.push((Some(referrer), d, role));
-            }
-        }
-        edges
+    /// (An iterator: a registry has an edge per config and layer.)
+    fn edges(&self) -> impl Iterator<Item = (Option<&Digest>, &Descriptor, Role)> {
+        let index_json = self.index_json.into_iter().flat_map(|index| {
+            let entries = index.manifests.iter().map(|d| (None, d, Role::Tag));
+            let subject = index.subject.as_deref().map(|d| (None, d, Role::Subject));
+            entries.chain(subject)
+        });
+        let documents = self.docs.iter().flat_map(|(referrer, loaded)| {
+            let document = loaded.document.as_ref();
+            document
+                .into_iter()
+                .flat_map(children)
+                .map(move |(d, is_config)| {
+                    let role = if d.pointer == "/subject" {
+                        Role::Subject
+                    } else if is_config {
+                        Role::Config
+                    } else if matches!(document, Some(Document::Index(_))) {
+                        Role::Child
+                    } else {
+                        Role::Blob
+                    };
+                    (Some(referrer), d, role)
+                })
+        });
+        index_json.chain(documents)
     }
 
     /// Checks every edge and returns what is reachable from `index.json`.
