@@ -21,6 +21,7 @@ use crate::model::document::{
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
+use crate::model::text::Text;
 use crate::model::time::is_rfc3339;
 use crate::rules::Rule;
 
@@ -392,11 +393,7 @@ fn schema_version(object: &Object, cx: &mut Context) {
 }
 
 /// The document's own `mediaType`: grammar, and absence (a SHOULD).
-fn own_media_type(
-    object: &Object,
-    expected: &[&str],
-    cx: &mut Context,
-) -> Option<Cow<'static, str>> {
+fn own_media_type(object: &Object, expected: &[&str], cx: &mut Context) -> Option<Text> {
     match object.get("mediaType") {
         None => {
             cx.report(
@@ -669,23 +666,23 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
     }
     match object.get("size") {
         None => cx.missing(&pointer(at, "size")),
-        Some(value) => out.size = size(value, &pointer(at, "size"), cx),
+        Some(value) => out.size = size(value, &pointer(at, "size"), cx).into(),
     }
+    let mut names = Names::default();
     if let Some(value) = object.get("urls") {
-        out.has_urls = urls(value, &pointer(at, "urls"), cx);
+        names.has_urls = urls(value, &pointer(at, "urls"), cx);
     }
     let annotation_map = annotations(object.get("annotations"), &pointer(at, "annotations"), cx);
-    let mut names = Names::default();
     if let Some(map) = annotation_map {
         names.ref_name = map
             .get(ANNOTATION_REF_NAME)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        out.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
+        names.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
     names.artifact_type = optional_media_type(object, at, "artifactType", cx);
-    if names.ref_name.is_some() || names.artifact_type.is_some() {
+    if names != Names::default() {
         out.names = Some(Box::new(names));
     }
     if let Some(value) = object.get("platform") {
@@ -911,7 +908,7 @@ fn data(value: &Value, descriptor: &Descriptor, at: &str, cx: &mut Context) {
             return;
         }
     };
-    if let Some(size) = descriptor.size {
+    if let Some(size) = descriptor.size() {
         if decoded.len() as u64 != size {
             cx.report(
                 Rule::DescriptorDataMismatch,

@@ -272,7 +272,7 @@ impl Graph<'_> {
                         Rule::SubjectMissing,
                         "subject names a manifest that is not in the store",
                     )
-                } else if descriptor.has_urls {
+                } else if descriptor.has_urls() {
                     (
                         Rule::DescriptorBlobExternal,
                         "blob is not in the store; the descriptor lists urls to fetch it from",
@@ -292,7 +292,7 @@ impl Graph<'_> {
                 continue;
             };
             opaque |= has_unreadable_type(descriptor);
-            if let Some(size) = descriptor.size {
+            if let Some(size) = descriptor.size() {
                 if size != blob {
                     findings.push(
                         Finding::new(

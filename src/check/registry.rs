@@ -622,7 +622,7 @@ impl<'a> Registry<'a> {
                         let unlinked_present = d.digest.as_ref().is_some_and(|c| {
                             !layers.contains(c) && self.inventory().contains_key(c)
                         });
-                        if !d.has_urls && unlinked_present {
+                        if !d.has_urls() && unlinked_present {
                             unlinked(d, what, findings);
                         }
                     }

@@ -3,94 +3,96 @@
 //! a lenient JSON walk (`check::document`), so a bad field yields a finding and leaves
 //! the rest of the document usable.
 
-use std::borrow::Cow;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use crate::model::digest::Digest;
 use crate::model::platform::Platform;
+use crate::model::text::Text;
 
 /// `vnd.docker.reference.type` value that marks a BuildKit attestation manifest.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
-/// Pointers nearly every descriptor has: `/config`, `/subject`, and the first entries of
-/// `/layers`, `/manifests` and `/blobs`.
-static COMMON_POINTERS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut common = vec!["/config".to_owned(), "/subject".to_owned()];
-    for array in ["/layers", "/manifests", "/blobs"] {
-        common.extend((0..COMMON_ENTRIES).map(|i| format!("{array}/{i}")));
-    }
-    common
-});
-
-/// How many entries of each array have a shared pointer.
-const COMMON_ENTRIES: usize = 32;
-
-/// `pointer` as a shared static string when it is a common one, else a copy: a registry
-/// holds hundreds of thousands of descriptors, nearly all at the same few pointers.
-pub fn shared_pointer(pointer: &str) -> Cow<'static, str> {
-    let common: &'static [String] = &COMMON_POINTERS;
-    let position = match pointer.rsplit_once('/') {
-        Some(("", "config")) => Some(0),
-        Some(("", "subject")) => Some(1),
-        Some((array, i)) => {
-            let first = match array {
-                "/layers" => Some(2),
-                "/manifests" => Some(2 + COMMON_ENTRIES),
-                "/blobs" => Some(2 + 2 * COMMON_ENTRIES),
-                _ => None,
-            };
-            // Only the canonical decimal (digits only, no leading zero) is shared.
-            let canonical = !i.is_empty()
-                && i.bytes().all(|b| b.is_ascii_digit())
-                && (i == "0" || !i.starts_with('0'));
-            let index = canonical
-                .then(|| i.parse::<usize>().ok())
-                .flatten()
-                .filter(|&n| n < COMMON_ENTRIES);
-            first.zip(index).map(|(first, index)| first + index)
-        }
-        None => None,
-    };
-    match position {
-        Some(position) => Cow::Borrowed(common[position].as_str()),
-        None => Cow::Owned(pointer.to_owned()),
-    }
+/// `pointer`, shared when it is a common one (`/config`, `/layers/0`…): a registry holds
+/// hundreds of thousands of descriptors, nearly all at the same few pointers.
+pub fn shared_pointer(pointer: &str) -> Text {
+    Text::new(pointer)
 }
 
 /// A descriptor as far as it was valid. Absent fields were missing or invalid (and reported).
+///
+/// 96 bytes: a registry keeps one per config and layer, and a manifest's config inline.
 #[derive(Clone, Debug, Default)]
 pub struct Descriptor {
     /// JSON pointer of the descriptor inside its document, e.g. `/manifests/0`; the
-    /// common ones are shared static strings ([`shared_pointer`]).
-    pub pointer: Cow<'static, str>,
+    /// common ones are shared ([`shared_pointer`]).
+    pub pointer: Text,
     /// `mediaType`, when it is a string (grammar already checked); common types are
-    /// shared static strings (`media_type::shared`).
-    pub media_type: Option<Cow<'static, str>>,
+    /// shared (`media_type::shared`).
+    pub media_type: Option<Text>,
     /// `digest`, when valid.
     pub digest: Option<Digest>,
     /// `size`, when a non-negative int64.
-    pub size: Option<u64>,
-    /// Whether `urls` lists at least one location (non-distributable content).
-    pub has_urls: bool,
+    pub size: Size,
     /// `platform`, when valid (shared: [`Platform::shared`]).
     pub platform: Option<Arc<Platform>>,
-    /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
-    pub attestation_annotated: bool,
-    /// The rarer fields, boxed: most descriptors are configs and layers, which have none,
-    /// and a registry keeps hundreds of thousands of them.
+    /// The rarer fields, boxed: most descriptors are configs and layers, which have none.
     pub names: Option<Box<Names>>,
 }
 
+/// A descriptor's `size`: a non-negative int64, or none. 8 bytes where an `Option<u64>`
+/// takes 16: a valid size fits int64, so the top value of a `u64` stands for none.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Size(u64);
+
+impl Size {
+    /// No valid size.
+    pub const NONE: Size = Size(u64::MAX);
+
+    /// The size, if valid.
+    pub fn get(self) -> Option<u64> {
+        (self != Size::NONE).then_some(self.0)
+    }
+}
+
+impl From<Option<u64>> for Size {
+    /// `size`, or none when it is absent or does not fit int64.
+    fn from(size: Option<u64>) -> Size {
+        size.filter(|&n| i64::try_from(n).is_ok())
+            .map_or(Size::NONE, Size)
+    }
+}
+
+impl Default for Size {
+    fn default() -> Size {
+        Size::NONE
+    }
+}
+
+impl std::fmt::Debug for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
 /// A descriptor's rarer fields.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
     /// `org.opencontainers.image.ref.name`, when present.
     pub ref_name: Option<String>,
     /// `artifactType`, when valid.
     pub artifact_type: Option<String>,
+    /// Whether `urls` lists at least one location (non-distributable content).
+    pub has_urls: bool,
+    /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
+    pub attestation_annotated: bool,
 }
 
 impl Descriptor {
+    /// `size`, when a non-negative int64.
+    pub fn size(&self) -> Option<u64> {
+        self.size.get()
+    }
+
     /// `org.opencontainers.image.ref.name`, when present.
     pub fn ref_name(&self) -> Option<&str> {
         self.names.as_ref()?.ref_name.as_deref()
@@ -101,10 +103,16 @@ impl Descriptor {
         self.names.as_ref()?.artifact_type.as_deref()
     }
 
+    /// Whether `urls` lists at least one location (non-distributable content).
+    pub fn has_urls(&self) -> bool {
+        self.names.as_ref().is_some_and(|n| n.has_urls)
+    }
+
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
     /// describes no runnable platform, so platform checks and coverage set it apart.
     pub fn is_attestation_entry(&self) -> bool {
-        self.attestation_annotated || self.platform.as_deref().is_some_and(Platform::is_unknown)
+        self.names.as_ref().is_some_and(|n| n.attestation_annotated)
+            || self.platform.as_deref().is_some_and(Platform::is_unknown)
     }
 }
 
@@ -112,7 +120,7 @@ impl Descriptor {
 #[derive(Clone, Debug, Default)]
 pub struct Index {
     /// The document's own `mediaType` (common types shared, as in descriptors).
-    pub media_type: Option<Cow<'static, str>>,
+    pub media_type: Option<Text>,
     /// `manifests`, in order.
     pub manifests: Vec<Descriptor>,
     /// `subject` (boxed: rare, and a descriptor is large).
@@ -123,7 +131,7 @@ pub struct Index {
 #[derive(Clone, Debug, Default)]
 pub struct Manifest {
     /// The document's own `mediaType` (common types shared, as in descriptors).
-    pub media_type: Option<Cow<'static, str>>,
+    pub media_type: Option<Text>,
     /// `config` (an artifact manifest has none).
     pub config: Option<Descriptor>,
     /// `layers`, in order (an artifact manifest's `blobs`); `None` when absent or not an
@@ -166,31 +174,4 @@ pub enum Document {
     Manifest(Box<Manifest>),
     /// A config.
     Config(Config),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn common_pointers_are_shared_and_every_pointer_keeps_its_text() {
-        let cases = [
-            ("/config", true),
-            ("/subject", true),
-            ("/layers/0", true),
-            ("/manifests/31", true),
-            ("/blobs/7", true),
-            ("", false),
-            ("/layers/32", false),
-            ("/layers/01", false),
-            ("/layers/+1", false),
-            ("/config/x", false),
-            ("/x/0", false),
-        ];
-        for (pointer, shared) in cases {
-            let got = shared_pointer(pointer);
-            assert_eq!(matches!(got, Cow::Borrowed(_)), shared, "{pointer}");
-            assert_eq!(got, pointer);
-        }
-    }
 }

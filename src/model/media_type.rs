@@ -7,7 +7,7 @@
 //! Unknown but grammatical types are not errors: "implementations MUST NOT generate an error"
 //! on them (image-layout.md § index.json, manifest.md § layers).
 
-use std::borrow::Cow;
+use crate::model::text::Text;
 
 /// OCI image index (`image-index.md`).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -36,7 +36,7 @@ pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.man
 
 /// Media types seen in nearly every descriptor: kept as one static string each instead
 /// of a heap copy per descriptor (a registry holds millions of descriptors).
-const COMMON: &[&str] = &[
+pub(crate) const COMMON: &[&str] = &[
     OCI_INDEX,
     OCI_MANIFEST,
     OCI_ARTIFACT_MANIFEST,
@@ -58,12 +58,9 @@ const COMMON: &[&str] = &[
     "application/vnd.in-toto+json",
 ];
 
-/// `media_type`, borrowed from [`COMMON`] when it is one of those, else copied.
-pub fn shared(media_type: &str) -> Cow<'static, str> {
-    match COMMON.iter().find(|&&common| common == media_type) {
-        Some(common) => Cow::Borrowed(common),
-        None => Cow::Owned(media_type.to_owned()),
-    }
+/// `media_type`, shared when it is one of [`COMMON`], else copied.
+pub fn shared(media_type: &str) -> Text {
+    Text::new(media_type)
 }
 
 /// What a media type tells this tool to do with the blob it names.

@@ -6,4 +6,5 @@ pub mod document;
 pub mod key;
 pub mod media_type;
 pub mod platform;
+pub mod text;
 pub mod time;
