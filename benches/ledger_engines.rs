@@ -36,12 +36,12 @@ fn digest(i: u64) -> Digest {
 }
 
 fn version(i: u64) -> Version {
-    Version::Posix {
-        dev: 2049,
-        ino: 1_000_000 + i,
-        mtime_ns: 1_795_000_000_000_000_000 + i as i64,
-        ctime_ns: 1_795_000_000_000_000_000 + i as i64,
-    }
+    Version::posix(
+        2049,
+        1_000_000 + i,
+        1_795_000_000_000_000_000 + i as i64,
+        1_795_000_000_000_000_000 + i as i64,
+    )
 }
 
 fn size(path: &std::path::Path) -> u64 {
@@ -98,15 +98,7 @@ fn redb(rows: u64, dir: &std::path::Path) -> (Duration, Duration, u64) {
                 let mut key = Vec::with_capacity(33);
                 key.push(code);
                 key.extend_from_slice(raw);
-                let Version::Posix {
-                    dev,
-                    ino,
-                    mtime_ns,
-                    ctime_ns,
-                } = version(j)
-                else {
-                    unreachable!()
-                };
+                let (dev, ino, mtime_ns, ctime_ns) = version(j).file().unwrap();
                 let mut value = Vec::with_capacity(49);
                 for n in [
                     4096 + j % 1000,

@@ -70,10 +70,7 @@ pub(super) fn verify_blobs(
                     format!("cannot verify {} digests", listed.digest.algorithm()),
                 ));
             } else if options.verify {
-                let file = match listed.version {
-                    Version::Posix { dev, ino, .. } => Some((dev, ino)),
-                    _ => None,
-                };
+                let file = listed.version.file().map(|(dev, ino, ..)| (dev, ino));
                 work.push((blob, file, place));
             }
         }

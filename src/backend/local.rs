@@ -136,12 +136,12 @@ fn kind_of(file_type: FileType) -> Kind {
 }
 
 fn version_of(st: &rustix::fs::Stat) -> Version {
-    Version::Posix {
-        dev: st.st_dev,
-        ino: st.st_ino,
-        mtime_ns: nanoseconds(st.st_mtime, st.st_mtime_nsec),
-        ctime_ns: nanoseconds(st.st_ctime, st.st_ctime_nsec),
-    }
+    Version::posix(
+        st.st_dev,
+        st.st_ino,
+        nanoseconds(st.st_mtime, st.st_mtime_nsec),
+        nanoseconds(st.st_ctime, st.st_ctime_nsec),
+    )
 }
 
 #[allow(clippy::unnecessary_cast)] // the field types differ between targets
@@ -158,12 +158,12 @@ fn stat_of(metadata: &std::fs::Metadata) -> Stat {
         } else {
             0
         },
-        version: Version::Posix {
-            dev: metadata.dev(),
-            ino: metadata.ino(),
-            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
-            ctime_ns: metadata.ctime() * 1_000_000_000 + metadata.ctime_nsec(),
-        },
+        version: Version::posix(
+            metadata.dev(),
+            metadata.ino(),
+            metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+            metadata.ctime() * 1_000_000_000 + metadata.ctime_nsec(),
+        ),
     }
 }
 

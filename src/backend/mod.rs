@@ -67,10 +67,14 @@ pub enum Version {
     #[default]
     None,
     /// A POSIX file: device, inode, modification and status-change times (ns). `ctime`
-    /// moves on any write, even one that restores `mtime`.
+    /// moves on any write, even one that restores `mtime`. Made by [`Version::posix`],
+    /// read by [`Version::file`].
+    ///
+    /// The device takes 32 bits, which hold every Linux device number (12-bit major,
+    /// 20-bit minor): a version is then 32 bytes and an inventory entry 80, not 88.
     Posix {
         /// `st_dev`.
-        dev: u64,
+        dev: u32,
         /// `st_ino`.
         ino: u64,
         /// `st_mtime` in nanoseconds since the epoch.
@@ -78,8 +82,40 @@ pub enum Version {
         /// `st_ctime` in nanoseconds since the epoch.
         ctime_ns: i64,
     },
+    /// A POSIX file whose device number does not fit 32 bits: (dev, ino, mtime, ctime).
+    WidePosix(Box<(u64, u64, i64, i64)>),
     /// An object store's entity tag.
     ETag(Box<str>),
+}
+
+impl Version {
+    /// A POSIX file's version: device, inode, and modification and status-change times
+    /// in nanoseconds since the epoch.
+    pub fn posix(dev: u64, ino: u64, mtime_ns: i64, ctime_ns: i64) -> Version {
+        match u32::try_from(dev) {
+            Ok(dev) => Version::Posix {
+                dev,
+                ino,
+                mtime_ns,
+                ctime_ns,
+            },
+            Err(_) => Version::WidePosix(Box::new((dev, ino, mtime_ns, ctime_ns))),
+        }
+    }
+
+    /// A POSIX file's (device, inode, mtime ns, ctime ns); `None` for other versions.
+    pub fn file(&self) -> Option<(u64, u64, i64, i64)> {
+        match self {
+            Version::Posix {
+                dev,
+                ino,
+                mtime_ns,
+                ctime_ns,
+            } => Some((u64::from(*dev), *ino, *mtime_ns, *ctime_ns)),
+            Version::WidePosix(wide) => Some(**wide),
+            Version::None | Version::ETag(_) => None,
+        }
+    }
 }
 
 /// What a backend knows of one key without reading it.
@@ -253,5 +289,29 @@ pub trait Backend: Sync {
 impl fmt::Debug for dyn Backend + '_ {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Backend({})", self.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_version_keeps_every_device_number_in_32_bytes() {
+        for dev in [
+            0,
+            2049,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ] {
+            let version = Version::posix(dev, 7, -1, 2);
+            assert_eq!(version.file(), Some((dev, 7, -1, 2)), "{dev}");
+            assert_eq!(version, Version::posix(dev, 7, -1, 2));
+            assert_ne!(version, Version::posix(dev, 7, -1, 3));
+        }
+        assert_eq!(Version::None.file(), None);
+        assert_eq!(Version::ETag("x".into()).file(), None);
+        assert_eq!(std::mem::size_of::<Version>(), 32);
     }
 }

@@ -554,12 +554,12 @@ fn known_row(row: &rusqlite::Row) -> rusqlite::Result<Option<Known>> {
         row.get::<_, Option<i64>>(3)?,
         row.get::<_, Option<String>>(7)?,
     ) {
-        (Some(dev), _) => Version::Posix {
-            dev: dev as u64,
-            ino: row.get::<_, i64>(4)? as u64,
-            mtime_ns: row.get(5)?,
-            ctime_ns: row.get(6)?,
-        },
+        (Some(dev), _) => Version::posix(
+            dev as u64,
+            row.get::<_, i64>(4)? as u64,
+            row.get(5)?,
+            row.get(6)?,
+        ),
         (None, Some(etag)) => Version::ETag(etag.into()),
         (None, None) => Version::None,
     };
@@ -751,21 +751,16 @@ fn commit(conn: &Connection, batch: &mut [Record], hashed_at: i64) -> Result<(),
             let Some((alg, raw)) = record.digest.raw() else {
                 continue;
             };
-            let (dev, ino, mtime, ctime, etag) = match &record.version {
-                Version::Posix {
-                    dev,
-                    ino,
-                    mtime_ns,
-                    ctime_ns,
-                } => (
-                    Some(*dev as i64),
-                    Some(*ino as i64),
-                    Some(*mtime_ns),
-                    Some(*ctime_ns),
+            let (dev, ino, mtime, ctime, etag) = match (&record.version, record.version.file()) {
+                (_, Some((dev, ino, mtime_ns, ctime_ns))) => (
+                    Some(dev as i64),
+                    Some(ino as i64),
+                    Some(mtime_ns),
+                    Some(ctime_ns),
                     None,
                 ),
-                Version::ETag(etag) => (None, None, None, None, Some(etag.to_string())),
-                Version::None => (None, None, None, None, None),
+                (Version::ETag(etag), _) => (None, None, None, None, Some(etag.to_string())),
+                _ => (None, None, None, None, None),
             };
             upsert.execute(params![
                 record.place,

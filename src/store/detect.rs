@@ -110,10 +110,7 @@ pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Resu
 }
 
 fn device(version: &Version) -> Option<u64> {
-    match version {
-        Version::Posix { dev, .. } => Some(*dev),
-        _ => None,
-    }
+    version.file().map(|(dev, ..)| dev)
 }
 
 /// What the root holds that came close to a store, for the error message.

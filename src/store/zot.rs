@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 
-use crate::backend::{Backend, Kind, Version};
+use crate::backend::{Backend, Kind};
 use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
@@ -174,10 +174,7 @@ pub fn uploads(backend: &dyn Backend, repository: &LayoutRoot) -> Vec<Upload> {
         .into_iter()
         .filter_map(|entry| {
             let stat = entry.stat.ok().filter(|s| s.kind == Kind::File)?;
-            let modified_ns = match stat.version {
-                Version::Posix { mtime_ns, .. } => Some(mtime_ns),
-                _ => None,
-            };
+            let modified_ns = stat.version.file().map(|(_, _, mtime_ns, _)| mtime_ns);
             Some(Upload {
                 key: dir.join(&entry.name),
                 bytes: stat.len,
