@@ -16,7 +16,7 @@ use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::document::{
-    ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest, Names, shared_pointer,
+    ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest, Rare,
 };
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
@@ -332,7 +332,7 @@ fn schema1(object: &Object, cx: &mut Context) -> Manifest {
         "Docker schema 1 manifest: deprecated, refused by distribution 3 and current clients",
     );
     let media_type = match object.get("mediaType").and_then(Value::as_str) {
-        Some(ty) => media_type::shared(ty),
+        Some(ty) => Text::new(ty),
         None if object.contains_key("signatures") => media_type::DOCKER_SCHEMA1_SIGNED.into(),
         None => media_type::DOCKER_SCHEMA1.into(),
     };
@@ -417,7 +417,7 @@ fn own_media_type(object: &Object, expected: &[&str], cx: &mut Context) -> Optio
                 )
                 .set_expected_found(expected.join(" or "), s);
             }
-            Some(media_type::shared(s))
+            Some(Text::new(s))
         }
         Some(value) => {
             cx.wrong_type("/mediaType", "string", value);
@@ -582,7 +582,7 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
     let media_type = object
         .get("mediaType")
         .and_then(Value::as_str)
-        .map(media_type::shared);
+        .map(Text::new);
     optional_media_type(object, "", "artifactType", cx);
     let blobs = match object.get("blobs") {
         None => Vec::new(),
@@ -633,7 +633,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         return None;
     };
     let mut out = Descriptor {
-        pointer: shared_pointer(at),
+        pointer: Text::new(at),
         ..Descriptor::default()
     };
     match object.get("mediaType") {
@@ -646,7 +646,7 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
                     format!("mediaType {s:?} breaks the RFC 6838 grammar"),
                 );
             }
-            out.media_type = Some(media_type::shared(s));
+            out.media_type = Some(Text::new(s));
         }
         Some(value) => cx.wrong_type(&pointer(at, "mediaType"), "string", value),
     }
@@ -668,22 +668,22 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         None => cx.missing(&pointer(at, "size")),
         Some(value) => out.size = size(value, &pointer(at, "size"), cx).into(),
     }
-    let mut names = Names::default();
+    let mut rare = Rare::default();
     if let Some(value) = object.get("urls") {
-        names.has_urls = urls(value, &pointer(at, "urls"), cx);
+        rare.has_urls = urls(value, &pointer(at, "urls"), cx);
     }
     let annotation_map = annotations(object.get("annotations"), &pointer(at, "annotations"), cx);
     if let Some(map) = annotation_map {
-        names.ref_name = map
+        rare.ref_name = map
             .get(ANNOTATION_REF_NAME)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        names.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
+        rare.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
-    names.artifact_type = optional_media_type(object, at, "artifactType", cx);
-    if names != Names::default() {
-        out.names = Some(Box::new(names));
+    rare.artifact_type = optional_media_type(object, at, "artifactType", cx);
+    if rare != Rare::default() {
+        out.rare = Some(Box::new(rare));
     }
     if let Some(value) = object.get("platform") {
         out.platform = platform(value, &pointer(at, "platform"), cx).map(Platform::shared);

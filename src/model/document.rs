@@ -12,22 +12,16 @@ use crate::model::text::Text;
 /// `vnd.docker.reference.type` value that marks a BuildKit attestation manifest.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
-/// `pointer`, shared when it is a common one (`/config`, `/layers/0`…): a registry holds
-/// hundreds of thousands of descriptors, nearly all at the same few pointers.
-pub fn shared_pointer(pointer: &str) -> Text {
-    Text::new(pointer)
-}
-
 /// A descriptor as far as it was valid. Absent fields were missing or invalid (and reported).
 ///
 /// 96 bytes: a registry keeps one per config and layer, and a manifest's config inline.
 #[derive(Clone, Debug, Default)]
 pub struct Descriptor {
     /// JSON pointer of the descriptor inside its document, e.g. `/manifests/0`; the
-    /// common ones are shared ([`shared_pointer`]).
+    /// common ones (`/config`, `/layers/0`…) are shared ([`Text`]).
     pub pointer: Text,
     /// `mediaType`, when it is a string (grammar already checked); common types are
-    /// shared (`media_type::shared`).
+    /// shared ([`Text`]).
     pub media_type: Option<Text>,
     /// `digest`, when valid.
     pub digest: Option<Digest>,
@@ -36,7 +30,7 @@ pub struct Descriptor {
     /// `platform`, when valid (shared: [`Platform::shared`]).
     pub platform: Option<Arc<Platform>>,
     /// The rarer fields, boxed: most descriptors are configs and layers, which have none.
-    pub names: Option<Box<Names>>,
+    pub rare: Option<Box<Rare>>,
 }
 
 /// A descriptor's `size`: a non-negative int64, or none. 8 bytes where an `Option<u64>`
@@ -76,7 +70,7 @@ impl std::fmt::Debug for Size {
 
 /// A descriptor's rarer fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Names {
+pub struct Rare {
     /// `org.opencontainers.image.ref.name`, when present.
     pub ref_name: Option<String>,
     /// `artifactType`, when valid.
@@ -95,23 +89,23 @@ impl Descriptor {
 
     /// `org.opencontainers.image.ref.name`, when present.
     pub fn ref_name(&self) -> Option<&str> {
-        self.names.as_ref()?.ref_name.as_deref()
+        self.rare.as_ref()?.ref_name.as_deref()
     }
 
     /// `artifactType`, when valid.
     pub fn artifact_type(&self) -> Option<&str> {
-        self.names.as_ref()?.artifact_type.as_deref()
+        self.rare.as_ref()?.artifact_type.as_deref()
     }
 
     /// Whether `urls` lists at least one location (non-distributable content).
     pub fn has_urls(&self) -> bool {
-        self.names.as_ref().is_some_and(|n| n.has_urls)
+        self.rare.as_ref().is_some_and(|n| n.has_urls)
     }
 
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
     /// describes no runnable platform, so platform checks and coverage set it apart.
     pub fn is_attestation_entry(&self) -> bool {
-        self.names.as_ref().is_some_and(|n| n.attestation_annotated)
+        self.rare.as_ref().is_some_and(|n| n.attestation_annotated)
             || self.platform.as_deref().is_some_and(Platform::is_unknown)
     }
 }

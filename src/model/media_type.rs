@@ -7,8 +7,6 @@
 //! Unknown but grammatical types are not errors: "implementations MUST NOT generate an error"
 //! on them (image-layout.md § index.json, manifest.md § layers).
 
-use crate::model::text::Text;
-
 /// OCI image index (`image-index.md`).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// OCI image manifest (`manifest.md`).
@@ -34,8 +32,9 @@ pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v
 /// Docker schema 1 manifest (deprecated; signed).
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
-/// Media types seen in nearly every descriptor: kept as one static string each instead
-/// of a heap copy per descriptor (a registry holds millions of descriptors).
+/// Media types seen in nearly every descriptor: kept by their index in the table of
+/// [`Text`](crate::model::text::Text)
+/// instead of a heap copy per descriptor (a registry holds millions of descriptors).
 pub(crate) const COMMON: &[&str] = &[
     OCI_INDEX,
     OCI_MANIFEST,
@@ -57,11 +56,6 @@ pub(crate) const COMMON: &[&str] = &[
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     "application/vnd.in-toto+json",
 ];
-
-/// `media_type`, shared when it is one of [`COMMON`], else copied.
-pub fn shared(media_type: &str) -> Text {
-    Text::new(media_type)
-}
 
 /// What a media type tells this tool to do with the blob it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

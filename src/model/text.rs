@@ -60,8 +60,9 @@ impl Text {
         }
     }
 
-    /// Whether it is kept as an index into the table (for tests of the sharing).
-    pub fn is_shared(&self) -> bool {
+    /// Whether it is kept as an index into the table.
+    #[cfg(test)]
+    fn is_shared(&self) -> bool {
         matches!(self.0, Repr::Common(_))
     }
 }
