@@ -22,14 +22,14 @@ use crate::store::{Inventory, Lookup};
 /// Reads, hashes and parses every index, manifest and config reachable from `frontier`
 /// (the entries of `index.json`, or a registry's revisions), one breadth-first level at a
 /// time, each level in parallel.
-pub(super) fn load_documents(
+pub(super) fn load_documents<'i>(
     backend: &dyn Backend,
     mut frontier: Vec<(Digest, Expect)>,
-    blobs: &dyn Lookup,
+    blobs: &'i dyn Lookup,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> (Docs, u64) {
-    let mut docs = Docs::default();
+) -> (Docs<'i>, u64) {
+    let mut docs = Docs::new(blobs.inventory());
     let bytes_hashed = AtomicU64::new(0);
     // Findings are rare and sorted at the end: one list behind a lock, so that the loads
     // yield only the documents, which go into `docs` with no second copy of the level.
@@ -55,17 +55,16 @@ pub(super) fn load_documents(
                     .unwrap_or_else(PoisonError::into_inner)
                     .append(&mut more);
             }
-            let loaded = Loaded {
-                document,
-                content: hashed.map(|(_, result)| result),
-            };
-            (digest, loaded)
+            (
+                digest,
+                Loaded::new(document, hashed.map(|(_, result)| result)),
+            )
         });
         frontier = docs.extend(level, |level| {
             let next = || {
                 level
                     .iter()
-                    .filter_map(|(_, loaded)| loaded.document.as_ref())
+                    .filter_map(|loaded| loaded.document.as_ref())
                     .flat_map(graph::children)
                     .filter_map(|(d, is_config)| {
                         Some((d.digest.clone()?, graph::expect_for(d, is_config)?))

@@ -53,21 +53,29 @@ pub(super) fn audit_layout(
     if let Some(reachable) = &checked.reachable {
         report_unreferenced(layout, &inventory, reachable, "", &mut findings);
     }
+    let hashed = hashed_flags(&inventory, &checked.docs);
+    let documents = checked.documents();
+    // The documents borrow the inventory, which moves into the audit.
+    let LayoutCheck {
+        coverage,
+        bytes_hashed,
+        ..
+    } = checked;
     LayoutAudit {
         layout: layout.clone(),
-        hashed: hashed_flags(&inventory, &checked.docs),
-        documents: checked.documents(),
+        hashed,
+        documents,
         inventory,
-        coverage: checked.coverage,
+        coverage,
         findings,
-        bytes_hashed: checked.bytes_hashed,
+        bytes_hashed,
     }
 }
 
 /// What checking a layout's documents leaves.
-pub(super) struct LayoutCheck {
-    /// Every document loaded.
-    pub(super) docs: Docs,
+pub(super) struct LayoutCheck<'i> {
+    /// Every document loaded (by position in the inventory of `check_layout`'s `blobs`).
+    pub(super) docs: Docs<'i>,
     /// Bytes hashed while reading them.
     pub(super) bytes_hashed: u64,
     /// Platform coverage of each `index.json` entry.
@@ -79,7 +87,7 @@ pub(super) struct LayoutCheck {
     pub(super) reachable: Option<HashSet<Digest>>,
 }
 
-impl LayoutCheck {
+impl LayoutCheck<'_> {
     /// Documents parsed.
     pub(super) fn documents(&self) -> u64 {
         self.docs.values().filter(|l| l.document.is_some()).count() as u64
@@ -88,14 +96,14 @@ impl LayoutCheck {
 
 /// `oci-layout`, `index.json` (read as `index`), every document it reaches through
 /// `blobs`, and the graph: edges, cycles, cross-checks, coverage.
-pub(super) fn check_layout(
+pub(super) fn check_layout<'i>(
     backend: &dyn Backend,
     layout: &LayoutRoot,
-    blobs: &dyn Lookup,
+    blobs: &'i dyn Lookup,
     index: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> LayoutCheck {
+) -> LayoutCheck<'i> {
     check_header(backend, layout, findings);
     let (index_json, index_json_read) = read_index_json(backend, layout, index, options, findings);
     let frontier = index_json

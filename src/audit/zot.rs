@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::audit::documents::hashed_flags;
-use crate::audit::layout::{LayoutAudit, check_layout, report_unreferenced};
+use crate::audit::layout::{LayoutAudit, LayoutCheck, check_layout, report_unreferenced};
 use crate::audit::{Checked, Options};
 use crate::backend::Backend;
 use crate::check::document::Expect;
@@ -209,14 +209,22 @@ fn audit_blobstore(
             }
         }
     }
+    let hashed = hashed_flags(&inventory, &checked.docs);
+    let documents = checked.documents();
+    // The documents borrow the inventory, which moves into the audit.
+    let LayoutCheck {
+        coverage,
+        bytes_hashed,
+        ..
+    } = checked;
     LayoutAudit {
         layout: root.clone(),
-        hashed: hashed_flags(&inventory, &checked.docs),
-        documents: checked.documents(),
+        hashed,
+        documents,
         inventory,
-        coverage: checked.coverage,
+        coverage,
         findings,
-        bytes_hashed: checked.bytes_hashed,
+        bytes_hashed,
     }
 }
 

@@ -980,7 +980,7 @@ fn config(object: &Object, cx: &mut Context) -> Config {
                         );
                     }
                 }
-                ids.len()
+                u32::try_from(ids.len()).unwrap_or(u32::MAX)
             })
         }
         Some(value) => {

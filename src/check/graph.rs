@@ -4,40 +4,92 @@
 //! coverage. In memory and sequential: the documents were loaded by the previous phase.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
-use crate::model::digest::{Digest, DigestIndex};
+use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
 use crate::report::{Coverage, CoverageShare, Covered, Exceptions};
 use crate::rules::Rule;
-use crate::store::Lookup;
+use crate::store::{Inventory, Lookup};
 
-/// Every document loaded from a store's blobs, by digest: a vector searched by bisection.
-/// A registry holds hundreds of thousands of documents; a hash map's spare buckets, and
-/// the second table it holds while it grows, nearly doubled them.
+/// Every document loaded from a store's blobs. A registry holds hundreds of thousands of
+/// documents, so each is kept in 24 bytes beside its content: the blob it was read from
+/// is a 4-byte position in the store's inventory ([`Lookup::inventory`]) instead of a
+/// 40-byte digest. The few documents read from blobs outside that inventory (a zot
+/// repository's documents in `_blobstore`, or behind a marker) have their digests in a
+/// side table and positions past the inventory's end.
 ///
-/// While documents are loaded level by level, the newest sit unsorted after the sorted
-/// part and are searched one by one; they are sorted in once they outnumber an eighth of
-/// the sorted part. (Sorting after every level would be quadratic in a chain of nested
-/// indexes, one document a level.)
-#[derive(Debug, Default)]
-pub struct Docs {
-    docs: Vec<(Digest, Loaded)>,
+/// The documents are a vector sorted by position and searched by bisection (a hash map's
+/// spare buckets would nearly double it). While they are loaded level by level, the
+/// newest sit unsorted after the sorted part and are searched one by one; they are sorted
+/// in once they outnumber an eighth of the sorted part. (Sorting after every level would
+/// be quadratic in a chain of nested indexes, one document a level.)
+#[derive(Debug)]
+pub struct Docs<'i> {
+    /// The inventory positions refer to; `None` for one too large for 32-bit positions
+    /// (every digest then goes in `others`).
+    inventory: Option<&'i Inventory>,
+    /// Digests of blobs outside the inventory, at positions `inventory.len()` onwards.
+    others: Vec<Digest>,
+    /// Their positions.
+    other_positions: HashMap<Digest, u32>,
+    docs: Vec<Loaded>,
     sorted: usize,
-    /// Where runs of digests start in the sorted part.
-    index: DigestIndex,
 }
 
-impl Docs {
+impl<'i> Docs<'i> {
     /// Unsorted documents past this many are sorted in.
     const UNSORTED: usize = 64;
+
+    /// No documents yet, of blobs that are mostly in `inventory`.
+    pub fn new(inventory: &'i Inventory) -> Docs<'i> {
+        Docs {
+            inventory: u32::try_from(inventory.len()).is_ok().then_some(inventory),
+            others: Vec::new(),
+            other_positions: HashMap::new(),
+            docs: Vec::new(),
+            sorted: 0,
+        }
+    }
+
+    /// The position of blob `digest`, if it has one yet.
+    fn position(&self, digest: &Digest) -> Option<u32> {
+        let inventory = self.inventory.and_then(|i| i.position(digest));
+        // `new` made sure every inventory position fits.
+        match inventory.and_then(|p| u32::try_from(p).ok()) {
+            Some(position) => Some(position),
+            None => self.other_positions.get(digest).copied(),
+        }
+    }
+
+    /// The position of blob `digest`, given one if it has none (`None` past 2^32 blobs).
+    fn place(&mut self, digest: Digest) -> Option<u32> {
+        if let Some(position) = self.position(&digest) {
+            return Some(position);
+        }
+        let base = self.inventory.map_or(0, Inventory::len);
+        let position = u32::try_from(base + self.others.len()).ok()?;
+        self.others.push(digest.clone());
+        self.other_positions.insert(digest, position);
+        Some(position)
+    }
+
+    /// The digest of the blob at `position`.
+    fn digest_at(&self, position: u32) -> &Digest {
+        let position = position as usize;
+        match self.inventory {
+            Some(inventory) if position < inventory.len() => inventory.digest_at(position),
+            inventory => &self.others[position - inventory.map_or(0, Inventory::len)],
+        }
+    }
 
     /// Adds a level of documents not loaded before (each digest once) as the parallel
     /// loads make them, straight into place (a registry's level is 100,000 manifests: no
@@ -45,13 +97,42 @@ impl Docs {
     pub fn extend<T>(
         &mut self,
         more: impl IndexedParallelIterator<Item = (Digest, Loaded)>,
-        then: impl FnOnce(&[(Digest, Loaded)]) -> T,
+        then: impl FnOnce(&[Loaded]) -> T,
     ) -> T {
         let start = self.docs.len();
         // Amortised growth (a chain of nested indexes adds one document a level); `finish`
         // drops the spare room.
         self.docs.reserve(more.len());
-        self.docs.par_extend(more);
+        // Digests outside the inventory are rare: they are placed after the parallel part,
+        // in the level's order, so that positions do not depend on thread timing.
+        let inventory = self.inventory;
+        let outside = Mutex::new(Vec::new());
+        self.docs
+            .par_extend(more.enumerate().map(|(i, (digest, mut loaded))| {
+                let position = inventory.and_then(|inv| inv.position(&digest));
+                match position {
+                    // `new` made sure every inventory position fits.
+                    Some(position) => loaded.at = position as u32,
+                    None => outside
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((start + i, digest)),
+                }
+                loaded
+            }));
+        let mut outside = outside.into_inner().unwrap_or_else(PoisonError::into_inner);
+        outside.sort_unstable_by_key(|(i, _)| *i);
+        let mut unplaced = Vec::new();
+        for (i, digest) in outside {
+            match self.place(digest) {
+                Some(position) => self.docs[i].at = position,
+                None => unplaced.push(i),
+            }
+        }
+        // Past 2^32 blobs a document cannot be kept; memory would have run out long before.
+        for i in unplaced.into_iter().rev() {
+            self.docs.remove(i);
+        }
         let result = then(&self.docs[start..]);
         if self.docs.len() - self.sorted > Self::UNSORTED.max(self.sorted / 8) {
             self.sort();
@@ -63,28 +144,29 @@ impl Docs {
     pub fn finish(&mut self) {
         self.sort();
         self.docs.shrink_to_fit();
+        self.others.shrink_to_fit();
+        self.other_positions.shrink_to_fit();
     }
 
     fn sort(&mut self) {
-        self.docs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.docs.sort_unstable_by_key(|loaded| loaded.at);
         self.sorted = self.docs.len();
-        self.index = DigestIndex::new(self.sorted, |i| &self.docs[i].0);
     }
 
     /// The document loaded from blob `digest`, with the digest as kept here.
     pub fn get_key_value(&self, digest: &Digest) -> Option<(&Digest, &Loaded)> {
-        let (sorted, unsorted) = self.docs.split_at(self.sorted);
-        let run = &sorted[self.index.range(digest)];
-        let found = match run.binary_search_by(|(d, _)| d.cmp(digest)) {
-            Ok(i) => &run[i],
-            Err(_) => unsorted.iter().find(|(d, _)| d == digest)?,
-        };
-        Some((&found.0, &found.1))
+        let loaded = self.get(digest)?;
+        Some((self.digest_at(loaded.at), loaded))
     }
 
     /// The document loaded from blob `digest`.
     pub fn get(&self, digest: &Digest) -> Option<&Loaded> {
-        self.get_key_value(digest).map(|(_, loaded)| loaded)
+        let at = self.position(digest)?;
+        let (sorted, unsorted) = self.docs.split_at(self.sorted);
+        match sorted.binary_search_by_key(&at, |loaded| loaded.at) {
+            Ok(i) => Some(&sorted[i]),
+            Err(_) => unsorted.iter().find(|loaded| loaded.at == at),
+        }
     }
 
     /// Whether blob `digest` was loaded.
@@ -92,14 +174,16 @@ impl Docs {
         self.get(digest).is_some()
     }
 
-    /// Every document (by digest order once loading is over).
+    /// Every document with its digest.
     pub fn iter(&self) -> impl Iterator<Item = (&Digest, &Loaded)> {
-        self.docs.iter().map(|(digest, loaded)| (digest, loaded))
+        self.docs
+            .iter()
+            .map(|loaded| (self.digest_at(loaded.at), loaded))
     }
 
     /// Every document.
     pub fn values(&self) -> impl Iterator<Item = &Loaded> {
-        self.docs.iter().map(|(_, loaded)| loaded)
+        self.docs.iter()
     }
 }
 
@@ -113,6 +197,19 @@ pub struct Loaded {
     /// could not be read, was over the size limit, or has an algorithm we cannot compute):
     /// the verify phase then deals with the blob like any other.
     pub content: Option<HashResult>,
+    /// The blob it was read from, as a position (see [`Docs`]); set when it is added.
+    at: u32,
+}
+
+impl Loaded {
+    /// A document read from a blob, and what hashing it gave.
+    pub fn new(document: Option<Document>, content: Option<HashResult>) -> Loaded {
+        Loaded {
+            document,
+            content,
+            at: 0,
+        }
+    }
 }
 
 /// Which documents a descriptor asks the loader to read, and as what.
@@ -187,7 +284,7 @@ pub struct Graph<'a> {
     /// Path of `index.json`.
     pub index_path: &'a Key,
     /// Every document loaded from its blobs.
-    pub docs: &'a Docs,
+    pub docs: &'a Docs<'a>,
 }
 
 impl Graph<'_> {
@@ -441,7 +538,7 @@ impl Graph<'_> {
                             .is_some_and(media_type::is_filesystem_layer)
                     });
                     if let Some(diff_ids) = config.diff_ids.filter(|_| all_filesystem) {
-                        if diff_ids != layers.len() {
+                        if diff_ids as usize != layers.len() {
                             findings.push(
                                 Finding::new(
                                     Rule::ConfigDiffIdsMismatch,
@@ -687,5 +784,66 @@ fn check_media_type(
             )
             .expected_found(claimed, shape),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Version;
+    use crate::model::document::Config;
+    use crate::store::Listed;
+
+    #[test]
+    fn documents_are_found_by_digest_inside_and_outside_the_inventory() {
+        assert_eq!(std::mem::size_of::<Loaded>(), 24);
+        let digest = |byte: u8| Digest::sha256([byte; 32]);
+        let inventory = Inventory::new(
+            [3, 1, 2]
+                .map(|byte| Listed {
+                    digest: digest(byte),
+                    len: 1,
+                    version: Version::None,
+                })
+                .to_vec(),
+        );
+        let config = |ids: u32| {
+            Loaded::new(
+                Some(Document::Config(Config {
+                    platform: None,
+                    diff_ids: Some(ids),
+                })),
+                Some(HashResult::Clean),
+            )
+        };
+        let ids = |loaded: &Loaded| match loaded.document {
+            Some(Document::Config(Config { diff_ids, .. })) => diff_ids,
+            _ => None,
+        };
+        let mut docs = Docs::new(&inventory);
+        // 9 and 7 are outside the inventory; levels of more than `UNSORTED` documents
+        // leave some sorted and some not.
+        docs.extend(
+            vec![(digest(3), config(3)), (digest(9), config(9))].into_par_iter(),
+            |level| assert_eq!(level.len(), 2),
+        );
+        docs.extend(vec![(digest(1), config(1))].into_par_iter(), |_| ());
+        let many: Vec<_> = (100..=200)
+            .map(|byte| (digest(byte), config(byte.into())))
+            .collect();
+        docs.extend(many.into_par_iter(), |_| ());
+        docs.extend(vec![(digest(7), config(7))].into_par_iter(), |_| ());
+        for byte in [1, 3, 7, 9, 100, 150, 200] {
+            let (found, loaded) = docs.get_key_value(&digest(byte)).expect("loaded");
+            assert_eq!((found, ids(loaded)), (&digest(byte), Some(byte.into())));
+        }
+        assert!(!docs.contains_key(&digest(2)));
+        assert!(!docs.contains_key(&digest(8)));
+        docs.finish();
+        assert_eq!(docs.values().count(), 105);
+        for (found, loaded) in docs.iter() {
+            assert_eq!(docs.get(found).map(ids), Some(ids(loaded)));
+        }
+        assert!(docs.get(&digest(150)).is_some() && docs.get(&digest(99)).is_none());
     }
 }

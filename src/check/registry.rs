@@ -406,7 +406,7 @@ impl<'a> Registry<'a> {
         self.inventory
     }
 
-    fn docs(&self) -> &Docs {
+    fn docs(&self) -> &Docs<'_> {
         self.graph.docs
     }
 

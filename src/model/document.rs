@@ -155,8 +155,10 @@ pub struct Config {
     /// os/architecture/variant/os.version when os and architecture are valid strings
     /// (shared, [`Platform::shared`]: a registry's configs name a handful of platforms).
     pub platform: Option<Arc<Platform>>,
-    /// Number of `rootfs.diff_ids`, when it is an array.
-    pub diff_ids: Option<usize>,
+    /// Number of `rootfs.diff_ids`, when it is an array (32 bits, which keeps a document
+    /// in 16 bytes; an array longer than that saturates, and would not fit the document
+    /// size limit anyway).
+    pub diff_ids: Option<u32>,
 }
 
 /// A document, by the kind it was read as.

@@ -229,6 +229,8 @@ pub trait Lookup: Sync {
     fn len_of(&self, digest: &Digest) -> Option<u64>;
     /// Its key: where it is read, or for a missing blob where it would be.
     fn key_of(&self, digest: &Digest) -> Key;
+    /// The inventory most of its blobs are in: documents are kept by position in it.
+    fn inventory(&self) -> &Inventory;
     /// Whether a blob the store cannot serve was already reported as such (a zot marker
     /// whose content is nowhere), so that naming it is not reported again.
     fn is_accounted(&self, _digest: &Digest) -> bool {
@@ -251,6 +253,10 @@ impl Lookup for Own<'_> {
 
     fn key_of(&self, digest: &Digest) -> Key {
         self.paths.blob_key(digest)
+    }
+
+    fn inventory(&self) -> &Inventory {
+        self.inventory
     }
 }
 

@@ -268,6 +268,10 @@ pub struct ZotLookup<'a> {
 }
 
 impl Lookup for ZotLookup<'_> {
+    fn inventory(&self) -> &Inventory {
+        self.inventory
+    }
+
     fn len_of(&self, digest: &Digest) -> Option<u64> {
         match self.markers.get(digest) {
             Some(Resolved::At(_, len)) => Some(*len),
