@@ -58,13 +58,13 @@ pub(super) fn audit_registry(
     );
     let (inventory, mut found) = inventory;
     findings.append(&mut found);
-    let (mut repositories, mut found) = repositories;
+    let (repositories, mut found) = repositories;
     findings.append(&mut found);
-    // With the inventory known, sound links shrink to positions in it.
-    for repository in &mut repositories {
-        repository.revisions.settle(&inventory);
-        repository.layers.settle(&inventory);
-    }
+    // With the inventory known, sound links and tags shrink to positions in it.
+    let repositories: Vec<_> = repositories
+        .into_iter()
+        .map(|repository| repository.settle(&inventory))
+        .collect();
     // Every revision is a root: its kind is read from its content, as the registry does.
     let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories, &inventory)
         .into_iter()

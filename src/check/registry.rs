@@ -74,8 +74,12 @@ pub fn coverage(
             let tag = &repository.tags[c.tag as usize];
             let root = format!("{}:{}", repository.name, tag.name());
             let digest = inventory.digest_at(c.position as usize).clone();
-            c.covered
-                .at(root, tag.current().display(), String::new(), digest)
+            c.covered.at(
+                root,
+                tag.current(inventory).display(),
+                String::new(),
+                digest,
+            )
         })
         .collect()
 }
@@ -524,7 +528,7 @@ impl<'a> Registry<'a> {
                     format!("tag {name:?} breaks the distribution-spec grammar"),
                 ));
             }
-            let current_link = tag.current();
+            let current_link = tag.current(self.inventory);
             let current = match current_link.content() {
                 Content::Missing => {
                     findings.push(Finding::new(

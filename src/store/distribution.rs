@@ -235,20 +235,44 @@ fn digest_dir(parent: &Key, under: Under, digest: &Digest) -> Key {
 
 /// One tag of a repository.
 ///
-/// A registry has as many tags as images; each keeps its name and the form of its
-/// `current/link` beside the repository's shared `tags` directory, and builds its paths
-/// (and its current link as a [`Link`]) when they are needed.
+/// A registry has as many tags as images; each keeps its name and what its `current/link`
+/// holds beside the repository's shared `tags` directory, and builds its paths (and its
+/// current link as a [`Link`]) when they are needed.
 #[derive(Clone, Debug)]
 pub struct Tag {
     /// `_manifests/tags`, shared by the repository's tags.
     tags: Arc<Key>,
     /// The directory name: the tag.
     name: Box<[u8]>,
-    /// What `current/link` holds, in its place.
-    current: Form,
+    /// What `current/link` holds.
+    current: Current,
     /// `index/<alg>/<encoded>/link`, but for the entry of the current manifest when it
     /// holds just the digest its path names (nothing to judge there that `current` does not).
     pub index: Vec<Link>,
+}
+
+/// What a tag's `current/link` holds.
+#[derive(Clone, Debug)]
+enum Current {
+    /// Exactly the digest of a blob the store has, as the blob's position in the
+    /// inventory: nearly every tag of a registry.
+    Held(u32),
+    /// Anything else, boxed: rare, and it would double a tag.
+    Form(Box<Form>),
+}
+
+impl Current {
+    /// What `current/link` holds, as listed (`form`), against the store's `inventory`.
+    fn settle(form: Form, inventory: &Inventory) -> Current {
+        let position = match &form {
+            Form::Current(digest) => inventory.position(digest),
+            _ => None,
+        };
+        match position.and_then(|p| u32::try_from(p).ok()) {
+            Some(position) => Current::Held(position),
+            None => Current::Form(Box::new(form)),
+        }
+    }
 }
 
 impl Tag {
@@ -267,11 +291,17 @@ impl Tag {
         self.tags.join(&self.name)
     }
 
-    /// `current/link`.
-    pub fn current(&self) -> Link {
+    /// `current/link` (`inventory` is the one the repository was settled against).
+    pub fn current(&self, inventory: &Inventory) -> Link {
+        let form = match &self.current {
+            Current::Held(position) => {
+                Form::Current(inventory.digest_at(*position as usize).clone())
+            }
+            Current::Form(form) => (**form).clone(),
+        };
         Link {
             parent: Arc::new(self.display()),
-            form: self.current.clone(),
+            form,
         }
     }
 }
@@ -356,6 +386,37 @@ pub struct Repository {
     pub layers: DigestLinks,
     /// `_uploads/*`.
     pub uploads: Vec<Upload>,
+}
+
+/// A repository as listed: its links hold digests, and its tags' `current/link`s are kept
+/// apart, until the inventory (read at the same time) is known and [`settle`] shrinks
+/// them to positions in it.
+///
+/// [`settle`]: ListedRepository::settle
+#[derive(Debug)]
+pub struct ListedRepository {
+    repository: Repository,
+    tags: Vec<(ListedTag, Form)>,
+}
+
+impl ListedRepository {
+    /// The repository, its sound links and tags kept as positions in `inventory`.
+    pub fn settle(self, inventory: &Inventory) -> Repository {
+        let mut repository = self.repository;
+        repository.revisions.settle(inventory);
+        repository.layers.settle(inventory);
+        repository.tags = self
+            .tags
+            .into_iter()
+            .map(|(tag, current)| Tag {
+                tags: tag.tags,
+                name: tag.name,
+                current: Current::settle(current, inventory),
+                index: tag.index,
+            })
+            .collect();
+        repository
+    }
 }
 
 /// A finding about a path under `blobs/` that breaks `blobs/<alg>/<2 hex>/<encoded>/data`.
@@ -645,7 +706,7 @@ pub fn read_repository(
     root: &RegistryRoot,
     name: &Key,
     findings: &mut Vec<Finding>,
-) -> Repository {
+) -> ListedRepository {
     let dir = repository_key(root, name);
     let manifests = dir.join("_manifests");
     let has_manifests = backend
@@ -658,15 +719,16 @@ pub fn read_repository(
         has_manifests,
         ..Repository::default()
     };
+    let mut tags = Vec::new();
     if has_manifests {
         let revisions = Arc::new(manifests.join("revisions"));
         repository.revisions.links = digest_links(backend, &revisions, Under::Named, findings);
-        repository.tags = tags(backend, &Arc::new(manifests.join("tags")), findings);
+        tags = self::tags(backend, &Arc::new(manifests.join("tags")), findings);
     }
     let layers = Arc::new(dir.join("_layers"));
     repository.layers.links = digest_links(backend, &layers, Under::Named, findings);
     repository.uploads = uploads(backend, &dir.join("_uploads"), findings);
-    repository
+    ListedRepository { repository, tags }
 }
 
 /// Lists `dir`, treating a missing directory as empty.
@@ -747,8 +809,14 @@ fn read_link(backend: &dyn Backend, key: &Key) -> LinkContent {
     }
 }
 
-fn tags(backend: &dyn Backend, dir: &Arc<Key>, findings: &mut Vec<Finding>) -> Vec<Tag> {
-    let (tags, found): (Vec<Tag>, Vec<Vec<Finding>>) =
+/// The tags under `dir`, each with what its `current/link` holds (kept apart until the
+/// inventory is known: see [`ListedRepository`]).
+fn tags(
+    backend: &dyn Backend,
+    dir: &Arc<Key>,
+    findings: &mut Vec<Finding>,
+) -> Vec<(ListedTag, Form)> {
+    let (tags, found): (Vec<_>, Vec<Vec<Finding>>) =
         subdirectories(list_optional(backend, dir, findings))
             .into_par_iter()
             .map(|entry| {
@@ -763,17 +831,24 @@ fn tags(backend: &dyn Backend, dir: &Arc<Key>, findings: &mut Vec<Finding>) -> V
                 // history most tags have: it is not kept.
                 index.retain(|link| !link.repeats(&current));
                 index.shrink_to_fit();
-                let tag = Tag {
+                let tag = ListedTag {
                     tags: dir.clone(),
                     name: entry.name,
-                    current: current.form,
                     index,
                 };
-                (tag, findings)
+                ((tag, current.form), findings)
             })
             .unzip();
     findings.extend(found.into_iter().flatten());
     tags
+}
+
+/// A tag as listed, before its `current/link` is settled against the inventory.
+#[derive(Debug)]
+struct ListedTag {
+    tags: Arc<Key>,
+    name: Box<[u8]>,
+    index: Vec<Link>,
 }
 
 fn uploads(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec<Upload> {
@@ -808,7 +883,7 @@ pub fn read_repositories(
     backend: &dyn Backend,
     root: &RegistryRoot,
     names: &[Key],
-) -> Vec<(Repository, Vec<Finding>)> {
+) -> Vec<(ListedRepository, Vec<Finding>)> {
     names
         .par_iter()
         .map(|name| {
@@ -817,4 +892,47 @@ pub fn read_repositories(
             (repository, findings)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Version;
+
+    #[test]
+    fn a_settled_tag_keeps_its_current_link_as_a_position() {
+        assert_eq!(std::mem::size_of::<Tag>(), 64);
+        let digest = |byte: u8| Digest::sha256([byte; 32]);
+        let inventory = Inventory::new(
+            [1, 2]
+                .map(|byte| Listed {
+                    digest: digest(byte),
+                    len: 1,
+                    version: Version::None,
+                })
+                .to_vec(),
+        );
+        let tags = Arc::new(Key::from("repositories/r/_manifests/tags"));
+        let dir = Arc::new(tags.join("v1"));
+        // Held: in the inventory. Absent: a digest the store lacks. Odd: not a digest.
+        for content in [
+            LinkContent::Digest(digest(2)),
+            LinkContent::Digest(digest(9)),
+            LinkContent::Bytes(Box::from(&b"sha256:x"[..])),
+        ] {
+            let listed = Link::new(&dir, Under::Current, dir.join("current"), None, content);
+            let tag = Tag {
+                tags: tags.clone(),
+                name: Box::from(&b"v1"[..]),
+                current: Current::settle(listed.form.clone(), &inventory),
+                index: Vec::new(),
+            };
+            let current = tag.current(&inventory);
+            assert_eq!(current.display(), listed.display());
+            let (a, b) = (current.content(), listed.content());
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            let held = matches!(tag.current, Current::Held(_));
+            assert_eq!(held, matches!(b, Content::Digest(d) if *d == digest(2)));
+        }
+    }
 }
