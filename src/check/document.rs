@@ -371,13 +371,7 @@ fn schema1(object: &Object, cx: &mut Context) -> Manifest {
         }
         Some(value) => cx.wrong_type("/fsLayers", "array", value),
     }
-    Manifest {
-        media_type: Some(media_type),
-        config: None,
-        layers: Some(layers),
-        withdrawn_artifact: false,
-        subject: None,
-    }
+    Manifest::new(Some(media_type), None, Some(layers), false, None)
 }
 
 fn schema_version(object: &Object, cx: &mut Context) {
@@ -559,13 +553,7 @@ fn manifest(object: &Object, cx: &mut Context) -> Manifest {
         );
     }
     annotations(object.get("annotations"), "/annotations", cx);
-    Manifest {
-        media_type,
-        config,
-        layers,
-        withdrawn_artifact: false,
-        subject: subject(object, cx).map(Box::new),
-    }
+    Manifest::new(media_type, config, layers, false, subject(object, cx))
 }
 
 /// The OCI artifact manifest of image-spec v1.1.0-rc1 and rc2 (`artifact.md`: `mediaType`,
@@ -593,13 +581,7 @@ fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
         }
     };
     annotations(object.get("annotations"), "/annotations", cx);
-    Manifest {
-        media_type,
-        config: None,
-        layers: Some(blobs),
-        withdrawn_artifact: true,
-        subject: subject(object, cx).map(Box::new),
-    }
+    Manifest::new(media_type, None, Some(blobs), true, subject(object, cx))
 }
 
 /// An optional media-type-valued field `key` (such as `artifactType`) of the object at

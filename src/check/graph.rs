@@ -601,7 +601,7 @@ impl Graph<'_> {
         else {
             return false;
         };
-        if manifest.withdrawn_artifact {
+        if manifest.withdrawn_artifact() {
             return true;
         }
         let config_type = manifest

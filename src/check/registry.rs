@@ -686,7 +686,7 @@ impl<'a> Registry<'a> {
 
     fn subject_of(&self, digest: &Digest) -> Option<&Digest> {
         let subject = match self.document(digest)? {
-            Document::Manifest(m) => m.subject.as_deref(),
+            Document::Manifest(m) => m.subject(),
             Document::Index(i) => i.subject.as_deref(),
             Document::Config(_) => None,
         };

@@ -1,11 +1,11 @@
 //! Short strings a store repeats hundreds of thousands of times: JSON pointers such as
-//! `/layers/0` and media types. One from a fixed table is kept as its index in it; any
-//! other is boxed. The whole is 16 bytes where a `Cow<'static, str>` takes 24, and a
-//! registry keeps two of them in each of millions of descriptors.
+//! `/layers/0` and media types. One from a fixed table shares the table's copy; any other
+//! has its own. Either way it is one thin pointer, 8 bytes where a `Cow<'static, str>`
+//! takes 24, and a registry keeps two of them in each of millions of descriptors.
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use crate::model::media_type;
 
@@ -15,14 +15,16 @@ const COMMON_ENTRIES: usize = 32;
 
 /// The empty string, the common media types, then the common pointers: `/config`,
 /// `/subject`, and the first entries of `/layers`, `/manifests` and `/blobs`.
-static TABLE: LazyLock<Vec<Box<str>>> = LazyLock::new(|| {
-    let mut table: Vec<Box<str>> = vec!["".into()];
-    table.extend(media_type::COMMON.iter().map(|&ty| ty.into()));
-    table.extend(["/config".into(), "/subject".into()]);
+static TABLE: LazyLock<Vec<Arc<Box<str>>>> = LazyLock::new(|| {
+    let mut table: Vec<&str> = vec![""];
+    table.extend(media_type::COMMON);
+    table.extend(["/config", "/subject"]);
+    let mut pointers = Vec::new();
     for array in ["/layers", "/manifests", "/blobs"] {
-        table.extend((0..COMMON_ENTRIES).map(|i| format!("{array}/{i}").into()));
+        pointers.extend((0..COMMON_ENTRIES).map(|i| format!("{array}/{i}")));
     }
-    table
+    table.extend(pointers.iter().map(String::as_str));
+    table.into_iter().map(|s| Arc::new(s.into())).collect()
 });
 
 /// Where the pointers start in [`TABLE`].
@@ -30,40 +32,30 @@ fn pointers() -> usize {
     1 + media_type::COMMON.len()
 }
 
-/// A string, shared when it is a common one.
+/// A string, shared with [`TABLE`] when it is a common one. (A reference count instead
+/// of an index into the table: an index beside a pointer for the other strings would
+/// take 16 bytes.)
 #[derive(Clone)]
-pub struct Text(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    /// `TABLE[i]`.
-    Common(u16),
-    /// Any other string. Boxed twice (a thin pointer to a fat one) so that the whole
-    /// stays 16 bytes: these are rare.
-    Other(Box<Box<str>>),
-}
+pub struct Text(Arc<Box<str>>);
 
 impl Text {
     /// `s`, shared when it is in the table.
     pub fn new(s: &str) -> Text {
         match common_index(s) {
-            Some(i) => Text(Repr::Common(i as u16)),
-            None => Text(Repr::Other(Box::new(s.into()))),
+            Some(i) => Text(TABLE[i].clone()),
+            None => Text(Arc::new(s.into())),
         }
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Common(i) => &TABLE[usize::from(*i)],
-            Repr::Other(s) => s,
-        }
+        &self.0
     }
 
-    /// Whether it is kept as an index into the table.
+    /// Whether it is the table's copy.
     #[cfg(test)]
     fn is_shared(&self) -> bool {
-        matches!(self.0, Repr::Common(_))
+        TABLE.iter().any(|common| Arc::ptr_eq(common, &self.0))
     }
 }
 
@@ -103,7 +95,7 @@ fn common_index(s: &str) -> Option<usize> {
 
 impl Default for Text {
     fn default() -> Text {
-        Text(Repr::Common(0))
+        Text(TABLE[0].clone())
     }
 }
 
@@ -130,8 +122,8 @@ impl From<&str> for Text {
 impl From<String> for Text {
     fn from(s: String) -> Text {
         match common_index(&s) {
-            Some(i) => Text(Repr::Common(i as u16)),
-            None => Text(Repr::Other(Box::new(s.into_boxed_str()))),
+            Some(i) => Text(TABLE[i].clone()),
+            None => Text(Arc::new(s.into_boxed_str())),
         }
     }
 }
@@ -196,7 +188,7 @@ mod tests {
             assert_eq!(text.as_str(), s);
             assert_eq!(Text::from(s.to_owned()), text);
         }
-        assert_eq!(std::mem::size_of::<Text>(), 16);
-        assert_eq!(std::mem::size_of::<Option<Text>>(), 16);
+        assert_eq!(std::mem::size_of::<Text>(), 8);
+        assert_eq!(std::mem::size_of::<Option<Text>>(), 8);
     }
 }
