@@ -5,12 +5,14 @@
 #
 # Usage: benches/memory.sh [WORKDIR]      (default WORKDIR /tmp/oci-audit-memory)
 #   SIZES="10000 100000"  image counts (one tag each, 100 images per repository)
+#   KINDS="registry layouts"  which stores (a 200,000-image one is about 15 GB)
 # Stores are made by gen-store and kept in WORKDIR for the next run; a 100,000-image
 # root is about 1.1 million directories. Needs GNU time and Debian's docker-registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/oci-audit-memory}
 sizes=${SIZES:-10000 100000}
+kinds=" ${KINDS:-registry layouts} "
 mkdir -p "$work"
 cargo build --release --quiet --bin oci-audit --example gen-store
 audit=$PWD/target/release/oci-audit
@@ -42,12 +44,16 @@ audit() {
 }
 for images in $sizes; do
   repositories=$((images / 100))
-  audit registry distribution
-  if [ -n "$registry" ]; then
-    config=$work/gc-$store.yml
-    printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n' \
-      "$root" > "$config"
-    peak "registry garbage-collect --dry-run" "$registry" garbage-collect --dry-run "$config"
+  if [[ $kinds == *" registry "* ]]; then
+    audit registry distribution
+    if [ -n "$registry" ]; then
+      config=$work/gc-$store.yml
+      printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\n' \
+        "$root" > "$config"
+      peak "registry garbage-collect --dry-run" "$registry" garbage-collect --dry-run "$config"
+    fi
   fi
-  audit layouts layouts
+  if [[ $kinds == *" layouts "* ]]; then
+    audit layouts layouts
+  fi
 done
