@@ -16,6 +16,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rayon::prelude::*;
+
 use crate::check::graph::{Docs, Graph, children};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
@@ -386,12 +388,17 @@ fn sound<'a>(
 impl<'a> Registry<'a> {
     /// Runs every check and the garbage-collection simulation.
     pub fn check(&self, options: &GcOptions) -> RegistryResult {
-        let mut findings = Vec::new();
-        let mut resolved: Vec<Resolved> = self
+        // Repositories are checked apart, in parallel; each one's findings follow in order.
+        let (mut resolved, found): (Vec<Resolved>, Vec<Vec<Finding>>) = self
             .repositories
-            .iter()
-            .map(|repository| self.check_repository(repository, options, &mut findings))
-            .collect();
+            .par_iter()
+            .map(|repository| {
+                let mut findings = Vec::new();
+                let resolved = self.check_repository(repository, options, &mut findings);
+                (resolved, findings)
+            })
+            .unzip();
+        let mut findings: Vec<Finding> = found.into_iter().flatten().collect();
         let (reclaimable, total) = self.collect_garbage(&resolved, options, &mut findings);
         // Coverage reads the tags only: the digest sets go before its entries arrive.
         for r in &mut resolved {
