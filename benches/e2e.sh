@@ -132,10 +132,16 @@ find_floor() { # ROOT
   { ls -d "$1"/docker/registry/v2/blobs/*/*/ "$1"/docker/registry/v2/repositories/*/ 2>/dev/null \
       || ls -d "$1"/blobs/*/; } | xargs -P 64 -I{} find {} -type f | wc -l >/dev/null
 }
+# A floor that also reads what the audit must: every file (links, documents, small layers,
+# startedat), 64 at a time, after the same walk.
+read_floor() { # ROOT
+  { ls -d "$1"/docker/registry/v2/blobs/*/*/ "$1"/docker/registry/v2/repositories/*/ 2>/dev/null \
+      || ls -d "$1"/blobs/*/; } | xargs -P 64 -I{} find {} -type f -exec cat {} + >/dev/null
+}
 cat_floor() { # ROOT PARALLEL — read every blob file, PARALLEL at a time
   find "$1" -type f -path '*/blobs/*' -print0 | xargs -0 -P "$2" -n 64 cat >/dev/null
 }
-export -f find_floor cat_floor
+export -f find_floor read_floor cat_floor
 
 if [ -n "$cold" ]; then
   if ! { [ -w /proc/sys/vm/drop_caches ] && echo 1 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
@@ -152,13 +158,14 @@ if [ -n "$cold" ]; then
   config=$(gc_config "$root")
   measure_cold "find -type f" find "$root" -type f; t_find=$best
   measure_cold "64 finds in parallel (the floor)" bash -c "find_floor $root"; t_floor=$best
+  measure_cold "64 finds, each cat-ing its files (reads what the audit reads)" bash -c "read_floor $root"; t_read=$best
   measure_cold "registry garbage-collect --dry-run" docker-registry garbage-collect --dry-run "$config"; t_gc=$best
   measure_cold "oci-audit" "$audit" -q "$root"; t_audit=$best; rss_cold=$rss
   measure_cold "oci-audit --io-concurrency 8" "$audit" -q --io-concurrency 8 "$root"
   measure_cold "oci-audit --io-concurrency 128" "$audit" -q --io-concurrency 128 "$root"
   measure_cold "oci-audit --io-concurrency 1 (one read at a time)" "$audit" -q --io-concurrency 1 "$root"
   measure_cold "oci-audit --io-concurrency $jobs (as before: one per core)" "$audit" -q --io-concurrency "$jobs" "$root"
-  summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-find floor (target <= 1.25), $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target >= 2); find alone $(ratio "$t_find" "$t_floor")x the floor; peak RSS $((rss_cold / 1024)) MiB")
+  summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-find floor (target <= 1.25) and $(ratio "$t_audit" "$t_read")x the floor that also reads every file, $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target >= 2); find alone $(ratio "$t_find" "$t_floor")x the floor; peak RSS $((rss_cold / 1024)) MiB")
   current=meta
   measure_cold "64 cats in parallel (the floor)" bash -c "cat_floor $work/meta 64"; t_floor=$best
   measure_cold "oci-audit" "$audit" -q "$work/meta"; t_audit=$best
