@@ -136,7 +136,7 @@ find_floor() { # ROOT
 # startedat), 64 at a time, after the same walk.
 read_floor() { # ROOT
   { ls -d "$1"/docker/registry/v2/blobs/*/*/ "$1"/docker/registry/v2/repositories/*/ 2>/dev/null \
-      || ls -d "$1"/blobs/*/; } | xargs -P 64 -I{} find {} -type f -exec cat {} + >/dev/null
+      || ls -d "$1"/blobs/*/; } | xargs -P 64 -I@ find @ -type f -exec cat {} + >/dev/null
 }
 cat_floor() { # ROOT PARALLEL — read every blob file, PARALLEL at a time
   find "$1" -type f -path '*/blobs/*' -print0 | xargs -0 -P "$2" -n 64 cat >/dev/null
