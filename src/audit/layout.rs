@@ -7,7 +7,7 @@ use crate::audit::documents::{hashed_flags, load_documents};
 use crate::audit::{Checked, Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
-use crate::check::graph::{self, Docs, Graph};
+use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
@@ -53,29 +53,24 @@ pub(super) fn audit_layout(
     if let Some(reachable) = &checked.reachable {
         report_unreferenced(layout, &inventory, reachable, "", &mut findings);
     }
-    let hashed = hashed_flags(&inventory, &checked.docs);
-    let documents = checked.documents();
-    // The documents borrow the inventory, which moves into the audit.
-    let LayoutCheck {
-        coverage,
-        bytes_hashed,
-        ..
-    } = checked;
     LayoutAudit {
         layout: layout.clone(),
-        hashed,
-        documents,
+        hashed: checked.hashed,
+        documents: checked.documents,
         inventory,
-        coverage,
+        coverage: checked.coverage,
         findings,
-        bytes_hashed,
+        bytes_hashed: checked.bytes_hashed,
     }
 }
 
-/// What checking a layout's documents leaves.
-pub(super) struct LayoutCheck<'i> {
-    /// Every document loaded (by position in the inventory of `check_layout`'s `blobs`).
-    pub(super) docs: Docs<'i>,
+/// What checking a layout's documents leaves (the documents themselves are dropped).
+pub(super) struct LayoutCheck {
+    /// What is known of each blob of the lookup's inventory: documents were hashed as
+    /// they were read.
+    pub(super) hashed: Vec<Checked>,
+    /// Documents parsed.
+    pub(super) documents: u64,
     /// Bytes hashed while reading them.
     pub(super) bytes_hashed: u64,
     /// Platform coverage of each `index.json` entry.
@@ -87,23 +82,16 @@ pub(super) struct LayoutCheck<'i> {
     pub(super) reachable: Option<HashSet<Digest>>,
 }
 
-impl LayoutCheck<'_> {
-    /// Documents parsed.
-    pub(super) fn documents(&self) -> u64 {
-        self.docs.values().filter(|l| l.document.is_some()).count() as u64
-    }
-}
-
 /// `oci-layout`, `index.json` (read as `index`), every document it reaches through
 /// `blobs`, and the graph: edges, cycles, cross-checks, coverage.
-pub(super) fn check_layout<'i>(
+pub(super) fn check_layout(
     backend: &dyn Backend,
     layout: &LayoutRoot,
-    blobs: &'i dyn Lookup,
+    blobs: &dyn Lookup,
     index: Expect,
     options: &Options,
     findings: &mut Vec<Finding>,
-) -> LayoutCheck<'i> {
+) -> LayoutCheck {
     check_header(backend, layout, findings);
     let (index_json, index_json_read) = read_index_json(backend, layout, index, options, findings);
     let frontier = index_json
@@ -126,7 +114,8 @@ pub(super) fn check_layout<'i>(
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
     LayoutCheck {
-        docs,
+        hashed: hashed_flags(blobs.inventory(), &docs),
+        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         bytes_hashed,
         coverage,
         reachable: complete.then_some(reachability.reachable),

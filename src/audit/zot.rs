@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::audit::documents::hashed_flags;
-use crate::audit::layout::{LayoutAudit, LayoutCheck, check_layout, report_unreferenced};
+use crate::audit::layout::{LayoutAudit, check_layout, report_unreferenced};
 use crate::audit::{Checked, Options};
 use crate::backend::Backend;
 use crate::check::document::Expect;
@@ -151,7 +150,7 @@ fn audit_repository(
         );
     }
     // A marker's content is hashed where it lives, not here.
-    let mut hashed = hashed_flags(inventory, &checked.docs);
+    let mut hashed = checked.hashed;
     for digest in markers.keys() {
         if let Some(i) = inventory.position(digest) {
             hashed[i] = Checked::Elsewhere;
@@ -159,7 +158,7 @@ fn audit_repository(
     }
     let audit = LayoutAudit {
         layout: repository.clone(),
-        documents: checked.documents(),
+        documents: checked.documents,
         hashed,
         // Moved in by the caller, once every repository is resolved.
         inventory: Inventory::default(),
@@ -209,22 +208,14 @@ fn audit_blobstore(
             }
         }
     }
-    let hashed = hashed_flags(&inventory, &checked.docs);
-    let documents = checked.documents();
-    // The documents borrow the inventory, which moves into the audit.
-    let LayoutCheck {
-        coverage,
-        bytes_hashed,
-        ..
-    } = checked;
     LayoutAudit {
         layout: root.clone(),
-        hashed,
-        documents,
+        hashed: checked.hashed,
+        documents: checked.documents,
         inventory,
-        coverage,
+        coverage: checked.coverage,
         findings,
-        bytes_hashed,
+        bytes_hashed: checked.bytes_hashed,
     }
 }
 
