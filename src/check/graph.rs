@@ -790,23 +790,13 @@ fn check_media_type(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Version;
     use crate::model::document::Config;
-    use crate::store::Listed;
 
     #[test]
     fn documents_are_found_by_digest_inside_and_outside_the_inventory() {
         assert_eq!(std::mem::size_of::<Loaded>(), 24);
         let digest = |byte: u8| Digest::sha256([byte; 32]);
-        let inventory = Inventory::new(
-            [3, 1, 2]
-                .map(|byte| Listed {
-                    digest: digest(byte),
-                    len: 1,
-                    version: Version::None,
-                })
-                .to_vec(),
-        );
+        let inventory = Inventory::of_test_bytes(&[3, 1, 2]);
         let config = |ids: u32| {
             Loaded::new(
                 Some(Document::Config(Config {

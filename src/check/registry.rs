@@ -957,18 +957,8 @@ mod tests {
 
     #[test]
     fn a_digest_set_holds_inventory_blobs_by_position_and_others_by_digest() {
-        use crate::backend::Version;
-        use crate::store::Listed;
         let digest = |byte: u8| Digest::sha256([byte; 32]);
-        let inventory = Inventory::new(
-            [3, 1, 2]
-                .map(|byte| Listed {
-                    digest: digest(byte),
-                    len: 1,
-                    version: Version::None,
-                })
-                .to_vec(),
-        );
+        let inventory = Inventory::of_test_bytes(&[3, 1, 2]);
         let position = |byte: u8| inventory.position(&digest(byte)).unwrap() as u32;
         // Blob 1 as a sound link and again as a checked one; 9 and 7 are not in the store.
         let set = DigestSet::new(

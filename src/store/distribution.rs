@@ -897,21 +897,12 @@ pub fn read_repositories(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Version;
 
     #[test]
     fn a_settled_tag_keeps_its_current_link_as_a_position() {
         assert_eq!(std::mem::size_of::<Tag>(), 64);
         let digest = |byte: u8| Digest::sha256([byte; 32]);
-        let inventory = Inventory::new(
-            [1, 2]
-                .map(|byte| Listed {
-                    digest: digest(byte),
-                    len: 1,
-                    version: Version::None,
-                })
-                .to_vec(),
-        );
+        let inventory = Inventory::of_test_bytes(&[1, 2]);
         let tags = Arc::new(Key::from("repositories/r/_manifests/tags"));
         let dir = Arc::new(tags.join("v1"));
         // Held: in the inventory. Absent: a digest the store lacks. Odd: not a digest.

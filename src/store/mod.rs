@@ -152,6 +152,17 @@ impl Inventory {
         Some(self.blobs[self.position(digest)?].len)
     }
 
+    /// One-byte blobs whose sha256 digests are each of `bytes` repeated, for tests.
+    #[cfg(test)]
+    pub(crate) fn of_test_bytes(bytes: &[u8]) -> Inventory {
+        let listed = |&byte: &u8| Listed {
+            digest: Digest::sha256([byte; 32]),
+            len: 1,
+            version: crate::backend::Version::None,
+        };
+        Inventory::new(bytes.iter().map(listed).collect())
+    }
+
     /// The index of blob `digest` in [`Inventory::iter`] order, for per-blob flags kept
     /// beside the inventory.
     pub fn position(&self, digest: &Digest) -> Option<usize> {
