@@ -146,12 +146,17 @@ pub(super) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Fi
 }
 
 /// What is known of each blob of `inventory` before the verify phase: documents were
-/// hashed as they were read.
+/// hashed as they were read. `docs` must be kept against `inventory` (its positions are
+/// used as they are).
 pub(super) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<Checked> {
     let mut flags = vec![Checked::No; inventory.len()];
-    for (digest, loaded) in docs.iter() {
-        if let (Some(i), Some(result)) = (inventory.position(digest), loaded.content) {
-            flags[i] = Checked::Hashed(result);
+    if !docs.is_kept_against(inventory) {
+        // Only an inventory past 2^32 blobs: its documents are verified like other blobs.
+        return flags;
+    }
+    for (position, loaded) in docs.in_inventory() {
+        if let Some(result) = loaded.content {
+            flags[position] = Checked::Hashed(result);
         }
     }
     flags

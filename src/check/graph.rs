@@ -181,6 +181,22 @@ impl<'i> Docs<'i> {
             .map(|loaded| (self.digest_at(loaded.at), loaded))
     }
 
+    /// Every document read from a blob of the inventory, with the blob's position in it
+    /// (no lookup: the document keeps it).
+    pub fn in_inventory(&self) -> impl Iterator<Item = (usize, &Loaded)> {
+        let len = self.inventory.map_or(0, Inventory::len);
+        self.docs
+            .iter()
+            .map(|loaded| (loaded.at as usize, loaded))
+            .filter(move |(position, _)| *position < len)
+    }
+
+    /// Whether positions refer to `inventory`.
+    pub fn is_kept_against(&self, inventory: &Inventory) -> bool {
+        self.inventory
+            .is_some_and(|own| std::ptr::eq(own, inventory))
+    }
+
     /// Every document.
     pub fn values(&self) -> impl Iterator<Item = &Loaded> {
         self.docs.iter()
@@ -835,5 +851,11 @@ mod tests {
             assert_eq!(docs.get(found).map(ids), Some(ids(loaded)));
         }
         assert!(docs.get(&digest(150)).is_some() && docs.get(&digest(99)).is_none());
+        // Of the inventory's blobs, 3 and 1 were loaded; the others are outside it.
+        let inside: Vec<_> = docs.in_inventory().map(|(p, l)| (p, ids(l))).collect();
+        let at = |byte: u8| inventory.position(&digest(byte)).unwrap();
+        assert_eq!(inside, [(at(1), Some(1)), (at(3), Some(3))]);
+        assert!(docs.is_kept_against(&inventory));
+        assert!(!docs.is_kept_against(&Inventory::of_test_bytes(&[3, 1, 2])));
     }
 }
