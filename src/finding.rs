@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
 
 /// How much a finding matters. Declared low to high so `Ord` means "worse".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; never a problem by itself.
@@ -59,22 +59,30 @@ impl FromStr for Severity {
 
 /// The referring document and the JSON pointer of the descriptor that names the object:
 /// git fsck's "broken link from X".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Via {
     /// The referring document, relative to the audited root (`path`, and `path_bytes`
     /// when it is not UTF-8).
-    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
+    #[serde(
+        flatten,
+        serialize_with = "crate::model::key::as_path_fields",
+        deserialize_with = "crate::model::key::from_path_fields"
+    )]
     pub path: Key,
     /// RFC 6901 pointer into it, e.g. `/manifests/2` or `/layers/0/digest`.
     pub pointer: String,
 }
 
 /// Where a finding is.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Location {
     /// The object itself, relative to the audited root, `/`-separated (`path`, and
     /// `path_bytes` when it is not UTF-8).
-    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
+    #[serde(
+        flatten,
+        serialize_with = "crate::model::key::as_path_fields",
+        deserialize_with = "crate::model::key::from_path_fields"
+    )]
     pub path: Key,
     /// The digest of the object, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,7 +121,7 @@ impl Location {
 }
 
 /// One problem found in the store. Findings are data: the audit goes on after each.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The rule, serialised as its id.
     pub rule: Rule,

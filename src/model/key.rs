@@ -125,6 +125,30 @@ pub fn as_path_fields<S: serde::Serializer>(key: &Key, s: S) -> Result<S::Ok, S:
     map.end()
 }
 
+/// Reads what [`as_path_fields`] wrote: the raw bytes when `path_bytes` is there, else
+/// the text of `path`.
+pub fn from_path_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Fields {
+        path: String,
+        path_bytes: Option<String>,
+    }
+    let fields = <Fields as serde::Deserialize>::deserialize(d)?;
+    match fields.path_bytes {
+        Some(raw) => base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map(Key::from_bytes)
+            .map_err(serde::de::Error::custom),
+        None => Ok(Key::from(fields.path)),
+    }
+}
+
+/// Reads what [`as_lossy`] wrote.
+pub fn from_lossy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(Key::from)
+}
+
 /// Serialises `key` as its lossy text (for fields that name a store, never a file to open).
 pub fn as_lossy<S: serde::Serializer>(key: &Key, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&key.lossy())

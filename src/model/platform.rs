@@ -1,7 +1,7 @@
 //! Platforms: the `platform` object of index entries (image-index.md § platform) and the
 //! os/architecture fields of image configs (config.md), as coverage reports them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -23,7 +23,7 @@ fn shared(value: String) -> Cow<'static, str> {
 }
 
 /// One platform. Field order gives the sort order of coverage output.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Platform {
     /// "This REQUIRED property specifies the operating system", e.g. `linux`.
     pub os: Cow<'static, str>,

@@ -5,7 +5,7 @@ mod json;
 pub mod metrics;
 mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ pub use text::render as render_text;
 pub const JSON_VERSION: u32 = 1;
 
 /// What was audited.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoreInfo {
     /// The kind of the whole tree: the kind of its one store, `oci-layouts` for several
     /// layouts, `mixed` for several stores not all layouts.
@@ -34,12 +34,16 @@ pub struct StoreInfo {
 }
 
 /// One store found under the audited path.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FoundStore {
     /// `oci-layout` or `distribution`.
     pub kind: StoreKind,
     /// Where, relative to the audited path (`path`, and `path_bytes` when not UTF-8).
-    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
+    #[serde(
+        flatten,
+        serialize_with = "crate::model::key::as_path_fields",
+        deserialize_with = "crate::model::key::from_path_fields"
+    )]
     pub path: Key,
     /// A Distribution root: what garbage collection would reclaim in it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,7 +51,7 @@ pub struct FoundStore {
 }
 
 /// Counters of the run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
     /// Layouts audited (0 for a Distribution root).
     pub layouts: u64,
@@ -91,7 +95,7 @@ pub struct Stats {
 /// thousands of tags nearly all alike (one or a few platforms, nothing else to say): the
 /// platform list is shared by every entry with the same list, and the rarer lists by
 /// every entry that has none of them ([`CoverageShare`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
     /// `org.opencontainers.image.ref.name` of the entry, else its digest; for a
     /// Distribution root, `repository:tag`.
@@ -99,7 +103,11 @@ pub struct Coverage {
     /// The `index.json` holding the entry (for a Distribution root, the tag's
     /// `current/link`), relative to the audited root (`path`, and `path_bytes` when it
     /// is not UTF-8).
-    #[serde(flatten, serialize_with = "crate::model::key::as_path_fields")]
+    #[serde(
+        flatten,
+        serialize_with = "crate::model::key::as_path_fields",
+        deserialize_with = "crate::model::key::from_path_fields"
+    )]
     pub path: Key,
     /// The entry's JSON pointer in it.
     pub pointer: String,
@@ -138,7 +146,7 @@ impl Covered {
 }
 
 /// What a coverage entry lists besides its distinct platforms.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exceptions {
     /// Platforms claimed by more than one entry.
     pub duplicates: Vec<Platform>,
@@ -214,10 +222,13 @@ impl CoverageShare {
 }
 
 /// What garbage collection would reclaim in one repository of a Distribution root.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reclaimable {
     /// The Distribution root (its `v2` directory) relative to the audited path.
-    #[serde(serialize_with = "crate::model::key::as_lossy")]
+    #[serde(
+        serialize_with = "crate::model::key::as_lossy",
+        deserialize_with = "crate::model::key::from_lossy"
+    )]
     pub store: Key,
     /// Repository name.
     pub repository: String,
@@ -237,7 +248,7 @@ pub struct Reclaimable {
 
 /// The total of the reclaimable table; every blob counted once. Over several Distribution
 /// roots, the sum of theirs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReclaimableTotal {
     /// Whether only tagged manifests were roots (`--untagged`).
     pub untagged: bool,
@@ -256,7 +267,7 @@ pub struct ReclaimableTotal {
 }
 
 /// The result of an audit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// JSON document version.
     pub version: u32,
@@ -286,7 +297,7 @@ pub struct Report {
 }
 
 /// What the findings were compared against.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BaselineInfo {
     /// `--baseline`'s file, or `ledger run N`.
     pub source: String,
@@ -297,7 +308,7 @@ pub struct BaselineInfo {
 }
 
 /// The ledger a run used.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LedgerInfo {
     /// Its file.
     pub path: String,

@@ -28,7 +28,7 @@ pub mod distribution;
 pub mod layout;
 pub mod zot;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::{ReadError, Version};
 use crate::finding::{Finding, Location};
@@ -38,7 +38,7 @@ use crate::rules::Rule;
 pub use distribution::RegistryRoot;
 
 /// The kind of store found under the audited path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoreKind {
     /// One OCI image layout.
     #[serde(rename = "oci-layout")]
