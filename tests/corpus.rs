@@ -122,6 +122,14 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
                 ));
             }
         }
+        // The JSON reads back into the same report (what a shard's partial result and
+        // `merge` rely on): rendered again, it is the same document.
+        let json = report::render_json(&report);
+        match serde_json::from_str::<oci_audit::Report>(&json) {
+            Ok(back) if report::render_json(&back) == json => {}
+            Ok(_) => failures.push(format!("{}: JSON does not round-trip", dir.display())),
+            Err(e) => failures.push(format!("{}: JSON does not read back: {e}", dir.display())),
+        }
         let snapshot = dir.join("audit.txt");
         if bless {
             fs::write(&snapshot, &text).unwrap();

@@ -195,4 +195,15 @@ mod tests {
         assert_eq!(Key::from("x/y").prefix(), "x/y/");
         assert_eq!(root.prefix(), "");
     }
+
+    #[test]
+    fn path_fields_read_back_exactly() {
+        use crate::finding::Location;
+        for key in [Key::from("a/b"), Key::from_bytes(&b"a/\xffb\nc"[..])] {
+            let at = Location::path(key.clone()).via(key.clone(), "/layers/0");
+            let json = serde_json::to_string(&at).unwrap();
+            let back: Location = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, at, "{json}");
+        }
+    }
 }
