@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::finding::{Finding, Location, Via};
@@ -123,11 +122,10 @@ pub fn from_json(bytes: &[u8]) -> Result<Vec<Finding>, String> {
 
 /// A path from its JSON fields: the raw bytes when given, else the text.
 fn key_of(object: &Value) -> Option<Key> {
-    if let Some(raw) = object.get("path_bytes").and_then(Value::as_str) {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
-        return Some(Key::from_bytes(bytes));
-    }
-    Some(Key::from(object.get("path")?.as_str()?))
+    crate::model::key::from_path_texts(
+        object.get("path").and_then(Value::as_str),
+        object.get("path_bytes").and_then(Value::as_str),
+    )
 }
 
 #[cfg(test)]

@@ -128,19 +128,26 @@ pub fn as_path_fields<S: serde::Serializer>(key: &Key, s: S) -> Result<S::Ok, S:
 /// Reads what [`as_path_fields`] wrote: the raw bytes when `path_bytes` is there, else
 /// the text of `path`.
 pub fn from_path_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-    use base64::Engine as _;
     #[derive(serde::Deserialize)]
     struct Fields {
         path: String,
         path_bytes: Option<String>,
     }
     let fields = <Fields as serde::Deserialize>::deserialize(d)?;
-    match fields.path_bytes {
+    from_path_texts(Some(&fields.path), fields.path_bytes.as_deref())
+        .ok_or_else(|| serde::de::Error::custom("path_bytes is not base64"))
+}
+
+/// The key [`as_path_fields`] wrote as `path` and, when not UTF-8, `path_bytes`: the raw
+/// bytes when given (`None` when they are not base64), else the text (`None` without it).
+pub fn from_path_texts(path: Option<&str>, path_bytes: Option<&str>) -> Option<Key> {
+    use base64::Engine as _;
+    match path_bytes {
         Some(raw) => base64::engine::general_purpose::STANDARD
             .decode(raw)
-            .map(Key::from_bytes)
-            .map_err(serde::de::Error::custom),
-        None => Ok(Key::from(fields.path)),
+            .ok()
+            .map(Key::from_bytes),
+        None => path.map(Key::from),
     }
 }
 
