@@ -51,6 +51,9 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
     /// Hashing threads, for large blobs that keep a core busy (0: one per core, or
     /// RAYON_NUM_THREADS). Reads that wait on the store have their own --io-concurrency.
     #[arg(long, short = 'j', default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
@@ -65,22 +68,6 @@ pub struct Cli {
     /// blobs truncated under the audit are survived either way and reported.)
     #[arg(long)]
     pub no_mmap: bool,
-
-    /// Exit 1 when a finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = Level::Error)]
-    pub fail_on: Level,
-
-    /// Override a rule's severity: RULE=error|warning|info|ignore (repeatable).
-    #[arg(long = "severity", value_name = "RULE=LEVEL")]
-    pub severities: Vec<String>,
-
-    /// Ignore findings about this digest (repeatable), as git fsck's skipList.
-    #[arg(long = "skip", value_name = "DIGEST")]
-    pub skip: Vec<String>,
-
-    /// File of digests whose findings are ignored: one per line, `#` comments.
-    #[arg(long, value_name = "FILE")]
-    pub skip_list: Option<PathBuf>,
 
     /// Documents larger than this are not parsed (document-too-large): bytes, or a size
     /// such as 4MiB or 8MB.
@@ -131,16 +118,6 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true, help_heading = "Nightly jobs")]
     pub hash_budget: Option<u64>,
 
-    /// An earlier JSON report: every finding is marked new or known against it, and its
-    /// findings that are gone are listed as resolved. With --state and no --baseline, the
-    /// ledger's previous run is the baseline.
-    #[arg(long, value_name = "REPORT.json", help_heading = "Nightly jobs")]
-    pub baseline: Option<PathBuf>,
-
-    /// Only new findings (against the baseline) at or above --fail-on fail the run.
-    #[arg(long, help_heading = "Nightly jobs")]
-    pub fail_on_new: bool,
-
     /// Write Prometheus metrics (text exposition format, for node_exporter's textfile
     /// collector) to FILE, atomically, outside the audited tree; also when the audit
     /// cannot run.
@@ -156,6 +133,37 @@ pub struct Cli {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// What is reported and what fails the run: given to an audit, and to `merge`, which
+/// applies it to the shards' findings.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Level::Error)]
+    pub fail_on: Level,
+
+    /// Override a rule's severity: RULE=error|warning|info|ignore (repeatable).
+    #[arg(long = "severity", value_name = "RULE=LEVEL")]
+    pub severities: Vec<String>,
+
+    /// Ignore findings about this digest (repeatable), as git fsck's skipList.
+    #[arg(long = "skip", value_name = "DIGEST")]
+    pub skip: Vec<String>,
+
+    /// File of digests whose findings are ignored: one per line, `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub skip_list: Option<PathBuf>,
+
+    /// An earlier JSON report: every finding is marked new or known against it, and its
+    /// findings that are gone are listed as resolved. With --state and no --baseline, the
+    /// ledger's previous run is the baseline.
+    #[arg(long, value_name = "REPORT.json", help_heading = "Nightly jobs")]
+    pub baseline: Option<PathBuf>,
+
+    /// Only new findings (against the baseline) at or above --fail-on fail the run.
+    #[arg(long, help_heading = "Nightly jobs")]
+    pub fail_on_new: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,9 +237,9 @@ impl From<Level> for Severity {
     }
 }
 
-impl Cli {
-    /// The library options these arguments ask for.
-    pub fn options(&self) -> Result<Options> {
+impl PolicyArgs {
+    /// The severity policy these arguments ask for.
+    pub fn policy(&self) -> Result<Policy> {
         let mut policy = Policy {
             fail_on: self.fail_on.into(),
             fail_on_new: self.fail_on_new,
@@ -274,6 +282,22 @@ impl Cli {
                 policy.skip.insert(digest);
             }
         }
+        Ok(policy)
+    }
+
+    /// The findings of `--baseline`, when given.
+    pub fn baseline(&self) -> Result<Option<Baseline>> {
+        match &self.baseline {
+            Some(file) => read_baseline(file).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Cli {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> Result<Options> {
+        let policy = self.policy.policy()?;
         Ok(Options {
             threads: usize::from(self.threads),
             verify: !self.no_verify,
@@ -295,10 +319,7 @@ impl Cli {
                 reverify_after: self.reverify_after,
                 hash_budget: self.hash_budget,
             }),
-            baseline: match &self.baseline {
-                Some(file) => Some(read_baseline(file)?),
-                None => None,
-            },
+            baseline: self.policy.baseline()?,
             now: None,
             settle: self.settle,
             io_concurrency: self.io_concurrency.map(usize::from),

@@ -279,7 +279,7 @@ fn describe(options: &Options) -> String {
     )
 }
 
-/// One audit: detect, the stores' own phases, verify (with the ledger's plan), assemble.
+/// One audit: gather what the store holds, then conclude (policy, confirmation, baseline).
 fn run(
     backend: &dyn Backend,
     name: &str,
@@ -289,6 +289,25 @@ fn run(
     now: SystemTime,
 ) -> Result<Report, Error> {
     let started = Instant::now();
+    let gathered = gather(backend, name, options, progress, ledger, now)?;
+    conclude(backend, gathered.report, options, ledger, started)
+}
+
+/// What a run found before any policy: the report with its findings raw and unsorted,
+/// nothing confirmed, no baseline, no elapsed time.
+pub(crate) struct Gathered {
+    pub(crate) report: Report,
+}
+
+/// Detect, the stores' own phases, verify (with the ledger's plan), assemble.
+fn gather(
+    backend: &dyn Backend,
+    name: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    ledger: Option<(&Ledger, &StateOptions)>,
+    now: SystemTime,
+) -> Result<Gathered, Error> {
     let mut found = detect::detect(backend, name, options.detect)?;
     let mut findings = std::mem::take(&mut found.findings);
     // Reads wait on the disk or the network, hashing on a core: each gets its own pool.
@@ -474,7 +493,40 @@ fn run(
     }
     stores.sort_by(|a, b| a.path.cmp(&b.path));
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
-    let (mut findings, suppressed) = options.policy.apply(findings);
+    let report = Report {
+        version: JSON_VERSION,
+        store: StoreInfo {
+            kind: StoreKind::of(&found),
+            path: name.to_owned(),
+            stores,
+        },
+        stats,
+        findings,
+        coverage,
+        reclaimable,
+        reclaimable_total,
+        baseline: None,
+        resolved: None,
+        ledger: ledger.map(|(ledger, state)| LedgerInfo {
+            path: state.path.display().to_string(),
+            run: ledger.run(),
+            credit_bytes: credit,
+        }),
+    };
+    Ok(Gathered { report })
+}
+
+/// Policy (overrides, skip list, one sort), confirmation of what a concurrent writer can
+/// produce, the baseline, and the elapsed time since `started`.
+fn conclude(
+    backend: &dyn Backend,
+    mut report: Report,
+    options: &Options,
+    ledger: Option<(&Ledger, &StateOptions)>,
+    started: Instant,
+) -> Result<Report, Error> {
+    let (mut findings, suppressed) = options.policy.apply(std::mem::take(&mut report.findings));
+    let stats = &mut report.stats;
     stats.suppressed = suppressed;
     let confirmed = confirm::confirm(
         backend,
@@ -488,7 +540,7 @@ fn run(
     }
     stats.confirmed = confirmed.confirmed;
     stats.changed = confirmed.changed;
-    let (baseline, resolved) = match against(options, ledger)? {
+    (report.baseline, report.resolved) = match against(options, ledger)? {
         Some((source, before)) => {
             let resolved = baseline::compare(&mut findings, &before);
             let new = findings.iter().filter(|f| f.new == Some(true)).count() as u64;
@@ -501,27 +553,9 @@ fn run(
         }
         None => (None, None),
     };
-    stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(Report {
-        version: JSON_VERSION,
-        store: StoreInfo {
-            kind: StoreKind::of(&found),
-            path: name.to_owned(),
-            stores,
-        },
-        stats,
-        findings,
-        coverage,
-        reclaimable,
-        reclaimable_total,
-        baseline,
-        resolved,
-        ledger: ledger.map(|(ledger, state)| LedgerInfo {
-            path: state.path.display().to_string(),
-            run: ledger.run(),
-            credit_bytes: credit,
-        }),
-    })
+    report.findings = findings;
+    report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
 }
 
 /// What the findings are compared against: `--baseline`, else the ledger's previous run.
