@@ -9,6 +9,7 @@ use oci_audit::audit::{Baseline, StateOptions};
 use oci_audit::backend::local::ReadMode;
 use oci_audit::model::digest::Digest;
 use oci_audit::report::CoverageDetail;
+use oci_audit::shard::Shard;
 use oci_audit::store::detect::DetectOptions;
 use oci_audit::{Options, Override, Policy, Rule, Severity, Target};
 
@@ -130,6 +131,24 @@ pub struct Cli {
     #[arg(long, default_value = "2s", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true, env = "OCI_AUDIT_SETTLE")]
     pub settle: std::time::Duration,
 
+    /// Audit one slice of an audit split across machines: I/N (I counts from 0) runs the
+    /// whole metadata pass, hashes only the blobs whose digest falls in slice I of N, and
+    /// writes a partial result to --partial for `oci-audit merge`, which applies the
+    /// policy and decides the exit code. auto/N takes I from JOB_COMPLETION_INDEX, as a
+    /// Kubernetes Indexed Job sets it.
+    #[arg(
+        long,
+        value_name = "I/N",
+        requires = "partial",
+        help_heading = "Across machines"
+    )]
+    pub shard: Option<String>,
+
+    /// Where --shard writes its partial result: JSON, atomically, outside the audited
+    /// tree. A shard exits 0 once it is written, 2 when the audit could not run.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["state", "baseline", "fail_on_new", "metrics_file"], help_heading = "Across machines")]
+    pub partial: Option<PathBuf>,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -168,6 +187,21 @@ pub struct PolicyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Merge the partial results of an audit run as --shard I/N --partial FILE into the
+    /// report one unsharded run prints, with its exit code.
+    Merge {
+        /// One partial result per shard.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// How much platform coverage the text output shows.
+        #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
+        coverage: CoverageOption,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// The last runs a ledger recorded: date, duration, bytes hashed, findings.
     History {
         /// The ledger.
@@ -324,6 +358,13 @@ impl Cli {
             settle: self.settle,
             io_concurrency: self.io_concurrency.map(usize::from),
             io_retries: self.io_retries.map(usize::from),
+            shard: match &self.shard {
+                Some(text) => Some(parse_shard(
+                    text,
+                    std::env::var("JOB_COMPLETION_INDEX").ok(),
+                )?),
+                None => None,
+            },
         })
     }
 
@@ -378,6 +419,21 @@ fn read_baseline(file: &std::path::Path) -> Result<Baseline> {
     })
 }
 
+/// `--shard I/N`, or `auto/N` with I from `JOB_COMPLETION_INDEX` (`index`).
+fn parse_shard(text: &str, index: Option<String>) -> Result<Shard> {
+    let Some(count) = text.strip_prefix("auto/") else {
+        return text.parse().map_err(|e| anyhow::anyhow!("--shard {e}"));
+    };
+    let Some(index) = index else {
+        bail!(
+            "--shard {text}: auto takes the shard's index from JOB_COMPLETION_INDEX, which is not set (it is set in the pods of a Kubernetes Job with completionMode: Indexed); give the index instead, as I/{count}"
+        );
+    };
+    format!("{}/{count}", index.trim())
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--shard {text} with JOB_COMPLETION_INDEX={index}: {e}"))
+}
+
 fn parse_digest(text: &str) -> Result<Digest> {
     match Digest::parse(text) {
         Ok(digest) => Ok(digest),
@@ -409,6 +465,20 @@ mod tests {
             parse_age("-1h").unwrap_err(),
             "-1h: a duration cannot be negative"
         );
+    }
+
+    #[test]
+    fn shards_auto_take_the_job_index() {
+        let shard = |text, index: Option<&str>| parse_shard(text, index.map(str::to_owned));
+        assert_eq!(shard("1/3", None).unwrap(), Shard::new(1, 3).unwrap());
+        assert_eq!(
+            shard("auto/3", Some("2")).unwrap(),
+            Shard::new(2, 3).unwrap()
+        );
+        let unset = shard("auto/3", None).unwrap_err().to_string();
+        assert!(unset.contains("JOB_COMPLETION_INDEX"), "{unset}");
+        assert!(shard("auto/3", Some("3")).is_err());
+        assert!(shard("auto/x", Some("0")).is_err());
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl Finding {
     }
 
     /// The total order used for output: by path, then referrer, then rule, then text.
-    fn sort_key(&self) -> impl Ord + '_ {
+    pub(crate) fn sort_key(&self) -> impl Ord + '_ {
         (
             &self.location.path,
             &self.location.via,

@@ -21,10 +21,11 @@ pub mod ledger;
 pub mod model;
 pub mod report;
 pub mod rules;
+pub mod shard;
 pub mod store;
 pub mod target;
 
-pub use audit::{NoProgress, Options, Progress, audit, audit_target};
+pub use audit::{NoProgress, Options, Progress, audit, audit_shard, audit_target};
 pub use finding::{Finding, Location, Override, Policy, Severity, Via};
 pub use report::{Format, Report};
 pub use rules::Rule;

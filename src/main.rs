@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use clap::Parser;
 
-use cli::{Cli, Command, OutputFormat, RulesFormat};
+use cli::{Cli, Command, CoverageOption, OutputFormat, RulesFormat};
 use oci_audit::{Format, Rule, report};
 
 /// jemalloc, built to give freed pages back at once (`.cargo/config.toml`): with glibc's
@@ -53,6 +53,24 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             return Ok(write_stdout(&text));
         }
+        Some(Command::Merge {
+            files,
+            format,
+            coverage,
+            policy,
+        }) => {
+            let mut parts = Vec::with_capacity(files.len());
+            for file in files {
+                parts.push((
+                    file.display().to_string(),
+                    oci_audit::shard::Partial::read(file)?,
+                ));
+            }
+            let baseline = policy.baseline()?;
+            let policy = policy.policy()?;
+            let report = oci_audit::shard::merge::merge(parts, &policy, baseline.as_ref())?;
+            return Ok(emit(&report, *format, *coverage, &policy));
+        }
         None => {}
     }
     let Some(target) = cli.target()? else {
@@ -60,7 +78,19 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     };
     let options = cli.options()?;
     if let (Some(file), Some(path)) = (&cli.metrics_file, target.local()) {
-        metrics::refuse_inside(file, path)?;
+        metrics::refuse_inside("--metrics-file", file, path)?;
+    }
+    if let Some(file) = &cli.partial {
+        if let Some(path) = target.local() {
+            metrics::refuse_inside("--partial", file, path)?;
+        }
+        let partial = if !cli.quiet && io::stderr().is_terminal() {
+            oci_audit::audit_shard(&target, &options, &progress::Bar::new())
+        } else {
+            oci_audit::audit_shard(&target, &options, &oci_audit::NoProgress)
+        }?;
+        partial.write(file)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let started = SystemTime::now();
     let show_progress = !cli.quiet && io::stderr().is_terminal();
@@ -79,27 +109,38 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         )?;
     }
     let report = audited?;
-    let format = match cli.format {
+    Ok(emit(&report, cli.format, cli.coverage, &options.policy))
+}
+
+/// Writes the report to stdout in `format`; the exit code is the report's under
+/// `policy`, or 2 when the output could not be written.
+fn emit(
+    report: &oci_audit::Report,
+    format: OutputFormat,
+    coverage: CoverageOption,
+    policy: &oci_audit::Policy,
+) -> ExitCode {
+    let format = match format {
         OutputFormat::Text => Format::Text,
         OutputFormat::Json => Format::Json,
     };
     let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let written = report::write(&report, format, cli.coverage.into(), &mut stdout)
-        .and_then(|()| stdout.flush());
+    let written =
+        report::write(report, format, coverage.into(), &mut stdout).and_then(|()| stdout.flush());
     match written {
         Ok(()) => {}
         // A closed pipe (`| head`) ends the program quietly, with the audit's verdict.
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {}
         Err(error) => {
             eprintln!("oci-audit: error: writing output: {error}");
-            return Ok(ExitCode::from(2));
+            return ExitCode::from(2);
         }
     }
-    Ok(if report.exit_code(&options.policy) == 0 {
+    if report.exit_code(policy) == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the program quietly.

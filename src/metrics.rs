@@ -11,8 +11,9 @@ use oci_audit::ledger::{self, unix_seconds};
 use oci_audit::report::metrics::{self, RunFacts};
 use oci_audit::{Options, Report};
 
-/// Refuses a metrics file inside the audited tree: nothing is written into a store.
-pub fn refuse_inside(file: &Path, store: &Path) -> Result<()> {
+/// Refuses a file the tool writes (`flag` names it) inside the audited tree: nothing is
+/// written into a store.
+pub fn refuse_inside(flag: &str, file: &Path, store: &Path) -> Result<()> {
     let Ok(root) = std::fs::canonicalize(store) else {
         // The audit reports an unreadable path itself.
         return Ok(());
@@ -22,7 +23,7 @@ pub fn refuse_inside(file: &Path, store: &Path) -> Result<()> {
     let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
     if parent.starts_with(&root) {
         anyhow::bail!(
-            "--metrics-file {}: must be outside the audited tree ({}); nothing is written into a store",
+            "{flag} {}: must be outside the audited tree ({}); nothing is written into a store",
             file.display(),
             root.display()
         );

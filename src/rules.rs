@@ -255,6 +255,14 @@ rules! {
     ChangedDuringAudit = "changed-during-audit", Info, "(tool)",
         summary: "a finding a concurrent writer can produce did not hold when its files were read again after --settle",
         why: "oci-audit reads a registry while it keeps serving: a tag directory is created a moment before its link, a delete by digest removes a revision before its tags, garbage collection removes blobs a listing saw. Such a finding is re-read after a short settle time before it can fail a job; when its evidence changed, it was the registry in the middle of a write, and it is reported here, with what changed, instead of as an error. Findings about content (a digest mismatch, a document that breaks the spec) are never downgraded while the content stays.";
+    /// A blob some shard listed that the shard owning its slice did not.
+    ShardBlobUnverified = "shard-blob-unverified", Warning, "(tool)",
+        summary: "a sharded audit: a blob some shards listed was not listed by the shard whose slice it is, so no shard hashed it",
+        why: "`--shard I/N` gives every blob to one shard by its digest; shards list the store at different moments, and a blob written after its owner listed the store was never hashed. Its content is unchecked, not known bad: the next run verifies it. On a store no one writes to, this means the shards audited different stores.";
+    /// A blob listed by some shards and not by others.
+    ShardListingChanged = "shard-listing-changed", Info, "(tool)",
+        summary: "a sharded audit: a blob was listed by some shards and not by others (written or deleted while the shards ran)",
+        why: "Shards of one audit list the store at different moments. A blob that appeared or vanished in between is reported here, once, instead of as a different finding in each shard; the shard that owns its slice listed it and verified what it saw.";
     /// A file or directory that could not be read.
     IoError = "io-error", Error, "(tool)",
         summary: "a file or directory could not be read (permission, I/O error, changed during the audit)",

@@ -18,6 +18,9 @@
 //!   the corpus from a bucket as from disk, a registry on the S3 driver against its
 //!   file-system twin and its garbage collector, only GET and HEAD sent, faults injected
 //!   by a proxy.
+//! - `shard`: `--shard I/N` in parallel processes and `merge`: the merged report is the
+//!   unsharded one for every corpus case and shard count; every refusal; a store changed
+//!   between shards.
 //! - `zot`: zot roots where git cannot hold the shape: hard links, upload ages, sync
 //!   layouts, recognition.
 
@@ -30,5 +33,6 @@ mod hostile;
 mod live;
 mod nightly;
 mod object;
+mod shard;
 mod support;
 mod zot;

@@ -31,12 +31,13 @@ use crate::report::{
     BaselineInfo, FoundStore, JSON_VERSION, LedgerInfo, ReclaimableTotal, Report, Stats, StoreInfo,
 };
 use crate::rules::Rule;
+use crate::shard::{Listed, PARTIAL_VERSION, Partial, Shard};
 use crate::store::detect::{self, DetectOptions};
 use crate::store::{Error, StoreKind, io_finding};
 use crate::target::Target;
 use layout::{LayoutAudit, audit_layout};
 use registry::{RegistryAudit, audit_registry};
-use verify::{Ledgered, VerifySet, verify_blobs};
+use verify::{Ledgered, VerifySet, listed, verify_blobs};
 use zot::{ZotAudit, audit_zot};
 
 /// What the audit does and how.
@@ -77,6 +78,8 @@ pub struct Options {
     pub io_concurrency: Option<usize>,
     /// How often a failed request to object storage is retried; `None`: the default.
     pub io_retries: Option<usize>,
+    /// Hash only the blobs of this slice (`--shard I/N`); see [`crate::shard`].
+    pub shard: Option<Shard>,
 }
 
 /// A baseline: where it came from, and its findings.
@@ -105,7 +108,25 @@ impl Default for Options {
             settle: Duration::from_secs(2),
             io_concurrency: None,
             io_retries: None,
+            shard: None,
         }
+    }
+}
+
+impl Options {
+    /// The options that change a run's findings and counters (not the policy, which is
+    /// applied after, nor threads or concurrency, which change only speed): shards must
+    /// agree on them for `merge` to assemble their parts.
+    pub fn results(&self) -> String {
+        format!(
+            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={}",
+            self.verify,
+            self.untagged,
+            crate::model::time::age_text(self.upload_max_age),
+            self.max_document_size,
+            self.detect.cross_file_systems,
+            self.detect.zot,
+        )
     }
 }
 
@@ -158,15 +179,7 @@ pub use nightly::StateOptions;
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).
 pub fn audit(path: &Path, options: &Options, progress: &dyn Progress) -> Result<Report, Error> {
-    let name = path.display().to_string();
-    let root = std::fs::canonicalize(path).map_err(|error| Error::Io {
-        path: name.clone(),
-        error: ReadError::from(error),
-    })?;
-    if let Some(state) = &options.state {
-        refuse_inside(&state.path, &root)?;
-    }
-    let backend = LocalFs::new(root, options.read_mode);
+    let (backend, name) = open_local(path, options)?;
     audit_backend(&backend, &name, options, progress)
 }
 
@@ -177,8 +190,84 @@ pub fn audit_target(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
+    with_backend(target, options, &|backend, name| {
+        audit_backend(backend, name, options, progress)
+    })
+}
+
+/// Audits one slice of `target` (`options.shard`, else the one slice of one): the whole
+/// metadata pass and the blobs of the slice, with every confirmable finding confirmed
+/// (merge applies the policy, and cannot read the store). A ledger is refused: it
+/// records one machine's runs.
+pub fn audit_shard(
+    target: &Target,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Partial, Error> {
+    if let Some(state) = &options.state {
+        return Err(Error::Shard(format!(
+            "--state {}: a ledger records the runs of one machine and cannot be used with --shard",
+            state.path.display()
+        )));
+    }
+    let shard = options.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let options = &Options {
+        shard: Some(shard),
+        ..options.clone()
+    };
+    with_backend(target, options, &|backend, name| {
+        let started = Instant::now();
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        let Gathered {
+            mut report,
+            verified,
+            listed,
+        } = gather(backend, name, options, progress, None, now)?;
+        confirm::confirm(
+            backend,
+            &mut report.findings,
+            crate::finding::Severity::Info,
+            options.settle,
+        );
+        report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(Partial {
+            oci_audit_partial: PARTIAL_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            store: backend.describe(),
+            options: options.results(),
+            shard,
+            verified,
+            listed,
+            report,
+        })
+    })
+}
+
+/// The local directory `path` as a backend, and the name it is reported under.
+fn open_local(path: &Path, options: &Options) -> Result<(LocalFs, String), Error> {
+    let name = path.display().to_string();
+    let root = std::fs::canonicalize(path).map_err(|error| Error::Io {
+        path: name.clone(),
+        error: ReadError::from(error),
+    })?;
+    if let Some(state) = &options.state {
+        refuse_inside(&state.path, &root)?;
+    }
+    Ok((LocalFs::new(root, options.read_mode), name))
+}
+
+/// Opens `target` (a directory, or an object store with the options' concurrency and
+/// retries) and runs `run` on it with the name it is reported under.
+fn with_backend<T>(
+    target: &Target,
+    options: &Options,
+    run: &dyn Fn(&dyn Backend, &str) -> Result<T, Error>,
+) -> Result<T, Error> {
     match target {
-        Target::Local(path) => audit(path, options, progress),
+        Target::Local(path) => {
+            let (backend, name) = open_local(path, options)?;
+            run(&backend, &name)
+        }
         #[cfg(feature = "object-store")]
         Target::Object { url, s3 } => {
             let backend = crate::backend::object::ObjectBackend::open(
@@ -187,7 +276,7 @@ pub fn audit_target(
                 options.io_concurrency,
                 options.io_retries,
             )?;
-            audit_backend(&backend, &url.to_string(), options, progress)
+            run(&backend, &url.to_string())
         }
     }
 }
@@ -293,10 +382,23 @@ fn run(
     conclude(backend, gathered.report, options, ledger, started)
 }
 
+/// The verify phase's share of a run's counters: what a shard adds to the metadata pass
+/// every shard repeats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Verified {
+    /// Blobs the verify phase hashed.
+    pub blobs: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
 /// What a run found before any policy: the report with its findings raw and unsorted,
 /// nothing confirmed, no baseline, no elapsed time.
 pub(crate) struct Gathered {
     pub(crate) report: Report,
+    pub(crate) verified: Verified,
+    /// With `--shard`: every blob listed, for `merge` to compare.
+    pub(crate) listed: Vec<Listed>,
 }
 
 /// Detect, the stores' own phases, verify (with the ledger's plan), assemble.
@@ -403,10 +505,14 @@ fn gather(
         ledgered.as_ref(),
         &pools,
     );
+    let verified = Verified {
+        blobs: blobs_hashed,
+        bytes: hashed_bytes.into_inner(),
+    };
     let mut stats = Stats {
         layouts: audits.len() as u64,
-        bytes_verified: hashed_bytes.into_inner(),
-        blobs_hashed: blobs_hashed + documents_hashed,
+        bytes_verified: verified.bytes,
+        blobs_hashed: verified.blobs + documents_hashed,
         ..Stats::default()
     };
     if let Some((plan, recorder)) = plan {
@@ -416,6 +522,10 @@ fn gather(
         stats.oldest_verification_s = Some(plan.oldest_verification);
         credit = plan.credit;
     }
+    let listed = match options.shard {
+        Some(_) => listed(&sets, options.verify),
+        None => Vec::new(),
+    };
     drop(sets);
     findings.extend(verify_findings);
     let mut stores: Vec<FoundStore> =
@@ -513,7 +623,11 @@ fn gather(
             credit_bytes: credit,
         }),
     };
-    Ok(Gathered { report })
+    Ok(Gathered {
+        report,
+        verified,
+        listed,
+    })
 }
 
 /// Policy (overrides, skip list, one sort), confirmation of what a concurrent writer can
@@ -540,22 +654,36 @@ fn conclude(
     }
     stats.confirmed = confirmed.confirmed;
     stats.changed = confirmed.changed;
-    (report.baseline, report.resolved) = match against(options, ledger)? {
-        Some((source, before)) => {
-            let resolved = baseline::compare(&mut findings, &before);
-            let new = findings.iter().filter(|f| f.new == Some(true)).count() as u64;
-            let info = BaselineInfo {
-                source,
-                new,
-                resolved: resolved.len() as u64,
-            };
-            (Some(info), Some(resolved))
-        }
-        None => (None, None),
-    };
     report.findings = findings;
+    let against = against(options, ledger)?;
+    mark_against(
+        &mut report,
+        against
+            .as_ref()
+            .map(|(source, before)| (source.clone(), before.as_slice())),
+    );
     report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Marks every finding new or known against an earlier run's (`source`, `before`), and
+/// lists the earlier findings that are gone.
+pub(crate) fn mark_against(report: &mut Report, against: Option<(String, &[Finding])>) {
+    let Some((source, before)) = against else {
+        return;
+    };
+    let resolved = baseline::compare(&mut report.findings, before);
+    let new = report
+        .findings
+        .iter()
+        .filter(|f| f.new == Some(true))
+        .count() as u64;
+    report.baseline = Some(BaselineInfo {
+        source,
+        new,
+        resolved: resolved.len() as u64,
+    });
+    report.resolved = Some(resolved);
 }
 
 /// What the findings are compared against: `--baseline`, else the ledger's previous run.

@@ -13,6 +13,7 @@ use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
 use crate::ledger::{Record, Recorder};
 use crate::rules::Rule;
+use crate::shard::Listed;
 use crate::store::{Blob, BlobPaths, Inventory};
 
 /// The blobs of one store that the verify phase has left to hash: all but `hashed`.
@@ -69,6 +70,11 @@ pub(super) fn verify_blobs(
                     Location::path(blob.key()).with_digest(Some(listed.digest.clone())),
                     format!("cannot verify {} digests", listed.digest.algorithm()),
                 ));
+            } else if options
+                .shard
+                .is_some_and(|shard| !shard.owns(&listed.digest))
+            {
+                // Another shard's slice.
             } else if options.verify {
                 let file = listed.version.file().map(|(dev, ino, ..)| (dev, ino));
                 work.push((blob, file, place));
@@ -123,6 +129,28 @@ pub(super) fn verify_blobs(
     });
     findings.extend(results);
     (findings, counts.blobs.into_inner())
+}
+
+/// Every blob of `sets` as a shard lists it for `merge`: sliced when the verify phase
+/// would hash it (not already hashed as a document, of a verifiable algorithm).
+pub(super) fn listed(sets: &[VerifySet], verify: bool) -> Vec<Listed> {
+    let mut out = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
+    for set in sets {
+        for (entry, &hashed) in set.inventory.entries().iter().zip(set.hashed) {
+            let blob = Blob {
+                digest: &entry.digest,
+                len: entry.len,
+                store: set.store,
+            };
+            out.push(Listed {
+                path: blob.key(),
+                digest: entry.digest.clone(),
+                len: entry.len,
+                sliced: verify && hashed == Checked::No && entry.digest.algorithm().is_verifiable(),
+            });
+        }
+    }
+    out
 }
 
 /// What the verify phase hashed: bytes (shared with the engine's progress) and blobs

@@ -83,6 +83,9 @@ pub enum Error {
         /// What went wrong (part of the message, so not also a `source`).
         error: ReadError,
     },
+    /// `--shard` was asked for with something it cannot go with.
+    #[error("{0}")]
+    Shard(String),
     /// The ledger (`--state`) could not be used.
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),

@@ -1,0 +1,354 @@
+//! `--shard I/N --partial FILE` and `oci-audit merge`: shards run as separate processes in
+//! parallel, and what `merge` prints is what one unsharded run prints, with its exit code.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_audit::model::digest::Digest;
+use oci_audit::shard::Shard;
+
+use crate::corpus::{cases, read_case};
+use crate::support::{Layout, Output, normalize, repo, rule_ids, run, run_env};
+
+/// Runs shards `0..count` of `store` at once, each its own process, and returns their
+/// partial files in `dir`.
+fn shards(store: &Path, extra: &[&str], count: u32, dir: &Path) -> Vec<PathBuf> {
+    let files: Vec<PathBuf> = (0..count)
+        .map(|i| dir.join(format!("part-{i}-of-{count}.json")))
+        .collect();
+    std::thread::scope(|scope| {
+        let running: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                scope.spawn(move || {
+                    let shard = format!("{i}/{count}");
+                    let mut args = vec!["--shard", &shard, "--partial", file.to_str().unwrap()];
+                    args.extend_from_slice(extra);
+                    args.push(store.to_str().unwrap());
+                    run(&args)
+                })
+            })
+            .collect();
+        for (i, shard) in running.into_iter().enumerate() {
+            let out = shard.join().unwrap();
+            assert_eq!(
+                out.code,
+                0,
+                "shard {i}/{count} of {}: {}",
+                store.display(),
+                out.stderr
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "a shard prints nothing: {}",
+                out.stdout
+            );
+        }
+    });
+    files
+}
+
+/// `oci-audit merge FILES… EXTRA…`.
+fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn merged_report_is_the_unsharded_report_for_every_corpus_case() {
+    let mut failures = Vec::new();
+    for dir in cases() {
+        let case = read_case(&dir);
+        let store = dir.join("store");
+        let mut extra = vec!["--coverage", "full"];
+        if case.zot {
+            extra.push("--zot");
+        }
+        let store_arg = store.to_str().unwrap();
+        let whole = |format: &str| {
+            let mut args = extra.clone();
+            args.extend(["--format", format, store_arg]);
+            run(&args)
+        };
+        let (json, text) = (whole("json"), whole("text"));
+        assert!(json.code < 2, "{}: {}", dir.display(), json.stderr);
+        for count in [1, 2, 3, 7] {
+            let parts = tempfile::tempdir().unwrap();
+            let files = shards(&store, &extra, count, parts.path());
+            let mut merged_args = vec!["--format", "json", "--coverage", "full"];
+            let merged = merge(&files, &merged_args);
+            if merged.code != json.code {
+                failures.push(format!(
+                    "{} in {count}: merge exits {}, an unsharded run {}: {}",
+                    dir.display(),
+                    merged.code,
+                    json.code,
+                    merged.stderr
+                ));
+            }
+            if normalize(&merged.stdout) != normalize(&json.stdout) {
+                failures.push(format!(
+                    "{} in {count}: merged JSON differs\n--- unsharded\n{}--- merged\n{}",
+                    dir.display(),
+                    json.stdout,
+                    merged.stdout
+                ));
+            }
+            if count == 3 {
+                merged_args[1] = "text";
+                let merged = merge(&files, &merged_args);
+                if normalize(&merged.stdout) != normalize(&text.stdout) {
+                    failures.push(format!(
+                        "{} in {count}: merged text differs\n--- unsharded\n{}--- merged\n{}",
+                        dir.display(),
+                        text.stdout,
+                        merged.stdout
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn merge_applies_the_policy_and_baseline_as_an_audit_does() {
+    let store = repo().join("corpus/layout/blob-digest-mismatch/store");
+    let store_arg = store.to_str().unwrap();
+    let parts = tempfile::tempdir().unwrap();
+    let files = shards(&store, &[], 3, parts.path());
+    let baseline = parts.path().join("baseline.json");
+    fs::write(&baseline, run(&["--format", "json", store_arg]).stdout).unwrap();
+    let baseline = baseline.to_str().unwrap().to_owned();
+    for policy in [
+        vec!["--severity", "blob-digest-mismatch=warning"],
+        vec!["--severity", "blob-digest-mismatch=ignore"],
+        vec!["--fail-on", "info"],
+        vec!["--baseline", &baseline, "--fail-on-new"],
+    ] {
+        let mut args = vec!["--format", "json"];
+        args.extend_from_slice(&policy);
+        let merged = merge(&files, &args);
+        args.push(store_arg);
+        let whole = run(&args);
+        assert_eq!(merged.code, whole.code, "{policy:?}: {}", merged.stderr);
+        assert_eq!(
+            normalize(&merged.stdout),
+            normalize(&whole.stdout),
+            "{policy:?}"
+        );
+    }
+}
+
+/// A blob's content whose digest falls in slice `index` of `count`, for a store changed
+/// between shards in a known way.
+fn blob_of_slice(index: u32, count: u32, tag: &str) -> (Vec<u8>, String) {
+    (0u32..)
+        .map(|n| format!("{tag} {n}\n").into_bytes())
+        .map(|bytes| {
+            let digest = crate::support::sha256(&bytes);
+            (bytes, digest)
+        })
+        .find(|(_, digest)| Shard::slice_of(&Digest::parse(digest).unwrap(), count) == index)
+        .unwrap()
+}
+
+fn blob_path(layout: &Layout, digest: &str) -> PathBuf {
+    layout
+        .path()
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap())
+}
+
+#[test]
+fn shards_that_listed_different_stores_say_so() {
+    let layout = Layout::new();
+    let (manifest, size) = layout.image("amd64", b"layer");
+    layout.index_json(&[(&manifest, size, "latest")]);
+    // Both blobs are shard 0's: `late` is written after shard 0 listed the store, so no
+    // shard verifies it; `gone` is deleted after shard 0 verified it, before shard 1
+    // lists the store.
+    let (late, late_digest) = blob_of_slice(0, 2, "late");
+    let (gone, gone_digest) = blob_of_slice(0, 2, "gone");
+    layout.blob(&gone);
+    let parts = tempfile::tempdir().unwrap();
+    let part = |i: u32| parts.path().join(format!("{i}.json"));
+    let shard = |i: u32| {
+        let shard = format!("{i}/2");
+        let out = run(&[
+            "--shard",
+            &shard,
+            "--partial",
+            part(i).to_str().unwrap(),
+            layout.arg(),
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    };
+    shard(0);
+    layout.blob(&late);
+    fs::remove_file(blob_path(&layout, &gone_digest)).unwrap();
+    shard(1);
+    let merged = merge(&[part(0), part(1)], &["--format", "json"]);
+    // Neither is an error: the store moved under the audit.
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    let report: serde_json::Value = serde_json::from_str(&merged.stdout).unwrap();
+    let of = |rule: &str| -> Vec<(String, String)> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| {
+                (
+                    f["location"]["digest"].as_str().unwrap().to_owned(),
+                    f["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        of("shard-blob-unverified"),
+        [(
+            late_digest,
+            "listed by shard 1 of 2 but not by shard 0, whose slice it is: no shard verified it"
+                .to_owned()
+        )]
+    );
+    assert_eq!(
+        of("shard-listing-changed"),
+        [(
+            gone_digest,
+            "listed by shard 0 of 2 and not by shard 1: it appeared or vanished while the shards ran"
+                .to_owned()
+        )]
+    );
+    assert_eq!(report["stats"]["blobs"], 4, "the first shard's listing");
+}
+
+#[test]
+fn merge_refuses_parts_that_are_not_one_audit() {
+    let store = repo().join("corpus/layout/blob-digest-mismatch/store");
+    let other = repo().join("corpus/clean/skopeo-copy/store");
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = |name: &str| dir.path().join(name);
+    let three = shards(&store, &[], 3, dir.path());
+    let two = shards(&store, &[], 2, dir.path());
+    let refused = |files: &[PathBuf], says: &str| {
+        let out = merge(files, &[]);
+        assert_eq!(out.code, 2, "{files:?}: {}", out.stdout);
+        assert!(out.stdout.is_empty());
+        assert!(out.stderr.contains(says), "{files:?}: {}", out.stderr);
+    };
+    refused(
+        &[three[0].clone(), three[2].clone()],
+        "shard 1 of 3 is missing (given: 0, 2)",
+    );
+    refused(
+        &[three[0].clone(), three[1].clone(), three[1].clone()],
+        "shard 1/3 is given twice",
+    );
+    refused(
+        &[three[0].clone(), three[1].clone(), two[1].clone()],
+        "all parts must come from one split into the same number of shards",
+    );
+    // Another store, and other options that change findings.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other_store = shards(&other, &[], 2, elsewhere.path());
+    refused(
+        &[two[0].clone(), other_store[1].clone()],
+        "audited another store",
+    );
+    let unverified = tempfile::tempdir().unwrap();
+    let no_verify = shards(&store, &["--no-verify"], 2, unverified.path());
+    refused(
+        &[two[0].clone(), no_verify[1].clone()],
+        "was made with other options",
+    );
+    // Another version of oci-audit, another format of the file, not a partial at all.
+    let edit = |from: &Path, name: &str, field: &str, value: serde_json::Value| {
+        let mut json: serde_json::Value = serde_json::from_slice(&fs::read(from).unwrap()).unwrap();
+        json[field] = value;
+        let to = in_dir(name);
+        fs::write(&to, serde_json::to_vec(&json).unwrap()).unwrap();
+        to
+    };
+    let older = edit(&two[1], "older.json", "tool_version", "0.0.1".into());
+    refused(
+        &[two[0].clone(), older],
+        "was written by another version of oci-audit",
+    );
+    let future = edit(&two[1], "future.json", "oci_audit_partial", 2.into());
+    refused(&[two[0].clone(), future], "a partial result of format 2");
+    let report = in_dir("report.json");
+    fs::write(
+        &report,
+        run(&["--format", "json", store.to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    refused(&[report], "not a partial result");
+    refused(&[in_dir("absent.json")], "absent.json");
+}
+
+#[test]
+fn shard_options_are_checked_before_the_audit() {
+    let layout = Layout::new();
+    let (manifest, size) = layout.image("amd64", b"layer");
+    layout.index_json(&[(&manifest, size, "latest")]);
+    let outside = tempfile::tempdir().unwrap();
+    let part = outside.path().join("part.json");
+    let part = part.to_str().unwrap();
+    let refused = |args: &[&str], says: &str| {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    };
+    refused(&["--shard", "0/2", layout.arg()], "--partial");
+    refused(
+        &["--shard", "2/2", "--partial", part, layout.arg()],
+        "the index counts from 0",
+    );
+    refused(
+        &["--shard", "auto/2", "--partial", part, layout.arg()],
+        "JOB_COMPLETION_INDEX, which is not set",
+    );
+    let state = outside.path().join("ledger.db");
+    refused(
+        &[
+            "--shard",
+            "0/2",
+            "--partial",
+            part,
+            "--state",
+            state.to_str().unwrap(),
+            layout.arg(),
+        ],
+        "--state",
+    );
+    let inside = layout.path().join("part.json");
+    refused(
+        &[
+            "--shard",
+            "0/2",
+            "--partial",
+            inside.to_str().unwrap(),
+            layout.arg(),
+        ],
+        "must be outside the audited tree",
+    );
+    assert!(!inside.exists());
+    // auto takes the index a Kubernetes Indexed Job sets.
+    let out = run_env(
+        &["--shard", "auto/2", "--partial", part, layout.arg()],
+        &[("JOB_COMPLETION_INDEX", "1")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written: serde_json::Value = serde_json::from_slice(&fs::read(part).unwrap()).unwrap();
+    assert_eq!(
+        written["shard"],
+        serde_json::json!({"index": 1, "count": 2})
+    );
+    assert!(rule_ids(&serde_json::to_string(&written["report"]).unwrap()).is_empty());
+}
