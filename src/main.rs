@@ -59,16 +59,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             coverage,
             policy,
         }) => {
-            let mut parts = Vec::with_capacity(files.len());
-            for file in files {
-                parts.push((
-                    file.display().to_string(),
-                    oci_audit::shard::Partial::read(file)?,
-                ));
-            }
             let baseline = policy.baseline()?;
             let policy = policy.policy()?;
-            let report = oci_audit::shard::merge::merge(parts, &policy, baseline.as_ref())?;
+            let mut merger = oci_audit::shard::merge::Merger::new();
+            for file in files {
+                let part = oci_audit::shard::Partial::read(file)?;
+                merger.add(&file.display().to_string(), part)?;
+            }
+            let report = merger.finish(&policy, baseline.as_ref())?;
             return Ok(emit(&report, *format, *coverage, &policy));
         }
         None => {}

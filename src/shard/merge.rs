@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use crate::audit::Baseline;
+use crate::audit::Verified;
 use crate::audit::confirm::is_confirmable;
 use crate::finding::{Finding, Location, Policy};
 use crate::model::key::Key;
@@ -83,191 +84,251 @@ pub struct Difference {
     pub why: &'static str,
 }
 
-/// One part: the file it was read from, and its content.
-pub type Part = (String, Partial);
-
-/// Merges the parts of one sharded audit into its report, with `policy` and `baseline`
-/// applied as an unsharded audit applies them.
-pub fn merge(
-    parts: Vec<Part>,
-    policy: &Policy,
-    baseline: Option<&Baseline>,
-) -> Result<Report, MergeError> {
-    let parts = check(parts)?;
-    let count = parts[0].1.shard.count;
-    let mut findings = listing_findings(&parts, count);
-    let verified_blobs: u64 = parts.iter().map(|(_, p)| p.verified.blobs).sum();
-    let verified_bytes: u64 = parts.iter().map(|(_, p)| p.verified.bytes).sum();
-    let elapsed_ms = parts
-        .iter()
-        .map(|(_, p)| p.report.stats.elapsed_ms)
-        .max()
-        .unwrap_or(0);
-    let mut parts = parts.into_iter();
-    let (_, first) = parts.next().ok_or(MergeError::NoParts)?;
-    let mut report = first.report;
-    findings.append(&mut report.findings);
-    for (_, part) in parts {
-        findings.extend(part.report.findings);
-    }
-    let stats = &mut report.stats;
-    // Each shard's counters hold the metadata pass (the same in all) and its own verify
-    // phase: the first shard's, less its verify phase, plus every shard's.
-    stats.blobs_hashed = stats.blobs_hashed - first.verified.blobs + verified_blobs;
-    stats.bytes_verified = stats.bytes_verified - first.verified.bytes + verified_bytes;
-    stats.elapsed_ms = elapsed_ms;
-    superseded(&mut findings);
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    findings.dedup();
-    stats.changed = findings
-        .iter()
-        .filter(|f| f.rule == Rule::ChangedDuringAudit)
-        .count() as u64;
-    let (findings, suppressed) = policy.apply(findings);
-    stats.suppressed = suppressed;
-    // Every shard confirmed every confirmable finding; those left stood.
-    stats.confirmed = findings
-        .iter()
-        .filter(|f| f.severity >= policy.fail_on && is_confirmable(f))
-        .count() as u64;
-    report.findings = findings;
-    let against = baseline.map(|b| (b.source.clone(), b.findings.as_slice()));
-    crate::audit::mark_against(&mut report, against);
-    Ok(report)
+/// Parts folded in one at a time, so that merging N parts holds one part's report, the
+/// findings (deduplicated as they come) and one listing entry per blob, not N reports.
+pub struct Merger {
+    /// The first part given, which every later one must agree with: its file, shard,
+    /// store, options and version.
+    first: Option<(String, Shard, String, String, String)>,
+    /// The file of each shard given so far, by index.
+    given: Vec<Option<String>>,
+    /// The lowest shard's report so far (the metadata pass, the same in every shard), and
+    /// its own verify phase.
+    lowest: Option<(Shard, Report, Verified)>,
+    /// Every part's findings, deduplicated whenever they have doubled.
+    findings: Vec<Finding>,
+    deduplicated: usize,
+    /// The sum of the parts' verify phases.
+    verified: Verified,
+    /// The longest part.
+    elapsed_ms: u64,
+    /// Per blob key: one listing of it, whether any shard would have hashed it, and a bit
+    /// per shard that listed it.
+    listed: HashMap<Key, (Listed, bool, Vec<u64>)>,
 }
 
-/// Refuses parts that do not make one audit, and sorts them by shard.
-fn check(mut parts: Vec<Part>) -> Result<Vec<Part>, MergeError> {
-    let Some((first_path, first)) = parts.first() else {
-        return Err(MergeError::NoParts);
-    };
-    let differ = |path: &str, what, found: &str, expected: &str, why| {
-        MergeError::Differ(Box::new(Difference {
-            path: path.to_owned(),
-            what,
-            found: found.to_owned(),
-            first: first_path.clone(),
-            expected: expected.to_owned(),
-            why,
-        }))
-    };
-    for (path, part) in &parts[1..] {
-        if part.shard.count != first.shard.count {
+impl Default for Merger {
+    fn default() -> Merger {
+        Merger::new()
+    }
+}
+
+impl Merger {
+    /// Nothing merged yet.
+    pub fn new() -> Merger {
+        Merger {
+            first: None,
+            given: Vec::new(),
+            lowest: None,
+            findings: Vec::new(),
+            deduplicated: 0,
+            verified: Verified::default(),
+            elapsed_ms: 0,
+            listed: HashMap::new(),
+        }
+    }
+
+    /// Folds in the part read from `path`, refusing one that does not belong with those
+    /// before it.
+    pub fn add(&mut self, path: &str, part: Partial) -> Result<(), MergeError> {
+        self.check(path, &part)?;
+        let Partial {
+            shard,
+            verified,
+            listed,
+            mut report,
+            ..
+        } = part;
+        let words = (shard.count as usize).div_ceil(64);
+        for entry in listed {
+            let slot = self
+                .listed
+                .entry(entry.path.clone())
+                .or_insert_with(|| (entry.clone(), false, vec![0; words]));
+            slot.1 |= entry.sliced;
+            slot.2[shard.index as usize / 64] |= 1 << (shard.index % 64);
+        }
+        self.findings.append(&mut report.findings);
+        if self.findings.len() > 2 * self.deduplicated.max(1024) {
+            self.findings
+                .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            self.findings.dedup();
+            self.deduplicated = self.findings.len();
+        }
+        self.verified.blobs += verified.blobs;
+        self.verified.bytes += verified.bytes;
+        self.elapsed_ms = self.elapsed_ms.max(report.stats.elapsed_ms);
+        if self.lowest.as_ref().is_none_or(|(low, ..)| shard < *low) {
+            self.lowest = Some((shard, report, verified));
+        }
+        Ok(())
+    }
+
+    /// Refuses a part of another split, store, options or version than the first, and a
+    /// shard given twice.
+    fn check(&mut self, path: &str, part: &Partial) -> Result<(), MergeError> {
+        let Some((first, first_shard, store, options, version)) = &self.first else {
+            self.first = Some((
+                path.to_owned(),
+                part.shard,
+                part.store.clone(),
+                part.options.clone(),
+                part.tool_version.clone(),
+            ));
+            self.given = vec![None; part.shard.count as usize];
+            self.given[part.shard.index as usize] = Some(path.to_owned());
+            return Ok(());
+        };
+        if part.shard.count != first_shard.count {
             return Err(MergeError::Count {
-                path: path.clone(),
+                path: path.to_owned(),
                 shard: part.shard,
-                first: first_path.clone(),
-                first_shard: first.shard,
+                first: first.clone(),
+                first_shard: *first_shard,
             });
         }
-        if part.tool_version != first.tool_version {
-            return Err(differ(
-                path,
+        let differ = |what, found: &str, expected: &str, why| {
+            Err(MergeError::Differ(Box::new(Difference {
+                path: path.to_owned(),
+                what,
+                found: found.to_owned(),
+                first: first.clone(),
+                expected: expected.to_owned(),
+                why,
+            })))
+        };
+        if part.tool_version != *version {
+            return differ(
                 "was written by another version of oci-audit",
                 &part.tool_version,
-                &first.tool_version,
+                version,
                 "versions may check differently; run every shard with one version",
-            ));
+            );
         }
-        if part.store != first.store {
-            return Err(differ(
-                path,
+        if part.store != *store {
+            return differ(
                 "audited another store",
                 &part.store,
-                &first.store,
+                store,
                 "parts of different stores do not make one report",
-            ));
+            );
         }
-        if part.options != first.options {
-            return Err(differ(
-                path,
+        if part.options != *options {
+            return differ(
                 "was made with other options",
                 &part.options,
-                &first.options,
+                options,
                 "these options change findings; give every shard the same",
-            ));
+            );
         }
-    }
-    parts.sort_by_key(|(_, part)| part.shard.index);
-    for pair in parts.windows(2) {
-        if pair[0].1.shard == pair[1].1.shard {
+        let slot = &mut self.given[part.shard.index as usize];
+        if let Some(earlier) = slot {
             return Err(MergeError::Duplicate {
-                shard: pair[0].1.shard,
-                first: pair[0].0.clone(),
-                second: pair[1].0.clone(),
+                shard: part.shard,
+                first: earlier.clone(),
+                second: path.to_owned(),
             });
         }
+        *slot = Some(path.to_owned());
+        Ok(())
     }
-    let count = parts[0].1.shard.count;
-    if parts.len() != count as usize {
-        let given: Vec<u32> = parts.iter().map(|(_, p)| p.shard.index).collect();
-        let missing: Vec<String> = (0..count)
-            .filter(|i| !given.contains(i))
-            .map(|i| i.to_string())
-            .collect();
-        let given: Vec<String> = given.iter().map(u32::to_string).collect();
-        return Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count,
-            given: given.join(", "),
-        });
-    }
-    Ok(parts)
-}
 
-/// Findings where the shards' listings disagree: a blob listed by some shards and not by
-/// the one whose slice it is (so no shard verified it), and a blob that appeared or
-/// vanished between the shards' listings.
-fn listing_findings(parts: &[Part], count: u32) -> Vec<Finding> {
-    if count == 1 {
-        return Vec::new();
-    }
-    // Per key: the listing, whether any shard would have hashed it, and who listed it.
-    let mut seen: HashMap<&Key, (&Listed, bool, Vec<u32>)> = HashMap::new();
-    for (_, part) in parts {
-        for listed in &part.listed {
-            let entry = seen
-                .entry(&listed.path)
-                .or_insert_with(|| (listed, false, Vec::new()));
-            entry.1 |= listed.sliced;
-            entry.2.push(part.shard.index);
+    /// The report of the parts folded in, with `policy` and `baseline` applied as an
+    /// unsharded audit applies them; refused unless every shard was given.
+    pub fn finish(
+        mut self,
+        policy: &Policy,
+        baseline: Option<&Baseline>,
+    ) -> Result<Report, MergeError> {
+        let Some((shard, mut report, own)) = self.lowest.take() else {
+            return Err(MergeError::NoParts);
+        };
+        let count = shard.count;
+        if self.given.iter().any(Option::is_none) {
+            let list = |given: bool| {
+                let indexes: Vec<String> = (0..count)
+                    .filter(|&i| self.given[i as usize].is_some() == given)
+                    .map(|i| i.to_string())
+                    .collect();
+                indexes.join(", ")
+            };
+            return Err(MergeError::Missing {
+                missing: list(false),
+                count,
+                given: list(true),
+            });
         }
+        let mut findings = std::mem::take(&mut self.findings);
+        findings.extend(self.listing_findings(count));
+        let stats = &mut report.stats;
+        // Each shard's counters hold the metadata pass (the same in all) and its own verify
+        // phase: the lowest shard's, less its verify phase, plus every shard's.
+        stats.blobs_hashed = stats.blobs_hashed - own.blobs + self.verified.blobs;
+        stats.bytes_verified = stats.bytes_verified - own.bytes + self.verified.bytes;
+        stats.elapsed_ms = self.elapsed_ms;
+        superseded(&mut findings);
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.dedup();
+        stats.changed = findings
+            .iter()
+            .filter(|f| f.rule == Rule::ChangedDuringAudit)
+            .count() as u64;
+        let (findings, suppressed) = policy.apply(findings);
+        stats.suppressed = suppressed;
+        // Every shard confirmed every confirmable finding; those left stood.
+        stats.confirmed = findings
+            .iter()
+            .filter(|f| f.severity >= policy.fail_on && is_confirmable(f))
+            .count() as u64;
+        report.findings = findings;
+        let against = baseline.map(|b| (b.source.clone(), b.findings.as_slice()));
+        crate::audit::mark_against(&mut report, against);
+        Ok(report)
     }
-    let mut findings = Vec::new();
-    for (key, (listed, sliced, by)) in seen {
-        if by.len() == count as usize {
-            continue;
-        }
-        let owner = Shard::slice_of(&listed.digest, count);
+
+    /// Findings where the shards' listings disagree: a blob listed by some shards and not
+    /// by the one whose slice it is (so no shard verified it), and a blob that appeared or
+    /// vanished between the shards' listings.
+    fn listing_findings(&self, count: u32) -> Vec<Finding> {
+        let mut findings = Vec::new();
         let named = |indexes: &[u32]| {
             let list: Vec<String> = indexes.iter().map(u32::to_string).collect();
             list.join(", ")
         };
-        let absent: Vec<u32> = (0..count).filter(|i| !by.contains(i)).collect();
-        let location = Location::path(key.clone()).with_digest(Some(listed.digest.clone()));
-        let finding = if sliced && !by.contains(&owner) {
-            Finding::new(
-                Rule::ShardBlobUnverified,
-                location,
-                format!(
-                    "listed by shard {} of {count} but not by shard {owner}, whose slice it is: no shard verified it",
-                    named(&by)
-                ),
-            )
-        } else {
-            Finding::new(
-                Rule::ShardListingChanged,
-                location,
-                format!(
-                    "listed by shard {} of {count} and not by shard {}: it appeared or vanished while the shards ran",
-                    named(&by),
-                    named(&absent)
-                ),
-            )
-        };
-        findings.push(finding.with_bytes(listed.len));
+        for (key, (listed, sliced, bits)) in &self.listed {
+            let by: Vec<u32> = (0..count)
+                .filter(|&i| bits[i as usize / 64] & (1 << (i % 64)) != 0)
+                .collect();
+            if by.len() == count as usize {
+                continue;
+            }
+            let owner = Shard::slice_of(&listed.digest, count);
+            let absent: Vec<u32> = (0..count).filter(|i| !by.contains(i)).collect();
+            let location = Location::path(key.clone()).with_digest(Some(listed.digest.clone()));
+            let finding = if *sliced && !by.contains(&owner) {
+                Finding::new(
+                    Rule::ShardBlobUnverified,
+                    location,
+                    format!(
+                        "listed by shard {} of {count} but not by shard {owner}, whose slice it is: no shard verified it",
+                        named(&by)
+                    ),
+                )
+            } else {
+                Finding::new(
+                    Rule::ShardListingChanged,
+                    location,
+                    format!(
+                        "listed by shard {} of {count} and not by shard {}: it appeared or vanished while the shards ran",
+                        named(&by),
+                        named(&absent)
+                    ),
+                )
+            };
+            findings.push(finding.with_bytes(listed.len));
+        }
+        findings
     }
-    findings
 }
 
 /// Drops a finding one shard saw stand when another saw it change (a

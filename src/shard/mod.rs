@@ -1,5 +1,5 @@
 //! Audits split across machines: `--shard I/N` hashes one slice of the blobs and writes a
-//! [`Partial`]; `merge` ([`merge::merge`]) assembles the parts into the report one
+//! [`Partial`]; `merge` ([`merge::Merger`]) assembles the parts into the report one
 //! unsharded run prints.
 //!
 //! The metadata pass (listing, links, documents, the graph) is small and every shard runs
