@@ -24,6 +24,7 @@ use oci_audit::backend::object::{ObjectUrl, S3Settings};
 use oci_audit::report::CoverageDetail;
 use oci_audit::{Format, NoProgress, Options, Target, report};
 
+use crate::shard::{merge, shards_of};
 use crate::support::proxy::{Fault, Proxy};
 use crate::support::registry::{Registry, free_port, image, program, registry_program};
 use crate::support::{Layout, repo, run_env, sha256};
@@ -217,7 +218,7 @@ fn run_with(args: &[&str], env: &[(&'static str, String)]) -> crate::support::Ou
 const NOT_ON_OBJECT_STORAGE: &[&str] = &[];
 
 #[test]
-fn the_corpus_on_object_storage_audits_as_on_disk() {
+fn the_corpus_on_object_storage_audits_as_on_disk_whole_and_in_shards() {
     let Some(ceph) = ceph() else { return };
     ceph.bucket("corpus");
     ceph.upload(&repo().join("corpus"), "corpus/c");
@@ -243,6 +244,23 @@ fn the_corpus_on_object_storage_audits_as_on_disk() {
             if on_disk != on_s3 {
                 differences.push(format!(
                     "{}:\n--- on disk\n{on_disk:#}\n--- on S3\n{on_s3:#}",
+                    name.display()
+                ));
+            }
+            // Split in two, shards in parallel on the bucket: the same report again.
+            let parts = tempfile::tempdir().unwrap();
+            let zot: &[&str] = if options.detect.zot { &["--zot"] } else { &[] };
+            let env = ceph.env(&ceph.endpoint());
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let files = shards_of(&url, zot, &env, 2, parts.path());
+            let merged = merge(&files, &["--format", "json", "--coverage", "full"]);
+            let mut merged: serde_json::Value = serde_json::from_str(&merged.stdout)
+                .unwrap_or_else(|e| panic!("{}: {e}: {}", name.display(), merged.stderr));
+            merged["store"]["path"] = serde_json::Value::Null;
+            merged["stats"]["elapsed_ms"] = serde_json::Value::Null;
+            if merged != on_disk {
+                differences.push(format!(
+                    "{}:\n--- on disk\n{on_disk:#}\n--- merged from S3\n{merged:#}",
                     name.display()
                 ));
             }

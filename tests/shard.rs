@@ -13,6 +13,17 @@ use crate::support::{Layout, Output, normalize, repo, rule_ids, run, run_env};
 /// Runs shards `0..count` of `store` at once, each its own process, and returns their
 /// partial files in `dir`.
 fn shards(store: &Path, extra: &[&str], count: u32, dir: &Path) -> Vec<PathBuf> {
+    shards_of(store.to_str().unwrap(), extra, &[], count, dir)
+}
+
+/// [`shards`] of `store` (a path or a URL), with `env` set.
+pub(crate) fn shards_of(
+    store: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    count: u32,
+    dir: &Path,
+) -> Vec<PathBuf> {
     let files: Vec<PathBuf> = (0..count)
         .map(|i| dir.join(format!("part-{i}-of-{count}.json")))
         .collect();
@@ -25,20 +36,14 @@ fn shards(store: &Path, extra: &[&str], count: u32, dir: &Path) -> Vec<PathBuf> 
                     let shard = format!("{i}/{count}");
                     let mut args = vec!["--shard", &shard, "--partial", file.to_str().unwrap()];
                     args.extend_from_slice(extra);
-                    args.push(store.to_str().unwrap());
-                    run(&args)
+                    args.push(store);
+                    run_env(&args, env)
                 })
             })
             .collect();
         for (i, shard) in running.into_iter().enumerate() {
             let out = shard.join().unwrap();
-            assert_eq!(
-                out.code,
-                0,
-                "shard {i}/{count} of {}: {}",
-                store.display(),
-                out.stderr
-            );
+            assert_eq!(out.code, 0, "shard {i}/{count} of {store}: {}", out.stderr);
             assert!(
                 out.stdout.is_empty(),
                 "a shard prints nothing: {}",
@@ -50,7 +55,7 @@ fn shards(store: &Path, extra: &[&str], count: u32, dir: &Path) -> Vec<PathBuf> 
 }
 
 /// `oci-audit merge FILES… EXTRA…`.
-fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
+pub(crate) fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
     let mut args = vec!["merge"];
     args.extend(files.iter().map(|f| f.to_str().unwrap()));
     args.extend_from_slice(extra);
