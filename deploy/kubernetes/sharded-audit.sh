@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs sharded-audit.yaml, waits for every shard, then the merge, and prints its report.
+# Exits with the merge's exit code (0 clean, 1 findings, 2 could not run).
+set -euo pipefail
+here=$(dirname "$0")
+kubectl delete job oci-audit-shards oci-audit-merge --ignore-not-found
+kubectl apply -f "$here/sharded-audit.yaml"
+if ! kubectl wait --for=condition=complete --timeout=12h job/oci-audit-shards; then
+    echo "oci-audit: a shard failed; see kubectl logs -l job-name=oci-audit-shards" >&2
+    exit 2
+fi
+kubectl apply -f "$here/sharded-merge.yaml"
+# The merge exits 1 on findings, which fails its Job: wait for either end.
+until [ -n "$(kubectl get job oci-audit-merge -o jsonpath='{.status.succeeded}{.status.failed}')" ]; do
+    sleep 5
+done
+kubectl logs job/oci-audit-merge
+code=$(kubectl get pods -l job-name=oci-audit-merge \
+    -o jsonpath='{.items[0].status.containerStatuses[0].state.terminated.exitCode}')
+exit "${code:-2}"
