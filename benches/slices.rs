@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let file = args.next().ok_or("usage: slices PARTIAL.json N...")?;
     let counts: Vec<u32> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
+    if counts.contains(&0) {
+        return Err("a shard count is at least 1".into());
+    }
     let partial = Partial::read(std::path::Path::new(&file))?;
     let sliced: Vec<_> = partial.listed.iter().filter(|l| l.sliced).collect();
     let total: u64 = sliced.iter().map(|l| l.len).sum();

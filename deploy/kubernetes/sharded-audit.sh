@@ -5,10 +5,18 @@ set -euo pipefail
 here=$(dirname "$0")
 kubectl delete job oci-audit-shards oci-audit-merge --ignore-not-found
 kubectl apply -f "$here/sharded-audit.yaml"
-if ! kubectl wait --for=condition=complete --timeout=12h job/oci-audit-shards; then
-    echo "oci-audit: a shard failed; see kubectl logs -l job-name=oci-audit-shards" >&2
-    exit 2
-fi
+# `kubectl wait --for=condition=complete` would sit out its timeout on a Job that failed
+# (an index out of retries): wait for whichever condition comes.
+condition() { # JOB TYPE -> True when the Job has that condition
+    kubectl get job "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}"
+}
+until [ "$(condition oci-audit-shards Complete)" = True ]; do
+    if [ "$(condition oci-audit-shards Failed)" = True ]; then
+        echo "oci-audit: a shard failed; see kubectl logs -l job-name=oci-audit-shards" >&2
+        exit 2
+    fi
+    sleep 10
+done
 kubectl apply -f "$here/sharded-merge.yaml"
 # The merge exits 1 on findings, which fails its Job: wait for either end.
 until [ -n "$(kubectl get job oci-audit-merge -o jsonpath='{.status.succeeded}{.status.failed}')" ]; do
