@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod audit;
 pub mod backend;
 pub mod baseline;

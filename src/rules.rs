@@ -251,6 +251,66 @@ rules! {
     RegistryManifestSchema1 = "registry-manifest-schema1", Warning, "distribution docs: deprecated schema1; distribution v3 (#4358)",
         summary: "a linked manifest is Docker schema 1 (deprecated)",
         why: "Schema 1 was deprecated in 2017 and distribution 3, containerd 2 and Docker 28 refuse it. Images still stored this way cannot be pulled by current clients; re-push them as schema 2 or OCI.";
+    /// A member whose name, or link target, would land outside the extraction directory.
+    ArchiveMemberUnsafe = "archive-member-unsafe", Error, "POSIX pax/ustar; moby pkg/archive (breakoutError), Go filepath.IsLocal",
+        summary: "an archive member's name is absolute or holds .., or a link member points outside the archive",
+        why: "Extracting such a member writes outside the target directory (the classic tar path traversal); docker load refuses it as a breakout. oci-audit never extracts: the member is reported, left out of the audit, and the rest of the archive is audited.";
+    /// A name that occurs more than once.
+    ArchiveMemberDuplicate = "archive-member-duplicate", Warning, "POSIX pax (later members replace earlier ones)",
+        summary: "an archive holds several members of one name; the last is audited, as extraction would leave it",
+        why: "Tools disagree on duplicates: extraction keeps the last, a reader that stops at the first match sees the first. The two can hold different content, so what one tool verified is not what another loads.";
+    /// A symlink or hard link member that stays inside the archive.
+    ArchiveMemberLink = "archive-member-link", Info, "POSIX pax/ustar; containers/image docker/internal/tarfile (legacy layer.tar links)",
+        summary: "an archive member is a symlink or hard link to another member; it is reported and not followed",
+        why: "skopeo's and older Docker's docker-archive write <id>/layer.tar as a symlink to the layer; nothing an image needs is reached only through one. A link is not followed by the layout audit (as on disk); a Docker manifest.json that names one is resolved inside the archive.";
+    /// A device, FIFO or other special member.
+    ArchiveMemberSpecial = "archive-member-special", Error, "POSIX pax/ustar; image-layout.md",
+        summary: "an archive member is a device node, FIFO or other special file",
+        why: "An image archive holds only files, directories and links; extracting a device node as root creates one. The member is reported and never read.";
+    /// The archive ends early.
+    ArchiveTruncated = "archive-truncated", Error, "POSIX pax/ustar (end-of-archive: two zero blocks)",
+        summary: "an archive ends inside a member or header, or without its end-of-archive blocks",
+        why: "A cut transfer or a full disk. Members read whole before the cut are audited; the member cut short and everything after it are missing, and findings that follow from that say so.";
+    /// The archive cannot be read past some point.
+    ArchiveCorrupt = "archive-corrupt", Error, "POSIX pax/ustar; RFC 1952 (gzip); RFC 8878 (zstd)",
+        summary: "an archive's compressed stream does not decompress, or a tar header is not one",
+        why: "The bytes from that point on cannot be trusted to be the archive's. Members read whole before it are audited; the rest are not.";
+    /// A member over a limit meant to bound memory.
+    ArchiveLimit = "archive-limit", Error, "(tool)",
+        summary: "an archive exceeds a limit that bounds memory: member count, name length, extended header size",
+        why: "A name or header of gigabytes, or millions of members, is a way to exhaust a reader's memory; no image archive needs them. What is over the limit is skipped (the member count: the rest of the archive is not read).";
+    /// manifest.json is not what docker load reads.
+    DockerManifestInvalid = "docker-manifest-invalid", Error, "moby image/tarexport (manifestItem)",
+        summary: "a Docker archive's manifest.json is not a JSON array of {Config, RepoTags, Layers}",
+        why: "docker load reads manifest.json to find each image's config and layers; one it cannot read loads nothing.";
+    /// A config or layer manifest.json names is not in the archive.
+    DockerMemberMissing = "docker-member-missing", Error, "moby image/tarexport/load.go",
+        summary: "a Docker archive's manifest.json names a config or layer the archive does not hold",
+        why: "docker load fails on the first image whose config or layer is missing.";
+    /// A member's content does not match the digest its name says.
+    DockerDigestMismatch = "docker-digest-mismatch", Error, "moby image/tarexport (blobs/sha256/<hex>, <hex>.json)",
+        summary: "a Docker archive's config or layer does not hash to the digest its name says",
+        why: "Docker names a config by its digest (the image ID) and, since Docker 25, layers by theirs; content that does not match was corrupted or altered after it was written.";
+    /// A layer that does not hash to its diff_id.
+    DockerDiffIdMismatch = "docker-diff-id-mismatch", Error, "config.md § rootfs; moby load.go (invalid diffID)",
+        summary: "a Docker archive's layer does not hash to the config's rootfs.diff_ids entry, or the counts differ",
+        why: "diff_ids are the digests of the uncompressed layers; docker load refuses a layer whose content differs (invalid diffID for layer) or a layer count that differs (layers length mismatch).";
+    /// A compressed layer whose diff_id was not computed.
+    DockerDiffIdUnverified = "docker-diff-id-unverified", Info, "config.md § rootfs",
+        summary: "a Docker archive's layer is compressed, so its diff_id was not checked",
+        why: "The archive is read once and layers are not decompressed, so a compressed layer (the containerd image store's docker save writes them) is checked against its name's digest only.";
+    /// A RepoTag that breaks the reference grammar.
+    DockerRepoTagInvalid = "docker-repo-tag-invalid", Error, "distribution/reference regexp.go (ParseNormalizedNamed, NamedTagged)",
+        summary: "a Docker archive's RepoTags entry is not a name:tag in the reference grammar",
+        why: "docker load parses each RepoTag with ParseNormalizedNamed and ignores one it cannot, so the image loads untagged.";
+    /// `repositories` and manifest.json disagree.
+    DockerRepositoriesMismatch = "docker-repositories-mismatch", Warning, "moby image/tarexport (legacy repositories file)",
+        summary: "a Docker archive's repositories file names tags that manifest.json does not, or the reverse",
+        why: "Older loaders read repositories instead of manifest.json; when the two disagree, what is tagged depends on who loads the archive.";
+    /// The Docker and OCI views of a Docker 25+ archive disagree.
+    DockerOciMismatch = "docker-oci-mismatch", Error, "moby image/tarexport/save.go (Docker 25+: manifest.json beside index.json)",
+        summary: "a Docker archive that is also an OCI layout lists an image whose config or layers no OCI manifest of index.json has",
+        why: "Since Docker 25, docker save writes both views of each image; a loader reads one, an OCI tool the other. When they disagree, the image depends on the tool.";
     /// A finding whose evidence changed when it was read again.
     ChangedDuringAudit = "changed-during-audit", Info, "(tool)",
         summary: "a finding a concurrent writer can produce did not hold when its files were read again after --settle",

@@ -23,8 +23,10 @@ pub use crate::backend::object::{ObjectUrl, S3Settings};
 /// The store to audit.
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// A directory (or a symlink to one) on this machine.
+    /// A directory (or a symlink to one) on this machine; or an image archive file.
     Local(PathBuf),
+    /// An image archive on standard input (`-`).
+    Stdin,
     /// A bucket or container, under a prefix.
     #[cfg(feature = "object-store")]
     Object {
@@ -62,6 +64,9 @@ impl Target {
     /// A command-line argument: a URL when it starts with `s3://`, `gs://` or `az://`, a
     /// path otherwise (any other `scheme://` is refused rather than read as a directory).
     pub fn parse(argument: &OsStr) -> Result<Target, TargetError> {
+        if argument == "-" {
+            return Ok(Target::Stdin);
+        }
         let Some(text) = argument.to_str().filter(|t| t.contains("://")) else {
             return Ok(Target::Local(PathBuf::from(argument)));
         };
@@ -93,6 +98,7 @@ impl Target {
     pub fn display(&self) -> String {
         match self {
             Target::Local(path) => path.display().to_string(),
+            Target::Stdin => "-".to_owned(),
             #[cfg(feature = "object-store")]
             Target::Object { url, .. } => url.to_string(),
         }
@@ -102,6 +108,7 @@ impl Target {
     pub fn local(&self) -> Option<&Path> {
         match self {
             Target::Local(path) => Some(path),
+            Target::Stdin => None,
             #[cfg(feature = "object-store")]
             Target::Object { .. } => None,
         }

@@ -190,7 +190,7 @@ pub fn audit_target(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
-    with_backend(target, options, &|backend, name| {
+    with_backend(target, options, progress, &|backend, name| {
         audit_backend(backend, name, options, progress)
     })
 }
@@ -215,7 +215,7 @@ pub fn audit_shard(
         shard: Some(shard),
         ..options.clone()
     };
-    with_backend(target, options, &|backend, name| {
+    with_backend(target, options, progress, &|backend, name| {
         let started = Instant::now();
         let now = options.now.unwrap_or_else(SystemTime::now);
         let Gathered {
@@ -256,14 +256,25 @@ fn open_local(path: &Path, options: &Options) -> Result<(LocalFs, String), Error
     Ok((LocalFs::new(root, options.read_mode), name))
 }
 
-/// Opens `target` (a directory, or an object store with the options' concurrency and
-/// retries) and runs `run` on it with the name it is reported under.
+/// Opens `target` (a directory, an image archive read in one pass, or an object store
+/// with the options' concurrency and retries) and runs `run` on it with the name it is
+/// reported under.
 fn with_backend<T>(
     target: &Target,
     options: &Options,
+    progress: &dyn Progress,
     run: &dyn Fn(&dyn Backend, &str) -> Result<T, Error>,
 ) -> Result<T, Error> {
     match target {
+        Target::Local(path) if path.is_file() => {
+            let source = crate::archive::Source::File(path.clone());
+            let backend = open_archive(&source, options, progress)?;
+            run(&backend, &source.name())
+        }
+        Target::Stdin => {
+            let backend = open_archive(&crate::archive::Source::Stdin, options, progress)?;
+            run(&backend, "-")
+        }
         Target::Local(path) => {
             let (backend, name) = open_local(path, options)?;
             run(&backend, &name)
@@ -279,6 +290,35 @@ fn with_backend<T>(
             run(&backend, &url.to_string())
         }
     }
+}
+
+/// Reads the archive at `source` in one pass. A ledger and shards are refused: every run
+/// and every shard would read the whole stream, so neither saves anything.
+fn open_archive(
+    source: &crate::archive::Source,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<crate::backend::archive::ArchiveBackend, Error> {
+    let refuse = |what: &str| {
+        Err(Error::Shard(format!(
+            "{}: an image archive is read whole in one pass, so {what} has nothing to save; audit it without",
+            source.name()
+        )))
+    };
+    if options.state.is_some() {
+        return refuse("a ledger (--state)");
+    }
+    if options.shard.is_some_and(|s| s.count > 1) {
+        return refuse("--shard");
+    }
+    crate::archive::read(
+        source,
+        crate::archive::ReadOptions {
+            threads: options.threads,
+            max_document_size: options.max_document_size,
+        },
+        progress,
+    )
 }
 
 /// A ledger inside the audited tree would be written into the store: refused.
@@ -412,6 +452,14 @@ fn gather(
 ) -> Result<Gathered, Error> {
     let mut found = detect::detect(backend, name, options.detect)?;
     let mut findings = std::mem::take(&mut found.findings);
+    findings.extend(backend.findings());
+    let docker = match backend.archive() {
+        Some(archive) if found.docker => Some(crate::check::docker::check(
+            archive,
+            options.max_document_size,
+        )),
+        _ => None,
+    };
     // Reads wait on the disk or the network, hashing on a core: each gets its own pool.
     let pool = |threads: usize, role: &str| {
         rayon::ThreadPoolBuilder::new()
@@ -575,6 +623,16 @@ fn gather(
         stores.push(FoundStore {
             kind: StoreKind::Zot,
             path: root.prefix.clone(),
+            reclaimable_total: None,
+        });
+    }
+    if let Some(mut docker) = docker {
+        stats.documents += docker.documents;
+        findings.append(&mut docker.findings);
+        coverage.append(&mut docker.coverage);
+        stores.push(FoundStore {
+            kind: StoreKind::DockerArchive,
+            path: Key::root(),
             reclaimable_total: None,
         });
     }

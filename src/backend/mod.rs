@@ -7,14 +7,17 @@
 //! ```text
 //! audit ─▶ store interpreters ─▶ Backend ─┬─ LocalFs: O_NOFOLLOW, getdents types, mmap
 //!          (keys, not paths)              │  windows with a SIGBUS guard, --no-mmap
-//!                                         └─ ObjectBackend: S3, GCS, Azure (LIST, HEAD,
-//!                                            GET only)
+//!                                         ├─ ObjectBackend: S3, GCS, Azure (LIST, HEAD,
+//!                                         │  GET only)
+//!                                         └─ ArchiveBackend: a tarball read once
+//!                                            (`crate::archive`), served from its index
 //! ```
 //!
 //! A [`ReadError`] says what went wrong in the terms the interpreters need (absent, not a
 //! regular file, too large, truncated, other I/O), so no module decodes `io::ErrorKind` or
 //! errno again.
 
+pub mod archive;
 pub mod local;
 #[cfg(feature = "object-store")]
 pub mod object;
@@ -274,6 +277,18 @@ pub trait Backend: Sync {
     /// hashing threads (`--threads`, one per core) rather than among the reads in flight.
     fn cpu_bound(&self, _len: u64) -> bool {
         false
+    }
+
+    /// What the backend found wrong with the container of the store itself (an archive's
+    /// tar-level faults), reported with the store's findings.
+    fn findings(&self) -> Vec<crate::finding::Finding> {
+        Vec::new()
+    }
+
+    /// The image archive this backend reads, when it reads one: a Docker archive's
+    /// `manifest.json` is audited only there.
+    fn archive(&self) -> Option<&archive::ArchiveBackend> {
+        None
     }
 
     /// Hashes the regular file `key` under `algorithm` (which must be verifiable),

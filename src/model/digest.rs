@@ -41,7 +41,8 @@ impl Algorithm {
         }
     }
 
-    fn from_name(name: &str) -> Algorithm {
+    /// The algorithm called `name` (`Other` for names not registered).
+    pub fn from_name(name: &str) -> Algorithm {
         match name {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,

@@ -49,6 +49,8 @@ pub struct Found {
     pub zots: Vec<ZotRoot>,
     /// Directories that could not be listed while looking.
     pub findings: Vec<Finding>,
+    /// An image archive whose root holds `manifest.json`: a Docker archive.
+    pub docker: bool,
 }
 
 /// Finds the stores under the backend's root (`name` is how the user named it, for
@@ -97,7 +99,15 @@ pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Resu
         found.layouts.clear();
         found.zots.push(zot);
     }
-    if found.layouts.is_empty() && found.registries.is_empty() && found.zots.is_empty() {
+    found.docker = backend.archive().is_some()
+        && backend
+            .stat(&Key::from("manifest.json"))
+            .is_ok_and(|s| s.kind == Kind::File);
+    if found.layouts.is_empty()
+        && found.registries.is_empty()
+        && found.zots.is_empty()
+        && !found.docker
+    {
         return Err(Error::NotAStore {
             path: name.to_owned(),
             hint: hint(backend),

@@ -53,6 +53,10 @@ pub enum StoreKind {
     /// deduplicates into one.
     #[serde(rename = "zot")]
     Zot,
+    /// A Docker image archive (`docker save`, `skopeo copy … docker-archive:`); since
+    /// Docker 25 also an OCI layout, listed in `store.stores` beside it.
+    #[serde(rename = "docker-archive")]
+    DockerArchive,
     /// Several stores of which not all are layouts: registry roots side by side, or beside
     /// layouts. `store.stores` in the report lists each one with its own kind.
     #[serde(rename = "mixed")]
@@ -62,6 +66,9 @@ pub enum StoreKind {
 impl StoreKind {
     /// The kind of the whole audited tree, from what was found in it.
     pub fn of(found: &detect::Found) -> StoreKind {
+        if found.docker {
+            return StoreKind::DockerArchive;
+        }
         match (&found.layouts[..], &found.registries[..], &found.zots[..]) {
             ([], [_], []) => StoreKind::Distribution,
             ([], [], [_]) => StoreKind::Zot,

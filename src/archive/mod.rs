@@ -1,0 +1,617 @@
+//! Image archives (`docker save`, `skopeo copy … oci-archive:` and `docker-archive:`),
+//! from a file or standard input, plain or compressed: read in one streaming pass into an
+//! [`ArchiveBackend`], never extracted.
+//!
+//! ```text
+//! file or stdin ─▶ sniff (gzip, zstd, tar) ─▶ decompress ─▶ tar framing (limits) ─┐
+//!   ┌─────────────────────────────────────────────────────────────────────────────┘
+//!   └▶ each member's content in 1 MiB chunks ─▶ hashing workers (one per core), each
+//!      taking a whole member: hash, sniff, keep it if it can be a document
+//!   ─▶ index (normalised names, links, duplicates) + findings ─▶ ArchiveBackend
+//! ```
+//!
+//! Memory is bounded by the chunks in flight (a few MiB per worker) and the members kept
+//! as documents, never by a layer's size. Names are normalised as extraction would see
+//! them; a name that is absolute or climbs out with `..`, a link that points out, a device,
+//! a duplicate, a truncated or corrupt stream and anything over a limit become findings,
+//! and the rest of the archive is audited.
+
+pub mod tar;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::audit::Progress;
+use crate::backend::archive::{ArchiveBackend, Compression, Content, Node};
+use crate::backend::{Kind, ReadError};
+use crate::finding::{Finding, Location};
+use crate::hash::Hasher;
+use crate::model::digest::Algorithm;
+use crate::model::key::Key;
+use crate::rules::Rule;
+use crate::store::Error;
+use tar::{Fault, Framer, MemberKind, Next};
+
+/// Content is handed to the hashing workers in chunks of this size.
+const CHUNK: usize = 1024 * 1024;
+
+/// Chunks queued for one member: enough to keep a worker busy while the reader fetches
+/// the next, little enough that memory stays a few MiB per worker.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Members kept whatever they begin with: every document a store holds is smaller, and so
+/// an odd one (not JSON at all) is reported as the directory audit reports it.
+const KEEP_ANY: u64 = 64 * 1024;
+
+/// More members than this are not indexed: an index entry costs memory, and no image
+/// archive comes near it.
+pub const MAX_MEMBERS: u64 = 1 << 20;
+
+/// Where the archive comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file (the user named it; a symlink to it is followed).
+    File(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl Source {
+    /// How the user named it.
+    pub fn name(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Stdin => "-".to_owned(),
+        }
+    }
+}
+
+/// How the pass runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions {
+    /// Hashing workers (0: one per core).
+    pub threads: usize,
+    /// Members that begin like JSON are kept up to this size, to be parsed.
+    pub max_document_size: u64,
+}
+
+/// Reads the archive at `source` in one pass.
+pub fn read(
+    source: &Source,
+    options: ReadOptions,
+    progress: &dyn Progress,
+) -> Result<ArchiveBackend, Error> {
+    let name = source.name();
+    let error = |error: io::Error| Error::Io {
+        path: name.clone(),
+        error: ReadError::from(error),
+    };
+    match source {
+        Source::File(path) => {
+            let file = File::open(path).map_err(error)?;
+            read_from(
+                &name,
+                BufReader::with_capacity(256 * 1024, file),
+                options,
+                progress,
+            )
+        }
+        Source::Stdin => read_from(
+            &name,
+            BufReader::with_capacity(256 * 1024, io::stdin().lock()),
+            options,
+            progress,
+        ),
+    }
+}
+
+/// Whether the regular file at `path` looks like an archive (tar, or gzip or zstd of
+/// one), by content: so `oci-audit image.tar` needs no flag.
+pub fn is_archive(path: &Path) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 512];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    Compression::sniff(&head[..filled]).is_some() || (filled == 512 && &head[257..262] == b"ustar")
+}
+
+/// Reads the archive `reader`, called `name`: decompressing what starts like gzip or zstd.
+pub fn read_from<R: BufRead>(
+    name: &str,
+    mut reader: R,
+    options: ReadOptions,
+    progress: &dyn Progress,
+) -> Result<ArchiveBackend, Error> {
+    let refuse = |why: String| Error::Io {
+        path: name.to_owned(),
+        error: ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, why)),
+    };
+    let head = reader.fill_buf().map_err(|e| Error::Io {
+        path: name.to_owned(),
+        error: ReadError::from(e),
+    })?;
+    progress.phase("archive");
+    let compression = Compression::sniff(head);
+    if compression.is_none() {
+        if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || head.starts_with(b"BZh") {
+            return Err(refuse(
+                "compressed with xz or bzip2; oci-audit reads tar, gzip and zstd archives \
+                 (decompress it into a pipe: xz -dc FILE | oci-audit -)"
+                    .to_owned(),
+            ));
+        }
+        if head.len() < 512 || &head[257..262] != b"ustar" && !looks_like_v7_tar(head) {
+            return Err(refuse(
+                "not an image archive: neither a tar nor gzip or zstd (a directory holds a \
+                 store; a file must be an archive)"
+                    .to_owned(),
+            ));
+        }
+    }
+    let label = compression.map(Compression::name);
+    match compression {
+        None => stream(name, reader, label, options, progress),
+        Some(Compression::Gzip) => stream(
+            name,
+            flate2::bufread::MultiGzDecoder::new(reader),
+            label,
+            options,
+            progress,
+        ),
+        Some(Compression::Zstd) => {
+            let decoder =
+                zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::Io {
+                    path: name.to_owned(),
+                    error: ReadError::Io(e),
+                })?;
+            stream(name, decoder, label, options, progress)
+        }
+    }
+}
+
+/// A pre-POSIX tar header: its checksum field holds octal digits.
+fn looks_like_v7_tar(head: &[u8]) -> bool {
+    head.len() >= 512
+        && head[148..154]
+            .iter()
+            .all(|b| b.is_ascii_digit() || *b == b' ')
+}
+
+/// One member handed to a worker.
+struct Job {
+    id: usize,
+    algorithm: Algorithm,
+    len: u64,
+    keep_json: u64,
+    chunks: Receiver<Vec<u8>>,
+}
+
+/// What a worker made of one member.
+struct Streamed {
+    content: Content,
+    received: u64,
+}
+
+/// A member as the index will hold it, before its content is known.
+struct Pending {
+    key: Key,
+    kind: Kind,
+    len: u64,
+    /// Index of its content among the workers' results.
+    job: Option<usize>,
+    /// A link's target.
+    link: Option<Key>,
+}
+
+/// The pass: framing on this thread, hashing on `threads` workers.
+fn stream<R: Read>(
+    name: &str,
+    reader: R,
+    compression: Option<&'static str>,
+    options: ReadOptions,
+    progress: &dyn Progress,
+) -> Result<ArchiveBackend, Error> {
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let mut framer = Framer::new(reader);
+    let mut findings = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut seen: HashMap<Key, Vec<u64>> = HashMap::new();
+    let mut jobs_sent = 0usize;
+    let (jobs, queue) = sync_channel::<Job>(threads);
+    let queue = Mutex::new(queue);
+    let results: Vec<Vec<(usize, Streamed)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let queue = &queue;
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(job) = job else { break };
+                        done.push((job.id, hash_member(job)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut members = 0u64;
+        loop {
+            let member = match framer.next_member() {
+                Next::Member(member) => member,
+                Next::End => break,
+                Next::Fault(fault) => {
+                    findings.push(fault_finding(fault, compression));
+                    break;
+                }
+            };
+            members += 1;
+            if members > MAX_MEMBERS {
+                findings.push(Finding::new(
+                    Rule::ArchiveLimit,
+                    Location::path(Key::root()),
+                    format!(
+                        "more than {MAX_MEMBERS} members: the rest of the archive (from byte {}) is not read",
+                        member.offset
+                    ),
+                ));
+                break;
+            }
+            let Some((key, link)) = member_key(&member, &mut findings) else {
+                continue;
+            };
+            seen.entry(key.clone()).or_default().push(member.offset);
+            let kind = match member.kind {
+                MemberKind::File => Kind::File,
+                MemberKind::Dir => Kind::Dir,
+                MemberKind::Symlink | MemberKind::HardLink => Kind::Symlink,
+                MemberKind::Device => Kind::Device,
+                MemberKind::Fifo => Kind::Fifo,
+                MemberKind::Other(_) => Kind::Other,
+            };
+            if kind != Kind::File {
+                pending.push(Pending {
+                    key,
+                    kind,
+                    len: 0,
+                    job: None,
+                    link,
+                });
+                continue;
+            }
+            let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
+            let job = Job {
+                id: jobs_sent,
+                algorithm: algorithm_of(&key),
+                len: member.size,
+                keep_json: options.max_document_size,
+                chunks: rx,
+            };
+            if jobs.send(job).is_err() {
+                break;
+            }
+            pending.push(Pending {
+                key,
+                kind,
+                len: member.size,
+                job: Some(jobs_sent),
+                link: None,
+            });
+            jobs_sent += 1;
+            if let Err(fault) = send_content(&mut framer, &tx, member.size, progress) {
+                findings.push(fault_finding(fault, compression));
+                break;
+            }
+        }
+        drop(jobs);
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    let mut streamed: Vec<Option<Streamed>> = (0..jobs_sent).map(|_| None).collect();
+    for (id, result) in results.into_iter().flatten() {
+        streamed[id] = Some(result);
+    }
+    for skipped in framer.skipped.drain(..) {
+        findings.push(Finding::new(
+            Rule::ArchiveLimit,
+            Location::path(Key::from_bytes(skipped.name)),
+            format!("member at byte {}: {}", skipped.offset, skipped.why),
+        ));
+    }
+    let mut nodes = Vec::with_capacity(pending.len());
+    for member in pending {
+        let content = match member.job {
+            Some(job) => match streamed[job].take() {
+                Some(done) if done.received == member.len => Some(done.content),
+                // Cut short by the end of the stream (already a finding): not indexed, so
+                // whatever names it finds it missing.
+                _ => continue,
+            },
+            None => None,
+        };
+        nodes.push((
+            member.key,
+            Node {
+                kind: member.kind,
+                len: member.len,
+                content,
+                link: member.link,
+            },
+        ));
+    }
+    for (key, offsets) in seen {
+        if offsets.len() > 1 {
+            findings.push(Finding::new(
+                Rule::ArchiveMemberDuplicate,
+                Location::path(key),
+                format!(
+                    "{} members of this name (at bytes {}); the last, at byte {}, is audited, as extraction would leave it",
+                    offsets.len(),
+                    offsets.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                    offsets[offsets.len() - 1],
+                ),
+            ));
+        }
+    }
+    Ok(ArchiveBackend::new(name.to_owned(), nodes, findings))
+}
+
+/// Feeds `len` bytes of the current member to its worker.
+fn send_content<R: Read>(
+    framer: &mut Framer<R>,
+    tx: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    len: u64,
+    progress: &dyn Progress,
+) -> Result<(), Fault> {
+    let mut left = len;
+    while left > 0 {
+        let size = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
+        let mut chunk = vec![0u8; size];
+        let mut filled = 0;
+        while filled < size {
+            match framer.read(&mut chunk[filled..]) {
+                Ok(n) => filled += n,
+                Err(fault) => {
+                    chunk.truncate(filled);
+                    let _ = tx.send(chunk);
+                    return Err(fault);
+                }
+            }
+        }
+        left -= size as u64;
+        progress.advance(size as u64);
+        if tx.send(chunk).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A worker's work on one member: hash every chunk; keep the content if it can be a
+/// document (small, or beginning like JSON and no larger than a document may be).
+fn hash_member(job: Job) -> Streamed {
+    let mut hasher = Hasher::new(&job.algorithm);
+    let mut kept: Option<Vec<u8>> = None;
+    let mut compression = None;
+    let mut received = 0u64;
+    let mut first = true;
+    for chunk in job.chunks.iter() {
+        if first {
+            first = false;
+            compression = Compression::sniff(&chunk);
+            let json = chunk
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| matches!(b, b'{' | b'['));
+            if job.len <= KEEP_ANY || (json && job.len <= job.keep_json) {
+                kept = Some(Vec::with_capacity(usize::try_from(job.len).unwrap_or(0)));
+            }
+        }
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&chunk);
+        }
+        if let Some(kept) = kept.as_mut() {
+            kept.extend_from_slice(&chunk);
+        }
+        received += chunk.len() as u64;
+    }
+    if job.len == 0 {
+        kept = Some(Vec::new());
+    }
+    Streamed {
+        content: Content {
+            digest: hasher.map(Hasher::finish),
+            kept: kept.map(Arc::from),
+            compression,
+        },
+        received,
+    }
+}
+
+/// The algorithm a member is hashed under: the one its name says (`…/blobs/<alg>/<hex>`),
+/// else sha256 (Docker archives name configs and layers by sha256).
+fn algorithm_of(key: &Key) -> Algorithm {
+    let mut parts = key.as_bytes().rsplit(|&b| b == b'/');
+    let (_file, algorithm, blobs) = (parts.next(), parts.next(), parts.next());
+    match (algorithm, blobs) {
+        (Some(algorithm), Some(b"blobs")) => std::str::from_utf8(algorithm)
+            .map(Algorithm::from_name)
+            .unwrap_or(Algorithm::Sha256),
+        _ => Algorithm::Sha256,
+    }
+}
+
+/// A member's name as extraction would place it, and a link's target, or `None` (with a
+/// finding) when it would land outside the directory, or names the root itself.
+fn member_key(member: &tar::Member, findings: &mut Vec<Finding>) -> Option<(Key, Option<Key>)> {
+    let raw = Key::from_bytes(member.name.clone());
+    let unsafe_name = |why: String| {
+        Finding::new(
+            Rule::ArchiveMemberUnsafe,
+            Location::path(raw.clone()),
+            format!("member at byte {}: {why}; not audited", member.offset),
+        )
+    };
+    let key = match normalise(&member.name, &[], false) {
+        Ok(Some(key)) => key,
+        Ok(None) => return None,
+        Err(why) => {
+            findings.push(unsafe_name(format!("its name {why}")));
+            return None;
+        }
+    };
+    match member.kind {
+        MemberKind::Symlink | MemberKind::HardLink => {
+            let target = member.link.as_deref().unwrap_or_default();
+            // A symlink is relative to its directory, a hard link names another member.
+            let parent = match member.kind {
+                MemberKind::Symlink => key.parent().unwrap_or_default(),
+                _ => Key::root(),
+            };
+            let what = if member.kind == MemberKind::Symlink {
+                "a symlink"
+            } else {
+                "a hard link"
+            };
+            match normalise(target, parent.as_bytes(), true) {
+                Ok(resolved) => {
+                    findings.push(Finding::new(
+                        Rule::ArchiveMemberLink,
+                        Location::path(key.clone()),
+                        format!(
+                            "{what} to {}, inside the archive; not followed",
+                            String::from_utf8_lossy(target)
+                        ),
+                    ));
+                    return Some((key, resolved));
+                }
+                Err(why) => {
+                    findings.push(unsafe_name(format!(
+                        "{what} to {}, which {why}",
+                        String::from_utf8_lossy(target)
+                    )));
+                    return None;
+                }
+            }
+        }
+        MemberKind::Device | MemberKind::Fifo | MemberKind::Other(_) => {
+            let what = match member.kind {
+                MemberKind::Device => "a device node".to_owned(),
+                MemberKind::Fifo => "a FIFO".to_owned(),
+                MemberKind::Other(flag) => format!("a member of type '{}'", flag.escape_ascii()),
+                _ => unreachable!(),
+            };
+            findings.push(Finding::new(
+                Rule::ArchiveMemberSpecial,
+                Location::path(key.clone()),
+                format!("{what}, which an image archive never holds; not read"),
+            ));
+        }
+        MemberKind::File | MemberKind::Dir => {}
+    }
+    Some((key, None))
+}
+
+/// `name` resolved against the directory `base` (both `/`-separated, relative to the
+/// archive's root) without leaving it: `Ok(None)` for the root itself, `Err` saying why
+/// it would leave. Only a link target (`link`) may use `..` at all: a member name with
+/// one is refused even when it comes back inside, since extraction tools differ on it
+/// (GNU tar drops such members, Go's `filepath.IsLocal` refuses them).
+fn normalise(name: &[u8], base: &[u8], link: bool) -> Result<Option<Key>, &'static str> {
+    if name.first() == Some(&b'/') {
+        return Err("is absolute");
+    }
+    if name.is_empty() {
+        return Err("is empty");
+    }
+    let mut parts: Vec<&[u8]> = base
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    for component in name.split(|&b| b == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => {
+                if parts.pop().is_none() {
+                    return Err("climbs out of the archive with ..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    if !link && name.split(|&b| b == b'/').any(|c| c == b"..") {
+        return Err("holds a .. component");
+    }
+    Ok((!parts.is_empty()).then(|| Key::from_bytes(parts.join(&b'/'))))
+}
+
+/// The finding for a fault that ends the pass.
+fn fault_finding(fault: Fault, compression: Option<&str>) -> Finding {
+    let (rule, why) = match fault {
+        Fault::Truncated(why) => (Rule::ArchiveTruncated, why),
+        Fault::Corrupt(why) => (Rule::ArchiveCorrupt, why),
+    };
+    let why = match compression {
+        Some(name) => format!("{why} ({name}-compressed); members after it are not audited"),
+        None => format!("{why}; members after it are not audited"),
+    };
+    Finding::new(rule, Location::path(Key::root()), why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_as_extraction_sees_them() {
+        let key = |name: &str| {
+            normalise(name.as_bytes(), b"", false).map(|k| k.map(|k| k.lossy().into_owned()))
+        };
+        assert_eq!(
+            key("./blobs//sha256/ab"),
+            Ok(Some("blobs/sha256/ab".to_owned()))
+        );
+        assert_eq!(key("./"), Ok(None));
+        assert!(key("/etc/passwd").is_err());
+        assert!(key("../x").is_err());
+        assert!(key("a/../b").is_err());
+        let link = |target: &str, base: &str| {
+            normalise(target.as_bytes(), base.as_bytes(), true)
+                .map(|k| k.map(|k| k.lossy().into_owned()))
+        };
+        assert_eq!(link("../abc.tar", "id"), Ok(Some("abc.tar".to_owned())));
+        assert!(link("../../abc.tar", "id").is_err());
+        assert!(link("/abc.tar", "id").is_err());
+    }
+
+    #[test]
+    fn members_are_hashed_under_the_algorithm_their_name_says() {
+        assert_eq!(
+            algorithm_of(&Key::from_bytes(&b"blobs/sha512/ab"[..])),
+            Algorithm::Sha512
+        );
+        assert_eq!(
+            algorithm_of(&Key::from_bytes(&b"x/blobs/blake3/ab"[..])),
+            Algorithm::Blake3
+        );
+        assert_eq!(
+            algorithm_of(&Key::from_bytes(&b"abc.tar"[..])),
+            Algorithm::Sha256
+        );
+    }
+}

@@ -1,0 +1,499 @@
+//! Tar framing with limits: one 512-byte header after another, the extension headers
+//! (GNU long names, PAX records) folded into the member they describe, every size checked
+//! before anything is allocated for it.
+//!
+//! The `tar` crate parses the header fields (octal and base-256 numbers, the ustar prefix,
+//! PAX records); the framing is ours because its `Entries` reads a long-name or PAX member
+//! whole with no limit (`archive.rs`, `next_entry`: `read_all()`), so a header claiming an
+//! 8 GiB name would exhaust memory, and in raw mode it ignores a PAX `size`, which Go's
+//! `archive/tar` (and so `docker save`) writes for members of 8 GiB and more.
+
+use std::io::{self, Read};
+
+use tar::{Header, PaxExtensions};
+
+/// A tar block.
+pub const BLOCK: u64 = 512;
+
+/// Longest member name (or link target) accepted: Linux's `PATH_MAX`. A longer one is a
+/// finding, and its member is skipped.
+pub const MAX_NAME: u64 = 4096;
+
+/// Largest PAX extended header read: names are bounded by [`MAX_NAME`], and nothing an
+/// image archive needs comes near this.
+pub const MAX_EXTENSION: u64 = 1024 * 1024;
+
+/// What a member is, from its type flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberKind {
+    /// A regular file (`0`, the old `\0`, or contiguous `7`).
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// A hard link to an earlier member.
+    HardLink,
+    /// A character or block device.
+    Device,
+    /// A named pipe.
+    Fifo,
+    /// Anything else (GNU sparse files, volume labels, unknown flags): its type flag.
+    Other(u8),
+}
+
+/// One member's header, with its extension headers applied.
+#[derive(Debug)]
+pub struct Member {
+    /// The name as stored (raw bytes, not yet normalised).
+    pub name: Vec<u8>,
+    /// What it is.
+    pub kind: MemberKind,
+    /// Bytes of content that follow the header.
+    pub size: u64,
+    /// A link's target.
+    pub link: Option<Vec<u8>>,
+    /// Offset of its header in the (uncompressed) archive.
+    pub offset: u64,
+}
+
+/// A fault in the framing: the archive cannot be read past it.
+#[derive(Debug)]
+pub enum Fault {
+    /// The stream ended inside a header or member, or without its end-of-archive blocks.
+    Truncated(String),
+    /// A header that is not one, or a compressed stream that does not decompress.
+    Corrupt(String),
+}
+
+/// Something the framing met and skipped, reading on (a finding, not a fault).
+#[derive(Debug)]
+pub struct Skipped {
+    /// Offset of the header.
+    pub offset: u64,
+    /// The member's name as far as known.
+    pub name: Vec<u8>,
+    /// Why it was skipped.
+    pub why: String,
+}
+
+/// What [`Framer::next_member`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// A member: its content follows, to be read with [`Framer::read`].
+    Member(Member),
+    /// The end-of-archive blocks.
+    End,
+    /// The framing cannot go on.
+    Fault(Fault),
+}
+
+/// Reads an archive's headers and members in order from `R`.
+pub struct Framer<R> {
+    reader: R,
+    /// Offset in the uncompressed stream.
+    offset: u64,
+    /// Content bytes of the current member not yet read.
+    remaining: u64,
+    /// Padding after the current member's content.
+    padding: u64,
+    /// Extension headers that were too large, and other members skipped.
+    pub skipped: Vec<Skipped>,
+}
+
+impl<R: Read> Framer<R> {
+    /// Frames the tar stream `reader`.
+    pub fn new(reader: R) -> Framer<R> {
+        Framer {
+            reader,
+            offset: 0,
+            remaining: 0,
+            padding: 0,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Bytes of the uncompressed stream consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next member, after skipping whatever is left of the current one.
+    pub fn next_member(&mut self) -> Next {
+        if let Err(fault) = self.skip_rest() {
+            return Next::Fault(fault);
+        }
+        let mut long_name: Option<Vec<u8>> = None;
+        let mut long_link: Option<Vec<u8>> = None;
+        let mut pax: Option<Vec<u8>> = None;
+        loop {
+            let offset = self.offset;
+            let mut block = [0u8; BLOCK as usize];
+            match self.fill(&mut block) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Next::Fault(Fault::Truncated(format!(
+                        "the archive ends at byte {offset} without its end-of-archive blocks"
+                    )));
+                }
+                Err(fault) => return Next::Fault(fault),
+            }
+            if block.iter().all(|&b| b == 0) {
+                return Next::End;
+            }
+            let header = Header::from_byte_slice(&block);
+            if !checksum_matches(&block) {
+                return Next::Fault(Fault::Corrupt(format!(
+                    "no tar header at byte {offset} (its checksum does not match)"
+                )));
+            }
+            let kind = header.entry_type();
+            let mut size = match header.entry_size() {
+                Ok(size) => size,
+                Err(error) => {
+                    return Next::Fault(Fault::Corrupt(format!(
+                        "the header at byte {offset} has an unreadable size: {error}"
+                    )));
+                }
+            };
+            let flag = kind.as_byte();
+            if matches!(flag, b'L' | b'K' | b'x') {
+                let (limit, what) = if flag == b'x' {
+                    (MAX_EXTENSION, "PAX extended header")
+                } else {
+                    (MAX_NAME, "GNU long name")
+                };
+                if size > limit {
+                    self.skipped.push(Skipped {
+                        offset,
+                        name: Vec::new(),
+                        why: format!(
+                            "a {what} of {size} bytes, over the {limit}-byte limit: the member it describes is skipped"
+                        ),
+                    });
+                    if let Err(fault) = self.skip(padded(size)) {
+                        return Next::Fault(fault);
+                    }
+                    // The member it describes is skipped too, by its (short) header.
+                    match self.next_plain() {
+                        Ok(()) => continue,
+                        Err(fault) => return Next::Fault(fault),
+                    }
+                }
+                let mut data = vec![0u8; size as usize];
+                if let Err(fault) = self.read_exact(&mut data) {
+                    return Next::Fault(fault);
+                }
+                if let Err(fault) = self.skip(padded(size) - size) {
+                    return Next::Fault(fault);
+                }
+                match flag {
+                    b'L' => long_name = Some(trim_nul(data)),
+                    b'K' => long_link = Some(trim_nul(data)),
+                    _ => pax = Some(data),
+                }
+                continue;
+            }
+            if flag == b'g' {
+                // Global PAX records set defaults (usually only a comment); none of them
+                // changes where members are or what they hold.
+                if let Err(fault) = self.skip(padded(size)) {
+                    return Next::Fault(fault);
+                }
+                continue;
+            }
+            let mut name = long_name
+                .take()
+                .unwrap_or_else(|| header.path_bytes().into_owned());
+            let mut link = long_link
+                .take()
+                .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
+            if let Some(records) = pax.take() {
+                for record in PaxExtensions::new(&records).flatten() {
+                    match record.key_bytes() {
+                        b"path" => name = record.value_bytes().to_vec(),
+                        b"linkpath" => link = Some(record.value_bytes().to_vec()),
+                        b"size" => {
+                            if let Some(pax_size) = record.value().ok().and_then(|v| v.parse().ok())
+                            {
+                                size = pax_size;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let kind = match flag {
+                b'0' | b'\0' | b'7' => MemberKind::File,
+                b'5' => MemberKind::Dir,
+                b'2' => MemberKind::Symlink,
+                b'1' => MemberKind::HardLink,
+                b'3' | b'4' => MemberKind::Device,
+                b'6' => MemberKind::Fifo,
+                other => MemberKind::Other(other),
+            };
+            // Links, directories and devices carry no content, whatever the size field says
+            // (hard links may, in PAX archives, but tar readers skip it as content).
+            self.remaining = size;
+            self.padding = padded(size) - size;
+            if name.len() as u64 > MAX_NAME
+                || link.as_ref().is_some_and(|l| l.len() as u64 > MAX_NAME)
+            {
+                self.skipped.push(Skipped {
+                    offset,
+                    name: name[..name.len().min(256)].to_vec(),
+                    why: format!("a name or link target over the {MAX_NAME}-byte limit"),
+                });
+                if let Err(fault) = self.skip_rest() {
+                    return Next::Fault(fault);
+                }
+                continue;
+            }
+            return Next::Member(Member {
+                name,
+                kind,
+                size,
+                link,
+                offset,
+            });
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes of the current member's content; 0 at its end.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Fault> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let got = loop {
+            match self.reader.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(Fault::Truncated(format!(
+                        "the archive ends at byte {} inside a member, {} bytes short",
+                        self.offset, self.remaining
+                    )));
+                }
+                Ok(n) => break n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(self.stream_fault(error)),
+            }
+        };
+        self.remaining -= got as u64;
+        self.offset += got as u64;
+        Ok(got)
+    }
+
+    /// Skips a header that an oversized extension described.
+    fn next_plain(&mut self) -> Result<(), Fault> {
+        let offset = self.offset;
+        let mut block = [0u8; BLOCK as usize];
+        if !self.fill(&mut block)? {
+            return Err(Fault::Truncated(format!(
+                "the archive ends at byte {offset}, where a member header should be"
+            )));
+        }
+        if !checksum_matches(&block) {
+            return Err(Fault::Corrupt(format!(
+                "no tar header at byte {offset} (its checksum does not match)"
+            )));
+        }
+        let size = Header::from_byte_slice(&block)
+            .entry_size()
+            .map_err(|e| Fault::Corrupt(format!("the header at byte {offset}: {e}")))?;
+        self.skip(padded(size))
+    }
+
+    /// Skips the rest of the current member and its padding.
+    fn skip_rest(&mut self) -> Result<(), Fault> {
+        let rest = self.remaining + self.padding;
+        self.remaining = 0;
+        self.padding = 0;
+        self.skip(rest)
+    }
+
+    fn skip(&mut self, mut amount: u64) -> Result<(), Fault> {
+        let mut sink = [0u8; 64 * 1024];
+        while amount > 0 {
+            let want = sink
+                .len()
+                .min(usize::try_from(amount).unwrap_or(usize::MAX));
+            match self.reader.read(&mut sink[..want]) {
+                Ok(0) => {
+                    return Err(Fault::Truncated(format!(
+                        "the archive ends at byte {} inside a member, {amount} bytes short",
+                        self.offset
+                    )));
+                }
+                Ok(n) => {
+                    amount -= n as u64;
+                    self.offset += n as u64;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(self.stream_fault(error)),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), Fault> {
+        if self.fill(buf)? {
+            Ok(())
+        } else {
+            Err(Fault::Truncated(format!(
+                "the archive ends at byte {} inside an extended header",
+                self.offset
+            )))
+        }
+    }
+
+    /// Fills `buf`: `false` when the stream ended before the first byte, a fault when it
+    /// ended part way.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, Fault> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
+                Ok(0) => {
+                    return Err(Fault::Truncated(format!(
+                        "the archive ends at byte {} inside a header",
+                        self.offset + filled as u64
+                    )));
+                }
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(self.stream_fault(error)),
+            }
+        }
+        self.offset += filled as u64;
+        Ok(true)
+    }
+
+    /// A read error: the decompressor's complaint, or the file's.
+    fn stream_fault(&self, error: io::Error) -> Fault {
+        if error.kind() == io::ErrorKind::UnexpectedEof {
+            Fault::Truncated(format!(
+                "the compressed stream ends early (at uncompressed byte {}): {error}",
+                self.offset
+            ))
+        } else {
+            Fault::Corrupt(format!(
+                "the stream cannot be read past uncompressed byte {}: {error}",
+                self.offset
+            ))
+        }
+    }
+}
+
+/// `size` rounded up to whole blocks.
+fn padded(size: u64) -> u64 {
+    size.div_ceil(BLOCK).saturating_mul(BLOCK)
+}
+
+fn trim_nul(mut bytes: Vec<u8>) -> Vec<u8> {
+    while bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    bytes
+}
+
+/// POSIX: the checksum is the sum of the header's bytes with the checksum field itself
+/// read as spaces. Some old tars summed signed bytes; both are accepted, as GNU tar does.
+fn checksum_matches(block: &[u8; BLOCK as usize]) -> bool {
+    let Ok(stored) = Header::from_byte_slice(block).cksum() else {
+        return false;
+    };
+    let field = 148..156;
+    let unsigned: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if field.contains(&i) { 32 } else { u32::from(b) })
+        .sum();
+    let signed: i32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if field.contains(&i) {
+                32
+            } else {
+                i32::from(b as i8)
+            }
+        })
+        .sum();
+    stored == unsigned || i64::from(stored) == i64::from(signed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut header = Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn long_names_and_content_come_through() {
+        let long = format!("blobs/sha256/{}", "a".repeat(200));
+        let bytes = archive(&[("oci-layout", b"{}"), (&long, b"hello")]);
+        let mut framer = Framer::new(&bytes[..]);
+        let Next::Member(first) = framer.next_member() else {
+            panic!()
+        };
+        assert_eq!(first.name, b"oci-layout");
+        let Next::Member(second) = framer.next_member() else {
+            panic!()
+        };
+        assert_eq!(second.name, long.as_bytes());
+        let mut buf = [0u8; 16];
+        assert_eq!(framer.read(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert!(matches!(framer.next_member(), Next::End));
+    }
+
+    #[test]
+    fn an_oversized_long_name_is_skipped_without_being_read_into_memory() {
+        let mut bytes = Vec::new();
+        let mut header = Header::new_gnu();
+        header.as_mut_bytes()[..13].copy_from_slice(b"././@LongLink");
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(1 << 40);
+        header.set_cksum();
+        bytes.extend_from_slice(header.as_bytes());
+        let mut framer = Framer::new(&bytes[..]);
+        // The claimed terabyte is not there: truncated, and nothing was allocated for it.
+        assert!(matches!(framer.next_member(), Next::Fault(Fault::Truncated(_))));
+        assert_eq!(framer.skipped.len(), 1);
+    }
+
+    #[test]
+    fn a_cut_archive_is_truncated_and_garbage_is_corrupt() {
+        let bytes = archive(&[("a", &[7u8; 2000])]);
+        let mut framer = Framer::new(&bytes[..1000]);
+        let Next::Member(_) = framer.next_member() else {
+            panic!()
+        };
+        let mut buf = vec![0u8; 4096];
+        let mut result = Ok(1);
+        while matches!(result, Ok(n) if n > 0) {
+            result = framer.read(&mut buf);
+        }
+        assert!(matches!(result, Err(Fault::Truncated(_))));
+        let garbage = vec![b'x'; 1024];
+        assert!(matches!(
+            Framer::new(&garbage[..]).next_member(),
+            Next::Fault(Fault::Corrupt(_))
+        ));
+        assert!(matches!(
+            Framer::new(&[][..]).next_member(),
+            Next::Fault(Fault::Truncated(_))
+        ));
+    }
+}
