@@ -3,6 +3,9 @@
 //! - `corpus`: every committed store under `corpus/` audits to exactly the rule ids its
 //!   `case.toml` expects, and its text rendering matches the committed `audit.txt`.
 //! - `conformance`: the image-spec's own schema vectors classify as `cases.tsv` says.
+//! - `archive`: image archives (skopeo's, committed; every corpus layout tarred, plain,
+//!   gzip and zstd): the directory's findings, tar-level faults as findings, each Docker
+//!   archive check, a Docker 25+ archive's two views, stdin, refusals.
 //! - `builder`: defects that cannot be committed to git (FIFOs, permissions, cycles that
 //!   need a digest mismatch, size limits) built in temporary directories.
 //! - `cli`: exit codes, JSON shape, determinism across thread counts, nothing written.
@@ -24,6 +27,7 @@
 //! - `zot`: zot roots where git cannot hold the shape: hard links, upload ages, sync
 //!   layouts, recognition.
 
+mod archive;
 mod builder;
 mod cli;
 mod conformance;

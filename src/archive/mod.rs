@@ -77,6 +77,8 @@ pub struct ReadOptions {
     pub threads: usize,
     /// Members that begin like JSON are kept up to this size, to be parsed.
     pub max_document_size: u64,
+    /// Members indexed at most ([`MAX_MEMBERS`]); the rest of the archive is not read.
+    pub max_members: u64,
 }
 
 /// Reads the archive at `source` in one pass.
@@ -259,13 +261,13 @@ fn stream<R: Read>(
                 }
             };
             members += 1;
-            if members > MAX_MEMBERS {
+            if members > options.max_members {
                 findings.push(Finding::new(
                     Rule::ArchiveLimit,
                     Location::path(Key::root()),
                     format!(
-                        "more than {MAX_MEMBERS} members: the rest of the archive (from byte {}) is not read",
-                        member.offset
+                        "more than {} members: the rest of the archive (from byte {}) is not read",
+                        options.max_members, member.offset
                     ),
                 ));
                 break;

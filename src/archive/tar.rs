@@ -469,7 +469,10 @@ mod tests {
         bytes.extend_from_slice(header.as_bytes());
         let mut framer = Framer::new(&bytes[..]);
         // The claimed terabyte is not there: truncated, and nothing was allocated for it.
-        assert!(matches!(framer.next_member(), Next::Fault(Fault::Truncated(_))));
+        assert!(matches!(
+            framer.next_member(),
+            Next::Fault(Fault::Truncated(_))
+        ));
         assert_eq!(framer.skipped.len(), 1);
     }
 

@@ -316,6 +316,7 @@ fn open_archive(
         crate::archive::ReadOptions {
             threads: options.threads,
             max_document_size: options.max_document_size,
+            max_members: crate::archive::MAX_MEMBERS,
         },
         progress,
     )
@@ -450,7 +451,16 @@ fn gather(
     ledger: Option<(&Ledger, &StateOptions)>,
     now: SystemTime,
 ) -> Result<Gathered, Error> {
-    let mut found = detect::detect(backend, name, options.detect)?;
+    let mut found = match detect::detect(backend, name, options.detect) {
+        // An archive cut or corrupted before its layout's files is still reported: the
+        // fault is the finding, and nothing else could be audited.
+        Err(Error::NotAStore { .. })
+            if backend.archive().is_some() && !backend.findings().is_empty() =>
+        {
+            detect::Found::default()
+        }
+        found => found?,
+    };
     let mut findings = std::mem::take(&mut found.findings);
     findings.extend(backend.findings());
     let docker = match backend.archive() {

@@ -1,0 +1,632 @@
+//! Image archives: skopeo's committed archives (`corpus/archive/`, made by
+//! `corpus/tools/make-archives.sh`) audit clean, plain or compressed, from a file or stdin;
+//! every corpus layout tarred gives the directory's findings; every tar-level fault is a
+//! finding; the Docker view's checks each fire on an archive altered to break them.
+
+use std::collections::BTreeSet;
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use oci_audit::archive::{self, ReadOptions};
+use oci_audit::audit::audit_backend;
+use oci_audit::{NoProgress, Options, Report};
+use serde_json::Value;
+
+use crate::corpus::{cases, read_case};
+use crate::support::{binary, repo, rule_ids, run};
+
+fn options() -> Options {
+    Options {
+        settle: std::time::Duration::ZERO,
+        ..Options::default()
+    }
+}
+
+fn read_options() -> ReadOptions {
+    ReadOptions {
+        threads: 2,
+        max_document_size: Options::default().max_document_size,
+        max_members: archive::MAX_MEMBERS,
+    }
+}
+
+/// Audits the archive `bytes` through the library, as `oci-audit FILE` does.
+fn audit_bytes(bytes: &[u8]) -> Result<Report, oci_audit::Error> {
+    audit_bytes_with(bytes, read_options())
+}
+
+fn audit_bytes_with(bytes: &[u8], read: ReadOptions) -> Result<Report, oci_audit::Error> {
+    let backend = archive::read_from("test.tar", Cursor::new(bytes), read, &NoProgress)?;
+    audit_backend(&backend, "test.tar", &options(), &NoProgress)
+}
+
+/// A tar of the directory `dir` (symlinks kept as symlinks), as `tar -C dir -cf - .`
+/// would write it.
+fn tar_of(dir: &Path) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.mode(tar::HeaderMode::Deterministic);
+    builder.append_dir_all(".", dir).unwrap();
+    builder.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    ::zstd::encode_all(bytes, 3).unwrap()
+}
+
+/// Findings as comparable JSON, leaving out what only an archive can have.
+fn findings_json(report: &Report) -> Vec<Value> {
+    report
+        .findings
+        .iter()
+        .filter(|f| !f.rule.id().starts_with("archive-"))
+        .map(|f| serde_json::to_value(f).unwrap())
+        .collect()
+}
+
+fn ids(report: &Report) -> BTreeSet<&'static str> {
+    report.findings.iter().map(|f| f.rule.id()).collect()
+}
+
+#[test]
+fn every_corpus_layout_tarred_gives_the_directory_findings() {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for dir in cases() {
+        let case = read_case(&dir);
+        let group = dir.parent().unwrap().file_name().unwrap();
+        if case.zot || !(group == "layout" || group == "clean" || group == "compat") {
+            continue;
+        }
+        let store = dir.join("store");
+        let whole = oci_audit::audit(&store, &options(), &NoProgress).unwrap();
+        let tar = tar_of(&store);
+        for (label, bytes) in [
+            ("tar", tar.clone()),
+            ("gzip", gzip(&tar)),
+            ("zstd", zstd(&tar)),
+        ] {
+            let report = match audit_bytes(&bytes) {
+                Ok(report) => report,
+                Err(error) => {
+                    failures.push(format!("{} ({label}): {error}", dir.display()));
+                    continue;
+                }
+            };
+            if findings_json(&report) != findings_json(&whole) {
+                failures.push(format!(
+                    "{} ({label}): directory {:?}\narchive {:?}",
+                    dir.display(),
+                    findings_json(&whole),
+                    findings_json(&report)
+                ));
+            }
+            if report.coverage != whole.coverage
+                || report.exit_code(&options().policy) != whole.exit_code(&options().policy)
+            {
+                failures.push(format!(
+                    "{} ({label}): coverage or exit code differ",
+                    dir.display()
+                ));
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 150, "only {compared} archives compared");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn corpus_archive(name: &str) -> PathBuf {
+    repo().join("corpus/archive").join(name)
+}
+
+#[test]
+fn skopeo_archives_audit_clean_plain_compressed_and_from_stdin() {
+    for (name, kind, tags) in [
+        ("oci-single.tar", "oci-layout", 1),
+        ("oci-multiplatform.tar", "oci-layout", 1),
+        ("docker-single.tar", "docker-archive", 1),
+        ("docker-multiplatform-amd64.tar", "docker-archive", 1),
+    ] {
+        let path = corpus_archive(name);
+        let out = run(&["--format", "json", path.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{name}: {}{}", out.stdout, out.stderr);
+        let json: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(json["store"]["kind"], kind, "{name}");
+        let errors_or_warnings = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] != "info")
+            .count();
+        assert_eq!(errors_or_warnings, 0, "{name}: {}", out.stdout);
+        assert_eq!(json["coverage"].as_array().unwrap().len(), tags, "{name}");
+        if kind == "docker-archive" {
+            // skopeo's legacy <id>/layer.tar symlinks are reported, and nothing else is.
+            let rules: BTreeSet<String> = rule_ids(&out.stdout).into_iter().collect();
+            assert_eq!(
+                rules,
+                BTreeSet::from(["archive-member-link".to_owned()]),
+                "{name}"
+            );
+            assert!(json["stats"]["documents"].as_u64().unwrap() >= 3);
+        } else {
+            assert!(
+                json["stats"]["bytes_verified"].as_u64().unwrap() > 0,
+                "{name}"
+            );
+        }
+    }
+    // Compression is recognised by content, whatever the name says; stdin reads the same.
+    let plain = |name: &str| {
+        let out = run(&["--format", "json", corpus_archive(name).to_str().unwrap()]);
+        strip_volatile(&out.stdout)
+    };
+    for (variant, of) in [
+        ("oci-single.tar.gz", "oci-single.tar"),
+        ("oci-single.tar.zst", "oci-single.tar"),
+        ("oci-single-gzip.tar", "oci-single.tar"),
+        ("docker-single.tar.gz", "docker-single.tar"),
+        ("docker-single.tar.zst", "docker-single.tar"),
+    ] {
+        assert_eq!(plain(variant), plain(of), "{variant} against {of}");
+    }
+    for name in ["oci-multiplatform.tar", "docker-single.tar.zst"] {
+        let mut child = Command::new(binary())
+            .args(["--format", "json", "-"])
+            .stdin(std::fs::File::open(corpus_archive(name)).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{name} from stdin");
+        assert_eq!(strip_volatile(&stdout), plain(name), "{name} from stdin");
+    }
+}
+
+/// The report without what differs between two runs of one archive (the name, the time).
+fn strip_volatile(json: &str) -> Value {
+    let mut value: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    value["store"]["path"] = Value::Null;
+    value["stats"]["elapsed_ms"] = Value::Null;
+    value
+}
+
+#[test]
+fn what_is_not_an_archive_or_cannot_be_used_with_one_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n".repeat(200)).unwrap();
+    let out = run(&[text.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not an image archive"),
+        "{}",
+        out.stderr
+    );
+    let xz = dir.path().join("image.tar.xz");
+    std::fs::write(&xz, b"\xfd7zXZ\x00rest").unwrap();
+    let out = run(&[xz.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("xz"), "{}", out.stderr);
+    let archive = corpus_archive("oci-single.tar");
+    let state = dir.path().join("ledger.db");
+    for extra in [
+        vec!["--state", state.to_str().unwrap()],
+        vec![
+            "--shard",
+            "0/2",
+            "--partial",
+            dir.path().join("p.json").to_str().unwrap(),
+        ],
+    ] {
+        let mut args = extra.clone();
+        args.push(archive.to_str().unwrap());
+        let out = run(&args);
+        assert_eq!(out.code, 2, "{extra:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("read whole in one pass"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// A tar built member by member: (name, type flag, content, link target).
+struct Raw(tar::Builder<Vec<u8>>);
+
+impl Raw {
+    fn new() -> Raw {
+        Raw(tar::Builder::new(Vec::new()))
+    }
+
+    fn file(mut self, name: &str, data: &[u8]) -> Raw {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        // Set by bytes: the builder's own path checks refuse `..` and absolute names.
+        set_name(&mut header, name);
+        header.set_cksum();
+        self.0.append(&header, data).unwrap();
+        self
+    }
+
+    fn special(mut self, name: &str, kind: tar::EntryType, link: &str) -> Raw {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_entry_type(kind);
+        set_name(&mut header, name);
+        header.as_gnu_mut().unwrap().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_cksum();
+        self.0.append(&header, &[][..]).unwrap();
+        self
+    }
+
+    /// Every member of the tar `bytes`, in order.
+    fn copy_of(
+        bytes: &[u8],
+        skip: &dyn Fn(&str) -> bool,
+        replace: &dyn Fn(&str, Vec<u8>) -> Vec<u8>,
+    ) -> Raw {
+        let mut raw = Raw::new();
+        let mut archive = tar::Archive::new(bytes);
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            if skip(&name) {
+                continue;
+            }
+            let kind = entry.header().entry_type();
+            if kind.is_file() {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).unwrap();
+                raw = raw.file(&name, &replace(&name, data));
+            } else {
+                let link = entry
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8(l.into_owned()).unwrap())
+                    .unwrap_or_default();
+                raw = raw.special(&name, kind, &link);
+            }
+        }
+        raw
+    }
+
+    fn bytes(self) -> Vec<u8> {
+        self.0.into_inner().unwrap()
+    }
+}
+
+fn set_name(header: &mut tar::Header, name: &str) {
+    let field = &mut header.as_gnu_mut().unwrap().name;
+    field.fill(0);
+    field[..name.len()].copy_from_slice(name.as_bytes());
+}
+
+fn oci_single() -> Vec<u8> {
+    std::fs::read(corpus_archive("oci-single.tar")).unwrap()
+}
+
+fn docker_single() -> Vec<u8> {
+    std::fs::read(corpus_archive("docker-single.tar")).unwrap()
+}
+
+/// The finding of `rule` in `report`, whose message must say `says`.
+fn finding<'r>(report: &'r Report, rule: &str, says: &str) -> &'r oci_audit::Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.rule.id() == rule && f.message.contains(says))
+        .unwrap_or_else(|| panic!("no {rule} saying {says:?} in {:#?}", report.findings))
+}
+
+#[test]
+fn unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited() {
+    let bytes = Raw::copy_of(&oci_single(), &|_| false, &|_, data| data)
+        .file("../escape", b"x")
+        .file("/etc/cron.d/evil", b"x")
+        .file("blobs/../../up", b"x")
+        .file("blobs/../inside", b"x")
+        .special("inside-link", tar::EntryType::Symlink, "index.json")
+        .special("outside-link", tar::EntryType::Symlink, "../../etc/passwd")
+        .special("absolute-link", tar::EntryType::Symlink, "/etc/passwd")
+        .special("hard", tar::EntryType::Link, "oci-layout")
+        .special("hard-out", tar::EntryType::Link, "../x")
+        .special("dev/null", tar::EntryType::Char, "")
+        .special("fifo", tar::EntryType::Fifo, "")
+        .file("index.json", b"{\"schemaVersion\":2,\"manifests\":[]}")
+        .bytes();
+    let report = audit_bytes(&bytes).unwrap();
+    for (rule, says) in [
+        ("archive-member-unsafe", "its name holds a .. component"),
+        ("archive-member-unsafe", "its name is absolute"),
+        (
+            "archive-member-unsafe",
+            "a symlink to ../../etc/passwd, which climbs out",
+        ),
+        (
+            "archive-member-unsafe",
+            "a symlink to /etc/passwd, which is absolute",
+        ),
+        ("archive-member-unsafe", "a hard link to ../x"),
+        (
+            "archive-member-link",
+            "a symlink to index.json, inside the archive",
+        ),
+        ("archive-member-link", "a hard link to oci-layout"),
+        ("archive-member-special", "a device node"),
+        ("archive-member-special", "a FIFO"),
+        ("archive-member-duplicate", "the last, at byte"),
+    ] {
+        finding(&report, rule, says);
+    }
+    let unsafe_paths: BTreeSet<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule.id() == "archive-member-unsafe")
+        .map(|f| f.location.path.lossy().into_owned())
+        .collect();
+    assert!(unsafe_paths.contains("../escape") && unsafe_paths.contains("/etc/cron.d/evil"));
+    // The duplicate index.json: the last one (empty) was audited, so the manifest it no
+    // longer lists is unreferenced; and the rest of the archive was audited.
+    let duplicate = finding(&report, "archive-member-duplicate", "2 members");
+    assert_eq!(duplicate.location.path.lossy(), "index.json");
+    assert!(
+        ids(&report).contains("blob-unreferenced"),
+        "{:?}",
+        ids(&report)
+    );
+    assert!(report.stats.blobs >= 5);
+}
+
+#[test]
+fn a_truncated_or_corrupt_archive_is_a_finding_and_what_came_before_is_audited() {
+    let tar = oci_single();
+    // Cut inside the last members: what was read whole is audited, what was cut is missing.
+    let cut = &tar[..tar.len() - 3000];
+    let report = audit_bytes(cut).unwrap();
+    finding(&report, "archive-truncated", "");
+    assert_eq!(report.exit_code(&options().policy), 1);
+    // Cut exactly where the end-of-archive blocks start (the builder writes no padding).
+    let rebuilt = Raw::copy_of(&tar, &|_| false, &|_, d| d).bytes();
+    let report = audit_bytes(&rebuilt[..rebuilt.len() - 1024]).unwrap();
+    finding(
+        &report,
+        "archive-truncated",
+        "without its end-of-archive blocks",
+    );
+    assert_eq!(report.stats.blobs, 5, "every member was read whole");
+    // A gzip stream with bytes flipped in its middle, and one cut short.
+    let mut corrupt = gzip(&tar);
+    let middle = corrupt.len() / 2;
+    for byte in &mut corrupt[middle..middle + 16] {
+        *byte ^= 0x5a;
+    }
+    let report = audit_bytes(&corrupt).unwrap();
+    finding(&report, "archive-corrupt", "(gzip-compressed)");
+    let compressed = gzip(&tar);
+    let report = audit_bytes(&compressed[..compressed.len() / 2]).unwrap();
+    finding(&report, "archive-truncated", "(gzip-compressed)");
+    let compressed = zstd(&tar);
+    let report = audit_bytes(&compressed[..compressed.len() / 2]).unwrap();
+    finding(&report, "archive-truncated", "(zstd-compressed)");
+    // A header whose checksum does not match, after the first members.
+    let mut bad = tar.clone();
+    let second = 512 * 2;
+    bad[second..second + 100].copy_from_slice(&[b'z'; 100]);
+    let report = audit_bytes(&bad).unwrap();
+    finding(&report, "archive-corrupt", "checksum does not match");
+}
+
+#[test]
+fn headers_and_member_counts_meant_to_exhaust_memory_are_refused() {
+    // A GNU long name claiming a terabyte: refused before anything is allocated for it.
+    let mut bytes = Vec::new();
+    let mut header = tar::Header::new_gnu();
+    set_name(&mut header, "././@LongLink");
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_size(1 << 40);
+    header.set_cksum();
+    bytes.extend_from_slice(header.as_bytes());
+    let report = audit_bytes(&bytes).unwrap();
+    finding(
+        &report,
+        "archive-limit",
+        "a GNU long name of 1099511627776 bytes",
+    );
+    finding(&report, "archive-truncated", "");
+    // A name over the limit, as a PAX record, inside an otherwise good archive.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(1);
+    header.set_mode(0o644);
+    header.set_path("short").unwrap();
+    header.set_cksum();
+    let long = format!("{}/x", "d".repeat(5000));
+    builder
+        .append_pax_extensions([("path", long.as_bytes())])
+        .unwrap();
+    builder.append(&header, &b"x"[..]).unwrap();
+    let mut bytes = Raw::copy_of(&oci_single(), &|_| false, &|_, d| d).bytes();
+    bytes.truncate(bytes.len() - 1024);
+    bytes.extend_from_slice(&builder.into_inner().unwrap());
+    let report = audit_bytes(&bytes).unwrap();
+    finding(&report, "archive-limit", "over the 4096-byte limit");
+    assert!(!ids(&report).contains("archive-corrupt"));
+    // More members than allowed: the rest is not read, and that is said.
+    let report = audit_bytes_with(
+        &Raw::copy_of(&oci_single(), &|_| false, &|_, d| d).bytes()[..],
+        ReadOptions {
+            max_members: 4,
+            ..read_options()
+        },
+    )
+    .unwrap();
+    finding(&report, "archive-limit", "more than 4 members");
+}
+
+#[test]
+fn each_docker_check_fires_on_an_archive_altered_to_break_it() {
+    let original = docker_single();
+    let config = "28f0f4cf0e50772aa8ef5169b9e2d2d451a935754873d8802dc7d1497e4cb271.json";
+    let top = "3d7ef1ceed1e65f455b873d401b543264ec8d6f4ff2b7cc7ca3704d02826e077.tar";
+    let alter = |skip: &dyn Fn(&str) -> bool, replace: &dyn Fn(&str, Vec<u8>) -> Vec<u8>| {
+        audit_bytes(&Raw::copy_of(&original, skip, replace).bytes()).unwrap()
+    };
+    // A layer whose content changed: its name's digest and its diff_id both disagree.
+    let report = alter(&|_| false, &|name, mut data| {
+        if name == top {
+            data[600] ^= 1;
+        }
+        data
+    });
+    finding(&report, "docker-digest-mismatch", "its name says");
+    finding(&report, "docker-diff-id-mismatch", "invalid diffID");
+    // A missing layer and a missing config.
+    let report = alter(&|name| name == top || name == config, &|_, d| d);
+    assert_eq!(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule.id() == "docker-member-missing")
+            .count(),
+        2,
+        "{:#?}",
+        report.findings
+    );
+    // Through the legacy symlink, a missing target is missing too.
+    // A bad RepoTag, a repositories file that disagrees, and a manifest.json that is not
+    // one.
+    let report = alter(&|_| false, &|name, data| match name {
+        "manifest.json" => String::from_utf8(data)
+            .unwrap()
+            .replace("example.com/audit/single:1.0", "Example.com/Audit/Single")
+            .into_bytes(),
+        "repositories" => br#"{"example.com/audit/other":{"2.0":"x"}}"#.to_vec(),
+        _ => data,
+    });
+    finding(
+        &report,
+        "docker-repo-tag-invalid",
+        "Example.com/Audit/Single",
+    );
+    finding(
+        &report,
+        "docker-repositories-mismatch",
+        "example.com/audit/other:2.0",
+    );
+    let report = alter(&|_| false, &|name, data| {
+        if name == "manifest.json" {
+            b"{\"Config\":1}".to_vec()
+        } else {
+            data
+        }
+    });
+    finding(&report, "docker-manifest-invalid", "not a JSON array");
+    // diff_ids of another count.
+    let report = alter(&|_| false, &|name, data| {
+        if name == "manifest.json" {
+            String::from_utf8(data)
+                .unwrap()
+                .replace(&format!(",\"{top}\""), "")
+                .into_bytes()
+        } else {
+            data
+        }
+    });
+    finding(&report, "docker-diff-id-mismatch", "differ in number");
+}
+
+/// A Docker 25+ archive: the OCI layout of `oci-single.tar` with a manifest.json naming
+/// its config and layers by `blobs/sha256/<hex>` (as `docker save` does since 25; the
+/// layers here are gzip, as the containerd image store's are).
+fn docker25(layers_reversed: bool) -> Vec<u8> {
+    let oci = oci_single();
+    let mut archive = tar::Archive::new(&oci[..]);
+    let mut index_json = Vec::new();
+    let mut blobs = std::collections::HashMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        if name == "index.json" {
+            index_json = data;
+        } else if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+            blobs.insert(hex.to_owned(), data);
+        }
+    }
+    let index: Value = serde_json::from_slice(&index_json).unwrap();
+    let manifest_hex = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap();
+    let manifest: Value = serde_json::from_slice(&blobs[manifest_hex]).unwrap();
+    let path = |d: &Value| {
+        format!(
+            "blobs/sha256/{}",
+            d["digest"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("sha256:")
+                .unwrap()
+        )
+    };
+    let mut layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(path)
+        .collect();
+    if layers_reversed {
+        layers.reverse();
+    }
+    let docker = serde_json::json!([{
+        "Config": path(&manifest["config"]),
+        "RepoTags": ["example.com/audit/single:1.0"],
+        "Layers": layers,
+    }]);
+    Raw::copy_of(&oci, &|_| false, &|_, d| d)
+        .file("manifest.json", docker.to_string().as_bytes())
+        .bytes()
+}
+
+#[test]
+fn a_docker_25_archive_is_audited_as_both_views_which_must_agree() {
+    let report = audit_bytes(&docker25(false)).unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["store"]["kind"], "docker-archive");
+    let kinds: Vec<&str> = json["store"]["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["oci-layout", "docker-archive"]);
+    // Both views cover the image: the OCI index entry and the RepoTag.
+    assert_eq!(report.coverage.len(), 2, "{:#?}", report.coverage);
+    assert_eq!(
+        ids(&report),
+        BTreeSet::from(["docker-diff-id-unverified"]),
+        "{:#?}",
+        report.findings
+    );
+    let report = audit_bytes(&docker25(true)).unwrap();
+    finding(&report, "docker-oci-mismatch", "other layers");
+}
