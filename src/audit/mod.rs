@@ -638,6 +638,14 @@ fn gather(
     }
     if let Some(mut docker) = docker {
         stats.documents += docker.documents;
+        if found.layouts.is_empty() {
+            // Without an OCI view, the Docker view's configs and layers are the blobs.
+            // (Docker 25+ names the layout's own blobs, already counted.)
+            let bytes: u64 = docker.members.values().sum();
+            stats.blobs += docker.members.len() as u64;
+            stats.bytes += bytes;
+            stats.bytes_verified += bytes;
+        }
         findings.append(&mut docker.findings);
         coverage.append(&mut docker.coverage);
         stores.push(FoundStore {

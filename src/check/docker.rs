@@ -36,6 +36,9 @@ pub struct DockerAudit {
     pub coverage: Vec<Coverage>,
     /// Documents parsed (`manifest.json`, `repositories`, configs).
     pub documents: u64,
+    /// The configs and layers named, with their lengths (each once), all hashed in the
+    /// archive's pass.
+    pub members: std::collections::BTreeMap<Key, u64>,
 }
 
 /// Checks the Docker view of `archive` (whose root holds `manifest.json`).
@@ -279,7 +282,10 @@ fn member<'a>(
         return None;
     }
     match archive.resolve(&key) {
-        Some((_, node)) => Some((key, node)),
+        Some((target, node)) => {
+            audit.members.insert(target.clone(), node.len);
+            Some((key, node))
+        }
         None => {
             audit.findings.push(Finding::new(
                 Rule::DockerMemberMissing,

@@ -9,12 +9,17 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-30}
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds/document" "$seeds/grammar" "$seeds/link"
+mkdir -p "$seeds/archive" "$seeds/document" "$seeds/grammar" "$seeds/link"
 # Documents: small files under corpus/ that start like JSON.
 find corpus -type f -size -64k | while read -r f; do
   case $(head -c1 "$f") in
     '{' | '[') cp "$f" "$seeds/document/$(sha256sum "$f" | cut -c1-16)" ;;
   esac
+done
+# Archives: skopeo's, plain and compressed (corpus/archive), and small layouts tarred.
+cp corpus/archive/* "$seeds/archive/"
+for layout in corpus/layout/descriptor-size-mismatch/store corpus/clean/skopeo-copy/store; do
+  tar -C "$layout" -cf "$seeds/archive/$(echo "$layout" | sha256sum | cut -c1-16).tar" .
 done
 # Links and startedat files.
 find corpus -type f \( -name link -o -name startedat \) | while read -r f; do
@@ -25,7 +30,7 @@ done
   | tr -d '"' | sort -u | sed -n 1,500p | while read -r s; do
   printf '%s' "$s" > "$seeds/grammar/$(printf '%s' "$s" | sha256sum | cut -c1-16)"
 done
-for target in document grammar link; do
+for target in archive document grammar link; do
   echo "== fuzz $target for ${seconds}s ($(ls "$seeds/$target" | wc -l) seeds)"
   cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "$seeds/$target" -- \
     -max_total_time="$seconds" -max_len=1048576 -timeout=10 -print_final_stats=1 2>&1 \
