@@ -198,6 +198,39 @@ fn skopeo_archives_audit_clean_plain_compressed_and_from_stdin() {
     }
 }
 
+#[test]
+fn a_named_pipe_is_read_as_an_archive() {
+    // `oci-audit <(docker save app)` names a pipe: it is read once, like stdin.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("image.pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let bytes = std::fs::read(corpus_archive("docker-single.tar.gz")).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .unwrap()
+                .write_all(&bytes)
+                .unwrap();
+        })
+    };
+    let out = run(&["--format", "json", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = run(&[
+        "--format",
+        "json",
+        corpus_archive("docker-single.tar").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        strip_volatile(&out.stdout),
+        strip_volatile(&expected.stdout)
+    );
+}
+
 /// The report without what differs between two runs of one archive (the name, the time).
 fn strip_volatile(json: &str) -> Value {
     let mut value: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));

@@ -21,7 +21,7 @@ pub mod tar;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -109,23 +109,6 @@ pub fn read(
             progress,
         ),
     }
-}
-
-/// Whether the regular file at `path` looks like an archive (tar, or gzip or zstd of
-/// one), by content: so `oci-audit image.tar` needs no flag.
-pub fn is_archive(path: &Path) -> bool {
-    let Ok(mut file) = File::open(path) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => filled += n,
-        }
-    }
-    Compression::sniff(&head[..filled]).is_some() || (filled == 512 && &head[257..262] == b"ustar")
 }
 
 /// Reads the archive `reader`, called `name`: decompressing what starts like gzip or zstd.
@@ -321,7 +304,13 @@ fn stream<R: Read>(
         drop(jobs);
         workers
             .into_iter()
-            .map(|worker| worker.join().unwrap_or_default())
+            // A worker only hashes and copies: a panic there is a bug, not bad input, and
+            // is not to be mistaken for a member cut short.
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut streamed: Vec<Option<Streamed>> = (0..jobs_sent).map(|_| None).collect();

@@ -266,7 +266,8 @@ fn with_backend<T>(
     run: &dyn Fn(&dyn Backend, &str) -> Result<T, Error>,
 ) -> Result<T, Error> {
     match target {
-        Target::Local(path) if path.is_file() => {
+        // A file, or a pipe (`oci-audit <(docker save app)`): an archive.
+        Target::Local(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) => {
             let source = crate::archive::Source::File(path.clone());
             let backend = open_archive(&source, options, progress)?;
             run(&backend, &source.name())
