@@ -29,6 +29,7 @@
 # from Debian when missing (apt-get, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 quick= cold=
 if [ "${1:-}" = --quick ]; then quick=1; shift; fi
@@ -38,32 +39,18 @@ runs=${RUNS:-5}
 if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
 jobs=$(nproc)
 
-need=()
-command -v /usr/bin/time >/dev/null || need+=(time)
-command -v openssl >/dev/null || need+=(openssl)
-command -v oci-image-tool >/dev/null || need+=(oci-image-tool)
-command -v docker-registry >/dev/null || need+=(docker-registry)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  made_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1
-  fi
-  apt-get install -y -qq "${need[@]}" >/dev/null
-  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
-fi
+missing=()
+command -v /usr/bin/time >/dev/null || missing+=(time)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v oci-image-tool >/dev/null || missing+=(oci-image-tool)
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+need_debian "${missing[@]}"
 
 cargo build --release --quiet --bin oci-audit --example gen-store
 audit=$PWD/target/release/oci-audit
 gen=$PWD/target/release/examples/gen-store
 mkdir -p "$work"
 
-# store NAME ARGS... — generate once.
-store() {
-  local name=$1; shift
-  [ -e "$work/$name" ] || "$gen" --out "$work/$name" "$@"
-}
 if [ -n "$quick" ]; then
   store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))
   store meta --kind layout --images 200 --layer-size 512
@@ -98,7 +85,6 @@ measure() {
   done
   printf '%-16s %-44s %8.2f s %8.1f MiB\n' "$current" "$label" "$best" "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 blobs_of() { find "$1" -type f \( -path '*/blobs/*' \) -print0; }
 ceiling() { blobs_of "$1" | xargs -0 -P "$jobs" -n 16 openssl dgst -sha256 >/dev/null; }
 export -f blobs_of ceiling

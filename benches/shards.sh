@@ -18,6 +18,7 @@
 # Needs: cargo, GNU time, GNU parallel (installed from Debian when missing, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 quick=
 if [ "${1:-}" = --quick ]; then quick=1; shift; fi
@@ -26,14 +27,10 @@ runs=${RUNS:-5}
 if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
 shards=${SHARDS:-$(nproc)}
 
-need=()
-command -v /usr/bin/time >/dev/null || need+=(time)
-command -v parallel >/dev/null || need+=(parallel)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+missing=()
+command -v /usr/bin/time >/dev/null || missing+=(time)
+command -v parallel >/dev/null || missing+=(parallel)
+need_debian "${missing[@]}"
 
 cargo build --release --quiet --bin oci-audit --example gen-store --example slices
 audit=$PWD/target/release/oci-audit
@@ -43,10 +40,6 @@ mkdir -p "$work"
 parts=$(mktemp -d)
 trap 'rm -rf "$parts"' EXIT
 
-store() { # NAME ARGS... — generate once
-  local name=$1; shift
-  [ -e "$work/$name" ] || "$gen" --out "$work/$name" "$@"
-}
 if [ -n "$quick" ]; then
   store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))
   store meta --kind layout --images 200 --layer-size 512
@@ -68,25 +61,6 @@ sharded() {
 export -f sharded
 export audit shards parts
 
-# measure LABEL CMD... — best wall time of $runs after one warm-up; sets $best (s),
-# $cpu (user+sys of the best run, s) and $rss (KiB).
-measure() {
-  local label=$1; shift
-  "$@" >/dev/null 2>&1 || true
-  best= cpu= rss=0
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -o "$work/time.out" -f '%e %U %S %M' "$@" >/dev/null 2>&1 || true
-    local e u s m
-    read -r e u s m < <(tail -1 "$work/time.out")
-    if [ -z "$best" ] || awk -v a="$e" -v b="$best" 'BEGIN{exit !(a<b)}'; then
-      best=$e; cpu=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u+s}')
-    fi
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  printf '%-9s %-52s %8.2f s %8.2f s %8.1f MiB\n' "$current" "$label" "$best" "$cpu" \
-    "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 without_elapsed() { grep -v '"elapsed_ms"'; }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
@@ -107,18 +81,18 @@ for current in large meta registry; do
     diff "$parts/whole.out" "$parts/merged.out" | head -20 >&2
     exit 2
   fi
-  measure "oci-audit -j $shards (one process)" "$audit" -q -j "$shards" "$root"
+  timed "oci-audit -j $shards (one process)" "$audit" -q -j "$shards" "$root"
   t_whole=$best c_whole=$cpu
-  measure "$shards x oci-audit -j 1 --shard I/$shards, then merge" bash -c "sharded $root"
+  timed "$shards x oci-audit -j 1 --shard I/$shards, then merge" bash -c "sharded $root"
   t_sharded=$best c_sharded=$cpu
   rm -f "$parts"/*.json
   "$audit" -q -j 1 --shard 0/"$shards" --partial "$parts/0.json" "$root"
-  measure "  one shard alone (-j 1 --shard 0/$shards)" "$audit" -q -j 1 --shard 0/"$shards" --partial "$parts/0.json" "$root"
+  timed "  one shard alone (-j 1 --shard 0/$shards)" "$audit" -q -j 1 --shard 0/"$shards" --partial "$parts/0.json" "$root"
   t_one=$best
   seq 1 $((shards - 1)) | parallel "$audit" -q -j 1 --shard {}/"$shards" --partial "$parts"/{}.json "$root"
-  measure "  merge alone" "$audit" merge "$parts"/*.json
+  timed "  merge alone" "$audit" merge "$parts"/*.json
   t_merge=$best
-  measure "  --no-verify -j 1 (the metadata pass every shard repeats)" "$audit" -q -j 1 --no-verify "$root"
+  timed "  --no-verify -j 1 (the metadata pass every shard repeats)" "$audit" -q -j 1 --no-verify "$root"
   t_meta=$best
   summary+=("$current: $shards shards + merge take $(ratio "$t_sharded" "$t_whole")x the time and $(ratio "$c_sharded" "$c_whole")x the CPU of one $shards-thread run; the metadata pass is $(ratio "$t_meta" "$t_one") of one shard's time, the merge $(ratio "$t_merge" "$t_sharded") of the sharded total")
 done
