@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# benches/archive.sh — image archives read in one streaming pass: a 2 GiB OCI archive (the
+# `large` store of e2e.sh, 8 layers of 256 MiB, tarred) from a file and from a pipe, against
+# one core's hash rate (`sha256sum` of the same file) and `oci-image-tool validate` of the
+# same archive, in the same run. Also: one hashing worker (`-j 1`, what the parallel
+# workers buy), a zstd-compressed copy from a pipe, and a Docker archive of the same
+# layers (`docker-archive`, from skopeo) when skopeo is present.
+#
+# Usage: benches/archive.sh [--quick] [WORKDIR]   (default WORKDIR /tmp/oci-audit-e2e,
+#                                                  shared with e2e.sh, whose store it tars)
+#   --quick   a 32 MiB store, one run each: a smoke test of the script, not figures.
+# Env: RUNS (best of, default 5). Warm cache: every command runs once before timing.
+# CPU is user+sys of the whole command (the pipe's cat included); peak RSS is GNU time's %M.
+# Needs: cargo, GNU time, tar, zstd; oci-image-tool and skopeo are installed from Debian
+# when missing (as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+
+quick=
+if [ "${1:-}" = --quick ]; then quick=1; shift; fi
+work=${1:-/tmp/oci-audit-e2e}
+runs=${RUNS:-5}
+if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
+
+missing=()
+command -v /usr/bin/time >/dev/null || missing+=(time)
+command -v zstd >/dev/null || missing+=(zstd)
+command -v oci-image-tool >/dev/null || missing+=(oci-image-tool)
+command -v skopeo >/dev/null || missing+=(skopeo)
+need_debian "${missing[@]}"
+
+cargo build --release --quiet --bin oci-audit --example gen-store
+audit=$PWD/target/release/oci-audit
+gen=$PWD/target/release/examples/gen-store
+mkdir -p "$work"
+if [ -n "$quick" ]; then
+  store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))
+else
+  store large --kind layout --images 8 --layers 1 --layer-size $((256 << 20))
+fi
+archive=$work/large.tar
+[ -e "$archive" ] || tar -C "$work/large" -cf "$archive" .
+[ -e "$archive.zst" ] || zstd -q -1 -T0 "$archive" -o "$archive.zst"
+# The archive must audit clean, or the timing compares different work.
+"$audit" -q "$archive" >/dev/null
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
+  "SHA-NI: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)," \
+  "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); best of $runs, warm cache;" \
+  "oci-audit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(oci-image-tool --version 2>&1 | tail -1)"
+size=$(stat -c %s "$archive")
+echo "archive: $archive, $(awk -v b="$size" 'BEGIN{printf "%.2f GiB", b/1073741824}') ($(tar -tf "$archive" | wc -l) members)"
+printf '%-9s %-52s %10s %10s %12s\n' store command time CPU "peak RSS"
+
+current=large.tar
+timed "sha256sum FILE (one core's hash rate)" sha256sum "$archive"; t_sum=$best
+timed "oci-audit FILE" "$audit" -q "$archive"; t_file=$best; rss_file=$rss
+timed "oci-audit -j 1 FILE (one hashing worker)" "$audit" -q -j 1 "$archive"; t_one=$best
+timed "cat FILE | oci-audit -" bash -c "cat '$archive' | '$audit' -q -"; t_pipe=$best; rss_pipe=$rss
+timed "zstdcat FILE.zst | sha256sum" bash -c "zstdcat '$archive.zst' | sha256sum"; t_zsum=$best
+timed "oci-audit FILE.zst (decompressed in the pass)" "$audit" -q "$archive.zst"; t_zst=$best
+timed "oci-image-tool validate --type image FILE" oci-image-tool validate --type image "$archive"; t_oit=$best
+
+rate() { awk -v b="$size" -v t="$1" 'BEGIN{ if (t > 0) printf "%.2f GB/s", b/t/1e9; else print "n/a" }'; }
+echo
+echo "large.tar from a file: $(rate "$t_file"), $(ratio "$t_sum" "$t_file")x sha256sum's one core, $(ratio "$t_oit" "$t_file")x faster than oci-image-tool; $(ratio "$t_one" "$t_file")x one hashing worker; peak RSS $(awk -v k="$rss_file" 'BEGIN{printf "%.1f MiB", k/1024}')"
+echo "large.tar from a pipe: $(rate "$t_pipe"), $(ratio "$t_sum" "$t_pipe")x sha256sum, $(ratio "$t_oit" "$t_pipe")x faster than oci-image-tool; peak RSS $(awk -v k="$rss_pipe" 'BEGIN{printf "%.1f MiB", k/1024}')"
+echo "large.tar.zst: $(ratio "$t_zsum" "$t_zst")x zstdcat | sha256sum"
