@@ -663,3 +663,86 @@ fn a_docker_25_archive_is_audited_as_both_views_which_must_agree() {
     let report = audit_bytes(&docker25(true)).unwrap();
     finding(&report, "docker-oci-mismatch", "other layers");
 }
+
+#[test]
+fn large_members_of_a_file_are_read_where_they_lie_with_the_same_findings_as_a_pipe() {
+    // Layers of 3 MiB and more are read by the workers from the file (several at once);
+    // from a pipe everything streams. Both must say the same, clean, corrupt or cut.
+    let layout = crate::support::Layout::new();
+    let layers: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| {
+            (0..(3 << 20) + usize::from(i) * 4099)
+                .map(|j| (j % 251) as u8 ^ i)
+                .collect()
+        })
+        .collect();
+    let images: Vec<(String, usize)> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| layout.image(&format!("arch{i}"), layer))
+        .collect();
+    let entries: Vec<(&str, usize, &str)> = images
+        .iter()
+        .zip(["a", "b", "c"])
+        .map(|((d, s), name)| (d.as_str(), *s, name))
+        .collect();
+    layout.index_json(&entries);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("image.tar");
+    let tar = tar_of(layout.path());
+    let reports = |bytes: &[u8]| {
+        std::fs::write(&file, bytes).unwrap();
+        let from_file = run(&["--format", "json", file.to_str().unwrap()]);
+        let mut child = Command::new(binary())
+            .args(["--format", "json", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let owned = bytes.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&owned);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let from_pipe = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            from_file.code,
+            out.status.code().unwrap(),
+            "{}",
+            from_file.stdout
+        );
+        let (a, b) = (
+            strip_volatile(&from_file.stdout),
+            strip_volatile(&from_pipe),
+        );
+        assert_eq!(a["findings"], b["findings"]);
+        assert_eq!(a["stats"], b["stats"]);
+        (from_file.code, a)
+    };
+    let (code, clean) = reports(&tar);
+    assert_eq!(code, 0, "{clean}");
+    assert_eq!(clean["stats"]["bytes_verified"], clean["stats"]["bytes"]);
+    // A flipped byte deep inside the second layer.
+    let offset = find(&tar, &layers[1]).unwrap() + (2 << 20);
+    let mut corrupt = tar.clone();
+    corrupt[offset] ^= 0xff;
+    let (code, report) = reports(&corrupt);
+    assert_eq!(code, 1);
+    let rules: BTreeSet<String> = rule_ids(&report.to_string()).into_iter().collect();
+    assert_eq!(
+        rules,
+        BTreeSet::from(["blob-digest-mismatch".to_owned()]),
+        "{report}"
+    );
+    // Cut inside that layer: everything before it is audited, it is missing.
+    let (code, report) = reports(&tar[..offset]);
+    assert_eq!(code, 1);
+    let rules: BTreeSet<String> = rule_ids(&report.to_string()).into_iter().collect();
+    assert!(rules.contains("archive-truncated"), "{report}");
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(64).position(|w| w == &needle[..64])
+}

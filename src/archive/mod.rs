@@ -20,9 +20,9 @@ pub mod tar;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::audit::Progress;
@@ -94,73 +94,116 @@ pub fn read(
     };
     match source {
         Source::File(path) => {
-            let file = File::open(path).map_err(error)?;
-            read_from(
+            let mut file = File::open(path).map_err(error)?;
+            let metadata = file.metadata().map_err(error)?;
+            let head = read_head(&mut file).map_err(error)?;
+            let format = sniff(&name, &head)?;
+            if format.is_none() && metadata.is_file() {
+                // An uncompressed file: the framing seeks from header to header, and the
+                // workers read each large member where it lies, several at once.
+                let framing = file.try_clone().map_err(error)?;
+                let mut framing = BufReader::with_capacity(HEADER_BUFFER, framing);
+                framing.seek(io::SeekFrom::Start(0)).map_err(error)?;
+                let input = tar::Seekable::new(framing, metadata.len());
+                return stream(&name, input, None, Some(&file), options, progress);
+            }
+            let rest = io::Cursor::new(head).chain(file);
+            stream_format(&name, rest, format, options, progress)
+        }
+        Source::Stdin => {
+            let mut stdin = io::stdin().lock();
+            let head = read_head(&mut stdin).map_err(error)?;
+            let format = sniff(&name, &head)?;
+            stream_format(
                 &name,
-                BufReader::with_capacity(256 * 1024, file),
+                io::Cursor::new(head).chain(stdin),
+                format,
                 options,
                 progress,
             )
         }
-        Source::Stdin => read_from(
-            &name,
-            BufReader::with_capacity(256 * 1024, io::stdin().lock()),
-            options,
-            progress,
-        ),
     }
 }
 
-/// Reads the archive `reader`, called `name`: decompressing what starts like gzip or zstd.
-pub fn read_from<R: BufRead>(
+/// Reads the archive `reader`, called `name`, as a stream: decompressing what starts like
+/// gzip or zstd.
+pub fn read_from<R: Read>(
     name: &str,
     mut reader: R,
     options: ReadOptions,
     progress: &dyn Progress,
 ) -> Result<ArchiveBackend, Error> {
-    let refuse = |why: String| Error::Io {
-        path: name.to_owned(),
-        error: ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, why)),
-    };
-    let head = reader.fill_buf().map_err(|e| Error::Io {
+    let head = read_head(&mut reader).map_err(|e| Error::Io {
         path: name.to_owned(),
         error: ReadError::from(e),
     })?;
-    progress.phase("archive");
-    let compression = Compression::sniff(head);
-    if compression.is_none() {
-        if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || head.starts_with(b"BZh") {
-            return Err(refuse(
-                "compressed with xz or bzip2; oci-audit reads tar, gzip and zstd archives \
-                 (decompress it into a pipe: xz -dc FILE | oci-audit -)"
-                    .to_owned(),
-            ));
-        }
-        if head.len() < 512 || &head[257..262] != b"ustar" && !looks_like_v7_tar(head) {
-            return Err(refuse(
-                "not an image archive: neither a tar nor gzip or zstd (a directory holds a \
-                 store; a file must be an archive)"
-                    .to_owned(),
-            ));
-        }
+    let format = sniff(name, &head)?;
+    stream_format(
+        name,
+        io::Cursor::new(head).chain(reader),
+        format,
+        options,
+        progress,
+    )
+}
+
+/// Buffer for the framing of a file, whose large members are read by the workers.
+const HEADER_BUFFER: usize = 256 * 1024;
+
+/// The first block (or all there is, when less): a pipe may hand over less per read.
+fn read_head(reader: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    reader.take(512).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// What the archive is compressed with (`None`: a plain tar), or why it is not an archive.
+fn sniff(name: &str, head: &[u8]) -> Result<Option<Compression>, Error> {
+    let refuse = |why: &str| Error::Io {
+        path: name.to_owned(),
+        error: ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, why.to_owned())),
+    };
+    if let Some(compression) = Compression::sniff(head) {
+        return Ok(Some(compression));
     }
-    let label = compression.map(Compression::name);
-    match compression {
-        None => stream(name, reader, label, options, progress),
-        Some(Compression::Gzip) => stream(
-            name,
-            flate2::bufread::MultiGzDecoder::new(reader),
-            label,
-            options,
-            progress,
-        ),
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || head.starts_with(b"BZh") {
+        return Err(refuse(
+            "compressed with xz or bzip2; oci-audit reads tar, gzip and zstd archives \
+             (decompress it into a pipe: xz -dc FILE | oci-audit -)",
+        ));
+    }
+    if head.len() < 512 || &head[257..262] != b"ustar" && !looks_like_v7_tar(head) {
+        return Err(refuse(
+            "not an image archive: neither a tar nor gzip or zstd (a directory holds a \
+             store; a file must be an archive)",
+        ));
+    }
+    Ok(None)
+}
+
+/// Streams `reader` through its decompressor.
+fn stream_format<R: Read>(
+    name: &str,
+    reader: R,
+    format: Option<Compression>,
+    options: ReadOptions,
+    progress: &dyn Progress,
+) -> Result<ArchiveBackend, Error> {
+    let label = format.map(Compression::name);
+    let buffered = BufReader::with_capacity(HEADER_BUFFER, reader);
+    match format {
+        None => stream(name, tar::Stream(buffered), label, None, options, progress),
+        Some(Compression::Gzip) => {
+            let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
+            stream(name, tar::Stream(decoder), label, None, options, progress)
+        }
         Some(Compression::Zstd) => {
             let decoder =
-                zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::Io {
+                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| Error::Io {
                     path: name.to_owned(),
                     error: ReadError::Io(e),
                 })?;
-            stream(name, decoder, label, options, progress)
+            stream(name, tar::Stream(decoder), label, None, options, progress)
         }
     }
 }
@@ -179,13 +222,42 @@ struct Job {
     algorithm: Algorithm,
     len: u64,
     keep_json: u64,
-    chunks: Receiver<Vec<u8>>,
+    content: Feed,
+}
+
+/// How a member's content reaches its worker.
+enum Feed {
+    /// In chunks the reader sends, in order; each buffer is sent back through `free`
+    /// for the reader to fill again.
+    Chunks {
+        chunks: Receiver<Chunk>,
+        free: Sender<Vec<u8>>,
+    },
+    /// Read by the worker itself, where it lies in an uncompressed file: large members
+    /// are then hashed several at once.
+    At { file: File, offset: u64 },
+}
+
+/// Content in flight: the first `len` bytes of a [`CHUNK`]-sized buffer. Buffers go round
+/// between the reader and the workers, so a pass allocates (and the kernel faults in and
+/// zeroes) a few of them, not one per MiB of archive.
+struct Chunk {
+    buffer: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
 }
 
 /// What a worker made of one member.
 struct Streamed {
     content: Content,
     received: u64,
+    /// Why the worker could not read it all, when it read it itself.
+    error: Option<io::Error>,
 }
 
 /// A member as the index will hold it, before its content is known.
@@ -199,11 +271,14 @@ struct Pending {
     link: Option<Key>,
 }
 
-/// The pass: framing on this thread, hashing on `threads` workers.
-fn stream<R: Read>(
+/// The pass: framing on this thread, hashing on `threads` workers. With `file` (an
+/// uncompressed archive file), members of a [`CHUNK`] or more are read by the workers
+/// from it, and the framing seeks past them.
+fn stream<R: tar::Input>(
     name: &str,
     reader: R,
     compression: Option<&'static str>,
+    file: Option<&File>,
     options: ReadOptions,
     progress: &dyn Progress,
 ) -> Result<ArchiveBackend, Error> {
@@ -218,16 +293,18 @@ fn stream<R: Read>(
     let mut jobs_sent = 0usize;
     let (jobs, queue) = sync_channel::<Job>(threads);
     let queue = Mutex::new(queue);
+    let (free, recycled) = channel::<Vec<u8>>();
     let results: Vec<Vec<(usize, Streamed)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let queue = &queue;
                 scope.spawn(move || {
                     let mut done = Vec::new();
+                    let mut buffer = Vec::new();
                     loop {
                         let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(job) = job else { break };
-                        done.push((job.id, hash_member(job)));
+                        done.push((job.id, hash_member(job, &mut buffer, progress)));
                     }
                     done
                 })
@@ -277,13 +354,27 @@ fn stream<R: Read>(
                 });
                 continue;
             }
+            let positional = file
+                .filter(|_| member.size >= CHUNK as u64)
+                .and_then(|f| f.try_clone().ok());
             let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
+            let content = match positional {
+                Some(file) => Feed::At {
+                    file,
+                    offset: framer.offset(),
+                },
+                None => Feed::Chunks {
+                    chunks: rx,
+                    free: free.clone(),
+                },
+            };
+            let by_worker = matches!(content, Feed::At { .. });
             let job = Job {
                 id: jobs_sent,
                 algorithm: algorithm_of(&key),
                 len: member.size,
                 keep_json: options.max_document_size,
-                chunks: rx,
+                content,
             };
             if jobs.send(job).is_err() {
                 break;
@@ -296,7 +387,11 @@ fn stream<R: Read>(
                 link: None,
             });
             jobs_sent += 1;
-            if let Err(fault) = send_content(&mut framer, &tx, member.size, progress) {
+            if by_worker {
+                // The framing seeks past it at the next header.
+                continue;
+            }
+            if let Err(fault) = send_content(&mut framer, &tx, &recycled, member.size, progress) {
                 findings.push(fault_finding(fault, compression));
                 break;
             }
@@ -329,6 +424,12 @@ fn stream<R: Read>(
         let content = match member.job {
             Some(job) => match streamed[job].take() {
                 Some(done) if done.received == member.len => Some(done.content),
+                Some(Streamed {
+                    error: Some(error), ..
+                }) => {
+                    findings.push(crate::store::io_finding(&member.key, &ReadError::Io(error)));
+                    continue;
+                }
                 // Cut short by the end of the stream (already a finding): not indexed, so
                 // whatever names it finds it missing.
                 _ => continue,
@@ -362,23 +463,26 @@ fn stream<R: Read>(
     Ok(ArchiveBackend::new(name.to_owned(), nodes, findings))
 }
 
-/// Feeds `len` bytes of the current member to its worker.
-fn send_content<R: Read>(
+/// Feeds `len` bytes of the current member to its worker, in buffers the workers gave
+/// back when there are any.
+fn send_content<R: tar::Input>(
     framer: &mut Framer<R>,
-    tx: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    tx: &SyncSender<Chunk>,
+    recycled: &Receiver<Vec<u8>>,
     len: u64,
     progress: &dyn Progress,
 ) -> Result<(), Fault> {
     let mut left = len;
     while left > 0 {
         let size = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
-        let mut chunk = vec![0u8; size];
-        let mut filled = 0;
-        while filled < size {
-            match framer.read(&mut chunk[filled..]) {
-                Ok(n) => filled += n,
+        let mut chunk = Chunk {
+            buffer: recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
+            len: 0,
+        };
+        while chunk.len < size {
+            match framer.read(&mut chunk.buffer[chunk.len..size]) {
+                Ok(n) => chunk.len += n,
                 Err(fault) => {
-                    chunk.truncate(filled);
                     let _ = tx.send(chunk);
                     return Err(fault);
                 }
@@ -393,44 +497,98 @@ fn send_content<R: Read>(
     Ok(())
 }
 
-/// A worker's work on one member: hash every chunk; keep the content if it can be a
+/// A worker's work on one member: hash it as it comes; keep the content if it can be a
 /// document (small, or beginning like JSON and no larger than a document may be).
-fn hash_member(job: Job) -> Streamed {
-    let mut hasher = Hasher::new(&job.algorithm);
-    let mut kept: Option<Vec<u8>> = None;
-    let mut compression = None;
-    let mut received = 0u64;
-    let mut first = true;
-    for chunk in job.chunks.iter() {
-        if first {
-            first = false;
-            compression = Compression::sniff(&chunk);
-            let json = chunk
+/// `buffer` is the worker's own, for members it reads itself.
+fn hash_member(job: Job, buffer: &mut Vec<u8>, progress: &dyn Progress) -> Streamed {
+    let mut digest = Digesting::new(&job);
+    match job.content {
+        Feed::Chunks { chunks, free } => {
+            for chunk in chunks.iter() {
+                digest.update(chunk.bytes());
+                // The reader may have finished; then the buffer is simply dropped.
+                let _ = free.send(chunk.buffer);
+            }
+            digest.finish(None)
+        }
+        Feed::At { file, offset } => {
+            use std::os::unix::fs::FileExt;
+            buffer.resize(CHUNK, 0);
+            let mut error = None;
+            while digest.received < job.len {
+                let want =
+                    usize::try_from(job.len - digest.received).map_or(CHUNK, |l| l.min(CHUNK));
+                match file.read_at(&mut buffer[..want], offset + digest.received) {
+                    // Past the end of the file: the framing reports the cut.
+                    Ok(0) => break,
+                    Ok(n) => {
+                        digest.update(&buffer[..n]);
+                        progress.advance(n as u64);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            digest.finish(error)
+        }
+    }
+}
+
+/// One member's content as it arrives: hashed, sniffed, kept if it can be a document.
+struct Digesting {
+    hasher: Option<Hasher>,
+    len: u64,
+    keep_json: u64,
+    kept: Option<Vec<u8>>,
+    compression: Option<Compression>,
+    received: u64,
+}
+
+impl Digesting {
+    fn new(job: &Job) -> Digesting {
+        Digesting {
+            hasher: Hasher::new(&job.algorithm),
+            len: job.len,
+            keep_json: job.keep_json,
+            kept: (job.len == 0).then(Vec::new),
+            compression: None,
+            received: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if self.received == 0 && !bytes.is_empty() {
+            self.compression = Compression::sniff(bytes);
+            let json = bytes
                 .iter()
                 .find(|b| !b.is_ascii_whitespace())
                 .is_some_and(|b| matches!(b, b'{' | b'['));
-            if job.len <= KEEP_ANY || (json && job.len <= job.keep_json) {
-                kept = Some(Vec::with_capacity(usize::try_from(job.len).unwrap_or(0)));
+            if self.len <= KEEP_ANY || (json && self.len <= self.keep_json) {
+                self.kept = Some(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
             }
         }
-        if let Some(hasher) = hasher.as_mut() {
-            hasher.update(&chunk);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(bytes);
         }
-        if let Some(kept) = kept.as_mut() {
-            kept.extend_from_slice(&chunk);
+        if let Some(kept) = self.kept.as_mut() {
+            kept.extend_from_slice(bytes);
         }
-        received += chunk.len() as u64;
+        self.received += bytes.len() as u64;
     }
-    if job.len == 0 {
-        kept = Some(Vec::new());
-    }
-    Streamed {
-        content: Content {
-            digest: hasher.map(Hasher::finish),
-            kept: kept.map(Arc::from),
-            compression,
-        },
-        received,
+
+    fn finish(self, error: Option<io::Error>) -> Streamed {
+        Streamed {
+            content: Content {
+                digest: self.hasher.map(Hasher::finish),
+                kept: self.kept.map(Arc::from),
+                compression: self.compression,
+            },
+            received: self.received,
+            error,
+        }
     }
 }
 

@@ -101,7 +101,70 @@ pub struct Framer<R> {
     pub skipped: Vec<Skipped>,
 }
 
-impl<R: Read> Framer<R> {
+/// What the framing reads from: something that can skip a member's content.
+pub trait Input: Read {
+    /// Skips up to `amount` bytes; how many were skipped (0: the input ended).
+    fn skip(&mut self, amount: u64) -> io::Result<u64>;
+}
+
+/// A stream (a pipe, a decompressor), which skips by reading.
+pub struct Stream<R>(pub R);
+
+impl<R: Read> Read for Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> Input for Stream<R> {
+    fn skip(&mut self, amount: u64) -> io::Result<u64> {
+        let mut sink = [0u8; 64 * 1024];
+        let want = sink
+            .len()
+            .min(usize::try_from(amount).unwrap_or(usize::MAX));
+        Ok(self.0.read(&mut sink[..want])? as u64)
+    }
+}
+
+/// A file of known length, which skips by seeking: the content is read where it lies, by
+/// whoever hashes it. Skips within the buffer keep it (`seek_relative`), so the headers of
+/// many small members cost one read per buffer, not one per member.
+pub struct Seekable {
+    reader: io::BufReader<std::fs::File>,
+    position: u64,
+    len: u64,
+}
+
+impl Seekable {
+    /// `reader` at offset 0 of a file of `len` bytes.
+    pub fn new(reader: io::BufReader<std::fs::File>, len: u64) -> Seekable {
+        Seekable {
+            reader,
+            position: 0,
+            len,
+        }
+    }
+}
+
+impl Read for Seekable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl Input for Seekable {
+    fn skip(&mut self, amount: u64) -> io::Result<u64> {
+        let step = amount.min(self.len.saturating_sub(self.position));
+        let relative = i64::try_from(step).map_err(io::Error::other)?;
+        self.reader.seek_relative(relative)?;
+        self.position += step;
+        Ok(step)
+    }
+}
+
+impl<R: Input> Framer<R> {
     /// Frames the tar stream `reader`.
     pub fn new(reader: R) -> Framer<R> {
         Framer {
@@ -259,6 +322,11 @@ impl<R: Read> Framer<R> {
         }
     }
 
+    /// Bytes of the current member's content not yet read.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
     /// Reads up to `buf.len()` bytes of the current member's content; 0 at its end.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Fault> {
         let want = buf
@@ -272,7 +340,8 @@ impl<R: Read> Framer<R> {
                 Ok(0) => {
                     return Err(Fault::Truncated(format!(
                         "the archive ends at byte {} inside a member, {} bytes short",
-                        self.offset, self.remaining
+                        self.offset,
+                        self.remaining + self.padding
                     )));
                 }
                 Ok(n) => break n,
@@ -314,12 +383,8 @@ impl<R: Read> Framer<R> {
     }
 
     fn skip(&mut self, mut amount: u64) -> Result<(), Fault> {
-        let mut sink = [0u8; 64 * 1024];
         while amount > 0 {
-            let want = sink
-                .len()
-                .min(usize::try_from(amount).unwrap_or(usize::MAX));
-            match self.reader.read(&mut sink[..want]) {
+            match self.reader.skip(amount) {
                 Ok(0) => {
                     return Err(Fault::Truncated(format!(
                         "the archive ends at byte {} inside a member, {amount} bytes short",
@@ -327,8 +392,8 @@ impl<R: Read> Framer<R> {
                     )));
                 }
                 Ok(n) => {
-                    amount -= n as u64;
-                    self.offset += n as u64;
+                    amount -= n;
+                    self.offset += n;
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(self.stream_fault(error)),
@@ -443,7 +508,7 @@ mod tests {
     fn long_names_and_content_come_through() {
         let long = format!("blobs/sha256/{}", "a".repeat(200));
         let bytes = archive(&[("oci-layout", b"{}"), (&long, b"hello")]);
-        let mut framer = Framer::new(&bytes[..]);
+        let mut framer = Framer::new(Stream(&bytes[..]));
         let Next::Member(first) = framer.next_member() else {
             panic!()
         };
@@ -467,7 +532,7 @@ mod tests {
         header.set_size(1 << 40);
         header.set_cksum();
         bytes.extend_from_slice(header.as_bytes());
-        let mut framer = Framer::new(&bytes[..]);
+        let mut framer = Framer::new(Stream(&bytes[..]));
         // The claimed terabyte is not there: truncated, and nothing was allocated for it.
         assert!(matches!(
             framer.next_member(),
@@ -479,7 +544,7 @@ mod tests {
     #[test]
     fn a_cut_archive_is_truncated_and_garbage_is_corrupt() {
         let bytes = archive(&[("a", &[7u8; 2000])]);
-        let mut framer = Framer::new(&bytes[..1000]);
+        let mut framer = Framer::new(Stream(&bytes[..1000]));
         let Next::Member(_) = framer.next_member() else {
             panic!()
         };
@@ -491,11 +556,11 @@ mod tests {
         assert!(matches!(result, Err(Fault::Truncated(_))));
         let garbage = vec![b'x'; 1024];
         assert!(matches!(
-            Framer::new(&garbage[..]).next_member(),
+            Framer::new(Stream(&garbage[..])).next_member(),
             Next::Fault(Fault::Corrupt(_))
         ));
         assert!(matches!(
-            Framer::new(&[][..]).next_member(),
+            Framer::new(Stream(&[][..])).next_member(),
             Next::Fault(Fault::Truncated(_))
         ));
     }

@@ -190,9 +190,13 @@ pub fn audit_target(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
-    with_backend(target, options, progress, &|backend, name| {
+    let started = Instant::now();
+    let mut report = with_backend(target, options, progress, &|backend, name| {
         audit_backend(backend, name, options, progress)
-    })
+    })?;
+    // From the start: an archive's one pass happens before the audit proper.
+    report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
 }
 
 /// Audits one slice of `target` (`options.shard`, else the one slice of one): the whole
