@@ -3,16 +3,15 @@
 # `large` store of e2e.sh, 8 layers of 256 MiB, tarred) from a file and from a pipe, against
 # one core's hash rate (`sha256sum` of the same file) and `oci-image-tool validate` of the
 # same archive, in the same run, with one core's SHA-NI rate (`openssl dgst -sha256`) as the
-# rate to beat: members are hashed in parallel. Also: one hashing worker (`-j 1`, what the parallel
-# workers buy), a zstd-compressed copy from a pipe, and a Docker archive of the same
-# layers (`docker-archive`, from skopeo) when skopeo is present.
+# rate to beat: members are hashed in parallel. Also: one hashing worker (`-j 1`, what the
+# parallel workers buy) and a zstd-compressed copy.
 #
 # Usage: benches/archive.sh [--quick] [WORKDIR]   (default WORKDIR /tmp/oci-audit-e2e,
 #                                                  shared with e2e.sh, whose store it tars)
 #   --quick   a 32 MiB store, one run each: a smoke test of the script, not figures.
 # Env: RUNS (best of, default 5). Warm cache: every command runs once before timing.
 # CPU is user+sys of the whole command (the pipe's cat included); peak RSS is GNU time's %M.
-# Needs: cargo, GNU time, tar, zstd; oci-image-tool and skopeo are installed from Debian
+# Needs: cargo, GNU time, tar; zstd, openssl and oci-image-tool are installed from Debian
 # when missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +28,6 @@ command -v /usr/bin/time >/dev/null || missing+=(time)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v oci-image-tool >/dev/null || missing+=(oci-image-tool)
-command -v skopeo >/dev/null || missing+=(skopeo)
 need_debian "${missing[@]}"
 
 cargo build --release --quiet --bin oci-audit --example gen-store
@@ -64,11 +62,24 @@ timed "oci-audit -j 1 FILE (one hashing worker)" "$audit" -q -j 1 "$archive"; t_
 timed "cat FILE | oci-audit -" bash -c "cat '$archive' | '$audit' -q -"; t_pipe=$best; rss_pipe=$rss
 timed "zstdcat FILE.zst | sha256sum" bash -c "zstdcat '$archive.zst' | sha256sum"; t_zsum=$best
 timed "oci-audit FILE.zst (decompressed in the pass)" "$audit" -q "$archive.zst"; t_zst=$best
-timed "oci-image-tool validate --type image FILE" oci-image-tool validate --type image "$archive"; t_oit=$best
+# Debian's oci-image-tool (1.0.0-rc1) fails on every archive at once ("find failed: unable
+# to walk: end of walk", its tar walker); what its users do instead is extract and validate
+# the directory. Both are timed; the failure is shown, not timed.
+if oci-image-tool validate --type image "$archive" >/dev/null 2>"$work/oit.err"; then
+  timed "oci-image-tool validate --type image FILE" oci-image-tool validate --type image "$archive"; t_oit=$best
+else
+  printf '%-9s %-52s %s\n' "$current" "oci-image-tool validate --type image FILE" "fails: $(grep -o 'find failed[^"]*' "$work/oit.err" | head -1)"
+  extract() { rm -rf "$work/extracted" && mkdir "$work/extracted" && tar -C "$work/extracted" -xf "$1" \
+    && oci-image-tool validate --type image "$work/extracted"; }
+  export -f extract; export work
+  timed "tar -x FILE, then oci-image-tool validate DIR" bash -c "extract '$archive'"; t_oit=$best
+  timed "  oci-image-tool validate DIR (already extracted)" oci-image-tool validate --type image "$work/extracted"
+  rm -rf "$work/extracted"
+fi
 
 rate() { awk -v b="$size" -v t="$1" 'BEGIN{ if (t > 0) printf "%.2f GB/s", b/t/1e9; else print "n/a" }'; }
 echo
 echo "one core hashes at $(rate "$t_ssl") (openssl), sha256sum at $(rate "$t_sum")"
-echo "large.tar from a file: $(rate "$t_file"), $(ratio "$t_ssl" "$t_file")x one core (openssl), $(ratio "$t_sum" "$t_file")x sha256sum, $(ratio "$t_oit" "$t_file")x faster than oci-image-tool; $(ratio "$t_one" "$t_file")x one hashing worker; peak RSS $(awk -v k="$rss_file" 'BEGIN{printf "%.1f MiB", k/1024}')"
-echo "large.tar from a pipe: $(rate "$t_pipe"), $(ratio "$t_ssl" "$t_pipe")x one core (openssl), $(ratio "$t_sum" "$t_pipe")x sha256sum, $(ratio "$t_oit" "$t_pipe")x faster than oci-image-tool; peak RSS $(awk -v k="$rss_pipe" 'BEGIN{printf "%.1f MiB", k/1024}')"
+echo "large.tar from a file: $(rate "$t_file"), $(ratio "$t_ssl" "$t_file")x one core (openssl), $(ratio "$t_sum" "$t_file")x sha256sum, $(ratio "$t_oit" "$t_file")x faster than extracting and validating with oci-image-tool; $(ratio "$t_one" "$t_file")x one hashing worker; peak RSS $(awk -v k="$rss_file" 'BEGIN{printf "%.1f MiB", k/1024}')"
+echo "large.tar from a pipe: $(rate "$t_pipe"), $(ratio "$t_ssl" "$t_pipe")x one core (openssl), $(ratio "$t_sum" "$t_pipe")x sha256sum, $(ratio "$t_oit" "$t_pipe")x faster than extracting and validating; peak RSS $(awk -v k="$rss_pipe" 'BEGIN{printf "%.1f MiB", k/1024}')"
 echo "large.tar.zst: $(ratio "$t_zsum" "$t_zst")x zstdcat | sha256sum"
