@@ -17,11 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 
-quick=
-if [ "${1:-}" = --quick ]; then quick=1; shift; fi
-work=${1:-/tmp/oci-audit-e2e}
-runs=${RUNS:-5}
-if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
+quick_or_full "$@"
 
 missing=()
 command -v /usr/bin/time >/dev/null || missing+=(time)
@@ -30,10 +26,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v oci-image-tool >/dev/null || missing+=(oci-image-tool)
 need_debian "${missing[@]}"
 
-cargo build --release --quiet --bin oci-audit --example gen-store
-audit=$PWD/target/release/oci-audit
-gen=$PWD/target/release/examples/gen-store
-mkdir -p "$work"
+build_release
 if [ -n "$quick" ]; then
   store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))
 else

@@ -46,10 +46,7 @@ command -v oci-image-tool >/dev/null || missing+=(oci-image-tool)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 need_debian "${missing[@]}"
 
-cargo build --release --quiet --bin oci-audit --example gen-store
-audit=$PWD/target/release/oci-audit
-gen=$PWD/target/release/examples/gen-store
-mkdir -p "$work"
+build_release
 
 if [ -n "$quick" ]; then
   store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))

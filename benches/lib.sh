@@ -18,6 +18,25 @@ need_debian() {
   [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 }
 
+# quick_or_full "$@" — the arguments [--quick] [WORKDIR]: sets quick, work and runs ($RUNS,
+# default 5; one run of tiny stores in their own directory with --quick).
+quick_or_full() {
+  quick=
+  if [ "${1:-}" = --quick ]; then quick=1; shift; fi
+  work=${1:-/tmp/oci-audit-e2e}
+  runs=${RUNS:-5}
+  if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
+}
+
+# build_release [--example NAME]... — oci-audit and gen-store (and more examples) in release
+# mode; sets audit and gen, and makes $work.
+build_release() {
+  cargo build --release --quiet --bin oci-audit --example gen-store "$@"
+  audit=$PWD/target/release/oci-audit
+  gen=$PWD/target/release/examples/gen-store
+  mkdir -p "$work"
+}
+
 # store NAME ARGS... — generate $work/NAME with gen-store once, and reuse it.
 store() {
   local name=$1; shift

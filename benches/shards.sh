@@ -20,11 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 
-quick=
-if [ "${1:-}" = --quick ]; then quick=1; shift; fi
-work=${1:-/tmp/oci-audit-e2e}
-runs=${RUNS:-5}
-if [ -n "$quick" ]; then runs=1; work=${1:-/tmp/oci-audit-e2e-quick}; fi
+quick_or_full "$@"
 shards=${SHARDS:-$(nproc)}
 
 missing=()
@@ -32,11 +28,8 @@ command -v /usr/bin/time >/dev/null || missing+=(time)
 command -v parallel >/dev/null || missing+=(parallel)
 need_debian "${missing[@]}"
 
-cargo build --release --quiet --bin oci-audit --example gen-store --example slices
-audit=$PWD/target/release/oci-audit
-gen=$PWD/target/release/examples/gen-store
+build_release --example slices
 slices=$PWD/target/release/examples/slices
-mkdir -p "$work"
 parts=$(mktemp -d)
 trap 'rm -rf "$parts"' EXIT
 

@@ -27,63 +27,63 @@ pub(crate) struct Case {
 const NOT_IN_CORPUS: &[(&str, &str)] = &[
     (
         "archive-member-unsafe",
-        "archive::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited (git cannot hold a tar's member names)",
+        "tests/archive.rs::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited (git cannot hold a tar's member names)",
     ),
     (
         "archive-member-duplicate",
-        "archive::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited",
+        "tests/archive.rs::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited",
     ),
     (
         "archive-member-link",
-        "archive::skopeo_archives_audit_clean_plain_compressed_and_from_stdin (skopeo's legacy layer.tar links)",
+        "tests/archive.rs::skopeo_archives_audit_clean_plain_compressed_and_from_stdin (skopeo's legacy layer.tar links)",
     ),
     (
         "archive-member-special",
-        "archive::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited",
+        "tests/archive.rs::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited",
     ),
     (
         "archive-truncated",
-        "archive::a_truncated_or_corrupt_archive_is_a_finding_and_what_came_before_is_audited",
+        "tests/archive.rs::a_truncated_or_corrupt_archive_is_a_finding_and_what_came_before_is_audited",
     ),
     (
         "archive-corrupt",
-        "archive::a_truncated_or_corrupt_archive_is_a_finding_and_what_came_before_is_audited",
+        "tests/archive.rs::a_truncated_or_corrupt_archive_is_a_finding_and_what_came_before_is_audited",
     ),
     (
         "archive-limit",
-        "archive::headers_and_member_counts_meant_to_exhaust_memory_are_refused",
+        "tests/archive.rs::headers_and_member_counts_meant_to_exhaust_memory_are_refused",
     ),
     (
         "docker-manifest-invalid",
-        "archive::each_docker_check_fires_on_an_archive_altered_to_break_it",
+        "tests/archive.rs::each_docker_check_fires_on_an_archive_altered_to_break_it",
     ),
     (
         "docker-member-missing",
-        "archive::each_docker_check_fires_on_an_archive_altered_to_break_it",
+        "tests/archive.rs::each_docker_check_fires_on_an_archive_altered_to_break_it",
     ),
     (
         "docker-digest-mismatch",
-        "archive::each_docker_check_fires_on_an_archive_altered_to_break_it",
+        "tests/archive.rs::each_docker_check_fires_on_an_archive_altered_to_break_it",
     ),
     (
         "docker-diff-id-mismatch",
-        "archive::each_docker_check_fires_on_an_archive_altered_to_break_it",
+        "tests/archive.rs::each_docker_check_fires_on_an_archive_altered_to_break_it",
     ),
     (
         "docker-diff-id-unverified",
-        "archive::a_docker_25_archive_is_audited_as_both_views_which_must_agree",
+        "tests/archive.rs::a_docker_25_archive_is_audited_as_both_views_which_must_agree",
     ),
     (
         "docker-repo-tag-invalid",
-        "archive::each_docker_check_fires_on_an_archive_altered_to_break_it",
+        "tests/archive.rs::each_docker_check_fires_on_an_archive_altered_to_break_it",
     ),
     (
         "docker-repositories-mismatch",
-        "archive::each_docker_check_fires_on_an_archive_altered_to_break_it",
+        "tests/archive.rs::each_docker_check_fires_on_an_archive_altered_to_break_it",
     ),
     (
         "docker-oci-mismatch",
-        "archive::a_docker_25_archive_is_audited_as_both_views_which_must_agree",
+        "tests/archive.rs::a_docker_25_archive_is_audited_as_both_views_which_must_agree",
     ),
     (
         "document-too-large",
