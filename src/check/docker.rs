@@ -41,134 +41,174 @@ pub struct DockerAudit {
     pub members: std::collections::BTreeMap<Key, u64>,
 }
 
+/// `manifest.json`, where findings about it point.
+const MANIFEST: &str = "manifest.json";
+
 /// Checks the Docker view of `archive` (whose root holds `manifest.json`).
 pub fn check(archive: &ArchiveBackend, max_document_size: u64) -> DockerAudit {
     let mut audit = DockerAudit::default();
-    let manifest_key = Key::from("manifest.json");
-    let Some(manifest) = read_json(archive, &manifest_key, max_document_size, &mut audit) else {
+    let Some(manifest) = read_json(archive, &Key::from(MANIFEST), max_document_size, &mut audit)
+    else {
         return audit;
-    };
-    let invalid = |pointer: &str, message: String| {
-        Finding::new(
-            Rule::DockerManifestInvalid,
-            Location::path(manifest_key.clone()).via(manifest_key.clone(), pointer),
-            message,
-        )
     };
     let Value::Array(entries) = manifest else {
         audit
             .findings
-            .push(invalid("", "manifest.json is not a JSON array".to_owned()));
+            .push(invalid("", "manifest.json is not a JSON array"));
         return audit;
     };
     let oci = oci_images(archive, max_document_size);
     let mut tagged: BTreeSet<(String, String)> = BTreeSet::new();
     for (i, entry) in entries.iter().enumerate() {
-        let at = format!("/{i}");
-        let Value::Object(entry) = entry else {
-            audit
-                .findings
-                .push(invalid(&at, "an entry that is not an object".to_owned()));
-            continue;
-        };
-        let config = match entry.get("Config") {
-            Some(Value::String(path)) => Some(path.as_str()),
-            _ => {
-                audit.findings.push(invalid(
-                    &format!("{at}/Config"),
-                    "Config is not a string".to_owned(),
-                ));
-                None
-            }
-        };
-        let layers: Vec<Option<&str>> = match entry.get("Layers") {
-            Some(Value::Array(layers)) => layers.iter().map(Value::as_str).collect(),
-            _ => {
-                audit.findings.push(invalid(
-                    &format!("{at}/Layers"),
-                    "Layers is not an array".to_owned(),
-                ));
-                Vec::new()
-            }
-        };
-        let image = config.and_then(|path| {
-            check_config(
-                archive,
-                path,
-                &format!("{at}/Config"),
-                max_document_size,
+        let image = check_entry(
+            archive,
+            &format!("/{i}"),
+            entry,
+            oci.as_ref(),
+            max_document_size,
+            &mut audit,
+        );
+        if let Value::Object(entry) = entry {
+            let at = format!("/{i}/RepoTags");
+            check_repo_tags(
+                entry.get("RepoTags"),
+                &at,
+                image.as_ref(),
+                &mut tagged,
                 &mut audit,
-            )
-        });
-        let mut layer_digests = Vec::with_capacity(layers.len());
-        for (j, layer) in layers.iter().enumerate() {
-            let pointer = format!("{at}/Layers/{j}");
-            let Some(path) = layer else {
-                audit.findings.push(invalid(
-                    &pointer,
-                    "a layer path that is not a string".to_owned(),
-                ));
-                layer_digests.push(None);
-                continue;
-            };
-            let diff_id = image
-                .as_ref()
-                .and_then(|i| i.diff_ids.get(j).cloned().flatten());
-            layer_digests.push(check_layer(archive, path, &pointer, diff_id, &mut audit));
-        }
-        if let Some(image) = &image {
-            if image.diff_ids.len() != layers.len() {
-                audit.findings.push(
-                    Finding::new(
-                        Rule::DockerDiffIdMismatch,
-                        Location::path(image.key.clone()).via(manifest_key.clone(), format!("{at}/Layers")),
-                        "Layers and the config's rootfs.diff_ids differ in number (docker load: layers length mismatch)",
-                    )
-                    .expected_found(format!("{} diff_ids", layers.len()), image.diff_ids.len()),
-                );
-            }
-            if let Some(oci) = &oci {
-                check_oci_agrees(oci, image, &layer_digests, &at, &mut audit);
-            }
-        }
-        match entry.get("RepoTags") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(tags)) => {
-                for (k, tag) in tags.iter().enumerate() {
-                    let pointer = format!("{at}/RepoTags/{k}");
-                    let parsed = tag.as_str().ok_or("not a string").and_then(parse_repo_tag);
-                    match parsed {
-                        Ok(name_tag) => {
-                            tagged.insert(name_tag);
-                            if let Some(image) = &image {
-                                audit.coverage.push(Coverage {
-                                    root: tag.as_str().unwrap_or_default().to_owned(),
-                                    path: manifest_key.clone(),
-                                    pointer,
-                                    digest: image.digest.clone(),
-                                    platforms: Arc::from(
-                                        image.platform.clone().into_iter().collect::<Vec<_>>(),
-                                    ),
-                                    exceptions: Arc::new(Exceptions::default()),
-                                });
-                            }
-                        }
-                        Err(why) => audit.findings.push(Finding::new(
-                            Rule::DockerRepoTagInvalid,
-                            Location::path(manifest_key.clone()).via(manifest_key.clone(), pointer),
-                            format!("RepoTag {tag}: {why}"),
-                        )),
-                    }
-                }
-            }
-            Some(_) => audit.findings.push(invalid(
-                &format!("{at}/RepoTags"),
-                "RepoTags is not an array".to_owned(),
-            )),
+            );
         }
     }
     check_repositories(archive, &tagged, max_document_size, &mut audit);
     audit
+}
+
+/// A `docker-manifest-invalid` finding at `pointer` in `manifest.json`.
+fn invalid(pointer: &str, message: &str) -> Finding {
+    Finding::new(
+        Rule::DockerManifestInvalid,
+        Location::path(Key::from(MANIFEST)).via(MANIFEST, pointer),
+        message,
+    )
+}
+
+/// One `manifest.json` entry (at `at`): its config, its layers against their names and
+/// diff_ids, and (in a Docker 25+ archive) the OCI view. Returns what its config says.
+fn check_entry(
+    archive: &ArchiveBackend,
+    at: &str,
+    entry: &Value,
+    oci: Option<&HashSet<(Digest, Vec<Digest>)>>,
+    max_document_size: u64,
+    audit: &mut DockerAudit,
+) -> Option<Image> {
+    let Value::Object(entry) = entry else {
+        audit
+            .findings
+            .push(invalid(at, "an entry that is not an object"));
+        return None;
+    };
+    let config = match entry.get("Config") {
+        Some(Value::String(path)) => Some(path.as_str()),
+        _ => {
+            audit
+                .findings
+                .push(invalid(&format!("{at}/Config"), "Config is not a string"));
+            None
+        }
+    };
+    let layers: Vec<Option<&str>> = match entry.get("Layers") {
+        Some(Value::Array(layers)) => layers.iter().map(Value::as_str).collect(),
+        _ => {
+            audit
+                .findings
+                .push(invalid(&format!("{at}/Layers"), "Layers is not an array"));
+            Vec::new()
+        }
+    };
+    let image = config.and_then(|path| {
+        check_config(
+            archive,
+            path,
+            &format!("{at}/Config"),
+            max_document_size,
+            audit,
+        )
+    });
+    let mut layer_digests = Vec::with_capacity(layers.len());
+    for (j, layer) in layers.iter().enumerate() {
+        let pointer = format!("{at}/Layers/{j}");
+        let Some(path) = layer else {
+            audit
+                .findings
+                .push(invalid(&pointer, "a layer path that is not a string"));
+            layer_digests.push(None);
+            continue;
+        };
+        let diff_id = image
+            .as_ref()
+            .and_then(|i| i.diff_ids.get(j).cloned().flatten());
+        layer_digests.push(check_layer(archive, path, &pointer, diff_id, audit));
+    }
+    let image = image?;
+    if image.diff_ids.len() != layers.len() {
+        audit.findings.push(
+            Finding::new(
+                Rule::DockerDiffIdMismatch,
+                Location::path(image.key.clone()).via(MANIFEST, format!("{at}/Layers")),
+                "Layers and the config's rootfs.diff_ids differ in number (docker load: layers length mismatch)",
+            )
+            .expected_found(format!("{} diff_ids", layers.len()), image.diff_ids.len()),
+        );
+    }
+    if let Some(oci) = oci {
+        check_oci_agrees(oci, &image, &layer_digests, at, audit);
+    }
+    Some(image)
+}
+
+/// An entry's `RepoTags` (at `at`): each in the reference grammar, and covered by the
+/// entry's image. Adds each (normalised name, tag) to `tagged`.
+fn check_repo_tags(
+    tags: Option<&Value>,
+    at: &str,
+    image: Option<&Image>,
+    tagged: &mut BTreeSet<(String, String)>,
+    audit: &mut DockerAudit,
+) {
+    let tags = match tags {
+        None | Some(Value::Null) => return,
+        Some(Value::Array(tags)) => tags,
+        Some(_) => {
+            audit.findings.push(invalid(at, "RepoTags is not an array"));
+            return;
+        }
+    };
+    for (k, tag) in tags.iter().enumerate() {
+        let pointer = format!("{at}/{k}");
+        match tag.as_str().ok_or("not a string").and_then(parse_repo_tag) {
+            Ok(name_tag) => {
+                tagged.insert(name_tag);
+                if let Some(image) = image {
+                    audit.coverage.push(Coverage {
+                        root: tag.as_str().unwrap_or_default().to_owned(),
+                        path: Key::from(MANIFEST),
+                        pointer,
+                        digest: image.digest.clone(),
+                        platforms: Arc::from(
+                            image.platform.clone().into_iter().collect::<Vec<_>>(),
+                        ),
+                        exceptions: Arc::new(Exceptions::default()),
+                    });
+                }
+            }
+            Err(why) => audit.findings.push(Finding::new(
+                Rule::DockerRepoTagInvalid,
+                Location::path(Key::from(MANIFEST)).via(MANIFEST, pointer),
+                format!("RepoTag {tag}: {why}"),
+            )),
+        }
+    }
 }
 
 /// What a config says, once read.
@@ -235,7 +275,7 @@ fn check_layer(
     let Some(diff_id) = diff_id else {
         return Some(digest);
     };
-    let location = || Location::path(key.clone()).via("manifest.json", pointer);
+    let location = || Location::path(key.clone()).via(MANIFEST, pointer);
     match content.compression {
         Some(compression) => audit.findings.push(Finding::new(
             Rule::DockerDiffIdUnverified,
@@ -276,7 +316,7 @@ fn member<'a>(
     if path.starts_with('/') || path.split('/').any(|c| c == "..") {
         audit.findings.push(Finding::new(
             Rule::DockerManifestInvalid,
-            Location::path(Key::from("manifest.json")).via("manifest.json", pointer),
+            Location::path(Key::from(MANIFEST)).via(MANIFEST, pointer),
             format!("{path}: a path outside the archive"),
         ));
         return None;
@@ -289,7 +329,7 @@ fn member<'a>(
         None => {
             audit.findings.push(Finding::new(
                 Rule::DockerMemberMissing,
-                Location::path(key).via("manifest.json", pointer),
+                Location::path(key).via(MANIFEST, pointer),
                 "manifest.json names a member the archive does not hold (or not as a file)",
             ));
             None
@@ -332,7 +372,7 @@ fn check_name_digest(
                 Rule::DockerDigestMismatch,
                 Location::path(key.clone())
                     .with_digest(Some(named.clone()))
-                    .via("manifest.json", pointer),
+                    .via(MANIFEST, pointer),
                 "the member does not hash to the digest its name says",
             )
             .expected_found(&named, digest),
@@ -404,7 +444,7 @@ fn check_oci_agrees(
         Rule::DockerOciMismatch,
         Location::path(image.key.clone())
             .with_digest(Some(image.digest.clone()))
-            .via("manifest.json", at),
+            .via(MANIFEST, at),
         if same_config {
             "index.json reaches an image manifest with this config but other layers"
         } else {
