@@ -183,87 +183,50 @@ impl<R: Input> Framer<R> {
 
     /// The next member, after skipping whatever is left of the current one.
     pub fn next_member(&mut self) -> Next {
-        if let Err(fault) = self.skip_rest() {
-            return Next::Fault(fault);
+        match self.next_header() {
+            Ok(Some(member)) => Next::Member(member),
+            Ok(None) => Next::End,
+            Err(fault) => Next::Fault(fault),
         }
+    }
+
+    /// [`Framer::next_member`]: a member, `None` at the end-of-archive blocks.
+    fn next_header(&mut self) -> Result<Option<Member>, Fault> {
+        self.skip_rest()?;
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
         let mut pax: Option<Vec<u8>> = None;
         loop {
             let offset = self.offset;
-            let mut block = [0u8; BLOCK as usize];
-            match self.fill(&mut block) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Next::Fault(Fault::Truncated(format!(
-                        "the archive ends at byte {offset} without its end-of-archive blocks"
-                    )));
-                }
-                Err(fault) => return Next::Fault(fault),
-            }
-            if block.iter().all(|&b| b == 0) {
-                return Next::End;
-            }
-            let header = Header::from_byte_slice(&block);
-            if !checksum_matches(&block) {
-                return Next::Fault(Fault::Corrupt(format!(
-                    "no tar header at byte {offset} (its checksum does not match)"
-                )));
-            }
-            let kind = header.entry_type();
-            let mut size = match header.entry_size() {
-                Ok(size) => size,
-                Err(error) => {
-                    return Next::Fault(Fault::Corrupt(format!(
-                        "the header at byte {offset} has an unreadable size: {error}"
-                    )));
-                }
+            let Some(block) = self.header_block()? else {
+                return Ok(None);
             };
-            let flag = kind.as_byte();
-            if matches!(flag, b'L' | b'K' | b'x') {
-                let (limit, what) = if flag == b'x' {
-                    (MAX_EXTENSION, "PAX extended header")
-                } else {
-                    (MAX_NAME, "GNU long name")
-                };
-                if size > limit {
-                    self.skipped.push(Skipped {
-                        offset,
-                        name: Vec::new(),
-                        why: format!(
-                            "a {what} of {size} bytes, over the {limit}-byte limit: the member it describes is skipped"
-                        ),
-                    });
-                    if let Err(fault) = self.skip(padded(size)) {
-                        return Next::Fault(fault);
+            let header = Header::from_byte_slice(&block);
+            let mut size = header.entry_size().map_err(|error| {
+                Fault::Corrupt(format!(
+                    "the header at byte {offset} has an unreadable size: {error}"
+                ))
+            })?;
+            let flag = header.entry_type().as_byte();
+            match flag {
+                b'L' | b'K' | b'x' => {
+                    let Some(data) = self.extension(flag, size, offset)? else {
+                        continue;
+                    };
+                    match flag {
+                        b'L' => long_name = Some(trim_nul(data)),
+                        b'K' => long_link = Some(trim_nul(data)),
+                        _ => pax = Some(data),
                     }
-                    // The member it describes is skipped too, by its (short) header.
-                    match self.next_plain() {
-                        Ok(()) => continue,
-                        Err(fault) => return Next::Fault(fault),
-                    }
+                    continue;
                 }
-                let mut data = vec![0u8; size as usize];
-                if let Err(fault) = self.read_exact(&mut data) {
-                    return Next::Fault(fault);
-                }
-                if let Err(fault) = self.skip(padded(size) - size) {
-                    return Next::Fault(fault);
-                }
-                match flag {
-                    b'L' => long_name = Some(trim_nul(data)),
-                    b'K' => long_link = Some(trim_nul(data)),
-                    _ => pax = Some(data),
-                }
-                continue;
-            }
-            if flag == b'g' {
                 // Global PAX records set defaults (usually only a comment); none of them
                 // changes where members are or what they hold.
-                if let Err(fault) = self.skip(padded(size)) {
-                    return Next::Fault(fault);
+                b'g' => {
+                    self.skip(padded(size))?;
+                    continue;
                 }
-                continue;
+                _ => {}
             }
             let mut name = long_name
                 .take()
@@ -271,19 +234,20 @@ impl<R: Input> Framer<R> {
             let mut link = long_link
                 .take()
                 .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
-            if let Some(records) = pax.take() {
-                for record in PaxExtensions::new(&records).flatten() {
-                    match record.key_bytes() {
-                        b"path" => name = record.value_bytes().to_vec(),
-                        b"linkpath" => link = Some(record.value_bytes().to_vec()),
-                        b"size" => {
-                            if let Some(pax_size) = record.value().ok().and_then(|v| v.parse().ok())
-                            {
-                                size = pax_size;
-                            }
+            for record in pax
+                .take()
+                .iter()
+                .flat_map(|r| PaxExtensions::new(r).flatten())
+            {
+                match record.key_bytes() {
+                    b"path" => name = record.value_bytes().to_vec(),
+                    b"linkpath" => link = Some(record.value_bytes().to_vec()),
+                    b"size" => {
+                        if let Some(pax_size) = record.value().ok().and_then(|v| v.parse().ok()) {
+                            size = pax_size;
                         }
-                        _ => {}
                     }
+                    _ => {}
                 }
             }
             let kind = match flag {
@@ -295,8 +259,11 @@ impl<R: Input> Framer<R> {
                 b'6' => MemberKind::Fifo,
                 other => MemberKind::Other(other),
             };
-            // Links, directories and devices carry no content, whatever the size field says
-            // (hard links may, in PAX archives, but tar readers skip it as content).
+            // Links, directories, devices and FIFOs are headers only, whatever the size
+            // field says (as Go's archive/tar, and so Docker, reads them).
+            if !matches!(kind, MemberKind::File | MemberKind::Other(_)) {
+                size = 0;
+            }
             self.remaining = size;
             self.padding = padded(size) - size;
             if name.len() as u64 > MAX_NAME
@@ -307,19 +274,67 @@ impl<R: Input> Framer<R> {
                     name: name[..name.len().min(256)].to_vec(),
                     why: format!("a name or link target over the {MAX_NAME}-byte limit"),
                 });
-                if let Err(fault) = self.skip_rest() {
-                    return Next::Fault(fault);
-                }
+                self.skip_rest()?;
                 continue;
             }
-            return Next::Member(Member {
+            return Ok(Some(Member {
                 name,
                 kind,
                 size,
                 link,
                 offset,
-            });
+            }));
         }
+    }
+
+    /// The next header block (its checksum checked), or `None` for the end-of-archive
+    /// blocks.
+    fn header_block(&mut self) -> Result<Option<[u8; BLOCK as usize]>, Fault> {
+        let offset = self.offset;
+        let mut block = [0u8; BLOCK as usize];
+        if !self.fill(&mut block)? {
+            return Err(Fault::Truncated(format!(
+                "the archive ends at byte {offset} without its end-of-archive blocks"
+            )));
+        }
+        if block.iter().all(|&b| b == 0) {
+            return Ok(None);
+        }
+        if !checksum_matches(&block) {
+            return Err(Fault::Corrupt(format!(
+                "no tar header at byte {offset} (its checksum does not match)"
+            )));
+        }
+        Ok(Some(block))
+    }
+
+    /// The content of an extension header (`L`, `K`: a GNU long name or link; `x`: PAX
+    /// records) of `size` bytes, or `None` when it is over its limit: then it is skipped
+    /// unread, with the member it describes.
+    fn extension(&mut self, flag: u8, size: u64, offset: u64) -> Result<Option<Vec<u8>>, Fault> {
+        let (limit, what) = if flag == b'x' {
+            (MAX_EXTENSION, "PAX extended header")
+        } else {
+            (MAX_NAME, "GNU long name")
+        };
+        if size > limit {
+            self.skipped.push(Skipped {
+                offset,
+                name: Vec::new(),
+                why: format!(
+                    "a {what} of {size} bytes, over the {limit}-byte limit: the member it describes is skipped"
+                ),
+            });
+            self.skip(padded(size))?;
+            // The member it describes is skipped too, by its (short) header.
+            self.next_plain()?;
+            return Ok(None);
+        }
+        // Within the limit, so the allocation is bounded.
+        let mut data = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        self.read_exact(&mut data)?;
+        self.skip(padded(size) - size)?;
+        Ok(Some(data))
     }
 
     /// Bytes of the current member's content not yet read.
@@ -354,20 +369,14 @@ impl<R: Input> Framer<R> {
         Ok(got)
     }
 
-    /// Skips a header that an oversized extension described.
+    /// Skips a header that an oversized extension described, and its content.
     fn next_plain(&mut self) -> Result<(), Fault> {
         let offset = self.offset;
-        let mut block = [0u8; BLOCK as usize];
-        if !self.fill(&mut block)? {
-            return Err(Fault::Truncated(format!(
-                "the archive ends at byte {offset}, where a member header should be"
-            )));
-        }
-        if !checksum_matches(&block) {
-            return Err(Fault::Corrupt(format!(
-                "no tar header at byte {offset} (its checksum does not match)"
-            )));
-        }
+        let Some(block) = self.header_block()? else {
+            // The end-of-archive blocks came instead: the next header read meets the
+            // second one.
+            return Ok(());
+        };
         let size = Header::from_byte_slice(&block)
             .entry_size()
             .map_err(|e| Fault::Corrupt(format!("the header at byte {offset}: {e}")))?;
@@ -539,6 +548,27 @@ mod tests {
             Next::Fault(Fault::Truncated(_))
         ));
         assert_eq!(framer.skipped.len(), 1);
+    }
+
+    #[test]
+    fn links_and_directories_are_headers_only_whatever_their_size_says() {
+        let mut link = Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.as_gnu_mut().unwrap().name[..4].copy_from_slice(b"link");
+        link.set_link_name("target").unwrap();
+        link.set_size(512);
+        link.set_cksum();
+        let mut bytes = link.as_bytes().to_vec();
+        bytes.extend(archive(&[("after", b"x")]));
+        let mut framer = Framer::new(Stream(&bytes[..]));
+        let Next::Member(first) = framer.next_member() else {
+            panic!()
+        };
+        assert_eq!((first.kind, first.size), (MemberKind::Symlink, 0));
+        let Next::Member(second) = framer.next_member() else {
+            panic!()
+        };
+        assert_eq!(second.name, b"after");
     }
 
     #[test]
