@@ -287,14 +287,10 @@ fn stream<R: tar::Input>(
         n => n,
     };
     let mut framer = Framer::new(reader);
-    let mut findings = Vec::new();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut seen: HashMap<Key, Vec<u64>> = HashMap::new();
-    let mut jobs_sent = 0usize;
+    let mut index = Index::default();
     let (jobs, queue) = sync_channel::<Job>(threads);
     let queue = Mutex::new(queue);
-    let (free, recycled) = channel::<Vec<u8>>();
-    let results: Vec<Vec<(usize, Streamed)>> = std::thread::scope(|scope| {
+    let results: Vec<(usize, Streamed)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let queue = &queue;
@@ -310,157 +306,231 @@ fn stream<R: tar::Input>(
                 })
             })
             .collect();
-        let mut members = 0u64;
-        loop {
-            let member = match framer.next_member() {
-                Next::Member(member) => member,
-                Next::End => break,
-                Next::Fault(fault) => {
-                    findings.push(fault_finding(fault, compression));
-                    break;
-                }
-            };
-            members += 1;
-            if members > options.max_members {
-                findings.push(Finding::new(
-                    Rule::ArchiveLimit,
-                    Location::path(Key::root()),
-                    format!(
-                        "more than {} members: the rest of the archive (from byte {}) is not read",
-                        options.max_members, member.offset
-                    ),
-                ));
-                break;
-            }
-            let Some((key, link)) = member_key(&member, &mut findings) else {
-                continue;
-            };
-            seen.entry(key.clone()).or_default().push(member.offset);
-            let kind = match member.kind {
-                MemberKind::File => Kind::File,
-                MemberKind::Dir => Kind::Dir,
-                MemberKind::Symlink | MemberKind::HardLink => Kind::Symlink,
-                MemberKind::Device => Kind::Device,
-                MemberKind::Fifo => Kind::Fifo,
-                MemberKind::Other(_) => Kind::Other,
-            };
-            if kind != Kind::File {
-                pending.push(Pending {
-                    key,
-                    kind,
-                    len: 0,
-                    job: None,
-                    link,
-                });
-                continue;
-            }
-            let positional = file
-                .filter(|_| member.size >= CHUNK as u64)
-                .and_then(|f| f.try_clone().ok());
-            let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
-            let content = match positional {
-                Some(file) => Feed::At {
-                    file,
-                    offset: framer.offset(),
-                },
-                None => Feed::Chunks {
-                    chunks: rx,
-                    free: free.clone(),
-                },
-            };
-            let by_worker = matches!(content, Feed::At { .. });
-            let job = Job {
-                id: jobs_sent,
-                algorithm: algorithm_of(&key),
-                len: member.size,
-                keep_json: options.max_document_size,
-                content,
-            };
-            if jobs.send(job).is_err() {
-                break;
-            }
-            pending.push(Pending {
-                key,
-                kind,
-                len: member.size,
-                job: Some(jobs_sent),
-                link: None,
-            });
-            jobs_sent += 1;
-            if by_worker {
-                // The framing seeks past it at the next header.
-                continue;
-            }
-            if let Err(fault) = send_content(&mut framer, &tx, &recycled, member.size, progress) {
-                findings.push(fault_finding(fault, compression));
-                break;
-            }
+        let (free, recycled) = channel::<Vec<u8>>();
+        let feeder = Feeder {
+            jobs,
+            free,
+            recycled,
+            file,
+            options,
+            progress,
+        };
+        if let Err(fault) = read_members(&mut framer, &mut index, &feeder) {
+            index.findings.push(fault_finding(fault, compression));
         }
-        drop(jobs);
+        // The workers stop when the queue closes.
+        drop(feeder);
         workers
             .into_iter()
             // A worker only hashes and copies: a panic there is a bug, not bad input, and
             // is not to be mistaken for a member cut short.
-            .map(|worker| {
+            .flat_map(|worker| {
                 worker
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
             .collect()
     });
-    let mut streamed: Vec<Option<Streamed>> = (0..jobs_sent).map(|_| None).collect();
-    for (id, result) in results.into_iter().flatten() {
-        streamed[id] = Some(result);
+    Ok(index.finish(name, results, framer.skipped))
+}
+
+/// Every member in order: indexed, and regular files handed to the workers. Returns the
+/// fault that ended the pass early, if one did.
+fn read_members<R: tar::Input>(
+    framer: &mut Framer<R>,
+    index: &mut Index,
+    feeder: &Feeder<'_>,
+) -> Result<(), Fault> {
+    let mut members = 0u64;
+    loop {
+        let member = match framer.next_member() {
+            Next::Member(member) => member,
+            Next::End => return Ok(()),
+            Next::Fault(fault) => return Err(fault),
+        };
+        members += 1;
+        if members > feeder.options.max_members {
+            index.findings.push(Finding::new(
+                Rule::ArchiveLimit,
+                Location::path(Key::root()),
+                format!(
+                    "more than {} members: the rest of the archive (from byte {}) is not read",
+                    feeder.options.max_members, member.offset
+                ),
+            ));
+            return Ok(());
+        }
+        let Some((key, link)) = member_key(&member, &mut index.findings) else {
+            continue;
+        };
+        index
+            .seen
+            .entry(key.clone())
+            .or_default()
+            .push(member.offset);
+        let kind = match member.kind {
+            MemberKind::File => Kind::File,
+            MemberKind::Dir => Kind::Dir,
+            MemberKind::Symlink | MemberKind::HardLink => Kind::Symlink,
+            MemberKind::Device => Kind::Device,
+            MemberKind::Fifo => Kind::Fifo,
+            MemberKind::Other(_) => Kind::Other,
+        };
+        let (job, fed) = if kind == Kind::File {
+            let id = index.jobs;
+            let fed = feeder.feed(framer, id, &key, member.size);
+            if matches!(fed, Ok(false)) {
+                // The workers are gone: nothing more can be hashed.
+                return Ok(());
+            }
+            // Sent, even if its content was then cut short: its worker reports it.
+            index.jobs += 1;
+            (Some(id), fed.map(|_| ()))
+        } else {
+            (None, Ok(()))
+        };
+        index.pending.push(Pending {
+            key,
+            kind,
+            len: if job.is_some() { member.size } else { 0 },
+            job,
+            link,
+        });
+        fed?;
     }
-    for skipped in framer.skipped.drain(..) {
-        findings.push(Finding::new(
-            Rule::ArchiveLimit,
-            Location::path(Key::from_bytes(skipped.name)),
-            format!("member at byte {}: {}", skipped.offset, skipped.why),
-        ));
+}
+
+/// What hands members to the workers.
+struct Feeder<'a> {
+    jobs: SyncSender<Job>,
+    free: Sender<Vec<u8>>,
+    recycled: Receiver<Vec<u8>>,
+    file: Option<&'a File>,
+    options: ReadOptions,
+    progress: &'a dyn Progress,
+}
+
+impl Feeder<'_> {
+    /// Hands the regular member `key` of `len` bytes (whose content is next in `framer`) to
+    /// a worker as job `id`: its chunks, or, from a file, where it lies (the framing seeks
+    /// past it at the next header). `false` when no worker takes jobs any more.
+    fn feed<R: tar::Input>(
+        &self,
+        framer: &mut Framer<R>,
+        id: usize,
+        key: &Key,
+        len: u64,
+    ) -> Result<bool, Fault> {
+        let positional = self
+            .file
+            .filter(|_| len >= CHUNK as u64)
+            .and_then(|f| f.try_clone().ok());
+        let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
+        let content = match positional {
+            Some(file) => Feed::At {
+                file,
+                offset: framer.offset(),
+            },
+            None => Feed::Chunks {
+                chunks: rx,
+                free: self.free.clone(),
+            },
+        };
+        let by_worker = matches!(content, Feed::At { .. });
+        let job = Job {
+            id,
+            algorithm: algorithm_of(key),
+            len,
+            keep_json: self.options.max_document_size,
+            content,
+        };
+        if self.jobs.send(job).is_err() {
+            return Ok(false);
+        }
+        if !by_worker {
+            send_content(framer, &tx, &self.recycled, len, self.progress)?;
+        }
+        Ok(true)
     }
-    let mut nodes = Vec::with_capacity(pending.len());
-    for member in pending {
-        let content = match member.job {
-            Some(job) => match streamed[job].take() {
+}
+
+/// The members as the pass met them, before their content is known, and the findings so
+/// far.
+#[derive(Default)]
+struct Index {
+    pending: Vec<Pending>,
+    /// Every name, with the offsets of its headers (more than one: a duplicate).
+    seen: HashMap<Key, Vec<u64>>,
+    /// Jobs handed to the workers.
+    jobs: usize,
+    findings: Vec<Finding>,
+}
+
+impl Index {
+    /// The backend: each member with what its worker made of it (a member cut short is
+    /// left out), and the findings about the archive.
+    fn finish(
+        mut self,
+        name: &str,
+        results: Vec<(usize, Streamed)>,
+        skipped: Vec<tar::Skipped>,
+    ) -> ArchiveBackend {
+        let mut streamed: Vec<Option<Streamed>> = (0..self.jobs).map(|_| None).collect();
+        for (id, result) in results {
+            if let Some(slot) = streamed.get_mut(id) {
+                *slot = Some(result);
+            }
+        }
+        for skipped in skipped {
+            self.findings.push(Finding::new(
+                Rule::ArchiveLimit,
+                Location::path(Key::from_bytes(skipped.name)),
+                format!("member at byte {}: {}", skipped.offset, skipped.why),
+            ));
+        }
+        let mut nodes = Vec::with_capacity(self.pending.len());
+        for member in self.pending {
+            let content = match member.job.and_then(|job| streamed[job].take()) {
                 Some(done) if done.received == member.len => Some(done.content),
                 Some(Streamed {
                     error: Some(error), ..
                 }) => {
-                    findings.push(crate::store::io_finding(&member.key, &ReadError::Io(error)));
+                    self.findings
+                        .push(crate::store::io_finding(&member.key, &ReadError::Io(error)));
                     continue;
                 }
                 // Cut short by the end of the stream (already a finding): not indexed, so
                 // whatever names it finds it missing.
-                _ => continue,
-            },
-            None => None,
-        };
-        nodes.push((
-            member.key,
-            Node {
-                kind: member.kind,
-                len: member.len,
-                content,
-                link: member.link,
-            },
-        ));
-    }
-    for (key, offsets) in seen {
-        if offsets.len() > 1 {
-            findings.push(Finding::new(
-                Rule::ArchiveMemberDuplicate,
-                Location::path(key),
-                format!(
-                    "{} members of this name (at bytes {}); the last, at byte {}, is audited, as extraction would leave it",
-                    offsets.len(),
-                    offsets.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-                    offsets[offsets.len() - 1],
-                ),
+                Some(_) => continue,
+                None => None,
+            };
+            nodes.push((
+                member.key,
+                Node {
+                    kind: member.kind,
+                    len: member.len,
+                    content,
+                    link: member.link,
+                },
             ));
         }
+        for (key, offsets) in self.seen {
+            if let [.., last] = offsets[..] {
+                if offsets.len() > 1 {
+                    self.findings.push(Finding::new(
+                        Rule::ArchiveMemberDuplicate,
+                        Location::path(key),
+                        format!(
+                            "{} members of this name (at bytes {}); the last, at byte {last}, is audited, as extraction would leave it",
+                            offsets.len(),
+                            offsets.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                        ),
+                    ));
+                }
+            }
+        }
+        ArchiveBackend::new(name.to_owned(), nodes, self.findings)
     }
-    Ok(ArchiveBackend::new(name.to_owned(), nodes, findings))
 }
 
 /// Feeds `len` bytes of the current member to its worker, in buffers the workers gave
