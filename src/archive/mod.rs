@@ -10,6 +10,11 @@
 //!   ─▶ index (normalised names, links, duplicates) + findings ─▶ ArchiveBackend
 //! ```
 //!
+//! A tar is sequential, so from a stream one large member is hashed at a time (small
+//! ones overlap). An uncompressed archive *file* is framed by seeking from header to
+//! header instead, and the workers read each member of 1 MiB or more themselves, where it
+//! lies: several large layers are hashed at once, and each byte is still read once.
+//!
 //! Memory is bounded by the chunks in flight (a few MiB per worker) and the members kept
 //! as documents, never by a layer's size. Names are normalised as extraction would see
 //! them; a name that is absolute or climbs out with `..`, a link that points out, a device,
@@ -43,8 +48,9 @@ const CHUNK: usize = 1024 * 1024;
 /// the next, little enough that memory stays a few MiB per worker.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Members kept whatever they begin with: every document a store holds is smaller, and so
-/// an odd one (not JSON at all) is reported as the directory audit reports it.
+/// Members kept whatever they begin with, so that a small document that is not JSON at
+/// all is reported as the directory audit reports it. Larger members are kept only when
+/// they begin like JSON (up to `--max-document-size`): layers do not.
 const KEEP_ANY: u64 = 64 * 1024;
 
 /// More members than this are not indexed: an index entry costs memory, and no image
