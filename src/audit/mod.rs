@@ -305,7 +305,7 @@ fn open_archive(
     progress: &dyn Progress,
 ) -> Result<crate::backend::archive::ArchiveBackend, Error> {
     let refuse = |what: &str| {
-        Err(Error::Shard(format!(
+        Err(Error::Archive(format!(
             "{}: an image archive is read whole in one pass, so {what} has nothing to save; audit it without",
             source.name()
         )))

@@ -93,6 +93,9 @@ pub enum Error {
     /// `--shard` was asked for with something it cannot go with.
     #[error("{0}")]
     Shard(String),
+    /// An image archive was asked for with an option it cannot go with.
+    #[error("{0}")]
+    Archive(String),
     /// The ledger (`--state`) could not be used.
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
