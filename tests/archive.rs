@@ -37,7 +37,7 @@ fn audit_bytes(bytes: &[u8]) -> Result<Report, oci_audit::Error> {
 }
 
 fn audit_bytes_with(bytes: &[u8], read: ReadOptions) -> Result<Report, oci_audit::Error> {
-    let backend = archive::read_from("test.tar", Cursor::new(bytes), read, &NoProgress)?;
+    let backend = archive::read_from("test.tar", Cursor::new(bytes), read, &|_| {})?;
     audit_backend(&backend, "test.tar", &options(), &NoProgress)
 }
 

@@ -21,37 +21,26 @@
 //! a duplicate, a truncated or corrupt stream and anything over a limit become findings,
 //! and the rest of the archive is audited.
 
+mod names;
 pub mod tar;
+mod workers;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use crate::audit::Progress;
-use crate::backend::archive::{ArchiveBackend, Compression, Content, Node};
+use crate::backend::archive::{ArchiveBackend, Compression, Node};
 use crate::backend::{Kind, ReadError};
 use crate::finding::{Finding, Location};
-use crate::hash::Hasher;
-use crate::model::digest::Algorithm;
 use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::Error;
+use names::{algorithm_of, member_key};
 use tar::{Fault, Framer, MemberKind, Next};
-
-/// Content is handed to the hashing workers in chunks of this size.
-const CHUNK: usize = 1024 * 1024;
-
-/// Chunks queued for one member: enough to keep a worker busy while the reader fetches
-/// the next, little enough that memory stays a few MiB per worker.
-const CHUNKS_IN_FLIGHT: usize = 4;
-
-/// Members kept whatever they begin with, so that a small document that is not JSON at
-/// all is reported as the directory audit reports it. Larger members are kept only when
-/// they begin like JSON (up to `--max-document-size`): layers do not.
-const KEEP_ANY: u64 = 64 * 1024;
+use workers::{CHUNK, CHUNKS_IN_FLIGHT, Feed, Job, Streamed, hash_member, send_content};
 
 /// More members than this are not indexed: an index entry costs memory, and no image
 /// archive comes near it.
@@ -91,7 +80,7 @@ pub struct ReadOptions {
 pub fn read(
     source: &Source,
     options: ReadOptions,
-    progress: &dyn Progress,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ArchiveBackend, Error> {
     let name = source.name();
     let error = |error: io::Error| Error::Io {
@@ -137,7 +126,7 @@ pub fn read_from<R: Read>(
     name: &str,
     mut reader: R,
     options: ReadOptions,
-    progress: &dyn Progress,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ArchiveBackend, Error> {
     let head = read_head(&mut reader).map_err(|e| Error::Io {
         path: name.to_owned(),
@@ -193,7 +182,7 @@ fn stream_format<R: Read>(
     reader: R,
     format: Option<Compression>,
     options: ReadOptions,
-    progress: &dyn Progress,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ArchiveBackend, Error> {
     let label = format.map(Compression::name);
     let buffered = BufReader::with_capacity(HEADER_BUFFER, reader);
@@ -222,50 +211,6 @@ fn looks_like_v7_tar(head: &[u8]) -> bool {
             .all(|b| b.is_ascii_digit() || *b == b' ')
 }
 
-/// One member handed to a worker.
-struct Job {
-    id: usize,
-    algorithm: Algorithm,
-    len: u64,
-    keep_json: u64,
-    content: Feed,
-}
-
-/// How a member's content reaches its worker.
-enum Feed {
-    /// In chunks the reader sends, in order; each buffer is sent back through `free`
-    /// for the reader to fill again.
-    Chunks {
-        chunks: Receiver<Chunk>,
-        free: Sender<Vec<u8>>,
-    },
-    /// Read by the worker itself, where it lies in an uncompressed file: large members
-    /// are then hashed several at once.
-    At { file: File, offset: u64 },
-}
-
-/// Content in flight: the first `len` bytes of a [`CHUNK`]-sized buffer. Buffers go round
-/// between the reader and the workers, so a pass allocates (and the kernel faults in and
-/// zeroes) a few of them, not one per MiB of archive.
-struct Chunk {
-    buffer: Vec<u8>,
-    len: usize,
-}
-
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        &self.buffer[..self.len]
-    }
-}
-
-/// What a worker made of one member.
-struct Streamed {
-    content: Content,
-    received: u64,
-    /// Why the worker could not read it all, when it read it itself.
-    error: Option<io::Error>,
-}
-
 /// A member as the index will hold it, before its content is known.
 struct Pending {
     key: Key,
@@ -286,7 +231,7 @@ fn stream<R: tar::Input>(
     compression: Option<&'static str>,
     file: Option<&File>,
     options: ReadOptions,
-    progress: &dyn Progress,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ArchiveBackend, Error> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -413,7 +358,7 @@ struct Feeder<'a> {
     recycled: Receiver<Vec<u8>>,
     file: Option<&'a File>,
     options: ReadOptions,
-    progress: &'a dyn Progress,
+    progress: &'a (dyn Fn(u64) + Sync),
 }
 
 impl Feeder<'_> {
@@ -539,252 +484,6 @@ impl Index {
     }
 }
 
-/// Feeds `len` bytes of the current member to its worker, in buffers the workers gave
-/// back when there are any.
-fn send_content<R: tar::Input>(
-    framer: &mut Framer<R>,
-    tx: &SyncSender<Chunk>,
-    recycled: &Receiver<Vec<u8>>,
-    len: u64,
-    progress: &dyn Progress,
-) -> Result<(), Fault> {
-    let mut left = len;
-    while left > 0 {
-        let size = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
-        let mut chunk = Chunk {
-            buffer: recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
-            len: 0,
-        };
-        while chunk.len < size {
-            match framer.read(&mut chunk.buffer[chunk.len..size]) {
-                Ok(n) => chunk.len += n,
-                Err(fault) => {
-                    let _ = tx.send(chunk);
-                    return Err(fault);
-                }
-            }
-        }
-        left -= size as u64;
-        progress.advance(size as u64);
-        if tx.send(chunk).is_err() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// A worker's work on one member: hash it as it comes; keep the content if it can be a
-/// document (small, or beginning like JSON and no larger than a document may be).
-/// `buffer` is the worker's own, for members it reads itself.
-fn hash_member(job: Job, buffer: &mut Vec<u8>, progress: &dyn Progress) -> Streamed {
-    let mut digest = Digesting::new(&job);
-    match job.content {
-        Feed::Chunks { chunks, free } => {
-            for chunk in chunks.iter() {
-                digest.update(chunk.bytes());
-                // The reader may have finished; then the buffer is simply dropped.
-                let _ = free.send(chunk.buffer);
-            }
-            digest.finish(None)
-        }
-        Feed::At { file, offset } => {
-            use std::os::unix::fs::FileExt;
-            buffer.resize(CHUNK, 0);
-            let mut error = None;
-            while digest.received < job.len {
-                let want =
-                    usize::try_from(job.len - digest.received).map_or(CHUNK, |l| l.min(CHUNK));
-                match file.read_at(&mut buffer[..want], offset + digest.received) {
-                    // Past the end of the file: the framing reports the cut.
-                    Ok(0) => break,
-                    Ok(n) => {
-                        digest.update(&buffer[..n]);
-                        progress.advance(n as u64);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
-                }
-            }
-            digest.finish(error)
-        }
-    }
-}
-
-/// One member's content as it arrives: hashed, sniffed, kept if it can be a document.
-struct Digesting {
-    hasher: Option<Hasher>,
-    len: u64,
-    keep_json: u64,
-    kept: Option<Vec<u8>>,
-    compression: Option<Compression>,
-    received: u64,
-}
-
-impl Digesting {
-    fn new(job: &Job) -> Digesting {
-        Digesting {
-            hasher: Hasher::new(&job.algorithm),
-            len: job.len,
-            keep_json: job.keep_json,
-            kept: (job.len == 0).then(Vec::new),
-            compression: None,
-            received: 0,
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        if self.received == 0 && !bytes.is_empty() {
-            self.compression = Compression::sniff(bytes);
-            let json = bytes
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                .is_some_and(|b| matches!(b, b'{' | b'['));
-            if self.len <= KEEP_ANY || (json && self.len <= self.keep_json) {
-                self.kept = Some(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
-            }
-        }
-        if let Some(hasher) = self.hasher.as_mut() {
-            hasher.update(bytes);
-        }
-        if let Some(kept) = self.kept.as_mut() {
-            kept.extend_from_slice(bytes);
-        }
-        self.received += bytes.len() as u64;
-    }
-
-    fn finish(self, error: Option<io::Error>) -> Streamed {
-        Streamed {
-            content: Content {
-                digest: self.hasher.map(Hasher::finish),
-                kept: self.kept.map(Arc::from),
-                compression: self.compression,
-            },
-            received: self.received,
-            error,
-        }
-    }
-}
-
-/// The algorithm a member is hashed under: the one its name says (`…/blobs/<alg>/<hex>`),
-/// else sha256 (Docker archives name configs and layers by sha256).
-fn algorithm_of(key: &Key) -> Algorithm {
-    let mut parts = key.as_bytes().rsplit(|&b| b == b'/');
-    let (_file, algorithm, blobs) = (parts.next(), parts.next(), parts.next());
-    match (algorithm, blobs) {
-        (Some(algorithm), Some(b"blobs")) => std::str::from_utf8(algorithm)
-            .map(Algorithm::from_name)
-            .unwrap_or(Algorithm::Sha256),
-        _ => Algorithm::Sha256,
-    }
-}
-
-/// A member's name as extraction would place it, and a link's target, or `None` (with a
-/// finding) when it would land outside the directory, or names the root itself.
-fn member_key(member: &tar::Member, findings: &mut Vec<Finding>) -> Option<(Key, Option<Key>)> {
-    let raw = Key::from_bytes(member.name.clone());
-    let unsafe_name = |why: String| {
-        Finding::new(
-            Rule::ArchiveMemberUnsafe,
-            Location::path(raw.clone()),
-            format!("member at byte {}: {why}; not audited", member.offset),
-        )
-    };
-    let key = match normalise(&member.name, &[], false) {
-        Ok(Some(key)) => key,
-        Ok(None) => return None,
-        Err(why) => {
-            findings.push(unsafe_name(format!("its name {why}")));
-            return None;
-        }
-    };
-    match member.kind {
-        MemberKind::Symlink | MemberKind::HardLink => {
-            let target = member.link.as_deref().unwrap_or_default();
-            // A symlink is relative to its directory, a hard link names another member.
-            let parent = match member.kind {
-                MemberKind::Symlink => key.parent().unwrap_or_default(),
-                _ => Key::root(),
-            };
-            let what = if member.kind == MemberKind::Symlink {
-                "a symlink"
-            } else {
-                "a hard link"
-            };
-            match normalise(target, parent.as_bytes(), true) {
-                Ok(resolved) => {
-                    findings.push(Finding::new(
-                        Rule::ArchiveMemberLink,
-                        Location::path(key.clone()),
-                        format!(
-                            "{what} to {}, inside the archive; not followed",
-                            String::from_utf8_lossy(target)
-                        ),
-                    ));
-                    return Some((key, resolved));
-                }
-                Err(why) => {
-                    findings.push(unsafe_name(format!(
-                        "{what} to {}, which {why}",
-                        String::from_utf8_lossy(target)
-                    )));
-                    return None;
-                }
-            }
-        }
-        MemberKind::Device | MemberKind::Fifo | MemberKind::Other(_) => {
-            let what = match member.kind {
-                MemberKind::Device => "a device node".to_owned(),
-                MemberKind::Fifo => "a FIFO".to_owned(),
-                MemberKind::Other(flag) => format!("a member of type '{}'", flag.escape_ascii()),
-                _ => unreachable!(),
-            };
-            findings.push(Finding::new(
-                Rule::ArchiveMemberSpecial,
-                Location::path(key.clone()),
-                format!("{what}, which an image archive never holds; not read"),
-            ));
-        }
-        MemberKind::File | MemberKind::Dir => {}
-    }
-    Some((key, None))
-}
-
-/// `name` resolved against the directory `base` (both `/`-separated, relative to the
-/// archive's root) without leaving it: `Ok(None)` for the root itself, `Err` saying why
-/// it would leave. Only a link target (`link`) may use `..` at all: a member name with
-/// one is refused even when it comes back inside, since extraction tools differ on it
-/// (GNU tar drops such members, Go's `filepath.IsLocal` refuses them).
-fn normalise(name: &[u8], base: &[u8], link: bool) -> Result<Option<Key>, &'static str> {
-    if name.first() == Some(&b'/') {
-        return Err("is absolute");
-    }
-    if name.is_empty() {
-        return Err("is empty");
-    }
-    let mut parts: Vec<&[u8]> = base
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect();
-    for component in name.split(|&b| b == b'/') {
-        match component {
-            b"" | b"." => {}
-            b".." => {
-                if parts.pop().is_none() {
-                    return Err("climbs out of the archive with ..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    if !link && name.split(|&b| b == b'/').any(|c| c == b"..") {
-        return Err("holds a .. component");
-    }
-    Ok((!parts.is_empty()).then(|| Key::from_bytes(parts.join(&b'/'))))
-}
-
 /// The finding for a fault that ends the pass.
 fn fault_finding(fault: Fault, compression: Option<&str>) -> Finding {
     let (rule, why) = match fault {
@@ -796,47 +495,4 @@ fn fault_finding(fault: Fault, compression: Option<&str>) -> Finding {
         None => format!("{why}; members after it are not audited"),
     };
     Finding::new(rule, Location::path(Key::root()), why)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_normalised_as_extraction_sees_them() {
-        let key = |name: &str| {
-            normalise(name.as_bytes(), b"", false).map(|k| k.map(|k| k.lossy().into_owned()))
-        };
-        assert_eq!(
-            key("./blobs//sha256/ab"),
-            Ok(Some("blobs/sha256/ab".to_owned()))
-        );
-        assert_eq!(key("./"), Ok(None));
-        assert!(key("/etc/passwd").is_err());
-        assert!(key("../x").is_err());
-        assert!(key("a/../b").is_err());
-        let link = |target: &str, base: &str| {
-            normalise(target.as_bytes(), base.as_bytes(), true)
-                .map(|k| k.map(|k| k.lossy().into_owned()))
-        };
-        assert_eq!(link("../abc.tar", "id"), Ok(Some("abc.tar".to_owned())));
-        assert!(link("../../abc.tar", "id").is_err());
-        assert!(link("/abc.tar", "id").is_err());
-    }
-
-    #[test]
-    fn members_are_hashed_under_the_algorithm_their_name_says() {
-        assert_eq!(
-            algorithm_of(&Key::from_bytes(&b"blobs/sha512/ab"[..])),
-            Algorithm::Sha512
-        );
-        assert_eq!(
-            algorithm_of(&Key::from_bytes(&b"x/blobs/blake3/ab"[..])),
-            Algorithm::Blake3
-        );
-        assert_eq!(
-            algorithm_of(&Key::from_bytes(&b"abc.tar"[..])),
-            Algorithm::Sha256
-        );
-    }
 }

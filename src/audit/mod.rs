@@ -316,6 +316,7 @@ fn open_archive(
     if options.shard.is_some_and(|s| s.count > 1) {
         return refuse("--shard");
     }
+    progress.phase("archive");
     crate::archive::read(
         source,
         crate::archive::ReadOptions {
@@ -323,7 +324,7 @@ fn open_archive(
             max_document_size: options.max_document_size,
             max_members: crate::archive::MAX_MEMBERS,
         },
-        progress,
+        &|bytes| progress.advance(bytes),
     )
 }
 

@@ -26,6 +26,7 @@ use crate::model::key::Key;
 use crate::model::platform::Platform;
 use crate::report::{Coverage, Exceptions};
 use crate::rules::Rule;
+use crate::store::io_finding;
 
 /// What the Docker view found.
 #[derive(Debug, Default)]
@@ -508,7 +509,7 @@ fn read_json(
     let bytes = match archive.read_small(key, max) {
         Ok(bytes) => bytes,
         Err(error) => {
-            audit.findings.push(crate::audit::read_error(key, &error));
+            audit.findings.push(io_finding(key, &error));
             return None;
         }
     };

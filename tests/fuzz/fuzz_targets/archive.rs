@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         max_document_size: 1 << 20,
         max_members: 4096,
     };
-    let Ok(backend) = archive::read_from("fuzz.tar", Cursor::new(data), read, &NoProgress) else {
+    let Ok(backend) = archive::read_from("fuzz.tar", Cursor::new(data), read, &|_| {}) else {
         return;
     };
     let options = Options {
