@@ -3,14 +3,21 @@
 //! before anything is allocated for it.
 //!
 //! The `tar` crate parses the header fields (octal and base-256 numbers, the ustar prefix,
-//! PAX records); the framing is ours because its `Entries` reads a long-name or PAX member
+//! checksums); the framing is ours because its `Entries` reads a long-name or PAX member
 //! whole with no limit (`archive.rs`, `next_entry`: `read_all()`), so a header claiming an
 //! 8 GiB name would exhaust memory, and in raw mode it ignores a PAX `size`, which Go's
-//! `archive/tar` (and so `docker save`) writes for members of 8 GiB and more.
+//! `archive/tar` (and so `docker save`) writes for members of 8 GiB and more. PAX records
+//! are read here too, by their declared lengths: the crate's `PaxExtensions` splits on
+//! newlines, so a comment holding `\n19 path=index.json\n` would rename a member for it and
+//! for no other reader.
+//!
+//! Where readers disagree, this one reads as Go's `archive/tar` (which `docker load` uses)
+//! and GNU tar do: a long name ends at its first NUL, links and directories are headers
+//! only whatever their size says, a lone zero block followed by more archive is corrupt.
 
 use std::io::{self, Read};
 
-use tar::{Header, PaxExtensions};
+use tar::Header;
 
 /// A tar block.
 pub const BLOCK: u64 = 512;
@@ -196,6 +203,8 @@ impl<R: Input> Framer<R> {
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
         let mut pax: Option<Vec<u8>> = None;
+        // An extension over its limit was skipped: so is the member it describes.
+        let mut skip_member = false;
         loop {
             let offset = self.offset;
             let Some(block) = self.header_block()? else {
@@ -211,11 +220,12 @@ impl<R: Input> Framer<R> {
             match flag {
                 b'L' | b'K' | b'x' => {
                     let Some(data) = self.extension(flag, size, offset)? else {
+                        skip_member = true;
                         continue;
                     };
                     match flag {
-                        b'L' => long_name = Some(trim_nul(data)),
-                        b'K' => long_link = Some(trim_nul(data)),
+                        b'L' => long_name = Some(until_nul(data)),
+                        b'K' => long_link = Some(until_nul(data)),
                         _ => pax = Some(data),
                     }
                     continue;
@@ -234,20 +244,28 @@ impl<R: Input> Framer<R> {
             let mut link = long_link
                 .take()
                 .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
-            for record in pax
-                .take()
-                .iter()
-                .flat_map(|r| PaxExtensions::new(r).flatten())
-            {
-                match record.key_bytes() {
-                    b"path" => name = record.value_bytes().to_vec(),
-                    b"linkpath" => link = Some(record.value_bytes().to_vec()),
-                    b"size" => {
-                        if let Some(pax_size) = record.value().ok().and_then(|v| v.parse().ok()) {
-                            size = pax_size;
+            if let Some(data) = pax.take() {
+                let records = pax_records(&data).ok_or_else(|| {
+                    Fault::Corrupt(format!(
+                        "the PAX extended header before byte {offset} is malformed"
+                    ))
+                })?;
+                for (key, value) in records {
+                    match key {
+                        b"path" => name = value.to_vec(),
+                        b"linkpath" => link = Some(value.to_vec()),
+                        b"size" => {
+                            size = std::str::from_utf8(value)
+                                .ok()
+                                .and_then(|v| v.parse().ok())
+                                .ok_or_else(|| {
+                                    Fault::Corrupt(format!(
+                                        "the PAX size before byte {offset} is not a number"
+                                    ))
+                                })?;
                         }
+                        _ => {}
                     }
-                    _ => {}
                 }
             }
             let kind = match flag {
@@ -266,6 +284,10 @@ impl<R: Input> Framer<R> {
             }
             self.remaining = size;
             self.padding = padded(size) - size;
+            if std::mem::take(&mut skip_member) {
+                self.skip_rest()?;
+                continue;
+            }
             if name.len() as u64 > MAX_NAME
                 || link.as_ref().is_some_and(|l| l.len() as u64 > MAX_NAME)
             {
@@ -298,6 +320,15 @@ impl<R: Input> Framer<R> {
             )));
         }
         if block.iter().all(|&b| b == 0) {
+            // The end is two zero blocks; one followed by more archive is not an end
+            // (Go's reader refuses it), though one at the very end of the input is
+            // accepted, as GNU tar does.
+            let mut second = [0u8; BLOCK as usize];
+            if self.fill(&mut second)? && second.iter().any(|&b| b != 0) {
+                return Err(Fault::Corrupt(format!(
+                    "a lone zero block at byte {offset}, with more archive after it"
+                )));
+            }
             return Ok(None);
         }
         if !checksum_matches(&block) {
@@ -326,8 +357,6 @@ impl<R: Input> Framer<R> {
                 ),
             });
             self.skip(padded(size))?;
-            // The member it describes is skipped too, by its (short) header.
-            self.next_plain()?;
             return Ok(None);
         }
         // Within the limit, so the allocation is bounded.
@@ -335,11 +364,6 @@ impl<R: Input> Framer<R> {
         self.read_exact(&mut data)?;
         self.skip(padded(size) - size)?;
         Ok(Some(data))
-    }
-
-    /// Bytes of the current member's content not yet read.
-    pub fn remaining(&self) -> u64 {
-        self.remaining
     }
 
     /// Reads up to `buf.len()` bytes of the current member's content; 0 at its end.
@@ -367,20 +391,6 @@ impl<R: Input> Framer<R> {
         self.remaining -= got as u64;
         self.offset += got as u64;
         Ok(got)
-    }
-
-    /// Skips a header that an oversized extension described, and its content.
-    fn next_plain(&mut self) -> Result<(), Fault> {
-        let offset = self.offset;
-        let Some(block) = self.header_block()? else {
-            // The end-of-archive blocks came instead: the next header read meets the
-            // second one.
-            return Ok(());
-        };
-        let size = Header::from_byte_slice(&block)
-            .entry_size()
-            .map_err(|e| Fault::Corrupt(format!("the header at byte {offset}: {e}")))?;
-        self.skip(padded(size))
     }
 
     /// Skips the rest of the current member and its padding.
@@ -465,11 +475,35 @@ fn padded(size: u64) -> u64 {
     size.div_ceil(BLOCK).saturating_mul(BLOCK)
 }
 
-fn trim_nul(mut bytes: Vec<u8>) -> Vec<u8> {
-    while bytes.last() == Some(&0) {
-        bytes.pop();
+/// A GNU long name ends at its first NUL, as GNU tar, Go and Python read it.
+fn until_nul(mut bytes: Vec<u8>) -> Vec<u8> {
+    if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+        bytes.truncate(nul);
     }
     bytes
+}
+
+/// PAX records (`"%d %s=%s\n"`, the length counting the whole record), read by their
+/// declared lengths as Go's `parsePAXRecord` and Python read them: a newline inside a
+/// value does not start a record. `None` when a record is malformed.
+fn pax_records(mut data: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut records = Vec::new();
+    // GNU tar pads the data with NULs.
+    while let Some(&first) = data.first() {
+        if first == 0 {
+            break;
+        }
+        let space = data.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&data[..space]).ok()?.parse().ok()?;
+        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return None;
+        }
+        let record = &data[space + 1..len - 1];
+        let equals = record.iter().position(|&b| b == b'=')?;
+        records.push((&record[..equals], &record[equals + 1..]));
+        data = &data[len..];
+    }
+    Some(records)
 }
 
 /// POSIX: the checksum is the sum of the header's bytes with the checksum field itself
@@ -569,6 +603,92 @@ mod tests {
             panic!()
         };
         assert_eq!(second.name, b"after");
+    }
+
+    /// A raw header block of type `flag` named `name`, with `size` and checksum set.
+    fn block(name: &[u8], flag: u8, size: u64) -> Vec<u8> {
+        let mut header = Header::new_ustar();
+        header.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        header.set_entry_type(tar::EntryType::new(flag));
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        header.as_bytes().to_vec()
+    }
+
+    fn padded_data(data: &[u8]) -> Vec<u8> {
+        let mut out = data.to_vec();
+        out.resize(padded(data.len() as u64) as usize, 0);
+        out
+    }
+
+    fn frame(bytes: &[u8]) -> (Vec<Vec<u8>>, Option<Fault>) {
+        let mut framer = Framer::new(Stream(bytes));
+        let mut names = Vec::new();
+        loop {
+            match framer.next_member() {
+                Next::Member(member) => names.push(member.name),
+                Next::End => return (names, None),
+                Next::Fault(fault) => return (names, Some(fault)),
+            }
+        }
+    }
+
+    #[test]
+    fn pax_records_are_read_by_their_lengths_and_long_names_end_at_a_nul() {
+        // One comment record whose value holds what looks like a path record.
+        let records = b"32 comment=A\n19 path=index.json\n";
+        let mut bytes = block(b"pax", b'x', records.len() as u64);
+        bytes.extend(padded_data(records));
+        bytes.extend(block(b"harmless", b'0', 0));
+        let long = b"oci-layout\0junk";
+        bytes.extend(block(b"././@LongLink", b'L', long.len() as u64));
+        bytes.extend(padded_data(long));
+        bytes.extend(block(b"short", b'0', 0));
+        bytes.extend([0u8; 1024]);
+        let (names, fault) = frame(&bytes);
+        assert!(fault.is_none(), "{fault:?}");
+        assert_eq!(names, [b"harmless".to_vec(), b"oci-layout".to_vec()]);
+        // A record whose length does not fit is malformed: corrupt, not guessed at.
+        let mut bad = block(b"pax", b'x', 12);
+        bad.extend(padded_data(b"99 path=x\n"));
+        bad.extend(block(b"after", b'0', 0));
+        assert!(matches!(frame(&bad).1, Some(Fault::Corrupt(_))));
+    }
+
+    #[test]
+    fn an_oversized_extension_skips_its_member_even_after_another_extension() {
+        let huge = vec![b'a'; (MAX_NAME + 1) as usize];
+        let mut bytes = block(b"././@LongLink", b'L', huge.len() as u64);
+        bytes.extend(padded_data(&huge));
+        let records = b"15 comment=abc\n";
+        bytes.extend(block(b"pax", b'x', records.len() as u64));
+        bytes.extend(padded_data(records));
+        bytes.extend(block(b"described", b'0', 3));
+        bytes.extend(padded_data(b"abc"));
+        bytes.extend(block(b"next", b'0', 0));
+        bytes.extend([0u8; 1024]);
+        let mut framer = Framer::new(Stream(&bytes[..]));
+        let Next::Member(member) = framer.next_member() else {
+            panic!()
+        };
+        assert_eq!(member.name, b"next");
+        assert_eq!(framer.skipped.len(), 1);
+    }
+
+    #[test]
+    fn a_lone_zero_block_before_more_archive_is_corrupt() {
+        let mut bytes = block(b"first", b'0', 0);
+        bytes.extend([0u8; 512]);
+        bytes.extend(block(b"hidden", b'0', 0));
+        bytes.extend([0u8; 1024]);
+        let (names, fault) = frame(&bytes);
+        assert_eq!(names, [b"first".to_vec()]);
+        assert!(matches!(fault, Some(Fault::Corrupt(_))), "{fault:?}");
+        // One zero block at the very end is an end, as GNU tar reads it.
+        let mut bytes = block(b"first", b'0', 0);
+        bytes.extend([0u8; 512]);
+        assert!(frame(&bytes).1.is_none());
     }
 
     #[test]
