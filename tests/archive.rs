@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 
 use oci_audit::archive::{self, ReadOptions};
 use oci_audit::audit::audit_backend;
+use oci_audit::backend::Backend;
 use oci_audit::{NoProgress, Options, Report};
 use serde_json::Value;
 
@@ -28,6 +29,7 @@ fn read_options() -> ReadOptions {
         threads: 2,
         max_document_size: Options::default().max_document_size,
         max_members: archive::MAX_MEMBERS,
+        max_kept: archive::MAX_KEPT,
     }
 }
 
@@ -511,6 +513,52 @@ fn headers_and_member_counts_meant_to_exhaust_memory_are_refused() {
     )
     .unwrap();
     finding(&report, "archive-limit", "more than 4 members");
+}
+
+#[test]
+fn what_is_kept_in_memory_has_a_budget_that_runs_out_at_the_same_member_every_time() {
+    // 40 members of 8 KiB that begin like JSON, with room for 10 of them: the same ten are
+    // kept (in archive order) whatever the number of workers, and the rest are said so.
+    let mut raw = Raw::copy_of(&oci_single(), &|_| false, &|_, d| d);
+    for i in 0..40 {
+        let mut document = b"{".to_vec();
+        document.resize(8192, b' ');
+        document.push(b'}');
+        raw = raw.file(&format!("extra/{i:02}.json"), &document);
+    }
+    let bytes = raw.bytes();
+    let kept = |threads: usize| {
+        let read = ReadOptions {
+            threads,
+            max_kept: 10 * 8193 + 4096,
+            ..read_options()
+        };
+        let backend = archive::read_from("test.tar", Cursor::new(&bytes), read, &|_| {}).unwrap();
+        let said = backend
+            .findings()
+            .iter()
+            .any(|f| f.rule.id() == "archive-limit" && f.message.contains("hashed but not kept"));
+        assert!(said, "{threads} workers: the budget's end is a finding");
+        (0..40)
+            .map(|i| {
+                let key = oci_audit::model::key::Key::from_bytes(
+                    format!("extra/{i:02}.json").into_bytes(),
+                );
+                backend.read_small(&key, 1 << 20).is_ok()
+            })
+            .collect::<Vec<bool>>()
+    };
+    let one = kept(1);
+    // The layout's own small files came first and took their share; then extra/ in order.
+    let first_dropped = one.iter().position(|k| !k).expect("some were not kept");
+    assert!(first_dropped >= 8, "{one:?}");
+    assert!(
+        one[first_dropped..].iter().all(|k| !k),
+        "kept in archive order: {one:?}"
+    );
+    for threads in [2, 4, 8] {
+        assert_eq!(kept(threads), one, "{threads} workers");
+    }
 }
 
 #[test]

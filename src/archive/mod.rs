@@ -25,9 +25,11 @@ mod names;
 pub mod tar;
 mod workers;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, PoisonError};
@@ -45,6 +47,14 @@ use workers::{CHUNK, CHUNKS_IN_FLIGHT, Feed, Job, Streamed, hash_member, send_co
 /// More members than this are not indexed: an index entry costs memory, and no image
 /// archive comes near it.
 pub const MAX_MEMBERS: u64 = 1 << 20;
+
+/// Members that may be documents are kept in memory up to this many bytes in all: far
+/// more than the documents of an image archive (20,000 images of a config and a manifest
+/// each hold about 40 MB), far less than an archive of small members made to fill memory.
+pub const MAX_KEPT: u64 = 256 << 20;
+
+/// How much of a member's beginning decides whether it may be a document.
+const SNIFF: usize = 4096;
 
 /// Where the archive comes from.
 #[derive(Clone, Debug)]
@@ -74,6 +84,8 @@ pub struct ReadOptions {
     pub max_document_size: u64,
     /// Members indexed at most ([`MAX_MEMBERS`]); the rest of the archive is not read.
     pub max_members: u64,
+    /// Bytes of members that may be documents kept in memory at most ([`MAX_KEPT`]).
+    pub max_kept: u64,
 }
 
 /// Reads the archive at `source` in one pass.
@@ -260,6 +272,8 @@ fn stream<R: tar::Input>(
         let (free, recycled) = channel::<Vec<u8>>();
         let feeder = Feeder {
             jobs,
+            kept: Cell::new(0),
+            not_kept: Cell::new(0),
             free,
             recycled,
             file,
@@ -268,6 +282,17 @@ fn stream<R: tar::Input>(
         };
         if let Err(fault) = read_members(&mut framer, &mut index, &feeder) {
             index.findings.push(fault_finding(fault, compression));
+        }
+        if feeder.not_kept.get() > 0 {
+            index.findings.push(Finding::new(
+                Rule::ArchiveLimit,
+                Location::path(Key::root()),
+                format!(
+                    "members that may be documents hold more than {} bytes, the most kept in memory: {} more were hashed but not kept, so a document among them is reported unreadable",
+                    options.max_kept,
+                    feeder.not_kept.get()
+                ),
+            ));
         }
         // The workers stop when the queue closes.
         drop(feeder);
@@ -329,14 +354,15 @@ fn read_members<R: tar::Input>(
         };
         let (job, fed) = if kind == Kind::File {
             let id = index.jobs;
-            let fed = feeder.feed(framer, id, &key, member.size);
-            if matches!(fed, Ok(false)) {
-                // The workers are gone: nothing more can be hashed.
-                return Ok(());
+            let (sent, fed) = feeder.feed(framer, id, &key, member.size);
+            if !sent {
+                // Cut short before it was handed over (not indexed, so whatever names it
+                // finds it missing), or the workers are gone.
+                return fed;
             }
             // Sent, even if its content was then cut short: its worker reports it.
             index.jobs += 1;
-            (Some(id), fed.map(|_| ()))
+            (Some(id), fed)
         } else {
             (None, Ok(()))
         };
@@ -354,6 +380,9 @@ fn read_members<R: tar::Input>(
 /// What hands members to the workers.
 struct Feeder<'a> {
     jobs: SyncSender<Job>,
+    /// Bytes kept so far, and members that could be documents but were over the budget.
+    kept: Cell<u64>,
+    not_kept: Cell<u64>,
     free: Sender<Vec<u8>>,
     recycled: Receiver<Vec<u8>>,
     file: Option<&'a File>,
@@ -364,44 +393,81 @@ struct Feeder<'a> {
 impl Feeder<'_> {
     /// Hands the regular member `key` of `len` bytes (whose content is next in `framer`) to
     /// a worker as job `id`: its chunks, or, from a file, where it lies (the framing seeks
-    /// past it at the next header). `false` when no worker takes jobs any more.
+    /// past it at the next header). Returns whether the job was sent (its worker then
+    /// reports on it, cut short or not), and the fault that cut its content short.
     fn feed<R: tar::Input>(
         &self,
         framer: &mut Framer<R>,
         id: usize,
         key: &Key,
         len: u64,
-    ) -> Result<bool, Fault> {
+    ) -> (bool, Result<(), Fault>) {
         let positional = self
             .file
             .filter(|_| len >= CHUNK as u64)
             .and_then(|f| f.try_clone().ok());
+        let offset = framer.offset();
         let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
-        let content = match positional {
-            Some(file) => Feed::At {
-                file,
-                offset: framer.offset(),
-            },
-            None => Feed::Chunks {
-                chunks: rx,
-                free: self.free.clone(),
+        let (content, first) = match positional {
+            Some(file) => (Feed::At { file, offset }, None),
+            None => match workers::read_chunk(
+                framer,
+                &self.recycled,
+                usize::try_from(len).unwrap_or(usize::MAX),
+            ) {
+                Ok(chunk) => (
+                    Feed::Chunks {
+                        chunks: rx,
+                        free: self.free.clone(),
+                    },
+                    Some(chunk),
+                ),
+                // Cut short in its first chunk: not handed to anyone.
+                Err((_, fault)) => return (false, Err(fault)),
             },
         };
-        let by_worker = matches!(content, Feed::At { .. });
+        let keep = match (&content, &first) {
+            (_, Some(chunk)) => self.keep(chunk.bytes(), len),
+            (Feed::At { file, offset }, None) => {
+                let mut head = [0u8; SNIFF];
+                let want = usize::try_from(len).map_or(SNIFF, |l| l.min(SNIFF));
+                let read = file.read_at(&mut head[..want], *offset).unwrap_or(0);
+                self.keep(&head[..read], len)
+            }
+            _ => false,
+        };
         let job = Job {
             id,
             algorithm: algorithm_of(key),
             len,
-            keep_json: self.options.max_document_size,
+            keep,
             content,
         };
         if self.jobs.send(job).is_err() {
-            return Ok(false);
+            return (false, Ok(()));
         }
-        if !by_worker {
-            send_content(framer, &tx, &self.recycled, len, self.progress)?;
+        let fed = match first {
+            Some(first) => send_content(framer, &tx, &self.recycled, first, len, self.progress),
+            None => Ok(()),
+        };
+        (true, fed)
+    }
+
+    /// Whether to keep a member of `len` bytes beginning with `head`: it may be a document
+    /// and the budget allows. Decided here, in archive order, so the budget runs out at the
+    /// same member whatever the workers' timing.
+    fn keep(&self, head: &[u8], len: u64) -> bool {
+        let head = &head[..head.len().min(SNIFF)];
+        if !workers::may_be_document(head, len, self.options.max_document_size) {
+            return false;
         }
-        Ok(true)
+        let kept = self.kept.get() + len;
+        if kept > self.options.max_kept {
+            self.not_kept.set(self.not_kept.get() + 1);
+            return false;
+        }
+        self.kept.set(kept);
+        true
     }
 }
 

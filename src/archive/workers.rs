@@ -29,7 +29,8 @@ pub(super) struct Job {
     pub(super) id: usize,
     pub(super) algorithm: Algorithm,
     pub(super) len: u64,
-    pub(super) keep_json: u64,
+    /// Keep the whole content (decided by the reader, in archive order).
+    pub(super) keep: bool,
     pub(super) content: Feed,
 }
 
@@ -55,7 +56,7 @@ pub(super) struct Chunk {
 }
 
 impl Chunk {
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         &self.buffer[..self.len]
     }
 }
@@ -68,31 +69,51 @@ pub(super) struct Streamed {
     pub(super) error: Option<io::Error>,
 }
 
-/// Feeds `len` bytes of the current member to its worker, in buffers the workers gave
-/// back when there are any.
+/// Reads the next chunk of the current member (`size` bytes at most), into a buffer the
+/// workers gave back when there is one. On a fault, what was read comes with it.
+pub(super) fn read_chunk<R: tar::Input>(
+    framer: &mut Framer<R>,
+    recycled: &Receiver<Vec<u8>>,
+    size: usize,
+) -> Result<Chunk, (Chunk, Fault)> {
+    let mut chunk = Chunk {
+        buffer: recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
+        len: 0,
+    };
+    let size = size.min(CHUNK);
+    while chunk.len < size {
+        match framer.read(&mut chunk.buffer[chunk.len..size]) {
+            Ok(n) => chunk.len += n,
+            Err(fault) => return Err((chunk, fault)),
+        }
+    }
+    Ok(chunk)
+}
+
+/// Feeds the current member to its worker: `first` (already read), then the rest of its
+/// `len` bytes, chunk by chunk.
 pub(super) fn send_content<R: tar::Input>(
     framer: &mut Framer<R>,
     tx: &SyncSender<Chunk>,
     recycled: &Receiver<Vec<u8>>,
+    first: Chunk,
     len: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), Fault> {
-    let mut left = len;
+    let mut left = len - first.len as u64;
+    progress(first.len as u64);
+    if tx.send(first).is_err() {
+        return Ok(());
+    }
     while left > 0 {
         let size = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
-        let mut chunk = Chunk {
-            buffer: recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
-            len: 0,
-        };
-        while chunk.len < size {
-            match framer.read(&mut chunk.buffer[chunk.len..size]) {
-                Ok(n) => chunk.len += n,
-                Err(fault) => {
-                    let _ = tx.send(chunk);
-                    return Err(fault);
-                }
+        let chunk = match read_chunk(framer, recycled, size) {
+            Ok(chunk) => chunk,
+            Err((chunk, fault)) => {
+                let _ = tx.send(chunk);
+                return Err(fault);
             }
-        }
+        };
         left -= size as u64;
         progress(size as u64);
         if tx.send(chunk).is_err() {
@@ -100,6 +121,17 @@ pub(super) fn send_content<R: tar::Input>(
         }
     }
     Ok(())
+}
+
+/// Whether a member of `len` bytes that begins with `head` can be a document, and so is
+/// kept: anything small (so a document that is not JSON is reported as on disk), or what
+/// begins like JSON (layers do not) up to `max_document_size`.
+pub(super) fn may_be_document(head: &[u8], len: u64, max_document_size: u64) -> bool {
+    let json = head
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    len <= KEEP_ANY || (json && len <= max_document_size)
 }
 
 /// A worker's work on one member: hash it as it comes; keep the content if it can be a
@@ -146,11 +178,9 @@ pub(super) fn hash_member(
     }
 }
 
-/// One member's content as it arrives: hashed, sniffed, kept if it can be a document.
+/// One member's content as it arrives: hashed, sniffed, and kept when the reader said so.
 pub(super) struct Digesting {
     hasher: Option<Hasher>,
-    len: u64,
-    keep_json: u64,
     kept: Option<Vec<u8>>,
     compression: Option<Compression>,
     received: u64,
@@ -160,9 +190,9 @@ impl Digesting {
     fn new(job: &Job) -> Digesting {
         Digesting {
             hasher: Hasher::new(&job.algorithm),
-            len: job.len,
-            keep_json: job.keep_json,
-            kept: (job.len == 0).then(Vec::new),
+            kept: job
+                .keep
+                .then(|| Vec::with_capacity(usize::try_from(job.len).unwrap_or(0))),
             compression: None,
             received: 0,
         }
@@ -171,13 +201,6 @@ impl Digesting {
     fn update(&mut self, bytes: &[u8]) {
         if self.received == 0 && !bytes.is_empty() {
             self.compression = Compression::sniff(bytes);
-            let json = bytes
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                .is_some_and(|b| matches!(b, b'{' | b'['));
-            if self.len <= KEEP_ANY || (json && self.len <= self.keep_json) {
-                self.kept = Some(Vec::with_capacity(usize::try_from(self.len).unwrap_or(0)));
-            }
         }
         if let Some(hasher) = self.hasher.as_mut() {
             hasher.update(bytes);

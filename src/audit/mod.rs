@@ -323,6 +323,7 @@ fn open_archive(
             threads: options.threads,
             max_document_size: options.max_document_size,
             max_members: crate::archive::MAX_MEMBERS,
+            max_kept: crate::archive::MAX_KEPT,
         },
         &|bytes| progress.advance(bytes),
     )

@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         threads: 2,
         max_document_size: 1 << 20,
         max_members: 4096,
+        max_kept: 64 << 20,
     };
     let Ok(backend) = archive::read_from("fuzz.tar", Cursor::new(data), read, &|_| {}) else {
         return;
