@@ -302,7 +302,7 @@ rules! {
     /// A RepoTag that breaks the reference grammar.
     DockerRepoTagInvalid = "docker-repo-tag-invalid", Error, "distribution/reference regexp.go (ParseNormalizedNamed, NamedTagged)",
         summary: "a Docker archive's RepoTags entry is not a name:tag in the reference grammar",
-        why: "docker load parses each RepoTag with ParseNormalizedNamed and ignores one it cannot, so the image loads untagged.";
+        why: "docker load parses each RepoTag with ParseNormalizedNamed and stops at one it cannot (invalid tag), so the archive does not load.";
     /// `repositories` and manifest.json disagree.
     DockerRepositoriesMismatch = "docker-repositories-mismatch", Warning, "moby image/tarexport (legacy repositories file)",
         summary: "a Docker archive's repositories file names tags that manifest.json does not, or the reverse",

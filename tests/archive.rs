@@ -406,7 +406,7 @@ fn unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audite
         ("archive-member-link", "a hard link to oci-layout"),
         ("archive-member-special", "a device node"),
         ("archive-member-special", "a FIFO"),
-        ("archive-member-duplicate", "the last, at byte"),
+        ("archive-member-duplicate", "the last read whole"),
     ] {
         finding(&report, rule, says);
     }
@@ -793,4 +793,188 @@ fn large_members_of_a_file_are_read_where_they_lie_with_the_same_findings_as_a_p
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(64).position(|w| w == &needle[..64])
+}
+
+/// `index.json` of `archive`, changed by `change`, with any extra members added.
+fn with_index(archive: &[u8], change: &dyn Fn(&mut Value), extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut raw = Raw::copy_of(archive, &|_| false, &|name, data| {
+        if name == "index.json" {
+            let mut index: Value = serde_json::from_slice(&data).unwrap();
+            change(&mut index);
+            index.to_string().into_bytes()
+        } else {
+            data
+        }
+    });
+    for (name, data) in extra {
+        raw = raw.file(name, data);
+    }
+    raw.bytes()
+}
+
+fn blob_entry(bytes: &[u8], media_type: &str) -> (String, Value) {
+    let digest = crate::support::sha256(bytes);
+    let name = format!("blobs/sha256/{}", digest.strip_prefix("sha256:").unwrap());
+    let descriptor =
+        serde_json::json!({"mediaType": media_type, "digest": digest, "size": bytes.len()});
+    (name, descriptor)
+}
+
+#[test]
+fn a_docker_25_archive_is_compared_both_ways_and_names_against_repo_tags() {
+    let archive = docker25(false);
+    // An index.json entry for an image manifest.json does not list.
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let (config_name, config_descriptor) =
+        blob_entry(config, "application/vnd.oci.image.config.v1+json");
+    let layer = b"another layer";
+    let (layer_name, layer_descriptor) =
+        blob_entry(layer, "application/vnd.oci.image.layer.v1.tar");
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config_descriptor,
+        "layers": [layer_descriptor],
+    })
+    .to_string();
+    let (manifest_name, manifest_descriptor) = blob_entry(
+        manifest.as_bytes(),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    let extra = [
+        (config_name.as_str(), config.to_vec()),
+        (layer_name.as_str(), layer.to_vec()),
+        (manifest_name.as_str(), manifest.into_bytes()),
+    ];
+    let added = with_index(
+        &archive,
+        &|index| {
+            index["manifests"]
+                .as_array_mut()
+                .unwrap()
+                .push(manifest_descriptor.clone())
+        },
+        &extra,
+    );
+    let report = audit_bytes(&added).unwrap();
+    let lonely = finding(&report, "docker-oci-mismatch", "no manifest.json entry has");
+    assert_eq!(
+        lonely.location.via.as_ref().unwrap().pointer,
+        "/manifests/1"
+    );
+    // Names: the index entry names the image differently from its RepoTag.
+    let named = with_index(
+        &archive,
+        &|index| {
+            index["manifests"][0]["annotations"] =
+                serde_json::json!({"io.containerd.image.name": "example.com/audit/other:2.0"});
+        },
+        &[],
+    );
+    let report = audit_bytes(&named).unwrap();
+    finding(
+        &report,
+        "docker-oci-mismatch",
+        "names example.com/audit/other:2.0, which no manifest.json RepoTags has",
+    );
+    finding(
+        &report,
+        "docker-oci-mismatch",
+        "tags example.com/audit/single:1.0, which no index.json entry names",
+    );
+    let agreeing = with_index(
+        &archive,
+        &|index| {
+            index["manifests"][0]["annotations"] =
+                serde_json::json!({"io.containerd.image.name": "example.com/audit/single:1.0"});
+        },
+        &[],
+    );
+    let report = audit_bytes(&agreeing).unwrap();
+    assert!(
+        !ids(&report).contains("docker-oci-mismatch"),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn a_fan_of_indexes_is_read_once_per_document() {
+    // Nine levels of indexes, each naming the next twelve times: 12^8 paths, 9 documents.
+    let archive = docker25(false);
+    let oci = oci_single();
+    let mut tar = tar::Archive::new(&oci[..]);
+    let index: Value = tar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find_map(|mut e| {
+            (e.path_bytes().as_ref() == b"index.json").then(|| {
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                serde_json::from_slice(&data).unwrap()
+            })
+        })
+        .unwrap();
+    let mut child = index["manifests"][0].clone();
+    let mut extra = Vec::new();
+    for _ in 0..9 {
+        let level = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": vec![child.clone(); 12],
+        })
+        .to_string();
+        let (name, descriptor) =
+            blob_entry(level.as_bytes(), "application/vnd.oci.image.index.v1+json");
+        extra.push((name, level.into_bytes()));
+        child = descriptor;
+    }
+    let extra: Vec<(&str, Vec<u8>)> = extra.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+    let fanned = with_index(
+        &archive,
+        &|index| {
+            index["manifests"]
+                .as_array_mut()
+                .unwrap()
+                .push(child.clone())
+        },
+        &extra,
+    );
+    // Read per path, this would not finish (12^8 documents); read once each, it is 10.
+    let report = audit_bytes(&fanned).unwrap();
+    assert!(
+        !ids(&report).contains("docker-oci-mismatch"),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn diff_ids_that_are_not_digests_or_of_another_algorithm_are_said_so() {
+    let original = docker_single();
+    let config = "28f0f4cf0e50772aa8ef5169b9e2d2d451a935754873d8802dc7d1497e4cb271.json";
+    let bytes = Raw::copy_of(&original, &|_| false, &|name, data| {
+        if name != config {
+            return data;
+        }
+        let mut value: Value = serde_json::from_slice(&data).unwrap();
+        value["rootfs"]["diff_ids"][0] = Value::from("sha256:XYZ");
+        value["rootfs"]["diff_ids"][1] = Value::from(format!("sha512:{}", "a".repeat(128)));
+        value.to_string().into_bytes()
+    })
+    .bytes();
+    let report = audit_bytes(&bytes).unwrap();
+    finding(
+        &report,
+        "docker-diff-id-mismatch",
+        "rootfs.diff_ids/0 is not a digest",
+    );
+    finding(
+        &report,
+        "docker-diff-id-unverified",
+        "is sha512, and the pass hashed the layer as sha256",
+    );
+    finding(&report, "docker-digest-mismatch", "its name says");
 }

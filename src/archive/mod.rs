@@ -534,13 +534,18 @@ impl Index {
         for (key, offsets) in self.seen {
             if let [.., last] = offsets[..] {
                 if offsets.len() > 1 {
+                    // The first few offsets: a name repeated a million times is one line.
+                    let mut at: Vec<String> = offsets.iter().take(8).map(u64::to_string).collect();
+                    if offsets.len() > 8 {
+                        at.push("…".to_owned());
+                    }
                     self.findings.push(Finding::new(
                         Rule::ArchiveMemberDuplicate,
                         Location::path(key),
                         format!(
-                            "{} members of this name (at bytes {}); the last, at byte {last}, is audited, as extraction would leave it",
+                            "{} members of this name (at bytes {}); the last read whole (at byte {last}, unless it was cut short) is audited, as extraction would leave it",
                             offsets.len(),
-                            offsets.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                            at.join(", "),
                         ),
                     ));
                 }

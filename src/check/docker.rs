@@ -12,7 +12,7 @@
 //! Since Docker 25 the same archive is also an OCI image layout; the layout is audited as
 //! one, and here each `manifest.json` entry must match an image manifest of `index.json`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -58,8 +58,9 @@ pub fn check(archive: &ArchiveBackend, max_document_size: u64) -> DockerAudit {
             .push(invalid("", "manifest.json is not a JSON array"));
         return audit;
     };
-    let oci = oci_images(archive, max_document_size);
+    let oci = oci_view(archive, max_document_size);
     let mut tagged: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut images: HashSet<ImageBlobs> = HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
         let image = check_entry(
             archive,
@@ -67,6 +68,7 @@ pub fn check(archive: &ArchiveBackend, max_document_size: u64) -> DockerAudit {
             entry,
             oci.as_ref(),
             max_document_size,
+            &mut images,
             &mut audit,
         );
         if let Value::Object(entry) = entry {
@@ -79,6 +81,9 @@ pub fn check(archive: &ArchiveBackend, max_document_size: u64) -> DockerAudit {
                 &mut audit,
             );
         }
+    }
+    if let Some(oci) = &oci {
+        check_index_agrees(oci, &images, &tagged, &mut audit);
     }
     check_repositories(archive, &tagged, max_document_size, &mut audit);
     audit
@@ -99,8 +104,9 @@ fn check_entry(
     archive: &ArchiveBackend,
     at: &str,
     entry: &Value,
-    oci: Option<&HashSet<(Digest, Vec<Digest>)>>,
+    oci: Option<&OciView>,
     max_document_size: u64,
+    images: &mut HashSet<ImageBlobs>,
     audit: &mut DockerAudit,
 ) -> Option<Image> {
     let Value::Object(entry) = entry else {
@@ -164,6 +170,9 @@ fn check_entry(
     }
     if let Some(oci) = oci {
         check_oci_agrees(oci, &image, &layer_digests, at, audit);
+    }
+    if let Some(layers) = layer_digests.into_iter().collect::<Option<Vec<_>>>() {
+        images.insert((image.digest.clone(), layers));
     }
     Some(image)
 }
@@ -242,7 +251,7 @@ fn check_config(
             text(config.get("os.version")),
         )
     });
-    let diff_ids = config
+    let diff_ids: Vec<Option<Digest>> = config
         .get("rootfs")
         .and_then(|r| r.get("diff_ids"))
         .and_then(Value::as_array)
@@ -252,6 +261,13 @@ fn check_config(
                 .collect()
         })
         .unwrap_or_default();
+    for (i, _) in diff_ids.iter().enumerate().filter(|(_, id)| id.is_none()) {
+        audit.findings.push(Finding::new(
+            Rule::DockerDiffIdMismatch,
+            Location::path(key.clone()).via(MANIFEST, pointer),
+            format!("rootfs.diff_ids/{i} is not a digest (docker load: invalid diffID)"),
+        ));
+    }
     Some(Image {
         key,
         digest,
@@ -277,6 +293,18 @@ fn check_layer(
         return Some(digest);
     };
     let location = || Location::path(key.clone()).via(MANIFEST, pointer);
+    if diff_id.algorithm() != digest.algorithm() {
+        audit.findings.push(Finding::new(
+            Rule::DockerDiffIdUnverified,
+            location(),
+            format!(
+                "the diff_id {diff_id} is {}, and the pass hashed the layer as {}",
+                diff_id.algorithm(),
+                digest.algorithm()
+            ),
+        ));
+        return Some(digest);
+    }
     match content.compression {
         Some(compression) => audit.findings.push(Finding::new(
             Rule::DockerDiffIdUnverified,
@@ -381,43 +409,91 @@ fn check_name_digest(
     }
 }
 
-/// Every (config, layers) of an image manifest `index.json` reaches, when the archive is
-/// also an OCI layout (Docker 25+).
-fn oci_images(archive: &ArchiveBackend, max: u64) -> Option<HashSet<(Digest, Vec<Digest>)>> {
+/// An image manifest's config and layers.
+type ImageBlobs = (Digest, Vec<Digest>);
+
+/// The OCI view of a Docker 25+ archive: what `index.json` reaches.
+struct OciView {
+    /// Every image manifest reached.
+    images: HashSet<ImageBlobs>,
+    /// Each `index.json` entry: its JSON pointer, its `io.containerd.image.name`, and the
+    /// image manifests it reaches.
+    entries: Vec<(String, Option<String>, HashSet<ImageBlobs>)>,
+}
+
+/// What `index.json` reaches, when the archive has one (Docker 25+). Each document is read
+/// once, however often the indexes name it: a fan of indexes naming each other is as
+/// cheap as a list.
+fn oci_view(archive: &ArchiveBackend, max: u64) -> Option<OciView> {
     let index: Value =
         serde_json::from_slice(&archive.read_small(&Key::from("index.json"), max).ok()?).ok()?;
-    let mut images = HashSet::new();
-    let mut pending: Vec<(Value, usize)> = vec![(index, 0)];
-    while let Some((document, depth)) = pending.pop() {
-        if let Some(manifests) = document.get("manifests").and_then(Value::as_array) {
-            for descriptor in manifests {
-                let Some(child) = descriptor
-                    .get("digest")
-                    .and_then(Value::as_str)
-                    .and_then(|d| Digest::parse(d).ok())
-                    .and_then(|d| blob_json(archive, &d, max))
-                else {
-                    continue;
-                };
-                if depth < 8 {
-                    pending.push((child, depth + 1));
-                }
-            }
-        }
-        let digest_of = |v: &Value| {
-            v.get("digest")
+    let digest_of = |v: &Value| {
+        v.get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| Digest::parse(d).ok())
+    };
+    let top: Vec<(String, Option<String>, Digest)> = index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, descriptor)| {
+            let name = descriptor
+                .pointer("/annotations/io.containerd.image.name")
                 .and_then(Value::as_str)
-                .and_then(|d| Digest::parse(d).ok())
-        };
-        if let (Some(config), Some(layers)) = (
+                .map(str::to_owned);
+            Some((format!("/manifests/{i}"), name, digest_of(descriptor)?))
+        })
+        .collect();
+    // Every document reached, once: its children and, for a manifest, its blobs.
+    let mut graph: HashMap<Digest, (Vec<Digest>, Option<ImageBlobs>)> = HashMap::new();
+    let mut pending: Vec<Digest> = top.iter().map(|(_, _, d)| d.clone()).collect();
+    while let Some(digest) = pending.pop() {
+        if graph.contains_key(&digest) {
+            continue;
+        }
+        let document = blob_json(archive, &digest, max).unwrap_or(Value::Null);
+        let children: Vec<Digest> = document
+            .get("manifests")
+            .and_then(Value::as_array)
+            .map(|m| m.iter().filter_map(digest_of).collect())
+            .unwrap_or_default();
+        let image = match (
             document.get("config").and_then(digest_of),
             document.get("layers").and_then(Value::as_array),
         ) {
-            let layers = layers.iter().filter_map(digest_of).collect();
-            images.insert((config, layers));
-        }
+            (Some(config), Some(layers)) => {
+                Some((config, layers.iter().filter_map(digest_of).collect()))
+            }
+            _ => None,
+        };
+        pending.extend(children.iter().filter(|c| !graph.contains_key(*c)).cloned());
+        graph.insert(digest, (children, image));
     }
-    Some(images)
+    let images = graph
+        .values()
+        .filter_map(|(_, image)| image.clone())
+        .collect();
+    let entries = top
+        .into_iter()
+        .map(|(pointer, name, digest)| {
+            let mut reached = HashSet::new();
+            let mut seen = HashSet::new();
+            let mut pending = vec![digest];
+            while let Some(digest) = pending.pop() {
+                if !seen.insert(digest.clone()) {
+                    continue;
+                }
+                if let Some((children, image)) = graph.get(&digest) {
+                    reached.extend(image.clone());
+                    pending.extend(children.iter().cloned());
+                }
+            }
+            (pointer, name, reached)
+        })
+        .collect();
+    Some(OciView { images, entries })
 }
 
 fn blob_json(archive: &ArchiveBackend, digest: &Digest, max: u64) -> Option<Value> {
@@ -428,7 +504,7 @@ fn blob_json(archive: &ArchiveBackend, digest: &Digest, max: u64) -> Option<Valu
 
 /// A `manifest.json` entry of a Docker 25+ archive must be an image of its OCI view.
 fn check_oci_agrees(
-    oci: &HashSet<(Digest, Vec<Digest>)>,
+    oci: &OciView,
     image: &Image,
     layers: &[Option<Digest>],
     at: &str,
@@ -437,10 +513,10 @@ fn check_oci_agrees(
     let Some(layers) = layers.iter().cloned().collect::<Option<Vec<_>>>() else {
         return;
     };
-    if oci.contains(&(image.digest.clone(), layers.clone())) {
+    if oci.images.contains(&(image.digest.clone(), layers.clone())) {
         return;
     }
-    let same_config = oci.iter().any(|(config, _)| *config == image.digest);
+    let same_config = oci.images.iter().any(|(config, _)| *config == image.digest);
     audit.findings.push(Finding::new(
         Rule::DockerOciMismatch,
         Location::path(image.key.clone())
@@ -452,6 +528,56 @@ fn check_oci_agrees(
             "no image manifest index.json reaches has this config"
         },
     ));
+}
+
+/// The other direction of a Docker 25+ archive's agreement: every `index.json` entry
+/// reaches an image some `manifest.json` entry lists (one platform of a multi-platform
+/// index is enough: Docker lists the one it loads), and the names the entries carry
+/// (`io.containerd.image.name`) are the RepoTags, both ways.
+fn check_index_agrees(
+    oci: &OciView,
+    images: &HashSet<ImageBlobs>,
+    tagged: &BTreeSet<(String, String)>,
+    audit: &mut DockerAudit,
+) {
+    let index = || Key::from("index.json");
+    let mut named = BTreeSet::new();
+    for (pointer, name, reached) in &oci.entries {
+        if !reached.is_empty() && reached.is_disjoint(images) {
+            audit.findings.push(Finding::new(
+                Rule::DockerOciMismatch,
+                Location::path(index()).via(index(), pointer.clone()),
+                "index.json lists an image that no manifest.json entry has",
+            ));
+        }
+        let Some(name) = name else { continue };
+        match parse_repo_tag(name) {
+            Ok(name_tag) if tagged.contains(&name_tag) => {
+                named.insert(name_tag);
+            }
+            Ok(name_tag) => {
+                audit.findings.push(Finding::new(
+                    Rule::DockerOciMismatch,
+                    Location::path(index()).via(index(), pointer.clone()),
+                    format!("index.json names {name}, which no manifest.json RepoTags has"),
+                ));
+                named.insert(name_tag);
+            }
+            // A digest reference or an untagged name: nothing RepoTags could hold.
+            Err(_) => {}
+        }
+    }
+    if oci.entries.iter().all(|(_, name, _)| name.is_none()) {
+        // Annotated by neither skopeo nor older tools: no names to compare.
+        return;
+    }
+    for (name, tag) in tagged.difference(&named) {
+        audit.findings.push(Finding::new(
+            Rule::DockerOciMismatch,
+            Location::path(Key::from(MANIFEST)),
+            format!("manifest.json tags {name}:{tag}, which no index.json entry names"),
+        ));
+    }
 }
 
 /// `repositories` (when present) must tag what `manifest.json` tags.
@@ -540,11 +666,6 @@ pub fn parse_repo_tag(text: &str) -> Result<(String, String), &'static str> {
     if !is_tag(tag) {
         return Err("the tag breaks [\\w][\\w.-]{0,127}");
     }
-    if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(
-            "a 64-character hexadecimal name (docker refuses it, as it reads like an image ID)",
-        );
-    }
     let (domain, path) = split_domain(name);
     if let Some(domain) = domain {
         if !is_domain(domain) {
@@ -557,7 +678,13 @@ pub fn parse_repo_tag(text: &str) -> Result<(String, String), &'static str> {
     if !is_repository_name(path) {
         return Err("the repository name breaks the reference grammar");
     }
-    Ok((normalise_name(name), tag.to_owned()))
+    let normalised = normalise_name(name);
+    if normalised == "docker.io/library/sha256" {
+        // moby's reference store: "refusing to create an ambiguous tag using digest
+        // algorithm as name".
+        return Err("the name is a digest algorithm, which docker refuses as ambiguous");
+    }
+    Ok((normalised, tag.to_owned()))
 }
 
 /// `docker.io/library/x` for `x`, as distribution/reference's `splitDockerDomain` does.
@@ -628,6 +755,8 @@ mod tests {
             "example.com/audit/single:1.0"
         );
         assert_eq!(ok("localhost:5000/x:v1").unwrap(), "localhost:5000/x:v1");
+        // ParseNormalizedNamed refuses a bare 64-hex name (an image ID), not one with a tag.
+        assert!(ok(&format!("{}:v1", "a".repeat(64))).is_ok());
         assert_eq!(
             ok("index.docker.io/user/x:v1").unwrap(),
             "docker.io/user/x:v1"
@@ -640,7 +769,7 @@ mod tests {
             "busybox@sha256:abc",
             "exa_mple.com/x:v1",
             "a//b:v1",
-            &format!("{}:v1", "a".repeat(64)),
+            "sha256:latest",
             &format!("x:{}", "t".repeat(129)),
         ] {
             assert!(parse_repo_tag(bad).is_err(), "{bad}");
