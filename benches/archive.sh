@@ -4,7 +4,8 @@
 # one core's hash rate (`sha256sum` of the same file) and `oci-image-tool validate` of the
 # same archive, in the same run, with one core's SHA-NI rate (`openssl dgst -sha256`) as the
 # rate to beat: members are hashed in parallel. Also: one hashing worker (`-j 1`, what the
-# parallel workers buy) and a zstd-compressed copy.
+# parallel workers buy), a zstd-compressed copy, and the peak memory of an archive of many
+# small members (what is kept in memory has a budget).
 #
 # Usage: benches/archive.sh [--quick] [WORKDIR]   (default WORKDIR /tmp/oci-audit-e2e,
 #                                                  shared with e2e.sh, whose store it tars)
@@ -68,6 +69,23 @@ else
   timed "tar -x FILE, then oci-image-tool validate DIR" bash -c "extract '$archive'"; t_oit=$best
   timed "  oci-image-tool validate DIR (already extracted)" oci-image-tool validate --type image "$work/extracted"
   rm -rf "$work/extracted"
+fi
+
+if [ -z "$quick" ]; then
+  # An archive made to fill memory with what an auditor keeps: 20,000 members of 64 KiB
+  # of zeros (about 2 MB gzip-compressed). Only its peak RSS matters.
+  small=$work/small-members.tar.gz
+  [ -e "$small" ] || python3 - "$small" <<'PY'
+import io, sys, tarfile
+data = bytes(65536)
+with tarfile.open(sys.argv[1], "w:gz") as archive:
+    for i in range(20000):
+        info = tarfile.TarInfo(f"blobs/sha256/{i:064x}")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+PY
+  current=small
+  timed "oci-audit FILE.tar.gz (20,000 members of 64 KiB of zeros)" "$audit" -q "$small"
 fi
 
 rate() { awk -v b="$size" -v t="$1" 'BEGIN{ if (t > 0) printf "%.2f GB/s", b/t/1e9; else print "n/a" }'; }

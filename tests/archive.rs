@@ -131,11 +131,19 @@ fn corpus_archive(name: &str) -> PathBuf {
 
 #[test]
 fn skopeo_archives_audit_clean_plain_compressed_and_from_stdin() {
-    for (name, kind, tags) in [
-        ("oci-single.tar", "oci-layout", 1),
-        ("oci-multiplatform.tar", "oci-layout", 1),
-        ("docker-single.tar", "docker-archive", 1),
-        ("docker-multiplatform-amd64.tar", "docker-archive", 1),
+    for (name, kind, root) in [
+        ("oci-single.tar", "oci-layout", None),
+        ("oci-multiplatform.tar", "oci-layout", None),
+        (
+            "docker-single.tar",
+            "docker-archive",
+            Some("example.com/audit/single:1.0"),
+        ),
+        (
+            "docker-multiplatform-amd64.tar",
+            "docker-archive",
+            Some("example.com/audit/multi:latest"),
+        ),
     ] {
         let path = corpus_archive(name);
         let out = run(&["--format", "json", path.to_str().unwrap()]);
@@ -149,7 +157,17 @@ fn skopeo_archives_audit_clean_plain_compressed_and_from_stdin() {
             .filter(|f| f["severity"] != "info")
             .count();
         assert_eq!(errors_or_warnings, 0, "{name}: {}", out.stdout);
-        assert_eq!(json["coverage"].as_array().unwrap().len(), tags, "{name}");
+        // One coverage entry: the index entry, or the RepoTag with its config's platform.
+        let coverage = json["coverage"].as_array().unwrap();
+        assert_eq!(coverage.len(), 1, "{name}");
+        if let Some(root) = root {
+            assert_eq!(coverage[0]["root"], root, "{name}");
+            assert_eq!(coverage[0]["pointer"], "/0/RepoTags/0", "{name}");
+            assert_eq!(
+                coverage[0]["platforms"][0]["architecture"], "amd64",
+                "{name}"
+            );
+        }
         if kind == "docker-archive" {
             // skopeo's legacy <id>/layer.tar symlinks are reported, and nothing else is.
             let rules: BTreeSet<String> = rule_ids(&out.stdout).into_iter().collect();
@@ -198,6 +216,35 @@ fn skopeo_archives_audit_clean_plain_compressed_and_from_stdin() {
         assert_eq!(child.wait().unwrap().code(), Some(0), "{name} from stdin");
         assert_eq!(strip_volatile(&stdout), plain(name), "{name} from stdin");
     }
+}
+
+#[test]
+fn an_archive_is_never_extracted_nor_anything_written() {
+    // Whatever the audit reads, from a file or a pipe, no file appears anywhere it could
+    // write: not beside the archive, not in the working or temporary directory.
+    let dir = tempfile::tempdir().unwrap();
+    let (work, temp) = (dir.path().join("work"), dir.path().join("tmp"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&temp).unwrap();
+    let archive = dir.path().join("image.tar.zst");
+    std::fs::copy(corpus_archive("docker-single.tar.zst"), &archive).unwrap();
+    let before = crate::support::snapshot(dir.path(), true);
+    let out = Command::new(binary())
+        .args(["-q", archive.to_str().unwrap()])
+        .current_dir(&work)
+        .env("TMPDIR", &temp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let piped = Command::new(binary())
+        .args(["-q", "-"])
+        .current_dir(&work)
+        .env("TMPDIR", &temp)
+        .stdin(std::fs::File::open(&archive).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(piped.status.code(), Some(0));
+    assert_eq!(crate::support::snapshot(dir.path(), true), before);
 }
 
 #[test]

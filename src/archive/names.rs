@@ -77,22 +77,25 @@ pub(super) fn member_key(
                 }
             }
         }
-        MemberKind::Device | MemberKind::Fifo | MemberKind::Other(_) => {
-            let what = match member.kind {
-                MemberKind::Device => "a device node".to_owned(),
-                MemberKind::Fifo => "a FIFO".to_owned(),
-                MemberKind::Other(flag) => format!("a member of type '{}'", flag.escape_ascii()),
-                _ => unreachable!(),
-            };
-            findings.push(Finding::new(
-                Rule::ArchiveMemberSpecial,
-                Location::path(key.clone()),
-                format!("{what}, which an image archive never holds; not read"),
-            ));
-        }
+        MemberKind::Device => special(findings, &key, "a device node"),
+        MemberKind::Fifo => special(findings, &key, "a FIFO"),
+        MemberKind::Other(flag) => special(
+            findings,
+            &key,
+            &format!("a member of type '{}'", flag.escape_ascii()),
+        ),
         MemberKind::File | MemberKind::Dir => {}
     }
     Some((key, None))
+}
+
+/// An `archive-member-special` finding: `what` the member at `key` is.
+fn special(findings: &mut Vec<Finding>, key: &Key, what: &str) {
+    findings.push(Finding::new(
+        Rule::ArchiveMemberSpecial,
+        Location::path(key.clone()),
+        format!("{what}, which an image archive never holds; not read"),
+    ));
 }
 
 /// `name` resolved against the directory `base` (both `/`-separated, relative to the

@@ -203,7 +203,7 @@ impl Backend for ArchiveBackend {
             }
             None => Err(ReadError::Io(io::Error::other(
                 "not kept: the archive is read once, and only members that begin like JSON \
-                 (or are at most 64 KiB) are kept to be parsed",
+                 (or are at most 64 KiB) are kept to be parsed, 256 MiB in all",
             ))),
         }
     }
