@@ -11,7 +11,10 @@
 #             Stores: registry-100k (100,000 images in 1,000 repositories, 64-byte
 #             layers: about 1.1 million directories), meta, large; against the
 #             parallel-find floor (64 finds over the blob shards and repositories),
-#             parallel cat (the disk's sequential floor), and the peers.
+#             parallel cat (the disk's sequential floor), and the peers. The commands of
+#             a store run in alternation, one round per run, and each row also gives the
+#             disk's read requests in its best run (/proc/diskstats) and the time per
+#             request.
 #
 # Stores (generated once by `cargo run --example gen-store`, deterministic, reused):
 #   large     OCI layout, 8 images x one 256 MiB layer (2 GiB of blobs)
@@ -92,23 +95,57 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
   "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); runs: best of $runs, $([ -n "$cold" ] && echo "cold cache (page cache dropped before each run)" || echo "warm cache")"
 echo "oci-audit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(openssl version | cut -d' ' -f1-2)," \
   "$(oci-image-tool --version 2>&1 | tail -1), docker-registry $(docker-registry --version 2>&1 | awk '{print $3}')"
-printf '%-16s %-44s %10s %12s\n' store command time "peak RSS"
+[ -n "$cold" ] || printf '%-16s %-44s %10s %12s\n' store command time "peak RSS"
 
 summary=()
 
-# measure_cold LABEL CMD... — as measure, with the page cache dropped before every run.
-measure_cold() {
-  local label=$1; shift
-  best= rss=0
+# The disk a store is on, as /proc/diskstats names it (empty when it has no line there:
+# tmpfs, overlay).
+disk_of() { # PATH
+  local dev
+  dev=$(basename "$(df --output=source "$1" | tail -1)")
+  if awk -v d="$dev" '$3 == d { found = 1 } END { exit !found }' /proc/diskstats 2>/dev/null; then
+    echo "$dev"
+  fi
+}
+# Read requests the disk has completed (field 4 of /proc/diskstats), or nothing.
+disk_reads() { # DISK
+  [ -z "$1" ] || awk -v d="$1" '$3 == d { print $4 }' /proc/diskstats
+}
+
+# cold_rounds DISK ROW... — each ROW is "LABEL|COMMAND LINE". Runs every row once per
+# round, $runs rounds, dropping the page cache before each run: the rows of a store
+# alternate, so an hour's drift on a shared machine falls on all of them alike. Keeps each
+# row's best time (with the disk's read requests in that run) and largest peak RSS, then
+# prints the rows with time per read request. Sets cold_best, cold_rss and cold_reads,
+# keyed "STORE|LABEL" (STORE is $current).
+declare -A cold_best cold_rss cold_reads
+per_read() { awk -v t="$1" -v r="$2" 'BEGIN{printf "%.1f", t * 1e6 / r}'; } # SECONDS READS -> us
+cold_rounds() {
+  local disk=$1; shift
+  local row label cmd before after out t m
   for _ in $(seq "$runs"); do
-    sync; echo 3 > /proc/sys/vm/drop_caches
-    /usr/bin/time -o "$work/time.out" -f '%e %M' "$@" >/dev/null 2>&1 || true
-    local out t m
-    out=$(tail -1 "$work/time.out"); t=${out% *}; m=${out#* }
-    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; fi
-    [ "$m" -gt "$rss" ] && rss=$m
+    for row in "$@"; do
+      label=$current\|${row%%|*}; cmd=${row#*|}
+      sync; echo 3 > /proc/sys/vm/drop_caches
+      before=$(disk_reads "$disk")
+      /usr/bin/time -o "$work/time.out" -f '%e %M' bash -c "$cmd" >/dev/null 2>&1 || true
+      after=$(disk_reads "$disk")
+      out=$(tail -1 "$work/time.out"); t=${out% *}; m=${out#* }
+      if [ -z "${cold_best[$label]:-}" ] || awk -v a="$t" -v b="${cold_best[$label]}" 'BEGIN{exit !(a<b)}'; then
+        cold_best[$label]=$t
+        cold_reads[$label]=$([ -n "$before" ] && echo $((after - before)) || echo "")
+      fi
+      [ "$m" -gt "${cold_rss[$label]:-0}" ] && cold_rss[$label]=$m
+    done
   done
-  printf '%-16s %-44s %8.2f s %8.1f MiB\n' "$current" "$label (cold)" "$best" "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
+  for row in "$@"; do
+    label=$current\|${row%%|*}
+    local reads=${cold_reads[$label]} per=n/a
+    [ -n "$reads" ] && [ "$reads" -gt 0 ] && per=$(per_read "${cold_best[$label]}" "$reads")
+    printf '%-16s %-66s %8.2f s %8.1f MiB %10s %8s\n' "$current" "${label#*|} (cold)" "${cold_best[$label]}" \
+      "$(awk -v k="${cold_rss[$label]}" 'BEGIN{print k/1024}')" "${reads:-n/a}" "$per"
+  done
 }
 # The floor for a walk: one find per blob shard and repository, 64 at a time.
 find_floor() { # ROOT
@@ -136,28 +173,45 @@ if [ -n "$cold" ]; then
   else
     store registry-100k --kind distribution --images 100000 --layers 1 --layer-size 64 --repositories 1000
   fi
+  printf '%-16s %-66s %10s %12s %10s %8s\n' store command time "peak RSS" reads "us/read"
   current=registry-100k
   root=$work/registry-100k
   config=$(gc_config "$root")
-  measure_cold "find -type f" find "$root" -type f; t_find=$best
-  measure_cold "64 finds in parallel (the floor)" bash -c "find_floor $root"; t_floor=$best
-  measure_cold "64 finds, each cat-ing its files (reads what the audit reads)" bash -c "read_floor $root"; t_read=$best
-  measure_cold "registry garbage-collect --dry-run" docker-registry garbage-collect --dry-run "$config"; t_gc=$best
-  measure_cold "oci-audit" "$audit" -q "$root"; t_audit=$best; rss_cold=$rss
-  measure_cold "oci-audit --io-concurrency 8" "$audit" -q --io-concurrency 8 "$root"
-  measure_cold "oci-audit --io-concurrency 128" "$audit" -q --io-concurrency 128 "$root"
-  measure_cold "oci-audit --io-concurrency 1 (one read at a time)" "$audit" -q --io-concurrency 1 "$root"
-  measure_cold "oci-audit --io-concurrency $jobs (as before: one per core)" "$audit" -q --io-concurrency "$jobs" "$root"
-  summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-find floor (target <= 1.25) and $(ratio "$t_audit" "$t_read")x the floor that also reads every file, $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target >= 2); find alone $(ratio "$t_find" "$t_floor")x the floor; peak RSS $((rss_cold / 1024)) MiB")
+  disk=$(disk_of "$root")
+  cold_rounds "$disk" \
+    "find -type f|find $root -type f" \
+    "64 finds in parallel (the floor)|find_floor $root" \
+    "64 finds, each cat-ing its files (reads what the audit reads)|read_floor $root" \
+    "registry garbage-collect --dry-run|docker-registry garbage-collect --dry-run $config" \
+    "oci-audit|$audit -q $root" \
+    "oci-audit --io-concurrency 8|$audit -q --io-concurrency 8 $root" \
+    "oci-audit --io-concurrency 128|$audit -q --io-concurrency 128 $root" \
+    "oci-audit --io-concurrency 1 (one read at a time)|$audit -q --io-concurrency 1 $root" \
+    "oci-audit --io-concurrency $jobs (as before: one per core)|$audit -q --io-concurrency $jobs $root"
+  t_find=${cold_best["$current|find -type f"]} t_floor=${cold_best["$current|64 finds in parallel (the floor)"]}
+  t_read=${cold_best["$current|64 finds, each cat-ing its files (reads what the audit reads)"]}
+  t_gc=${cold_best["$current|registry garbage-collect --dry-run"]} t_audit=${cold_best["$current|oci-audit"]}
+  r_floor=${cold_reads["$current|64 finds in parallel (the floor)"]} r_audit=${cold_reads["$current|oci-audit"]}
+  r_gc=${cold_reads["$current|registry garbage-collect --dry-run"]}
+  summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-find floor (target <= 1.25) and $(ratio "$t_audit" "$t_read")x the floor that also reads every file, $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target >= 2); find alone $(ratio "$t_find" "$t_floor")x the floor; peak RSS $((cold_rss["$current|oci-audit"] / 1024)) MiB")
+  [ -n "$r_audit" ] && summary+=("registry-100k cold: read requests: oci-audit $(ratio "$r_audit" "$r_floor")x the floor's and $(ratio "$r_audit" "$r_gc")x garbage-collect's; time per request $(ratio "$(per_read "$t_audit" "$r_audit")" "$(per_read "$t_floor" "$r_floor")")x the floor's")
   current=meta
-  measure_cold "64 cats in parallel (the floor)" bash -c "cat_floor $work/meta 64"; t_floor=$best
-  measure_cold "oci-audit" "$audit" -q "$work/meta"; t_audit=$best
-  measure_cold "oci-image-tool validate --type image" oci-image-tool validate --type image "$work/meta"; t_oit=$best
+  disk=$(disk_of "$work/meta")
+  cold_rounds "$disk" \
+    "64 cats in parallel (the floor)|cat_floor $work/meta 64" \
+    "oci-audit|$audit -q $work/meta" \
+    "oci-image-tool validate --type image|oci-image-tool validate --type image $work/meta"
+  t_floor=${cold_best["$current|64 cats in parallel (the floor)"]} t_audit=${cold_best["$current|oci-audit"]}
+  t_oit=${cold_best["$current|oci-image-tool validate --type image"]}
   summary+=("meta cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-cat floor, $(ratio "$t_oit" "$t_audit")x faster than oci-image-tool")
   current=large
-  measure_cold "cat, $jobs in parallel (sequential floor)" bash -c "cat_floor $work/large $jobs"; t_floor=$best
-  measure_cold "oci-audit" "$audit" -q "$work/large"; t_audit=$best
-  measure_cold "oci-image-tool validate --type image" oci-image-tool validate --type image "$work/large"; t_oit=$best
+  disk=$(disk_of "$work/large")
+  cold_rounds "$disk" \
+    "cat, $jobs in parallel (sequential floor)|cat_floor $work/large $jobs" \
+    "oci-audit|$audit -q $work/large" \
+    "oci-image-tool validate --type image|oci-image-tool validate --type image $work/large"
+  t_floor=${cold_best["$current|cat, $jobs in parallel (sequential floor)"]} t_audit=${cold_best["$current|oci-audit"]}
+  t_oit=${cold_best["$current|oci-image-tool validate --type image"]}
   summary+=("large cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the sequential floor (parallel cat), $(ratio "$t_oit" "$t_audit")x faster than oci-image-tool")
   echo
   printf '%s\n' "${summary[@]}"
