@@ -11,7 +11,9 @@
 #             Stores: registry-100k (100,000 images in 1,000 repositories, 64-byte
 #             layers: about 1.1 million directories), meta, large; against the
 #             parallel-find floor (64 finds over the blob shards and repositories),
-#             parallel cat (the disk's sequential floor), and the peers. The commands of
+#             parallel cat (the disk's sequential floor), the peers, and read-probe
+#             (benches/read_probe.rs): every file the audit reads, opened and read by 32
+#             blocking threads or through io_uring, paths given. The commands of
 #             a store run in alternation, one round per run, and each row also gives the
 #             disk's read requests in its best run (/proc/diskstats) and the time per
 #             request.
@@ -49,7 +51,8 @@ command -v oci-image-tool >/dev/null || missing+=(oci-image-tool)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 need_debian "${missing[@]}"
 
-build_release
+build_release --example read-probe
+probe=$PWD/target/release/examples/read-probe
 
 if [ -n "$quick" ]; then
   store large --kind layout --images 4 --layers 1 --layer-size $((8 << 20))
@@ -178,10 +181,15 @@ if [ -n "$cold" ]; then
   root=$work/registry-100k
   config=$(gc_config "$root")
   disk=$(disk_of "$root")
+  # What the audit reads, for the probe: every file (links, documents, layers), listed
+  # before the rounds so that the probe times reading alone.
+  find "$root" -type f > "$work/registry-100k.files"
   cold_rounds "$disk" \
     "find -type f|find $root -type f" \
     "64 finds in parallel (the floor)|find_floor $root" \
-    "64 finds, each cat-ing its files (reads what the audit reads)|read_floor $root" \
+    "64 finds cat-ing their files (reads what the audit reads)|read_floor $root" \
+    "read-probe: 32 threads read every file, paths given|$probe $work/registry-100k.files threads 32" \
+    "read-probe: the same through io_uring, 32 in flight|$probe $work/registry-100k.files uring 32" \
     "registry garbage-collect --dry-run|docker-registry garbage-collect --dry-run $config" \
     "oci-audit|$audit -q $root" \
     "oci-audit --io-concurrency 8|$audit -q --io-concurrency 8 $root" \
@@ -189,12 +197,15 @@ if [ -n "$cold" ]; then
     "oci-audit --io-concurrency 1 (one read at a time)|$audit -q --io-concurrency 1 $root" \
     "oci-audit --io-concurrency $jobs (as before: one per core)|$audit -q --io-concurrency $jobs $root"
   t_find=${cold_best["$current|find -type f"]} t_floor=${cold_best["$current|64 finds in parallel (the floor)"]}
-  t_read=${cold_best["$current|64 finds, each cat-ing its files (reads what the audit reads)"]}
+  t_read=${cold_best["$current|64 finds cat-ing their files (reads what the audit reads)"]}
   t_gc=${cold_best["$current|registry garbage-collect --dry-run"]} t_audit=${cold_best["$current|oci-audit"]}
   r_floor=${cold_reads["$current|64 finds in parallel (the floor)"]} r_audit=${cold_reads["$current|oci-audit"]}
   r_gc=${cold_reads["$current|registry garbage-collect --dry-run"]}
+  t_probe=${cold_best["$current|read-probe: 32 threads read every file, paths given"]}
+  t_uring=${cold_best["$current|read-probe: the same through io_uring, 32 in flight"]}
   summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_floor")x the parallel-find floor (target <= 1.25) and $(ratio "$t_audit" "$t_read")x the floor that also reads every file, $(ratio "$t_gc" "$t_audit")x faster than garbage-collect --dry-run (target >= 2); find alone $(ratio "$t_find" "$t_floor")x the floor; peak RSS $((cold_rss["$current|oci-audit"] / 1024)) MiB")
   [ -n "$r_audit" ] && summary+=("registry-100k cold: read requests: oci-audit $(ratio "$r_audit" "$r_floor")x the floor's and $(ratio "$r_audit" "$r_gc")x garbage-collect's; time per request $(ratio "$(per_read "$t_audit" "$r_audit")" "$(per_read "$t_floor" "$r_floor")")x the floor's")
+  summary+=("registry-100k cold: oci-audit at $(ratio "$t_audit" "$t_probe")x the time 32 threads take only to open and read the files it reads, paths given; io_uring takes $(ratio "$t_uring" "$t_probe")x those threads' time")
   current=meta
   disk=$(disk_of "$work/meta")
   cold_rounds "$disk" \
