@@ -352,6 +352,61 @@ fn new_and_resolved_findings_against_the_previous_run_and_a_baseline_file() {
 
 /// Runs `tool` with `args` when it is installed; `None` (and a note) when it is not, unless
 /// `OCI_AUDIT_REQUIRE_TOOLS` is set (CI installs them), where a missing tool fails.
+/// Nothing the tool writes goes into the store: a ledger or a metrics file inside the
+/// audited tree, named directly or through a symlink that leads into it, is refused
+/// before the audit (exit 2, the flag and the tree named) and never created.
+#[test]
+fn a_ledger_or_metrics_file_inside_the_store_is_refused_and_not_created() {
+    let (layout, _) = store(0);
+    let outside = tempfile::tempdir().unwrap();
+    let into_store = outside.path().join("into-store");
+    std::os::unix::fs::symlink(layout.path(), &into_store).unwrap();
+    let cases = [
+        (
+            "--state",
+            layout.path().join("ledger.db"),
+            "the ledger must be",
+        ),
+        (
+            "--state",
+            into_store.join("ledger.db"),
+            "the ledger must be",
+        ),
+        (
+            "--metrics-file",
+            layout.path().join("blobs/oci-audit.prom"),
+            "--metrics-file",
+        ),
+        (
+            "--metrics-file",
+            into_store.join("oci-audit.prom"),
+            "--metrics-file",
+        ),
+    ];
+    for (flag, file, says) in &cases {
+        let out = run(&[flag, file.to_str().unwrap(), layout.arg()]);
+        assert_eq!(out.code, 2, "{flag} {file:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(says) && out.stderr.contains("outside the audited tree"),
+            "{flag} {file:?}: {}",
+            out.stderr
+        );
+        assert!(!file.exists(), "{flag} {file:?} was created");
+    }
+    // Beside the store, both are written.
+    let ledger = outside.path().join("ledger.db");
+    let metrics = outside.path().join("oci-audit.prom");
+    let out = run(&[
+        "--state",
+        ledger.to_str().unwrap(),
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+        layout.arg(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(ledger.exists() && metrics.exists());
+}
+
 fn tool(tool: &str, args: &[&str]) -> Option<std::process::Output> {
     match Command::new(tool).args(args).output() {
         Ok(out) => Some(out),
