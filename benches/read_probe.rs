@@ -1,15 +1,13 @@
 //! read-probe: reads a list of small files the way the audit reads links and documents
 //! (`lstat`, open without following, one read, close), either on blocking threads or
 //! through one io_uring, so that the choice between the two for cold stores is measured
-//! rather than argued (BENCHMARKS.md, "Cold stores"; run by `benches/uring.sh`).
+//! rather than argued (BENCHMARKS.md, "Cold stores"; run by `benches/e2e.sh --cold`).
 //!
 //! Usage: `read-probe LIST threads|uring N` — LIST holds one path per line; N is the
 //! number of threads, or of files in flight in the ring. Prints the files read, their
 //! bytes, the failures and the elapsed time.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -18,9 +16,9 @@ use io_uring::{IoUring, opcode, squeue, types};
 /// Read buffer per file in flight: the audit reads links and documents whole.
 const BUFFER: usize = 64 * 1024;
 
-/// As the audit opens a file (`backend::local::open_regular`), less O_CLOEXEC, which the
-/// kernel refuses for a fixed-file slot (never inherited anyway).
-const OPEN_FLAGS: i32 =
+/// The ring's open, as the audit opens a file (`backend::local::open_regular`), less
+/// O_CLOEXEC, which the kernel refuses for a fixed-file slot (never inherited anyway).
+const RING_OPEN_FLAGS: i32 =
     libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_NOATIME;
 
 fn main() {
@@ -35,13 +33,7 @@ fn main() {
     let paths: Vec<CString> = text
         .split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
-        .map(|line| {
-            CString::new(
-                Path::new(std::ffi::OsStr::from_bytes(line))
-                    .as_os_str()
-                    .as_bytes(),
-            )
-        })
+        .map(CString::new)
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| fail(&format!("{list}: {e}")));
     let started = Instant::now();
@@ -122,41 +114,14 @@ fn on_ring(paths: &[CString], depth: usize) -> std::io::Result<(u64, u64)> {
     // Whether an operation of the slot's current file failed.
     let mut broken = vec![false; depth];
     let (mut bytes, mut failed, mut next, mut done) = (0u64, 0u64, 0usize, 0usize);
-    let queue = |ring: &mut IoUring,
-                 slot: usize,
-                 path: &CString,
-                 buffer: &mut [u8],
-                 st: &mut libc::statx| {
-        let fixed = u32::try_from(slot).expect("slot fits u32");
-        let user = |op: u64| (slot as u64) << 2 | op;
-        let chain = [
-            opcode::Statx::new(
-                types::Fd(libc::AT_FDCWD),
-                path.as_ptr(),
-                (st as *mut libc::statx).cast(),
-            )
-            .flags(libc::AT_SYMLINK_NOFOLLOW)
-            .mask(libc::STATX_BASIC_STATS)
-            .build()
-            .flags(squeue::Flags::IO_HARDLINK)
-            .user_data(user(0)),
-            opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
-                .flags(OPEN_FLAGS)
-                .file_index(types::DestinationSlot::try_from_slot_target(fixed).ok())
-                .build()
-                .flags(squeue::Flags::IO_HARDLINK)
-                .user_data(user(1)),
-            opcode::Read::new(types::Fixed(fixed), buffer.as_mut_ptr(), BUFFER as u32)
-                .build()
-                .flags(squeue::Flags::IO_HARDLINK)
-                .user_data(user(2)),
-            opcode::Close::new(types::Fixed(fixed))
-                .build()
-                .user_data(user(3)),
-        ];
+    let queue = |ring: &mut IoUring, slot: usize, path: &CString, buffer: &mut [u8], st| {
         // SAFETY: the path, buffer and statx buffer of `slot` live (in `paths`, `buffers`
         // and `stats`) until its four completions have been reaped.
-        unsafe { ring.submission().push_multiple(&chain) }.expect("the ring holds depth chains");
+        unsafe {
+            ring.submission()
+                .push_multiple(&chain(slot, path, buffer, st))
+        }
+        .expect("the ring holds depth chains");
     };
     for slot in 0..depth.min(paths.len()) {
         queue(
@@ -209,4 +174,42 @@ fn on_ring(paths: &[CString], depth: usize) -> std::io::Result<(u64, u64)> {
         }
     }
     Ok((bytes, failed))
+}
+
+/// One file's operations for ring slot `slot`, hard-linked so that each runs after the one
+/// before, whatever its result (a failed open still reaches the close).
+fn chain(
+    slot: usize,
+    path: &CString,
+    buffer: &mut [u8],
+    st: &mut libc::statx,
+) -> [squeue::Entry; 4] {
+    let fixed = u32::try_from(slot).expect("slot fits u32");
+    let user = |op: u64| (slot as u64) << 2 | op;
+    let len = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
+    [
+        opcode::Statx::new(
+            types::Fd(libc::AT_FDCWD),
+            path.as_ptr(),
+            (st as *mut libc::statx).cast(),
+        )
+        .flags(libc::AT_SYMLINK_NOFOLLOW)
+        .mask(libc::STATX_BASIC_STATS)
+        .build()
+        .flags(squeue::Flags::IO_HARDLINK)
+        .user_data(user(0)),
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+            .flags(RING_OPEN_FLAGS)
+            .file_index(types::DestinationSlot::try_from_slot_target(fixed).ok())
+            .build()
+            .flags(squeue::Flags::IO_HARDLINK)
+            .user_data(user(1)),
+        opcode::Read::new(types::Fixed(fixed), buffer.as_mut_ptr(), len)
+            .build()
+            .flags(squeue::Flags::IO_HARDLINK)
+            .user_data(user(2)),
+        opcode::Close::new(types::Fixed(fixed))
+            .build()
+            .user_data(user(3)),
+    ]
 }
