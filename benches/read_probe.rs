@@ -114,7 +114,11 @@ fn on_ring(paths: &[CString], depth: usize) -> std::io::Result<(u64, u64)> {
     // Whether an operation of the slot's current file failed.
     let mut broken = vec![false; depth];
     let (mut bytes, mut failed, mut next, mut done) = (0u64, 0u64, 0usize, 0usize);
-    let queue = |ring: &mut IoUring, slot: usize, path: &CString, buffer: &mut [u8], st| {
+    let queue = |ring: &mut IoUring,
+                 slot: usize,
+                 path: &CString,
+                 buffer: &mut [u8],
+                 st: &mut libc::statx| {
         // SAFETY: the path, buffer and statx buffer of `slot` live (in `paths`, `buffers`
         // and `stats`) until its four completions have been reaped.
         unsafe {
