@@ -7,6 +7,7 @@ mod metrics;
 mod progress;
 
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -76,11 +77,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     };
     let options = cli.options()?;
     if let (Some(file), Some(path)) = (&cli.metrics_file, target.local()) {
-        metrics::refuse_inside("--metrics-file", file, path)?;
+        refuse_inside("--metrics-file", file, path)?;
     }
     if let Some(file) = &cli.partial {
         if let Some(path) = target.local() {
-            metrics::refuse_inside("--partial", file, path)?;
+            refuse_inside("--partial", file, path)?;
         }
         let partial = if !cli.quiet && io::stderr().is_terminal() {
             oci_audit::audit_shard(&target, &options, &progress::Bar::new())
@@ -108,6 +109,23 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     let report = audited?;
     Ok(emit(&report, cli.format, cli.coverage, &options.policy))
+}
+
+/// Refuses a file the tool writes (`flag` names it) inside the audited tree: nothing is
+/// written into a store. (`--state` is checked by the library, which opens the ledger.)
+fn refuse_inside(flag: &str, file: &Path, store: &Path) -> anyhow::Result<()> {
+    let Ok(root) = std::fs::canonicalize(store) else {
+        // The audit reports an unreadable path itself.
+        return Ok(());
+    };
+    if oci_audit::target::is_inside(file, &root) {
+        anyhow::bail!(
+            "{flag} {}: must be outside the audited tree ({}); nothing is written into a store",
+            file.display(),
+            root.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes the report to stdout in `format`; the exit code is the report's under

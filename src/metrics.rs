@@ -11,26 +11,6 @@ use oci_audit::ledger::{self, unix_seconds};
 use oci_audit::report::metrics::{self, RunFacts};
 use oci_audit::{Options, Report};
 
-/// Refuses a file the tool writes (`flag` names it) inside the audited tree: nothing is
-/// written into a store.
-pub fn refuse_inside(flag: &str, file: &Path, store: &Path) -> Result<()> {
-    let Ok(root) = std::fs::canonicalize(store) else {
-        // The audit reports an unreadable path itself.
-        return Ok(());
-    };
-    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
-    let parent = absolute.parent().unwrap_or(Path::new("/"));
-    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
-    if parent.starts_with(&root) {
-        anyhow::bail!(
-            "{flag} {}: must be outside the audited tree ({}); nothing is written into a store",
-            file.display(),
-            root.display()
-        );
-    }
-    Ok(())
-}
-
 /// Writes the metrics of this run: the report's when the audit ran, else when it ran and
 /// when the last run that did ran (from the ledger, or the file written before).
 pub fn write(

@@ -20,6 +20,17 @@ use yaml_rust2::{Yaml, YamlLoader};
 #[cfg(feature = "object-store")]
 pub use crate::backend::object::{ObjectUrl, S3Settings};
 
+/// Whether `file` would be written inside the tree at `root` (a canonical path): its
+/// directory, with symlinks resolved, is `root` or below it. The file need not exist yet;
+/// its directory must, or the path is taken as given. The tool writes nothing into a
+/// store, so every file it writes (ledger, metrics, partial results) is checked with this.
+pub fn is_inside(file: &Path, root: &Path) -> bool {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    let parent = absolute.parent().unwrap_or(Path::new("/"));
+    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
+    parent.starts_with(root)
+}
+
 /// The store to audit.
 #[derive(Clone, Debug)]
 pub enum Target {

@@ -331,11 +331,7 @@ fn open_archive(
 
 /// A ledger inside the audited tree would be written into the store: refused.
 fn refuse_inside(ledger: &Path, root: &Path) -> Result<(), Error> {
-    let absolute = std::path::absolute(ledger).unwrap_or_else(|_| ledger.to_owned());
-    // The file may not exist yet; its directory must.
-    let parent = absolute.parent().unwrap_or(Path::new("/"));
-    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
-    if parent.starts_with(root) {
+    if crate::target::is_inside(ledger, root) {
         return Err(Error::Ledger(LedgerError::InsideStore {
             path: ledger.display().to_string(),
             root: root.display().to_string(),
