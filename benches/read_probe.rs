@@ -127,18 +127,21 @@ fn on_ring(paths: &[CString], depth: usize) -> std::io::Result<(u64, u64)> {
         }
         .expect("the ring holds depth chains");
     };
-    for slot in 0..depth.min(paths.len()) {
-        queue(
-            &mut ring,
-            slot,
-            &paths[next],
-            &mut buffers[slot],
-            &mut stats[slot],
-        );
-        pending[slot] = 4;
-        next += 1;
-    }
+    // Slots with no file in flight, taken lowest first.
+    let mut free: Vec<usize> = (0..depth).rev().collect();
     while done < paths.len() {
+        while next < paths.len() {
+            let Some(slot) = free.pop() else { break };
+            queue(
+                &mut ring,
+                slot,
+                &paths[next],
+                &mut buffers[slot],
+                &mut stats[slot],
+            );
+            pending[slot] = 4;
+            next += 1;
+        }
         ring.submit_and_wait(1)?;
         let completed: Vec<(u64, i32)> = ring
             .completion()
@@ -163,17 +166,7 @@ fn on_ring(paths: &[CString], depth: usize) -> std::io::Result<(u64, u64)> {
             if pending[slot] == 0 {
                 done += 1;
                 failed += u64::from(std::mem::take(&mut broken[slot]));
-                if next < paths.len() {
-                    queue(
-                        &mut ring,
-                        slot,
-                        &paths[next],
-                        &mut buffers[slot],
-                        &mut stats[slot],
-                    );
-                    pending[slot] = 4;
-                    next += 1;
-                }
+                free.push(slot);
             }
         }
     }
