@@ -103,10 +103,11 @@ echo "oci-audit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(openssl
 summary=()
 
 # The disk a store is on, as /proc/diskstats names it (empty when it has no line there:
-# tmpfs, overlay).
+# tmpfs, overlay). A device-mapper name (/dev/mapper/vg-root) is resolved to its node
+# (dm-0), which is how diskstats names it.
 disk_of() { # PATH
   local dev
-  dev=$(basename "$(df --output=source "$1" | tail -1)")
+  dev=$(basename "$(readlink -f "$(df --output=source "$1" | tail -1)")")
   if awk -v d="$dev" '$3 == d { found = 1 } END { exit !found }' /proc/diskstats 2>/dev/null; then
     echo "$dev"
   fi
