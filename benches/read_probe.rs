@@ -1,5 +1,6 @@
 //! read-probe: reads a list of small files the way the audit reads links and documents
-//! (`lstat`, open without following, one read, close), either on blocking threads or
+//! (`lstat`, open without following, one read, close; the audit's `fstat` after the open
+//! is left out, so the probe is a floor), either on blocking threads or
 //! through one io_uring, so that the choice between the two for cold stores is measured
 //! rather than argued (BENCHMARKS.md, "Cold stores"; run by `benches/e2e.sh --cold`).
 //!
