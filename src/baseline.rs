@@ -1,52 +1,31 @@
 //! New versus known: a finding's identity between runs, and what changed since a baseline
 //! (an earlier JSON report, or the ledger's previous run).
 //!
-//! A finding is the same finding in two runs when its rule, location (path and digest) and
-//! referrer (document and JSON pointer) are the same. The message is not part of it: it
-//! carries sizes, lists and dates that change while the fault stays the same, and neither
-//! is the severity, which is policy.
+//! A finding is the same finding in two runs when its [`Identity`] is: rule, location
+//! (path and digest) and referrer (document and JSON pointer). The message is not part of
+//! it: it carries sizes, lists and dates that change while the fault stays the same, and
+//! neither is the severity, which is policy.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::finding::{Finding, Location, Via};
+use crate::finding::{Finding, Identity, Location, Via};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
 
-/// What identifies a finding between runs.
-type Identity<'a> = (
-    Rule,
-    &'a Key,
-    Option<&'a Digest>,
-    Option<(&'a Key, &'a str)>,
-);
-
-fn identity(finding: &Finding) -> Identity<'_> {
-    (
-        finding.rule,
-        &finding.location.path,
-        finding.location.digest.as_ref(),
-        finding
-            .location
-            .via
-            .as_ref()
-            .map(|via| (&via.path, via.pointer.as_str())),
-    )
-}
-
 /// Marks each of `findings` new or known against `baseline`, and returns the baseline's
 /// findings that are gone (resolved), in output order.
 pub fn compare(findings: &mut [Finding], baseline: &[Finding]) -> Vec<Finding> {
-    let known: HashSet<Identity> = baseline.iter().map(identity).collect();
+    let known: HashSet<Identity> = baseline.iter().map(Finding::identity).collect();
     for finding in findings.iter_mut() {
-        finding.new = Some(!known.contains(&identity(finding)));
+        finding.new = Some(!known.contains(&finding.identity()));
     }
-    let now: HashSet<Identity> = findings.iter().map(identity).collect();
+    let now: HashSet<Identity> = findings.iter().map(Finding::identity).collect();
     let mut resolved: Vec<Finding> = baseline
         .iter()
-        .filter(|f| !now.contains(&identity(f)))
+        .filter(|f| !now.contains(&f.identity()))
         .cloned()
         .collect();
     for finding in &mut resolved {
@@ -59,7 +38,7 @@ pub fn compare(findings: &mut [Finding], baseline: &[Finding]) -> Vec<Finding> {
             b.rule.id(),
         ))
     });
-    resolved.dedup_by(|a, b| identity(a) == identity(b));
+    resolved.dedup_by(|a, b| a.identity() == b.identity());
     resolved
 }
 
@@ -115,6 +94,7 @@ pub fn from_json(bytes: &[u8]) -> Result<Vec<Finding>, String> {
             found: text("found"),
             bytes: item.get("bytes").and_then(Value::as_u64),
             new: None,
+            cause: None,
         });
     }
     Ok(findings)

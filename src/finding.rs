@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +146,68 @@ pub struct Finding {
     /// finding is new. `None` when there is no baseline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<bool>,
+    /// Why, where the tool itself needs to know (re-checking what a concurrent writer can
+    /// cause, merging shards): the message is for people and is never read back. Not part
+    /// of the report; a shard's partial result carries it ([`carried`]).
+    #[serde(skip)]
+    pub cause: Option<Cause>,
+}
+
+/// Why a finding was made, as data, for the code that acts on findings after they are
+/// made: confirmation re-reads the evidence a cause names, and `merge` recognises a finding
+/// one shard saw change. Only what such code needs is here; everything else a finding
+/// says is in its rule, location and expected/found values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Cause {
+    /// A registry blob directory without its `data` file (the registry makes the
+    /// directory, then renames the data into it).
+    NoDataFile,
+    /// A link file that does not exist where one is required (a tag's `current/link`).
+    LinkAbsent,
+    /// A blob whose length changed while it was hashed.
+    LengthChanged,
+    /// A file or object the backend could not read.
+    Unreadable,
+    /// A config, layer or child manifest not linked in this repository.
+    Unlinked {
+        /// The repository that does not link it.
+        repository: String,
+    },
+    /// The evidence behind a finding of rule `was` at the same location changed during
+    /// the audit: this finding (`changed-during-audit`) replaces it.
+    Changed {
+        /// The rule of the finding it replaces.
+        was: Rule,
+    },
+}
+
+/// What makes a finding the same finding in two runs, two shards or two builds: its rule,
+/// the object's path and digest, and the referring document and pointer. Not the message,
+/// which carries sizes, lists and dates and may be reworded at any time, and not the
+/// severity, which is policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Identity<'a> {
+    /// The rule.
+    pub rule: Rule,
+    /// The object's path or key.
+    pub path: &'a Key,
+    /// The object's digest, when known.
+    pub digest: Option<&'a Digest>,
+    /// The referring document and JSON pointer, when a document named it.
+    pub via: Option<&'a Via>,
+}
+
+impl Identity<'_> {
+    /// The identity as owned values, for maps that outlive the findings.
+    pub fn to_owned(&self) -> (Rule, Key, Option<Digest>, Option<Via>) {
+        (
+            self.rule,
+            self.path.clone(),
+            self.digest.cloned(),
+            self.via.cloned(),
+        )
+    }
 }
 
 impl Finding {
@@ -154,11 +217,29 @@ impl Finding {
             rule,
             severity: rule.default_severity().unwrap_or(Severity::Info),
             location,
-            message: message.into(),
+            message: reworded(message.into()),
             expected: None,
             found: None,
             bytes: None,
             new: None,
+            cause: None,
+        }
+    }
+
+    /// Says why, for the code that acts on the finding later (see [`Cause`]).
+    #[must_use]
+    pub fn with_cause(mut self, cause: Cause) -> Finding {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// What makes this the same finding elsewhere (see [`Identity`]).
+    pub fn identity(&self) -> Identity<'_> {
+        Identity {
+            rule: self.rule,
+            path: &self.location.path,
+            digest: self.location.digest.as_ref(),
+            via: self.location.via.as_ref(),
         }
     }
 
@@ -205,6 +286,66 @@ impl Finding {
             &self.expected,
             &self.found,
         )
+    }
+}
+
+/// The message as given, or, when the environment variable `OCI_AUDIT_REWORD_MESSAGES`
+/// is set, reworded: the tests run the whole tool so to show that no code reads a message
+/// back (confirmation, merge, baselines and the ledger go by [`Identity`] and [`Cause`]).
+fn reworded(message: String) -> String {
+    static REWORD: OnceLock<bool> = OnceLock::new();
+    if *REWORD.get_or_init(|| std::env::var_os("OCI_AUDIT_REWORD_MESSAGES").is_some()) {
+        format!(
+            "reworded ({} chars): {}",
+            message.len(),
+            message.to_uppercase()
+        )
+    } else {
+        message
+    }
+}
+
+/// Serde for findings with their [`Cause`]s, which the report leaves out: a shard's
+/// partial result carries them to `merge` (`#[serde(with = "crate::finding::carried")]`).
+pub mod carried {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Cause, Finding};
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        finding: &'a Finding,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cause: Option<&'a Cause>,
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        #[serde(flatten)]
+        finding: Finding,
+        #[serde(default)]
+        cause: Option<Cause>,
+    }
+
+    /// Writes each finding with its cause.
+    pub fn serialize<S: Serializer>(findings: &[Finding], out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq(findings.iter().map(|finding| Out {
+            finding,
+            cause: finding.cause.as_ref(),
+        }))
+    }
+
+    /// Reads findings with their causes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Vec<Finding>, D::Error> {
+        let carried = Vec::<In>::deserialize(input)?;
+        Ok(carried
+            .into_iter()
+            .map(|In { mut finding, cause }| {
+                finding.cause = cause;
+                finding
+            })
+            .collect())
     }
 }
 

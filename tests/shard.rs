@@ -285,8 +285,8 @@ fn merge_refuses_parts_that_are_not_one_audit() {
         &[two[0].clone(), older],
         "was written by another version of oci-audit",
     );
-    let future = edit(&two[1], "future.json", "oci_audit_partial", 2.into());
-    refused(&[two[0].clone(), future], "a partial result of format 2");
+    let future = edit(&two[1], "future.json", "oci_audit_partial", 99.into());
+    refused(&[two[0].clone(), future], "a partial result of format 99");
     let report = in_dir("report.json");
     fs::write(
         &report,

@@ -13,6 +13,8 @@
 //!   a symlinked PATH, one file system.
 //! - `hostile`: a store changing under the audit, permission denied, devices and sockets,
 //!   a huge document, a closed stdout.
+//! - `identity`: findings known by identity, never by message: every message reworded
+//!   leaves exit codes, counters, merges, baselines and the ledger's comparison unchanged.
 //! - `live`: a real docker-registry written to while oci-audit audits it: only the
 //!   planted fault is an error in every audit.
 //! - `nightly`: the verification ledger, rolling re-verification, crash safety, one
@@ -34,6 +36,7 @@ mod conformance;
 mod corpus;
 mod detect;
 mod hostile;
+mod identity;
 mod live;
 mod nightly;
 mod object;

@@ -19,13 +19,10 @@ use std::time::Duration;
 
 use crate::backend::{Backend, Kind, ReadError};
 use crate::check::registry::parse_link;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Cause, Finding, Severity};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-
-/// `registry-blob-path-invalid`'s message for a blob directory without its data.
-pub(crate) const NO_DATA: &str = "blob directory has no data file";
 
 /// Largest link or small file read again.
 const MAX_SMALL: u64 = 64 * 1024;
@@ -55,7 +52,7 @@ pub fn is_confirmable(finding: &Finding) -> bool {
         | Rule::IoError
         | Rule::BlobDigestMismatch => true,
         // The registry makes a blob's directory, then renames its data into it.
-        Rule::RegistryBlobPathInvalid => finding.message == NO_DATA,
+        Rule::RegistryBlobPathInvalid => finding.cause == Some(Cause::NoDataFile),
         // A layout's index.json and oci-layout are rewritten in place by the tools that
         // write layouts; a blob's content is fixed by its digest.
         Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid | Rule::IndexJsonMissing => {
@@ -97,13 +94,15 @@ pub fn confirm(
     outcome
 }
 
-/// The finding a changed one becomes: the same place, the original rule in the message.
+/// The finding a changed one becomes: the same place, the original rule in the message
+/// and, for `merge`, in its cause.
 fn changed(original: &Finding, what: &str) -> Finding {
     let mut finding = Finding::new(
         Rule::ChangedDuringAudit,
         original.location.clone(),
         format!("{} no longer holds: {what}", original.rule.id()),
-    );
+    )
+    .with_cause(Cause::Changed { was: original.rule });
     finding.expected = Some(format!("{}: {}", original.rule.id(), original.message));
     finding.found = Some(what.to_owned());
     finding
@@ -161,11 +160,13 @@ fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
         }
         Rule::RegistryTagRevisionMissing => recheck_tag(backend, finding),
         Rule::RegistryReferenceUnlinked => {
-            // Unlinked in the repository the message names: look for the link now.
-            let repository = finding.message.rsplit(" in ").next()?.split(':').next()?;
+            // Unlinked in the repository its cause names: look for the link now.
+            let Some(Cause::Unlinked { repository }) = &finding.cause else {
+                return None;
+            };
             let digest = finding.location.digest.as_ref()?;
             let root = registry_root(key)?;
-            let name = Key::from(repository);
+            let name = Key::from(repository.as_str());
             let relative = |what: &str| {
                 root.join("repositories")
                     .join(name.as_bytes())
@@ -211,18 +212,20 @@ fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
             (finding.rule == Rule::DocumentJsonInvalid && parses)
                 .then(|| "it parses now (rewritten during the audit)".into())
         }
-        Rule::RegistryBlobPathInvalid if finding.message == NO_DATA => match now(backend, key) {
-            Now::Present(Kind::File, _) => {
-                Some("the data file is there now (written during the audit)".into())
-            }
-            Now::Absent => match key.parent().map(|dir| now(backend, &dir)) {
-                Some(Now::Absent) => {
-                    Some("the blob directory is gone (removed during the audit)".into())
+        Rule::RegistryBlobPathInvalid if finding.cause == Some(Cause::NoDataFile) => {
+            match now(backend, key) {
+                Now::Present(Kind::File, _) => {
+                    Some("the data file is there now (written during the audit)".into())
                 }
+                Now::Absent => match key.parent().map(|dir| now(backend, &dir)) {
+                    Some(Now::Absent) => {
+                        Some("the blob directory is gone (removed during the audit)".into())
+                    }
+                    _ => None,
+                },
                 _ => None,
-            },
-            _ => None,
-        },
+            }
+        }
         Rule::IndexJsonMissing => matches!(now(backend, key), Now::Present(..))
             .then(|| "index.json is there now (written during the audit)".into()),
         _ => None,
@@ -232,8 +235,7 @@ fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
 /// A link that was empty, garbled, absent where required, or held another digest.
 fn recheck_link(backend: &dyn Backend, finding: &Finding) -> Option<String> {
     let key = &finding.location.path;
-    let was_absent =
-        finding.message.contains("no current/link") || finding.message.contains("does not exist");
+    let was_absent = finding.cause == Some(Cause::LinkAbsent);
     match link_now(backend, key) {
         Ok(digest) if finding.rule == Rule::RegistryLinkPathMismatch => {
             // Still a mismatch unless it now holds the digest its path names.
@@ -280,7 +282,7 @@ fn recheck_io(backend: &dyn Backend, finding: &Finding) -> Option<String> {
     match now(backend, key) {
         Now::Absent => Some("the file is gone (deleted during the audit)".into()),
         Now::Present(kind, len) => {
-            if finding.message.contains("changed length") {
+            if finding.cause == Some(Cause::LengthChanged) {
                 // The length moved under the hash. A blob rewritten whole hashes clean now
                 // (a writer at work); one truncated in place and left so is corrupt at
                 // rest, and the finding stands.
@@ -295,7 +297,7 @@ fn recheck_io(backend: &dyn Backend, finding: &Finding) -> Option<String> {
                     _ => None,
                 };
             }
-            if matches!(kind, Kind::File) && finding.message.starts_with("cannot read") {
+            if matches!(kind, Kind::File) && finding.cause == Some(Cause::Unreadable) {
                 return match backend.read_small(key, 0) {
                     Ok(_) | Err(ReadError::TooLarge { .. }) => {
                         Some("it reads now (a passing error)".into())
@@ -424,7 +426,8 @@ mod tests {
             Rule::RegistryLinkInvalid,
             at(&format!("{TAG}/current/link")),
             "tag has no current/link: it points at nothing",
-        );
+        )
+        .with_cause(Cause::LinkAbsent);
         stands_then_changes(&dir, &backend, original, |dir| {
             write(
                 dir,
@@ -513,7 +516,8 @@ mod tests {
         let (dir, backend) = root();
         let blob_dir = std::path::Path::new(BLOB).parent().unwrap();
         fs::create_dir_all(dir.path().join(blob_dir)).unwrap();
-        let original = finding(Rule::RegistryBlobPathInvalid, at(BLOB), NO_DATA);
+        let original = finding(Rule::RegistryBlobPathInvalid, at(BLOB), "no data file")
+            .with_cause(Cause::NoDataFile);
         stands_then_changes(&dir, &backend, original.clone(), |dir| {
             write(dir, BLOB, b"moved in");
         });
@@ -567,7 +571,8 @@ mod tests {
             Rule::IoError,
             at(BLOB).with_digest(Some(digest())),
             "blob changed length while being audited",
-        );
+        )
+        .with_cause(Cause::LengthChanged);
         stands_then_changes(&dir, &backend, original, |dir| {
             fs::remove_file(dir.path().join(BLOB)).unwrap();
         });
@@ -576,11 +581,14 @@ mod tests {
             crate::hash::digest_bytes(&crate::model::digest::Algorithm::Sha256, content).unwrap();
         let key = format!("blobs/sha256/{}", whole.encoded());
         write(&dir, &key, content);
-        let mut findings = vec![finding(
-            Rule::IoError,
-            at(&key).with_digest(Some(whole)),
-            "blob changed length while being audited",
-        )];
+        let mut findings = vec![
+            finding(
+                Rule::IoError,
+                at(&key).with_digest(Some(whole)),
+                "blob changed length while being audited",
+            )
+            .with_cause(Cause::LengthChanged),
+        ];
         confirm(&backend, &mut findings, Severity::Warning, Duration::ZERO);
         assert_eq!(findings[0].rule, Rule::ChangedDuringAudit);
     }

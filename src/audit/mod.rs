@@ -234,6 +234,7 @@ pub fn audit_shard(
             options.settle,
         );
         report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let findings = std::mem::take(&mut report.findings);
         Ok(Partial {
             oci_audit_partial: PARTIAL_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -242,6 +243,7 @@ pub fn audit_shard(
             shard,
             verified,
             listed,
+            findings,
             report,
         })
     })

@@ -9,7 +9,7 @@ use crate::audit::documents::digest_mismatch;
 use crate::audit::nightly::Plan;
 use crate::audit::{Checked, Options, Pools, Progress, read_error};
 use crate::backend::{Backend, Hashed, Version};
-use crate::finding::{Finding, Location};
+use crate::finding::{Cause, Finding, Location};
 use crate::hash::HashResult;
 use crate::ledger::{Record, Recorder};
 use crate::rules::Rule;
@@ -262,7 +262,8 @@ fn judge(blob: Blob, hashed: &Hashed) -> Option<Finding> {
                 Location::path(blob.key()).with_digest(Some(blob.digest.clone())),
                 "blob changed length while being audited",
             )
-            .expected_found(blob.len, hashed.len),
+            .expected_found(blob.len, hashed.len)
+            .with_cause(Cause::LengthChanged),
         )
     } else if hashed.digest != *blob.digest {
         Some(digest_mismatch(&blob.key(), blob.digest, &hashed.digest))

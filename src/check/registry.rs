@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::check::graph::{Docs, Graph, children};
-use crate::finding::{Finding, Location};
+use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::{media_type, time};
@@ -432,7 +432,11 @@ impl<'a> Registry<'a> {
         let digest = match link_digest(link) {
             Ok(digest) => digest,
             Err(message) => {
-                findings.push(Finding::new(Rule::RegistryLinkInvalid, location(), message));
+                let mut finding = Finding::new(Rule::RegistryLinkInvalid, location(), message);
+                if matches!(link.content(), Content::Missing) {
+                    finding = finding.with_cause(Cause::LinkAbsent);
+                }
+                findings.push(finding);
                 return None;
             }
         };
@@ -538,11 +542,14 @@ impl<'a> Registry<'a> {
             let current_link = tag.current(self.inventory);
             let current = match current_link.content() {
                 Content::Missing => {
-                    findings.push(Finding::new(
-                        Rule::RegistryLinkInvalid,
-                        Location::path(current_link.display()),
-                        "tag has no current/link: it points at nothing",
-                    ));
+                    findings.push(
+                        Finding::new(
+                            Rule::RegistryLinkInvalid,
+                            Location::path(current_link.display()),
+                            "tag has no current/link: it points at nothing",
+                        )
+                        .with_cause(Cause::LinkAbsent),
+                    );
                     None
                 }
                 _ => self.check_link(&current_link, Need::Needed, findings),
@@ -602,13 +609,18 @@ impl<'a> Registry<'a> {
             };
             let unlinked = |d: &Descriptor, what: &str, findings: &mut Vec<Finding>| {
                 let Some(target) = &d.digest else { return };
-                findings.push(Finding::new(
-                    Rule::RegistryReferenceUnlinked,
-                    Location::path(self.root.blob_key(target))
-                        .with_digest(Some(target.clone()))
-                        .via(self.root.blob_key(digest), &*d.pointer),
-                    format!("{what} is not linked in {}: pulls fail", repository.name),
-                ));
+                findings.push(
+                    Finding::new(
+                        Rule::RegistryReferenceUnlinked,
+                        Location::path(self.root.blob_key(target))
+                            .with_digest(Some(target.clone()))
+                            .via(self.root.blob_key(digest), &*d.pointer),
+                        format!("{what} is not linked in {}: pulls fail", repository.name),
+                    )
+                    .with_cause(Cause::Unlinked {
+                        repository: repository.name.clone(),
+                    }),
+                );
             };
             match &loaded.document {
                 Some(Document::Index(index)) => {

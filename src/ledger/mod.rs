@@ -451,6 +451,7 @@ impl Ledger {
                 found,
                 bytes: None,
                 new: None,
+                cause: None,
             });
         }
         Ok(findings)

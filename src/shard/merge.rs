@@ -3,16 +3,19 @@
 //!
 //! Every shard ran the metadata pass whole, so the lowest shard's report stands for it
 //! (store, coverage, reclaimable space, counters); the verify phase's findings and counts
-//! come from every shard. Findings every shard made alike collapse when the policy sorts
-//! and dedups them. What the listings disagree on is a finding of its own: a blob no shard
+//! come from every shard. Findings are matched across shards by their identity (rule,
+//! path, digest, referrer), never by their message, which another build may word
+//! otherwise. What the listings disagree on is a finding of its own: a blob no shard
 //! verified, a blob that appeared or vanished while the shards ran.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use crate::audit::Baseline;
 use crate::audit::Verified;
 use crate::audit::confirm::is_confirmable;
-use crate::finding::{Finding, Location, Policy};
+use crate::finding::{Cause, Finding, Location, Policy};
+use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::report::Report;
 use crate::rules::Rule;
@@ -84,8 +87,11 @@ pub struct Difference {
     pub why: &'static str,
 }
 
+/// A finding's identity, owned (see [`crate::finding::Identity`]).
+type OwnedIdentity = (Rule, Key, Option<Digest>, Option<crate::finding::Via>);
+
 /// Parts folded in one at a time, so that merging N parts holds one part's report, the
-/// findings (deduplicated as they come) and one listing entry per blob, not N reports.
+/// findings (one group per identity) and one listing entry per blob, not N reports.
 pub struct Merger {
     /// The first part given, which every later one must agree with: its file, shard,
     /// store, options and version.
@@ -95,9 +101,11 @@ pub struct Merger {
     /// The lowest shard's report so far (the metadata pass, the same in every shard), and
     /// its own verify phase.
     lowest: Option<(Shard, Report, Verified)>,
-    /// Every part's findings, deduplicated whenever they have doubled.
-    findings: Vec<Finding>,
-    deduplicated: usize,
+    /// Per identity, the findings of the part that made the most of it (the lowest shard
+    /// on a tie), and that shard: every shard ran the same checks, so a finding every
+    /// shard made is kept once, and one that only some shards saw (the store changed
+    /// between them) is kept too.
+    findings: HashMap<OwnedIdentity, (u32, Vec<Finding>)>,
     /// The sum of the parts' verify phases.
     verified: Verified,
     /// The longest part.
@@ -120,8 +128,7 @@ impl Merger {
             first: None,
             given: Vec::new(),
             lowest: None,
-            findings: Vec::new(),
-            deduplicated: 0,
+            findings: HashMap::new(),
             verified: Verified::default(),
             elapsed_ms: 0,
             listed: HashMap::new(),
@@ -136,7 +143,8 @@ impl Merger {
             shard,
             verified,
             listed,
-            mut report,
+            findings,
+            report,
             ..
         } = part;
         let words = (shard.count as usize).div_ceil(64);
@@ -148,13 +156,7 @@ impl Merger {
             slot.1 |= entry.sliced;
             slot.2[shard.index as usize / 64] |= 1 << (shard.index % 64);
         }
-        self.findings.append(&mut report.findings);
-        if self.findings.len() > 2 * self.deduplicated.max(1024) {
-            self.findings
-                .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-            self.findings.dedup();
-            self.deduplicated = self.findings.len();
-        }
+        self.fold_findings(shard.index, findings);
         self.verified.blobs += verified.blobs;
         self.verified.bytes += verified.bytes;
         self.elapsed_ms = self.elapsed_ms.max(report.stats.elapsed_ms);
@@ -162,6 +164,32 @@ impl Merger {
             self.lowest = Some((shard, report, verified));
         }
         Ok(())
+    }
+
+    /// Folds one shard's findings into the groups by identity.
+    fn fold_findings(&mut self, shard: u32, findings: Vec<Finding>) {
+        let mut groups: HashMap<OwnedIdentity, Vec<Finding>> = HashMap::new();
+        for finding in findings {
+            groups
+                .entry(finding.identity().to_owned())
+                .or_default()
+                .push(finding);
+        }
+        for (identity, group) in groups {
+            match self.findings.entry(identity) {
+                Entry::Vacant(slot) => {
+                    slot.insert((shard, group));
+                }
+                Entry::Occupied(mut slot) => {
+                    let (kept_shard, kept) = slot.get_mut();
+                    let more = group.len() > kept.len();
+                    if more || (group.len() == kept.len() && shard < *kept_shard) {
+                        *kept_shard = shard;
+                        *kept = group;
+                    }
+                }
+            }
+        }
     }
 
     /// Refuses a part of another split, store, options or version than the first, and a
@@ -258,7 +286,10 @@ impl Merger {
                 given: list(true),
             });
         }
-        let mut findings = std::mem::take(&mut self.findings);
+        let mut findings: Vec<Finding> = std::mem::take(&mut self.findings)
+            .into_values()
+            .flat_map(|(_, group)| group)
+            .collect();
         findings.extend(self.listing_findings(count));
         let stats = &mut report.stats;
         // Each shard's counters hold the metadata pass (the same in all) and its own verify
@@ -332,24 +363,18 @@ impl Merger {
 }
 
 /// Drops a finding one shard saw stand when another saw it change (a
-/// `changed-during-audit` finding at the same place naming it): the store moved under
-/// the audit, and the change is what is reported, as one run reports it.
+/// `changed-during-audit` finding at the same place whose cause names its rule): the store
+/// moved under the audit, and the change is what is reported, as one run reports it.
 fn superseded(findings: &mut Vec<Finding>) {
-    let changed: std::collections::HashSet<(&Location, &str)> = findings
+    let changed: HashSet<(Location, Rule)> = findings
         .iter()
-        .filter(|f| f.rule == Rule::ChangedDuringAudit)
-        .filter_map(|f| Some((&f.location, f.expected.as_deref()?)))
+        .filter_map(|f| match &f.cause {
+            Some(Cause::Changed { was }) => Some((f.location.clone(), *was)),
+            _ => None,
+        })
         .collect();
     if changed.is_empty() {
         return;
     }
-    let gone: Vec<bool> = findings
-        .iter()
-        .map(|f| {
-            f.rule != Rule::ChangedDuringAudit
-                && changed.contains(&(&f.location, &*format!("{}: {}", f.rule.id(), f.message)))
-        })
-        .collect();
-    let mut gone = gone.into_iter();
-    findings.retain(|_| !gone.next().unwrap_or(false));
+    findings.retain(|f| !changed.contains(&(f.location.clone(), f.rule)));
 }

@@ -16,12 +16,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Verified;
+use crate::finding::Finding;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::report::Report;
 
-/// The version of the partial file's shape; `merge` refuses any other.
-pub const PARTIAL_VERSION: u32 = 1;
+/// The version of the partial file's shape; `merge` refuses any other. 2: findings
+/// travel beside the report, each with its cause.
+pub const PARTIAL_VERSION: u32 = 2;
 
 /// One slice of an audit: `index` of `count`, counted from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -129,8 +131,11 @@ pub struct Partial {
     pub verified: Verified,
     /// Every blob this shard listed, in every store.
     pub listed: Vec<Listed>,
-    /// The report: every finding raw (confirmed at every severity, not sorted, no
-    /// policy), counters, coverage, reclaimable space.
+    /// Every finding raw (confirmed at every severity, not sorted, no policy), each with
+    /// its cause, which the report leaves out.
+    #[serde(with = "crate::finding::carried")]
+    pub findings: Vec<Finding>,
+    /// The report without its findings: counters, coverage, reclaimable space.
     pub report: Report,
 }
 

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::backend::{Backend, Entry, Kind, ReadError, Stat};
-use crate::finding::{Finding, Location};
+use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
@@ -600,7 +600,9 @@ fn shard_blobs(
         }
         match data {
             None => findings.push(
-                path_invalid(data_display, crate::audit::confirm::NO_DATA).with_digest(&digest),
+                path_invalid(data_display, "blob directory has no data file")
+                    .with_digest(&digest)
+                    .with_cause(Cause::NoDataFile),
             ),
             Some(Err(error)) => {
                 findings.push(io_finding(&data_display, error).with_digest(&digest));

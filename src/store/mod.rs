@@ -31,7 +31,7 @@ pub mod zot;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{ReadError, Version};
-use crate::finding::{Finding, Location};
+use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::{Digest, DigestIndex};
 use crate::model::key::Key;
 use crate::rules::Rule;
@@ -316,4 +316,5 @@ pub fn io_finding(path: &Key, error: &ReadError) -> Finding {
         Location::path(path),
         format!("cannot read: {error}"),
     )
+    .with_cause(Cause::Unreadable)
 }
