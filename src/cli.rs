@@ -7,10 +7,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use oci_audit::audit::{Baseline, StateOptions};
 use oci_audit::backend::local::ReadMode;
+use oci_audit::kinds::detect::DetectOptions;
 use oci_audit::model::digest::Digest;
 use oci_audit::report::CoverageDetail;
 use oci_audit::shard::Shard;
-use oci_audit::store::detect::DetectOptions;
 use oci_audit::{Options, Override, Policy, Rule, Severity, Target};
 
 /// Audit OCI image storage (image layouts, directories of layouts, Docker Distribution

@@ -18,6 +18,7 @@ pub mod baseline;
 pub mod check;
 pub mod finding;
 pub mod hash;
+pub mod kinds;
 pub mod ledger;
 pub mod model;
 pub mod report;

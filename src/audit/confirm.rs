@@ -18,8 +18,8 @@
 use std::time::Duration;
 
 use crate::backend::{Backend, Kind, ReadError};
-use crate::check::registry::parse_link;
 use crate::finding::{Cause, Finding, Severity};
+use crate::kinds::distribution::checks::parse_link;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;

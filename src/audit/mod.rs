@@ -9,7 +9,7 @@
 //!
 //! A Distribution root runs the same phases over one blob store: its inventory (shards in
 //! parallel), repositories (in parallel), documents from every revision link, the graph,
-//! then `check::registry` for links, tags, uploads and garbage collection.
+//! then `checks` for links, tags, uploads and garbage collection.
 //!
 //! Every task returns its findings; nothing is shared behind a lock on the hot path except
 //! the progress counter.
@@ -25,6 +25,10 @@ use crate::backend::local::{LocalFs, ReadMode};
 use crate::backend::{Backend, ReadError};
 use crate::baseline;
 use crate::finding::{Finding, Location, Policy};
+use crate::kinds::detect::{self, DetectOptions};
+use crate::kinds::distribution::{RegistryAudit, audit_registry};
+use crate::kinds::layout::{LayoutAudit, audit_layout};
+use crate::kinds::zot::{ZotAudit, audit_zot};
 use crate::ledger::{Ledger, LedgerError, RunSummary, unix_seconds};
 use crate::model::key::Key;
 use crate::report::{
@@ -32,13 +36,9 @@ use crate::report::{
 };
 use crate::rules::Rule;
 use crate::shard::{Listed, PARTIAL_VERSION, Partial, Shard};
-use crate::store::detect::{self, DetectOptions};
 use crate::store::{Error, StoreKind, io_finding};
 use crate::target::Target;
-use layout::{LayoutAudit, audit_layout};
-use registry::{RegistryAudit, audit_registry};
 use verify::{Ledgered, VerifySet, listed, verify_blobs};
-use zot::{ZotAudit, audit_zot};
 
 /// What the audit does and how.
 #[derive(Clone, Debug)]
@@ -167,12 +167,8 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 pub mod confirm;
-mod documents;
-mod layout;
 mod nightly;
-mod registry;
 mod verify;
-mod zot;
 
 pub use nightly::StateOptions;
 
@@ -469,7 +465,7 @@ fn gather(
     let mut findings = std::mem::take(&mut found.findings);
     findings.extend(backend.findings());
     let docker = match backend.archive() {
-        Some(archive) if found.docker => Some(crate::check::docker::check(
+        Some(archive) if found.docker => Some(crate::kinds::docker_archive::check(
             archive,
             options.max_document_size,
         )),
@@ -687,7 +683,7 @@ fn gather(
     let report = Report {
         version: JSON_VERSION,
         store: StoreInfo {
-            kind: StoreKind::of(&found),
+            kind: found.kind(),
             path: name.to_owned(),
             stores,
         },

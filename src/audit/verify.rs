@@ -5,10 +5,10 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::audit::documents::digest_mismatch;
 use crate::audit::nightly::Plan;
 use crate::audit::{Checked, Options, Pools, Progress, read_error};
 use crate::backend::{Backend, Hashed, Version};
+use crate::check::documents::digest_mismatch;
 use crate::finding::{Cause, Finding, Location};
 use crate::hash::HashResult;
 use crate::ledger::{Record, Recorder};

@@ -1,7 +1,7 @@
 //! The storage boundary: everything the audit reads goes through a [`Backend`], which
 //! lists, stats, reads small objects and hashes large ones, and owns every system call or
-//! request. Above it, the store interpreters (`store::layout`, `store::distribution`,
-//! `store::detect`) speak in store-relative [`Key`]s, and the checks, the graph, garbage
+//! request. Above it, the store kinds (`kinds::layout`, `kinds::distribution`,
+//! `kinds::detect`) speak in store-relative [`Key`]s, and the checks, the graph, garbage
 //! collection and the report never learn which backend they ran on.
 //!
 //! ```text

@@ -23,11 +23,6 @@
 //! Everything here speaks in keys relative to the audited root and reads through a
 //! `Backend`; no path or system call appears above the backend boundary.
 
-pub mod detect;
-pub mod distribution;
-pub mod layout;
-pub mod zot;
-
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{ReadError, Version};
@@ -35,7 +30,6 @@ use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::{Digest, DigestIndex};
 use crate::model::key::Key;
 use crate::rules::Rule;
-pub use distribution::RegistryRoot;
 
 /// The kind of store found under the audited path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,22 +55,6 @@ pub enum StoreKind {
     /// layouts. `store.stores` in the report lists each one with its own kind.
     #[serde(rename = "mixed")]
     Mixed,
-}
-
-impl StoreKind {
-    /// The kind of the whole audited tree, from what was found in it.
-    pub fn of(found: &detect::Found) -> StoreKind {
-        if found.docker {
-            return StoreKind::DockerArchive;
-        }
-        match (&found.layouts[..], &found.registries[..], &found.zots[..]) {
-            ([], [_], []) => StoreKind::Distribution,
-            ([], [], [_]) => StoreKind::Zot,
-            ([only], [], []) if only.prefix.is_empty() => StoreKind::OciLayout,
-            (_, [], []) => StoreKind::OciLayouts,
-            _ => StoreKind::Mixed,
-        }
-    }
 }
 
 /// Why an audit could not run at all (exit code 2). Problems inside a store are findings.

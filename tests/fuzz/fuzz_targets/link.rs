@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oci_audit::check::registry;
+use oci_audit::kinds::distribution::checks as registry;
 use oci_audit::model::time;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,38 +1,41 @@
 //! One Docker Distribution root: inventory, repositories, documents from every revision,
-//! the graph, then `check::registry` for links, tags, uploads and garbage collection.
+//! the graph, then `checks` for links, tags, uploads and garbage collection.
+
+pub mod checks;
+pub mod listing;
 
 use std::time::SystemTime;
 
-use crate::audit::documents::{hashed_flags, load_documents};
 use crate::audit::{Checked, Options};
 use crate::backend::Backend;
 use crate::check::document::Expect;
+use crate::check::documents::{hashed_flags, load_documents};
 use crate::check::graph::Graph;
-use crate::check::registry::{self, GcOptions, Registry};
 use crate::finding::Finding;
+use crate::kinds::distribution::checks::{self as registry, GcOptions, Registry};
+use crate::kinds::distribution::listing::{self as distribution, RegistryRoot};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
-use crate::store::distribution::{self, RegistryRoot};
 use crate::store::{Inventory, Own};
 
 /// What a Distribution root's first phases leave for the rest.
-pub(super) struct RegistryAudit {
-    pub(super) inventory: Inventory,
-    pub(super) hashed: Vec<Checked>,
-    pub(super) findings: Vec<Finding>,
-    pub(super) coverage: Vec<Coverage>,
-    pub(super) reclaimable: Vec<Reclaimable>,
-    pub(super) total: ReclaimableTotal,
-    pub(super) repositories: u64,
-    pub(super) uploads: u64,
-    pub(super) upload_bytes: u64,
-    pub(super) documents: u64,
-    pub(super) bytes_hashed: u64,
+pub(crate) struct RegistryAudit {
+    pub(crate) inventory: Inventory,
+    pub(crate) hashed: Vec<Checked>,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) coverage: Vec<Coverage>,
+    pub(crate) reclaimable: Vec<Reclaimable>,
+    pub(crate) total: ReclaimableTotal,
+    pub(crate) repositories: u64,
+    pub(crate) uploads: u64,
+    pub(crate) upload_bytes: u64,
+    pub(crate) documents: u64,
+    pub(crate) bytes_hashed: u64,
 }
 
 /// Inventory, repositories, documents, graph and registry checks of a Distribution root.
-pub(super) fn audit_registry(
+pub(crate) fn audit_registry(
     backend: &dyn Backend,
     root: &RegistryRoot,
     options: &Options,

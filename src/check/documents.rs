@@ -22,7 +22,7 @@ use crate::store::{Inventory, Lookup};
 /// Reads, hashes and parses every index, manifest and config reachable from `frontier`
 /// (the entries of `index.json`, or a registry's revisions), one breadth-first level at a
 /// time, each level in parallel.
-pub(super) fn load_documents<'i>(
+pub(crate) fn load_documents<'i>(
     backend: &dyn Backend,
     mut frontier: Vec<(Digest, Expect)>,
     blobs: &'i dyn Lookup,
@@ -136,7 +136,7 @@ fn check_content(
     Some((bytes.len() as u64, result))
 }
 
-pub(super) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Finding {
+pub(crate) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Finding {
     Finding::new(
         Rule::BlobDigestMismatch,
         Location::path(key).with_digest(Some(digest.clone())),
@@ -148,7 +148,7 @@ pub(super) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Fi
 /// What is known of each blob of `inventory` before the verify phase: documents were
 /// hashed as they were read. `docs` must be kept against `inventory` (its positions are
 /// used as they are).
-pub(super) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<Checked> {
+pub(crate) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<Checked> {
     let mut flags = vec![Checked::No; inventory.len()];
     if !docs.is_kept_against(inventory) {
         // Only an inventory past 2^32 blobs: its documents are verified like other blobs.

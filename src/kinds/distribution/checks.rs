@@ -1,7 +1,7 @@
 //! The Distribution checks: link files, tags, repository references and uploads, then
 //! what garbage collection would reclaim, and platform coverage per `repository:tag`.
 //! Documents themselves were loaded and checked as for layouts; this module works on the
-//! repositories `store::distribution` listed and the documents already parsed.
+//! repositories `listing` listed and the documents already parsed.
 //!
 //! Garbage collection follows distribution's `MarkAndSweep`: mark every manifest linked as
 //! a revision in any repository and everything it references, then every blob not marked
@@ -20,13 +20,13 @@ use rayon::prelude::*;
 
 use crate::check::graph::{Docs, Graph, children};
 use crate::finding::{Cause, Finding, Location};
+use crate::kinds::distribution::listing::{Content, DigestLinks, Link, RegistryRoot, Repository};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::{media_type, time};
 use crate::report::{Coverage, CoverageShare, Covered, Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::BlobPaths;
-use crate::store::distribution::{Content, DigestLinks, Link, RegistryRoot, Repository};
 use crate::store::{Blob, Inventory};
 
 /// How garbage collection is simulated.

@@ -6,34 +6,37 @@
 //! nobody names is an orphan: zot removes a `_blobstore` copy only when the last repository
 //! drops the digest (`deleteBlobChecked`), so an orphan stays until removed by hand.
 
+pub mod listing;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::audit::layout::{LayoutAudit, check_layout, report_unreferenced};
 use crate::audit::{Checked, Options};
 use crate::backend::Backend;
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
+use crate::kinds::layout::listing as layout;
+use crate::kinds::layout::{LayoutAudit, check_layout, report_unreferenced};
+use crate::kinds::zot::listing::{self as zot, FullCopies, Resolved, ZotLookup, ZotRoot};
 use crate::model::digest::Digest;
 use crate::model::time;
 use crate::rules::Rule;
-use crate::store::zot::{self, FullCopies, Resolved, ZotLookup, ZotRoot};
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Own, layout};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Own};
 
 /// What a zot root's first phases leave for the rest.
-pub(super) struct ZotAudit {
+pub(crate) struct ZotAudit {
     /// Each repository, then `_blobstore`, ready for the verify phase.
-    pub(super) layouts: Vec<LayoutAudit>,
+    pub(crate) layouts: Vec<LayoutAudit>,
     /// Findings about the root as a whole (orphans in `_blobstore`, stale uploads).
-    pub(super) findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
     /// Repositories.
-    pub(super) repositories: u64,
+    pub(crate) repositories: u64,
     /// Uploads in progress.
-    pub(super) uploads: u64,
+    pub(crate) uploads: u64,
     /// Their bytes.
-    pub(super) upload_bytes: u64,
+    pub(crate) upload_bytes: u64,
 }
 
 /// What zot's garbage collection does with a repository blob nothing reaches.
@@ -41,7 +44,7 @@ const REPOSITORY_GC: &str =
     "; zot's garbage collection deletes it once it is older than gcDelay (default 1h)";
 
 /// Inventories, repositories, `_blobstore` and uploads of one zot root.
-pub(super) fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &Options) -> ZotAudit {
+pub(crate) fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &Options) -> ZotAudit {
     let mut findings = Vec::new();
     // `_blobstore` first: its copies are the ones markers resolve to.
     let layouts: Vec<&LayoutRoot> = zot.blobstore.iter().chain(&zot.repositories).collect();

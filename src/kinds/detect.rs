@@ -18,9 +18,10 @@
 
 use crate::backend::{Backend, Entry, Kind, Version};
 use crate::finding::Finding;
+use crate::kinds::distribution::listing::RegistryRoot;
+use crate::kinds::zot::listing::{self as zot, ZotRoot};
 use crate::model::key::Key;
-use crate::store::zot::{self, ZotRoot};
-use crate::store::{Error, LayoutRoot, RegistryRoot, io_finding};
+use crate::store::{Error, LayoutRoot, StoreKind, io_finding};
 
 /// The walk stops this deep, whatever the tree holds.
 const MAX_DEPTH: usize = 64;
@@ -117,6 +118,22 @@ pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Resu
     found.registries.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     found.zots.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     Ok(found)
+}
+
+impl Found {
+    /// The kind of the whole audited tree, from what was found in it.
+    pub fn kind(&self) -> StoreKind {
+        if self.docker {
+            return StoreKind::DockerArchive;
+        }
+        match (&self.layouts[..], &self.registries[..], &self.zots[..]) {
+            ([], [_], []) => StoreKind::Distribution,
+            ([], [], [_]) => StoreKind::Zot,
+            ([only], [], []) if only.prefix.is_empty() => StoreKind::OciLayout,
+            (_, [], []) => StoreKind::OciLayouts,
+            _ => StoreKind::Mixed,
+        }
+    }
 }
 
 fn device(version: &Version) -> Option<u64> {

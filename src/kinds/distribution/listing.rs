@@ -19,7 +19,7 @@
 //! finding.
 //!
 //! This layer lists directories and reads the small `link` and `startedat` files; what
-//! they must hold is judged by `check::registry`. Nothing is followed through a symlink.
+//! they must hold is judged by `checks`. Nothing is followed through a symlink.
 
 use rayon::prelude::*;
 
@@ -76,7 +76,7 @@ pub enum LinkContent {
     /// A digest, when the bytes are exactly its text (the common case, kept in 40 bytes
     /// instead of a copy of the text: a registry has hundreds of thousands of links).
     Digest(Digest),
-    /// Any other bytes, which may or may not be a digest (judged by `check::registry`),
+    /// Any other bytes, which may or may not be a digest (judged by `checks`),
     /// boxed to their length.
     Bytes(Box<[u8]>),
     /// `link` is absent where it is required (a tag without `current/link`).

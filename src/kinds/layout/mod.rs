@@ -1,37 +1,40 @@
 //! One OCI image layout: its `oci-layout` and `index.json`, inventory, documents and
 //! graph, and the blobs nothing reaches.
 
+pub mod listing;
+
 use std::collections::HashSet;
 
-use crate::audit::documents::{hashed_flags, load_documents};
 use crate::audit::{Checked, Options, read_error};
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
+use crate::check::documents::{hashed_flags, load_documents};
 use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
+use crate::kinds::layout::listing as layout;
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::report::Coverage;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, Own, layout};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, Own};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
 
 /// What one layout's first phases leave for the rest.
-pub(super) struct LayoutAudit {
-    pub(super) layout: LayoutRoot,
-    pub(super) inventory: Inventory,
+pub(crate) struct LayoutAudit {
+    pub(crate) layout: LayoutRoot,
+    pub(crate) inventory: Inventory,
     /// Per blob of the inventory: what is known of its content before the verify phase.
-    pub(super) hashed: Vec<Checked>,
-    pub(super) coverage: Vec<Coverage>,
-    pub(super) findings: Vec<Finding>,
-    pub(super) documents: u64,
-    pub(super) bytes_hashed: u64,
+    pub(crate) hashed: Vec<Checked>,
+    pub(crate) coverage: Vec<Coverage>,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) documents: u64,
+    pub(crate) bytes_hashed: u64,
 }
 
 /// Structure, inventory, documents and graph of one layout.
-pub(super) fn audit_layout(
+pub(crate) fn audit_layout(
     backend: &dyn Backend,
     layout: &LayoutRoot,
     options: &Options,
@@ -65,26 +68,26 @@ pub(super) fn audit_layout(
 }
 
 /// What checking a layout's documents leaves (the documents themselves are dropped).
-pub(super) struct LayoutCheck {
+pub(crate) struct LayoutCheck {
     /// What is known of each blob of the lookup's inventory: documents were hashed as
     /// they were read.
-    pub(super) hashed: Vec<Checked>,
+    pub(crate) hashed: Vec<Checked>,
     /// Documents parsed.
-    pub(super) documents: u64,
+    pub(crate) documents: u64,
     /// Bytes hashed while reading them.
-    pub(super) bytes_hashed: u64,
+    pub(crate) bytes_hashed: u64,
     /// Platform coverage of each `index.json` entry.
-    pub(super) coverage: Vec<Coverage>,
+    pub(crate) coverage: Vec<Coverage>,
     /// Every digest a descriptor names, when that is known for sure: `None` when a
     /// document that could name blobs was not read (an unreadable `index.json`, a manifest
     /// that does not parse, a descriptor whose type is unreadable), since then no blob can
     /// honestly be called unreferenced.
-    pub(super) reachable: Option<HashSet<Digest>>,
+    pub(crate) reachable: Option<HashSet<Digest>>,
 }
 
 /// `oci-layout`, `index.json` (read as `index`), every document it reaches through
 /// `blobs`, and the graph: edges, cycles, cross-checks, coverage.
-pub(super) fn check_layout(
+pub(crate) fn check_layout(
     backend: &dyn Backend,
     layout: &LayoutRoot,
     blobs: &dyn Lookup,
@@ -203,7 +206,7 @@ fn read_index_json(
 /// `blob-unreferenced` for every blob of a layout that `index.json` does not reach.
 /// `what_then` says what becomes of such a blob (for a zot repository: its garbage
 /// collection), starting with "; ", or is empty.
-pub(super) fn report_unreferenced(
+pub(crate) fn report_unreferenced(
     layout: &LayoutRoot,
     inventory: &Inventory,
     reachable: &HashSet<Digest>,

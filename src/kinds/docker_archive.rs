@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::backend::Backend;
 use crate::backend::archive::{ArchiveBackend, Node};
-use crate::check::registry::{is_repository_name, is_tag};
 use crate::finding::{Finding, Location};
+use crate::kinds::distribution::checks::{is_repository_name, is_tag};
 use crate::model::digest::{Algorithm, Digest};
 use crate::model::key::Key;
 use crate::model::platform::Platform;
