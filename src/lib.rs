@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod assemble;
 pub mod audit;
 pub mod backend;
 pub mod baseline;

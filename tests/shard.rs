@@ -355,5 +355,5 @@ fn shard_options_are_checked_before_the_audit() {
         written["shard"],
         serde_json::json!({"index": 1, "count": 2})
     );
-    assert!(rule_ids(&serde_json::to_string(&written["report"]).unwrap()).is_empty());
+    assert!(rule_ids(&serde_json::to_string(&written).unwrap()).is_empty());
 }

@@ -19,13 +19,9 @@ use std::time::Duration;
 
 use crate::backend::{Backend, Kind, ReadError};
 use crate::finding::{Cause, Finding, Severity};
-use crate::kinds::distribution::checks::parse_link;
-use crate::model::digest::Digest;
-use crate::model::key::Key;
+use crate::kinds;
 use crate::rules::Rule;
-
-/// Largest link or small file read again.
-const MAX_SMALL: u64 = 64 * 1024;
+use crate::store::{Presence, presence};
 
 /// What confirmation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,26 +35,20 @@ pub struct Confirmed {
 /// Whether a finding is of a kind a concurrent writer can produce.
 pub fn is_confirmable(finding: &Finding) -> bool {
     match finding.rule {
-        Rule::RegistryLinkInvalid
-        | Rule::RegistryLinkPathMismatch
-        | Rule::RegistryTagRevisionMissing
-        | Rule::RegistryLinkTargetMissing
-        | Rule::RegistryReferenceUnlinked
-        | Rule::DescriptorBlobMissing
+        Rule::DescriptorBlobMissing
         | Rule::IndexManifestMissing
         | Rule::SubjectMissing
         | Rule::RegistryUploadStale
         | Rule::RegistryUploadInvalid
         | Rule::IoError
         | Rule::BlobDigestMismatch => true,
-        // The registry makes a blob's directory, then renames its data into it.
-        Rule::RegistryBlobPathInvalid => finding.cause == Some(Cause::NoDataFile),
         // A layout's index.json and oci-layout are rewritten in place by the tools that
         // write layouts; a blob's content is fixed by its digest.
-        Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid | Rule::IndexJsonMissing => {
+        Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid => {
             finding.location.digest.is_none()
         }
-        _ => false,
+        // What only one kind of store can show is that kind's to re-check.
+        _ => kinds::rechecking(finding).is_some(),
     }
 }
 
@@ -108,81 +98,28 @@ fn changed(original: &Finding, what: &str) -> Finding {
     finding
 }
 
-/// What a read of `key` shows now.
-enum Now {
-    Absent,
-    Present(Kind, u64),
-    Unreadable,
-}
-
-fn now(backend: &dyn Backend, key: &Key) -> Now {
-    match backend.stat(key) {
-        Ok(stat) => Now::Present(stat.kind, stat.len),
-        Err(error) if error.is_not_found() => Now::Absent,
-        Err(_) => Now::Unreadable,
-    }
-}
-
-/// The digest a link file holds now, or why not.
-fn link_now(backend: &dyn Backend, key: &Key) -> Result<Digest, String> {
-    match backend.read_small(key, MAX_SMALL) {
-        Ok(bytes) => parse_link(&bytes),
-        Err(error) if error.is_not_found() => Err("absent".to_owned()),
-        Err(error) => Err(error.to_string()),
-    }
-}
-
 /// `None` when the evidence behind `finding` is as it was (the finding stands); else what
-/// changed.
+/// changed. Findings about content are re-checked here, whatever the store; the rest by
+/// the kind that made them.
 fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
+    if let Some(kind) = kinds::rechecking(finding) {
+        return kind.recheck(backend, finding);
+    }
     let key = &finding.location.path;
     match finding.rule {
         // A blob named but absent: has it appeared (pushed after the listing)?
         Rule::DescriptorBlobMissing | Rule::IndexManifestMissing | Rule::SubjectMissing => {
-            match now(backend, key) {
-                Now::Present(..) => Some("the blob is there now (written during the audit)".into()),
+            match presence(backend, key) {
+                Presence::Present(..) => {
+                    Some("the blob is there now (written during the audit)".into())
+                }
                 _ => None,
             }
         }
-        Rule::RegistryLinkTargetMissing => {
-            if matches!(now(backend, key), Now::Present(..)) {
-                return Some("the blob is there now (written during the audit)".into());
+        Rule::RegistryUploadStale | Rule::RegistryUploadInvalid => match presence(backend, key) {
+            Presence::Absent => {
+                Some("the upload is gone (finished or purged during the audit)".into())
             }
-            let link = &finding.location.via.as_ref()?.path;
-            match (link_now(backend, link), &finding.location.digest) {
-                (Ok(digest), Some(named)) if digest == *named => None,
-                (Ok(digest), _) => Some(format!("the link holds {digest} now")),
-                (Err(why), _) => Some(format!("the link is {why} now (removed during the audit)")),
-            }
-        }
-        Rule::RegistryLinkInvalid | Rule::RegistryLinkPathMismatch => {
-            recheck_link(backend, finding)
-        }
-        Rule::RegistryTagRevisionMissing => recheck_tag(backend, finding),
-        Rule::RegistryReferenceUnlinked => {
-            // Unlinked in the repository its cause names: look for the link now.
-            let Some(Cause::Unlinked { repository }) = &finding.cause else {
-                return None;
-            };
-            let digest = finding.location.digest.as_ref()?;
-            let root = registry_root(key)?;
-            let name = Key::from(repository.as_str());
-            let relative = |what: &str| {
-                root.join("repositories")
-                    .join(name.as_bytes())
-                    .join(format!(
-                        "{what}/{}/{}/link",
-                        digest.algorithm(),
-                        digest.encoded()
-                    ))
-            };
-            let linked = [relative("_layers"), relative("_manifests/revisions")]
-                .iter()
-                .any(|link| link_now(backend, link).is_ok_and(|d| d == *digest));
-            linked.then(|| format!("{repository} links it now (linked during the audit)"))
-        }
-        Rule::RegistryUploadStale | Rule::RegistryUploadInvalid => match now(backend, key) {
-            Now::Absent => Some("the upload is gone (finished or purged during the audit)".into()),
             _ => None,
         },
         Rule::IoError => recheck_io(backend, finding),
@@ -212,76 +149,16 @@ fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
             (finding.rule == Rule::DocumentJsonInvalid && parses)
                 .then(|| "it parses now (rewritten during the audit)".into())
         }
-        Rule::RegistryBlobPathInvalid if finding.cause == Some(Cause::NoDataFile) => {
-            match now(backend, key) {
-                Now::Present(Kind::File, _) => {
-                    Some("the data file is there now (written during the audit)".into())
-                }
-                Now::Absent => match key.parent().map(|dir| now(backend, &dir)) {
-                    Some(Now::Absent) => {
-                        Some("the blob directory is gone (removed during the audit)".into())
-                    }
-                    _ => None,
-                },
-                _ => None,
-            }
-        }
-        Rule::IndexJsonMissing => matches!(now(backend, key), Now::Present(..))
-            .then(|| "index.json is there now (written during the audit)".into()),
         _ => None,
     }
-}
-
-/// A link that was empty, garbled, absent where required, or held another digest.
-fn recheck_link(backend: &dyn Backend, finding: &Finding) -> Option<String> {
-    let key = &finding.location.path;
-    let was_absent = finding.cause == Some(Cause::LinkAbsent);
-    match link_now(backend, key) {
-        Ok(digest) if finding.rule == Rule::RegistryLinkPathMismatch => {
-            // Still a mismatch unless it now holds the digest its path names.
-            (named_by_path(key) == Some(digest))
-                .then(|| "the link holds the digest its path names now".into())
-        }
-        Ok(digest) => Some(format!(
-            "the link holds {digest} now (written during the audit)"
-        )),
-        Err(why) if why == "absent" && !was_absent => {
-            // Gone: for a tag's current link, is the whole tag gone (deleted)?
-            Some("the link is gone (removed during the audit)".into())
-        }
-        Err(why) if why == "absent" => {
-            let tag = tag_dir(key)?;
-            match now(backend, &tag) {
-                Now::Absent => Some("the tag is gone (deleted during the audit)".into()),
-                _ => None,
-            }
-        }
-        Err(_) => None,
-    }
-}
-
-/// A tag whose current manifest has no revision link: has the tag moved, gone, or the
-/// revision appeared?
-fn recheck_tag(backend: &dyn Backend, finding: &Finding) -> Option<String> {
-    let current = &finding.location.path;
-    let named = finding.location.digest.as_ref()?;
-    match link_now(backend, current) {
-        Ok(digest) if digest != *named => return Some(format!("the tag points at {digest} now")),
-        Ok(_) => {}
-        Err(why) => return Some(format!("the tag's link is {why} now (the tag was deleted)")),
-    }
-    let revision = revision_link(current, named)?;
-    link_now(backend, &revision)
-        .is_ok_and(|d| d == *named)
-        .then(|| "the revision link is there now (written during the audit)".into())
 }
 
 /// An unreadable or changed file: gone, readable, or the same length again?
 fn recheck_io(backend: &dyn Backend, finding: &Finding) -> Option<String> {
     let key = &finding.location.path;
-    match now(backend, key) {
-        Now::Absent => Some("the file is gone (deleted during the audit)".into()),
-        Now::Present(kind, len) => {
+    match presence(backend, key) {
+        Presence::Absent => Some("the file is gone (deleted during the audit)".into()),
+        Presence::Present(kind, len) => {
             if finding.cause == Some(Cause::LengthChanged) {
                 // The length moved under the hash. A blob rewritten whole hashes clean now
                 // (a writer at work); one truncated in place and left so is corrupt at
@@ -307,44 +184,8 @@ fn recheck_io(backend: &dyn Backend, finding: &Finding) -> Option<String> {
             }
             None
         }
-        Now::Unreadable => None,
+        Presence::Unreadable => None,
     }
-}
-
-/// The digest `<alg>/<encoded>/link` names.
-fn named_by_path(link: &Key) -> Option<Digest> {
-    let text = link.to_str()?.strip_suffix("/link")?;
-    let mut parts = text.rsplitn(3, '/');
-    let encoded = parts.next()?;
-    let algorithm = parts.next()?;
-    Digest::parse(&format!("{algorithm}:{encoded}")).ok()
-}
-
-/// `…/docker/registry/v2` above a key under it.
-fn registry_root(key: &Key) -> Option<Key> {
-    let text = key.to_str()?;
-    if let Some(at) = text.find("/blobs/").or_else(|| text.find("/repositories/")) {
-        return Some(Key::from(&text[..at]));
-    }
-    (text.starts_with("blobs/") || text.starts_with("repositories/")).then(Key::root)
-}
-
-/// `<repo>/_manifests/tags/<tag>` from its `current/link`.
-fn tag_dir(current: &Key) -> Option<Key> {
-    let text = current.to_str()?;
-    Some(Key::from(text.strip_suffix("/current/link")?))
-}
-
-/// `<repo>/_manifests/revisions/<alg>/<hex>/link` from a tag's `current/link`.
-fn revision_link(current: &Key, digest: &Digest) -> Option<Key> {
-    let text = current.to_str()?;
-    let at = text.find("/_manifests/tags/")?;
-    Some(Key::from(format!(
-        "{}/_manifests/revisions/{}/{}/link",
-        &text[..at],
-        digest.algorithm(),
-        digest.encoded()
-    )))
 }
 
 #[cfg(test)]
@@ -352,6 +193,7 @@ mod tests {
     use super::*;
     use crate::backend::local::{LocalFs, ReadMode};
     use crate::finding::Location;
+    use crate::model::digest::Digest;
 
     fn at(path: &str) -> Location {
         Location::path(path)

@@ -21,24 +21,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
 
+use crate::assemble::{BlobSet, StorePart, Verified, assemble};
+use crate::backend::archive::ArchiveBackend;
 use crate::backend::local::{LocalFs, ReadMode};
 use crate::backend::{Backend, ReadError};
 use crate::baseline;
-use crate::finding::{Finding, Location, Policy};
+use crate::finding::{Finding, Policy};
 use crate::kinds::detect::{self, DetectOptions};
-use crate::kinds::distribution::{RegistryAudit, audit_registry};
-use crate::kinds::layout::{LayoutAudit, audit_layout};
-use crate::kinds::zot::{ZotAudit, audit_zot};
+use crate::kinds::{CheckOptions, Context, Look};
 use crate::ledger::{Ledger, LedgerError, RunSummary, unix_seconds};
-use crate::model::key::Key;
-use crate::report::{
-    BaselineInfo, FoundStore, JSON_VERSION, LedgerInfo, ReclaimableTotal, Report, Stats, StoreInfo,
-};
-use crate::rules::Rule;
+use crate::report::{BaselineInfo, LedgerInfo, Report};
 use crate::shard::{Listed, PARTIAL_VERSION, Partial, Shard};
-use crate::store::{Error, StoreKind, io_finding};
+use crate::store::Error;
 use crate::target::Target;
-use verify::{Ledgered, VerifySet, listed, verify_blobs};
+use verify::{Ledgered, listed, verify_blobs};
 
 /// What the audit does and how.
 #[derive(Clone, Debug)]
@@ -130,6 +126,17 @@ impl Options {
     }
 }
 
+impl Options {
+    /// What the checks need of these options.
+    pub fn check(&self) -> CheckOptions {
+        CheckOptions {
+            max_document_size: self.max_document_size,
+            untagged: self.untagged,
+            upload_max_age: self.upload_max_age,
+        }
+    }
+}
+
 /// Receives progress; the binary draws a bar with it. All methods default to nothing.
 pub trait Progress: Sync {
     /// A new phase starts.
@@ -141,17 +148,6 @@ pub trait Progress: Sync {
     /// One more blob verified. On a store of many small blobs, time goes into opening
     /// files more than into hashing bytes, so the count shows progress the bytes do not.
     fn blob_done(&self) {}
-}
-
-/// What is known of one blob before the verify phase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Checked {
-    /// Nothing yet: the verify phase hashes it (unless the ledger trusts it).
-    No,
-    /// Hashed when it was read as a document.
-    Hashed(crate::hash::HashResult),
-    /// Its content lives elsewhere and is hashed there (a zot marker).
-    Elsewhere,
 }
 
 /// The two pools of a run: `io` for what waits on the store (listing, links, documents,
@@ -187,8 +183,8 @@ pub fn audit_target(
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let started = Instant::now();
-    let mut report = with_backend(target, options, progress, &|backend, name| {
-        audit_backend(backend, name, options, progress)
+    let mut report = with_backend(target, options, progress, &|opened, name| {
+        audit_backend(opened, name, options, progress)
     })?;
     // From the start: an archive's one pass happens before the audit proper.
     report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -215,34 +211,76 @@ pub fn audit_shard(
         shard: Some(shard),
         ..options.clone()
     };
-    with_backend(target, options, progress, &|backend, name| {
+    with_backend(target, options, progress, &|opened, name| {
         let started = Instant::now();
         let now = options.now.unwrap_or_else(SystemTime::now);
         let Gathered {
-            mut report,
+            mut parts,
             verified,
+            mut findings,
             listed,
-        } = gather(backend, name, options, progress, None, now)?;
+            ..
+        } = gather(opened, name, options, progress, None, now)?;
+        for part in &mut parts {
+            findings.append(&mut part.findings);
+        }
         confirm::confirm(
-            backend,
-            &mut report.findings,
+            opened.backend,
+            &mut findings,
             crate::finding::Severity::Info,
             options.settle,
         );
-        report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let findings = std::mem::take(&mut report.findings);
         Ok(Partial {
             oci_audit_partial: PARTIAL_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            store: backend.describe(),
+            store: opened.backend.describe(),
+            name: name.to_owned(),
             options: options.results(),
             shard,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             verified,
             listed,
             findings,
-            report,
+            parts,
         })
     })
+}
+
+/// A backend opened for an audit, and the image archive behind it when it reads one (the
+/// Docker archive kind reads the archive's member index).
+#[derive(Clone, Copy)]
+pub struct Opened<'a> {
+    /// What the audit reads through.
+    pub backend: &'a dyn Backend,
+    /// The archive, when the backend is one.
+    pub archive: Option<&'a ArchiveBackend>,
+}
+
+impl<'a> From<&'a ArchiveBackend> for Opened<'a> {
+    fn from(archive: &'a ArchiveBackend) -> Opened<'a> {
+        Opened {
+            backend: archive,
+            archive: Some(archive),
+        }
+    }
+}
+
+impl<'a> From<&'a dyn Backend> for Opened<'a> {
+    fn from(backend: &'a dyn Backend) -> Opened<'a> {
+        Opened {
+            backend,
+            archive: None,
+        }
+    }
+}
+
+impl<'a> From<&'a LocalFs> for Opened<'a> {
+    fn from(backend: &'a LocalFs) -> Opened<'a> {
+        Opened {
+            backend,
+            archive: None,
+        }
+    }
 }
 
 /// The local directory `path` as a backend, and the name it is reported under.
@@ -265,22 +303,22 @@ fn with_backend<T>(
     target: &Target,
     options: &Options,
     progress: &dyn Progress,
-    run: &dyn Fn(&dyn Backend, &str) -> Result<T, Error>,
+    run: &dyn Fn(Opened, &str) -> Result<T, Error>,
 ) -> Result<T, Error> {
     match target {
         // A file, or a pipe (`oci-audit <(docker save app)`): an archive.
         Target::Local(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) => {
             let source = crate::archive::Source::File(path.clone());
             let backend = open_archive(&source, options, progress)?;
-            run(&backend, &source.name())
+            run(Opened::from(&backend), &source.name())
         }
         Target::Stdin => {
             let backend = open_archive(&crate::archive::Source::Stdin, options, progress)?;
-            run(&backend, "-")
+            run(Opened::from(&backend), "-")
         }
         Target::Local(path) => {
             let (backend, name) = open_local(path, options)?;
-            run(&backend, &name)
+            run(Opened::from(&backend), &name)
         }
         #[cfg(feature = "object-store")]
         Target::Object { url, s3 } => {
@@ -290,7 +328,7 @@ fn with_backend<T>(
                 options.io_concurrency,
                 options.io_retries,
             )?;
-            run(&backend, &url.to_string())
+            run(Opened::from(&backend as &dyn Backend), &url.to_string())
         }
     }
 }
@@ -338,30 +376,25 @@ fn refuse_inside(ledger: &Path, root: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Audits the stores under the root of `backend`; `name` is how the user named it. With
-/// a ledger, the run is recorded in it whatever happens: its findings and exit code, or
-/// exit code 2 when the audit could not run.
-pub fn audit_backend(
-    backend: &dyn Backend,
+/// Audits the stores under the root of `backend` (a backend, or an archive read whole);
+/// `name` is how the user named it. With a ledger, the run is recorded in it whatever
+/// happens: its findings and exit code, or exit code 2 when the audit could not run.
+pub fn audit_backend<'a>(
+    backend: impl Into<Opened<'a>>,
     name: &str,
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
+    let opened = backend.into();
+    let backend = opened.backend;
     let now = options.now.unwrap_or_else(SystemTime::now);
     let Some(state) = &options.state else {
-        return run(backend, name, options, progress, None, now);
+        return run(opened, name, options, progress, None, now);
     };
     let ledger = Ledger::open(&state.path, &backend.describe(), &describe(options), now)?;
     let started = Instant::now();
     let ended = || now + started.elapsed();
-    match run(
-        backend,
-        name,
-        options,
-        progress,
-        Some((&ledger, state)),
-        now,
-    ) {
+    match run(opened, name, options, progress, Some((&ledger, state)), now) {
         Ok(report) => {
             let (errors, warnings, infos) = report.counts();
             let summary = RunSummary {
@@ -410,9 +443,10 @@ fn describe(options: &Options) -> String {
     )
 }
 
-/// One audit: gather what the store holds, then conclude (policy, confirmation, baseline).
+/// One audit: gather what the store holds, assemble the report, then conclude (policy,
+/// confirmation, baseline).
 fn run(
-    backend: &dyn Backend,
+    opened: Opened,
     name: &str,
     options: &Options,
     progress: &dyn Progress,
@@ -420,122 +454,73 @@ fn run(
     now: SystemTime,
 ) -> Result<Report, Error> {
     let started = Instant::now();
-    let gathered = gather(backend, name, options, progress, ledger, now)?;
-    conclude(backend, gathered.report, options, ledger, started)
+    let gathered = gather(opened, name, options, progress, ledger, now)?;
+    let mut report = assemble(name, gathered.parts, gathered.verified, gathered.findings);
+    if let Some(plan) = &gathered.plan {
+        report.stats.blobs_trusted = plan.trusted_blobs;
+        report.stats.bytes_trusted = plan.trusted_bytes;
+        report.stats.oldest_verification_s = Some(plan.oldest_verification);
+    }
+    report.ledger = ledger.map(|(ledger, state)| LedgerInfo {
+        path: state.path.display().to_string(),
+        run: ledger.run(),
+        credit_bytes: gathered.plan.as_ref().map_or(0, |plan| plan.credit),
+    });
+    conclude(opened.backend, report, options, ledger, started)
 }
 
-/// The verify phase's share of a run's counters: what a shard adds to the metadata pass
-/// every shard repeats.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Verified {
-    /// Blobs the verify phase hashed.
-    pub blobs: u64,
-    /// Their bytes.
-    pub bytes: u64,
-}
-
-/// What a run found before any policy: the report with its findings raw and unsorted,
-/// nothing confirmed, no baseline, no elapsed time.
-pub(crate) struct Gathered {
-    pub(crate) report: Report,
-    pub(crate) verified: Verified,
+/// What a run found before anything is assembled: each store's part, what the verify
+/// phase hashed, and the findings no part holds (the verify phase's, and those about the
+/// tree), all raw.
+struct Gathered {
+    parts: Vec<StorePart>,
+    verified: Verified,
+    findings: Vec<Finding>,
     /// With `--shard`: every blob listed, for `merge` to compare.
-    pub(crate) listed: Vec<Listed>,
+    listed: Vec<Listed>,
+    /// With a ledger: what it trusted.
+    plan: Option<nightly::Plan>,
 }
 
-/// Detect, the stores' own phases, verify (with the ledger's plan), assemble.
+/// Detect, each store's own audit (through its kind), verify (with the ledger's plan).
 fn gather(
-    backend: &dyn Backend,
+    opened: Opened,
     name: &str,
     options: &Options,
     progress: &dyn Progress,
     ledger: Option<(&Ledger, &StateOptions)>,
     now: SystemTime,
 ) -> Result<Gathered, Error> {
-    let mut found = match detect::detect(backend, name, options.detect) {
+    let Opened { backend, archive } = opened;
+    let look = Look { backend, archive };
+    let framing = archive.map(ArchiveBackend::findings).unwrap_or_default();
+    let found = match detect::detect(&look, name, options.detect) {
         // An archive cut or corrupted before its layout's files is still reported: the
         // fault is the finding, and nothing else could be audited.
-        Err(Error::NotAStore { .. })
-            if backend.archive().is_some() && !backend.findings().is_empty() =>
-        {
-            detect::Found::default()
-        }
+        Err(Error::NotAStore { .. }) if !framing.is_empty() => detect::Found::default(),
         found => found?,
     };
-    let mut findings = std::mem::take(&mut found.findings);
-    findings.extend(backend.findings());
-    let docker = match backend.archive() {
-        Some(archive) if found.docker => Some(crate::kinds::docker_archive::check(
-            archive,
-            options.max_document_size,
-        )),
-        _ => None,
+    let mut findings = found.findings;
+    findings.extend(framing);
+    let pools = pools(name, options, backend)?;
+    let cx = Context {
+        backend,
+        archive,
+        options: options.check(),
     };
-    // Reads wait on the disk or the network, hashing on a core: each gets its own pool.
-    let pool = |threads: usize, role: &str| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name({
-                let role = role.to_owned();
-                move |i| format!("{role}-{i}")
-            })
-            .build()
-            .map_err(|e| Error::Io {
-                path: name.to_owned(),
-                error: ReadError::Io(io::Error::other(e)),
-            })
-    };
-    let io_threads = options
-        .io_concurrency
-        .unwrap_or_else(|| backend.default_concurrency())
-        .max(1);
-    let pools = Pools {
-        io: pool(io_threads, "read")?,
-        cpu: pool(options.threads, "hash")?,
-    };
-    let hashed_bytes = AtomicU64::new(0);
-    let (audits, registries, zots) = pools.io.install(|| {
+    let mut parts: Vec<StorePart> = pools.io.install(|| {
         progress.phase("documents");
-        let audits: Vec<LayoutAudit> = found
-            .layouts
+        found
+            .stores
             .par_iter()
-            .map(|layout| audit_layout(backend, layout, options))
-            .collect();
-        let registries: Vec<RegistryAudit> = found
-            .registries
-            .par_iter()
-            .map(|root| audit_registry(backend, root, options))
-            .collect();
-        let zots: Vec<ZotAudit> = found
-            .zots
-            .par_iter()
-            .map(|root| audit_zot(backend, root, options))
-            .collect();
-        (audits, registries, zots)
+            .map(|store| store.audit(&cx))
+            .collect()
     });
     progress.phase("verify");
-    let mut sets: Vec<VerifySet> = audits
-        .iter()
-        .chain(zots.iter().flat_map(|z| &z.layouts))
-        .map(|a| VerifySet {
-            inventory: &a.inventory,
-            hashed: &a.hashed,
-            store: &a.layout,
-        })
+    let sets: Vec<BlobSet> = parts
+        .iter_mut()
+        .flat_map(|part| std::mem::take(&mut part.blobs))
         .collect();
-    for (audit, root) in registries.iter().zip(&found.registries) {
-        sets.push(VerifySet {
-            inventory: &audit.inventory,
-            hashed: &audit.hashed,
-            store: root,
-        });
-    }
-    let mut credit = 0;
-    let documents_hashed = sets
-        .iter()
-        .flat_map(|s| s.hashed)
-        .filter(|c| matches!(c, Checked::Hashed(_)))
-        .count() as u64;
     // The ledger (a SQLite connection, used from this thread only) plans before the pool
     // hashes, and takes results through a recorder any thread may feed.
     let plan = match ledger {
@@ -555,6 +540,7 @@ fn gather(
     let ledgered = plan
         .as_ref()
         .map(|(plan, recorder)| Ledgered { plan, recorder });
+    let hashed_bytes = AtomicU64::new(0);
     let (verify_findings, blobs_hashed) = verify_blobs(
         backend,
         &sets,
@@ -564,146 +550,53 @@ fn gather(
         ledgered.as_ref(),
         &pools,
     );
+    findings.extend(verify_findings);
     let verified = Verified {
         blobs: blobs_hashed,
         bytes: hashed_bytes.into_inner(),
     };
-    let mut stats = Stats {
-        layouts: audits.len() as u64,
-        bytes_verified: verified.bytes,
-        blobs_hashed: verified.blobs + documents_hashed,
-        ..Stats::default()
+    let plan = match plan {
+        Some((plan, recorder)) => {
+            recorder.finish()?;
+            Some(plan)
+        }
+        None => None,
     };
-    if let Some((plan, recorder)) = plan {
-        recorder.finish()?;
-        stats.blobs_trusted = plan.trusted_blobs;
-        stats.bytes_trusted = plan.trusted_bytes;
-        stats.oldest_verification_s = Some(plan.oldest_verification);
-        credit = plan.credit;
-    }
     let listed = match options.shard {
         Some(_) => listed(&sets, options.verify),
         None => Vec::new(),
     };
-    drop(sets);
-    findings.extend(verify_findings);
-    let mut stores: Vec<FoundStore> =
-        Vec::with_capacity(audits.len() + registries.len() + zots.len());
-    // Reserved at its final size: a store with hundreds of thousands of tags would
-    // otherwise grow it to twice what it needs.
-    let roots: usize = audits
-        .iter()
-        .chain(zots.iter().flat_map(|z| &z.layouts))
-        .map(|a| a.coverage.len())
-        .sum::<usize>()
-        + registries.iter().map(|r| r.coverage.len()).sum::<usize>();
-    let mut coverage = Vec::with_capacity(roots);
-    let mut add_layout = |audit: LayoutAudit, stats: &mut Stats, findings: &mut Vec<Finding>| {
-        let LayoutAudit {
-            inventory,
-            bytes_hashed,
-            documents,
-            findings: mut found,
-            coverage: mut covered,
-            ..
-        } = audit;
-        stats.blobs += inventory.len() as u64;
-        stats.bytes += inventory.bytes();
-        stats.bytes_verified += bytes_hashed;
-        stats.documents += documents;
-        findings.append(&mut found);
-        coverage.append(&mut covered);
-    };
-    for audit in audits {
-        stores.push(FoundStore {
-            kind: StoreKind::OciLayout,
-            path: audit.layout.prefix.clone(),
-            reclaimable_total: None,
-        });
-        add_layout(audit, &mut stats, &mut findings);
-    }
-    for (mut zot, root) in zots.into_iter().zip(&found.zots) {
-        stats.layouts += zot.layouts.len() as u64;
-        stats.repositories += zot.repositories;
-        stats.uploads += zot.uploads;
-        stats.upload_bytes += zot.upload_bytes;
-        findings.append(&mut zot.findings);
-        for audit in zot.layouts {
-            add_layout(audit, &mut stats, &mut findings);
-        }
-        stores.push(FoundStore {
-            kind: StoreKind::Zot,
-            path: root.prefix.clone(),
-            reclaimable_total: None,
-        });
-    }
-    if let Some(mut docker) = docker {
-        stats.documents += docker.documents;
-        if found.layouts.is_empty() {
-            // Without an OCI view, the Docker view's configs and layers are the blobs.
-            // (Docker 25+ names the layout's own blobs, already counted.)
-            let bytes: u64 = docker.members.values().sum();
-            stats.blobs += docker.members.len() as u64;
-            stats.bytes += bytes;
-            stats.bytes_verified += bytes;
-        }
-        findings.append(&mut docker.findings);
-        coverage.append(&mut docker.coverage);
-        stores.push(FoundStore {
-            kind: StoreKind::DockerArchive,
-            path: Key::root(),
-            reclaimable_total: None,
-        });
-    }
-    let (mut reclaimable, mut reclaimable_total) = (None, None);
-    for (mut registry, root) in registries.into_iter().zip(&found.registries) {
-        stats.blobs += registry.inventory.len() as u64;
-        stats.bytes += registry.inventory.bytes();
-        stats.bytes_verified += registry.bytes_hashed;
-        stats.documents += registry.documents;
-        stats.repositories += registry.repositories;
-        stats.uploads += registry.uploads;
-        stats.upload_bytes += registry.upload_bytes;
-        findings.append(&mut registry.findings);
-        coverage.append(&mut registry.coverage);
-        reclaimable
-            .get_or_insert_with(Vec::new)
-            .append(&mut registry.reclaimable);
-        reclaimable_total
-            .get_or_insert_with(|| ReclaimableTotal::empty(options.untagged))
-            .add(&registry.total);
-        stores.push(FoundStore {
-            kind: StoreKind::Distribution,
-            path: root.prefix.clone(),
-            reclaimable_total: Some(registry.total),
-        });
-    }
-    stores.sort_by(|a, b| a.path.cmp(&b.path));
-    coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
-    let report = Report {
-        version: JSON_VERSION,
-        store: StoreInfo {
-            kind: found.kind(),
-            path: name.to_owned(),
-            stores,
-        },
-        stats,
-        findings,
-        coverage,
-        reclaimable,
-        reclaimable_total,
-        baseline: None,
-        resolved: None,
-        ledger: ledger.map(|(ledger, state)| LedgerInfo {
-            path: state.path.display().to_string(),
-            run: ledger.run(),
-            credit_bytes: credit,
-        }),
-    };
     Ok(Gathered {
-        report,
+        parts,
         verified,
+        findings,
         listed,
+        plan,
+    })
+}
+
+/// The two pools of a run: reads wait on the disk or the network, hashing on a core.
+fn pools(name: &str, options: &Options, backend: &dyn Backend) -> Result<Pools, Error> {
+    let pool = |threads: usize, role: &str| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name({
+                let role = role.to_owned();
+                move |i| format!("{role}-{i}")
+            })
+            .build()
+            .map_err(|e| Error::Io {
+                path: name.to_owned(),
+                error: ReadError::Io(io::Error::other(e)),
+            })
+    };
+    let io_threads = options
+        .io_concurrency
+        .unwrap_or_else(|| backend.default_concurrency())
+        .max(1);
+    Ok(Pools {
+        io: pool(io_threads, "read")?,
+        cpu: pool(options.threads, "hash")?,
     })
 }
 
@@ -781,15 +674,4 @@ fn against(
         )),
         None => None,
     })
-}
-
-/// An `io-error` finding. Entries refused for their kind (symlink, FIFO, device) say
-/// what they are; other errors are the backend's.
-pub(crate) fn read_error(key: &Key, error: &ReadError) -> Finding {
-    match error {
-        ReadError::NotRegular(_) => {
-            Finding::new(Rule::IoError, Location::path(key), error.to_string())
-        }
-        _ => io_finding(key, error),
-    }
 }

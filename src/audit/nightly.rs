@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use crate::audit::Checked;
-use crate::audit::verify::VerifySet;
+use crate::assemble::{BeforeVerify, BlobSet};
 use crate::backend::Version;
 use crate::hash::HashResult;
 use crate::ledger::schedule::{self, Candidate, Schedule};
@@ -57,7 +56,7 @@ fn unchanged(listed: &Listed, known: &Known) -> bool {
 /// epoch; `interval` is the time since the previous run, and `credit` what it carried.
 pub(super) fn plan(
     ledger: &Ledger,
-    sets: &[VerifySet],
+    sets: &[BlobSet],
     state: &StateOptions,
     now: i64,
     interval: Duration,
@@ -68,7 +67,7 @@ pub(super) fn plan(
     // (set, blob index) of each candidate
     let mut at: Vec<(usize, usize)> = Vec::new();
     for (s, set) in sets.iter().enumerate() {
-        let place = ledger.place(&set.store.place())?;
+        let place = ledger.place(&set.paths.place())?;
         places.push(place);
         let entries = set.inventory.entries();
         let mut gone = Vec::new();
@@ -80,7 +79,7 @@ pub(super) fn plan(
             }
             match entries.get(i) {
                 Some(listed) if listed.digest == known.digest => {
-                    if set.hashed[i] == Checked::No && unchanged(listed, &known) {
+                    if set.before[i] == BeforeVerify::ToHash && unchanged(listed, &known) {
                         candidates.push(Candidate {
                             len: listed.len,
                             hashed_at: known.hashed_at,

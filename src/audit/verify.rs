@@ -5,8 +5,9 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use crate::assemble::{BeforeVerify, BlobSet};
 use crate::audit::nightly::Plan;
-use crate::audit::{Checked, Options, Pools, Progress, read_error};
+use crate::audit::{Options, Pools, Progress};
 use crate::backend::{Backend, Hashed, Version};
 use crate::check::documents::digest_mismatch;
 use crate::finding::{Cause, Finding, Location};
@@ -14,17 +15,7 @@ use crate::hash::HashResult;
 use crate::ledger::{Record, Recorder};
 use crate::rules::Rule;
 use crate::shard::Listed;
-use crate::store::{Blob, BlobPaths, Inventory};
-
-/// The blobs of one store that the verify phase has left to hash: all but `hashed`.
-pub(super) struct VerifySet<'a> {
-    /// The store's blobs.
-    pub inventory: &'a Inventory,
-    /// Per blob: what is known before the verify phase (documents were hashed when read).
-    pub hashed: &'a [Checked],
-    /// Where they live.
-    pub store: &'a dyn BlobPaths,
-}
+use crate::store::{Blob, read_error};
 
 /// A blob to hash, which file it is (device and inode) when the backend says, and the
 /// ledger place it is recorded under.
@@ -43,7 +34,7 @@ pub(super) struct Ledgered<'a> {
 /// hashed once, and the outcome is judged for each name.
 pub(super) fn verify_blobs(
     backend: &dyn Backend,
-    sets: &[VerifySet],
+    sets: &[BlobSet],
     options: &Options,
     progress: &dyn Progress,
     hashed_bytes: &AtomicU64,
@@ -55,14 +46,14 @@ pub(super) fn verify_blobs(
     for (s, set) in sets.iter().enumerate() {
         let place = ledger.map_or(0, |l| l.plan.places[s]);
         let trusted = ledger.map(|l| &l.plan.trusted[s]);
-        for (i, (listed, &hashed)) in set.inventory.entries().iter().zip(set.hashed).enumerate() {
-            if hashed != Checked::No || trusted.is_some_and(|t| t[i]) {
+        for (i, (listed, &hashed)) in set.inventory.entries().iter().zip(&set.before).enumerate() {
+            if hashed != BeforeVerify::ToHash || trusted.is_some_and(|t| t[i]) {
                 continue;
             }
             let blob = Blob {
                 digest: &listed.digest,
                 len: listed.len,
-                store: set.store,
+                store: &*set.paths,
             };
             if !listed.digest.algorithm().is_verifiable() {
                 findings.push(Finding::new(
@@ -133,20 +124,22 @@ pub(super) fn verify_blobs(
 
 /// Every blob of `sets` as a shard lists it for `merge`: sliced when the verify phase
 /// would hash it (not already hashed as a document, of a verifiable algorithm).
-pub(super) fn listed(sets: &[VerifySet], verify: bool) -> Vec<Listed> {
+pub(super) fn listed(sets: &[BlobSet], verify: bool) -> Vec<Listed> {
     let mut out = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for set in sets {
-        for (entry, &hashed) in set.inventory.entries().iter().zip(set.hashed) {
+        for (entry, &hashed) in set.inventory.entries().iter().zip(&set.before) {
             let blob = Blob {
                 digest: &entry.digest,
                 len: entry.len,
-                store: set.store,
+                store: &*set.paths,
             };
             out.push(Listed {
                 path: blob.key(),
                 digest: entry.digest.clone(),
                 len: entry.len,
-                sliced: verify && hashed == Checked::No && entry.digest.algorithm().is_verifiable(),
+                sliced: verify
+                    && hashed == BeforeVerify::ToHash
+                    && entry.digest.algorithm().is_verifiable(),
             });
         }
     }

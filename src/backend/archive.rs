@@ -93,6 +93,12 @@ pub struct ArchiveBackend {
 }
 
 impl ArchiveBackend {
+    /// What the reader found wrong with the archive itself (its tar framing, names,
+    /// members), reported with the stores' findings.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.findings.clone()
+    }
+
     /// An archive called `name` (a path, or `-`) holding `members` (normalised names;
     /// a name given twice keeps its last node), with findings about the archive itself.
     pub fn new(name: String, members: Vec<(Key, Node)>, findings: Vec<Finding>) -> ArchiveBackend {
@@ -238,13 +244,5 @@ impl Backend for ArchiveBackend {
                 digest.map_or("nothing", |d| d.algorithm().as_str())
             )))),
         }
-    }
-
-    fn findings(&self) -> Vec<Finding> {
-        self.findings.clone()
-    }
-
-    fn archive(&self) -> Option<&ArchiveBackend> {
-        Some(self)
     }
 }

@@ -279,18 +279,6 @@ pub trait Backend: Sync {
         false
     }
 
-    /// What the backend found wrong with the container of the store itself (an archive's
-    /// tar-level faults), reported with the store's findings.
-    fn findings(&self) -> Vec<crate::finding::Finding> {
-        Vec::new()
-    }
-
-    /// The image archive this backend reads, when it reads one: a Docker archive's
-    /// `manifest.json` is audited only there.
-    fn archive(&self) -> Option<&archive::ArchiveBackend> {
-        None
-    }
-
     /// Hashes the regular file `key` under `algorithm` (which must be verifiable),
     /// streaming, calling `progress` with byte counts as it goes.
     fn hash(

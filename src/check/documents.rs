@@ -6,8 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use crate::audit::Checked;
-use crate::audit::{Options, read_error};
+use crate::assemble::BeforeVerify;
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::graph::{self, Docs, Loaded};
@@ -17,6 +16,7 @@ use crate::model::digest::Digest;
 use crate::model::document::Document;
 use crate::model::key::Key;
 use crate::rules::Rule;
+use crate::store::read_error;
 use crate::store::{Inventory, Lookup};
 
 /// Reads, hashes and parses every index, manifest and config reachable from `frontier`
@@ -26,7 +26,7 @@ pub(crate) fn load_documents<'i>(
     backend: &dyn Backend,
     mut frontier: Vec<(Digest, Expect)>,
     blobs: &'i dyn Lookup,
-    options: &Options,
+    max_document_size: u64,
     findings: &mut Vec<Finding>,
 ) -> (Docs<'i>, u64) {
     let mut docs = Docs::new(blobs.inventory());
@@ -45,7 +45,7 @@ pub(crate) fn load_documents<'i>(
             let key = blobs.key_of(&digest);
             let mut more = Vec::new();
             let (document, hashed) =
-                load_document(backend, &digest, &key, expect, options, &mut more);
+                load_document(backend, &digest, &key, expect, max_document_size, &mut more);
             if let Some((len, _)) = hashed {
                 bytes_hashed.fetch_add(len, Ordering::Relaxed);
             }
@@ -90,11 +90,11 @@ fn load_document(
     digest: &Digest,
     key: &Key,
     expect: Expect,
-    options: &Options,
+    max_document_size: u64,
     findings: &mut Vec<Finding>,
 ) -> (Option<Document>, Option<(u64, HashResult)>) {
     let location = || Location::path(key).with_digest(Some(digest.clone()));
-    let mut bytes = match backend.read_small(key, options.max_document_size) {
+    let mut bytes = match backend.read_small(key, max_document_size) {
         Ok(bytes) => bytes,
         Err(error @ (ReadError::TooLarge { .. } | ReadError::Grew(_))) => {
             findings.push(Finding::new(
@@ -148,15 +148,15 @@ pub(crate) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Fi
 /// What is known of each blob of `inventory` before the verify phase: documents were
 /// hashed as they were read. `docs` must be kept against `inventory` (its positions are
 /// used as they are).
-pub(crate) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<Checked> {
-    let mut flags = vec![Checked::No; inventory.len()];
+pub(crate) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<BeforeVerify> {
+    let mut flags = vec![BeforeVerify::ToHash; inventory.len()];
     if !docs.is_kept_against(inventory) {
         // Only an inventory past 2^32 blobs: its documents are verified like other blobs.
         return flags;
     }
     for (position, loaded) in docs.in_inventory() {
         if let Some(result) = loaded.content {
-            flags[position] = Checked::Hashed(result);
+            flags[position] = BeforeVerify::HashedAsDocument(result);
         }
     }
     flags

@@ -11,12 +11,12 @@ use rayon::prelude::*;
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
+use crate::model::coverage::{Coverage, CoverageShare, Covered, Exceptions};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
 use crate::model::media_type::{self, Kind};
 use crate::model::platform::Platform;
-use crate::report::{Coverage, CoverageShare, Covered, Exceptions};
 use crate::rules::Rule;
 use crate::store::{Inventory, Lookup};
 

@@ -18,10 +18,9 @@
 
 use crate::backend::{Backend, Entry, Kind, Version};
 use crate::finding::Finding;
-use crate::kinds::distribution::listing::RegistryRoot;
-use crate::kinds::zot::listing::{self as zot, ZotRoot};
+use crate::kinds::{KINDS, Look, Store, Then};
 use crate::model::key::Key;
-use crate::store::{Error, LayoutRoot, StoreKind, io_finding};
+use crate::store::{Error, StoreKind, io_finding};
 
 /// The walk stops this deep, whatever the tree holds.
 const MAX_DEPTH: usize = 64;
@@ -40,24 +39,20 @@ pub struct DetectOptions {
 }
 
 /// Every store found under the audited root.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Found {
-    /// OCI image layouts, sorted by key.
-    pub layouts: Vec<LayoutRoot>,
-    /// Distribution roots (their `v2` directories), sorted by key.
-    pub registries: Vec<RegistryRoot>,
-    /// zot roots, sorted by key.
-    pub zots: Vec<ZotRoot>,
+    /// The stores, sorted by path.
+    pub stores: Vec<Box<dyn Store>>,
     /// Directories that could not be listed while looking.
     pub findings: Vec<Finding>,
-    /// An image archive whose root holds `manifest.json`: a Docker archive.
-    pub docker: bool,
 }
 
 /// Finds the stores under the backend's root (`name` is how the user named it, for
-/// errors). An unreadable root, or one with no store below it, is an [`Error`] (exit 2);
-/// an unreadable directory further down is a finding.
-pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Result<Found, Error> {
+/// errors), each recognised by its kind ([`KINDS`]). An unreadable root, or one with no
+/// store below it, is an [`Error`] (exit 2); an unreadable directory further down is a
+/// finding.
+pub fn detect(look: &Look, name: &str, options: DetectOptions) -> Result<Found, Error> {
+    let backend = look.backend;
     let root = Key::root();
     let io_error = |error| Error::Io {
         path: name.to_owned(),
@@ -68,72 +63,37 @@ pub fn detect(backend: &dyn Backend, name: &str, options: DetectOptions) -> Resu
         return Err(io_error(crate::backend::ReadError::NotRegular(stat.kind)));
     }
     let entries = backend.list(&root).map_err(io_error)?;
+    if options.zot {
+        let mut findings = Vec::new();
+        let zot = KINDS
+            .iter()
+            .find(|kind| kind.name() == StoreKind::Zot)
+            .and_then(|kind| kind.assume(look, &root, &mut findings));
+        return Ok(Found {
+            stores: zot.into_iter().collect(),
+            findings,
+        });
+    }
     let mut walk = Walk {
-        backend,
+        look,
         device: device(&stat.version),
         options,
         found: Found::default(),
     };
-    if options.zot {
-        let mut findings = Vec::new();
-        let zot = zot::find(backend, &root, &mut findings);
-        return Ok(Found {
-            zots: vec![zot],
-            findings,
-            ..Found::default()
-        });
-    }
-    let root_is_layout = walk.is_layout(&root, &entries);
-    walk.visit(&root, entries, 0);
+    walk.visit(&root, &entries, 0);
     let mut found = walk.found;
-    // Released zot without deduplication leaves no file of its own at the root, but every
-    // repository it made has an `.uploads` directory.
-    let only_layouts = found.registries.is_empty() && found.zots.is_empty();
-    if only_layouts
-        && !root_is_layout
-        && found
-            .layouts
-            .iter()
-            .any(|layout| zot::has_uploads_dir(backend, &layout.prefix))
-    {
-        let zot = zot::find(backend, &root, &mut found.findings);
-        found.layouts.clear();
-        found.zots.push(zot);
+    for kind in KINDS {
+        kind.recognise_tree(look, &entries, &mut found);
     }
-    found.docker = backend.archive().is_some()
-        && backend
-            .stat(&Key::from("manifest.json"))
-            .is_ok_and(|s| s.kind == Kind::File);
-    if found.layouts.is_empty()
-        && found.registries.is_empty()
-        && found.zots.is_empty()
-        && !found.docker
-    {
+    if found.stores.is_empty() {
         return Err(Error::NotAStore {
             path: name.to_owned(),
             hint: hint(backend),
         });
     }
-    found.layouts.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    found.registries.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    found.zots.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    // Stable: a Docker archive that is also a layout lists the layout first.
+    found.stores.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(found)
-}
-
-impl Found {
-    /// The kind of the whole audited tree, from what was found in it.
-    pub fn kind(&self) -> StoreKind {
-        if self.docker {
-            return StoreKind::DockerArchive;
-        }
-        match (&self.layouts[..], &self.registries[..], &self.zots[..]) {
-            ([], [_], []) => StoreKind::Distribution,
-            ([], [], [_]) => StoreKind::Zot,
-            ([only], [], []) if only.prefix.is_empty() => StoreKind::OciLayout,
-            (_, [], []) => StoreKind::OciLayouts,
-            _ => StoreKind::Mixed,
-        }
-    }
 }
 
 fn device(version: &Version) -> Option<u64> {
@@ -157,32 +117,33 @@ fn hint(backend: &dyn Backend) -> String {
     String::new()
 }
 
-struct Walk<'b> {
-    backend: &'b dyn Backend,
+struct Walk<'a> {
+    look: &'a Look<'a>,
     /// The file system of the audited root (none on object storage).
     device: Option<u64>,
     options: DetectOptions,
     found: Found,
 }
 
-fn has(entries: &[Entry], name: &str, want: impl Fn(Kind) -> bool) -> bool {
+/// Whether `entries` hold `name` of a kind `want` accepts.
+pub(crate) fn has(entries: &[Entry], name: &str, want: impl Fn(Kind) -> bool) -> bool {
     entries
         .iter()
         .any(|e| &*e.name == name.as_bytes() && e.stat.as_ref().is_ok_and(|s| want(s.kind)))
 }
 
-fn is_dir(kind: Kind) -> bool {
+pub(crate) fn is_dir(kind: Kind) -> bool {
     kind == Kind::Dir
 }
 
-fn any_kind(_: Kind) -> bool {
+pub(crate) fn any_kind(_: Kind) -> bool {
     true
 }
 
 /// Whether `key` reads as an image index: a JSON object with a `manifests` array. That is
 /// evidence enough; a wrong `mediaType` or a bad entry is for the validators to report,
 /// not a reason to refuse the store.
-fn is_image_index(backend: &dyn Backend, key: &Key) -> bool {
+pub(crate) fn is_image_index(backend: &dyn Backend, key: &Key) -> bool {
     use simd_json::prelude::ValueObjectAccess as _;
     let Ok(mut bytes) = backend.read_small(key, MAX_SNIFF) else {
         return false;
@@ -197,55 +158,21 @@ fn is_image_index(backend: &dyn Backend, key: &Key) -> bool {
 }
 
 impl Walk<'_> {
-    /// Whether `dir` (listed as `entries`) holds an OCI image layout: an `oci-layout`
-    /// file, or an `index.json` that is an image index beside a `blobs/` directory.
-    fn is_layout(&self, dir: &Key, entries: &[Entry]) -> bool {
-        has(entries, "oci-layout", |k| !is_dir(k))
-            || (has(entries, "blobs", is_dir)
-                && has(entries, "index.json", any_kind)
-                && is_image_index(self.backend, &dir.join("index.json")))
-    }
-
-    /// Whether a subdirectory holds layout files: then a `blobs/` or `repositories/`
-    /// beside it belongs to a tree of layouts (zot may keep repositories named so), not to
-    /// a registry.
-    fn holds_layout_files(&self, dir: &Key) -> bool {
-        ["oci-layout", "index.json"]
-            .iter()
-            .any(|name| self.backend.stat(&dir.join(name)).is_ok())
-    }
-
-    fn is_dir(&self, key: &Key) -> bool {
-        self.backend.stat(key).is_ok_and(|s| s.kind == Kind::Dir)
-    }
-
-    fn visit(&mut self, dir: &Key, entries: Vec<Entry>, depth: usize) {
-        let is_layout = self.is_layout(dir, &entries);
-        // A zot root: its repositories are collected by `zot::find`, `_blobstore` apart.
-        if !is_layout && zot::has_zot_files(&entries) {
-            let zot = zot::find(self.backend, dir, &mut self.found.findings);
-            self.found.zots.push(zot);
-            return;
-        }
-        // A registry's rootdirectory: <dir>/docker/registry/v2.
+    /// Offers `dir` to each kind in turn (the first that recognises a store has it), then
+    /// goes into its subdirectories as that kind says.
+    fn visit(&mut self, dir: &Key, entries: &[Entry], depth: usize) {
+        let backend = self.look.backend;
         let mut skip: Option<&[u8]> = None;
-        let v2 = dir.join("docker/registry/v2");
-        if has(&entries, "docker", is_dir) && self.is_dir(&v2) {
-            self.found.registries.push(RegistryRoot { prefix: v2 });
-            skip = Some(b"docker");
-        } else if self.is_bare_v2(dir, &entries) {
-            self.found.registries.push(RegistryRoot {
-                prefix: dir.clone(),
-            });
-            return;
-        }
-        if skip.is_none() && is_layout {
-            self.found.layouts.push(LayoutRoot {
-                prefix: dir.clone(),
-            });
-            // A layout's own blobs are not searched; its other subdirectories are (zot keeps
-            // repository a/b inside repository a).
-            skip = Some(b"blobs");
+        for kind in KINDS {
+            let findings = &mut self.found.findings;
+            if let Some(recognised) = kind.recognise(self.look, dir, entries, findings) {
+                self.found.stores.push(recognised.store);
+                match recognised.then {
+                    Then::Stop => return,
+                    Then::SkipChild(name) => skip = Some(name),
+                }
+                break;
+            }
         }
         if depth >= MAX_DEPTH {
             return;
@@ -258,7 +185,7 @@ impl Walk<'_> {
         for child in children {
             let key = dir.join(&child.name);
             if !self.options.cross_file_systems && self.device.is_some() {
-                match self.backend.stat(&key) {
+                match backend.stat(&key) {
                     Ok(stat) if device(&stat.version) != self.device => continue,
                     Ok(_) => {}
                     Err(error) => {
@@ -267,26 +194,10 @@ impl Walk<'_> {
                     }
                 }
             }
-            match self.backend.list(&key) {
-                Ok(entries) => self.visit(&key, entries, depth + 1),
+            match backend.list(&key) {
+                Ok(entries) => self.visit(&key, &entries, depth + 1),
                 Err(error) => self.found.findings.push(io_finding(&key, &error)),
             }
         }
-    }
-
-    /// A `v2` directory named directly: `blobs/` and `repositories/` and no layout files,
-    /// neither of the two a layout itself; or any directory `…/docker/registry/v2`.
-    fn is_bare_v2(&self, dir: &Key, entries: &[Entry]) -> bool {
-        let full = format!("{}/{}", self.backend.describe(), dir.lossy());
-        let named_v2 = full.trim_end_matches('/').ends_with("/docker/registry/v2");
-        if named_v2 && (has(entries, "blobs", is_dir) || has(entries, "repositories", is_dir)) {
-            return true;
-        }
-        has(entries, "blobs", is_dir)
-            && has(entries, "repositories", is_dir)
-            && !has(entries, "oci-layout", any_kind)
-            && !has(entries, "index.json", any_kind)
-            && !self.holds_layout_files(&dir.join("blobs"))
-            && !self.holds_layout_files(&dir.join("repositories"))
     }
 }

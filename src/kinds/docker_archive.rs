@@ -17,16 +17,84 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::backend::Backend;
+use crate::assemble::StorePart;
 use crate::backend::archive::{ArchiveBackend, Node};
+use crate::backend::{Backend, Entry, Kind as EntryKind};
 use crate::finding::{Finding, Location};
+use crate::kinds::detect::Found;
 use crate::kinds::distribution::checks::{is_repository_name, is_tag};
+use crate::kinds::{Context, Kind, Look, Store};
+use crate::model::coverage::{Coverage, Exceptions};
 use crate::model::digest::{Algorithm, Digest};
 use crate::model::key::Key;
 use crate::model::platform::Platform;
-use crate::report::{Coverage, Exceptions};
 use crate::rules::Rule;
-use crate::store::io_finding;
+use crate::store::{StoreKind, io_finding};
+
+/// The Docker archive kind: an image archive whose root holds `manifest.json`.
+pub struct DockerArchive;
+
+impl Kind for DockerArchive {
+    fn name(&self) -> StoreKind {
+        StoreKind::DockerArchive
+    }
+
+    fn recognise_tree(&self, look: &Look, _root_entries: &[Entry], found: &mut Found) {
+        let is_docker = look.archive.is_some()
+            && look
+                .backend
+                .stat(&Key::from(MANIFEST))
+                .is_ok_and(|s| s.kind == EntryKind::File);
+        if is_docker {
+            let with_layout = found
+                .stores
+                .iter()
+                .any(|s| s.kind() == StoreKind::OciLayout);
+            found.stores.push(Box::new(DockerView {
+                root: Key::root(),
+                with_layout,
+            }));
+        }
+    }
+}
+
+/// The Docker view of an archive.
+struct DockerView {
+    root: Key,
+    /// Whether the archive is also an OCI layout (Docker 25+), whose blobs the layout's
+    /// audit counts.
+    with_layout: bool,
+}
+
+impl Store for DockerView {
+    fn kind(&self) -> StoreKind {
+        StoreKind::DockerArchive
+    }
+
+    fn path(&self) -> &Key {
+        &self.root
+    }
+
+    fn audit(&self, cx: &Context) -> StorePart {
+        let mut part = StorePart::new(StoreKind::DockerArchive, self.root.clone());
+        let Some(archive) = cx.archive else {
+            return part;
+        };
+        let mut docker = check(archive, cx.options.max_document_size);
+        part.counters.documents = docker.documents;
+        if !self.with_layout {
+            // Without an OCI view, the Docker view's configs and layers are the blobs,
+            // all hashed in the archive's pass.
+            let bytes: u64 = docker.members.values().sum();
+            part.counters.blobs = docker.members.len() as u64;
+            part.counters.bytes = bytes;
+            part.counters.bytes_hashed = bytes;
+        }
+        part.findings.append(&mut docker.findings);
+        part.coverage.append(&mut docker.coverage);
+        part
+    }
+}
 
 /// What the Docker view found.
 #[derive(Debug, Default)]

@@ -1,10 +1,12 @@
-//! Pure data of the image-spec: digests, media types, platforms, parsed documents.
-//! No I/O here.
+//! Pure data: digests, media types, platforms, parsed documents, and what the checks work
+//! out from them (platform coverage, reclaimable space). No I/O here.
 
+pub mod coverage;
 pub mod digest;
 pub mod document;
 pub mod key;
 pub mod media_type;
 pub mod platform;
+pub mod reclaim;
 pub mod text;
 pub mod time;

@@ -11,8 +11,8 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
+use crate::assemble::{StorePart, Verified, assemble};
 use crate::audit::Baseline;
-use crate::audit::Verified;
 use crate::audit::confirm::is_confirmable;
 use crate::finding::{Cause, Finding, Location, Policy};
 use crate::model::digest::Digest;
@@ -98,9 +98,9 @@ pub struct Merger {
     first: Option<(String, Shard, String, String, String)>,
     /// The file of each shard given so far, by index.
     given: Vec<Option<String>>,
-    /// The lowest shard's report so far (the metadata pass, the same in every shard), and
-    /// its own verify phase.
-    lowest: Option<(Shard, Report, Verified)>,
+    /// The lowest shard so far: its name for the store and its parts (the metadata pass,
+    /// the same in every shard).
+    lowest: Option<(Shard, String, Vec<StorePart>)>,
     /// Per identity, the findings of the part that made the most of it (the lowest shard
     /// on a tie), and that shard: every shard ran the same checks, so a finding every
     /// shard made is kept once, and one that only some shards saw (the store changed
@@ -144,7 +144,9 @@ impl Merger {
             verified,
             listed,
             findings,
-            report,
+            parts,
+            name,
+            elapsed_ms,
             ..
         } = part;
         let words = (shard.count as usize).div_ceil(64);
@@ -157,11 +159,10 @@ impl Merger {
             slot.2[shard.index as usize / 64] |= 1 << (shard.index % 64);
         }
         self.fold_findings(shard.index, findings);
-        self.verified.blobs += verified.blobs;
-        self.verified.bytes += verified.bytes;
-        self.elapsed_ms = self.elapsed_ms.max(report.stats.elapsed_ms);
+        self.verified += verified;
+        self.elapsed_ms = self.elapsed_ms.max(elapsed_ms);
         if self.lowest.as_ref().is_none_or(|(low, ..)| shard < *low) {
-            self.lowest = Some((shard, report, verified));
+            self.lowest = Some((shard, name, parts));
         }
         Ok(())
     }
@@ -268,7 +269,7 @@ impl Merger {
         policy: &Policy,
         baseline: Option<&Baseline>,
     ) -> Result<Report, MergeError> {
-        let Some((shard, mut report, own)) = self.lowest.take() else {
+        let Some((shard, name, parts)) = self.lowest.take() else {
             return Err(MergeError::NoParts);
         };
         let count = shard.count;
@@ -291,13 +292,12 @@ impl Merger {
             .flat_map(|(_, group)| group)
             .collect();
         findings.extend(self.listing_findings(count));
-        let stats = &mut report.stats;
-        // Each shard's counters hold the metadata pass (the same in all) and its own verify
-        // phase: the lowest shard's, less its verify phase, plus every shard's.
-        stats.blobs_hashed = stats.blobs_hashed - own.blobs + self.verified.blobs;
-        stats.bytes_verified = stats.bytes_verified - own.bytes + self.verified.bytes;
-        stats.elapsed_ms = self.elapsed_ms;
         superseded(&mut findings);
+        // The metadata pass is the lowest shard's; the verify phases are every shard's.
+        let mut report = assemble(&name, parts, self.verified, findings);
+        let stats = &mut report.stats;
+        stats.elapsed_ms = self.elapsed_ms;
+        let mut findings = std::mem::take(&mut report.findings);
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         findings.dedup();
         stats.changed = findings

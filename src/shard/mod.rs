@@ -15,15 +15,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Verified;
+use crate::assemble::{StorePart, Verified};
 use crate::finding::Finding;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
-use crate::report::Report;
 
-/// The version of the partial file's shape; `merge` refuses any other. 2: findings
-/// travel beside the report, each with its cause.
-pub const PARTIAL_VERSION: u32 = 2;
+/// The version of the partial file's shape; `merge` refuses any other. 3: each store's
+/// part as its kind returned it, and every finding beside them with its cause.
+pub const PARTIAL_VERSION: u32 = 3;
 
 /// One slice of an audit: `index` of `count`, counted from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -123,11 +122,15 @@ pub struct Partial {
     pub tool_version: String,
     /// The audited store, as its backend names it (a canonical directory, a URL).
     pub store: String,
+    /// The store as the user named it: the report's `store.path`.
+    pub name: String,
     /// The options that change results ([`crate::audit::Options::results`]).
     pub options: String,
     /// Which shard this is.
     pub shard: Shard,
-    /// What this shard's verify phase hashed (the report's counters include it).
+    /// How long the shard ran.
+    pub elapsed_ms: u64,
+    /// What this shard's verify phase hashed.
     pub verified: Verified,
     /// Every blob this shard listed, in every store.
     pub listed: Vec<Listed>,
@@ -135,8 +138,9 @@ pub struct Partial {
     /// its cause, which the report leaves out.
     #[serde(with = "crate::finding::carried")]
     pub findings: Vec<Finding>,
-    /// The report without its findings: counters, coverage, reclaimable space.
-    pub report: Report,
+    /// Each store's part of the metadata pass, the same in every shard (its findings are
+    /// in `findings`).
+    pub parts: Vec<StorePart>,
 }
 
 /// A partial file that could not be written or read.

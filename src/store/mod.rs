@@ -25,7 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{ReadError, Version};
+use crate::backend::{Backend, Kind as EntryKind, ReadError, Version};
 use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::{Digest, DigestIndex};
 use crate::model::key::Key;
@@ -284,6 +284,36 @@ impl LayoutRoot {
     /// The key of a file of this layout, relative to the audited root.
     pub fn key(&self, relative: &str) -> Key {
         self.prefix.join(relative)
+    }
+}
+
+/// What a read of a key shows now: for re-checking the evidence behind a finding.
+pub enum Presence {
+    /// It does not exist.
+    Absent,
+    /// It exists: its kind and length.
+    Present(EntryKind, u64),
+    /// It cannot be read.
+    Unreadable,
+}
+
+/// What `backend` shows of `key` now.
+pub fn presence(backend: &dyn Backend, key: &Key) -> Presence {
+    match backend.stat(key) {
+        Ok(stat) => Presence::Present(stat.kind, stat.len),
+        Err(error) if error.is_not_found() => Presence::Absent,
+        Err(_) => Presence::Unreadable,
+    }
+}
+
+/// An `io-error` finding. Entries refused for their kind (symlink, FIFO, device) say
+/// what they are; other errors are the backend's ([`io_finding`]).
+pub fn read_error(key: &Key, error: &ReadError) -> Finding {
+    match error {
+        ReadError::NotRegular(_) => {
+            Finding::new(Rule::IoError, Location::path(key), error.to_string())
+        }
+        _ => io_finding(key, error),
     }
 }
 

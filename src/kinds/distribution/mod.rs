@@ -1,46 +1,115 @@
-//! One Docker Distribution root: inventory, repositories, documents from every revision,
-//! the graph, then `checks` for links, tags, uploads and garbage collection.
+//! The Docker Distribution kind (`/var/lib/registry`): recognised by a
+//! `docker/registry/v2` directory, or by a `v2` directory's shape; its inventory,
+//! repositories, documents from every revision, the graph, then `checks` for links, tags,
+//! uploads and garbage collection, and `recheck` for what a registry serving pushes
+//! meanwhile can cause.
 
 pub mod checks;
 pub mod listing;
+mod recheck;
 
 use std::time::SystemTime;
 
-use crate::audit::{Checked, Options};
-use crate::backend::Backend;
+use crate::assemble::{BeforeVerify, BlobSet, StorePart};
+use crate::backend::{Backend, Entry};
 use crate::check::document::Expect;
 use crate::check::documents::{hashed_flags, load_documents};
 use crate::check::graph::Graph;
 use crate::finding::Finding;
+use crate::kinds::detect::{any_kind, has, is_dir};
 use crate::kinds::distribution::checks::{self as registry, GcOptions, Registry};
 use crate::kinds::distribution::listing::{self as distribution, RegistryRoot};
+use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
-use crate::report::{Coverage, Reclaimable, ReclaimableTotal};
-use crate::store::{Inventory, Own};
+use crate::store::{Own, StoreKind};
 
-/// What a Distribution root's first phases leave for the rest.
-pub(crate) struct RegistryAudit {
-    pub(crate) inventory: Inventory,
-    pub(crate) hashed: Vec<Checked>,
-    pub(crate) findings: Vec<Finding>,
-    pub(crate) coverage: Vec<Coverage>,
-    pub(crate) reclaimable: Vec<Reclaimable>,
-    pub(crate) total: ReclaimableTotal,
-    pub(crate) repositories: u64,
-    pub(crate) uploads: u64,
-    pub(crate) upload_bytes: u64,
-    pub(crate) documents: u64,
-    pub(crate) bytes_hashed: u64,
+/// The Docker Distribution kind.
+pub struct Distribution;
+
+impl Kind for Distribution {
+    fn name(&self) -> StoreKind {
+        StoreKind::Distribution
+    }
+
+    fn recognise(
+        &self,
+        look: &Look,
+        dir: &Key,
+        entries: &[Entry],
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Recognised> {
+        // A registry's rootdirectory: <dir>/docker/registry/v2.
+        let v2 = dir.join("docker/registry/v2");
+        if has(entries, "docker", is_dir)
+            && look
+                .backend
+                .stat(&v2)
+                .is_ok_and(|s| s.kind == crate::backend::Kind::Dir)
+        {
+            return Some(Recognised {
+                store: Box::new(RegistryRoot { prefix: v2 }),
+                then: Then::SkipChild(b"docker"),
+            });
+        }
+        is_bare_v2(look.backend, dir, entries).then(|| Recognised {
+            store: Box::new(RegistryRoot {
+                prefix: dir.clone(),
+            }),
+            then: Then::Stop,
+        })
+    }
+
+    fn is_confirmable(&self, finding: &Finding) -> bool {
+        recheck::is_confirmable(finding)
+    }
+
+    fn recheck(&self, backend: &dyn Backend, finding: &Finding) -> Option<String> {
+        recheck::recheck(backend, finding)
+    }
+}
+
+/// A `v2` directory named directly: `blobs/` and `repositories/` and no layout files,
+/// neither of the two a layout itself; or any directory `…/docker/registry/v2`.
+fn is_bare_v2(backend: &dyn Backend, dir: &Key, entries: &[Entry]) -> bool {
+    let full = format!("{}/{}", backend.describe(), dir.lossy());
+    let named_v2 = full.trim_end_matches('/').ends_with("/docker/registry/v2");
+    if named_v2 && (has(entries, "blobs", is_dir) || has(entries, "repositories", is_dir)) {
+        return true;
+    }
+    // Layout files in a subdirectory: a `blobs/` or `repositories/` beside it belongs to
+    // a tree of layouts (zot may keep repositories named so), not to a registry.
+    let holds_layout_files = |dir: &Key| {
+        ["oci-layout", "index.json"]
+            .iter()
+            .any(|name| backend.stat(&dir.join(name)).is_ok())
+    };
+    has(entries, "blobs", is_dir)
+        && has(entries, "repositories", is_dir)
+        && !has(entries, "oci-layout", any_kind)
+        && !has(entries, "index.json", any_kind)
+        && !holds_layout_files(&dir.join("blobs"))
+        && !holds_layout_files(&dir.join("repositories"))
+}
+
+impl Store for RegistryRoot {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Distribution
+    }
+
+    fn path(&self) -> &Key {
+        &self.prefix
+    }
+
+    fn audit(&self, cx: &Context) -> StorePart {
+        audit_registry(cx.backend, self, &cx.options)
+    }
 }
 
 /// Inventory, repositories, documents, graph and registry checks of a Distribution root.
-pub(crate) fn audit_registry(
-    backend: &dyn Backend,
-    root: &RegistryRoot,
-    options: &Options,
-) -> RegistryAudit {
-    let mut findings = Vec::new();
+fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOptions) -> StorePart {
+    let mut part = StorePart::new(StoreKind::Distribution, root.prefix.clone());
+    let findings = &mut part.findings;
     // The blob shards and the repositories are read at the same time: neither needs the
     // other, and on a cold disk each phase's tail would otherwise leave reads unqueued.
     let (inventory, repositories) = rayon::join(
@@ -77,16 +146,22 @@ pub(crate) fn audit_registry(
         inventory: &inventory,
         paths: root,
     };
-    let (docs, bytes_hashed) = load_documents(backend, frontier, &blobs, options, &mut findings);
+    let (docs, bytes_hashed) = load_documents(
+        backend,
+        frontier,
+        &blobs,
+        options.max_document_size,
+        findings,
+    );
     let graph = Graph {
         blobs: &blobs,
         index_json: None,
         index_path: &Key::root(),
         docs: &docs,
     };
-    graph.check_edge_findings(&mut findings);
-    graph.check_cycles(&mut findings);
-    graph.check_consistency(&mut findings);
+    graph.check_edge_findings(findings);
+    graph.check_cycles(findings);
+    graph.check_consistency(findings);
     let registry = Registry {
         root,
         repositories: &repositories,
@@ -106,17 +181,26 @@ pub(crate) fn audit_registry(
     drop(docs);
     let coverage = registry::coverage(&repositories, &inventory, result.coverage);
     let uploads = repositories.iter().flat_map(|r| &r.uploads);
-    RegistryAudit {
-        hashed,
-        documents,
+    part.counters = crate::assemble::Counters {
         repositories: repositories.len() as u64,
         uploads: uploads.clone().count() as u64,
         upload_bytes: uploads.map(|u| u.bytes).sum(),
-        inventory,
-        findings,
-        coverage,
-        reclaimable: result.reclaimable,
-        total: result.total,
+        blobs: inventory.len() as u64,
+        bytes: inventory.bytes(),
+        documents,
+        blobs_hashed: hashed
+            .iter()
+            .filter(|c| matches!(c, BeforeVerify::HashedAsDocument(_)))
+            .count() as u64,
         bytes_hashed,
-    }
+        layouts: 0,
+    };
+    part.coverage = coverage;
+    part.reclaimable = Some((result.reclaimable, result.total));
+    part.blobs.push(BlobSet {
+        inventory,
+        before: hashed,
+        paths: Box::new(root.clone()),
+    });
+    part
 }

@@ -1,46 +1,146 @@
-//! One OCI image layout: its `oci-layout` and `index.json`, inventory, documents and
-//! graph, and the blobs nothing reaches.
+//! The OCI image layout kind (image-layout.md): recognised by its `oci-layout` file, or an
+//! `index.json` image index beside `blobs/`; its `oci-layout` and `index.json`, inventory,
+//! documents and graph, and the blobs nothing reaches. A tree of layouts (zot's
+//! repositories, nested names) is many stores of this kind.
 
 pub mod listing;
 
 use std::collections::HashSet;
 
-use crate::audit::{Checked, Options, read_error};
-use crate::backend::{Backend, ReadError};
+use crate::assemble::{BeforeVerify, BlobSet, StorePart};
+use crate::backend::{Backend, Entry, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::documents::{hashed_flags, load_documents};
 use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
-use crate::kinds::layout::listing as layout;
+use crate::kinds::detect::{any_kind, has, is_dir, is_image_index};
+use crate::kinds::{self, Kind, Look, Recognised, Store, Then};
+use crate::model::coverage::Coverage;
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
-use crate::report::Coverage;
+use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, Own};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, Own, StoreKind, read_error};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
+
+/// The OCI image layout kind.
+pub struct Layout;
+
+impl Kind for Layout {
+    fn name(&self) -> StoreKind {
+        StoreKind::OciLayout
+    }
+
+    fn recognise(
+        &self,
+        look: &Look,
+        dir: &Key,
+        entries: &[Entry],
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Recognised> {
+        is_layout(look.backend, dir, entries).then(|| Recognised {
+            store: Box::new(LayoutRoot {
+                prefix: dir.clone(),
+            }),
+            // A layout's own blobs are not searched; its other subdirectories are (zot
+            // keeps repository a/b inside repository a).
+            then: Then::SkipChild(b"blobs"),
+        })
+    }
+
+    fn is_confirmable(&self, finding: &Finding) -> bool {
+        // The tools that write layouts write index.json last.
+        finding.rule == Rule::IndexJsonMissing
+    }
+
+    fn recheck(&self, backend: &dyn Backend, finding: &Finding) -> Option<String> {
+        backend
+            .stat(&finding.location.path)
+            .is_ok()
+            .then(|| "index.json is there now (written during the audit)".into())
+    }
+}
+
+/// Whether `dir` (listed as `entries`) holds an OCI image layout: an `oci-layout` file,
+/// or an `index.json` that is an image index beside a `blobs/` directory.
+pub fn is_layout(backend: &dyn Backend, dir: &Key, entries: &[Entry]) -> bool {
+    has(entries, "oci-layout", |k| !is_dir(k))
+        || (has(entries, "blobs", is_dir)
+            && has(entries, "index.json", any_kind)
+            && is_image_index(backend, &dir.join("index.json")))
+}
+
+impl Store for LayoutRoot {
+    fn kind(&self) -> StoreKind {
+        StoreKind::OciLayout
+    }
+
+    fn path(&self) -> &Key {
+        &self.prefix
+    }
+
+    fn audit(&self, cx: &kinds::Context) -> StorePart {
+        let mut part = StorePart::new(StoreKind::OciLayout, self.prefix.clone());
+        audit_layout(cx.backend, self, cx.options.max_document_size).add_to(&mut part);
+        part
+    }
+}
 
 /// What one layout's first phases leave for the rest.
 pub(crate) struct LayoutAudit {
     pub(crate) layout: LayoutRoot,
     pub(crate) inventory: Inventory,
     /// Per blob of the inventory: what is known of its content before the verify phase.
-    pub(crate) hashed: Vec<Checked>,
+    pub(crate) hashed: Vec<BeforeVerify>,
     pub(crate) coverage: Vec<Coverage>,
     pub(crate) findings: Vec<Finding>,
     pub(crate) documents: u64,
     pub(crate) bytes_hashed: u64,
 }
 
+impl LayoutAudit {
+    /// Adds this layout to `part`: its counters, findings and coverage, and its blobs for
+    /// the verify phase.
+    pub(crate) fn add_to(self, part: &mut StorePart) {
+        let LayoutAudit {
+            layout,
+            inventory,
+            hashed,
+            mut coverage,
+            mut findings,
+            documents,
+            bytes_hashed,
+        } = self;
+        let counters = &mut part.counters;
+        counters.layouts += 1;
+        counters.blobs += inventory.len() as u64;
+        counters.bytes += inventory.bytes();
+        counters.documents += documents;
+        counters.bytes_hashed += bytes_hashed;
+        counters.blobs_hashed += hashed
+            .iter()
+            .filter(|c| matches!(c, BeforeVerify::HashedAsDocument(_)))
+            .count() as u64;
+        part.findings.append(&mut findings);
+        part.coverage.append(&mut coverage);
+        part.blobs.push(BlobSet {
+            inventory,
+            before: hashed,
+            paths: Box::new(layout),
+        });
+    }
+}
+
 /// Structure, inventory, documents and graph of one layout.
 pub(crate) fn audit_layout(
     backend: &dyn Backend,
     layout: &LayoutRoot,
-    options: &Options,
+    max_document_size: u64,
 ) -> LayoutAudit {
     let mut findings = Vec::new();
-    let inventory = layout::inventory(backend, layout, &mut findings).unwrap_or_default();
+    let inventory = listing::inventory(backend, layout, &mut findings).unwrap_or_default();
     let blobs = Own {
         inventory: &inventory,
         paths: layout,
@@ -50,7 +150,7 @@ pub(crate) fn audit_layout(
         layout,
         &blobs,
         Expect::LayoutIndex,
-        options,
+        max_document_size,
         &mut findings,
     );
     if let Some(reachable) = &checked.reachable {
@@ -71,7 +171,7 @@ pub(crate) fn audit_layout(
 pub(crate) struct LayoutCheck {
     /// What is known of each blob of the lookup's inventory: documents were hashed as
     /// they were read.
-    pub(crate) hashed: Vec<Checked>,
+    pub(crate) hashed: Vec<BeforeVerify>,
     /// Documents parsed.
     pub(crate) documents: u64,
     /// Bytes hashed while reading them.
@@ -92,17 +192,19 @@ pub(crate) fn check_layout(
     layout: &LayoutRoot,
     blobs: &dyn Lookup,
     index: Expect,
-    options: &Options,
+    max_document_size: u64,
     findings: &mut Vec<Finding>,
 ) -> LayoutCheck {
     check_header(backend, layout, findings);
-    let (index_json, index_json_read) = read_index_json(backend, layout, index, options, findings);
+    let (index_json, index_json_read) =
+        read_index_json(backend, layout, index, max_document_size, findings);
     let frontier = index_json
         .iter()
         .flat_map(|index| index.manifests.iter().chain(index.subject.as_deref()))
         .filter_map(|d| Some((d.digest.clone()?, graph::expect_for(d, false)?)))
         .collect();
-    let (docs, bytes_hashed) = load_documents(backend, frontier, blobs, options, findings);
+    let (docs, bytes_hashed) =
+        load_documents(backend, frontier, blobs, max_document_size, findings);
     let index_path = layout.key("index.json");
     let graph = Graph {
         blobs,
@@ -165,11 +267,11 @@ fn read_index_json(
     backend: &dyn Backend,
     layout: &LayoutRoot,
     expect: Expect,
-    options: &Options,
+    max_document_size: u64,
     findings: &mut Vec<Finding>,
 ) -> (Option<Index>, bool) {
     let display = layout.key("index.json");
-    let mut bytes = match backend.read_small(&display, options.max_document_size) {
+    let mut bytes = match backend.read_small(&display, max_document_size) {
         Ok(bytes) => bytes,
         Err(error) if error.is_not_found() => {
             findings.push(Finding::new(

@@ -13,30 +13,91 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::audit::{Checked, Options};
-use crate::backend::Backend;
+use crate::assemble::{BeforeVerify, StorePart};
+use crate::backend::{Backend, Entry};
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
+use crate::kinds::detect::Found;
+use crate::kinds::layout::is_layout;
 use crate::kinds::layout::listing as layout;
 use crate::kinds::layout::{LayoutAudit, check_layout, report_unreferenced};
 use crate::kinds::zot::listing::{self as zot, FullCopies, Resolved, ZotLookup, ZotRoot};
+use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
+use crate::model::key::Key;
 use crate::model::time;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Own};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Own, StoreKind};
 
-/// What a zot root's first phases leave for the rest.
-pub(crate) struct ZotAudit {
-    /// Each repository, then `_blobstore`, ready for the verify phase.
-    pub(crate) layouts: Vec<LayoutAudit>,
-    /// Findings about the root as a whole (orphans in `_blobstore`, stale uploads).
-    pub(crate) findings: Vec<Finding>,
-    /// Repositories.
-    pub(crate) repositories: u64,
-    /// Uploads in progress.
-    pub(crate) uploads: u64,
-    /// Their bytes.
-    pub(crate) upload_bytes: u64,
+/// The zot kind.
+pub struct Zot;
+
+impl Kind for Zot {
+    fn name(&self) -> StoreKind {
+        StoreKind::Zot
+    }
+
+    /// A directory with zot's own files that is not itself a layout: its repositories are
+    /// found by [`zot::find`], `_blobstore` apart.
+    fn recognise(
+        &self,
+        look: &Look,
+        dir: &Key,
+        entries: &[Entry],
+        findings: &mut Vec<Finding>,
+    ) -> Option<Recognised> {
+        if !zot::has_zot_files(entries) || is_layout(look.backend, dir, entries) {
+            return None;
+        }
+        Some(Recognised {
+            store: Box::new(zot::find(look.backend, dir, findings)),
+            then: Then::Stop,
+        })
+    }
+
+    /// Released zot without deduplication leaves no file of its own at the root, but every
+    /// repository it made has an `.uploads` directory: a tree of only layouts, not itself
+    /// a layout, with one such repository is a zot root.
+    fn recognise_tree(&self, look: &Look, root_entries: &[Entry], found: &mut Found) {
+        let root = Key::root();
+        let only_layouts = found
+            .stores
+            .iter()
+            .all(|s| s.kind() == StoreKind::OciLayout);
+        if only_layouts
+            && !is_layout(look.backend, &root, root_entries)
+            && found
+                .stores
+                .iter()
+                .any(|layout| zot::has_uploads_dir(look.backend, layout.path()))
+        {
+            let zot = zot::find(look.backend, &root, &mut found.findings);
+            found.stores = vec![Box::new(zot)];
+        }
+    }
+
+    fn assume(
+        &self,
+        look: &Look,
+        dir: &Key,
+        findings: &mut Vec<Finding>,
+    ) -> Option<Box<dyn Store>> {
+        Some(Box::new(zot::find(look.backend, dir, findings)))
+    }
+}
+
+impl Store for ZotRoot {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Zot
+    }
+
+    fn path(&self) -> &Key {
+        &self.prefix
+    }
+
+    fn audit(&self, cx: &Context) -> StorePart {
+        audit_zot(cx.backend, self, &cx.options)
+    }
 }
 
 /// What zot's garbage collection does with a repository blob nothing reaches.
@@ -44,7 +105,8 @@ const REPOSITORY_GC: &str =
     "; zot's garbage collection deletes it once it is older than gcDelay (default 1h)";
 
 /// Inventories, repositories, `_blobstore` and uploads of one zot root.
-pub(crate) fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &Options) -> ZotAudit {
+fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> StorePart {
+    let mut part = StorePart::new(StoreKind::Zot, zot.prefix.clone());
     let mut findings = Vec::new();
     // `_blobstore` first: its copies are the ones markers resolve to.
     let layouts: Vec<&LayoutRoot> = zot.blobstore.iter().chain(&zot.repositories).collect();
@@ -107,13 +169,14 @@ pub(crate) fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &Options)
             found,
         ));
     }
-    ZotAudit {
-        layouts: result,
-        findings,
-        repositories: zot.repositories.len() as u64,
-        uploads,
-        upload_bytes,
+    part.counters.repositories = zot.repositories.len() as u64;
+    part.counters.uploads = uploads;
+    part.counters.upload_bytes = upload_bytes;
+    part.findings = findings;
+    for layout in result {
+        layout.add_to(&mut part);
     }
+    part
 }
 
 /// One repository: its blobs resolved across the root, then checked as a layout. Returns
@@ -125,7 +188,7 @@ fn audit_repository(
     listing_findings: &[Finding],
     copies: &FullCopies,
     blobstore: Option<(&LayoutRoot, &Inventory)>,
-    options: &Options,
+    options: &CheckOptions,
 ) -> (LayoutAudit, Option<HashSet<Digest>>) {
     let mut findings = listing_findings.to_vec();
     let markers: HashMap<Digest, Resolved> = copies.resolve(repository, inventory, &mut findings);
@@ -140,7 +203,7 @@ fn audit_repository(
         repository,
         &lookup,
         Expect::ZotIndex,
-        options,
+        options.max_document_size,
         &mut findings,
     );
     if let Some(reachable) = &checked.reachable {
@@ -156,7 +219,7 @@ fn audit_repository(
     let mut hashed = checked.hashed;
     for digest in markers.keys() {
         if let Some(i) = inventory.position(digest) {
-            hashed[i] = Checked::Elsewhere;
+            hashed[i] = BeforeVerify::HashedElsewhere;
         }
     }
     let audit = LayoutAudit {
@@ -180,7 +243,7 @@ fn audit_blobstore(
     root: &LayoutRoot,
     inventory: Inventory,
     named: Option<&HashSet<Digest>>,
-    options: &Options,
+    options: &CheckOptions,
     mut findings: Vec<Finding>,
 ) -> LayoutAudit {
     let own = Own {
@@ -192,7 +255,7 @@ fn audit_blobstore(
         root,
         &own,
         Expect::ZotIndex,
-        options,
+        options.max_document_size,
         &mut findings,
     );
     if let Some(named) = named {
