@@ -35,7 +35,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, PoisonError};
 
 use crate::backend::archive::{ArchiveBackend, Compression, Node};
-use crate::backend::{Kind, ReadError};
+use crate::backend::{EntryKind, ReadError};
 use crate::finding::{Finding, Location};
 use crate::model::key::Key;
 use crate::rules::Rule;
@@ -226,7 +226,7 @@ fn looks_like_v7_tar(head: &[u8]) -> bool {
 /// A member as the index will hold it, before its content is known.
 struct Pending {
     key: Key,
-    kind: Kind,
+    kind: EntryKind,
     len: u64,
     /// Index of its content among the workers' results.
     job: Option<usize>,
@@ -250,7 +250,7 @@ fn stream<R: tar::Input>(
         n => n,
     };
     let mut framer = Framer::new(reader);
-    let mut index = Index::default();
+    let mut index = MemberIndex::default();
     let (jobs, queue) = sync_channel::<Job>(threads);
     let queue = Mutex::new(queue);
     let results: Vec<(usize, Streamed)> = std::thread::scope(|scope| {
@@ -314,7 +314,7 @@ fn stream<R: tar::Input>(
 /// fault that ended the pass early, if one did.
 fn read_members<R: tar::Input>(
     framer: &mut Framer<R>,
-    index: &mut Index,
+    index: &mut MemberIndex,
     feeder: &Feeder<'_>,
 ) -> Result<(), Fault> {
     let mut members = 0u64;
@@ -345,14 +345,14 @@ fn read_members<R: tar::Input>(
             .or_default()
             .push(member.offset);
         let kind = match member.kind {
-            MemberKind::File => Kind::File,
-            MemberKind::Dir => Kind::Dir,
-            MemberKind::Symlink | MemberKind::HardLink => Kind::Symlink,
-            MemberKind::Device => Kind::Device,
-            MemberKind::Fifo => Kind::Fifo,
-            MemberKind::Other(_) => Kind::Other,
+            MemberKind::File => EntryKind::File,
+            MemberKind::Dir => EntryKind::Dir,
+            MemberKind::Symlink | MemberKind::HardLink => EntryKind::Symlink,
+            MemberKind::Device => EntryKind::Device,
+            MemberKind::Fifo => EntryKind::Fifo,
+            MemberKind::Other(_) => EntryKind::Other,
         };
-        let (job, fed) = if kind == Kind::File {
+        let (job, fed) = if kind == EntryKind::File {
             let id = index.jobs;
             let (sent, fed) = feeder.feed(framer, id, &key, member.size);
             if !sent {
@@ -474,7 +474,7 @@ impl Feeder<'_> {
 /// The members as the pass met them, before their content is known, and the findings so
 /// far.
 #[derive(Default)]
-struct Index {
+struct MemberIndex {
     pending: Vec<Pending>,
     /// Every name, with the offsets of its headers (more than one: a duplicate).
     seen: HashMap<Key, Vec<u64>>,
@@ -483,7 +483,7 @@ struct Index {
     findings: Vec<Finding>,
 }
 
-impl Index {
+impl MemberIndex {
     /// The backend: each member with what its worker made of it (a member cut short is
     /// left out), and the findings about the archive.
     fn finish(

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Kind, ReadError};
+use crate::backend::{Backend, EntryKind, ReadError};
 use crate::finding::{Cause, Finding, Severity};
 use crate::kinds;
 use crate::rules::Rule;
@@ -174,7 +174,7 @@ fn recheck_io(backend: &dyn Backend, finding: &Finding) -> Option<String> {
                     _ => None,
                 };
             }
-            if matches!(kind, Kind::File) && finding.cause == Some(Cause::Unreadable) {
+            if matches!(kind, EntryKind::File) && finding.cause == Some(Cause::Unreadable) {
                 return match backend.read_small(key, 0) {
                     Ok(_) | Err(ReadError::TooLarge { .. }) => {
                         Some("it reads now (a passing error)".into())

@@ -31,10 +31,10 @@ use crate::kinds::detect::{self, DetectOptions};
 use crate::kinds::{CheckOptions, Context, Look};
 use crate::ledger::{Ledger, LedgerError, RunSummary, unix_seconds};
 use crate::report::{BaselineInfo, LedgerInfo, Report};
-use crate::shard::{Listed, PARTIAL_VERSION, Partial, Shard};
+use crate::shard::{ListedBlob, PARTIAL_VERSION, Partial, Shard};
 use crate::store::Error;
 use crate::target::Target;
-use verify::{Ledgered, listed, verify_blobs};
+use verify::{LedgerSide, listed, verify_blobs};
 
 /// What the audit does and how.
 #[derive(Clone, Debug)]
@@ -61,7 +61,7 @@ pub struct Options {
     /// A verification ledger (`--state`): trust what was hashed before, re-hash on a
     /// rolling schedule, record this run.
     pub state: Option<StateOptions>,
-    /// Findings of an earlier run to mark new and resolved findings against
+    /// Findings of an earlier run to mark new and resolved findings baseline_of
     /// (`--baseline`); with a ledger and none given, the ledger's previous run.
     pub baseline: Option<Baseline>,
     /// The clock; `None` is the system's. A parameter so schedules can be tested.
@@ -214,7 +214,7 @@ pub fn audit_shard(
     with_backend(target, options, progress, &|opened, name| {
         let started = Instant::now();
         let now = options.now.unwrap_or_else(SystemTime::now);
-        let Gathered {
+        let RunParts {
             mut parts,
             verified,
             mut findings,
@@ -472,12 +472,12 @@ fn run(
 /// What a run found before anything is assembled: each store's part, what the verify
 /// phase hashed, and the findings no part holds (the verify phase's, and those about the
 /// tree), all raw.
-struct Gathered {
+struct RunParts {
     parts: Vec<StorePart>,
     verified: Verified,
     findings: Vec<Finding>,
     /// With `--shard`: every blob listed, for `merge` to compare.
-    listed: Vec<Listed>,
+    listed: Vec<ListedBlob>,
     /// With a ledger: what it trusted.
     plan: Option<nightly::Plan>,
 }
@@ -490,7 +490,7 @@ fn gather(
     progress: &dyn Progress,
     ledger: Option<(&Ledger, &StateOptions)>,
     now: SystemTime,
-) -> Result<Gathered, Error> {
+) -> Result<RunParts, Error> {
     let Opened { backend, archive } = opened;
     let look = Look { backend, archive };
     let framing = archive.map(ArchiveBackend::findings).unwrap_or_default();
@@ -539,7 +539,7 @@ fn gather(
     };
     let ledgered = plan
         .as_ref()
-        .map(|(plan, recorder)| Ledgered { plan, recorder });
+        .map(|(plan, recorder)| LedgerSide { plan, recorder });
     let hashed_bytes = AtomicU64::new(0);
     let (verify_findings, blobs_hashed) = verify_blobs(
         backend,
@@ -566,7 +566,7 @@ fn gather(
         Some(_) => listed(&sets, options.verify),
         None => Vec::new(),
     };
-    Ok(Gathered {
+    Ok(RunParts {
         parts,
         verified,
         findings,
@@ -625,10 +625,10 @@ fn conclude(
     stats.confirmed = confirmed.confirmed;
     stats.changed = confirmed.changed;
     report.findings = findings;
-    let against = against(options, ledger)?;
+    let baseline_of = baseline_of(options, ledger)?;
     mark_against(
         &mut report,
-        against
+        baseline_of
             .as_ref()
             .map(|(source, before)| (source.clone(), before.as_slice())),
     );
@@ -636,10 +636,10 @@ fn conclude(
     Ok(report)
 }
 
-/// Marks every finding new or known against an earlier run's (`source`, `before`), and
+/// Marks every finding new or known baseline_of an earlier run's (`source`, `before`), and
 /// lists the earlier findings that are gone.
-pub(crate) fn mark_against(report: &mut Report, against: Option<(String, &[Finding])>) {
-    let Some((source, before)) = against else {
+pub(crate) fn mark_against(report: &mut Report, baseline_of: Option<(String, &[Finding])>) {
+    let Some((source, before)) = baseline_of else {
         return;
     };
     let resolved = baseline::compare(&mut report.findings, before);
@@ -656,8 +656,8 @@ pub(crate) fn mark_against(report: &mut Report, against: Option<(String, &[Findi
     report.resolved = Some(resolved);
 }
 
-/// What the findings are compared against: `--baseline`, else the ledger's previous run.
-fn against(
+/// What the findings are compared baseline_of: `--baseline`, else the ledger's previous run.
+fn baseline_of(
     options: &Options,
     ledger: Option<(&Ledger, &StateOptions)>,
 ) -> Result<Option<(String, Vec<Finding>)>, Error> {

@@ -13,7 +13,7 @@ use crate::backend::Version;
 use crate::hash::HashResult;
 use crate::ledger::schedule::{self, Candidate, Schedule};
 use crate::ledger::{Known, Ledger, LedgerError};
-use crate::store::Listed;
+use crate::store::BlobEntry;
 
 /// The options of a run with a ledger.
 #[derive(Clone, Debug)]
@@ -44,7 +44,7 @@ pub(super) struct Plan {
 
 /// Whether a blob may be trusted: the ledger knows it with the same size and version,
 /// and its last hash was clean.
-fn unchanged(listed: &Listed, known: &Known) -> bool {
+fn unchanged(listed: &BlobEntry, known: &Known) -> bool {
     known.result == HashResult::Clean
         && known.size == listed.len
         && known.version == listed.version
@@ -131,7 +131,7 @@ pub(super) fn plan(
 }
 
 /// A stable tie-break from the digest's first bytes.
-fn tie(listed: &Listed) -> u64 {
+fn tie(listed: &BlobEntry) -> u64 {
     listed.digest.raw().map_or(0, |(_, raw)| {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&raw[..8]);

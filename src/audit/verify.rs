@@ -14,7 +14,7 @@ use crate::finding::{Cause, Finding, Location};
 use crate::hash::HashResult;
 use crate::ledger::{Record, Recorder};
 use crate::rules::Rule;
-use crate::shard::Listed;
+use crate::shard::ListedBlob;
 use crate::store::{Blob, read_error};
 
 /// A blob to hash, which file it is (device and inode) when the backend says, and the
@@ -22,7 +22,7 @@ use crate::store::{Blob, read_error};
 type Work<'a> = (Blob<'a>, Option<(u64, u64)>, i64);
 
 /// The ledger's side of the verify phase: what to trust, and where results go.
-pub(super) struct Ledgered<'a> {
+pub(super) struct LedgerSide<'a> {
     /// The plan: places and trusted blobs.
     pub(super) plan: &'a Plan,
     /// Where hash results go.
@@ -38,7 +38,7 @@ pub(super) fn verify_blobs(
     options: &Options,
     progress: &dyn Progress,
     hashed_bytes: &AtomicU64,
-    ledger: Option<&Ledgered>,
+    ledger: Option<&LedgerSide>,
     pools: &Pools,
 ) -> (Vec<Finding>, u64) {
     let mut findings = Vec::new();
@@ -124,7 +124,7 @@ pub(super) fn verify_blobs(
 
 /// Every blob of `sets` as a shard lists it for `merge`: sliced when the verify phase
 /// would hash it (not already hashed as a document, of a verifiable algorithm).
-pub(super) fn listed(sets: &[BlobSet], verify: bool) -> Vec<Listed> {
+pub(super) fn listed(sets: &[BlobSet], verify: bool) -> Vec<ListedBlob> {
     let mut out = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for set in sets {
         for (entry, &hashed) in set.inventory.entries().iter().zip(&set.before) {
@@ -133,7 +133,7 @@ pub(super) fn listed(sets: &[BlobSet], verify: bool) -> Vec<Listed> {
                 len: entry.len,
                 store: &*set.paths,
             };
-            out.push(Listed {
+            out.push(ListedBlob {
                 path: blob.key(),
                 digest: entry.digest.clone(),
                 len: entry.len,
@@ -195,7 +195,7 @@ fn verify_names(
     names: &[Work],
     advance: &(dyn Fn(u64) + Sync),
     counts: &Counts,
-    ledger: Option<&Ledgered>,
+    ledger: Option<&LedgerSide>,
     findings: &mut Vec<Finding>,
 ) {
     let Some(((first, _, place), others)) = names.split_first() else {
@@ -223,7 +223,7 @@ fn verify_names(
 
 /// Records one name's outcome in the ledger, when there is one.
 fn record(
-    ledger: Option<&Ledgered>,
+    ledger: Option<&LedgerSide>,
     place: i64,
     blob: Blob,
     hashed: Option<&Hashed>,
@@ -272,7 +272,7 @@ fn verify_blob(
     place: i64,
     advance: &(dyn Fn(u64) + Sync),
     counts: &Counts,
-    ledger: Option<&Ledgered>,
+    ledger: Option<&LedgerSide>,
 ) -> Option<Finding> {
     let key = blob.key();
     match backend.hash(&key, blob.digest.algorithm(), advance) {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
-use crate::backend::{Backend, Entry, Hashed, Kind, ReadError, Stat, Version};
+use crate::backend::{Backend, Entry, EntryKind, Hashed, ReadError, Stat, Version};
 use crate::finding::Finding;
 use crate::model::digest::{Algorithm, Digest};
 use crate::model::key::Key;
@@ -62,7 +62,7 @@ pub struct Content {
 #[derive(Clone, Debug)]
 pub struct Node {
     /// What it is.
-    pub kind: Kind,
+    pub kind: EntryKind,
     /// Its length (regular members).
     pub len: u64,
     /// Regular members: what streaming learned.
@@ -75,7 +75,7 @@ impl Node {
     /// A directory.
     pub fn dir() -> Node {
         Node {
-            kind: Kind::Dir,
+            kind: EntryKind::Dir,
             len: 0,
             content: None,
             link: None,
@@ -152,7 +152,7 @@ impl ArchiveBackend {
             let (found, node) = self.nodes.get_key_value(key)?;
             match &node.link {
                 Some(target) => key = target,
-                None => return (node.kind == Kind::File).then_some((found, node)),
+                None => return (node.kind == EntryKind::File).then_some((found, node)),
             }
         }
         None
@@ -166,7 +166,7 @@ impl Backend for ArchiveBackend {
 
     fn list(&self, dir: &Key) -> Result<Vec<Entry>, ReadError> {
         let node = self.node(dir)?;
-        if node.kind != Kind::Dir {
+        if node.kind != EntryKind::Dir {
             return Err(ReadError::NotRegular(node.kind));
         }
         Ok(self
@@ -195,7 +195,7 @@ impl Backend for ArchiveBackend {
 
     fn read_small(&self, key: &Key, max: u64) -> Result<Vec<u8>, ReadError> {
         let node = self.node(key)?;
-        if node.kind != Kind::File {
+        if node.kind != EntryKind::File {
             return Err(ReadError::NotRegular(node.kind));
         }
         if node.len > max {
@@ -226,7 +226,7 @@ impl Backend for ArchiveBackend {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Hashed, ReadError> {
         let node = self.node(key)?;
-        if node.kind != Kind::File {
+        if node.kind != EntryKind::File {
             return Err(ReadError::NotRegular(node.kind));
         }
         let digest = node.content.as_ref().and_then(|c| c.digest.as_ref());

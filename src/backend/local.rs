@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
-use crate::backend::{Backend, Entry, Hashed, Kind, ReadError, Stat, Version};
+use crate::backend::{Backend, Entry, EntryKind, Hashed, ReadError, Stat, Version};
 use crate::hash::Hasher;
 use crate::model::digest::Algorithm;
 use crate::model::key::Key;
@@ -123,15 +123,15 @@ impl Backend for LocalFs {
     }
 }
 
-fn kind_of(file_type: FileType) -> Kind {
+fn kind_of(file_type: FileType) -> EntryKind {
     match file_type {
-        FileType::RegularFile => Kind::File,
-        FileType::Directory => Kind::Dir,
-        FileType::Symlink => Kind::Symlink,
-        FileType::Fifo => Kind::Fifo,
-        FileType::Socket => Kind::Socket,
-        FileType::BlockDevice | FileType::CharacterDevice => Kind::Device,
-        FileType::Unknown => Kind::Other,
+        FileType::RegularFile => EntryKind::File,
+        FileType::Directory => EntryKind::Dir,
+        FileType::Symlink => EntryKind::Symlink,
+        FileType::Fifo => EntryKind::Fifo,
+        FileType::Socket => EntryKind::Socket,
+        FileType::BlockDevice | FileType::CharacterDevice => EntryKind::Device,
+        FileType::Unknown => EntryKind::Other,
     }
 }
 
@@ -153,7 +153,7 @@ fn stat_of(metadata: &std::fs::Metadata) -> Stat {
     let kind = kind_of(FileType::from_raw_mode(metadata.mode()));
     Stat {
         kind,
-        len: if kind == Kind::File {
+        len: if kind == EntryKind::File {
             metadata.len()
         } else {
             0
@@ -225,7 +225,7 @@ pub fn open_regular(path: &Path) -> Result<(File, Stat), ReadError> {
     // Refuse anything that is not a regular file before opening it: opening a device can
     // have side effects (a tape rewinds, a terminal becomes ours).
     let before = stat_of(&std::fs::symlink_metadata(path)?);
-    if before.kind != Kind::File {
+    if before.kind != EntryKind::File {
         return Err(ReadError::NotRegular(before.kind));
     }
     let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
@@ -242,7 +242,7 @@ pub fn open_regular(path: &Path) -> Result<(File, Stat), ReadError> {
     };
     // The entry may have been swapped between the check and the open.
     let after = stat_of(&file.metadata()?);
-    if after.kind != Kind::File {
+    if after.kind != EntryKind::File {
         return Err(ReadError::NotRegular(after.kind));
     }
     Ok((file, after))

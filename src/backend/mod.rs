@@ -28,9 +28,9 @@ use std::io;
 use crate::model::digest::{Algorithm, Digest};
 use crate::model::key::Key;
 
-/// What an entry of a listing is. Only [`Kind::File`] is ever opened.
+/// What an entry of a listing is. Only [`EntryKind::File`] is ever opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum EntryKind {
     /// A regular file (an object, on object storage).
     File,
     /// A directory (a common prefix, on object storage).
@@ -47,16 +47,16 @@ pub enum Kind {
     Other,
 }
 
-impl Kind {
+impl EntryKind {
     /// What it is, for messages: "a symlink (not followed)", "a FIFO", ….
     pub fn describe(self) -> &'static str {
         match self {
-            Kind::Symlink => "a symlink (not followed)",
-            Kind::Dir => "a directory",
-            Kind::Fifo => "a FIFO",
-            Kind::Socket => "a socket",
-            Kind::Device => "a device node",
-            Kind::File | Kind::Other => "not a regular file",
+            EntryKind::Symlink => "a symlink (not followed)",
+            EntryKind::Dir => "a directory",
+            EntryKind::Fifo => "a FIFO",
+            EntryKind::Socket => "a socket",
+            EntryKind::Device => "a device node",
+            EntryKind::File | EntryKind::Other => "not a regular file",
         }
     }
 }
@@ -125,7 +125,7 @@ impl Version {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
     /// Its kind.
-    pub kind: Kind,
+    pub kind: EntryKind,
     /// Its length in bytes (regular files; 0 for other kinds).
     pub len: u64,
     /// Its version.
@@ -144,7 +144,7 @@ pub struct Entry {
 impl Entry {
     /// Whether the entry is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(&self.stat, Ok(s) if s.kind == Kind::Dir)
+        matches!(&self.stat, Ok(s) if s.kind == EntryKind::Dir)
     }
 
     /// The name, when it is UTF-8.
@@ -161,7 +161,7 @@ pub enum ReadError {
     NotFound(io::Error),
     /// It is not a regular file, so it was not opened.
     #[error("{}", not_regular(*.0))]
-    NotRegular(Kind),
+    NotRegular(EntryKind),
     /// It is larger than the caller allows.
     #[error("{len} bytes, over the {max}-byte limit")]
     TooLarge {
@@ -181,14 +181,14 @@ pub enum ReadError {
     Io(io::Error),
 }
 
-fn not_regular(kind: Kind) -> &'static str {
+fn not_regular(kind: EntryKind) -> &'static str {
     match kind {
-        Kind::Symlink => "is a symlink; not followed",
-        Kind::Dir => "is a directory, not a file",
-        Kind::Fifo => "is a FIFO, not a file",
-        Kind::Socket => "is a socket, not a file",
-        Kind::Device => "is a device node, not a file",
-        Kind::File | Kind::Other => "is not a regular file",
+        EntryKind::Symlink => "is a symlink; not followed",
+        EntryKind::Dir => "is a directory, not a file",
+        EntryKind::Fifo => "is a FIFO, not a file",
+        EntryKind::Socket => "is a socket, not a file",
+        EntryKind::Device => "is a device node, not a file",
+        EntryKind::File | EntryKind::Other => "is not a regular file",
     }
 }
 
@@ -205,7 +205,7 @@ impl From<io::Error> for ReadError {
             ReadError::NotFound(error)
         } else if error.raw_os_error() == Some(libc::ELOOP) {
             // O_NOFOLLOW met a symlink swapped in after the listing.
-            ReadError::NotRegular(Kind::Symlink)
+            ReadError::NotRegular(EntryKind::Symlink)
         } else {
             ReadError::Io(error)
         }

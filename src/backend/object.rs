@@ -29,7 +29,7 @@ use futures::StreamExt as _;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
-use crate::backend::{Backend, Entry, Hashed, Kind, ReadError, Stat, Version, Walked};
+use crate::backend::{Backend, Entry, EntryKind, Hashed, ReadError, Stat, Version, Walked};
 use crate::hash::Hasher;
 use crate::model::digest::Algorithm;
 use crate::model::key::Key;
@@ -294,7 +294,7 @@ impl Backend for ObjectBackend {
             .map(|p| Entry {
                 name: name(p),
                 stat: Ok(Stat {
-                    kind: Kind::Dir,
+                    kind: EntryKind::Dir,
                     len: 0,
                     version: Version::None,
                 }),
@@ -303,7 +303,7 @@ impl Backend for ObjectBackend {
         entries.extend(listed.objects.iter().map(|meta| Entry {
             name: name(&meta.location),
             stat: Ok(Stat {
-                kind: Kind::File,
+                kind: EntryKind::File,
                 len: meta.size,
                 version: version(meta),
             }),
@@ -323,7 +323,7 @@ impl Backend for ObjectBackend {
                 out.push((
                     Key::from(name),
                     Ok(Stat {
-                        kind: Kind::File,
+                        kind: EntryKind::File,
                         len: meta.size,
                         version: version(&meta),
                     }),
@@ -338,7 +338,7 @@ impl Backend for ObjectBackend {
             match self.runtime.block_on(self.store.head(&self.path(key))) {
                 Ok(meta) => {
                     return Ok(Stat {
-                        kind: Kind::File,
+                        kind: EntryKind::File,
                         len: meta.size,
                         version: version(&meta),
                     });
@@ -360,7 +360,7 @@ impl Backend for ObjectBackend {
             )));
         }
         Ok(Stat {
-            kind: Kind::Dir,
+            kind: EntryKind::Dir,
             len: 0,
             version: Version::None,
         })

@@ -16,10 +16,10 @@ use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::document::{
-    ATTESTATION_MANIFEST, Config, Descriptor, Document, Index, Manifest, Rare,
+    ATTESTATION_MANIFEST, Config, Descriptor, DescriptorExtras, Document, Index, Manifest,
 };
 use crate::model::key::Key;
-use crate::model::media_type::{self, Kind};
+use crate::model::media_type::{self, MediaKind};
 use crate::model::platform::Platform;
 use crate::model::text::Text;
 use crate::model::time::is_rfc3339;
@@ -294,8 +294,8 @@ fn image_document(object: &Object, expect: Expect, cx: &mut Context) -> Document
     // mediaType there is reported by `index()`.
     let is_index = expect.is_layout_index()
         || match own_type.map(media_type::kind) {
-            Some(Kind::Index) => true,
-            Some(Kind::Manifest) => false,
+            Some(MediaKind::Index) => true,
+            Some(MediaKind::Manifest) => false,
             _ => match expect {
                 Expect::Index => !has_manifest_fields || has_manifests,
                 _ => has_manifests && !has_manifest_fields,
@@ -318,7 +318,7 @@ fn is_schema1(object: &Object) -> bool {
     let typed_one = object
         .get("mediaType")
         .and_then(Value::as_str)
-        .is_some_and(|ty| media_type::kind(ty) == Kind::Schema1);
+        .is_some_and(|ty| media_type::kind(ty) == MediaKind::Schema1);
     version_one || typed_one
 }
 
@@ -404,7 +404,7 @@ fn own_media_type(object: &Object, expected: &[&str], cx: &mut Context) -> Optio
                     "/mediaType",
                     format!("mediaType {s:?} breaks the RFC 6838 grammar"),
                 );
-            } else if !expected.contains(&s.as_ref()) && media_type::kind(s) == Kind::Other {
+            } else if !expected.contains(&s.as_ref()) && media_type::kind(s) == MediaKind::Other {
                 cx.schema(
                     "/mediaType",
                     format!("mediaType {s:?} is not a type this document can have"),
@@ -432,7 +432,7 @@ fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index {
     // (A type outside every known kind was already reported by `own_media_type`.)
     if expect.is_layout_index() {
         if let Some(ty) = &media_type {
-            if ty != media_type::OCI_INDEX && media_type::kind(ty) != Kind::Other {
+            if ty != media_type::OCI_INDEX && media_type::kind(ty) != MediaKind::Other {
                 cx.schema("/mediaType", "index.json must be an OCI image index")
                     .set_expected_found(media_type::OCI_INDEX, ty);
             }
@@ -650,22 +650,22 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
         None => cx.missing(&pointer(at, "size")),
         Some(value) => out.size = size(value, &pointer(at, "size"), cx).into(),
     }
-    let mut rare = Rare::default();
+    let mut extras = DescriptorExtras::default();
     if let Some(value) = object.get("urls") {
-        rare.has_urls = urls(value, &pointer(at, "urls"), cx);
+        extras.has_urls = urls(value, &pointer(at, "urls"), cx);
     }
     let annotation_map = annotations(object.get("annotations"), &pointer(at, "annotations"), cx);
     if let Some(map) = annotation_map {
-        rare.ref_name = map
+        extras.ref_name = map
             .get(ANNOTATION_REF_NAME)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        rare.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
+        extras.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
     }
-    rare.artifact_type = optional_media_type(object, at, "artifactType", cx);
-    if rare != Rare::default() {
-        out.rare = Some(Box::new(rare));
+    extras.artifact_type = optional_media_type(object, at, "artifactType", cx);
+    if extras != DescriptorExtras::default() {
+        out.extras = Some(Box::new(extras));
     }
     if let Some(value) = object.get("platform") {
         out.platform = platform(value, &pointer(at, "platform"), cx).map(Platform::shared);

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::assemble::BeforeVerify;
 use crate::backend::{Backend, ReadError};
 use crate::check::document::{self, Context, Expect};
-use crate::check::graph::{self, Docs, Loaded};
+use crate::check::graph::{self, Documents, LoadedDocument};
 use crate::finding::{Finding, Location};
 use crate::hash::{self, HashResult};
 use crate::model::digest::Digest;
@@ -28,8 +28,8 @@ pub(crate) fn load_documents<'i>(
     blobs: &'i dyn Lookup,
     max_document_size: u64,
     findings: &mut Vec<Finding>,
-) -> (Docs<'i>, u64) {
-    let mut docs = Docs::new(blobs.inventory());
+) -> (Documents<'i>, u64) {
+    let mut docs = Documents::new(blobs.inventory());
     let bytes_hashed = AtomicU64::new(0);
     // Findings are rare and sorted at the end: one list behind a lock, so that the loads
     // yield only the documents, which go into `docs` with no second copy of the level.
@@ -57,7 +57,7 @@ pub(crate) fn load_documents<'i>(
             }
             (
                 digest,
-                Loaded::new(document, hashed.map(|(_, result)| result)),
+                LoadedDocument::new(document, hashed.map(|(_, result)| result)),
             )
         });
         frontier = docs.extend(level, |level| {
@@ -148,7 +148,7 @@ pub(crate) fn digest_mismatch(key: &Key, digest: &Digest, actual: &Digest) -> Fi
 /// What is known of each blob of `inventory` before the verify phase: documents were
 /// hashed as they were read. `docs` must be kept against `inventory` (its positions are
 /// used as they are).
-pub(crate) fn hashed_flags(inventory: &Inventory, docs: &Docs) -> Vec<BeforeVerify> {
+pub(crate) fn hashed_flags(inventory: &Inventory, docs: &Documents) -> Vec<BeforeVerify> {
     let mut flags = vec![BeforeVerify::ToHash; inventory.len()];
     if !docs.is_kept_against(inventory) {
         // Only an inventory past 2^32 blobs: its documents are verified like other blobs.

@@ -15,7 +15,7 @@ use crate::model::coverage::{Coverage, CoverageShare, Covered, Exceptions};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
-use crate::model::media_type::{self, Kind};
+use crate::model::media_type::{self, MediaKind};
 use crate::model::platform::Platform;
 use crate::rules::Rule;
 use crate::store::{Inventory, Lookup};
@@ -33,7 +33,7 @@ use crate::store::{Inventory, Lookup};
 /// in once they outnumber an eighth of the sorted part. (Sorting after every level would
 /// be quadratic in a chain of nested indexes, one document a level.)
 #[derive(Debug)]
-pub struct Docs<'i> {
+pub struct Documents<'i> {
     /// The inventory positions refer to; `None` for one too large for 32-bit positions
     /// (every digest then goes in `others`).
     inventory: Option<&'i Inventory>,
@@ -41,17 +41,17 @@ pub struct Docs<'i> {
     others: Vec<Digest>,
     /// Their positions.
     other_positions: HashMap<Digest, u32>,
-    docs: Vec<Loaded>,
+    docs: Vec<LoadedDocument>,
     sorted: usize,
 }
 
-impl<'i> Docs<'i> {
+impl<'i> Documents<'i> {
     /// Unsorted documents past this many are sorted in.
     const UNSORTED: usize = 64;
 
     /// No documents yet, of blobs that are mostly in `inventory`.
-    pub fn new(inventory: &'i Inventory) -> Docs<'i> {
-        Docs {
+    pub fn new(inventory: &'i Inventory) -> Documents<'i> {
+        Documents {
             inventory: u32::try_from(inventory.len()).is_ok().then_some(inventory),
             others: Vec::new(),
             other_positions: HashMap::new(),
@@ -96,14 +96,14 @@ impl<'i> Docs<'i> {
     /// second copy of it), and hands the new ones to `then` before they are sorted in.
     pub fn extend<T>(
         &mut self,
-        more: impl IndexedParallelIterator<Item = (Digest, Loaded)>,
-        then: impl FnOnce(&[Loaded]) -> T,
+        more: impl IndexedParallelIterator<Item = (Digest, LoadedDocument)>,
+        then: impl FnOnce(&[LoadedDocument]) -> T,
     ) -> T {
         let start = self.docs.len();
         // Amortised growth (a chain of nested indexes adds one document a level); `finish`
         // drops the spare room.
         self.docs.reserve(more.len());
-        // Digests outside the inventory are rare: they are placed after the parallel part,
+        // Digests outside the inventory are extras: they are placed after the parallel part,
         // in the level's order, so that positions do not depend on thread timing.
         let inventory = self.inventory;
         let outside = Mutex::new(Vec::new());
@@ -154,13 +154,13 @@ impl<'i> Docs<'i> {
     }
 
     /// The document loaded from blob `digest`, with the digest as kept here.
-    pub fn get_key_value(&self, digest: &Digest) -> Option<(&Digest, &Loaded)> {
+    pub fn get_key_value(&self, digest: &Digest) -> Option<(&Digest, &LoadedDocument)> {
         let loaded = self.get(digest)?;
         Some((self.digest_at(loaded.at), loaded))
     }
 
     /// The document loaded from blob `digest`.
-    pub fn get(&self, digest: &Digest) -> Option<&Loaded> {
+    pub fn get(&self, digest: &Digest) -> Option<&LoadedDocument> {
         let at = self.position(digest)?;
         let (sorted, unsorted) = self.docs.split_at(self.sorted);
         match sorted.binary_search_by_key(&at, |loaded| loaded.at) {
@@ -175,7 +175,7 @@ impl<'i> Docs<'i> {
     }
 
     /// Every document with its digest.
-    pub fn iter(&self) -> impl Iterator<Item = (&Digest, &Loaded)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Digest, &LoadedDocument)> {
         self.docs
             .iter()
             .map(|loaded| (self.digest_at(loaded.at), loaded))
@@ -183,7 +183,7 @@ impl<'i> Docs<'i> {
 
     /// Every document read from a blob of the inventory, with the blob's position in it
     /// (no lookup: the document keeps it).
-    pub fn in_inventory(&self) -> impl Iterator<Item = (usize, &Loaded)> {
+    pub fn in_inventory(&self) -> impl Iterator<Item = (usize, &LoadedDocument)> {
         let len = self.inventory.map_or(0, Inventory::len);
         self.docs
             .iter()
@@ -198,14 +198,14 @@ impl<'i> Docs<'i> {
     }
 
     /// Every document.
-    pub fn values(&self) -> impl Iterator<Item = &Loaded> {
+    pub fn values(&self) -> impl Iterator<Item = &LoadedDocument> {
         self.docs.iter()
     }
 }
 
 /// A document loaded from a blob.
 #[derive(Debug)]
-pub struct Loaded {
+pub struct LoadedDocument {
     /// The parsed document, unless it could not be read or parsed. (Its path is not
     /// kept: the store derives it from the digest when a finding needs it.)
     pub document: Option<Document>,
@@ -213,14 +213,14 @@ pub struct Loaded {
     /// could not be read, was over the size limit, or has an algorithm we cannot compute):
     /// the verify phase then deals with the blob like any other.
     pub content: Option<HashResult>,
-    /// The blob it was read from, as a position (see [`Docs`]); set when it is added.
+    /// The blob it was read from, as a position (see [`Documents`]); set when it is added.
     at: u32,
 }
 
-impl Loaded {
+impl LoadedDocument {
     /// A document read from a blob, and what hashing it gave.
-    pub fn new(document: Option<Document>, content: Option<HashResult>) -> Loaded {
-        Loaded {
+    pub fn new(document: Option<Document>, content: Option<HashResult>) -> LoadedDocument {
+        LoadedDocument {
             document,
             content,
             at: 0,
@@ -232,12 +232,12 @@ impl Loaded {
 pub fn expect_for(descriptor: &Descriptor, is_config: bool) -> Option<Expect> {
     let media_type = descriptor.media_type.as_deref()?;
     match media_type::kind(media_type) {
-        Kind::Index => Some(Expect::Index),
-        Kind::Manifest if media_type == media_type::OCI_ARTIFACT_MANIFEST => {
+        MediaKind::Index => Some(Expect::Index),
+        MediaKind::Manifest if media_type == media_type::OCI_ARTIFACT_MANIFEST => {
             Some(Expect::ArtifactManifest)
         }
-        Kind::Manifest => Some(Expect::Manifest),
-        Kind::Config if is_config => Some(Expect::Config),
+        MediaKind::Manifest => Some(Expect::Manifest),
+        MediaKind::Config if is_config => Some(Expect::Config),
         _ => None,
     }
 }
@@ -287,7 +287,7 @@ pub struct Reachability {
 fn has_unreadable_type(descriptor: &Descriptor) -> bool {
     match descriptor.media_type.as_deref() {
         None => true,
-        Some(ty) => !media_type::is_valid(ty) || media_type::kind(ty) == Kind::Schema1,
+        Some(ty) => !media_type::is_valid(ty) || media_type::kind(ty) == MediaKind::Schema1,
     }
 }
 
@@ -300,7 +300,7 @@ pub struct Graph<'a> {
     /// Path of `index.json`.
     pub index_path: &'a Key,
     /// Every document loaded from its blobs.
-    pub docs: &'a Docs<'a>,
+    pub docs: &'a Documents<'a>,
 }
 
 impl Graph<'_> {
@@ -585,7 +585,7 @@ impl Graph<'_> {
         let names_manifest = entry
             .media_type
             .as_deref()
-            .is_some_and(|ty| media_type::kind(ty) == Kind::Manifest);
+            .is_some_and(|ty| media_type::kind(ty) == MediaKind::Manifest);
         if entry.platform.is_some()
             || entry.is_attestation_entry()
             || !names_manifest
@@ -610,7 +610,7 @@ impl Graph<'_> {
             return true;
         }
         let target = entry.digest.as_ref().and_then(|d| self.docs.get(d));
-        let Some(Loaded {
+        let Some(LoadedDocument {
             document: Some(Document::Manifest(manifest)),
             ..
         }) = target
@@ -624,7 +624,7 @@ impl Graph<'_> {
             .config
             .as_ref()
             .and_then(|c| c.media_type.as_deref());
-        config_type.is_some_and(|ty| media_type::kind(ty) != Kind::Config)
+        config_type.is_some_and(|ty| media_type::kind(ty) != MediaKind::Config)
     }
 
     /// Platform coverage of every `index.json` entry.
@@ -654,7 +654,7 @@ impl Graph<'_> {
     pub fn covered(&self, entry: &Descriptor, share: &mut CoverageShare) -> Option<Covered> {
         let digest = entry.digest.as_ref()?;
         let kind = media_type::kind(entry.media_type.as_deref()?);
-        if !matches!(kind, Kind::Index | Kind::Manifest) {
+        if !matches!(kind, MediaKind::Index | MediaKind::Manifest) {
             return None;
         }
         let mut platforms = Vec::new();
@@ -707,7 +707,7 @@ impl Graph<'_> {
                 continue;
             };
             let kind = entry.media_type.as_deref().map(media_type::kind);
-            let is_image = matches!(kind, Some(Kind::Index | Kind::Manifest));
+            let is_image = matches!(kind, Some(MediaKind::Index | MediaKind::Manifest));
             if is_image && self.blobs.len_of(digest).is_none() {
                 // A sparse index: the platform is listed, its image is not here.
                 exceptions.missing.push(digest.clone());
@@ -721,12 +721,12 @@ impl Graph<'_> {
                 continue;
             }
             match kind {
-                Some(Kind::Index) if visited.insert(digest) => {
+                Some(MediaKind::Index) if visited.insert(digest) => {
                     if let Some(nested) = index_of(digest) {
                         stack.push((nested, 0));
                     }
                 }
-                Some(Kind::Manifest) => match entry.platform.as_deref() {
+                Some(MediaKind::Manifest) => match entry.platform.as_deref() {
                     _ if entry.is_attestation_entry() => {
                         exceptions.attestations.push(digest.clone())
                     }
@@ -750,7 +750,7 @@ impl Graph<'_> {
 fn check_media_type(
     descriptor: &Descriptor,
     is_config: bool,
-    loaded: &Loaded,
+    loaded: &LoadedDocument,
     location: impl Fn() -> Location,
     findings: &mut Vec<Finding>,
 ) {
@@ -761,12 +761,12 @@ fn check_media_type(
         return;
     };
     let (actual_kind, own_type) = match document {
-        Document::Index(index) => (Kind::Index, index.media_type.as_deref()),
-        Document::Manifest(manifest) => (Kind::Manifest, manifest.media_type.as_deref()),
+        Document::Index(index) => (MediaKind::Index, index.media_type.as_deref()),
+        Document::Manifest(manifest) => (MediaKind::Manifest, manifest.media_type.as_deref()),
         Document::Config(_) => return,
     };
     let claimed_kind = media_type::kind(claimed);
-    if is_config || !matches!(claimed_kind, Kind::Index | Kind::Manifest) {
+    if is_config || !matches!(claimed_kind, MediaKind::Index | MediaKind::Manifest) {
         return;
     }
     if let Some(own) = own_type {
@@ -787,7 +787,7 @@ fn check_media_type(
             findings.push(Finding::new(rule, location(), message).expected_found(claimed, own));
         }
     } else if claimed_kind != actual_kind {
-        let shape = if actual_kind == Kind::Index {
+        let shape = if actual_kind == MediaKind::Index {
             "an index"
         } else {
             "a manifest"
@@ -810,11 +810,11 @@ mod tests {
 
     #[test]
     fn documents_are_found_by_digest_inside_and_outside_the_inventory() {
-        assert_eq!(std::mem::size_of::<Loaded>(), 24);
+        assert_eq!(std::mem::size_of::<LoadedDocument>(), 24);
         let digest = |byte: u8| Digest::sha256([byte; 32]);
         let inventory = Inventory::of_test_bytes(&[3, 1, 2]);
         let config = |ids: u32| {
-            Loaded::new(
+            LoadedDocument::new(
                 Some(Document::Config(Config {
                     platform: None,
                     diff_ids: Some(ids),
@@ -822,11 +822,11 @@ mod tests {
                 Some(HashResult::Clean),
             )
         };
-        let ids = |loaded: &Loaded| match loaded.document {
+        let ids = |loaded: &LoadedDocument| match loaded.document {
             Some(Document::Config(Config { diff_ids, .. })) => diff_ids,
             _ => None,
         };
-        let mut docs = Docs::new(&inventory);
+        let mut docs = Documents::new(&inventory);
         // 9 and 7 are outside the inventory; levels of more than `UNSORTED` documents
         // leave some sorted and some not.
         docs.extend(

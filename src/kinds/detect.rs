@@ -16,7 +16,7 @@
 //! does not cross into other file systems unless asked to, so `/` does not lead into
 //! `/proc`.
 
-use crate::backend::{Backend, Entry, Kind, Version};
+use crate::backend::{Backend, Entry, EntryKind, Version};
 use crate::finding::Finding;
 use crate::kinds::{KINDS, Look, Store, Then};
 use crate::model::key::Key;
@@ -59,7 +59,7 @@ pub fn detect(look: &Look, name: &str, options: DetectOptions) -> Result<Found, 
         error,
     };
     let stat = backend.stat(&root).map_err(io_error)?;
-    if stat.kind != Kind::Dir {
+    if stat.kind != EntryKind::Dir {
         return Err(io_error(crate::backend::ReadError::NotRegular(stat.kind)));
     }
     let entries = backend.list(&root).map_err(io_error)?;
@@ -106,7 +106,7 @@ fn hint(backend: &dyn Backend) -> String {
     if backend.stat(&index).is_ok() {
         if !backend
             .stat(&Key::from("blobs"))
-            .is_ok_and(|s| s.kind == Kind::Dir)
+            .is_ok_and(|s| s.kind == EntryKind::Dir)
         {
             return "; index.json is here but there is no blobs/ directory beside it".to_owned();
         }
@@ -126,17 +126,17 @@ struct Walk<'a> {
 }
 
 /// Whether `entries` hold `name` of a kind `want` accepts.
-pub(crate) fn has(entries: &[Entry], name: &str, want: impl Fn(Kind) -> bool) -> bool {
+pub(crate) fn has(entries: &[Entry], name: &str, want: impl Fn(EntryKind) -> bool) -> bool {
     entries
         .iter()
         .any(|e| &*e.name == name.as_bytes() && e.stat.as_ref().is_ok_and(|s| want(s.kind)))
 }
 
-pub(crate) fn is_dir(kind: Kind) -> bool {
-    kind == Kind::Dir
+pub(crate) fn is_dir(kind: EntryKind) -> bool {
+    kind == EntryKind::Dir
 }
 
-pub(crate) fn any_kind(_: Kind) -> bool {
+pub(crate) fn any_kind(_: EntryKind) -> bool {
     true
 }
 

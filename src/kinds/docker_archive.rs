@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::assemble::StorePart;
 use crate::backend::archive::{ArchiveBackend, Node};
-use crate::backend::{Backend, Entry, Kind as EntryKind};
+use crate::backend::{Backend, Entry, EntryKind};
 use crate::finding::{Finding, Location};
 use crate::kinds::detect::Found;
 use crate::kinds::distribution::checks::{is_repository_name, is_tag};

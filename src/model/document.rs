@@ -30,7 +30,7 @@ pub struct Descriptor {
     /// `platform`, when valid (shared: [`Platform::shared`]).
     pub platform: Option<Arc<Platform>>,
     /// The rarer fields, boxed: most descriptors are configs and layers, which have none.
-    pub rare: Option<Box<Rare>>,
+    pub extras: Option<Box<DescriptorExtras>>,
 }
 
 /// A descriptor's `size`: a non-negative int64, or none. 8 bytes where an `Option<u64>`
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Size {
 
 /// A descriptor's rarer fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Rare {
+pub struct DescriptorExtras {
     /// `org.opencontainers.image.ref.name`, when present.
     pub ref_name: Option<String>,
     /// `artifactType`, when valid.
@@ -89,23 +89,25 @@ impl Descriptor {
 
     /// `org.opencontainers.image.ref.name`, when present.
     pub fn ref_name(&self) -> Option<&str> {
-        self.rare.as_ref()?.ref_name.as_deref()
+        self.extras.as_ref()?.ref_name.as_deref()
     }
 
     /// `artifactType`, when valid.
     pub fn artifact_type(&self) -> Option<&str> {
-        self.rare.as_ref()?.artifact_type.as_deref()
+        self.extras.as_ref()?.artifact_type.as_deref()
     }
 
     /// Whether `urls` lists at least one location (non-distributable content).
     pub fn has_urls(&self) -> bool {
-        self.rare.as_ref().is_some_and(|n| n.has_urls)
+        self.extras.as_ref().is_some_and(|n| n.has_urls)
     }
 
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
     /// describes no runnable platform, so platform checks and coverage set it apart.
     pub fn is_attestation_entry(&self) -> bool {
-        self.rare.as_ref().is_some_and(|n| n.attestation_annotated)
+        self.extras
+            .as_ref()
+            .is_some_and(|n| n.attestation_annotated)
             || self.platform.as_deref().is_some_and(Platform::is_unknown)
     }
 }
@@ -135,11 +137,11 @@ pub struct Manifest {
     /// array.
     pub layers: Option<Box<[Descriptor]>>,
     /// `subject` and whether this is the withdrawn artifact manifest, when either is there.
-    rare: Option<Box<RareManifest>>,
+    extras: Option<Box<ManifestExtras>>,
 }
 
 #[derive(Clone, Debug)]
-struct RareManifest {
+struct ManifestExtras {
     withdrawn_artifact: bool,
     subject: Option<Descriptor>,
 }
@@ -154,8 +156,8 @@ impl Manifest {
         withdrawn_artifact: bool,
         subject: Option<Descriptor>,
     ) -> Manifest {
-        let rare = (withdrawn_artifact || subject.is_some()).then(|| {
-            Box::new(RareManifest {
+        let extras = (withdrawn_artifact || subject.is_some()).then(|| {
+            Box::new(ManifestExtras {
                 withdrawn_artifact,
                 subject,
             })
@@ -164,18 +166,18 @@ impl Manifest {
             media_type,
             config,
             layers: layers.map(Vec::into_boxed_slice),
-            rare,
+            extras,
         }
     }
 
     /// Whether this is the withdrawn OCI artifact manifest: an artifact, never an image.
     pub fn withdrawn_artifact(&self) -> bool {
-        self.rare.as_ref().is_some_and(|r| r.withdrawn_artifact)
+        self.extras.as_ref().is_some_and(|r| r.withdrawn_artifact)
     }
 
     /// `subject`.
     pub fn subject(&self) -> Option<&Descriptor> {
-        self.rare.as_ref()?.subject.as_ref()
+        self.extras.as_ref()?.subject.as_ref()
     }
 
     /// The blobs the manifest is made of: `config`, then `layers`.
@@ -224,7 +226,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<Document>(), 16);
         let subject = Descriptor::default();
         let plain = Manifest::new(None, None, Some(Vec::new()), false, None);
-        assert!(!plain.withdrawn_artifact() && plain.subject().is_none() && plain.rare.is_none());
+        assert!(!plain.withdrawn_artifact() && plain.subject().is_none() && plain.extras.is_none());
         let artifact = Manifest::new(None, None, None, true, None);
         assert!(artifact.withdrawn_artifact() && artifact.subject().is_none());
         let referrer = Manifest::new(None, None, None, false, Some(subject));

@@ -59,7 +59,7 @@ pub(crate) const COMMON: &[&str] = &[
 
 /// What a media type tells this tool to do with the blob it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
+pub enum MediaKind {
     /// An OCI index or a Docker manifest list: parsed, its `manifests` followed.
     Index,
     /// An OCI or Docker schema 2 image manifest, or the withdrawn OCI artifact manifest:
@@ -74,13 +74,13 @@ pub enum Kind {
 }
 
 /// Classifies a media type string.
-pub fn kind(media_type: &str) -> Kind {
+pub fn kind(media_type: &str) -> MediaKind {
     match media_type {
-        OCI_INDEX | DOCKER_MANIFEST_LIST => Kind::Index,
-        OCI_MANIFEST | DOCKER_MANIFEST | OCI_ARTIFACT_MANIFEST => Kind::Manifest,
-        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Kind::Schema1,
-        OCI_CONFIG | DOCKER_CONFIG => Kind::Config,
-        _ => Kind::Other,
+        OCI_INDEX | DOCKER_MANIFEST_LIST => MediaKind::Index,
+        OCI_MANIFEST | DOCKER_MANIFEST | OCI_ARTIFACT_MANIFEST => MediaKind::Manifest,
+        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => MediaKind::Schema1,
+        OCI_CONFIG | DOCKER_CONFIG => MediaKind::Config,
+        _ => MediaKind::Other,
     }
 }
 
@@ -143,9 +143,9 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(kind(DOCKER_MANIFEST_LIST), Kind::Index);
-        assert_eq!(kind(OCI_MANIFEST), Kind::Manifest);
-        assert_eq!(kind(OCI_EMPTY), Kind::Other);
-        assert_eq!(kind("application/vnd.example+type"), Kind::Other);
+        assert_eq!(kind(DOCKER_MANIFEST_LIST), MediaKind::Index);
+        assert_eq!(kind(OCI_MANIFEST), MediaKind::Manifest);
+        assert_eq!(kind(OCI_EMPTY), MediaKind::Other);
+        assert_eq!(kind("application/vnd.example+type"), MediaKind::Other);
     }
 }

@@ -19,7 +19,7 @@ use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::report::Report;
 use crate::rules::Rule;
-use crate::shard::{Listed, Partial, PartialError, Shard};
+use crate::shard::{ListedBlob, Partial, PartialError, Shard};
 
 /// Parts that cannot be merged into one report.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,7 @@ pub struct Merger {
     elapsed_ms: u64,
     /// Per blob key: one listing of it, whether any shard would have hashed it, and a bit
     /// per shard that listed it.
-    listed: HashMap<Key, (Listed, bool, Vec<u64>)>,
+    listed: HashMap<Key, (ListedBlob, bool, Vec<u64>)>,
 }
 
 impl Default for Merger {

@@ -94,7 +94,7 @@ impl std::str::FromStr for Shard {
 /// One blob as a shard listed it: `merge` compares the listings to find blobs no shard
 /// verified and blobs that appeared or vanished between shards.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listed {
+pub struct ListedBlob {
     /// Its file or key (`path`, and `path_bytes` when not UTF-8).
     #[serde(
         flatten,
@@ -133,7 +133,7 @@ pub struct Partial {
     /// What this shard's verify phase hashed.
     pub verified: Verified,
     /// Every blob this shard listed, in every store.
-    pub listed: Vec<Listed>,
+    pub listed: Vec<ListedBlob>,
     /// Every finding raw (confirmed at every severity, not sorted, no policy), each with
     /// its cause, which the report leaves out.
     #[serde(with = "crate::finding::carried")]

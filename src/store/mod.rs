@@ -25,7 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Kind as EntryKind, ReadError, Version};
+use crate::backend::{Backend, EntryKind, ReadError, Version};
 use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::{Digest, DigestIndex};
 use crate::model::key::Key;
@@ -107,7 +107,7 @@ pub struct LayoutRoot {
 
 /// One blob as the listing saw it.
 #[derive(Clone, Debug)]
-pub struct Listed {
+pub struct BlobEntry {
     /// Its digest (its name).
     pub digest: Digest,
     /// Its length at inventory time.
@@ -123,14 +123,14 @@ pub struct Listed {
 /// and control bytes would nearly double it.
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    blobs: Vec<Listed>,
+    blobs: Vec<BlobEntry>,
     /// Where runs of digests start in `blobs`.
     index: DigestIndex,
 }
 
 impl Inventory {
     /// The inventory of these blobs (in any order; each digest once).
-    pub fn new(mut blobs: Vec<Listed>) -> Inventory {
+    pub fn new(mut blobs: Vec<BlobEntry>) -> Inventory {
         blobs.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
         blobs.dedup_by(|a, b| a.digest == b.digest);
         blobs.shrink_to_fit();
@@ -146,7 +146,7 @@ impl Inventory {
     /// One-byte blobs whose sha256 digests are each of `bytes` repeated, for tests.
     #[cfg(test)]
     pub(crate) fn of_test_bytes(bytes: &[u8]) -> Inventory {
-        let listed = |&byte: &u8| Listed {
+        let listed = |&byte: &u8| BlobEntry {
             digest: Digest::sha256([byte; 32]),
             len: 1,
             version: crate::backend::Version::None,
@@ -189,7 +189,7 @@ impl Inventory {
     }
 
     /// Every blob as listed, by digest.
-    pub fn entries(&self) -> &[Listed] {
+    pub fn entries(&self) -> &[BlobEntry] {
         &self.blobs
     }
 
@@ -241,14 +241,14 @@ pub trait Lookup: Sync {
 }
 
 /// A store's own inventory as its [`Lookup`].
-pub struct Own<'a> {
+pub struct OwnBlobs<'a> {
     /// The blobs.
     pub inventory: &'a Inventory,
     /// Where they live.
     pub paths: &'a dyn BlobPaths,
 }
 
-impl Lookup for Own<'_> {
+impl Lookup for OwnBlobs<'_> {
     fn len_of(&self, digest: &Digest) -> Option<u64> {
         self.inventory.get(digest)
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::check::graph::{Docs, Graph, children};
+use crate::check::graph::{Documents, Graph, children};
 use crate::finding::{Cause, Finding, Location};
 use crate::kinds::distribution::listing::{Content, DigestLinks, Link, RegistryRoot, Repository};
 use crate::model::coverage::{Coverage, CoverageShare, Covered};
@@ -152,7 +152,7 @@ fn link_digest(link: &Link) -> Result<Digest, String> {
 }
 
 /// What a link holds, as far as it is a digest, for `found` values.
-fn shown(link: &Link) -> String {
+fn link_text(link: &Link) -> String {
     // At most 160 bytes, escaped: a link may hold anything, and a digest of an
     // unregistered algorithm has no length limit.
     let bytes = |bytes: &[u8]| -> String {
@@ -309,7 +309,7 @@ impl<'s> Marks<'s> for HashSet<&'s Digest> {
 /// hash set of every marked digest was the largest thing the audit held.) A digest the
 /// store does not hold has no document and so nothing to walk to; it is not kept. This
 /// holds because a Distribution root's documents are loaded from its own inventory only
-/// (`store::Own`); a lookup that served blobs from elsewhere, as zot's does, would need
+/// (`store::OwnBlobs`); a lookup that served blobs from elsewhere, as zot's does, would need
 /// marks of its own.
 struct BlobMarks<'i> {
     inventory: &'i Inventory,
@@ -366,7 +366,7 @@ pub fn revisions(repositories: &[Repository], inventory: &Inventory) -> Vec<Dige
     let mut digests: Vec<Digest> = repositories
         .iter()
         .flat_map(|r| {
-            sound(&r.revisions, inventory)
+            intact(&r.revisions, inventory)
                 .chain(r.revisions.links.iter().filter_map(consistent_digest))
         })
         .collect();
@@ -375,13 +375,13 @@ pub fn revisions(repositories: &[Repository], inventory: &Inventory) -> Vec<Dige
     digests
 }
 
-/// The digests of the sound links of a directory.
-fn sound<'a>(
+/// The digests of the intact links of a directory.
+fn intact<'a>(
     links: &'a DigestLinks,
     inventory: &'a Inventory,
 ) -> impl Iterator<Item = Digest> + 'a {
     links
-        .sound
+        .intact
         .iter()
         .map(|&position| inventory.digest_at(position as usize).clone())
 }
@@ -418,7 +418,7 @@ impl<'a> Registry<'a> {
         self.inventory
     }
 
-    fn docs(&self) -> &Docs<'_> {
+    fn docs(&self) -> &Documents<'_> {
         self.graph.docs
     }
 
@@ -456,7 +456,7 @@ impl<'a> Registry<'a> {
                         location().with_digest(Some(named.clone())),
                         "link holds a digest other than the one its path names",
                     )
-                    .expected_found(named, shown(link)),
+                    .expected_found(named, link_text(link)),
                 );
                 return None;
             }
@@ -509,7 +509,7 @@ impl<'a> Registry<'a> {
         }
         let revisions = DigestSet::new(
             self.inventory,
-            repository.revisions.sound.clone(),
+            repository.revisions.intact.clone(),
             revisions,
         );
         // Configs and layers the repository's manifests use: their layer links are needed.
@@ -529,7 +529,7 @@ impl<'a> Registry<'a> {
             };
             layers.extend(self.check_link(link, need, findings));
         }
-        let layers = DigestSet::new(self.inventory, repository.layers.sound.clone(), layers);
+        let layers = DigestSet::new(self.inventory, repository.layers.intact.clone(), layers);
         let mut tags = TagTargets::new(self.inventory, repository.tags.len());
         for (position, tag) in repository.tags.iter().enumerate() {
             let name = tag.name();
@@ -973,7 +973,7 @@ mod tests {
         let digest = |byte: u8| Digest::sha256([byte; 32]);
         let inventory = Inventory::of_test_bytes(&[3, 1, 2]);
         let position = |byte: u8| inventory.position(&digest(byte)).unwrap() as u32;
-        // Blob 1 as a sound link and again as a checked one; 9 and 7 are not in the store.
+        // Blob 1 as a intact link and again as a checked one; 9 and 7 are not in the store.
         let set = DigestSet::new(
             &inventory,
             vec![position(3), position(1)],

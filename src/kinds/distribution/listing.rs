@@ -26,12 +26,12 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::backend::{Backend, Entry, Kind, ReadError, Stat};
+use crate::backend::{Backend, Entry, EntryKind, ReadError, Stat};
 use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, Listed, io_finding};
+use crate::store::{BlobEntry, BlobPaths, Inventory, io_finding};
 
 /// A link holds one digest: "sha512:" and 128 hex digits is 135 bytes. Anything much
 /// longer is not a link, and is not read whole.
@@ -325,39 +325,39 @@ pub struct Upload {
 #[derive(Clone, Debug, Default)]
 pub struct DigestLinks {
     /// Sound links, by their blob's position in the inventory, ascending.
-    pub sound: Vec<u32>,
+    pub intact: Vec<u32>,
     /// Every other link (all of them before `settle`).
     pub links: Vec<Link>,
 }
 
 impl DigestLinks {
-    /// Moves every sound link into `sound`.
+    /// Moves every intact link into `intact`.
     pub fn settle(&mut self, inventory: &Inventory) {
         debug_assert!(
-            self.sound.is_empty(),
+            self.intact.is_empty(),
             "links are settled once, against one inventory"
         );
         let links = std::mem::take(&mut self.links);
-        let mut sound = Vec::new();
+        let mut intact = Vec::new();
         for link in links {
             let position = match &link.form {
                 Form::Named(digest) => inventory.position(digest),
                 _ => None,
             };
             match position.and_then(|p| u32::try_from(p).ok()) {
-                Some(position) => sound.push(position),
+                Some(position) => intact.push(position),
                 None => self.links.push(link),
             }
         }
-        sound.sort_unstable();
-        sound.shrink_to_fit();
+        intact.sort_unstable();
+        intact.shrink_to_fit();
         self.links.shrink_to_fit();
-        self.sound = sound;
+        self.intact = intact;
     }
 
     /// How many links there are.
     pub fn len(&self) -> usize {
-        self.sound.len() + self.links.len()
+        self.intact.len() + self.links.len()
     }
 
     /// Whether there are none.
@@ -400,7 +400,7 @@ pub struct ListedRepository {
 }
 
 impl ListedRepository {
-    /// The repository, its sound links and tags kept as positions in `inventory`.
+    /// The repository, its intact links and tags kept as positions in `inventory`.
     pub fn settle(self, inventory: &Inventory) -> Repository {
         let mut repository = self.repository;
         repository.revisions.settle(inventory);
@@ -475,7 +475,7 @@ pub fn inventory(
         }
     }
     // Per shard: its blobs and its findings.
-    let listed: Vec<(Vec<Listed>, Vec<Finding>)> = shards
+    let listed: Vec<(Vec<BlobEntry>, Vec<Finding>)> = shards
         .par_iter()
         .map(|(algorithm, shard, key)| {
             let mut found = Vec::new();
@@ -495,7 +495,7 @@ pub fn inventory(
 /// reported.
 fn is_directory(entry: &Entry, key: &Key, findings: &mut Vec<Finding>) -> bool {
     match &entry.stat {
-        Ok(stat) if stat.kind == Kind::Dir => true,
+        Ok(stat) if stat.kind == EntryKind::Dir => true,
         Ok(stat) => {
             findings.push(path_invalid(
                 key.clone(),
@@ -516,7 +516,7 @@ fn shard_blobs(
     shard: &str,
     dir: &Key,
     findings: &mut Vec<Finding>,
-) -> Vec<Listed> {
+) -> Vec<BlobEntry> {
     // `<encoded>` and `<encoded>/data` (and anything else), in one walk: on object
     // storage a listing of the whole shard, not one per blob.
     let walked = match backend.walk(dir, 2) {
@@ -547,7 +547,7 @@ fn shard_blobs(
     for (name, (own, inside)) in groups {
         let entry_display = dir.join(&name);
         match &own {
-            Some(Ok(stat)) if stat.kind != Kind::Dir => {
+            Some(Ok(stat)) if stat.kind != EntryKind::Dir => {
                 findings.push(path_invalid(
                     entry_display,
                     format!("{}, where a directory belongs", stat.kind.describe()),
@@ -607,7 +607,7 @@ fn shard_blobs(
             Some(Err(error)) => {
                 findings.push(io_finding(&data_display, error).with_digest(&digest));
             }
-            Some(Ok(stat)) if stat.kind == Kind::File => blobs.push(Listed {
+            Some(Ok(stat)) if stat.kind == EntryKind::File => blobs.push(BlobEntry {
                 digest,
                 len: stat.len,
                 version: stat.version.clone(),
@@ -632,7 +632,7 @@ pub fn repositories(
 ) -> Vec<Key> {
     let mut found = Vec::new();
     match backend.stat(&root.key("repositories")) {
-        Ok(stat) if stat.kind == Kind::Dir => {}
+        Ok(stat) if stat.kind == EntryKind::Dir => {}
         Ok(_) | Err(_) => return found,
     }
     walk_repositories(backend, root, &Key::root(), 0, &mut found, findings);
@@ -676,7 +676,7 @@ fn walk_repositories(
         return;
     }
     for entry in &entries {
-        if matches!(&entry.stat, Ok(stat) if stat.kind == Kind::Symlink) {
+        if matches!(&entry.stat, Ok(stat) if stat.kind == EntryKind::Symlink) {
             findings.push(Finding::new(
                 Rule::IoError,
                 Location::path(dir.join(&entry.name)),
@@ -713,7 +713,7 @@ pub fn read_repository(
     let manifests = dir.join("_manifests");
     let has_manifests = backend
         .stat(&manifests)
-        .is_ok_and(|stat| stat.kind == Kind::Dir);
+        .is_ok_and(|stat| stat.kind == EntryKind::Dir);
     let mut repository = Repository {
         name: name.to_string(),
         name_is_utf8: name.to_str().is_some(),
@@ -869,7 +869,7 @@ fn uploads(backend: &dyn Backend, dir: &Key, findings: &mut Vec<Finding>) -> Vec
             let bytes = backend
                 .stat(&upload_dir.join("data"))
                 .ok()
-                .filter(|stat| stat.kind == Kind::File)
+                .filter(|stat| stat.kind == EntryKind::File)
                 .map_or(0, |stat| stat.len);
             Upload {
                 display: upload_dir,

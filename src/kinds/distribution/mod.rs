@@ -22,7 +22,7 @@ use crate::kinds::distribution::listing::{self as distribution, RegistryRoot};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
-use crate::store::{Own, StoreKind};
+use crate::store::{OwnBlobs, StoreKind};
 
 /// The Docker Distribution kind.
 pub struct Distribution;
@@ -45,7 +45,7 @@ impl Kind for Distribution {
             && look
                 .backend
                 .stat(&v2)
-                .is_ok_and(|s| s.kind == crate::backend::Kind::Dir)
+                .is_ok_and(|s| s.kind == crate::backend::EntryKind::Dir)
         {
             return Some(Recognised {
                 store: Box::new(RegistryRoot { prefix: v2 }),
@@ -132,7 +132,7 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOpt
     findings.append(&mut found);
     let (repositories, mut found) = repositories;
     findings.append(&mut found);
-    // With the inventory known, sound links and tags shrink to positions in it.
+    // With the inventory known, intact links and tags shrink to positions in it.
     let repositories: Vec<_> = repositories
         .into_iter()
         .map(|repository| repository.settle(&inventory))
@@ -142,7 +142,7 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOpt
         .into_iter()
         .map(|digest| (digest, Expect::Revision))
         .collect();
-    let blobs = Own {
+    let blobs = OwnBlobs {
         inventory: &inventory,
         paths: root,
     };

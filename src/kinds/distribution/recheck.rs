@@ -3,7 +3,7 @@
 //! a blob directory made before its data is renamed in, a layer linked just after the
 //! manifest that uses it. Each is re-read here, by the registry's own path grammar.
 
-use crate::backend::{Backend, Kind};
+use crate::backend::{Backend, EntryKind};
 use crate::finding::{Cause, Finding};
 use crate::kinds::distribution::checks::parse_link;
 use crate::model::digest::Digest;
@@ -72,7 +72,7 @@ pub(super) fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String
         }
         Rule::RegistryBlobPathInvalid if finding.cause == Some(Cause::NoDataFile) => {
             match presence(backend, key) {
-                Presence::Present(Kind::File, _) => {
+                Presence::Present(EntryKind::File, _) => {
                     Some("the data file is there now (written during the audit)".into())
                 }
                 Presence::Absent => match key.parent().map(|dir| presence(backend, &dir)) {

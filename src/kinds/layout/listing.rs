@@ -9,12 +9,12 @@
 //! Everything else under `blobs/` is a finding. No file found here is opened: this is
 //! listing only (the backend types entries without following symlinks).
 
-use crate::backend::{Backend, Kind};
+use crate::backend::{Backend, EntryKind};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{Inventory, LayoutRoot, Listed, io_finding};
+use crate::store::{BlobEntry, Inventory, LayoutRoot, io_finding};
 
 /// Lists `blobs/` of `layout`. Returns `None` (with a finding) when there is no directory.
 pub fn inventory(
@@ -24,7 +24,7 @@ pub fn inventory(
 ) -> Option<Inventory> {
     let blobs_dir = layout.key("blobs");
     match backend.stat(&blobs_dir) {
-        Ok(stat) if stat.kind == Kind::Dir => {}
+        Ok(stat) if stat.kind == EntryKind::Dir => {}
         Ok(stat) => {
             findings.push(Finding::new(
                 Rule::LayoutBlobsMissing,
@@ -63,8 +63,8 @@ pub fn inventory(
                 continue;
             }
         };
-        if kind != Kind::Dir {
-            let (rule, message) = if kind == Kind::File {
+        if kind != EntryKind::Dir {
+            let (rule, message) = if kind == EntryKind::File {
                 (
                     Rule::BlobNameInvalid,
                     "a file directly under blobs/, outside any algorithm directory".to_owned(),
@@ -87,7 +87,7 @@ fn algorithm_dir(
     backend: &dyn Backend,
     dir: &Key,
     algorithm: Option<&str>,
-    blobs: &mut Vec<Listed>,
+    blobs: &mut Vec<BlobEntry>,
     findings: &mut Vec<Finding>,
 ) {
     let entries = match backend.list(dir) {
@@ -111,7 +111,7 @@ fn algorithm_dir(
                 .map_err(|error| format!("name is not a digest: {error}")),
             _ => Err("name is not UTF-8, so it cannot be a digest".to_owned()),
         };
-        if stat.kind != Kind::File {
+        if stat.kind != EntryKind::File {
             findings.push(Finding::new(
                 Rule::BlobNotRegular,
                 Location::path(path).with_digest(parsed.ok()),
@@ -120,7 +120,7 @@ fn algorithm_dir(
             continue;
         }
         match parsed {
-            Ok(digest) => blobs.push(Listed {
+            Ok(digest) => blobs.push(BlobEntry {
                 digest,
                 len: stat.len,
                 version: stat.version.clone(),

@@ -20,7 +20,7 @@ use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, Own, StoreKind, read_error};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, OwnBlobs, StoreKind, read_error};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
@@ -141,7 +141,7 @@ pub(crate) fn audit_layout(
 ) -> LayoutAudit {
     let mut findings = Vec::new();
     let inventory = listing::inventory(backend, layout, &mut findings).unwrap_or_default();
-    let blobs = Own {
+    let blobs = OwnBlobs {
         inventory: &inventory,
         paths: layout,
     };

@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 
-use crate::backend::{Backend, Kind};
+use crate::backend::{Backend, EntryKind};
 use crate::finding::{Finding, Location};
 use crate::hash;
 use crate::model::digest::Digest;
@@ -78,7 +78,7 @@ pub fn has_zot_files(entries: &[crate::backend::Entry]) -> bool {
 pub fn has_uploads_dir(backend: &dyn Backend, layout: &Key) -> bool {
     backend
         .stat(&layout.join(".uploads"))
-        .is_ok_and(|s| s.kind == Kind::Dir)
+        .is_ok_and(|s| s.kind == EntryKind::Dir)
 }
 
 /// The zot root at `prefix`: its `_blobstore` and every repository below it.
@@ -86,7 +86,7 @@ pub fn find(backend: &dyn Backend, prefix: &Key, findings: &mut Vec<Finding>) ->
     let blobstore_key = prefix.join(BLOBSTORE);
     let blobstore = backend
         .stat(&blobstore_key)
-        .is_ok_and(|s| s.kind == Kind::Dir)
+        .is_ok_and(|s| s.kind == EntryKind::Dir)
         .then_some(LayoutRoot {
             prefix: blobstore_key,
         });
@@ -173,7 +173,7 @@ pub fn uploads(backend: &dyn Backend, repository: &LayoutRoot) -> Vec<Upload> {
     let mut uploads: Vec<Upload> = entries
         .into_iter()
         .filter_map(|entry| {
-            let stat = entry.stat.ok().filter(|s| s.kind == Kind::File)?;
+            let stat = entry.stat.ok().filter(|s| s.kind == EntryKind::File)?;
             let modified_ns = stat.version.file().map(|(_, _, mtime_ns, _)| mtime_ns);
             Some(Upload {
                 key: dir.join(&entry.name),

@@ -27,7 +27,7 @@ use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::model::time;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Own, StoreKind};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, OwnBlobs, StoreKind};
 
 /// The zot kind.
 pub struct Zot;
@@ -246,7 +246,7 @@ fn audit_blobstore(
     options: &CheckOptions,
     mut findings: Vec<Finding>,
 ) -> LayoutAudit {
-    let own = Own {
+    let own = OwnBlobs {
         inventory: &inventory,
         paths: root,
     };
