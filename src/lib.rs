@@ -17,6 +17,7 @@ pub mod audit;
 pub mod backend;
 pub mod baseline;
 pub mod check;
+pub mod error;
 pub mod finding;
 pub mod hash;
 pub mod kinds;
@@ -29,8 +30,9 @@ pub mod store;
 pub mod target;
 
 pub use audit::{NoProgress, Options, Progress, audit, audit_shard, audit_target};
+pub use error::Error;
 pub use finding::{Finding, Location, Override, Policy, Severity, Via};
 pub use report::{Format, Report};
 pub use rules::Rule;
-pub use store::{Error, StoreKind};
+pub use store::StoreKind;
 pub use target::Target;

@@ -36,10 +36,10 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::backend::archive::{ArchiveBackend, Compression, Node};
 use crate::backend::{EntryKind, ReadError};
+use crate::error::Error;
 use crate::finding::{Finding, Location};
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::Error;
 use names::{algorithm_of, member_key};
 use tar::{Fault, Framer, MemberKind, Next};
 use workers::{CHUNK, CHUNKS_IN_FLIGHT, Feed, Job, Streamed, hash_member, send_content};

@@ -1,18 +1,16 @@
-//! The engine: runs the phases over every layout of the store and builds the [`Report`].
+//! The engine: opens what the user named, finds its stores, runs each store's audit
+//! through its kind, verifies every blob, and assembles and concludes the [`Report`].
 //!
 //! ```text
-//! detect → per layout (in parallel): structure + inventory → documents (BFS, parallel per
-//! level; each blob read once: hashed, then parsed) → graph (edges, cycles, coverage)
-//! → verify every other blob (all layouts together, largest first, parallel)
-//! → unreferenced blobs → policy (overrides, skip list), sort once → Report
+//! open (directory, archive, object store) → detect (kinds::KINDS) → every store's audit
+//! in parallel (a StorePart each: inventory, documents, graph, the kind's own checks)
+//! → verify every other blob (all stores together, largest first; the ledger's plan)
+//! → assemble → policy (overrides, skip list, one sort) → confirm → baseline → Report
 //! ```
 //!
-//! A Distribution root runs the same phases over one blob store: its inventory (shards in
-//! parallel), repositories (in parallel), documents from every revision link, the graph,
-//! then `checks` for links, tags, uploads and garbage collection.
-//!
-//! Every task returns its findings; nothing is shared behind a lock on the hot path except
-//! the progress counter.
+//! A shard stops before assembling and writes its parts ([`crate::shard`]); `merge`
+//! assembles them with the same [`assemble`]. Every task returns its findings; nothing is
+//! shared behind a lock on the hot path except the progress counter.
 
 use std::io;
 use std::path::Path;
@@ -23,119 +21,17 @@ use rayon::prelude::*;
 
 use crate::assemble::{BlobSet, StorePart, Verified, assemble};
 use crate::backend::archive::ArchiveBackend;
-use crate::backend::local::{LocalFs, ReadMode};
 use crate::backend::{Backend, ReadError};
 use crate::baseline;
-use crate::finding::{Finding, Policy};
-use crate::kinds::detect::{self, DetectOptions};
-use crate::kinds::{CheckOptions, Context, Look};
-use crate::ledger::{Ledger, LedgerError, RunSummary, unix_seconds};
+use crate::error::Error;
+use crate::finding::Finding;
+use crate::kinds::detect;
+use crate::kinds::{Context, Look};
+use crate::ledger::{Ledger, RunSummary, unix_seconds};
 use crate::report::{BaselineInfo, LedgerInfo, Report};
 use crate::shard::{ListedBlob, PARTIAL_VERSION, Partial, Shard};
-use crate::store::Error;
 use crate::target::Target;
 use verify::{LedgerSide, listed, verify_blobs};
-
-/// What the audit does and how.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Hashing threads, for blobs whose hashing keeps a core busy; 0 means one per core
-    /// (or `RAYON_NUM_THREADS`).
-    pub threads: usize,
-    /// Re-hash blobs that are not documents (layers, unknown blobs). Documents are always
-    /// hashed, since they are read anyway.
-    pub verify: bool,
-    /// `read` or `mmap`.
-    pub read_mode: ReadMode,
-    /// Documents larger than this are not parsed (`document-too-large`).
-    pub max_document_size: u64,
-    /// Severity overrides, skip list, failure threshold.
-    pub policy: Policy,
-    /// Distribution roots: simulate `garbage-collect --delete-untagged` (only tagged
-    /// manifests are roots) instead of plain `garbage-collect`.
-    pub untagged: bool,
-    /// Distribution roots: uploads older than this are stale (the registry's purge age).
-    pub upload_max_age: Duration,
-    /// How stores are looked for under the audited path.
-    pub detect: DetectOptions,
-    /// A verification ledger (`--state`): trust what was hashed before, re-hash on a
-    /// rolling schedule, record this run.
-    pub state: Option<StateOptions>,
-    /// Findings of an earlier run to mark new and resolved findings baseline_of
-    /// (`--baseline`); with a ledger and none given, the ledger's previous run.
-    pub baseline: Option<Baseline>,
-    /// The clock; `None` is the system's. A parameter so schedules can be tested.
-    pub now: Option<SystemTime>,
-    /// How long to wait before re-reading the files behind findings a concurrent writer
-    /// can produce (`confirm`).
-    pub settle: Duration,
-    /// Reads kept in flight (`--io-concurrency`): listing, links, documents and small
-    /// blobs, on disk or object storage; `None`: the backend's default.
-    pub io_concurrency: Option<usize>,
-    /// How often a failed request to object storage is retried; `None`: the default.
-    pub io_retries: Option<usize>,
-    /// Hash only the blobs of this slice (`--shard I/N`); see [`crate::shard`].
-    pub shard: Option<Shard>,
-}
-
-/// A baseline: where it came from, and its findings.
-#[derive(Clone, Debug)]
-pub struct Baseline {
-    /// The file (for the report).
-    pub source: String,
-    /// Its findings.
-    pub findings: Vec<Finding>,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            threads: 0,
-            verify: true,
-            read_mode: ReadMode::Auto,
-            max_document_size: 8 * 1024 * 1024,
-            policy: Policy::default(),
-            untagged: false,
-            upload_max_age: Duration::from_secs(168 * 3600),
-            detect: DetectOptions::default(),
-            state: None,
-            baseline: None,
-            now: None,
-            settle: Duration::from_secs(2),
-            io_concurrency: None,
-            io_retries: None,
-            shard: None,
-        }
-    }
-}
-
-impl Options {
-    /// The options that change a run's findings and counters (not the policy, which is
-    /// applied after, nor threads or concurrency, which change only speed): shards must
-    /// agree on them for `merge` to assemble their parts.
-    pub fn results(&self) -> String {
-        format!(
-            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={}",
-            self.verify,
-            self.untagged,
-            crate::model::time::age_text(self.upload_max_age),
-            self.max_document_size,
-            self.detect.cross_file_systems,
-            self.detect.zot,
-        )
-    }
-}
-
-impl Options {
-    /// What the checks need of these options.
-    pub fn check(&self) -> CheckOptions {
-        CheckOptions {
-            max_document_size: self.max_document_size,
-            untagged: self.untagged,
-            upload_max_age: self.upload_max_age,
-        }
-    }
-}
 
 /// Receives progress; the binary draws a bar with it. All methods default to nothing.
 pub trait Progress: Sync {
@@ -164,9 +60,14 @@ impl Progress for NoProgress {}
 
 pub mod confirm;
 mod nightly;
+mod open;
+mod options;
 mod verify;
 
 pub use nightly::StateOptions;
+pub use open::Opened;
+use open::{open_local, with_backend};
+pub use options::{Baseline, Options};
 
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).
@@ -246,136 +147,6 @@ pub fn audit_shard(
     })
 }
 
-/// A backend opened for an audit, and the image archive behind it when it reads one (the
-/// Docker archive kind reads the archive's member index).
-#[derive(Clone, Copy)]
-pub struct Opened<'a> {
-    /// What the audit reads through.
-    pub backend: &'a dyn Backend,
-    /// The archive, when the backend is one.
-    pub archive: Option<&'a ArchiveBackend>,
-}
-
-impl<'a> From<&'a ArchiveBackend> for Opened<'a> {
-    fn from(archive: &'a ArchiveBackend) -> Opened<'a> {
-        Opened {
-            backend: archive,
-            archive: Some(archive),
-        }
-    }
-}
-
-impl<'a> From<&'a dyn Backend> for Opened<'a> {
-    fn from(backend: &'a dyn Backend) -> Opened<'a> {
-        Opened {
-            backend,
-            archive: None,
-        }
-    }
-}
-
-impl<'a> From<&'a LocalFs> for Opened<'a> {
-    fn from(backend: &'a LocalFs) -> Opened<'a> {
-        Opened {
-            backend,
-            archive: None,
-        }
-    }
-}
-
-/// The local directory `path` as a backend, and the name it is reported under.
-fn open_local(path: &Path, options: &Options) -> Result<(LocalFs, String), Error> {
-    let name = path.display().to_string();
-    let root = std::fs::canonicalize(path).map_err(|error| Error::Io {
-        path: name.clone(),
-        error: ReadError::from(error),
-    })?;
-    if let Some(state) = &options.state {
-        refuse_inside(&state.path, &root)?;
-    }
-    Ok((LocalFs::new(root, options.read_mode), name))
-}
-
-/// Opens `target` (a directory, an image archive read in one pass, or an object store
-/// with the options' concurrency and retries) and runs `run` on it with the name it is
-/// reported under.
-fn with_backend<T>(
-    target: &Target,
-    options: &Options,
-    progress: &dyn Progress,
-    run: &dyn Fn(Opened, &str) -> Result<T, Error>,
-) -> Result<T, Error> {
-    match target {
-        // A file, or a pipe (`oci-audit <(docker save app)`): an archive.
-        Target::Local(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) => {
-            let source = crate::archive::Source::File(path.clone());
-            let backend = open_archive(&source, options, progress)?;
-            run(Opened::from(&backend), &source.name())
-        }
-        Target::Stdin => {
-            let backend = open_archive(&crate::archive::Source::Stdin, options, progress)?;
-            run(Opened::from(&backend), "-")
-        }
-        Target::Local(path) => {
-            let (backend, name) = open_local(path, options)?;
-            run(Opened::from(&backend), &name)
-        }
-        #[cfg(feature = "object-store")]
-        Target::Object { url, s3 } => {
-            let backend = crate::backend::object::ObjectBackend::open(
-                url,
-                s3.as_ref(),
-                options.io_concurrency,
-                options.io_retries,
-            )?;
-            run(Opened::from(&backend as &dyn Backend), &url.to_string())
-        }
-    }
-}
-
-/// Reads the archive at `source` in one pass. A ledger and shards are refused: every run
-/// and every shard would read the whole stream, so neither saves anything.
-fn open_archive(
-    source: &crate::archive::Source,
-    options: &Options,
-    progress: &dyn Progress,
-) -> Result<crate::backend::archive::ArchiveBackend, Error> {
-    let refuse = |what: &str| {
-        Err(Error::Archive(format!(
-            "{}: an image archive is read whole in one pass, so {what} has nothing to save; audit it without",
-            source.name()
-        )))
-    };
-    if options.state.is_some() {
-        return refuse("a ledger (--state)");
-    }
-    if options.shard.is_some_and(|s| s.count > 1) {
-        return refuse("--shard");
-    }
-    progress.phase("archive");
-    crate::archive::read(
-        source,
-        crate::archive::ReadOptions {
-            threads: options.threads,
-            max_document_size: options.max_document_size,
-            max_members: crate::archive::MAX_MEMBERS,
-            max_kept: crate::archive::MAX_KEPT,
-        },
-        &|bytes| progress.advance(bytes),
-    )
-}
-
-/// A ledger inside the audited tree would be written into the store: refused.
-fn refuse_inside(ledger: &Path, root: &Path) -> Result<(), Error> {
-    if crate::target::is_inside(ledger, root) {
-        return Err(Error::Ledger(LedgerError::InsideStore {
-            path: ledger.display().to_string(),
-            root: root.display().to_string(),
-        }));
-    }
-    Ok(())
-}
-
 /// Audits the stores under the root of `backend` (a backend, or an archive read whole);
 /// `name` is how the user named it. With a ledger, the run is recorded in it whatever
 /// happens: its findings and exit code, or exit code 2 when the audit could not run.
@@ -391,7 +162,12 @@ pub fn audit_backend<'a>(
     let Some(state) = &options.state else {
         return run(opened, name, options, progress, None, now);
     };
-    let ledger = Ledger::open(&state.path, &backend.describe(), &describe(options), now)?;
+    let ledger = Ledger::open(
+        &state.path,
+        &backend.describe(),
+        &options.ledger_description(),
+        now,
+    )?;
     let started = Instant::now();
     let ended = || now + started.elapsed();
     match run(opened, name, options, progress, Some((&ledger, state)), now) {
@@ -423,24 +199,6 @@ pub fn audit_backend<'a>(
             Err(error)
         }
     }
-}
-
-/// The options that shape a run's results, as the ledger records them.
-fn describe(options: &Options) -> String {
-    let state = options.state.as_ref();
-    format!(
-        "verify={} untagged={} upload-max-age={} reverify-after={} hash-budget={} fail-on={}",
-        options.verify,
-        options.untagged,
-        crate::model::time::age_text(options.upload_max_age),
-        state.map_or("-".into(), |s| crate::model::time::age_text(
-            s.reverify_after
-        )),
-        state
-            .and_then(|s| s.hash_budget)
-            .map_or("-".into(), |b| b.to_string()),
-        options.policy.fail_on,
-    )
 }
 
 /// One audit: gather what the store holds, assemble the report, then conclude (policy,
@@ -625,10 +383,10 @@ fn conclude(
     stats.confirmed = confirmed.confirmed;
     stats.changed = confirmed.changed;
     report.findings = findings;
-    let baseline_of = baseline_of(options, ledger)?;
+    let baseline = baseline_of(options, ledger)?;
     mark_against(
         &mut report,
-        baseline_of
+        baseline
             .as_ref()
             .map(|(source, before)| (source.clone(), before.as_slice())),
     );
@@ -636,10 +394,10 @@ fn conclude(
     Ok(report)
 }
 
-/// Marks every finding new or known baseline_of an earlier run's (`source`, `before`), and
+/// Marks every finding new or known against an earlier run's (`source`, `before`), and
 /// lists the earlier findings that are gone.
-pub(crate) fn mark_against(report: &mut Report, baseline_of: Option<(String, &[Finding])>) {
-    let Some((source, before)) = baseline_of else {
+pub(crate) fn mark_against(report: &mut Report, against: Option<(String, &[Finding])>) {
+    let Some((source, before)) = against else {
         return;
     };
     let resolved = baseline::compare(&mut report.findings, before);
@@ -656,7 +414,7 @@ pub(crate) fn mark_against(report: &mut Report, baseline_of: Option<(String, &[F
     report.resolved = Some(resolved);
 }
 
-/// What the findings are compared baseline_of: `--baseline`, else the ledger's previous run.
+/// What the findings are compared against: `--baseline`, else the ledger's previous run.
 fn baseline_of(
     options: &Options,
     ledger: Option<(&Ledger, &StateOptions)>,

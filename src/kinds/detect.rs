@@ -17,10 +17,11 @@
 //! `/proc`.
 
 use crate::backend::{Backend, Entry, EntryKind, Version};
+use crate::error::Error;
 use crate::finding::Finding;
 use crate::kinds::{KINDS, Look, Store, Then};
 use crate::model::key::Key;
-use crate::store::{Error, StoreKind, io_finding};
+use crate::store::{StoreKind, io_finding};
 
 /// The walk stops this deep, whatever the tree holds.
 const MAX_DEPTH: usize = 64;

@@ -1,0 +1,142 @@
+//! Opening what the user named: a directory, an image archive (a file or a pipe, read
+//! whole in one pass), or an object store; and refusing a ledger inside the store.
+
+use std::path::Path;
+
+use crate::audit::{Options, Progress};
+use crate::backend::archive::ArchiveBackend;
+use crate::backend::local::LocalFs;
+use crate::backend::{Backend, ReadError};
+use crate::error::Error;
+use crate::ledger::LedgerError;
+use crate::target::Target;
+
+/// A backend opened for an audit, and the image archive behind it when it reads one (the
+/// Docker archive kind reads the archive's member index).
+#[derive(Clone, Copy)]
+pub struct Opened<'a> {
+    /// What the audit reads through.
+    pub backend: &'a dyn Backend,
+    /// The archive, when the backend is one.
+    pub archive: Option<&'a ArchiveBackend>,
+}
+
+impl<'a> From<&'a ArchiveBackend> for Opened<'a> {
+    fn from(archive: &'a ArchiveBackend) -> Opened<'a> {
+        Opened {
+            backend: archive,
+            archive: Some(archive),
+        }
+    }
+}
+
+impl<'a> From<&'a dyn Backend> for Opened<'a> {
+    fn from(backend: &'a dyn Backend) -> Opened<'a> {
+        Opened {
+            backend,
+            archive: None,
+        }
+    }
+}
+
+impl<'a> From<&'a LocalFs> for Opened<'a> {
+    fn from(backend: &'a LocalFs) -> Opened<'a> {
+        Opened {
+            backend,
+            archive: None,
+        }
+    }
+}
+
+/// The local directory `path` as a backend, and the name it is reported under.
+pub(super) fn open_local(path: &Path, options: &Options) -> Result<(LocalFs, String), Error> {
+    let name = path.display().to_string();
+    let root = std::fs::canonicalize(path).map_err(|error| Error::Io {
+        path: name.clone(),
+        error: ReadError::from(error),
+    })?;
+    if let Some(state) = &options.state {
+        refuse_inside(&state.path, &root)?;
+    }
+    Ok((LocalFs::new(root, options.read_mode), name))
+}
+
+/// Opens `target` (a directory, an image archive read in one pass, or an object store
+/// with the options' concurrency and retries) and runs `run` on it with the name it is
+/// reported under.
+pub(super) fn with_backend<T>(
+    target: &Target,
+    options: &Options,
+    progress: &dyn Progress,
+    run: &dyn Fn(Opened, &str) -> Result<T, Error>,
+) -> Result<T, Error> {
+    match target {
+        // A file, or a pipe (`oci-audit <(docker save app)`): an archive.
+        Target::Local(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) => {
+            let source = crate::archive::Source::File(path.clone());
+            let backend = open_archive(&source, options, progress)?;
+            run(Opened::from(&backend), &source.name())
+        }
+        Target::Stdin => {
+            let backend = open_archive(&crate::archive::Source::Stdin, options, progress)?;
+            run(Opened::from(&backend), "-")
+        }
+        Target::Local(path) => {
+            let (backend, name) = open_local(path, options)?;
+            run(Opened::from(&backend), &name)
+        }
+        #[cfg(feature = "object-store")]
+        Target::Object { url, s3 } => {
+            let backend = crate::backend::object::ObjectBackend::open(
+                url,
+                s3.as_ref(),
+                options.io_concurrency,
+                options.io_retries,
+            )?;
+            run(Opened::from(&backend as &dyn Backend), &url.to_string())
+        }
+    }
+}
+
+/// Reads the archive at `source` in one pass. A ledger and shards are refused: every run
+/// and every shard would read the whole stream, so neither saves anything.
+fn open_archive(
+    source: &crate::archive::Source,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<crate::backend::archive::ArchiveBackend, Error> {
+    let refuse = |what: &str| {
+        Err(Error::Archive(format!(
+            "{}: an image archive is read whole in one pass, so {what} has nothing to save; audit it without",
+            source.name()
+        )))
+    };
+    if options.state.is_some() {
+        return refuse("a ledger (--state)");
+    }
+    if options.shard.is_some_and(|s| s.count > 1) {
+        return refuse("--shard");
+    }
+    progress.phase("archive");
+    crate::archive::read(
+        source,
+        crate::archive::ReadOptions {
+            threads: options.threads,
+            max_document_size: options.max_document_size,
+            max_members: crate::archive::MAX_MEMBERS,
+            max_kept: crate::archive::MAX_KEPT,
+        },
+        &|bytes| progress.advance(bytes),
+    )
+}
+
+/// A ledger inside the audited tree would be written into the store: refused.
+fn refuse_inside(ledger: &Path, root: &Path) -> Result<(), Error> {
+    if crate::target::is_inside(ledger, root) {
+        return Err(Error::Ledger(LedgerError::InsideStore {
+            path: ledger.display().to_string(),
+            root: root.display().to_string(),
+        }));
+    }
+    Ok(())
+}
