@@ -13,7 +13,37 @@ use serde_json::Value;
 use crate::finding::{Finding, Identity, Location, Via};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
+use crate::report::{BaselineInfo, Report};
 use crate::rules::Rule;
+
+/// A baseline: where it came from, and its findings.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    /// The file (for the report).
+    pub source: String,
+    /// Its findings.
+    pub findings: Vec<Finding>,
+}
+
+/// Marks every finding new or known against an earlier run's (`source`, `before`), and
+/// lists the earlier findings that are gone.
+pub fn mark_against(report: &mut Report, against: Option<(String, &[Finding])>) {
+    let Some((source, before)) = against else {
+        return;
+    };
+    let resolved = compare(&mut report.findings, before);
+    let new = report
+        .findings
+        .iter()
+        .filter(|f| f.new == Some(true))
+        .count() as u64;
+    report.baseline = Some(BaselineInfo {
+        source,
+        new,
+        resolved: resolved.len() as u64,
+    });
+    report.resolved = Some(resolved);
+}
 
 /// Marks each of `findings` new or known against `baseline`, and returns the baseline's
 /// findings that are gone (resolved), in output order.

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::str::FromStr;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -16,47 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-
-/// How much a finding matters. Declared low to high so `Ord` means "worse".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth knowing; never a problem by itself.
-    Info,
-    /// Breaks a SHOULD, or is likely to surprise a client.
-    Warning,
-    /// Breaks a MUST: content is corrupt, missing or unreadable.
-    Error,
-}
-
-impl Severity {
-    /// The lower-case name used on the command line and in output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Severity, String> {
-        match s {
-            "info" => Ok(Severity::Info),
-            "warning" => Ok(Severity::Warning),
-            "error" => Ok(Severity::Error),
-            _ => Err(format!("unknown severity {s:?} (error, warning, info)")),
-        }
-    }
-}
+pub use crate::rules::Severity;
 
 /// The referring document and the JSON pointer of the descriptor that names the object:
 /// git fsck's "broken link from X".

@@ -5,7 +5,10 @@
 //! Ids are kebab-case `<subject>-<problem>` and never change or get reused. Default
 //! severities follow the spec's keywords: MUST → error, SHOULD → warning, MAY and hygiene → info.
 
-use crate::finding::Severity;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 macro_rules! rules {
     ($(
@@ -351,6 +354,47 @@ impl<'de> serde::Deserialize<'de> for Rule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rule, D::Error> {
         let id = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         id.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How much a finding matters. Declared low to high so `Ord` means "worse".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; never a problem by itself.
+    Info,
+    /// Breaks a SHOULD, or is likely to surprise a client.
+    Warning,
+    /// Breaks a MUST: content is corrupt, missing or unreadable.
+    Error,
+}
+
+impl Severity {
+    /// The lower-case name used on the command line and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Severity, String> {
+        match s {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "error" => Ok(Severity::Error),
+            _ => Err(format!("unknown severity {s:?} (error, warning, info)")),
+        }
     }
 }
 

@@ -32,25 +32,7 @@ pub struct Confirmed {
     pub changed: u64,
 }
 
-/// Whether a finding is of a kind a concurrent writer can produce.
-pub fn is_confirmable(finding: &Finding) -> bool {
-    match finding.rule {
-        Rule::DescriptorBlobMissing
-        | Rule::IndexManifestMissing
-        | Rule::SubjectMissing
-        | Rule::RegistryUploadStale
-        | Rule::RegistryUploadInvalid
-        | Rule::IoError
-        | Rule::BlobDigestMismatch => true,
-        // A layout's index.json and oci-layout are rewritten in place by the tools that
-        // write layouts; a blob's content is fixed by its digest.
-        Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid => {
-            finding.location.digest.is_none()
-        }
-        // What only one kind of store can show is that kind's to re-check.
-        _ => kinds::rechecking(finding).is_some(),
-    }
-}
+pub use crate::kinds::is_confirmable;
 
 /// Re-checks, after `settle`, every confirmable finding at or above `threshold`, and turns
 /// those whose evidence changed into `changed-during-audit`. Nothing is slept when there

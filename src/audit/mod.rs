@@ -28,7 +28,7 @@ use crate::finding::Finding;
 use crate::kinds::detect;
 use crate::kinds::{Context, Look};
 use crate::ledger::{Ledger, RunSummary, unix_seconds};
-use crate::report::{BaselineInfo, LedgerInfo, Report};
+use crate::report::{LedgerInfo, Report};
 use crate::shard::{ListedBlob, PARTIAL_VERSION, Partial, Shard};
 use crate::target::Target;
 use verify::{LedgerSide, listed, verify_blobs};
@@ -64,10 +64,11 @@ mod open;
 mod options;
 mod verify;
 
+pub use crate::baseline::Baseline;
 pub use nightly::StateOptions;
 pub use open::Opened;
 use open::{open_local, with_backend};
-pub use options::{Baseline, Options};
+pub use options::Options;
 
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).
@@ -384,7 +385,7 @@ fn conclude(
     stats.changed = confirmed.changed;
     report.findings = findings;
     let baseline = baseline_of(options, ledger)?;
-    mark_against(
+    baseline::mark_against(
         &mut report,
         baseline
             .as_ref()
@@ -392,26 +393,6 @@ fn conclude(
     );
     report.stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
-}
-
-/// Marks every finding new or known against an earlier run's (`source`, `before`), and
-/// lists the earlier findings that are gone.
-pub(crate) fn mark_against(report: &mut Report, against: Option<(String, &[Finding])>) {
-    let Some((source, before)) = against else {
-        return;
-    };
-    let resolved = baseline::compare(&mut report.findings, before);
-    let new = report
-        .findings
-        .iter()
-        .filter(|f| f.new == Some(true))
-        .count() as u64;
-    report.baseline = Some(BaselineInfo {
-        source,
-        new,
-        resolved: resolved.len() as u64,
-    });
-    report.resolved = Some(resolved);
 }
 
 /// What the findings are compared against: `--baseline`, else the ledger's previous run.

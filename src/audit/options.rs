@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::audit::StateOptions;
 use crate::backend::local::ReadMode;
-use crate::finding::{Finding, Policy};
+use crate::baseline::Baseline;
+use crate::finding::Policy;
 use crate::kinds::CheckOptions;
 use crate::kinds::detect::DetectOptions;
 use crate::shard::Shard;
@@ -53,15 +54,6 @@ pub struct Options {
     pub io_retries: Option<usize>,
     /// Hash only the blobs of this slice (`--shard I/N`); see [`crate::shard`].
     pub shard: Option<Shard>,
-}
-
-/// A baseline: where it came from, and its findings.
-#[derive(Clone, Debug)]
-pub struct Baseline {
-    /// The file (for the report).
-    pub source: String,
-    /// Its findings.
-    pub findings: Vec<Finding>,
 }
 
 impl Default for Options {

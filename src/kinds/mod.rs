@@ -26,6 +26,7 @@ use crate::backend::archive::ArchiveBackend;
 use crate::backend::{Backend, Entry};
 use crate::finding::Finding;
 use crate::model::key::Key;
+use crate::rules::Rule;
 use crate::store::StoreKind;
 
 /// Every kind of store, in the order they claim a directory: the first kind that
@@ -141,6 +142,26 @@ pub struct Context<'a> {
     pub archive: Option<&'a ArchiveBackend>,
     /// The checks' options.
     pub options: CheckOptions,
+}
+
+/// Whether a finding is of a kind a concurrent writer can produce.
+pub fn is_confirmable(finding: &Finding) -> bool {
+    match finding.rule {
+        Rule::DescriptorBlobMissing
+        | Rule::IndexManifestMissing
+        | Rule::SubjectMissing
+        | Rule::RegistryUploadStale
+        | Rule::RegistryUploadInvalid
+        | Rule::IoError
+        | Rule::BlobDigestMismatch => true,
+        // A layout's index.json and oci-layout are rewritten in place by the tools that
+        // write layouts; a blob's content is fixed by its digest.
+        Rule::DocumentJsonInvalid | Rule::DocumentSchemaInvalid => {
+            finding.location.digest.is_none()
+        }
+        // What only one kind of store can show is that kind's to re-check.
+        _ => rechecking(finding).is_some(),
+    }
 }
 
 /// The kind that re-checks `finding`, if any.

@@ -12,9 +12,9 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use crate::assemble::{StorePart, Verified, assemble};
-use crate::audit::Baseline;
-use crate::audit::confirm::is_confirmable;
+use crate::baseline::{Baseline, mark_against};
 use crate::finding::{Cause, Finding, Location, Policy};
+use crate::kinds::is_confirmable;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::report::Report;
@@ -313,7 +313,7 @@ impl Merger {
             .count() as u64;
         report.findings = findings;
         let against = baseline.map(|b| (b.source.clone(), b.findings.as_slice()));
-        crate::audit::mark_against(&mut report, against);
+        mark_against(&mut report, against);
         Ok(report)
     }
 
