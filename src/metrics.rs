@@ -31,45 +31,50 @@ pub fn write(
                 last_success: Some(started),
             },
         ),
-        None => {
-            let from_ledger = options.state.as_ref().and_then(|state| {
-                let runs = ledger::history(&state.path, 1000).ok()?;
-                runs.iter()
-                    .find(|run| matches!(run.exit_code, Some(0 | 1)))
-                    .map(|run| run.started)
-            });
-            let from_file = std::fs::read_to_string(file)
-                .ok()
-                .and_then(|text| metrics::previous_success(&text));
-            metrics::render_failure(
-                store,
-                RunFacts {
-                    started,
-                    duration,
-                    last_success: from_ledger.or(from_file),
-                },
-            )
-        }
+        None => metrics::render_failure(
+            store,
+            RunFacts {
+                started,
+                duration,
+                last_success: last_success(file, options),
+            },
+        ),
     };
+    write_atomically(file, &text).with_context(|| format!("--metrics-file {}", file.display()))
+}
+
+/// When the last run that completed an audit started, for a run that did not: from the
+/// ledger when there is one and it knows, else from the metrics file written before.
+fn last_success(file: &Path, options: &Options) -> Option<i64> {
+    let from_ledger = options.state.as_ref().and_then(|state| {
+        let runs = ledger::history(&state.path, 1000).ok()?;
+        runs.iter()
+            .find(|run| matches!(run.exit_code, Some(0 | 1)))
+            .map(|run| run.started)
+    });
+    let from_file = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| metrics::previous_success(&text));
+    from_ledger.or(from_file)
+}
+
+/// Writes `text` to a temporary file in `file`'s directory, world-readable, then renames
+/// it to `file`: a collector reading the file sees the old metrics or the new, whole.
+fn write_atomically(file: &Path, text: &str) -> Result<()> {
     let directory = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temporary = tempfile::NamedTempFile::new_in(directory)
-        .with_context(|| format!("--metrics-file {}", file.display()))?;
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
     temporary
         .write_all(text.as_bytes())
-        .and_then(|()| temporary.as_file().sync_all())
-        .with_context(|| format!("--metrics-file {}", file.display()))?;
+        .and_then(|()| temporary.as_file().sync_all())?;
     // node_exporter reads the file as its owner's other files: world-readable, as a
     // textfile collector expects.
     std::fs::set_permissions(
         temporary.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .with_context(|| format!("--metrics-file {}", file.display()))?;
-    temporary
-        .persist(file)
-        .with_context(|| format!("--metrics-file {}", file.display()))?;
+    )?;
+    temporary.persist(file)?;
     Ok(())
 }

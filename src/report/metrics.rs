@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::finding::Severity;
-use crate::report::Report;
+use crate::report::{Report, Stats};
 use crate::rules::Rule;
 
 /// How the run went, beside what the report says.
@@ -52,8 +52,14 @@ impl Metrics {
         labels
     }
 
-    /// One gauge family: `(labels beside store, value)` for each sample.
-    fn gauge(&mut self, name: &str, help: &str, samples: &[(&[(&str, &str)], i64)]) {
+    /// One gauge family: `(labels beside store, value)` for each sample, every sample with
+    /// the same `N` labels beside store (none for a family of one sample).
+    fn gauge<const N: usize>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: &[([(&str, &str); N], i64)],
+    ) {
         let family: Family<Labels, Gauge> = Family::default();
         for (extra, value) in samples {
             family.get_or_create(&self.labels(extra)).set(*value);
@@ -78,29 +84,40 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The metrics of a run that completed an audit.
+/// The metrics of a run that completed an audit. The families are encoded in the order
+/// they are registered: findings, then the store, hashing, reclaimable space and the run.
 pub fn render(report: &Report, facts: RunFacts) -> String {
     let mut m = Metrics::new(&report.store.path);
-    let by_severity: Vec<(Severity, i64)> = [Severity::Error, Severity::Warning, Severity::Info]
-        .iter()
-        .map(|&s| {
-            (
-                s,
-                report.findings.iter().filter(|f| f.severity == s).count() as i64,
-            )
-        })
-        .collect();
-    let severity_samples: Vec<([(&str, &str); 1], i64)> = by_severity
-        .iter()
-        .map(|(s, n)| ([("severity", s.as_str())], *n))
-        .collect();
-    let samples: Vec<(&[(&str, &str)], i64)> =
-        severity_samples.iter().map(|(l, n)| (&l[..], *n)).collect();
+    severity_gauge(&mut m, report);
+    rule_gauge(&mut m, report);
+    baseline_gauges(&mut m, report);
+    settle_gauges(&mut m, &report.stats);
+    store_gauges(&mut m, &report.stats);
+    hashing_gauges(&mut m, &report.stats);
+    reclaimable_gauge(&mut m, report);
+    run_gauges(&mut m, facts, true);
+    m.encode()
+}
+
+/// `oci_audit_findings`: findings by severity, every severity present (0 when none).
+fn severity_gauge(m: &mut Metrics, report: &Report) {
+    let samples: Vec<([(&str, &str); 1], i64)> =
+        [Severity::Error, Severity::Warning, Severity::Info]
+            .iter()
+            .map(|&s| {
+                let n = report.findings.iter().filter(|f| f.severity == s).count() as i64;
+                ([("severity", s.as_str())], n)
+            })
+            .collect();
     m.gauge(
         "oci_audit_findings",
         "Findings of the last audit, by severity",
         &samples,
     );
+}
+
+/// `oci_audit_rule_findings`: findings by rule and severity, only the pairs that occur.
+fn rule_gauge(m: &mut Metrics, report: &Report) {
     let mut per_rule: Vec<(Rule, Severity, i64)> = Vec::new();
     for finding in &report.findings {
         match per_rule
@@ -112,93 +129,108 @@ pub fn render(report: &Report, facts: RunFacts) -> String {
         }
     }
     per_rule.sort_by_key(|(r, s, _)| (r.id(), *s));
-    let rule_labels: Vec<([(&str, &str); 2], i64)> = per_rule
+    let samples: Vec<([(&str, &str); 2], i64)> = per_rule
         .iter()
         .map(|(r, s, n)| ([("rule", r.id()), ("severity", s.as_str())], *n))
         .collect();
-    let samples: Vec<(&[(&str, &str)], i64)> =
-        rule_labels.iter().map(|(l, n)| (&l[..], *n)).collect();
     m.gauge(
         "oci_audit_rule_findings",
         "Findings of the last audit, by rule and severity",
         &samples,
     );
-    if let Some(baseline) = &report.baseline {
-        m.gauge(
-            "oci_audit_new_findings",
-            "Findings of the last audit that its baseline did not have",
-            &[(&[], clamp(baseline.new))],
-        );
-        m.gauge(
-            "oci_audit_resolved_findings",
-            "Findings of the baseline that the last audit no longer has",
-            &[(&[], clamp(baseline.resolved))],
-        );
-    }
-    let stats = &report.stats;
+}
+
+/// Against a baseline: the findings new and resolved since.
+fn baseline_gauges(m: &mut Metrics, report: &Report) {
+    let Some(baseline) = &report.baseline else {
+        return;
+    };
+    m.gauge(
+        "oci_audit_new_findings",
+        "Findings of the last audit that its baseline did not have",
+        &[([], clamp(baseline.new))],
+    );
+    m.gauge(
+        "oci_audit_resolved_findings",
+        "Findings of the baseline that the last audit no longer has",
+        &[([], clamp(baseline.resolved))],
+    );
+}
+
+/// The findings read again after --settle: those that stood and those that changed.
+fn settle_gauges(m: &mut Metrics, stats: &Stats) {
     m.gauge(
         "oci_audit_confirmed_findings",
         "Findings a concurrent writer can produce that were read again after --settle and stood",
-        &[(&[], clamp(stats.confirmed))],
+        &[([], clamp(stats.confirmed))],
     );
     m.gauge(
         "oci_audit_changed_findings",
         "Such findings whose evidence changed: reported as changed-during-audit",
-        &[(&[], clamp(stats.changed))],
+        &[([], clamp(stats.changed))],
     );
+}
+
+/// The store's blob files: how many, how large.
+fn store_gauges(m: &mut Metrics, stats: &Stats) {
     m.gauge(
         "oci_audit_store_blobs",
         "Blob files in the store",
-        &[(&[], clamp(stats.blobs))],
+        &[([], clamp(stats.blobs))],
     );
     m.gauge(
         "oci_audit_store_bytes",
         "Bytes of the blob files in the store",
-        &[(&[], clamp(stats.bytes))],
+        &[([], clamp(stats.bytes))],
     );
+}
+
+/// What the audit hashed, what it trusted from the ledger, and the oldest verification.
+fn hashing_gauges(m: &mut Metrics, stats: &Stats) {
     m.gauge(
         "oci_audit_hashed_blobs",
         "Blobs hashed by the last audit",
-        &[(&[], clamp(stats.blobs_hashed))],
+        &[([], clamp(stats.blobs_hashed))],
     );
     m.gauge(
         "oci_audit_hashed_bytes",
         "Bytes hashed by the last audit",
-        &[(&[], clamp(stats.bytes_verified))],
+        &[([], clamp(stats.bytes_verified))],
     );
     m.gauge(
         "oci_audit_trusted_blobs",
         "Blobs whose last clean hash in the ledger was trusted by the last audit",
-        &[(&[], clamp(stats.blobs_trusted))],
+        &[([], clamp(stats.blobs_trusted))],
     );
     m.gauge(
         "oci_audit_oldest_verification_age_seconds",
         "Age of the oldest blob verification standing after the last audit",
-        &[(&[], clamp(stats.oldest_verification_s.unwrap_or(0)))],
+        &[([], clamp(stats.oldest_verification_s.unwrap_or(0)))],
     );
-    if let Some(rows) = &report.reclaimable {
-        let labels: Vec<([(&str, &str); 2], i64)> = rows
-            .iter()
-            .map(|row| {
-                (
-                    [
-                        ("root", row.store.to_str().unwrap_or("")),
-                        ("repository", row.repository.as_str()),
-                    ],
-                    clamp(row.bytes),
-                )
-            })
-            .collect();
-        let samples: Vec<(&[(&str, &str)], i64)> =
-            labels.iter().map(|(l, n)| (&l[..], *n)).collect();
-        m.gauge(
-            "oci_audit_reclaimable_bytes",
-            "Bytes garbage collection would reclaim, per repository (a blob shared by several counts in each)",
-            &samples,
-        );
-    }
-    run_gauges(&mut m, facts, true);
-    m.encode()
+}
+
+/// For Distribution roots: what garbage collection would reclaim, per repository.
+fn reclaimable_gauge(m: &mut Metrics, report: &Report) {
+    let Some(rows) = &report.reclaimable else {
+        return;
+    };
+    let samples: Vec<([(&str, &str); 2], i64)> = rows
+        .iter()
+        .map(|row| {
+            (
+                [
+                    ("root", row.store.to_str().unwrap_or("")),
+                    ("repository", row.repository.as_str()),
+                ],
+                clamp(row.bytes),
+            )
+        })
+        .collect();
+    m.gauge(
+        "oci_audit_reclaimable_bytes",
+        "Bytes garbage collection would reclaim, per repository (a blob shared by several counts in each)",
+        &samples,
+    );
 }
 
 /// The metrics of a run that could not audit (exit 2): when it ran, and the last run that
@@ -218,18 +250,18 @@ fn run_gauges(m: &mut Metrics, facts: RunFacts, success: bool) {
     m.gauge(
         "oci_audit_last_run_timestamp_seconds",
         "When the last run started",
-        &[(&[], facts.started)],
+        &[([], facts.started)],
     );
     m.gauge(
         "oci_audit_run_success",
         "Whether the last run completed an audit (1) or could not run (0)",
-        &[(&[], i64::from(success))],
+        &[([], i64::from(success))],
     );
     if let Some(last) = facts.last_success {
         m.gauge(
             "oci_audit_last_success_timestamp_seconds",
             "When the last run that completed an audit started",
-            &[(&[], last)],
+            &[([], last)],
         );
     }
 }

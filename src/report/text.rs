@@ -1,6 +1,7 @@
-//! The text rendering, for people: one line per finding (`via` on an indented line),
-//! a platform coverage table, for a Distribution root what garbage collection would
-//! reclaim per repository, and a summary line.
+//! The text rendering, for people: one line per finding (`via` on an indented line) and,
+//! against a baseline, the findings resolved since; a platform coverage table; for a
+//! Distribution root what garbage collection would reclaim per repository; and a summary
+//! line. [`render`] writes these sections in that order, one function each.
 //!
 //! ```text
 //! error[blob-digest-mismatch] blobs/sha256/3f1a…: content hashes to sha256:9b0c…
@@ -12,14 +13,24 @@ use std::fmt::Write as _;
 use std::collections::BTreeMap;
 
 use crate::model::platform::Platform;
-use crate::report::{Coverage, CoverageDetail, Reclaimable, ReclaimableTotal, Report};
+use crate::report::{Coverage, CoverageDetail, Reclaimable, ReclaimableTotal, Report, Stats};
 use crate::store::StoreKind;
 
-/// Renders the report as text, with as much platform coverage as `detail` asks.
+/// Renders the report as text, with as much platform coverage as `detail` asks: each
+/// section in turn, then the summary line.
 pub fn render(report: &Report, detail: CoverageDetail) -> String {
     let mut out = String::new();
+    findings(&mut out, report);
+    coverage_section(&mut out, report, detail);
+    reclaimable_tables(&mut out, report);
+    summary(&mut out, report);
+    out
+}
+
+/// One line per finding, then the findings of the baseline that are gone.
+fn findings(out: &mut String, report: &Report) {
     for finding in &report.findings {
-        line(&mut out, "", finding);
+        line(out, "", finding);
     }
     if let (Some(baseline), Some(resolved)) = (&report.baseline, &report.resolved) {
         if !resolved.is_empty() {
@@ -28,89 +39,59 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
             }
             let _ = writeln!(out, "resolved since {}:", baseline.source);
             for finding in resolved {
-                line(&mut out, "  ", finding);
+                line(out, "  ", finding);
             }
         }
     }
-    if !report.coverage.is_empty() && detail != CoverageDetail::None {
-        if !report.findings.is_empty() {
-            out.push('\n');
-        }
-        if detail == CoverageDetail::Full {
-            // A registry's roots are tags, named in full by `repository:tag`.
-            let show_path = report.store.kind != StoreKind::Distribution;
-            coverage(&mut out, &report.coverage, show_path);
-        } else {
-            coverage_summary(&mut out, &report.coverage);
-        }
+}
+
+/// Platform coverage, one line per root or summed over the store, as `detail` asks.
+fn coverage_section(out: &mut String, report: &Report, detail: CoverageDetail) {
+    if report.coverage.is_empty() || detail == CoverageDetail::None {
+        return;
     }
-    if let Some(rows) = &report.reclaimable {
-        let registries: Vec<_> = report
-            .store
-            .stores
-            .iter()
-            .filter_map(|s| Some((&s.path, s.reclaimable_total.as_ref()?)))
-            .collect();
-        for (path, total) in &registries {
-            out.push('\n');
-            let rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == **path).collect();
-            let place = if registries.len() > 1 {
-                format!(" in {path}")
-            } else {
-                String::new()
-            };
-            reclaimable(&mut out, &place, &rows, total);
-        }
+    if !report.findings.is_empty() {
+        out.push('\n');
     }
-    let (errors, warnings, infos) = report.counts();
-    let stats = &report.stats;
-    let has_registry = report
+    if detail == CoverageDetail::Full {
+        // A registry's roots are tags, named in full by `repository:tag`.
+        let show_path = report.store.kind != StoreKind::Distribution;
+        coverage(out, &report.coverage, show_path);
+    } else {
+        coverage_summary(out, &report.coverage);
+    }
+}
+
+/// What garbage collection would reclaim: a table for each Distribution root.
+fn reclaimable_tables(out: &mut String, report: &Report) {
+    let Some(rows) = &report.reclaimable else {
+        return;
+    };
+    let registries: Vec<_> = report
         .store
         .stores
         .iter()
-        .any(|s| matches!(s.kind, StoreKind::Distribution | StoreKind::Zot));
-    let registry = if has_registry {
-        format!(
-            " · {} repositor{} · {} upload{} ({})",
-            stats.repositories,
-            if stats.repositories == 1 { "y" } else { "ies" },
-            stats.uploads,
-            plural(stats.uploads as usize),
-            bytes(stats.upload_bytes)
-        )
-    } else {
-        String::new()
-    };
-    let mut suppressed = if stats.suppressed > 0 {
-        format!(" · {} suppressed", stats.suppressed)
-    } else {
-        String::new()
-    };
-    if stats.changed > 0 || stats.confirmed > 0 {
-        let _ = write!(
-            suppressed,
-            " · {} confirmed, {} changed during the audit",
-            stats.confirmed, stats.changed
-        );
+        .filter_map(|s| Some((&s.path, s.reclaimable_total.as_ref()?)))
+        .collect();
+    for (path, total) in &registries {
+        out.push('\n');
+        let rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == **path).collect();
+        let place = if registries.len() > 1 {
+            format!(" in {path}")
+        } else {
+            String::new()
+        };
+        reclaimable(out, &place, &rows, total);
     }
-    if let Some(baseline) = &report.baseline {
-        let _ = write!(
-            suppressed,
-            " · {} new, {} resolved since {}",
-            baseline.new, baseline.resolved, baseline.source
-        );
-    }
-    let ledger = match stats.oldest_verification_s {
-        Some(oldest) => format!(
-            " · {} blob{} hashed, {} ({}) trusted from the ledger, oldest verification {} old",
-            stats.blobs_hashed,
-            plural(stats.blobs_hashed as usize),
-            stats.blobs_trusted,
-            bytes(stats.bytes_trusted),
-            humantime::format_duration(std::time::Duration::from_secs(oldest))
-        ),
-        None => String::new(),
-    };
+}
+
+/// The summary line: findings by severity, then what the run did and how long it took.
+fn summary(out: &mut String, report: &Report) {
+    let (errors, warnings, infos) = report.counts();
+    let stats = &report.stats;
+    let suppressed = triage_note(report);
+    let ledger = ledger_note(stats);
+    let registry = registry_note(report);
     let _ = writeln!(
         out,
         "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info){suppressed} · {} blob{}, {} · {} verified{ledger} · {} document{}{registry} · {:.2} s",
@@ -126,7 +107,68 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
         plural(stats.documents as usize),
         stats.elapsed_ms as f64 / 1000.0,
     );
-    out
+}
+
+/// What became of the findings beyond those shown: suppressed, confirmed or changed under
+/// --settle, new and resolved against a baseline.
+fn triage_note(report: &Report) -> String {
+    let stats = &report.stats;
+    let mut note = if stats.suppressed > 0 {
+        format!(" · {} suppressed", stats.suppressed)
+    } else {
+        String::new()
+    };
+    if stats.changed > 0 || stats.confirmed > 0 {
+        let _ = write!(
+            note,
+            " · {} confirmed, {} changed during the audit",
+            stats.confirmed, stats.changed
+        );
+    }
+    if let Some(baseline) = &report.baseline {
+        let _ = write!(
+            note,
+            " · {} new, {} resolved since {}",
+            baseline.new, baseline.resolved, baseline.source
+        );
+    }
+    note
+}
+
+/// With a ledger: blobs hashed and trusted, and the oldest verification standing.
+fn ledger_note(stats: &Stats) -> String {
+    match stats.oldest_verification_s {
+        Some(oldest) => format!(
+            " · {} blob{} hashed, {} ({}) trusted from the ledger, oldest verification {} old",
+            stats.blobs_hashed,
+            plural(stats.blobs_hashed as usize),
+            stats.blobs_trusted,
+            bytes(stats.bytes_trusted),
+            humantime::format_duration(std::time::Duration::from_secs(oldest))
+        ),
+        None => String::new(),
+    }
+}
+
+/// With a registry (Distribution or zot) among the stores: repositories and uploads.
+fn registry_note(report: &Report) -> String {
+    let has_registry = report
+        .store
+        .stores
+        .iter()
+        .any(|s| matches!(s.kind, StoreKind::Distribution | StoreKind::Zot));
+    if !has_registry {
+        return String::new();
+    }
+    let stats = &report.stats;
+    format!(
+        " · {} repositor{} · {} upload{} ({})",
+        stats.repositories,
+        if stats.repositories == 1 { "y" } else { "ies" },
+        stats.uploads,
+        plural(stats.uploads as usize),
+        bytes(stats.upload_bytes)
+    )
 }
 
 /// One finding: `severity[rule] path: message (expected …, found …)`, ` [new]` when a
@@ -223,6 +265,7 @@ fn reclaimable(out: &mut String, place: &str, rows: &[&Reclaimable], total: &Rec
     );
 }
 
+/// One line per root: its platforms, then its exceptions.
 fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
     let _ = writeln!(out, "platform coverage:");
     let name = |c: &Coverage| {
@@ -239,45 +282,51 @@ fn coverage(out: &mut String, coverage: &[Coverage], show_path: bool) {
         if parts.is_empty() {
             parts.push("(no platform)".to_owned());
         }
-        let mut notes = Vec::new();
-        if !entry.exceptions.without_platform.is_empty() {
-            notes.push(format!(
-                "{} without platform",
-                entry.exceptions.without_platform.len()
-            ));
-        }
-        if !entry.exceptions.duplicates.is_empty() {
-            let dups: Vec<String> = entry
-                .exceptions
-                .duplicates
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            notes.push(format!("duplicated: {}", dups.join(", ")));
-        }
-        if !entry.exceptions.artifacts.is_empty() {
-            notes.push(format!(
-                "{} artifact{}",
-                entry.exceptions.artifacts.len(),
-                plural(entry.exceptions.artifacts.len())
-            ));
-        }
-        if !entry.exceptions.attestations.is_empty() {
-            notes.push(format!(
-                "{} attestation{}",
-                entry.exceptions.attestations.len(),
-                plural(entry.exceptions.attestations.len())
-            ));
-        }
-        if !entry.exceptions.missing.is_empty() {
-            notes.push(sparse_note(entry));
-        }
-        let notes = if notes.is_empty() {
-            String::new()
-        } else {
-            format!("  [{}]", notes.join("; "))
-        };
+        let notes = coverage_notes(entry);
         let _ = writeln!(out, "  {name:<width$}  {}{notes}", parts.join(", "));
+    }
+}
+
+/// A root's exceptions after its platforms: `  [2 without platform; 1 artifact]`, or
+/// nothing when it has none.
+fn coverage_notes(entry: &Coverage) -> String {
+    let mut notes = Vec::new();
+    if !entry.exceptions.without_platform.is_empty() {
+        notes.push(format!(
+            "{} without platform",
+            entry.exceptions.without_platform.len()
+        ));
+    }
+    if !entry.exceptions.duplicates.is_empty() {
+        let dups: Vec<String> = entry
+            .exceptions
+            .duplicates
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        notes.push(format!("duplicated: {}", dups.join(", ")));
+    }
+    if !entry.exceptions.artifacts.is_empty() {
+        notes.push(format!(
+            "{} artifact{}",
+            entry.exceptions.artifacts.len(),
+            plural(entry.exceptions.artifacts.len())
+        ));
+    }
+    if !entry.exceptions.attestations.is_empty() {
+        notes.push(format!(
+            "{} attestation{}",
+            entry.exceptions.attestations.len(),
+            plural(entry.exceptions.attestations.len())
+        ));
+    }
+    if !entry.exceptions.missing.is_empty() {
+        notes.push(sparse_note(entry));
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", notes.join("; "))
     }
 }
 
@@ -317,6 +366,24 @@ fn coverage_summary(out: &mut String, coverage: &[Coverage]) {
         .collect();
     // Most-covered first; ties in platform order (the map's), as the sort is stable.
     rows.sort_by_key(|row| std::cmp::Reverse(row.1));
+    let extra = coverage_exceptions(coverage);
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.len())
+        .chain(extra.iter().map(|(name, _)| name.len()))
+        .max()
+        .unwrap_or(0);
+    for (name, n) in rows {
+        let _ = writeln!(out, "  {name:<width$}  {}", tags_count(n));
+    }
+    for (name, what) in extra {
+        let _ = writeln!(out, "  {name:<width$}  {what}");
+    }
+}
+
+/// The summary's rows after the platforms, each `(name, tags)`: tags without a platform,
+/// artifact-only tags and sparse indexes, those there are.
+fn coverage_exceptions(coverage: &[Coverage]) -> Vec<(String, String)> {
     let no_platform = coverage
         .iter()
         .filter(|c| {
@@ -351,18 +418,7 @@ fn coverage_summary(out: &mut String, coverage: &[Coverage]) {
             ),
         ));
     }
-    let width = rows
-        .iter()
-        .map(|(name, _)| name.len())
-        .chain(extra.iter().map(|(name, _)| name.len()))
-        .max()
-        .unwrap_or(0);
-    for (name, n) in rows {
-        let _ = writeln!(out, "  {name:<width$}  {}", tags_count(n));
-    }
-    for (name, what) in extra {
-        let _ = writeln!(out, "  {name:<width$}  {what}");
-    }
+    extra
 }
 
 fn tags_count(n: usize) -> String {
