@@ -1,34 +1,27 @@
-//! The Distribution checks: link files, tags, repository references and uploads, then
-//! what garbage collection would reclaim, and platform coverage per `repository:tag`.
-//! Documents themselves were loaded and checked as for layouts; this module works on the
-//! repositories `listing` listed and the documents already parsed.
-//!
-//! Garbage collection follows distribution's `MarkAndSweep`: mark every manifest linked as
-//! a revision in any repository and everything it references, then every blob not marked
-//! is reclaimable. With `--untagged` (`garbage-collect --delete-untagged`) only manifests a
-//! tag points at are roots. Two deliberate differences from distribution 2.8, both on the
-//! side of keeping data:
-//! - references are followed to any depth, so the children of a tagged index keep their
-//!   configs and layers (2.8 marks one level and deletes them: distribution#3178);
-//! - with `--untagged`, a manifest whose `subject` is kept is kept too (a signature or SBOM
-//!   of a tagged image), where distribution deletes it (distribution#3716).
+//! The Distribution checks: link files (revisions, layers, tags' current and history
+//! links), tag and repository names, repository references and uploads, and platform
+//! coverage per `repository:tag`. Documents themselves were loaded and checked as for
+//! layouts; this module works on the repositories `listing` listed and the documents
+//! already parsed. The links it resolves are what `gc` simulates garbage collection over.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::check::graph::{Documents, Graph, children};
+use crate::check::graph::{Documents, Graph};
 use crate::finding::{Cause, Finding, Location};
-use crate::kinds::distribution::listing::{Content, DigestLinks, Link, RegistryRoot, Repository};
+use crate::kinds::distribution::gc;
+use crate::kinds::distribution::listing::{
+    Content, DigestLinks, Link, RegistryRoot, Repository, Tag,
+};
 use crate::model::coverage::{Coverage, CoverageShare, Covered};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::{media_type, time};
 use crate::rules::Rule;
-use crate::store::BlobPaths;
-use crate::store::{Blob, Inventory};
+use crate::store::{BlobPaths, Inventory};
 
 /// How garbage collection is simulated.
 #[derive(Clone, Copy, Debug)]
@@ -179,20 +172,20 @@ enum Need {
 }
 
 /// One repository's links, resolved.
-struct Resolved<'r> {
-    repository: &'r Repository,
+pub(super) struct Resolved<'r> {
+    pub(super) repository: &'r Repository,
     /// Revision links whose content is the digest their path names.
-    revisions: DigestSet<'r>,
+    pub(super) revisions: DigestSet<'r>,
     /// Layer links likewise.
-    layers: DigestSet<'r>,
+    pub(super) layers: DigestSet<'r>,
     /// Each tag whose current link holds a digest, and that digest.
-    tags: TagTargets<'r>,
+    pub(super) tags: TagTargets<'r>,
 }
 
 /// Each tag whose current link holds a digest, by its position in the repository's tags,
 /// with that digest: as the blob's position in the inventory when the store holds it (a
 /// registry has a tag per image; 8 bytes a tag rather than 48).
-struct TagTargets<'i> {
+pub(super) struct TagTargets<'i> {
     inventory: &'i Inventory,
     held: Vec<(u32, u32)>,
     absent: Vec<(u32, Digest)>,
@@ -215,7 +208,7 @@ impl<'i> TagTargets<'i> {
     }
 
     /// The digest of every tag.
-    fn digests(&self) -> impl Iterator<Item = &Digest> + '_ {
+    pub(super) fn digests(&self) -> impl Iterator<Item = &Digest> + '_ {
         self.held()
             .map(|(_, digest, _)| digest)
             .chain(self.absent.iter().map(|(_, d)| d))
@@ -234,7 +227,7 @@ impl<'i> TagTargets<'i> {
 /// registry): the blobs of the inventory by their 4-byte position in it, sorted, and the
 /// few digests it does not hold (links to missing blobs), sorted. Neither has the spare
 /// buckets and control bytes of a hash set.
-struct DigestSet<'i> {
+pub(super) struct DigestSet<'i> {
     inventory: &'i Inventory,
     held: Vec<u32>,
     absent: Vec<Digest>,
@@ -264,7 +257,7 @@ impl<'i> DigestSet<'i> {
         }
     }
 
-    fn contains(&self, digest: &Digest) -> bool {
+    pub(super) fn contains(&self, digest: &Digest) -> bool {
         match self.inventory.position(digest) {
             Some(position) => self.held.binary_search(&(position as u32)).is_ok(),
             None => self.absent.binary_search(digest).is_ok(),
@@ -272,7 +265,7 @@ impl<'i> DigestSet<'i> {
     }
 
     /// Every digest of the set: those held, in digest order, then those absent.
-    fn iter(&self) -> impl Iterator<Item = &Digest> + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Digest> + '_ {
         let inventory = self.inventory;
         self.held
             .iter()
@@ -280,7 +273,7 @@ impl<'i> DigestSet<'i> {
             .chain(&self.absent)
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.held.len() + self.absent.len()
     }
 
@@ -288,56 +281,6 @@ impl<'i> DigestSet<'i> {
     fn clear(&mut self) {
         self.held = Vec::new();
         self.absent = Vec::new();
-    }
-}
-
-/// What the collector simulation marks: a set of digests, walked through references.
-trait Marks<'s> {
-    /// Marks `digest`; whether the walk goes on from it (it was not marked before, and is
-    /// a blob of the store, so it may be a document that references others).
-    fn mark(&mut self, digest: &'s Digest) -> bool;
-}
-
-/// One repository's marks: few, so a hash set.
-impl<'s> Marks<'s> for HashSet<&'s Digest> {
-    fn mark(&mut self, digest: &'s Digest) -> bool {
-        self.insert(digest)
-    }
-}
-
-/// The whole registry's marks: one bit per blob of the inventory, by its position. (A
-/// hash set of every marked digest was the largest thing the audit held.) A digest the
-/// store does not hold has no document and so nothing to walk to; it is not kept. This
-/// holds because a Distribution root's documents are loaded from its own inventory only
-/// (`store::OwnBlobs`); a lookup that served blobs from elsewhere, as zot's does, would need
-/// marks of its own.
-struct BlobMarks<'i> {
-    inventory: &'i Inventory,
-    bits: Vec<u64>,
-}
-
-impl<'i> BlobMarks<'i> {
-    fn new(inventory: &'i Inventory) -> BlobMarks<'i> {
-        BlobMarks {
-            inventory,
-            bits: vec![0; inventory.len().div_ceil(64)],
-        }
-    }
-
-    /// Whether the blob at this inventory position is marked.
-    fn is_marked(&self, position: usize) -> bool {
-        self.bits[position / 64] & (1 << (position % 64)) != 0
-    }
-}
-
-impl<'s> Marks<'s> for BlobMarks<'_> {
-    fn mark(&mut self, digest: &'s Digest) -> bool {
-        let Some(position) = self.inventory.position(digest) else {
-            return false;
-        };
-        let was = self.is_marked(position);
-        self.bits[position / 64] |= 1 << (position % 64);
-        !was
     }
 }
 
@@ -355,7 +298,7 @@ pub struct Registry<'a> {
 
 /// The digest a `<alg>/<encoded>/link` holds when it is the one its path names: the only
 /// case in which the registry serves the link.
-fn consistent_digest(link: &Link) -> Option<Digest> {
+pub(super) fn consistent_digest(link: &Link) -> Option<Digest> {
     let digest = link_digest(link).ok()?;
     matches!(link.named(), Some(Ok(named)) if *named == digest).then_some(digest)
 }
@@ -400,7 +343,10 @@ impl<'a> Registry<'a> {
             })
             .unzip();
         let mut findings: Vec<Finding> = found.into_iter().flatten().collect();
-        let (reclaimable, total) = self.collect_garbage(&resolved, options, &mut findings);
+        let outcome = gc::simulate(self, &resolved, options.untagged);
+        findings.extend(gc::findings(&outcome, self.root));
+        let (reclaimable, total) = gc::table(&outcome, self.root);
+        drop(outcome);
         // Coverage reads the tags only: the digest sets go before its entries arrive.
         for r in &mut resolved {
             r.revisions.clear();
@@ -422,7 +368,7 @@ impl<'a> Registry<'a> {
         self.graph.docs
     }
 
-    fn document(&self, digest: &Digest) -> Option<&Document> {
+    pub(super) fn document(&self, digest: &Digest) -> Option<&Document> {
         self.docs().get(digest)?.document.as_ref()
     }
 
@@ -485,33 +431,55 @@ impl<'a> Registry<'a> {
         Some(digest)
     }
 
+    /// Checks one repository: its name, its links, its references and its uploads; returns
+    /// its links, resolved, for the collector simulation and coverage.
     fn check_repository(
         &self,
         repository: &'a Repository,
         options: &GcOptions,
         findings: &mut Vec<Finding>,
     ) -> Resolved<'a> {
-        if !repository.name_is_utf8 || !is_repository_name(&repository.name) {
-            findings.push(Finding::new(
-                Rule::RegistryRepositoryNameInvalid,
-                Location::path(&repository.display),
-                format!(
-                    "repository name {:?} breaks the distribution-spec grammar",
-                    repository.name
-                ),
-            ));
+        check_repository_name(repository, findings);
+        let revisions = self.check_revisions(repository, findings);
+        let layers = self.check_layers(repository, &revisions, findings);
+        let tags = self.check_tags(repository, &revisions, findings);
+        self.check_references(repository, &revisions, &layers, findings);
+        check_uploads(repository, options, findings);
+        Resolved {
+            repository,
+            revisions,
+            layers,
+            tags,
         }
+    }
+
+    /// Every revision link is needed; the set of those that hold a digest.
+    fn check_revisions(
+        &self,
+        repository: &Repository,
+        findings: &mut Vec<Finding>,
+    ) -> DigestSet<'a> {
         // Sound links (in the inventory, holding the digest their path names) have nothing
         // to check.
         let mut revisions = Vec::with_capacity(repository.revisions.links.len());
         for link in &repository.revisions.links {
             revisions.extend(self.check_link(link, Need::Needed, findings));
         }
-        let revisions = DigestSet::new(
+        DigestSet::new(
             self.inventory,
             repository.revisions.intact.clone(),
             revisions,
-        );
+        )
+    }
+
+    /// A layer link is needed when a revision's manifest uses its blob, a leftover
+    /// otherwise; the set of those that hold a digest.
+    fn check_layers(
+        &self,
+        repository: &Repository,
+        revisions: &DigestSet,
+        findings: &mut Vec<Finding>,
+    ) -> DigestSet<'a> {
         // Configs and layers the repository's manifests use: their layer links are needed.
         let mut used = HashSet::new();
         for digest in revisions.iter() {
@@ -529,70 +497,83 @@ impl<'a> Registry<'a> {
             };
             layers.extend(self.check_link(link, need, findings));
         }
-        let layers = DigestSet::new(self.inventory, repository.layers.intact.clone(), layers);
+        DigestSet::new(self.inventory, repository.layers.intact.clone(), layers)
+    }
+
+    /// Every tag: its name, its current link, and its history; the manifest each tag's
+    /// current link holds.
+    fn check_tags(
+        &self,
+        repository: &Repository,
+        revisions: &DigestSet,
+        findings: &mut Vec<Finding>,
+    ) -> TagTargets<'a> {
         let mut tags = TagTargets::new(self.inventory, repository.tags.len());
         for (position, tag) in repository.tags.iter().enumerate() {
-            let name = tag.name();
-            if !tag.name_is_utf8() || !is_tag(&name) {
+            if let Some(current) = self.check_tag(repository, tag, revisions, findings) {
+                tags.push(position as u32, current);
+            }
+        }
+        tags
+    }
+
+    /// One tag; the digest its current link holds, when usable.
+    fn check_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        revisions: &DigestSet,
+        findings: &mut Vec<Finding>,
+    ) -> Option<Digest> {
+        let name = tag.name();
+        if !tag.name_is_utf8() || !is_tag(&name) {
+            findings.push(Finding::new(
+                Rule::RegistryTagInvalid,
+                Location::path(tag.display()),
+                format!("tag {name:?} breaks the distribution-spec grammar"),
+            ));
+        }
+        let current_link = tag.current(self.inventory);
+        let current = match current_link.content() {
+            Content::Missing => {
+                findings.push(
+                    Finding::new(
+                        Rule::RegistryLinkInvalid,
+                        Location::path(current_link.display()),
+                        "tag has no current/link: it points at nothing",
+                    )
+                    .with_cause(Cause::LinkAbsent),
+                );
+                None
+            }
+            _ => self.check_link(&current_link, Need::Needed, findings),
+        };
+        if let Some(current) = &current {
+            if !revisions.contains(current) {
                 findings.push(Finding::new(
-                    Rule::RegistryTagInvalid,
-                    Location::path(tag.display()),
-                    format!("tag {name:?} breaks the distribution-spec grammar"),
+                    Rule::RegistryTagRevisionMissing,
+                    Location::path(current_link.display()).with_digest(Some(current.clone())),
+                    format!(
+                        "tag {} points at a manifest with no revision link in {}",
+                        name, repository.name
+                    ),
                 ));
             }
-            let current_link = tag.current(self.inventory);
-            let current = match current_link.content() {
-                Content::Missing => {
-                    findings.push(
-                        Finding::new(
-                            Rule::RegistryLinkInvalid,
-                            Location::path(current_link.display()),
-                            "tag has no current/link: it points at nothing",
-                        )
-                        .with_cause(Cause::LinkAbsent),
-                    );
-                    None
-                }
-                _ => self.check_link(&current_link, Need::Needed, findings),
-            };
-            if let Some(current) = &current {
-                if !revisions.contains(current) {
-                    findings.push(Finding::new(
-                        Rule::RegistryTagRevisionMissing,
-                        Location::path(current_link.display()).with_digest(Some(current.clone())),
-                        format!(
-                            "tag {} points at a manifest with no revision link in {}",
-                            name, repository.name
-                        ),
-                    ));
-                }
-            }
-            for link in &tag.index {
-                // A history entry for the current manifest, or for any revision, is judged
-                // through that link: one missing blob is one finding, not also a "nothing
-                // needs it" leftover.
-                let named = link.named().and_then(Result::ok);
-                let need = if named
-                    .is_some_and(|d| Some(d) == current.as_ref() || revisions.contains(d))
-                {
+        }
+        for link in &tag.index {
+            // A history entry for the current manifest, or for any revision, is judged
+            // through that link: one missing blob is one finding, not also a "nothing
+            // needs it" leftover.
+            let named = link.named().and_then(Result::ok);
+            let need =
+                if named.is_some_and(|d| Some(d) == current.as_ref() || revisions.contains(d)) {
                     Need::Elsewhere
                 } else {
                     Need::Leftover
                 };
-                self.check_link(link, need, findings);
-            }
-            if let Some(current) = current {
-                tags.push(position as u32, current);
-            }
+            self.check_link(link, need, findings);
         }
-        self.check_references(repository, &revisions, &layers, findings);
-        check_uploads(repository, options, findings);
-        Resolved {
-            repository,
-            revisions,
-            layers,
-            tags,
-        }
+        current
     }
 
     /// Every child of a linked index must be a revision of the repository; every config
@@ -656,202 +637,6 @@ impl<'a> Registry<'a> {
         }
     }
 
-    /// Marks from `roots` through every reference (not `subject`, which points the other
-    /// way), into `marked`. Digests are borrowed from the links and documents: a registry
-    /// marks millions of them.
-    fn mark<'s>(
-        &'s self,
-        roots: impl IntoIterator<Item = &'s Digest>,
-        marked: &mut impl Marks<'s>,
-    ) {
-        let mut stack: Vec<&Digest> = roots.into_iter().collect();
-        while let Some(digest) = stack.pop() {
-            if !marked.mark(digest) {
-                continue;
-            }
-            if let Some(document) = self.document(digest) {
-                for (d, _) in children(document) {
-                    if d.pointer != "/subject" {
-                        stack.extend(d.digest.as_ref());
-                    }
-                }
-            }
-        }
-    }
-
-    /// What one repository keeps when only tags are roots: tagged manifests, what they
-    /// reference, and manifests whose `subject` is kept (referrers), to a fixed point.
-    fn kept_by_tags<'s>(&'s self, resolved: &'s Resolved) -> HashSet<&'s Digest> {
-        let mut kept = HashSet::new();
-        self.mark(
-            resolved
-                .tags
-                .digests()
-                .filter(|d| resolved.revisions.contains(d)),
-            &mut kept,
-        );
-        loop {
-            let referrers: Vec<&Digest> = resolved
-                .revisions
-                .iter()
-                .filter(|d| !kept.contains(*d))
-                .filter(|d| self.subject_of(d).is_some_and(|s| kept.contains(s)))
-                .collect();
-            if referrers.is_empty() {
-                return kept;
-            }
-            self.mark(referrers, &mut kept);
-        }
-    }
-
-    fn subject_of(&self, digest: &Digest) -> Option<&Digest> {
-        let subject = match self.document(digest)? {
-            Document::Manifest(m) => m.subject(),
-            Document::Index(i) => i.subject.as_deref(),
-            Document::Config(_) => None,
-        };
-        subject?.digest.as_ref()
-    }
-
-    fn collect_garbage(
-        &self,
-        resolved: &[Resolved],
-        options: &GcOptions,
-        findings: &mut Vec<Finding>,
-    ) -> (Vec<Reclaimable>, ReclaimableTotal) {
-        // A manifest that could not be parsed, or a revision link that does not hold the
-        // digest its path names, hides what it references: nothing can honestly be called
-        // unreferenced then.
-        let unreadable_links = self
-            .repositories
-            .iter()
-            .flat_map(|r| &r.revisions.links)
-            .any(|l| consistent_digest(l).is_none());
-        let unparsed = self.docs().values().any(|l| l.document.is_none());
-        let complete = !unreadable_links && !unparsed;
-
-        // One repository's tag-kept set at a time: its unused manifests are counted, and
-        // with --delete-untagged it is what the repository marks.
-        let mut marked = BlobMarks::new(self.inventory());
-        let mut unused_manifests = Vec::with_capacity(resolved.len());
-        for r in resolved {
-            let kept = self.kept_by_tags(r);
-            unused_manifests.push(r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64);
-            if options.untagged {
-                // Kept is closed under references already: marking each is enough.
-                for digest in kept {
-                    marked.mark(digest);
-                }
-            } else {
-                self.mark(r.revisions.iter(), &mut marked);
-            }
-        }
-        // Conservative: a revision whose link is unusable still keeps what its path names.
-        for link in self.repositories.iter().flat_map(|r| &r.revisions.links) {
-            if let (Some(Ok(named)), None) = (link.named(), consistent_digest(link)) {
-                self.mark([named], &mut marked);
-            }
-        }
-
-        let mut garbage: Vec<Blob> = self
-            .inventory()
-            .iter()
-            .enumerate()
-            .filter(|(position, _)| !marked.is_marked(*position))
-            .map(|(_, (digest, len))| Blob {
-                digest,
-                len,
-                store: self.root,
-            })
-            .collect();
-        garbage.sort_unstable_by(|a, b| a.digest.cmp(b.digest));
-        drop(marked);
-        // Which repositories link each garbage blob: asked of garbage only, so the maps
-        // hold the few blobs a collection would delete, not every link of the registry.
-        let is_garbage: HashSet<&Digest> = garbage.iter().map(|b| b.digest).collect();
-        let mut linked_by: HashMap<&Digest, Vec<&str>> = HashMap::new();
-        let mut revision_of: HashMap<&Digest, Vec<&str>> = HashMap::new();
-        for r in resolved {
-            for d in r.revisions.iter().chain(r.layers.iter()) {
-                if !is_garbage.contains(d) {
-                    continue;
-                }
-                let names = linked_by.entry(d).or_default();
-                if !names.contains(&r.repository.name.as_str()) {
-                    names.push(&r.repository.name);
-                }
-            }
-            for d in r.revisions.iter().filter(|d| is_garbage.contains(d)) {
-                revision_of.entry(d).or_default().push(&r.repository.name);
-            }
-        }
-        let mut bytes_by_repository: HashMap<&str, u64> = HashMap::new();
-        let mut unlinked_bytes = 0;
-        for blob in &garbage {
-            match linked_by.get(blob.digest) {
-                Some(names) => {
-                    for name in names {
-                        *bytes_by_repository.entry(name).or_default() += blob.len;
-                    }
-                }
-                None => unlinked_bytes += blob.len,
-            }
-            if !complete {
-                continue;
-            }
-            let sorted = |names: &Vec<&str>| {
-                let mut names = names.clone();
-                names.sort_unstable();
-                names.join(", ")
-            };
-            let why = match (revision_of.get(blob.digest), linked_by.get(blob.digest)) {
-                (Some(names), _) => format!("a manifest of {} that no tag keeps", sorted(names)),
-                (None, Some(names)) => {
-                    format!("linked in {} but no kept manifest uses it", sorted(names))
-                }
-                (None, None) => "no repository links it and no manifest uses it".to_owned(),
-            };
-            let mode = if options.untagged {
-                "garbage-collect --delete-untagged"
-            } else {
-                "garbage-collect"
-            };
-            findings.push(
-                Finding::new(
-                    Rule::BlobUnreferenced,
-                    Location::path(blob.key()).with_digest(Some(blob.digest.clone())),
-                    format!("{mode} would delete it ({} bytes): {why}", blob.len),
-                )
-                .with_bytes(blob.len),
-            );
-        }
-        let rows: Vec<Reclaimable> = resolved
-            .iter()
-            .zip(unused_manifests)
-            .map(|(r, unused_manifests)| Reclaimable {
-                store: self.root.prefix.clone(),
-                repository: r.repository.name.clone(),
-                manifests: r.revisions.len() as u64,
-                tags: r.repository.tags.len() as u64,
-                layers: r.layers.len() as u64,
-                unused_manifests,
-                bytes: bytes_by_repository
-                    .get(r.repository.name.as_str())
-                    .copied()
-                    .unwrap_or(0),
-            })
-            .collect();
-        let total = ReclaimableTotal {
-            untagged: options.untagged,
-            complete,
-            blobs: garbage.len() as u64,
-            bytes: garbage.iter().map(|b| b.len).sum(),
-            unused_manifests: rows.iter().map(|r| r.unused_manifests).sum(),
-            unlinked_bytes,
-        };
-        (rows, total)
-    }
-
     /// What every tag whose manifest was loaded covers.
     fn coverage(&self, resolved: &[Resolved]) -> Vec<TagCovered> {
         let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.held.len()).sum());
@@ -886,6 +671,20 @@ impl<'a> Registry<'a> {
             }
         }
         coverage
+    }
+}
+
+/// A repository's name must follow the distribution-spec grammar.
+fn check_repository_name(repository: &Repository, findings: &mut Vec<Finding>) {
+    if !repository.name_is_utf8 || !is_repository_name(&repository.name) {
+        findings.push(Finding::new(
+            Rule::RegistryRepositoryNameInvalid,
+            Location::path(&repository.display),
+            format!(
+                "repository name {:?} breaks the distribution-spec grammar",
+                repository.name
+            ),
+        ));
     }
 }
 

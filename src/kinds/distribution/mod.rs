@@ -1,10 +1,11 @@
 //! The Docker Distribution kind (`/var/lib/registry`): recognised by a
 //! `docker/registry/v2` directory, or by a `v2` directory's shape; its inventory,
 //! repositories, documents from every revision, the graph, then `checks` for links, tags,
-//! uploads and garbage collection, and `recheck` for what a registry serving pushes
-//! meanwhile can cause.
+//! references and uploads, `gc` for what garbage collection would reclaim, and `recheck`
+//! for what a registry serving pushes meanwhile can cause.
 
 pub mod checks;
+mod gc;
 pub mod listing;
 mod recheck;
 
