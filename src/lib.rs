@@ -1,13 +1,17 @@
 //! oci-audit: audits OCI image storage the way `git fsck` audits a repository.
 //!
 //! ```text
-//! store (detect, inventory) → documents (hash, then parse) → graph (edges, reachability,
-//! cycles, coverage) → verify (re-hash blobs) → policy (overrides, skip list, sort) → Report
+//! open (directory, archive, object store) → detect (each kind in kinds::KINDS recognises
+//! its stores) → each store's audit (inventory, documents hashed then parsed, graph, the
+//! kind's own checks) → verify (re-hash every other blob; ledger, shards) → assemble (one
+//! StorePart per store) → policy (overrides, skip list, one sort) → confirm → baseline
+//! → Report
 //! ```
 //!
 //! [`audit`] runs it all and returns a [`Report`]; [`report::render`] turns that into text
-//! or JSON. The library never prints. Problems in the store are [`Finding`]s; only a store
-//! that cannot be audited at all is an [`Error`].
+//! or JSON. The library never prints. Problems in the store are [`Finding`]s, known by
+//! their identity, never their message; only a store that cannot be audited at all is an
+//! [`Error`]. ARCHITECTURE.md draws the layers.
 
 #![deny(missing_docs)]
 
