@@ -15,7 +15,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use rayon::prelude::*;
 
@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::finding::Finding;
 use crate::kinds::detect;
 use crate::kinds::{Context, Look};
-use crate::ledger::{Ledger, RunSummary, unix_seconds};
+use crate::ledger::{Ledger, RunSummary};
 use crate::report::{LedgerInfo, Report};
 use crate::shard::{ListedBlob, PARTIAL_VERSION, Partial, Shard};
 use crate::target::Target;
@@ -251,16 +251,8 @@ fn gather(
     now: SystemTime,
 ) -> Result<RunParts, Error> {
     let Opened { backend, archive } = opened;
-    let look = Look { backend, archive };
-    let framing = archive.map(ArchiveBackend::findings).unwrap_or_default();
-    let found = match detect::detect(&look, name, options.detect) {
-        // An archive cut or corrupted before its layout's files is still reported: the
-        // fault is the finding, and nothing else could be audited.
-        Err(Error::NotAStore { .. }) if !framing.is_empty() => detect::Found::default(),
-        found => found?,
-    };
+    let found = find_stores(opened, name, options)?;
     let mut findings = found.findings;
-    findings.extend(framing);
     let pools = pools(name, options, backend)?;
     let cx = Context {
         backend,
@@ -283,17 +275,7 @@ fn gather(
     // The ledger (a SQLite connection, used from this thread only) plans before the pool
     // hashes, and takes results through a recorder any thread may feed.
     let plan = match ledger {
-        Some((ledger, state)) => {
-            let now_s = unix_seconds(now);
-            let previous = ledger.previous_run()?;
-            let interval = previous.as_ref().map_or(Duration::ZERO, |run| {
-                Duration::from_secs(u64::try_from(now_s - run.started).unwrap_or(0))
-            });
-            let credit = previous.and_then(|run| run.credit).unwrap_or(0);
-            let plan = nightly::plan(ledger, &sets, state, now_s, interval, credit)?;
-            let recorder = ledger.recorder()?;
-            Some((plan, recorder))
-        }
+        Some((ledger, state)) => Some(nightly::plan_run(ledger, state, &sets, now)?),
         None => None,
     };
     let ledgered = plan
@@ -332,6 +314,26 @@ fn gather(
         listed,
         plan,
     })
+}
+
+/// The stores under the root, and the findings of the search and of an archive's framing.
+/// An archive cut or corrupted before its layout's files is still reported: the fault is
+/// the finding, and nothing else could be audited.
+fn find_stores(opened: Opened, name: &str, options: &Options) -> Result<detect::Found, Error> {
+    let look = Look {
+        backend: opened.backend,
+        archive: opened.archive,
+    };
+    let framing = opened
+        .archive
+        .map(ArchiveBackend::findings)
+        .unwrap_or_default();
+    let mut found = match detect::detect(&look, name, options.detect) {
+        Err(Error::NotAStore { .. }) if !framing.is_empty() => detect::Found::default(),
+        found => found?,
+    };
+    found.findings.extend(framing);
+    Ok(found)
 }
 
 /// The two pools of a run: reads wait on the disk or the network, hashing on a core.

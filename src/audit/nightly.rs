@@ -44,6 +44,24 @@ pub(super) struct Plan {
 
 /// Whether a blob may be trusted: the ledger knows it with the same size and version,
 /// and its last hash was clean.
+/// The ledger's plan for a run at `now` over `sets`, from its previous run's time and
+/// credit, and the recorder the verify phase's results go to.
+pub(super) fn plan_run(
+    ledger: &Ledger,
+    state: &StateOptions,
+    sets: &[BlobSet],
+    now: std::time::SystemTime,
+) -> Result<(Plan, crate::ledger::Recorder), LedgerError> {
+    let now_s = crate::ledger::unix_seconds(now);
+    let previous = ledger.previous_run()?;
+    let interval = previous.as_ref().map_or(Duration::ZERO, |run| {
+        Duration::from_secs(u64::try_from(now_s - run.started).unwrap_or(0))
+    });
+    let credit = previous.and_then(|run| run.credit).unwrap_or(0);
+    let plan = plan(ledger, sets, state, now_s, interval, credit)?;
+    Ok((plan, ledger.recorder()?))
+}
+
 fn unchanged(listed: &BlobEntry, known: &Known) -> bool {
     known.result == HashResult::Clean
         && known.size == listed.len
@@ -54,7 +72,7 @@ fn unchanged(listed: &BlobEntry, known: &Known) -> bool {
 /// Decides, for every blob the verify phase would hash, whether to trust the ledger
 /// instead, and forgets blobs the store no longer has. `now` is in seconds since the
 /// epoch; `interval` is the time since the previous run, and `credit` what it carried.
-pub(super) fn plan(
+fn plan(
     ledger: &Ledger,
     sets: &[BlobSet],
     state: &StateOptions,

@@ -19,11 +19,11 @@ use crate::check::graph::Graph;
 use crate::finding::Finding;
 use crate::kinds::detect::{any_kind, has, is_dir};
 use crate::kinds::distribution::checks::{self as registry, GcOptions, Registry};
-use crate::kinds::distribution::listing::{self as distribution, RegistryRoot};
+use crate::kinds::distribution::listing::{self as distribution, RegistryRoot, Repository};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
-use crate::store::{OwnBlobs, StoreKind};
+use crate::store::{Inventory, OwnBlobs, StoreKind};
 
 /// The Docker Distribution kind.
 pub struct Distribution;
@@ -107,12 +107,14 @@ impl Store for RegistryRoot {
     }
 }
 
-/// Inventory, repositories, documents, graph and registry checks of a Distribution root.
-fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOptions) -> StorePart {
-    let mut part = StorePart::new(StoreKind::Distribution, root.prefix.clone());
-    let findings = &mut part.findings;
-    // The blob shards and the repositories are read at the same time: neither needs the
-    // other, and on a cold disk each phase's tail would otherwise leave reads unqueued.
+/// The blob inventory and the repositories with their links, read at the same time: neither
+/// needs the other, and on a cold disk each phase's tail would otherwise leave reads
+/// unqueued.
+fn list(
+    backend: &dyn Backend,
+    root: &RegistryRoot,
+    findings: &mut Vec<Finding>,
+) -> (Inventory, Vec<Repository>) {
     let (inventory, repositories) = rayon::join(
         || {
             let mut found = Vec::new();
@@ -134,10 +136,18 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOpt
     let (repositories, mut found) = repositories;
     findings.append(&mut found);
     // With the inventory known, intact links and tags shrink to positions in it.
-    let repositories: Vec<_> = repositories
+    let repositories = repositories
         .into_iter()
         .map(|repository| repository.settle(&inventory))
         .collect();
+    (inventory, repositories)
+}
+
+/// Inventory, repositories, documents, graph and registry checks of a Distribution root.
+fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOptions) -> StorePart {
+    let mut part = StorePart::new(StoreKind::Distribution, root.prefix.clone());
+    let findings = &mut part.findings;
+    let (inventory, repositories) = list(backend, root, findings);
     // Every revision is a root: its kind is read from its content, as the registry does.
     let frontier: Vec<(Digest, Expect)> = registry::revisions(&repositories, &inventory)
         .into_iter()
