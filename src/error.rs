@@ -43,3 +43,12 @@ pub enum Error {
         hint: String,
     },
 }
+
+impl From<crate::backend::archive::OpenError> for Error {
+    fn from(error: crate::backend::archive::OpenError) -> Error {
+        Error::Io {
+            path: error.path,
+            error: error.error,
+        }
+    }
+}

@@ -15,7 +15,6 @@
 
 #![deny(missing_docs)]
 
-pub mod archive;
 pub mod assemble;
 pub mod audit;
 pub mod backend;
@@ -34,6 +33,8 @@ pub mod store;
 pub mod target;
 
 pub use audit::{NoProgress, Options, Progress, audit, audit_shard, audit_target};
+/// The image-archive reader (`backend::archive::reader`), where callers have always found it.
+pub use backend::archive::reader as archive;
 pub use error::Error;
 pub use finding::{Finding, Location, Override, Policy, Severity, Via};
 pub use report::{Format, Report};

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::audit::{Options, Progress};
 use crate::backend::archive::ArchiveBackend;
+use crate::backend::archive::reader::{self, ReadOptions, Source};
 use crate::backend::local::LocalFs;
 use crate::backend::{Backend, ReadError};
 use crate::error::Error;
@@ -73,12 +74,12 @@ pub(super) fn with_backend<T>(
     match target {
         // A file, or a pipe (`oci-audit <(docker save app)`): an archive.
         Target::Local(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) => {
-            let source = crate::archive::Source::File(path.clone());
+            let source = Source::File(path.clone());
             let backend = open_archive(&source, options, progress)?;
             run(Opened::from(&backend), &source.name())
         }
         Target::Stdin => {
-            let backend = open_archive(&crate::archive::Source::Stdin, options, progress)?;
+            let backend = open_archive(&Source::Stdin, options, progress)?;
             run(Opened::from(&backend), "-")
         }
         Target::Local(path) => {
@@ -101,10 +102,10 @@ pub(super) fn with_backend<T>(
 /// Reads the archive at `source` in one pass. A ledger and shards are refused: every run
 /// and every shard would read the whole stream, so neither saves anything.
 fn open_archive(
-    source: &crate::archive::Source,
+    source: &Source,
     options: &Options,
     progress: &dyn Progress,
-) -> Result<crate::backend::archive::ArchiveBackend, Error> {
+) -> Result<ArchiveBackend, Error> {
     let refuse = |what: &str| {
         Err(Error::Archive(format!(
             "{}: an image archive is read whole in one pass, so {what} has nothing to save; audit it without",
@@ -118,16 +119,15 @@ fn open_archive(
         return refuse("--shard");
     }
     progress.phase("archive");
-    crate::archive::read(
-        source,
-        crate::archive::ReadOptions {
-            threads: options.threads,
-            max_document_size: options.max_document_size,
-            max_members: crate::archive::MAX_MEMBERS,
-            max_kept: crate::archive::MAX_KEPT,
-        },
-        &|bytes| progress.advance(bytes),
-    )
+    let read = ReadOptions {
+        threads: options.threads,
+        max_document_size: options.max_document_size,
+        max_members: reader::MAX_MEMBERS,
+        max_kept: reader::MAX_KEPT,
+    };
+    Ok(reader::read(source, read, &|bytes| {
+        progress.advance(bytes)
+    })?)
 }
 
 /// A ledger inside the audited tree would be written into the store: refused.

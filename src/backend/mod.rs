@@ -5,12 +5,12 @@
 //! collection and the report never learn which backend they ran on.
 //!
 //! ```text
-//! audit ─▶ store interpreters ─▶ Backend ─┬─ LocalFs: O_NOFOLLOW, getdents types, mmap
+//! audit ─▶ store kinds ─────────▶ Backend ─┬─ LocalFs: O_NOFOLLOW, getdents types, mmap
 //!          (keys, not paths)              │  windows with a SIGBUS guard, --no-mmap
 //!                                         ├─ ObjectBackend: S3, GCS, Azure (LIST, HEAD,
 //!                                         │  GET only)
 //!                                         └─ ArchiveBackend: a tarball read once
-//!                                            (`crate::archive`), served from its index
+//!                                            (`archive::reader`), served from its index
 //! ```
 //!
 //! A [`ReadError`] says what went wrong in the terms the interpreters need (absent, not a
@@ -25,8 +25,10 @@ pub mod object;
 use std::fmt;
 use std::io;
 
+use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::{Algorithm, Digest};
 use crate::model::key::Key;
+use crate::rules::Rule;
 
 /// What an entry of a listing is. Only [`EntryKind::File`] is ever opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +195,16 @@ fn not_regular(kind: EntryKind) -> &'static str {
 }
 
 impl ReadError {
+    /// The `io-error` finding for `key` that could not be read so: "cannot read: why".
+    pub fn finding(&self, key: &Key) -> Finding {
+        Finding::new(
+            Rule::IoError,
+            Location::path(key),
+            format!("cannot read: {self}"),
+        )
+        .with_cause(Cause::Unreadable)
+    }
+
     /// Whether the key does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::NotFound(_))

@@ -26,7 +26,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, EntryKind, ReadError, Version};
-use crate::finding::{Cause, Finding, Location};
+use crate::finding::{Finding, Location};
 use crate::model::digest::{Digest, DigestIndex};
 use crate::model::key::Key;
 use crate::rules::Rule;
@@ -276,12 +276,7 @@ pub fn read_error(key: &Key, error: &ReadError) -> Finding {
     }
 }
 
-/// An `io-error` finding for a path.
+/// An `io-error` finding for a path ([`ReadError::finding`]).
 pub fn io_finding(path: &Key, error: &ReadError) -> Finding {
-    Finding::new(
-        Rule::IoError,
-        Location::path(path),
-        format!("cannot read: {error}"),
-    )
-    .with_cause(Cause::Unreadable)
+    error.finding(path)
 }

@@ -21,10 +21,6 @@
 //! a duplicate, a truncated or corrupt stream and anything over a limit become findings,
 //! and the rest of the archive is audited.
 
-mod names;
-pub mod tar;
-mod workers;
-
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
@@ -34,15 +30,14 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, PoisonError};
 
-use crate::backend::archive::{ArchiveBackend, Compression, Node};
+use super::names::{algorithm_of, member_key};
+use super::tar::{self, Fault, Framer, MemberKind, Next};
+use super::workers::{CHUNK, CHUNKS_IN_FLIGHT, Feed, Job, Streamed, hash_member, send_content};
+use crate::backend::archive::{ArchiveBackend, Compression, Node, OpenError};
 use crate::backend::{EntryKind, ReadError};
-use crate::error::Error;
 use crate::finding::{Finding, Location};
 use crate::model::key::Key;
 use crate::rules::Rule;
-use names::{algorithm_of, member_key};
-use tar::{Fault, Framer, MemberKind, Next};
-use workers::{CHUNK, CHUNKS_IN_FLIGHT, Feed, Job, Streamed, hash_member, send_content};
 
 /// More members than this are not indexed: an index entry costs memory, and no image
 /// archive comes near it.
@@ -93,9 +88,9 @@ pub fn read(
     source: &Source,
     options: ReadOptions,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<ArchiveBackend, Error> {
+) -> Result<ArchiveBackend, OpenError> {
     let name = source.name();
-    let error = |error: io::Error| Error::Io {
+    let error = |error: io::Error| OpenError {
         path: name.clone(),
         error: ReadError::from(error),
     };
@@ -139,8 +134,8 @@ pub fn read_from<R: Read>(
     mut reader: R,
     options: ReadOptions,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<ArchiveBackend, Error> {
-    let head = read_head(&mut reader).map_err(|e| Error::Io {
+) -> Result<ArchiveBackend, OpenError> {
+    let head = read_head(&mut reader).map_err(|e| OpenError {
         path: name.to_owned(),
         error: ReadError::from(e),
     })?;
@@ -165,8 +160,8 @@ fn read_head(reader: &mut impl Read) -> io::Result<Vec<u8>> {
 }
 
 /// What the archive is compressed with (`None`: a plain tar), or why it is not an archive.
-fn sniff(name: &str, head: &[u8]) -> Result<Option<Compression>, Error> {
-    let refuse = |why: &str| Error::Io {
+fn sniff(name: &str, head: &[u8]) -> Result<Option<Compression>, OpenError> {
+    let refuse = |why: &str| OpenError {
         path: name.to_owned(),
         error: ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, why.to_owned())),
     };
@@ -195,7 +190,7 @@ fn stream_format<R: Read>(
     format: Option<Compression>,
     options: ReadOptions,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<ArchiveBackend, Error> {
+) -> Result<ArchiveBackend, OpenError> {
     let label = format.map(Compression::name);
     let buffered = BufReader::with_capacity(HEADER_BUFFER, reader);
     match format {
@@ -206,7 +201,7 @@ fn stream_format<R: Read>(
         }
         Some(Compression::Zstd) => {
             let decoder =
-                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| Error::Io {
+                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| OpenError {
                     path: name.to_owned(),
                     error: ReadError::Io(e),
                 })?;
@@ -244,7 +239,7 @@ fn stream<R: tar::Input>(
     file: Option<&File>,
     options: ReadOptions,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<ArchiveBackend, Error> {
+) -> Result<ArchiveBackend, OpenError> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -410,7 +405,7 @@ impl Feeder<'_> {
         let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
         let (content, first) = match positional {
             Some(file) => (Feed::At { file, offset }, None),
-            None => match workers::read_chunk(
+            None => match super::workers::read_chunk(
                 framer,
                 &self.recycled,
                 usize::try_from(len).unwrap_or(usize::MAX),
@@ -458,7 +453,7 @@ impl Feeder<'_> {
     /// same member whatever the workers' timing.
     fn keep(&self, head: &[u8], len: u64) -> bool {
         let head = &head[..head.len().min(SNIFF)];
-        if !workers::may_be_document(head, len, self.options.max_document_size) {
+        if !super::workers::may_be_document(head, len, self.options.max_document_size) {
             return false;
         }
         let kept = self.kept.get() + len;
@@ -513,7 +508,7 @@ impl MemberIndex {
                     error: Some(error), ..
                 }) => {
                     self.findings
-                        .push(crate::store::io_finding(&member.key, &ReadError::Io(error)));
+                        .push(ReadError::Io(error).finding(&member.key));
                     continue;
                 }
                 // Cut short by the end of the stream (already a finding): not indexed, so

@@ -1,11 +1,18 @@
 //! An image archive as a backend: what one streaming pass over a tarball left behind
-//! (`crate::archive` reads it), served to the store interpreters like a directory.
+//! ([`reader`] reads it: `tar` frames it, `names` normalises member names, `workers` hash
+//! and keep members), served to the store kinds like a directory.
 //!
 //! Every regular member was hashed as it streamed by, under the algorithm its name says
 //! (`blobs/<alg>/<hex>`; sha256 for other names, which is what a Docker archive's names
 //! and `diff_ids` use), and members that can be documents were kept. So `hash` answers
 //! from the index, `read_small` from memory, and nothing is ever read twice: an archive
 //! from a pipe cannot be.
+
+pub mod reader;
+pub mod tar;
+
+mod names;
+mod workers;
 
 use std::collections::HashMap;
 use std::io;
@@ -90,6 +97,16 @@ pub struct ArchiveBackend {
     nodes: HashMap<Key, Node>,
     children: HashMap<Key, Vec<Box<[u8]>>>,
     findings: Vec<Finding>,
+}
+
+/// An archive that could not be read at all (exit code 2): the path (or `-`) and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct OpenError {
+    /// The archive's path, or `-`.
+    pub path: String,
+    /// Why.
+    pub error: ReadError,
 }
 
 impl ArchiveBackend {
