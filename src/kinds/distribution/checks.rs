@@ -7,11 +7,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rayon::prelude::*;
-
 use crate::check::graph::{Documents, Graph};
 use crate::finding::{Cause, Finding, Location};
-use crate::kinds::distribution::gc;
 use crate::kinds::distribution::listing::{
     Content, DigestLinks, Link, RegistryRoot, Repository, Tag,
 };
@@ -278,7 +275,7 @@ impl<'i> DigestSet<'i> {
     }
 
     /// Empties the set and frees its memory.
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.held = Vec::new();
         self.absent = Vec::new();
     }
@@ -330,36 +327,6 @@ fn intact<'a>(
 }
 
 impl<'a> Registry<'a> {
-    /// Runs every check and the garbage-collection simulation.
-    pub fn check(&self, options: &GcOptions) -> RegistryResult {
-        // Repositories are checked apart, in parallel; each one's findings follow in order.
-        let (mut resolved, found): (Vec<Resolved>, Vec<Vec<Finding>>) = self
-            .repositories
-            .par_iter()
-            .map(|repository| {
-                let mut findings = Vec::new();
-                let resolved = self.check_repository(repository, options, &mut findings);
-                (resolved, findings)
-            })
-            .unzip();
-        let mut findings: Vec<Finding> = found.into_iter().flatten().collect();
-        let outcome = gc::simulate(self, &resolved, options.untagged);
-        findings.extend(gc::findings(&outcome, self.root));
-        let (reclaimable, total) = gc::table(&outcome, self.root);
-        drop(outcome);
-        // Coverage reads the tags only: the digest sets go before its entries arrive.
-        for r in &mut resolved {
-            r.revisions.clear();
-            r.layers.clear();
-        }
-        RegistryResult {
-            coverage: self.coverage(&resolved),
-            findings,
-            reclaimable,
-            total,
-        }
-    }
-
     fn inventory(&self) -> &Inventory {
         self.inventory
     }
@@ -433,7 +400,7 @@ impl<'a> Registry<'a> {
 
     /// Checks one repository: its name, its links, its references and its uploads; returns
     /// its links, resolved, for the collector simulation and coverage.
-    fn check_repository(
+    pub(super) fn check_repository(
         &self,
         repository: &'a Repository,
         options: &GcOptions,
@@ -638,7 +605,7 @@ impl<'a> Registry<'a> {
     }
 
     /// What every tag whose manifest was loaded covers.
-    fn coverage(&self, resolved: &[Resolved]) -> Vec<TagCovered> {
+    pub(super) fn coverage(&self, resolved: &[Resolved]) -> Vec<TagCovered> {
         let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.held.len()).sum());
         let mut share = CoverageShare::default();
         for (repository, r) in resolved.iter().enumerate() {

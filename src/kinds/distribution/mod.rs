@@ -11,6 +11,8 @@ mod recheck;
 
 use std::time::SystemTime;
 
+use rayon::prelude::*;
+
 use crate::assemble::{BeforeVerify, BlobSet, StorePart};
 use crate::backend::{Backend, Entry};
 use crate::check::document::Expect;
@@ -18,7 +20,9 @@ use crate::check::documents::{hashed_flags, load_documents};
 use crate::check::graph::Graph;
 use crate::finding::Finding;
 use crate::kinds::detect::{any_kind, has, is_dir};
-use crate::kinds::distribution::checks::{self as registry, GcOptions, Registry};
+use crate::kinds::distribution::checks::{
+    self as registry, GcOptions, Registry, RegistryResult, Resolved,
+};
 use crate::kinds::distribution::listing::{self as distribution, RegistryRoot, Repository};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
@@ -107,6 +111,37 @@ impl Store for RegistryRoot {
     }
 }
 
+/// Every Distribution check, then the garbage-collection simulation over what they
+/// resolved, then the tags' coverage.
+fn check_registry(registry: &Registry, options: &GcOptions) -> RegistryResult {
+    // Repositories are checked apart, in parallel; each one's findings follow in order.
+    let (mut resolved, found): (Vec<Resolved>, Vec<Vec<Finding>>) = registry
+        .repositories
+        .par_iter()
+        .map(|repository| {
+            let mut findings = Vec::new();
+            let resolved = registry.check_repository(repository, options, &mut findings);
+            (resolved, findings)
+        })
+        .unzip();
+    let mut findings: Vec<Finding> = found.into_iter().flatten().collect();
+    let outcome = gc::simulate(registry, &resolved, options.untagged);
+    findings.extend(gc::findings(&outcome, registry.root));
+    let (reclaimable, total) = gc::table(&outcome, registry.root);
+    drop(outcome);
+    // Coverage reads the tags only: the digest sets go before its entries arrive.
+    for r in &mut resolved {
+        r.revisions.clear();
+        r.layers.clear();
+    }
+    RegistryResult {
+        coverage: registry.coverage(&resolved),
+        findings,
+        reclaimable,
+        total,
+    }
+}
+
 /// The blob inventory and the repositories with their links, read at the same time: neither
 /// needs the other, and on a cold disk each phase's tail would otherwise leave reads
 /// unqueued.
@@ -179,11 +214,14 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOpt
         inventory: &inventory,
         graph: &graph,
     };
-    let result = registry.check(&GcOptions {
-        untagged: options.untagged,
-        upload_max_age: options.upload_max_age,
-        now: SystemTime::now(),
-    });
+    let result = check_registry(
+        &registry,
+        &GcOptions {
+            untagged: options.untagged,
+            upload_max_age: options.upload_max_age,
+            now: SystemTime::now(),
+        },
+    );
     findings.extend(result.findings);
     let hashed = hashed_flags(&inventory, &docs);
     let documents = docs.values().filter(|l| l.document.is_some()).count() as u64;
