@@ -317,17 +317,26 @@ pub(crate) fn report_unreferenced(
 ) {
     for (digest, len) in inventory.iter() {
         if !reachable.contains(digest) {
-            findings.push(
-                Finding::new(
-                    Rule::BlobUnreferenced,
-                    Location::path(layout.blob_key(digest)).with_digest(Some(digest.clone())),
-                    format!(
-                        "not reachable from {}index.json ({len} bytes){what_then}",
-                        layout.prefix.prefix()
-                    ),
-                )
-                .with_bytes(len),
+            let message = format!(
+                "not reachable from {}index.json ({len} bytes){what_then}",
+                layout.prefix.prefix()
             );
+            findings.push(unreferenced(layout, digest, len, message));
         }
     }
+}
+
+/// `blob-unreferenced` for blob `digest` of `layout`, `len` bytes that deleting it frees.
+pub(crate) fn unreferenced(
+    layout: &LayoutRoot,
+    digest: &Digest,
+    len: u64,
+    message: String,
+) -> Finding {
+    Finding::new(
+        Rule::BlobUnreferenced,
+        Location::path(layout.blob_key(digest)).with_digest(Some(digest.clone())),
+        message,
+    )
+    .with_bytes(len)
 }

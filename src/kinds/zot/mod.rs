@@ -20,14 +20,14 @@ use crate::finding::{Finding, Location};
 use crate::kinds::detect::Found;
 use crate::kinds::layout::is_layout;
 use crate::kinds::layout::listing as layout;
-use crate::kinds::layout::{LayoutAudit, check_layout, report_unreferenced};
+use crate::kinds::layout::{LayoutAudit, check_layout, report_unreferenced, unreferenced};
 use crate::kinds::zot::listing::{self as zot, FullCopies, Resolved, ZotLookup, ZotRoot};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::model::time;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, OwnBlobs, StoreKind};
+use crate::store::{Inventory, LayoutRoot, OwnBlobs, StoreKind};
 
 /// The zot kind.
 pub struct Zot;
@@ -261,16 +261,10 @@ fn audit_blobstore(
     if let Some(named) = named {
         for (digest, len) in inventory.iter() {
             if !named.contains(digest) {
-                findings.push(
-                    Finding::new(
-                        Rule::BlobUnreferenced,
-                        Location::path(root.blob_key(digest)).with_digest(Some(digest.clone())),
-                        format!(
-                            "no repository of the zot root names it ({len} bytes); zot does not collect _blobstore orphans, so it stays until removed by hand"
-                        ),
-                    )
-                    .with_bytes(len),
+                let message = format!(
+                    "no repository of the zot root names it ({len} bytes); zot does not collect _blobstore orphans, so it stays until removed by hand"
                 );
+                findings.push(unreferenced(root, digest, len, message));
             }
         }
     }
