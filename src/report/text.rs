@@ -156,7 +156,7 @@ fn registry_note(report: &Report) -> String {
         .store
         .stores
         .iter()
-        .any(|s| matches!(s.kind, StoreKind::Distribution | StoreKind::Zot));
+        .any(|s| s.kind.is_registry());
     if !has_registry {
         return String::new();
     }

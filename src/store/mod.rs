@@ -57,6 +57,14 @@ pub enum StoreKind {
     Mixed,
 }
 
+impl StoreKind {
+    /// Whether stores of this kind are registries, whose roots are `repository:tag` and
+    /// which have repositories and uploads to count.
+    pub fn is_registry(self) -> bool {
+        matches!(self, StoreKind::Distribution | StoreKind::Zot)
+    }
+}
+
 /// One OCI layout inside the audited tree.
 #[derive(Clone, Debug)]
 pub struct LayoutRoot {
