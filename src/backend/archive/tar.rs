@@ -49,6 +49,21 @@ pub enum MemberKind {
     Other(u8),
 }
 
+impl MemberKind {
+    /// The kind a header's type flag names.
+    fn from_flag(flag: u8) -> MemberKind {
+        match flag {
+            b'0' | b'\0' | b'7' => MemberKind::File,
+            b'5' => MemberKind::Dir,
+            b'2' => MemberKind::Symlink,
+            b'1' => MemberKind::HardLink,
+            b'3' | b'4' => MemberKind::Device,
+            b'6' => MemberKind::Fifo,
+            other => MemberKind::Other(other),
+        }
+    }
+}
+
 /// One member's header, with its extension headers applied.
 #[derive(Debug)]
 pub struct Member {
@@ -106,6 +121,89 @@ pub struct Framer<R> {
     padding: u64,
     /// Extension headers that were too large, and other members skipped.
     pub skipped: Vec<Skipped>,
+}
+
+/// The extension headers read for the member they precede.
+#[derive(Default)]
+struct Extensions {
+    /// A GNU long name (`L`), up to its first NUL.
+    long_name: Option<Vec<u8>>,
+    /// A GNU long link target (`K`), likewise.
+    long_link: Option<Vec<u8>>,
+    /// PAX records (`x`), not yet parsed.
+    pax: Option<Vec<u8>>,
+    /// An extension over its limit was skipped: so is the member it describes.
+    skip_member: bool,
+}
+
+impl Extensions {
+    /// The member whose header (of type `flag`, its size field `size`) is at `offset`, with
+    /// the long names and PAX records read before it applied (and taken: the next member
+    /// starts without them).
+    fn member(
+        &mut self,
+        header: &Header,
+        flag: u8,
+        mut size: u64,
+        offset: u64,
+    ) -> Result<Member, Fault> {
+        let mut name = self
+            .long_name
+            .take()
+            .unwrap_or_else(|| header.path_bytes().into_owned());
+        let mut link = self
+            .long_link
+            .take()
+            .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
+        if let Some(data) = self.pax.take() {
+            apply_pax(&data, offset, &mut name, &mut link, &mut size)?;
+        }
+        let kind = MemberKind::from_flag(flag);
+        // Links, directories, devices and FIFOs are headers only, whatever the size
+        // field says (as Go's archive/tar, and so Docker, reads them).
+        if !matches!(kind, MemberKind::File | MemberKind::Other(_)) {
+            size = 0;
+        }
+        Ok(Member {
+            name,
+            kind,
+            size,
+            link,
+            offset,
+        })
+    }
+}
+
+/// Applies the PAX records `data` (of the extended header before the member header at
+/// `offset`) to a member's name, link target and size.
+fn apply_pax(
+    data: &[u8],
+    offset: u64,
+    name: &mut Vec<u8>,
+    link: &mut Option<Vec<u8>>,
+    size: &mut u64,
+) -> Result<(), Fault> {
+    let records = pax_records(data).ok_or_else(|| {
+        Fault::Corrupt(format!(
+            "the PAX extended header before byte {offset} is malformed"
+        ))
+    })?;
+    for (key, value) in records {
+        match key {
+            b"path" => *name = value.to_vec(),
+            b"linkpath" => *link = Some(value.to_vec()),
+            b"size" => {
+                *size = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| {
+                        Fault::Corrupt(format!("the PAX size before byte {offset} is not a number"))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// What the framing reads from: something that can skip a member's content.
@@ -200,113 +298,82 @@ impl<R: Input> Framer<R> {
     /// [`Framer::next_member`]: a member, `None` at the end-of-archive blocks.
     fn next_header(&mut self) -> Result<Option<Member>, Fault> {
         self.skip_rest()?;
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
-        let mut pax: Option<Vec<u8>> = None;
-        // An extension over its limit was skipped: so is the member it describes.
-        let mut skip_member = false;
+        let mut extensions = Extensions::default();
         loop {
             let offset = self.offset;
             let Some(block) = self.header_block()? else {
                 return Ok(None);
             };
             let header = Header::from_byte_slice(&block);
-            let mut size = header.entry_size().map_err(|error| {
+            let size = header.entry_size().map_err(|error| {
                 Fault::Corrupt(format!(
                     "the header at byte {offset} has an unreadable size: {error}"
                 ))
             })?;
             let flag = header.entry_type().as_byte();
-            match flag {
-                b'L' | b'K' | b'x' => {
-                    let Some(data) = self.extension(flag, size, offset)? else {
-                        skip_member = true;
-                        continue;
-                    };
-                    match flag {
-                        b'L' => long_name = Some(until_nul(data)),
-                        b'K' => long_link = Some(until_nul(data)),
-                        _ => pax = Some(data),
-                    }
-                    continue;
-                }
-                // Global PAX records set defaults (usually only a comment); none of them
-                // changes where members are or what they hold.
-                b'g' => {
-                    self.skip(padded(size))?;
-                    continue;
-                }
-                _ => {}
+            if self.extension_header(flag, size, offset, &mut extensions)? {
+                continue;
             }
-            let mut name = long_name
-                .take()
-                .unwrap_or_else(|| header.path_bytes().into_owned());
-            let mut link = long_link
-                .take()
-                .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
-            if let Some(data) = pax.take() {
-                let records = pax_records(&data).ok_or_else(|| {
-                    Fault::Corrupt(format!(
-                        "the PAX extended header before byte {offset} is malformed"
-                    ))
-                })?;
-                for (key, value) in records {
-                    match key {
-                        b"path" => name = value.to_vec(),
-                        b"linkpath" => link = Some(value.to_vec()),
-                        b"size" => {
-                            size = std::str::from_utf8(value)
-                                .ok()
-                                .and_then(|v| v.parse().ok())
-                                .ok_or_else(|| {
-                                    Fault::Corrupt(format!(
-                                        "the PAX size before byte {offset} is not a number"
-                                    ))
-                                })?;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            let kind = match flag {
-                b'0' | b'\0' | b'7' => MemberKind::File,
-                b'5' => MemberKind::Dir,
-                b'2' => MemberKind::Symlink,
-                b'1' => MemberKind::HardLink,
-                b'3' | b'4' => MemberKind::Device,
-                b'6' => MemberKind::Fifo,
-                other => MemberKind::Other(other),
-            };
-            // Links, directories, devices and FIFOs are headers only, whatever the size
-            // field says (as Go's archive/tar, and so Docker, reads them).
-            if !matches!(kind, MemberKind::File | MemberKind::Other(_)) {
-                size = 0;
-            }
-            self.remaining = size;
-            self.padding = padded(size) - size;
-            if std::mem::take(&mut skip_member) {
+            let member = extensions.member(header, flag, size, offset)?;
+            self.remaining = member.size;
+            self.padding = padded(member.size) - member.size;
+            // Skipped with its content: a member an over-limit extension described, or one
+            // whose name or link target is over MAX_NAME.
+            if std::mem::take(&mut extensions.skip_member) || !self.names_within_limit(&member) {
                 self.skip_rest()?;
                 continue;
             }
-            if name.len() as u64 > MAX_NAME
-                || link.as_ref().is_some_and(|l| l.len() as u64 > MAX_NAME)
-            {
-                self.skipped.push(Skipped {
-                    offset,
-                    name: name[..name.len().min(256)].to_vec(),
-                    why: format!("a name or link target over the {MAX_NAME}-byte limit"),
-                });
-                self.skip_rest()?;
-                continue;
-            }
-            return Ok(Some(Member {
-                name,
-                kind,
-                size,
-                link,
-                offset,
-            }));
+            return Ok(Some(member));
         }
+    }
+
+    /// Reads an extension header (`L`, `K`, `x`) into `extensions`, or skips a global PAX
+    /// header: `true` when the header was one of these, which describe no member of their
+    /// own; `false` for a member's header.
+    fn extension_header(
+        &mut self,
+        flag: u8,
+        size: u64,
+        offset: u64,
+        extensions: &mut Extensions,
+    ) -> Result<bool, Fault> {
+        match flag {
+            b'L' | b'K' | b'x' => {
+                let Some(data) = self.extension(flag, size, offset)? else {
+                    extensions.skip_member = true;
+                    return Ok(true);
+                };
+                match flag {
+                    b'L' => extensions.long_name = Some(until_nul(data)),
+                    b'K' => extensions.long_link = Some(until_nul(data)),
+                    _ => extensions.pax = Some(data),
+                }
+                Ok(true)
+            }
+            // Global PAX records set defaults (usually only a comment); none of them
+            // changes where members are or what they hold.
+            b'g' => {
+                self.skip(padded(size))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether `member`'s name and link target are within [`MAX_NAME`]; when not, it is
+    /// recorded as skipped (the caller skips its content).
+    fn names_within_limit(&mut self, member: &Member) -> bool {
+        let Member { name, link, .. } = member;
+        if name.len() as u64 > MAX_NAME || link.as_ref().is_some_and(|l| l.len() as u64 > MAX_NAME)
+        {
+            self.skipped.push(Skipped {
+                offset: member.offset,
+                name: name[..name.len().min(256)].to_vec(),
+                why: format!("a name or link target over the {MAX_NAME}-byte limit"),
+            });
+            return false;
+        }
+        true
     }
 
     /// The next header block (its checksum checked), or `None` for the end-of-archive
