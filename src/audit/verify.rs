@@ -42,6 +42,31 @@ pub(super) fn verify_blobs(
     pools: &Pools,
 ) -> (Vec<Finding>, u64) {
     let mut findings = Vec::new();
+    let mut work = collect_work(sets, options, ledger, &mut findings);
+    let jobs = jobs(&mut work);
+    progress.total(
+        jobs.iter().map(|job| work[job.start].0.len).sum(),
+        work.len() as u64,
+    );
+    let counts = Counts {
+        bytes: hashed_bytes,
+        blobs: AtomicU64::new(0),
+    };
+    findings.extend(run_pools(
+        backend, &work, &jobs, progress, &counts, ledger, pools,
+    ));
+    (findings, counts.blobs.into_inner())
+}
+
+/// The blobs of every set the verify phase hashes: not hashed as a document, not trusted
+/// by the ledger's plan, in this shard's slice, and only when `options.verify`. A blob of
+/// an algorithm that cannot be verified is a finding instead, pushed to `findings`.
+fn collect_work<'a>(
+    sets: &'a [BlobSet],
+    options: &Options,
+    ledger: Option<&LedgerSide>,
+    findings: &mut Vec<Finding>,
+) -> Vec<Work<'a>> {
     let mut work: Vec<Work> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
     for (s, set) in sets.iter().enumerate() {
         let place = ledger.map_or(0, |l| l.plan.places[s]);
@@ -72,16 +97,21 @@ pub(super) fn verify_blobs(
             }
         }
     }
-    let jobs = jobs(&mut work);
-    progress.total(
-        jobs.iter().map(|job| work[job.start].0.len).sum(),
-        work.len() as u64,
-    );
+    work
+}
+
+/// Runs `jobs` (ranges of `work`, largest first) on the hashing pool and the pool of reads
+/// in flight at once, each from its own shared cursor; the findings of both.
+fn run_pools(
+    backend: &dyn Backend,
+    work: &[Work],
+    jobs: &[std::ops::Range<usize>],
+    progress: &dyn Progress,
+    counts: &Counts,
+    ledger: Option<&LedgerSide>,
+    pools: &Pools,
+) -> Vec<Finding> {
     let advance = |n: u64| progress.advance(n);
-    let counts = Counts {
-        bytes: hashed_bytes,
-        blobs: AtomicU64::new(0),
-    };
     // Jobs come largest first, so those that keep a core busy are a prefix: they go to
     // the hashing pool, the rest (waiting on the store more than on a core) to the reads
     // in flight, both at once.
@@ -96,7 +126,7 @@ pub(super) fn verify_blobs(
             let mut found = Vec::new();
             while let Some(job) = jobs.get(cursor.fetch_add(1, Ordering::Relaxed)) {
                 let names = &work[job.clone()];
-                verify_names(backend, names, &advance, &counts, ledger, &mut found);
+                verify_names(backend, names, &advance, counts, ledger, &mut found);
                 for _ in names {
                     progress.blob_done();
                 }
@@ -107,7 +137,7 @@ pub(super) fn verify_blobs(
         .flatten()
         .collect()
     };
-    let results: Vec<Finding> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let hashing = scope.spawn(|| pools.cpu.install(|| run(heavy)));
         let mut results = pools.io.install(|| run(light));
         // A panic in a hashing thread is a bug: let it surface as one.
@@ -117,9 +147,7 @@ pub(super) fn verify_blobs(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         );
         results
-    });
-    findings.extend(results);
-    (findings, counts.blobs.into_inner())
+    })
 }
 
 /// Every blob of `sets` as a shard lists it for `merge`: sliced when the verify phase
