@@ -1,7 +1,21 @@
-//! The graph phase: every descriptor of every document checked against the blob it names
-//! (present, size, media type against the document found there), reachability for
-//! unreferenced blobs, nested-index cycles, index/config cross-checks and platform
-//! coverage. In memory and sequential: the documents were loaded by the previous phase.
+//! The graph phase: the documents of one store as a graph, checked in memory and
+//! sequentially (the documents were loaded by the previous phase, `check::documents`).
+//!
+//! This module holds the graph: the documents loaded from a store's blobs ([`Documents`],
+//! kept compactly for a registry's hundreds of thousands), the descriptors each holds
+//! ([`children`]) and which of them the loader reads ([`expect_for`]), and [`Graph`], one
+//! store's documents with its `index.json` and blobs, and the questions its checks share
+//! (a manifest's config; whether an entry names an artifact). Its checks are parts that
+//! import this module and not one another:
+//! - `edges`: every descriptor against the blob it names (present, size, media type
+//!   against the document found there), reachability for unreferenced blobs
+//!   ([`Reachability`]), nested-index cycles;
+//! - `consistency`: index platforms against image configs, diff_ids against layers;
+//! - `coverage`: the platforms each root covers, and its exceptions.
+
+mod consistency;
+mod coverage;
+mod edges;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -9,15 +23,11 @@ use std::sync::{Mutex, PoisonError};
 use rayon::prelude::*;
 
 use crate::check::document::Expect;
-use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
-use crate::model::coverage::{Coverage, CoverageShare, Covered, Exceptions};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::key::Key;
 use crate::model::media_type::{self, MediaKind};
-use crate::model::platform::Platform;
-use crate::rules::Rule;
 use crate::store::{Inventory, Lookup};
 
 /// Every document loaded from a store's blobs. A registry holds hundreds of thousands of
@@ -259,38 +269,6 @@ pub fn children(document: &Document) -> Vec<(&Descriptor, bool)> {
     }
 }
 
-/// What a descriptor is to the document holding it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    /// An entry of a layout's `index.json`: a tag.
-    Tag,
-    /// An entry of an index's `manifests`.
-    Child,
-    /// A manifest's `config`.
-    Config,
-    /// A manifest's layer (or an artifact manifest's blob).
-    Blob,
-    /// A `subject`.
-    Subject,
-}
-
-/// What `index.json` reaches.
-pub struct Reachability {
-    /// Every digest named by a descriptor of index.json or of a loaded document.
-    pub reachable: HashSet<Digest>,
-    /// Whether some present blob is named by a descriptor whose type cannot be read (no or
-    /// an ungrammatical mediaType) or is not followed (Docker schema 1): what that blob
-    /// references is unknown, so nothing can honestly be called unreferenced.
-    pub opaque: bool,
-}
-
-fn has_unreadable_type(descriptor: &Descriptor) -> bool {
-    match descriptor.media_type.as_deref() {
-        None => true,
-        Some(ty) => !media_type::is_valid(ty) || media_type::kind(ty) == MediaKind::Schema1,
-    }
-}
-
 /// One layout's documents, as the graph phase sees them.
 pub struct Graph<'a> {
     /// The blobs its documents can name, and their keys.
@@ -303,190 +281,23 @@ pub struct Graph<'a> {
     pub docs: &'a Documents<'a>,
 }
 
+/// What `index.json` reaches.
+pub struct Reachability {
+    /// Every digest named by a descriptor of index.json or of a loaded document.
+    pub reachable: HashSet<Digest>,
+    /// Whether some present blob is named by a descriptor whose type cannot be read (no or
+    /// an ungrammatical mediaType) or is not followed (Docker schema 1): what that blob
+    /// references is unknown, so nothing can honestly be called unreferenced.
+    pub opaque: bool,
+}
+
 impl Graph<'_> {
+    /// Path of blob `digest`.
     fn blob_key(&self, digest: &Digest) -> Key {
         self.blobs.key_of(digest)
     }
 
-    /// Path of the document holding an edge: `index.json` (`None`) or a blob.
-    fn referrer_key(&self, referrer: Option<&Digest>) -> Key {
-        match referrer {
-            Some(digest) => self.blob_key(digest),
-            None => self.index_path.clone(),
-        }
-    }
-
-    /// Every (referrer, descriptor, role) edge of the store; the referrer is `None` for
-    /// `index.json`, else the digest of the document holding the descriptor.
-    /// (An iterator: a registry has an edge per config and layer.)
-    fn edges(&self) -> impl Iterator<Item = (Option<&Digest>, &Descriptor, Role)> {
-        let index_json = self.index_json.into_iter().flat_map(|index| {
-            let entries = index.manifests.iter().map(|d| (None, d, Role::Tag));
-            let subject = index.subject.as_deref().map(|d| (None, d, Role::Subject));
-            entries.chain(subject)
-        });
-        let documents = self.docs.iter().flat_map(|(referrer, loaded)| {
-            let document = loaded.document.as_ref();
-            document
-                .into_iter()
-                .flat_map(children)
-                .map(move |(d, is_config)| {
-                    let role = if d.pointer == "/subject" {
-                        Role::Subject
-                    } else if is_config {
-                        Role::Config
-                    } else if matches!(document, Some(Document::Index(_))) {
-                        Role::Child
-                    } else {
-                        Role::Blob
-                    };
-                    (Some(referrer), d, role)
-                })
-        });
-        index_json.chain(documents)
-    }
-
-    /// Checks every edge and returns what is reachable from `index.json`.
-    pub fn check_edges(&self, findings: &mut Vec<Finding>) -> Reachability {
-        let mut reachable = HashSet::new();
-        let opaque = self.visit_edges(findings, |digest| {
-            reachable.insert(digest.clone());
-        });
-        Reachability { reachable, opaque }
-    }
-
-    /// Checks every edge and keeps nothing of what they reach: a Distribution root judges
-    /// reachability through its links, and a set of every digest would be its largest
-    /// structure.
-    pub fn check_edge_findings(&self, findings: &mut Vec<Finding>) {
-        self.visit_edges(findings, |_| {});
-    }
-
-    /// Checks every edge, handing each digest named to `reached`; returns whether the
-    /// graph is opaque (see [`Reachability::opaque`]).
-    fn visit_edges(&self, findings: &mut Vec<Finding>, mut reached: impl FnMut(&Digest)) -> bool {
-        let mut opaque = false;
-        for (referrer, descriptor, role) in self.edges() {
-            let Some(digest) = &descriptor.digest else {
-                continue;
-            };
-            reached(digest);
-            let location = || {
-                Location::path(self.blob_key(digest))
-                    .with_digest(Some(digest.clone()))
-                    .via(self.referrer_key(referrer), &*descriptor.pointer)
-            };
-            let Some(blob) = self.blobs.len_of(digest) else {
-                if self.blobs.is_accounted(digest) {
-                    continue;
-                }
-                let (rule, message) = if role == Role::Subject {
-                    (
-                        Rule::SubjectMissing,
-                        "subject names a manifest that is not in the store",
-                    )
-                } else if descriptor.has_urls() {
-                    (
-                        Rule::DescriptorBlobExternal,
-                        "blob is not in the store; the descriptor lists urls to fetch it from",
-                    )
-                } else if role == Role::Child {
-                    (
-                        Rule::IndexManifestMissing,
-                        "index entry names a manifest that is not in the store (a sparse index)",
-                    )
-                } else {
-                    (
-                        Rule::DescriptorBlobMissing,
-                        "descriptor names a blob that is not in the store",
-                    )
-                };
-                findings.push(Finding::new(rule, location(), message));
-                continue;
-            };
-            opaque |= has_unreadable_type(descriptor);
-            if let Some(size) = descriptor.size() {
-                if size != blob {
-                    findings.push(
-                        Finding::new(
-                            Rule::DescriptorSizeMismatch,
-                            location(),
-                            "descriptor size differs from the blob's length",
-                        )
-                        .expected_found(size, blob),
-                    );
-                }
-            }
-            if let Some(loaded) = self.docs.get(digest) {
-                check_media_type(descriptor, role == Role::Config, loaded, location, findings);
-            }
-        }
-        opaque
-    }
-
-    /// Nested indexes that lead back to themselves.
-    pub fn check_cycles(&self, findings: &mut Vec<Finding>) {
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            Active,
-            Done,
-        }
-        let mut marks: HashMap<&Digest, Mark> = HashMap::new();
-        let mut starts: Vec<&Digest> = self
-            .docs
-            .iter()
-            .filter(|(_, l)| matches!(l.document, Some(Document::Index(_))))
-            .map(|(d, _)| d)
-            .collect();
-        starts.sort();
-        for start in starts {
-            if marks.contains_key(start) {
-                continue;
-            }
-            // Iterative DFS: (node, next child position).
-            let mut stack: Vec<(&Digest, usize)> = vec![(start, 0)];
-            marks.insert(start, Mark::Active);
-            while let Some((node, position)) = stack.last_mut() {
-                let Some(Document::Index(index)) =
-                    self.docs.get(node).and_then(|l| l.document.as_ref())
-                else {
-                    marks.insert(node, Mark::Done);
-                    stack.pop();
-                    continue;
-                };
-                let Some(child) = index.manifests.get(*position) else {
-                    marks.insert(node, Mark::Done);
-                    stack.pop();
-                    continue;
-                };
-                *position += 1;
-                let Some(target) = &child.digest else {
-                    continue;
-                };
-                let Some((target, target_doc)) = self.docs.get_key_value(target) else {
-                    continue;
-                };
-                if !matches!(target_doc.document, Some(Document::Index(_))) {
-                    continue;
-                }
-                match marks.get(target) {
-                    Some(Mark::Active) => findings.push(Finding::new(
-                        Rule::IndexCycle,
-                        Location::path(self.blob_key(target))
-                            .with_digest(Some(target.clone()))
-                            .via(self.blob_key(node), &*child.pointer),
-                        "index entry leads back to an index that contains it",
-                    )),
-                    Some(Mark::Done) => {}
-                    None => {
-                        marks.insert(target, Mark::Active);
-                        stack.push((target, 0));
-                    }
-                }
-            }
-        }
-    }
-
+    /// The image config a manifest names, when both were loaded and parsed.
     fn config_of(
         &self,
         manifest_digest: &Digest,
@@ -499,107 +310,6 @@ impl Graph<'_> {
             Some(Document::Config(config)) => Some((config_digest, config)),
             _ => None,
         }
-    }
-
-    /// Index platforms against image configs; diff_ids against layers.
-    pub fn check_consistency(&self, findings: &mut Vec<Finding>) {
-        for (digest, loaded) in self.docs.iter() {
-            match &loaded.document {
-                Some(Document::Index(index)) => {
-                    for entry in &index.manifests {
-                        self.check_platform_present(digest, entry, findings);
-                        let (Some(claimed), Some(target)) = (&entry.platform, &entry.digest) else {
-                            continue;
-                        };
-                        if entry.is_attestation_entry() {
-                            continue;
-                        }
-                        let Some((_, config)) = self.config_of(target) else {
-                            continue;
-                        };
-                        let Some(actual) = &config.platform else {
-                            continue;
-                        };
-                        let variants_differ = matches!((&claimed.variant, &actual.variant), (Some(a), Some(b)) if a != b);
-                        if claimed.os != actual.os
-                            || claimed.architecture != actual.architecture
-                            || variants_differ
-                        {
-                            findings.push(
-                                Finding::new(
-                                    Rule::IndexPlatformMismatch,
-                                    Location::path(self.blob_key(target))
-                                        .with_digest(Some(target.clone()))
-                                        .via(self.blob_key(digest), &*entry.pointer),
-                                    "index entry's platform differs from the image config's",
-                                )
-                                .expected_found(claimed, actual),
-                            );
-                        }
-                    }
-                }
-                Some(Document::Manifest(manifest)) => {
-                    let Some((_, config)) = self.config_of(digest) else {
-                        continue;
-                    };
-                    // diff_ids count filesystem changesets; when a manifest carries other
-                    // "layers" (in-toto statements of an attestation) there is no
-                    // one-to-one relation to check.
-                    let Some(layers) = &manifest.layers else {
-                        continue;
-                    };
-                    let all_filesystem = layers.iter().all(|l| {
-                        l.media_type
-                            .as_deref()
-                            .is_some_and(media_type::is_filesystem_layer)
-                    });
-                    if let Some(diff_ids) = config.diff_ids.filter(|_| all_filesystem) {
-                        if diff_ids as usize != layers.len() {
-                            findings.push(
-                                Finding::new(
-                                    Rule::ConfigDiffIdsMismatch,
-                                    Location::path(self.blob_key(digest))
-                                        .with_digest(Some(digest.clone()))
-                                        .via(self.blob_key(digest), "/layers"),
-                                    "manifest layers and config rootfs.diff_ids differ in number",
-                                )
-                                .expected_found(format!("{} diff_ids", layers.len()), diff_ids),
-                            );
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// image-index.md: platform "SHOULD be present if its target is platform-specific". An
-    /// image manifest is; an artifact (an entry with `artifactType`, or a manifest whose
-    /// config is not an image config: signatures, SBOMs) is not.
-    fn check_platform_present(
-        &self,
-        index_digest: &Digest,
-        entry: &Descriptor,
-        findings: &mut Vec<Finding>,
-    ) {
-        let names_manifest = entry
-            .media_type
-            .as_deref()
-            .is_some_and(|ty| media_type::kind(ty) == MediaKind::Manifest);
-        if entry.platform.is_some()
-            || entry.is_attestation_entry()
-            || !names_manifest
-            || self.is_artifact(entry)
-        {
-            return;
-        }
-        findings.push(Finding::new(
-            Rule::IndexPlatformMissing,
-            Location::path(self.blob_key(index_digest))
-                .with_digest(Some(index_digest.clone()))
-                .via(self.blob_key(index_digest), &*entry.pointer),
-            "index entry names an image manifest but has no platform",
-        ));
     }
 
     /// Whether a manifest entry names an artifact rather than a runnable image: the entry
@@ -625,181 +335,6 @@ impl Graph<'_> {
             .as_ref()
             .and_then(|c| c.media_type.as_deref());
         config_type.is_some_and(|ty| media_type::kind(ty) != MediaKind::Config)
-    }
-
-    /// Platform coverage of every `index.json` entry.
-    pub fn coverage(&self) -> Vec<Coverage> {
-        let Some(index) = self.index_json else {
-            return Vec::new();
-        };
-        let mut share = CoverageShare::default();
-        index
-            .manifests
-            .iter()
-            .filter_map(|entry| {
-                let digest = entry.digest.as_ref()?;
-                let root = entry
-                    .ref_name()
-                    .map_or_else(|| digest.to_string(), str::to_owned);
-                let covered = self.covered(entry, &mut share)?;
-                let pointer = entry.pointer.to_string();
-                Some(covered.at(root, self.index_path.clone(), pointer, digest.clone()))
-            })
-            .collect()
-    }
-
-    /// What one root covers: an `index.json` entry, or a tag of a Distribution
-    /// repository (given as a descriptor of the document it points at). `None` when the
-    /// entry names neither an index nor a manifest, or its document was not loaded.
-    pub fn covered(&self, entry: &Descriptor, share: &mut CoverageShare) -> Option<Covered> {
-        let digest = entry.digest.as_ref()?;
-        let kind = media_type::kind(entry.media_type.as_deref()?);
-        if !matches!(kind, MediaKind::Index | MediaKind::Manifest) {
-            return None;
-        }
-        let mut platforms = Vec::new();
-        let mut exceptions = Exceptions::default();
-        match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
-            Some(Document::Index(_)) => {
-                self.collect(digest, &mut platforms, &mut exceptions);
-            }
-            Some(Document::Manifest(_)) => {
-                let platform = entry.platform.as_deref().cloned().or_else(|| {
-                    self.config_of(digest)
-                        .and_then(|(_, c)| c.platform.as_deref().cloned())
-                });
-                match platform {
-                    Some(p) => platforms.push(p),
-                    None if self.is_artifact(entry) => exceptions.artifacts.push(digest.clone()),
-                    None => exceptions.without_platform.push(digest.clone()),
-                }
-            }
-            _ => return None,
-        }
-        Some(Covered {
-            platforms: share.platforms(platforms),
-            exceptions: share.exceptions(exceptions),
-        })
-    }
-
-    /// Walks an index depth-first, in entry order, with an explicit stack: nesting depth
-    /// is attacker-controlled, so recursion could overflow a worker thread's stack.
-    fn collect(&self, root: &Digest, platforms: &mut Vec<Platform>, exceptions: &mut Exceptions) {
-        let index_of =
-            |digest: &Digest| match self.docs.get(digest).and_then(|l| l.document.as_ref()) {
-                Some(Document::Index(index)) => Some(index.as_ref()),
-                _ => None,
-            };
-        let mut visited: HashSet<&Digest> = HashSet::from([root]);
-        // Platforms seen, and those already listed as duplicates: sets, so an index of
-        // hundreds of entries is not a quadratic scan of the coverage lists.
-        let mut seen: HashSet<&Platform> = HashSet::new();
-        let mut duplicated: HashSet<&Platform> = HashSet::new();
-        let Some(first) = index_of(root) else { return };
-        let mut stack: Vec<(&Index, usize)> = vec![(first, 0)];
-        while let Some((index, position)) = stack.last_mut() {
-            let Some(entry) = index.manifests.get(*position) else {
-                stack.pop();
-                continue;
-            };
-            *position += 1;
-            let Some(digest) = &entry.digest else {
-                continue;
-            };
-            let kind = entry.media_type.as_deref().map(media_type::kind);
-            let is_image = matches!(kind, Some(MediaKind::Index | MediaKind::Manifest));
-            if is_image && self.blobs.len_of(digest).is_none() {
-                // A sparse index: the platform is listed, its image is not here.
-                exceptions.missing.push(digest.clone());
-                if let Some(p) = entry
-                    .platform
-                    .as_ref()
-                    .filter(|_| !entry.is_attestation_entry())
-                {
-                    exceptions.missing_platforms.push(Platform::clone(p));
-                }
-                continue;
-            }
-            match kind {
-                Some(MediaKind::Index) if visited.insert(digest) => {
-                    if let Some(nested) = index_of(digest) {
-                        stack.push((nested, 0));
-                    }
-                }
-                Some(MediaKind::Manifest) => match entry.platform.as_deref() {
-                    _ if entry.is_attestation_entry() => {
-                        exceptions.attestations.push(digest.clone())
-                    }
-                    Some(p) if seen.insert(p) => platforms.push(p.clone()),
-                    Some(p) => {
-                        if duplicated.insert(p) {
-                            exceptions.duplicates.push(p.clone());
-                        }
-                    }
-                    None if self.is_artifact(entry) => exceptions.artifacts.push(digest.clone()),
-                    None => exceptions.without_platform.push(digest.clone()),
-                },
-                _ => {}
-            }
-        }
-    }
-}
-
-/// The descriptor's mediaType against the document found at its digest: its own
-/// `mediaType`, and whether it is an index or a manifest.
-fn check_media_type(
-    descriptor: &Descriptor,
-    is_config: bool,
-    loaded: &LoadedDocument,
-    location: impl Fn() -> Location,
-    findings: &mut Vec<Finding>,
-) {
-    let Some(claimed) = descriptor.media_type.as_deref() else {
-        return;
-    };
-    let Some(document) = &loaded.document else {
-        return;
-    };
-    let (actual_kind, own_type) = match document {
-        Document::Index(index) => (MediaKind::Index, index.media_type.as_deref()),
-        Document::Manifest(manifest) => (MediaKind::Manifest, manifest.media_type.as_deref()),
-        Document::Config(_) => return,
-    };
-    let claimed_kind = media_type::kind(claimed);
-    if is_config || !matches!(claimed_kind, MediaKind::Index | MediaKind::Manifest) {
-        return;
-    }
-    if let Some(own) = own_type {
-        if own != claimed {
-            // Same kind (OCI against Docker): the shapes agree, so a warning, as
-            // media-types.md allows. Index against manifest: the CVE-2021-41190 confusion.
-            let (rule, message) = if media_type::kind(own) == claimed_kind {
-                (
-                    Rule::DescriptorMediaTypeVariant,
-                    "descriptor mediaType differs from the document's own mediaType of the same kind",
-                )
-            } else {
-                (
-                    Rule::DescriptorMediaTypeMismatch,
-                    "descriptor mediaType differs from the document's own mediaType",
-                )
-            };
-            findings.push(Finding::new(rule, location(), message).expected_found(claimed, own));
-        }
-    } else if claimed_kind != actual_kind {
-        let shape = if actual_kind == MediaKind::Index {
-            "an index"
-        } else {
-            "a manifest"
-        };
-        findings.push(
-            Finding::new(
-                Rule::DescriptorMediaTypeMismatch,
-                location(),
-                format!("descriptor says {claimed} but the document is shaped as {shape}"),
-            )
-            .expected_found(claimed, shape),
-        );
     }
 }
 
