@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 use rayon::prelude::*;
 
 use crate::assemble::{BlobSet, StorePart, Verified, assemble};
-use crate::backend::archive::ArchiveBackend;
+use crate::backend::archive::{ArchiveBackend, MemberIndex};
 use crate::backend::{Backend, ReadError};
 use crate::baseline;
 use crate::error::Error;
@@ -256,7 +256,7 @@ fn gather(
     let pools = pools(name, options, backend)?;
     let cx = Context {
         backend,
-        archive,
+        members: archive.map(|a| a as &dyn MemberIndex),
         options: options.check(),
     };
     let mut parts: Vec<StorePart> = pools.io.install(|| {
@@ -322,7 +322,7 @@ fn gather(
 fn find_stores(opened: Opened, name: &str, options: &Options) -> Result<detect::Found, Error> {
     let look = Look {
         backend: opened.backend,
-        archive: opened.archive,
+        members: opened.archive.map(|a| a as &dyn MemberIndex),
     };
     let framing = opened
         .archive

@@ -22,7 +22,7 @@ pub mod zot;
 use std::time::Duration;
 
 use crate::assemble::StorePart;
-use crate::backend::archive::ArchiveBackend;
+use crate::backend::archive::MemberIndex;
 use crate::backend::{Backend, Entry};
 use crate::finding::Finding;
 use crate::model::key::Key;
@@ -119,8 +119,8 @@ pub enum Then {
 pub struct Look<'a> {
     /// The audited root.
     pub backend: &'a dyn Backend,
-    /// The image archive the backend reads, when it reads one.
-    pub archive: Option<&'a ArchiveBackend>,
+    /// The members of the image archive the backend reads, when it reads one.
+    pub members: Option<&'a dyn MemberIndex>,
 }
 
 /// What the checks need, whatever the store.
@@ -138,8 +138,8 @@ pub struct CheckOptions {
 pub struct Context<'a> {
     /// The audited root.
     pub backend: &'a dyn Backend,
-    /// The image archive the backend reads, when it reads one (its member index).
-    pub archive: Option<&'a ArchiveBackend>,
+    /// The members of the image archive the backend reads, when it reads one.
+    pub members: Option<&'a dyn MemberIndex>,
     /// The checks' options.
     pub options: CheckOptions,
 }

@@ -8,5 +8,6 @@ pub mod key;
 pub mod media_type;
 pub mod platform;
 pub mod reclaim;
+pub mod reference;
 pub mod text;
 pub mod time;

@@ -152,11 +152,7 @@ fn ledger_note(stats: &Stats) -> String {
 
 /// With a registry (Distribution or zot) among the stores: repositories and uploads.
 fn registry_note(report: &Report) -> String {
-    let has_registry = report
-        .store
-        .stores
-        .iter()
-        .any(|s| s.kind.is_registry());
+    let has_registry = report.store.stores.iter().any(|s| s.kind.is_registry());
     if !has_registry {
         return String::new();
     }

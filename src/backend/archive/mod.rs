@@ -99,6 +99,21 @@ pub struct ArchiveBackend {
     findings: Vec<Finding>,
 }
 
+/// The archive's members by name, with links inside the archive followed: what a check of
+/// the archive's own files (a Docker archive's `manifest.json`) needs beyond the
+/// [`Backend`] reads, handed to it as a value rather than found by a downcast.
+pub trait MemberIndex: Sync {
+    /// The regular member `key` names, following links inside the archive (a few deep),
+    /// and its name; `None` when it names no regular member.
+    fn resolve(&self, key: &Key) -> Option<(&Key, &Node)>;
+}
+
+impl MemberIndex for ArchiveBackend {
+    fn resolve(&self, key: &Key) -> Option<(&Key, &Node)> {
+        ArchiveBackend::resolve(self, key)
+    }
+}
+
 /// An archive that could not be read at all (exit code 2): the path (or `-`) and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {error}")]

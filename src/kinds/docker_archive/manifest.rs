@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::backend::Backend;
-use crate::backend::archive::{ArchiveBackend, Node};
+use super::Archive;
+use crate::backend::archive::Node;
 use crate::finding::{Finding, Location};
 use crate::model::coverage::Coverage;
 use crate::model::digest::{Algorithm, Digest};
@@ -52,7 +52,7 @@ pub(super) fn invalid(pointer: &str, message: &str) -> Finding {
 
 /// Reads and parses a JSON member, or reports why not.
 pub(super) fn read_json(
-    archive: &ArchiveBackend,
+    archive: &Archive,
     key: &Key,
     max: u64,
     audit: &mut DockerAudit,
@@ -92,7 +92,7 @@ pub(super) struct ListedImage {
 /// One `manifest.json` entry (at `at`): its config, and its layers against their names
 /// and diff_ids. `None` when its config could not be read.
 pub(super) fn check_entry(
-    archive: &ArchiveBackend,
+    archive: &Archive,
     at: &str,
     entry: &Value,
     max_document_size: u64,
@@ -176,7 +176,7 @@ pub(super) struct Image {
 /// The config at `path`: present, hashing to the digest its name says, with its diff_ids
 /// and platform.
 fn check_config(
-    archive: &ArchiveBackend,
+    archive: &Archive,
     path: &str,
     pointer: &str,
     max_document_size: u64,
@@ -223,7 +223,7 @@ fn check_config(
 /// The layer at `path`: present, hashing to its name's digest and to its diff_id.
 /// Returns its digest.
 fn check_layer(
-    archive: &ArchiveBackend,
+    archive: &Archive,
     path: &str,
     pointer: &str,
     diff_id: Option<Digest>,
@@ -274,7 +274,7 @@ fn check_layer(
 /// The regular member a `manifest.json` path names (links inside the archive followed),
 /// or a finding.
 fn member<'a>(
-    archive: &'a ArchiveBackend,
+    archive: &Archive<'a>,
     path: &str,
     pointer: &str,
     audit: &mut DockerAudit,

@@ -26,8 +26,8 @@ use std::collections::{BTreeSet, HashSet};
 use serde_json::Value;
 
 use crate::assemble::StorePart;
-use crate::backend::archive::ArchiveBackend;
-use crate::backend::{Entry, EntryKind};
+use crate::backend::archive::{MemberIndex, Node};
+use crate::backend::{Backend, Entry, EntryKind, ReadError, Stat};
 use crate::kinds::detect::Found;
 use crate::kinds::{Context, Kind, Look, Store};
 use crate::model::key::Key;
@@ -48,7 +48,7 @@ impl Kind for DockerArchive {
     }
 
     fn recognise_tree(&self, look: &Look, _root_entries: &[Entry], found: &mut Found) {
-        let is_docker = look.archive.is_some()
+        let is_docker = look.members.is_some()
             && look
                 .backend
                 .stat(&Key::from(MANIFEST))
@@ -85,10 +85,10 @@ impl Store for DockerView {
 
     fn audit(&self, cx: &Context) -> StorePart {
         let mut part = StorePart::new(StoreKind::DockerArchive, self.root.clone());
-        let Some(archive) = cx.archive else {
+        let Some(members) = cx.members else {
             return part;
         };
-        let mut docker = check(archive, cx.options.max_document_size);
+        let mut docker = check(cx.backend, members, cx.options.max_document_size);
         part.counters.documents = docker.documents;
         if !self.with_layout {
             // Without an OCI view, the Docker view's configs and layers are the blobs,
@@ -104,8 +104,35 @@ impl Store for DockerView {
     }
 }
 
-/// Checks the Docker view of `archive` (whose root holds `manifest.json`).
-pub fn check(archive: &ArchiveBackend, max_document_size: u64) -> DockerAudit {
+/// An archive as the Docker checks read it: its files through the [`Backend`] trait, its
+/// links through the member index the opener handed on.
+pub(super) struct Archive<'a> {
+    backend: &'a dyn Backend,
+    members: &'a dyn MemberIndex,
+}
+
+impl<'a> Archive<'a> {
+    pub(super) fn read_small(&self, key: &Key, max: u64) -> Result<Vec<u8>, ReadError> {
+        self.backend.read_small(key, max)
+    }
+
+    pub(super) fn stat(&self, key: &Key) -> Result<Stat, ReadError> {
+        self.backend.stat(key)
+    }
+
+    pub(super) fn resolve(&self, key: &Key) -> Option<(&'a Key, &'a Node)> {
+        self.members.resolve(key)
+    }
+}
+
+/// Checks the Docker view of the archive `backend` reads, whose root holds
+/// `manifest.json` and whose links `members` resolves.
+pub fn check(
+    backend: &dyn Backend,
+    members: &dyn MemberIndex,
+    max_document_size: u64,
+) -> DockerAudit {
+    let archive = &Archive { backend, members };
     let mut audit = DockerAudit::default();
     let Some(manifest) = read_json(archive, &Key::from(MANIFEST), max_document_size, &mut audit)
     else {

@@ -9,10 +9,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::Archive;
 use super::manifest::{DockerAudit, ImageBlobs, MANIFEST};
 use super::tags::parse_repo_tag;
-use crate::backend::Backend;
-use crate::backend::archive::ArchiveBackend;
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
@@ -30,7 +29,7 @@ pub(super) struct OciView {
 /// What `index.json` reaches, when the archive has one (Docker 25+). Each document is read
 /// once, however often the indexes name it: a fan of indexes naming each other is as
 /// cheap as a list.
-pub(super) fn oci_view(archive: &ArchiveBackend, max: u64) -> Option<OciView> {
+pub(super) fn oci_view(archive: &Archive, max: u64) -> Option<OciView> {
     let index: Value =
         serde_json::from_slice(&archive.read_small(&Key::from("index.json"), max).ok()?).ok()?;
     let digest_of = |v: &Value| {
@@ -103,7 +102,7 @@ pub(super) fn oci_view(archive: &ArchiveBackend, max: u64) -> Option<OciView> {
 }
 
 /// The JSON of blob `digest` in the layout, if it reads and parses.
-fn blob_json(archive: &ArchiveBackend, digest: &Digest, max: u64) -> Option<Value> {
+fn blob_json(archive: &Archive, digest: &Digest, max: u64) -> Option<Value> {
     let key =
         Key::from_bytes(format!("blobs/{}/{}", digest.algorithm(), digest.encoded()).into_bytes());
     serde_json::from_slice(&archive.read_small(&key, max).ok()?).ok()

@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::Archive;
 use super::manifest::{DockerAudit, Image, MANIFEST, invalid, read_json};
-use crate::backend::Backend;
-use crate::backend::archive::ArchiveBackend;
 use crate::finding::{Finding, Location};
-use crate::kinds::distribution::checks::{is_repository_name, is_tag};
 use crate::model::coverage::{Coverage, Exceptions};
 use crate::model::key::Key;
+use crate::model::reference::{is_repository_name, is_tag};
 use crate::rules::Rule;
 
 /// An entry's `RepoTags` (at `at`): each in the reference grammar, and covered by the
@@ -64,7 +63,7 @@ pub(super) fn check_repo_tags(
 
 /// `repositories` (when present) must tag what `manifest.json` tags.
 pub(super) fn check_repositories(
-    archive: &ArchiveBackend,
+    archive: &Archive,
     tagged: &BTreeSet<(String, String)>,
     max: u64,
     audit: &mut DockerAudit,
