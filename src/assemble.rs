@@ -237,3 +237,69 @@ fn tree_kind(stores: &[FoundStore]) -> StoreKind {
         _ => StoreKind::Mixed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Location;
+    use crate::rules::Rule;
+
+    fn part(kind: StoreKind, path: &str, blobs: u64, bytes_hashed: u64) -> StorePart {
+        let mut part = StorePart::new(kind, Key::from(path));
+        part.counters.blobs = blobs;
+        part.counters.bytes_hashed = bytes_hashed;
+        part.findings.push(Finding::new(
+            Rule::BlobUnreferenced,
+            Location::path(Key::from(path)),
+            "x",
+        ));
+        part
+    }
+
+    #[test]
+    fn counters_add_up_and_stores_come_in_path_order() {
+        let mut registry = part(StoreKind::Distribution, "a/docker/registry/v2", 3, 10);
+        let mut total = ReclaimableTotal::empty(false);
+        total.bytes = 7;
+        registry.reclaimable = Some((Vec::new(), total));
+        let parts = vec![part(StoreKind::OciLayout, "b", 2, 5), registry];
+        let verified = Verified {
+            blobs: 4,
+            bytes: 100,
+        };
+        let report = assemble("tree", parts, verified, Vec::new());
+        assert_eq!(report.stats.blobs, 5);
+        assert_eq!(report.stats.bytes_verified, 115);
+        assert_eq!(report.stats.blobs_hashed, 4);
+        assert_eq!(report.findings.len(), 2);
+        assert_eq!(report.store.kind, StoreKind::Mixed);
+        let paths: Vec<String> = report
+            .store
+            .stores
+            .iter()
+            .map(|s| s.path.lossy().into_owned())
+            .collect();
+        assert_eq!(paths, ["a/docker/registry/v2", "b"]);
+        assert_eq!(report.reclaimable_total.map(|t| t.bytes), Some(7));
+    }
+
+    #[test]
+    fn the_tree_is_named_by_its_stores() {
+        let kind = |parts: Vec<StorePart>| {
+            assemble("t", parts, Verified::default(), Vec::new())
+                .store
+                .kind
+        };
+        let layout = |path: &str| part(StoreKind::OciLayout, path, 0, 0);
+        assert_eq!(kind(vec![layout("")]), StoreKind::OciLayout);
+        assert_eq!(kind(vec![layout("a")]), StoreKind::OciLayouts);
+        assert_eq!(kind(vec![layout("a"), layout("b")]), StoreKind::OciLayouts);
+        assert_eq!(kind(vec![]), StoreKind::OciLayouts);
+        assert_eq!(kind(vec![part(StoreKind::Zot, "", 0, 0)]), StoreKind::Zot);
+        // Docker 25+: a layout and a Docker archive at the root.
+        assert_eq!(
+            kind(vec![layout(""), part(StoreKind::DockerArchive, "", 0, 0)]),
+            StoreKind::DockerArchive
+        );
+    }
+}

@@ -378,3 +378,66 @@ fn superseded(findings: &mut Vec<Finding>) {
     }
     findings.retain(|f| !changed.contains(&(f.location.clone(), f.rule)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(rule: Rule, path: &str, message: &str) -> Finding {
+        Finding::new(rule, Location::path(path), message)
+    }
+
+    #[test]
+    fn findings_are_grouped_by_identity_whatever_their_wording() {
+        let mut merger = Merger::new();
+        // Two distinct findings that share an identity, worded one way by shard 0 and
+        // another by shard 1; and one finding only shard 1 saw.
+        merger.fold_findings(
+            0,
+            vec![
+                finding(Rule::IoError, "blobs/sha256/a", "first"),
+                finding(Rule::IoError, "blobs/sha256/a", "second"),
+            ],
+        );
+        merger.fold_findings(
+            1,
+            vec![
+                finding(Rule::IoError, "blobs/sha256/a", "FIRST, reworded"),
+                finding(Rule::IoError, "blobs/sha256/a", "SECOND, reworded"),
+                finding(Rule::BlobUnreferenced, "blobs/sha256/b", "only here"),
+            ],
+        );
+        let mut kept: Vec<String> = merger
+            .findings
+            .into_values()
+            .flat_map(|(_, group)| group)
+            .map(|f| f.message)
+            .collect();
+        kept.sort();
+        // Each once, from the lowest shard where both made as many.
+        assert_eq!(kept, ["first", "only here", "second"]);
+    }
+
+    #[test]
+    fn a_finding_another_shard_saw_change_is_superseded_by_its_cause() {
+        let stood = finding(Rule::DescriptorBlobMissing, "blobs/sha256/a", "absent");
+        let changed = finding(
+            Rule::ChangedDuringAudit,
+            "blobs/sha256/a",
+            "reworded at will",
+        )
+        .with_cause(Cause::Changed {
+            was: Rule::DescriptorBlobMissing,
+        });
+        let elsewhere = finding(Rule::DescriptorBlobMissing, "blobs/sha256/b", "absent");
+        let other_rule = finding(Rule::IoError, "blobs/sha256/a", "unreadable");
+        let mut findings = vec![
+            stood,
+            changed.clone(),
+            elsewhere.clone(),
+            other_rule.clone(),
+        ];
+        superseded(&mut findings);
+        assert_eq!(findings, [changed, elsewhere, other_rule]);
+    }
+}
