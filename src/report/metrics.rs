@@ -73,9 +73,31 @@ impl Metrics {
         self.registry.register(name, help, family);
     }
 
+    /// The registry as text, each family's samples sorted: `prometheus-client` keeps a
+    /// family's samples in a hash map, whose order changes from run to run, and the same
+    /// report must give the same file.
     fn encode(&self) -> String {
-        let mut out = String::new();
-        encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");
+        let mut text = String::new();
+        encode_registry(&mut text, &self.registry).expect("writing to a String cannot fail");
+        let mut out = String::with_capacity(text.len());
+        let mut samples: Vec<&str> = Vec::new();
+        let flush = |samples: &mut Vec<&str>, out: &mut String| {
+            samples.sort_unstable();
+            for sample in samples.drain(..) {
+                out.push_str(sample);
+                out.push('\n');
+            }
+        };
+        for line in text.lines() {
+            if line.starts_with('#') {
+                flush(&mut samples, &mut out);
+                out.push_str(line);
+                out.push('\n');
+            } else {
+                samples.push(line);
+            }
+        }
+        flush(&mut samples, &mut out);
         out
     }
 }
@@ -272,4 +294,45 @@ pub fn previous_success(text: &str) -> Option<i64> {
     text.lines()
         .filter(|line| line.starts_with("oci_audit_last_success_timestamp_seconds"))
         .find_map(|line| line.rsplit(' ').next()?.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Finding, Location};
+    use crate::rules::Rule;
+
+    #[test]
+    fn the_same_report_gives_the_same_file() {
+        let mut report = Report::empty_for_tests();
+        report.store.path = "/srv/registry".to_owned();
+        for (i, rule) in [
+            Rule::BlobDigestMismatch,
+            Rule::BlobUnreferenced,
+            Rule::IoError,
+            Rule::DescriptorBlobMissing,
+            Rule::IndexManifestMissing,
+            Rule::LayoutMarkerMissing,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            report.findings.push(Finding::new(
+                rule,
+                Location::path(format!("blobs/sha256/{i}")),
+                "x",
+            ));
+        }
+        let facts = || RunFacts {
+            started: 1_800_000_000,
+            duration: 1.5,
+            last_success: Some(1_800_000_000),
+        };
+        let first = render(&report, facts());
+        // Each rendering has hash maps of its own, seeded anew.
+        for _ in 0..20 {
+            assert_eq!(render(&report, facts()), first);
+        }
+        assert!(first.contains("oci_audit_findings"), "{first}");
+    }
 }
