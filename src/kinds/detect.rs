@@ -1,18 +1,14 @@
-//! Finding the stores under the path the user gave, on positive evidence only.
-//!
-//! ```text
-//! PATH/…/<dir>/                      an OCI image layout: an oci-layout file, or an
-//!   oci-layout  index.json  blobs/   index.json that is an image index beside blobs/
-//!
-//! PATH/…/<rootdirectory>/docker/registry/v2/   a Docker Distribution root
-//!   blobs/  repositories/                      (or a v2 directory found by its shape)
-//! ```
+//! Finding the stores under the path the user gave, on positive evidence only. The walk
+//! here knows no kind of store: it offers every directory to each kind in [`KINDS`] (the
+//! first that recognises a store there has it, and says whether the search goes on below),
+//! then lets each kind look at the whole tree for what only the tree shows. What counts as
+//! evidence is each kind's own (`kinds::layout::is_layout`, the Distribution kind's
+//! `docker/registry/v2`, zot's own files, an archive's `manifest.json`).
 //!
 //! The walk goes to any depth, so a directory of layouts (zot keeps one per repository,
 //! nested names included), several registry roots, or registries beside layouts are all
-//! found, and it stops where a store begins: a layout's `blobs/` and a registry's
-//! directories are never searched for more stores. A directory that merely holds a file
-//! called `index.json` (a Node.js package, say) is not a layout. Like `find -xdev`, the walk
+//! found, and it stops where a store says it owns the rest: a layout's `blobs/` and a
+//! registry's directories are never searched for more stores. Like `find -xdev`, the walk
 //! does not cross into other file systems unless asked to, so `/` does not lead into
 //! `/proc`.
 
