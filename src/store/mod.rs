@@ -1,5 +1,8 @@
-//! Where bytes live: finding the stores under the path the user gave, and listing what
-//! each holds. This layer knows keys and entry kinds, not rules about content.
+//! What every kind of store shares about where its bytes live: the names of the kinds
+//! (`StoreKind`, the JSON `store.kind`), a store's blob inventory, where a blob's key is
+//! (`BlobPaths`), how documents find the blobs they name (`Lookup`), and the `io-error`
+//! finding of a read that failed. This layer knows keys and entry kinds, not rules about
+//! content; each kind's own listing is in `kinds/<kind>`.
 //!
 //! ```text
 //! PATH/                       an OCI image layout        (kind "oci-layout")
@@ -19,9 +22,9 @@
 //!   east/docker/registry/v2/  west/docker/registry/v2/  mirror/{oci-layout,…}
 //! ```
 //!
-//! `detect` finds them; `layout`, `distribution` and `zot` list what each holds.
-//! Everything here speaks in keys relative to the audited root and reads through a
-//! `Backend`; no path or system call appears above the backend boundary.
+//! `kinds::detect` finds them; `kinds::{layout, distribution, zot}` list what each holds.
+//! Everything speaks in keys relative to the audited root and reads through a `Backend`;
+//! no path or system call appears above the backend boundary.
 
 use serde::{Deserialize, Serialize};
 
