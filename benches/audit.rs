@@ -86,10 +86,8 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     for threads in [1, cores] {
         group.bench_function(format!("oci-audit {threads} thread(s)"), |b| {
-            let options = Options {
-                threads,
-                ..Options::default()
-            };
+            let mut options = Options::default();
+            options.run.threads = threads;
             b.iter(|| {
                 let report = oci_audit::audit(&store, &options, &NoProgress).unwrap();
                 assert!(report.findings.is_empty());

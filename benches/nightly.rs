@@ -49,15 +49,14 @@ fn audit(store: &Path, options: &Options) -> (Report, Duration) {
 }
 
 fn with_ledger(ledger: &Path, now: SystemTime) -> Options {
-    Options {
-        state: Some(StateOptions {
-            path: ledger.to_owned(),
-            reverify_after: 30 * DAY,
-            hash_budget: None,
-        }),
-        now: Some(now),
-        ..Options::default()
-    }
+    let mut options = Options::default();
+    options.run.state = Some(StateOptions {
+        path: ledger.to_owned(),
+        reverify_after: 30 * DAY,
+        hash_budget: None,
+    });
+    options.run.now = Some(now);
+    options
 }
 
 /// Best of three: (first night, next night, the same night again, no ledger), each with

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use oci_audit::audit::{Baseline, StateOptions};
+use oci_audit::audit::{Baseline, OpenOptions, RunOptions, StateOptions};
 use oci_audit::backend::local::ReadMode;
+use oci_audit::kinds::CheckOptions;
 use oci_audit::kinds::detect::DetectOptions;
 use oci_audit::model::digest::Digest;
 use oci_audit::report::CoverageDetail;
@@ -332,22 +333,28 @@ impl Cli {
     /// The library options these arguments ask for.
     pub fn options(&self) -> Result<Options> {
         let policy = self.policy.policy()?;
-        Ok(Options {
-            threads: usize::from(self.threads),
-            verify: !self.no_verify,
+        let open = OpenOptions {
             read_mode: if self.no_mmap {
                 ReadMode::Read
             } else {
                 ReadMode::Auto
             },
-            max_document_size: self.max_document_size,
-            policy,
-            untagged: self.untagged,
-            upload_max_age: self.upload_max_age,
+            io_concurrency: self.io_concurrency.map(usize::from),
+            io_retries: self.io_retries.map(usize::from),
             detect: DetectOptions {
                 cross_file_systems: self.cross_file_systems,
                 zot: self.zot,
             },
+        };
+        let check = CheckOptions {
+            max_document_size: self.max_document_size,
+            untagged: self.untagged,
+            upload_max_age: self.upload_max_age,
+        };
+        let run = RunOptions {
+            threads: usize::from(self.threads),
+            verify: !self.no_verify,
+            policy,
             state: self.state.as_ref().map(|path| StateOptions {
                 path: path.clone(),
                 reverify_after: self.reverify_after,
@@ -356,8 +363,6 @@ impl Cli {
             baseline: self.policy.baseline()?,
             now: None,
             settle: self.settle,
-            io_concurrency: self.io_concurrency.map(usize::from),
-            io_retries: self.io_retries.map(usize::from),
             shard: match &self.shard {
                 Some(text) => Some(parse_shard(
                     text,
@@ -365,7 +370,8 @@ impl Cli {
                 )?),
                 None => None,
             },
-        })
+        };
+        Ok(Options { open, check, run })
     }
 
     /// What to audit: PATH (a directory or a URL), or the storage --registry-config names.

@@ -32,7 +32,10 @@ pub mod shard;
 pub mod store;
 pub mod target;
 
-pub use audit::{NoProgress, Options, Progress, audit, audit_shard, audit_target};
+pub use audit::{
+    CheckOptions, NoProgress, OpenOptions, Options, Progress, RunOptions, audit, audit_shard,
+    audit_target,
+};
 /// The image-archive reader (`backend::archive::reader`), where callers have always found it.
 pub use backend::archive::reader as archive;
 pub use error::Error;

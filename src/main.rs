@@ -108,7 +108,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         )?;
     }
     let report = audited?;
-    Ok(emit(&report, cli.format, cli.coverage, &options.policy))
+    Ok(emit(&report, cli.format, cli.coverage, &options.run.policy))
 }
 
 /// Refuses a file the tool writes (`flag` names it) inside the audited tree: nothing is

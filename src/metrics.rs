@@ -46,7 +46,7 @@ pub fn write(
 /// When the last run that completed an audit started, for a run that did not: from the
 /// ledger when there is one and it knows, else from the metrics file written before.
 fn last_success(file: &Path, options: &Options) -> Option<i64> {
-    let from_ledger = options.state.as_ref().and_then(|state| {
+    let from_ledger = options.run.state.as_ref().and_then(|state| {
         let runs = ledger::history(&state.path, 1000).ok()?;
         runs.iter()
             .find(|run| matches!(run.exit_code, Some(0 | 1)))

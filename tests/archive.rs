@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use oci_audit::archive::{self, ReadOptions};
-use oci_audit::audit::audit_backend;
+use oci_audit::audit::{RunOptions, audit_backend};
 use oci_audit::backend::Backend;
 use oci_audit::{NoProgress, Options, Report};
 use serde_json::Value;
@@ -19,7 +19,10 @@ use crate::support::{binary, repo, rule_ids, run};
 
 fn options() -> Options {
     Options {
-        settle: std::time::Duration::ZERO,
+        run: RunOptions {
+            settle: std::time::Duration::ZERO,
+            ..RunOptions::default()
+        },
         ..Options::default()
     }
 }
@@ -27,7 +30,7 @@ fn options() -> Options {
 fn read_options() -> ReadOptions {
     ReadOptions {
         threads: 2,
-        max_document_size: Options::default().max_document_size,
+        max_document_size: Options::default().check.max_document_size,
         max_members: archive::MAX_MEMBERS,
         max_kept: archive::MAX_KEPT,
     }
@@ -111,7 +114,7 @@ fn every_corpus_layout_tarred_gives_the_directory_findings() {
                 ));
             }
             if report.coverage != whole.coverage
-                || report.exit_code(&options().policy) != whole.exit_code(&options().policy)
+                || report.exit_code(&options().run.policy) != whole.exit_code(&options().run.policy)
             {
                 failures.push(format!(
                     "{} ({label}): coverage or exit code differ",
@@ -497,7 +500,7 @@ fn a_truncated_or_corrupt_archive_is_a_finding_and_what_came_before_is_audited()
     let cut = &tar[..tar.len() - 3000];
     let report = audit_bytes(cut).unwrap();
     finding(&report, "archive-truncated", "");
-    assert_eq!(report.exit_code(&options().policy), 1);
+    assert_eq!(report.exit_code(&options().run.policy), 1);
     // Cut exactly where the end-of-archive blocks start (the builder writes no padding).
     let rebuilt = Raw::copy_of(&tar, &|_| false, &|_, d| d).bytes();
     let report = audit_bytes(&rebuilt[..rebuilt.len() - 1024]).unwrap();

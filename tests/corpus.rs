@@ -147,11 +147,9 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
     for dir in &cases {
         let case = read_case(dir);
         assert!(!case.description.is_empty());
-        let mut options = Options {
-            settle: std::time::Duration::ZERO,
-            ..Options::default()
-        };
-        options.detect.zot = case.zot;
+        let mut options = Options::default();
+        options.run.settle = std::time::Duration::ZERO;
+        options.open.detect.zot = case.zot;
         let report = oci_audit::audit(&dir.join("store"), &options, &NoProgress)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let kind = serde_json::to_value(report.store.kind).unwrap();
@@ -175,11 +173,9 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
         let text = normalize(&report::render_text(&report, CoverageDetail::Full));
         // The same at any concurrency: one read at a time, or many.
         for io in [1, 64] {
-            let options = Options {
-                io_concurrency: Some(io),
-                threads: io.min(4),
-                ..options.clone()
-            };
+            let mut options = options.clone();
+            options.open.io_concurrency = Some(io);
+            options.run.threads = io.min(4);
             let again = oci_audit::audit(&dir.join("store"), &options, &NoProgress)
                 .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             let again = normalize(&report::render_text(&again, CoverageDetail::Full));

@@ -121,18 +121,16 @@ fn a_simulated_month_spreads_re_verification() {
     let dir = tempfile::tempdir().unwrap();
     let window = Duration::from_secs(30 * 86_400);
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let mut options = Options {
-        state: Some(StateOptions {
-            path: ledger_in(&dir),
-            reverify_after: window,
-            hash_budget: None,
-        }),
-        ..Options::default()
-    };
+    let mut options = Options::default();
+    options.run.state = Some(StateOptions {
+        path: ledger_in(&dir),
+        reverify_after: window,
+        hash_budget: None,
+    });
     let fair = old_bytes as f64 / 30.0;
     let mut documents = 0;
     for day in 0..45u64 {
-        options.now = Some(t0 + Duration::from_secs(day * 86_400));
+        options.run.now = Some(t0 + Duration::from_secs(day * 86_400));
         let report = oci_audit::audit(layout.path(), &options, &NoProgress).unwrap();
         let stats = &report.stats;
         assert!(

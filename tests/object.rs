@@ -20,6 +20,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use oci_audit::audit::RunOptions;
 use oci_audit::backend::object::{ObjectUrl, S3Settings};
 use oci_audit::report::CoverageDetail;
 use oci_audit::{Format, NoProgress, Options, Target, report};
@@ -202,7 +203,10 @@ fn audit_json(target: &Target, options: &Options) -> serde_json::Value {
 
 fn quick() -> Options {
     Options {
-        settle: std::time::Duration::ZERO,
+        run: RunOptions {
+            settle: std::time::Duration::ZERO,
+            ..RunOptions::default()
+        },
         ..Options::default()
     }
 }
@@ -236,7 +240,7 @@ fn the_corpus_on_object_storage_audits_as_on_disk_whole_and_in_shards() {
                 continue;
             }
             let mut options = quick();
-            options.detect.zot = text.lines().any(|l| l.trim() == "zot = true");
+            options.open.detect.zot = text.lines().any(|l| l.trim() == "zot = true");
             let on_disk = audit_json(&Target::Local(case.join("store")), &options);
             let url = format!("s3://corpus/c/{}/store", name.display());
             let on_s3 = audit_json(&ceph.target(&url, &ceph.endpoint()), &options);
@@ -249,7 +253,11 @@ fn the_corpus_on_object_storage_audits_as_on_disk_whole_and_in_shards() {
             }
             // Split in two, shards in parallel on the bucket: the same report again.
             let parts = tempfile::tempdir().unwrap();
-            let zot: &[&str] = if options.detect.zot { &["--zot"] } else { &[] };
+            let zot: &[&str] = if options.open.detect.zot {
+                &["--zot"]
+            } else {
+                &[]
+            };
             let env = ceph.env(&ceph.endpoint());
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let files = shards_of(&url, zot, &env, 2, parts.path());
@@ -385,10 +393,8 @@ fn faults_are_retried_resumed_or_named_and_bad_addresses_exit_2() {
         },
         usize::MAX,
     );
-    let options = Options {
-        io_retries: Some(2),
-        ..quick()
-    };
+    let mut options = quick();
+    options.open.io_retries = Some(2);
     let report = audit_json(&target, &options);
     assert_eq!(
         rules_and_paths(&report),

@@ -68,7 +68,7 @@ pub use crate::baseline::Baseline;
 pub use nightly::StateOptions;
 pub use open::Opened;
 use open::{open_local, with_backend};
-pub use options::Options;
+pub use options::{CheckOptions, OpenOptions, Options, RunOptions};
 
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).
@@ -93,7 +93,7 @@ pub fn audit_target(
     Ok(report)
 }
 
-/// Audits one slice of `target` (`options.shard`, else the one slice of one): the whole
+/// Audits one slice of `target` (`options.run.shard`, else the one slice of one): the whole
 /// metadata pass and the blobs of the slice, with every confirmable finding confirmed
 /// (merge applies the policy, and cannot read the store). A ledger is refused: it
 /// records one machine's runs.
@@ -102,20 +102,19 @@ pub fn audit_shard(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Partial, Error> {
-    if let Some(state) = &options.state {
+    if let Some(state) = &options.run.state {
         return Err(Error::Shard(format!(
             "--state {}: a ledger records the runs of one machine and cannot be used with --shard",
             state.path.display()
         )));
     }
-    let shard = options.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let options = &Options {
-        shard: Some(shard),
-        ..options.clone()
-    };
+    let shard = options.run.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let mut options = options.clone();
+    options.run.shard = Some(shard);
+    let options = &options;
     with_backend(target, options, progress, &|opened, name| {
         let started = Instant::now();
-        let now = options.now.unwrap_or_else(SystemTime::now);
+        let now = options.run.now.unwrap_or_else(SystemTime::now);
         let RunParts {
             mut parts,
             verified,
@@ -130,7 +129,7 @@ pub fn audit_shard(
             opened.backend,
             &mut findings,
             crate::finding::Severity::Info,
-            options.settle,
+            options.run.settle,
         );
         Ok(Partial {
             oci_audit_partial: PARTIAL_VERSION,
@@ -159,8 +158,8 @@ pub fn audit_backend<'a>(
 ) -> Result<Report, Error> {
     let opened = backend.into();
     let backend = opened.backend;
-    let now = options.now.unwrap_or_else(SystemTime::now);
-    let Some(state) = &options.state else {
+    let now = options.run.now.unwrap_or_else(SystemTime::now);
+    let Some(state) = &options.run.state else {
         return run(opened, name, options, progress, None, now);
     };
     let ledger = Ledger::open(
@@ -183,7 +182,7 @@ pub fn audit_backend<'a>(
                 blobs_trusted: report.stats.blobs_trusted,
                 new: report.baseline.as_ref().map(|b| b.new),
                 resolved: report.baseline.as_ref().map(|b| b.resolved),
-                exit_code: report.exit_code(&options.policy),
+                exit_code: report.exit_code(&options.run.policy),
                 credit: report.ledger.as_ref().map_or(0, |l| l.credit_bytes),
             };
             ledger.finish(&summary, &report.findings, ended())?;
@@ -257,7 +256,7 @@ fn gather(
     let cx = Context {
         backend,
         members: archive.map(|a| a as &dyn MemberIndex),
-        options: options.check(),
+        options: options.check,
     };
     let mut parts: Vec<StorePart> = pools.io.install(|| {
         progress.phase("documents");
@@ -303,8 +302,8 @@ fn gather(
         }
         None => None,
     };
-    let listed = match options.shard {
-        Some(_) => listed(&sets, options.verify),
+    let listed = match options.run.shard {
+        Some(_) => listed(&sets, options.run.verify),
         None => Vec::new(),
     };
     Ok(RunParts {
@@ -328,7 +327,7 @@ fn find_stores(opened: Opened, name: &str, options: &Options) -> Result<detect::
         .archive
         .map(ArchiveBackend::findings)
         .unwrap_or_default();
-    let mut found = match detect::detect(&look, name, options.detect) {
+    let mut found = match detect::detect(&look, name, options.open.detect) {
         Err(Error::NotAStore { .. }) if !framing.is_empty() => detect::Found::default(),
         found => found?,
     };
@@ -352,12 +351,13 @@ fn pools(name: &str, options: &Options, backend: &dyn Backend) -> Result<Pools, 
             })
     };
     let io_threads = options
+        .open
         .io_concurrency
         .unwrap_or_else(|| backend.default_concurrency())
         .max(1);
     Ok(Pools {
         io: pool(io_threads, "read")?,
-        cpu: pool(options.threads, "hash")?,
+        cpu: pool(options.run.threads, "hash")?,
     })
 }
 
@@ -370,18 +370,21 @@ fn conclude(
     ledger: Option<(&Ledger, &StateOptions)>,
     started: Instant,
 ) -> Result<Report, Error> {
-    let (mut findings, suppressed) = options.policy.apply(std::mem::take(&mut report.findings));
+    let (mut findings, suppressed) = options
+        .run
+        .policy
+        .apply(std::mem::take(&mut report.findings));
     let stats = &mut report.stats;
     stats.suppressed = suppressed;
     let confirmed = confirm::confirm(
         backend,
         &mut findings,
-        options.policy.fail_on,
-        options.settle,
+        options.run.policy.fail_on,
+        options.run.settle,
     );
     if confirmed.changed > 0 {
         // What changed is info now: the order of output is that of the new findings.
-        findings = options.policy.apply(findings).0;
+        findings = options.run.policy.apply(findings).0;
     }
     stats.confirmed = confirmed.confirmed;
     stats.changed = confirmed.changed;
@@ -402,7 +405,7 @@ fn baseline_of(
     options: &Options,
     ledger: Option<(&Ledger, &StateOptions)>,
 ) -> Result<Option<(String, Vec<Finding>)>, Error> {
-    if let Some(baseline) = &options.baseline {
+    if let Some(baseline) = &options.run.baseline {
         return Ok(Some((baseline.source.clone(), baseline.findings.clone())));
     }
     let Some((ledger, _)) = ledger else {

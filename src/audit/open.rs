@@ -56,10 +56,10 @@ pub(super) fn open_local(path: &Path, options: &Options) -> Result<(LocalFs, Str
         path: name.clone(),
         error: ReadError::from(error),
     })?;
-    if let Some(state) = &options.state {
+    if let Some(state) = &options.run.state {
         refuse_inside(&state.path, &root)?;
     }
-    Ok((LocalFs::new(root, options.read_mode), name))
+    Ok((LocalFs::new(root, options.open.read_mode), name))
 }
 
 /// Opens `target` (a directory, an image archive read in one pass, or an object store
@@ -91,8 +91,8 @@ pub(super) fn with_backend<T>(
             let backend = crate::backend::object::ObjectBackend::open(
                 url,
                 s3.as_ref(),
-                options.io_concurrency,
-                options.io_retries,
+                options.open.io_concurrency,
+                options.open.io_retries,
             )?;
             run(Opened::from(&backend as &dyn Backend), &url.to_string())
         }
@@ -112,16 +112,16 @@ fn open_archive(
             source.name()
         )))
     };
-    if options.state.is_some() {
+    if options.run.state.is_some() {
         return refuse("a ledger (--state)");
     }
-    if options.shard.is_some_and(|s| s.count > 1) {
+    if options.run.shard.is_some_and(|s| s.count > 1) {
         return refuse("--shard");
     }
     progress.phase("archive");
     let read = ReadOptions {
-        threads: options.threads,
-        max_document_size: options.max_document_size,
+        threads: options.run.threads,
+        max_document_size: options.check.max_document_size,
         max_members: reader::MAX_MEMBERS,
         max_kept: reader::MAX_KEPT,
     };

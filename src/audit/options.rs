@@ -1,8 +1,9 @@
-//! What an audit is asked to do. [`Options`] is the flat set a caller fills in (the
-//! command line, a test); each layer is handed only its own view of it: the opener its
-//! backend settings, the kinds of store [`CheckOptions`], the engine the rest (verify,
-//! policy, ledger, baseline, shard, clock), as ripgrep derives its high-level arguments
-//! from the low-level ones.
+//! What an audit is asked to do, by concern, so that each layer is handed only its own:
+//! the opener [`OpenOptions`] (how the store is read and searched), every kind of store
+//! [`CheckOptions`] (what the checks decide with), the engine [`RunOptions`] (hashing,
+//! policy, ledger, baseline, shard, clock). Two fingerprints are drawn from them for two
+//! purposes: [`Options::results`], which shards must agree on, and the ledger's record of
+//! a run.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,32 +11,47 @@ use crate::audit::StateOptions;
 use crate::backend::local::ReadMode;
 use crate::baseline::Baseline;
 use crate::finding::Policy;
-use crate::kinds::CheckOptions;
+pub use crate::kinds::CheckOptions;
 use crate::kinds::detect::DetectOptions;
 use crate::shard::Shard;
 
-/// What the audit does and how.
-#[derive(Clone, Debug)]
+/// What the audit does and how, by concern: how the store is opened and read, what the
+/// checks need, what the run needs.
+#[derive(Clone, Debug, Default)]
 pub struct Options {
+    /// How what the user named is opened, read and searched.
+    pub open: OpenOptions,
+    /// What the checks of every kind of store need.
+    pub check: CheckOptions,
+    /// What the run needs: hashing, policy, ledger, baseline, shard, clock.
+    pub run: RunOptions,
+}
+
+/// How what the user named is opened, read and searched: the backend's settings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOptions {
+    /// `read` or `mmap`.
+    pub read_mode: ReadMode,
+    /// Reads kept in flight (`--io-concurrency`): listing, links, documents and small
+    /// blobs, on disk or object storage; `None`: the backend's default.
+    pub io_concurrency: Option<usize>,
+    /// How often a failed request to object storage is retried; `None`: the default.
+    pub io_retries: Option<usize>,
+    /// How stores are looked for under the audited path.
+    pub detect: DetectOptions,
+}
+
+/// What a run needs beyond the checks: hashing, policy, ledger, baseline, shard, clock.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
     /// Hashing threads, for blobs whose hashing keeps a core busy; 0 means one per core
     /// (or `RAYON_NUM_THREADS`).
     pub threads: usize,
     /// Re-hash blobs that are not documents (layers, unknown blobs). Documents are always
     /// hashed, since they are read anyway.
     pub verify: bool,
-    /// `read` or `mmap`.
-    pub read_mode: ReadMode,
-    /// Documents larger than this are not parsed (`document-too-large`).
-    pub max_document_size: u64,
     /// Severity overrides, skip list, failure threshold.
     pub policy: Policy,
-    /// Distribution roots: simulate `garbage-collect --delete-untagged` (only tagged
-    /// manifests are roots) instead of plain `garbage-collect`.
-    pub untagged: bool,
-    /// Distribution roots: uploads older than this are stale (the registry's purge age).
-    pub upload_max_age: Duration,
-    /// How stores are looked for under the audited path.
-    pub detect: DetectOptions,
     /// A verification ledger (`--state`): trust what was hashed before, re-hash on a
     /// rolling schedule, record this run.
     pub state: Option<StateOptions>,
@@ -47,32 +63,20 @@ pub struct Options {
     /// How long to wait before re-reading the files behind findings a concurrent writer
     /// can produce (`confirm`).
     pub settle: Duration,
-    /// Reads kept in flight (`--io-concurrency`): listing, links, documents and small
-    /// blobs, on disk or object storage; `None`: the backend's default.
-    pub io_concurrency: Option<usize>,
-    /// How often a failed request to object storage is retried; `None`: the default.
-    pub io_retries: Option<usize>,
     /// Hash only the blobs of this slice (`--shard I/N`); see [`crate::shard`].
     pub shard: Option<Shard>,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
             threads: 0,
             verify: true,
-            read_mode: ReadMode::Auto,
-            max_document_size: 8 * 1024 * 1024,
             policy: Policy::default(),
-            untagged: false,
-            upload_max_age: Duration::from_secs(168 * 3600),
-            detect: DetectOptions::default(),
             state: None,
             baseline: None,
             now: None,
             settle: Duration::from_secs(2),
-            io_concurrency: None,
-            io_retries: None,
             shard: None,
         }
     }
@@ -85,44 +89,32 @@ impl Options {
     pub fn results(&self) -> String {
         format!(
             "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={}",
-            self.verify,
-            self.untagged,
-            crate::model::time::age_text(self.upload_max_age),
-            self.max_document_size,
-            self.detect.cross_file_systems,
-            self.detect.zot,
+            self.run.verify,
+            self.check.untagged,
+            crate::model::time::age_text(self.check.upload_max_age),
+            self.check.max_document_size,
+            self.open.detect.cross_file_systems,
+            self.open.detect.zot,
         )
-    }
-}
-
-impl Options {
-    /// What the checks need of these options: all the kinds of store see.
-    pub fn check(&self) -> CheckOptions {
-        CheckOptions {
-            max_document_size: self.max_document_size,
-            untagged: self.untagged,
-            upload_max_age: self.upload_max_age,
-        }
     }
 }
 
 impl Options {
     /// The options that shape a run's results, as the ledger records them.
     pub(super) fn ledger_description(&self) -> String {
-        let options = self;
-        let state = options.state.as_ref();
+        let state = self.run.state.as_ref();
         format!(
             "verify={} untagged={} upload-max-age={} reverify-after={} hash-budget={} fail-on={}",
-            options.verify,
-            options.untagged,
-            crate::model::time::age_text(options.upload_max_age),
+            self.run.verify,
+            self.check.untagged,
+            crate::model::time::age_text(self.check.upload_max_age),
             state.map_or("-".into(), |s| crate::model::time::age_text(
                 s.reverify_after
             )),
             state
                 .and_then(|s| s.hash_budget)
                 .map_or("-".into(), |b| b.to_string()),
-            options.policy.fail_on,
+            self.run.policy.fail_on,
         )
     }
 }

@@ -59,7 +59,7 @@ pub(super) fn verify_blobs(
 }
 
 /// The blobs of every set the verify phase hashes: not hashed as a document, not trusted
-/// by the ledger's plan, in this shard's slice, and only when `options.verify`. A blob of
+/// by the ledger's plan, in this shard's slice, and only when `options.run.verify`. A blob of
 /// an algorithm that cannot be verified is a finding instead, pushed to `findings`.
 fn collect_work<'a>(
     sets: &'a [BlobSet],
@@ -87,11 +87,12 @@ fn collect_work<'a>(
                     format!("cannot verify {} digests", listed.digest.algorithm()),
                 ));
             } else if options
+                .run
                 .shard
                 .is_some_and(|shard| !shard.owns(&listed.digest))
             {
                 // Another shard's slice.
-            } else if options.verify {
+            } else if options.run.verify {
                 let file = listed.version.file().map(|(dev, ino, ..)| (dev, ino));
                 work.push((blob, file, place));
             }

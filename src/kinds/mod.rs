@@ -134,6 +134,16 @@ pub struct CheckOptions {
     pub upload_max_age: Duration,
 }
 
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            max_document_size: 8 * 1024 * 1024,
+            untagged: false,
+            upload_max_age: Duration::from_secs(168 * 3600),
+        }
+    }
+}
+
 /// What a store's audit reads through and decides with.
 pub struct Context<'a> {
     /// The audited root.

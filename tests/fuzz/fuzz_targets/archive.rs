@@ -20,10 +20,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(backend) = archive::read_from("fuzz.tar", Cursor::new(data), read, &|_| {}) else {
         return;
     };
-    let options = Options {
-        settle: std::time::Duration::ZERO,
-        threads: 1,
-        ..Options::default()
-    };
+    let mut options = Options::default();
+    options.run.settle = std::time::Duration::ZERO;
+    options.run.threads = 1;
     let _ = audit_backend(&backend, "fuzz.tar", &options, &NoProgress);
 });
