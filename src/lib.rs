@@ -8,7 +8,7 @@
 //! → Report
 //! ```
 //!
-//! [`audit`] runs it all and returns a [`Report`]; [`report::render`] turns that into text
+//! [`audit()`] runs it all and returns a [`Report`]; [`report::render`] turns that into text
 //! or JSON. The library never prints. Problems in the store are [`Finding`]s, known by
 //! their identity, never their message; only a store that cannot be audited at all is an
 //! [`Error`]. ARCHITECTURE.md draws the layers.

@@ -32,7 +32,7 @@ fn pointers() -> usize {
     1 + media_type::COMMON.len()
 }
 
-/// A string, shared with [`TABLE`] when it is a common one. (A reference count instead
+/// A string, shared with `TABLE` when it is a common one. (A reference count instead
 /// of an index into the table: an index beside a pointer for the other strings would
 /// take 16 bytes.)
 #[derive(Clone)]
