@@ -287,6 +287,22 @@ pub fn read_error(key: &Key, error: &ReadError) -> Finding {
     }
 }
 
+/// The entries of directory `dir`, or `None` with its `io-error` finding pushed: the
+/// listing every walk of a store begins with.
+pub fn list_or_finding(
+    backend: &dyn Backend,
+    dir: &Key,
+    findings: &mut Vec<Finding>,
+) -> Option<Vec<crate::backend::Entry>> {
+    match backend.list(dir) {
+        Ok(entries) => Some(entries),
+        Err(error) => {
+            findings.push(io_finding(dir, &error));
+            None
+        }
+    }
+}
+
 /// An `io-error` finding for a path ([`ReadError::finding`]).
 pub fn io_finding(path: &Key, error: &ReadError) -> Finding {
     error.finding(path)

@@ -14,7 +14,7 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobEntry, Inventory, LayoutRoot, io_finding};
+use crate::store::{BlobEntry, Inventory, LayoutRoot, io_finding, list_or_finding};
 
 /// Lists `blobs/` of `layout`. Returns `None` (with a finding) when there is no directory.
 pub fn inventory(
@@ -47,12 +47,8 @@ pub fn inventory(
         }
     }
     let mut blobs = Vec::new();
-    let entries = match backend.list(&blobs_dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            findings.push(io_finding(&blobs_dir, &error));
-            return Some(Inventory::default());
-        }
+    let Some(entries) = list_or_finding(backend, &blobs_dir, findings) else {
+        return Some(Inventory::default());
     };
     for entry in entries {
         let path = blobs_dir.join(&entry.name);
@@ -90,12 +86,8 @@ fn algorithm_dir(
     blobs: &mut Vec<BlobEntry>,
     findings: &mut Vec<Finding>,
 ) {
-    let entries = match backend.list(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            findings.push(io_finding(dir, &error));
-            return;
-        }
+    let Some(entries) = list_or_finding(backend, dir, findings) else {
+        return;
     };
     for entry in entries {
         let path = dir.join(&entry.name);

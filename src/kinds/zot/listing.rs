@@ -38,7 +38,7 @@ use crate::hash;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, io_finding};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, list_or_finding};
 
 /// The content store of zot's storage refactor.
 pub const BLOBSTORE: &str = "_blobstore";
@@ -109,12 +109,8 @@ fn walk(
     repositories: &mut Vec<LayoutRoot>,
     findings: &mut Vec<Finding>,
 ) {
-    let entries = match backend.list(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            findings.push(io_finding(dir, &error));
-            return;
-        }
+    let Some(entries) = list_or_finding(backend, dir, findings) else {
+        return;
     };
     let named = |name: &str| {
         entries

@@ -22,7 +22,7 @@ use crate::backend::{Backend, Entry, EntryKind};
 use crate::finding::{Finding, Location};
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{Inventory, io_finding};
+use crate::store::{Inventory, list_or_finding};
 
 use super::links::{DigestLinks, Form, Under, digest_links};
 use super::root::RegistryRoot;
@@ -117,12 +117,8 @@ fn walk_repositories(
     findings: &mut Vec<Finding>,
 ) {
     let dir = repository_key(root, name);
-    let entries = match backend.list(&dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            findings.push(io_finding(&dir, &error));
-            return;
-        }
+    let Some(entries) = list_or_finding(backend, &dir, findings) else {
+        return;
     };
     let is_repository = entries
         .iter()
