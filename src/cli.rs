@@ -215,6 +215,15 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Print a shell's completion script (see the README for where each shell looks).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page as roff: `oci-audit man | man -l -`, or install it as
+    /// oci-audit.1 in a man1 directory.
+    Man,
     /// List every rule with its default severity, or explain one.
     Rules {
         /// Print what RULE checks, why, and the spec section.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, CoverageOption, OutputFormat, RulesFormat};
 use oci_audit::{Format, Rule, report};
@@ -41,6 +41,16 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None => list_rules(*format),
             };
             return Ok(write_stdout(&text));
+        }
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "oci-audit", &mut script);
+            return Ok(write_stdout(&String::from_utf8(script)?));
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            return Ok(write_stdout(&String::from_utf8(page)?));
         }
         Some(Command::History {
             state,

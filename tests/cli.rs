@@ -779,3 +779,76 @@ fn nightly_json_contract() {
         "every blob is hashed or trusted"
     );
 }
+
+/// `oci-audit completions bash`, loaded into a real bash, completes a flag and a
+/// subcommand; every other shell gets a script too.
+#[test]
+fn the_bash_completion_completes_flags_and_subcommands() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(out.stdout.contains("no-verify"), "{shell}");
+    }
+    let Some(bash) = crate::support::registry::program("bash") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("oci-audit.bash");
+    fs::write(&script, run(&["completions", "bash"]).stdout).unwrap();
+    // As bash calls a completion function: the command, the word, the word before.
+    let complete = |words: &str| {
+        let program = format!(
+            r#"source {script}
+function=$(complete -p oci-audit | sed -n 's/.*-F \([^ ]*\).*/\1/p')
+COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="{words}"; COMP_POINT=${{#COMP_LINE}}
+"$function" oci-audit "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+            script = script.display()
+        );
+        let out = std::process::Command::new(&bash)
+            .args(["--norc", "-c", &program])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("oci-audit --no-v").trim(), "--no-verify");
+    assert!(complete("oci-audit me").lines().any(|l| l == "merge"));
+}
+
+/// `oci-audit man` is a page `man -l` renders, naming the tool and its flags.
+#[test]
+fn the_man_page_renders() {
+    let out = run(&["man"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with(".ie") || out.stdout.contains(".TH oci-audit 1"));
+    let Some(man) = crate::support::registry::program("man") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("oci-audit.1");
+    fs::write(&page, &out.stdout).unwrap();
+    let rendered = std::process::Command::new(man)
+        .args(["-l", page.to_str().unwrap()])
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    for expected in ["oci-audit", "--no-verify", "--fail-on", "merge"] {
+        assert!(
+            text.contains(expected),
+            "{expected} not in the rendered page:\n{text}"
+        );
+    }
+}
