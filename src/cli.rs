@@ -41,12 +41,12 @@ pub struct Cli {
     /// Reads kept in flight: listing, links, documents and small blobs (default 32 on a
     /// local disk, 64 on object storage). They wait on the disk or the network, not on a
     /// core: a cold disk and a remote store answer faster with many queued.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024), allow_negative_numbers = true)]
     pub io_concurrency: Option<u16>,
 
     /// Object storage: how often a failed request (throttling, 5xx, a dropped connection)
     /// is retried, with backoff, before its key gets an io-error finding (default 10).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=100))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=100), allow_negative_numbers = true)]
     pub io_retries: Option<u16>,
 
     /// Output format.
@@ -58,7 +58,7 @@ pub struct Cli {
 
     /// Hashing threads, for large blobs that keep a core busy (0: one per core, or
     /// RAYON_NUM_THREADS). Reads that wait on the store have their own --io-concurrency.
-    #[arg(long, short = 'j', default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    #[arg(long, short = 'j', default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024), allow_negative_numbers = true)]
     pub threads: u16,
 
     /// Check connectivity and sizes only: do not re-hash layers and other non-document
@@ -112,12 +112,12 @@ pub struct Cli {
 
     /// With --state: every blob is re-hashed at least this often, the work spread over the
     /// runs of the window (30d, 7d, 12h; 0s hashes everything).
-    #[arg(long, default_value = "30d", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true, help_heading = "Nightly jobs")]
+    #[arg(long, default_value = "30d", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true, requires = "state", help_heading = "Nightly jobs")]
     pub reverify_after: std::time::Duration,
 
     /// With --state: at most this many bytes re-hashed in one run for being due (new and
     /// changed blobs are always hashed); what it leaves goes first next run.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true, help_heading = "Nightly jobs")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true, requires = "state", help_heading = "Nightly jobs")]
     pub hash_budget: Option<u64>,
 
     /// Write Prometheus metrics (text exposition format, for node_exporter's textfile
@@ -341,6 +341,11 @@ impl PolicyArgs {
 impl Cli {
     /// The library options these arguments ask for.
     pub fn options(&self) -> Result<Options> {
+        if self.policy.fail_on_new && self.policy.baseline.is_none() && self.state.is_none() {
+            bail!(
+                "--fail-on-new needs something to be new against: --baseline REPORT.json, or --state FILE (its previous run)"
+            );
+        }
         let policy = self.policy.policy()?;
         let open = OpenOptions {
             read_mode: if self.no_mmap {

@@ -70,6 +70,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             coverage,
             policy,
         }) => {
+            if policy.fail_on_new && policy.baseline.is_none() {
+                anyhow::bail!(
+                    "--fail-on-new needs something to be new against: --baseline REPORT.json"
+                );
+            }
             let baseline = policy.baseline()?;
             let policy = policy.policy()?;
             let mut merger = oci_audit::shard::merge::Merger::new();

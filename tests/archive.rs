@@ -1030,3 +1030,20 @@ fn diff_ids_that_are_not_digests_or_of_another_algorithm_are_said_so() {
     );
     finding(&report, "docker-digest-mismatch", "its name says");
 }
+
+/// An archive was read whole, once: nothing in it can change under the audit, so no
+/// finding is re-read after a settle time (a directory's findings are), and the report
+/// says none was confirmed.
+#[test]
+fn nothing_is_confirmed_or_waited_for_in_an_archive() {
+    let store = repo().join("corpus/layout/blob-digest-mismatch/store");
+    let whole = oci_audit::audit(&store, &options(), &NoProgress).unwrap();
+    assert!(
+        whole.stats.confirmed > 0,
+        "the directory's mismatch is re-checked"
+    );
+    let report = audit_bytes(&tar_of(&store)).unwrap();
+    assert_eq!(findings_json(&report), findings_json(&whole));
+    assert_eq!(report.stats.confirmed, 0);
+    assert_eq!(report.stats.changed, 0);
+}

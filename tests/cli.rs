@@ -852,3 +852,45 @@ fn the_man_page_renders() {
         );
     }
 }
+
+/// Options that mean nothing alone, and numbers out of range, are refused in words a
+/// person understands (exit 2), not taken silently or mistaken for a path.
+#[test]
+fn options_that_need_another_or_a_number_in_range_say_so() {
+    let layout = Layout::new();
+    let (manifest, size) = layout.image("amd64", b"layer");
+    layout.index_json(&[(&manifest, size, "latest")]);
+    let refused = |args: &[&str], says: &[&str]| {
+        let mut all = args.to_vec();
+        all.push(layout.arg());
+        let out = run(&all);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stdout);
+        for word in says {
+            assert!(out.stderr.contains(word), "{args:?}: {}", out.stderr);
+        }
+        assert!(!out.stderr.contains("'-- -"), "{args:?}: {}", out.stderr);
+    };
+    refused(&["--threads", "-1"], &["-1", "0..=1024"]);
+    refused(&["--io-concurrency", "-3"], &["-3", "1..=1024"]);
+    refused(&["--io-retries", "-1"], &["-1", "0..=100"]);
+    refused(&["--hash-budget", "1GiB"], &["--state"]);
+    refused(&["--reverify-after", "7d"], &["--state"]);
+    refused(&["--fail-on-new"], &["--baseline", "--state"]);
+    let merge = run(&["merge", "--fail-on-new", "part.json"]);
+    assert_eq!(merge.code, 2);
+    assert!(merge.stderr.contains("--baseline"), "{}", merge.stderr);
+    // With what they need, they run.
+    let ledger = tempfile::tempdir().unwrap();
+    let state = ledger.path().join("ledger.db");
+    let out = run(&[
+        "--state",
+        state.to_str().unwrap(),
+        "--reverify-after",
+        "7d",
+        "--hash-budget",
+        "1GiB",
+        "--fail-on-new",
+        layout.arg(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

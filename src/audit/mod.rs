@@ -125,8 +125,8 @@ pub fn audit_shard(
         for part in &mut parts {
             findings.append(&mut part.findings);
         }
-        confirm::confirm(
-            opened.backend,
+        confirm_live(
+            opened,
             &mut findings,
             crate::finding::Severity::Info,
             options.run.settle,
@@ -224,7 +224,7 @@ fn run(
         run: ledger.run(),
         credit_bytes: gathered.plan.as_ref().map_or(0, |plan| plan.credit),
     });
-    conclude(opened.backend, report, options, ledger, started)
+    conclude(opened, report, options, ledger, started)
 }
 
 /// What a run found before anything is assembled: each store's part, what the verify
@@ -361,10 +361,25 @@ fn pools(name: &str, options: &Options, backend: &dyn Backend) -> Result<Pools, 
     })
 }
 
+/// Confirms what a concurrent writer can produce (`confirm`), where something can still
+/// change: an image archive was read whole in one pass and cannot, so nothing is re-read
+/// and nothing waited for.
+fn confirm_live(
+    opened: Opened,
+    findings: &mut [Finding],
+    threshold: crate::finding::Severity,
+    settle: std::time::Duration,
+) -> confirm::Confirmed {
+    match opened.archive {
+        Some(_) => confirm::Confirmed::default(),
+        None => confirm::confirm(opened.backend, findings, threshold, settle),
+    }
+}
+
 /// Policy (overrides, skip list, one sort), confirmation of what a concurrent writer can
 /// produce, the baseline, and the elapsed time since `started`.
 fn conclude(
-    backend: &dyn Backend,
+    opened: Opened,
     mut report: Report,
     options: &Options,
     ledger: Option<(&Ledger, &StateOptions)>,
@@ -376,8 +391,8 @@ fn conclude(
         .apply(std::mem::take(&mut report.findings));
     let stats = &mut report.stats;
     stats.suppressed = suppressed;
-    let confirmed = confirm::confirm(
-        backend,
+    let confirmed = confirm_live(
+        opened,
         &mut findings,
         options.run.policy.fail_on,
         options.run.settle,
