@@ -1047,3 +1047,40 @@ fn nothing_is_confirmed_or_waited_for_in_an_archive() {
     assert_eq!(report.stats.confirmed, 0);
     assert_eq!(report.stats.changed, 0);
 }
+
+/// `oci-audit -` with a terminal on standard input refuses at once (exit 2) instead of
+/// waiting for a tar nobody will type. Run under a pseudo-terminal made by python's pty.
+#[test]
+fn a_terminal_on_standard_input_is_refused() {
+    let Some(python) = crate::support::registry::program("python3") else {
+        return;
+    };
+    let script = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-"])
+out, deadline = b"", time.time() + 20
+while time.time() < deadline:
+    if select.select([fd], [], [], 0.1)[0]:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            pass
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(os.waitstatus_to_exitcode(status))
+        print(out.decode(errors="replace"))
+        sys.exit(0)
+os.kill(pid, 9)
+print("still waiting")
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, crate::support::binary()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("2"), "{text}");
+    assert!(text.contains("standard input is a terminal"), "{text}");
+}

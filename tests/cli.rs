@@ -894,3 +894,19 @@ fn options_that_need_another_or_a_number_in_range_say_so() {
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// A ledger in a directory that does not exist is named as the user gave it, with the
+/// directory missing; not as the lock file beside it, which the user never named.
+#[test]
+fn a_ledger_in_a_missing_directory_names_the_directory() {
+    let layout = Layout::new();
+    let (manifest, size) = layout.image("amd64", b"layer");
+    layout.index_json(&[(&manifest, size, "latest")]);
+    let outside = tempfile::tempdir().unwrap();
+    let state = outside.path().join("missing/ledger.db");
+    let out = run(&["--state", state.to_str().unwrap(), layout.arg()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("ledger.db"), "{}", out.stderr);
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert!(!out.stderr.contains(".lock"), "{}", out.stderr);
+}

@@ -79,6 +79,12 @@ pub(super) fn with_backend<T>(
             run(Opened::from(&backend), &source.name())
         }
         Target::Stdin => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                // Nobody types a tar: waiting for one would wait forever.
+                return Err(Error::Archive(
+                    "-: standard input is a terminal; pipe an image archive into it (docker save app:1.0 | oci-audit -)".to_owned(),
+                ));
+            }
             let backend = open_archive(&Source::Stdin, options, progress)?;
             run(Opened::from(&backend), "-")
         }

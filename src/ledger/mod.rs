@@ -288,10 +288,24 @@ impl Ledger {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|error| LedgerError::Io {
-                path: lock_path.display().to_string(),
-                error,
-            })?;
+            .map_err(
+                |error| match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    // The lock file is ours; the directory the user named is what is missing.
+                    Some(dir) if error.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
+                        LedgerError::Io {
+                            path: shown.clone(),
+                            error: std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                format!("its directory {} does not exist", dir.display()),
+                            ),
+                        }
+                    }
+                    _ => LedgerError::Io {
+                        path: lock_path.display().to_string(),
+                        error,
+                    },
+                },
+            )?;
         lock_exclusive(&lock, path)?;
         let conn = open_connection(path).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
