@@ -15,7 +15,7 @@ use oci_audit::shard::Shard;
 use oci_audit::{Options, Override, Policy, Rule, Severity, Target};
 
 /// Audit OCI image storage (image layouts, directories of layouts, Docker Distribution
-/// roots such as /var/lib/registry) the way `git fsck`
+/// roots such as /var/lib/registry, zot roots, image archives) the way `git fsck`
 /// audits a repository: every blob re-hashed, every descriptor checked, nothing written.
 #[derive(Debug, Parser)]
 #[command(name = "oci-audit", version, args_conflicts_with_subcommands = true)]
@@ -26,9 +26,11 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The store to audit: an OCI image layout, a directory holding layouts, or a Docker
-    /// Distribution root (the registry's rootdirectory, or its docker/registry/v2); on
-    /// object storage, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX
+    /// The store to audit: an OCI image layout, a directory holding layouts, a Docker
+    /// Distribution root (the registry's rootdirectory, or its docker/registry/v2), a zot
+    /// root (see --zot); an image archive file (docker save, skopeo oci-archive: or
+    /// docker-archive:, plain, gzip or zstd), or - for one on standard input; on object
+    /// storage, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX
     /// (credentials and endpoint from the environment: AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; GOOGLE_*; AZURE_*).
     pub path: Option<PathBuf>,
@@ -176,8 +178,8 @@ pub struct PolicyArgs {
     pub skip_list: Option<PathBuf>,
 
     /// An earlier JSON report: every finding is marked new or known against it, and its
-    /// findings that are gone are listed as resolved. With --state and no --baseline, the
-    /// ledger's previous run is the baseline.
+    /// findings that are gone are listed as resolved. (An audit with a ledger and no
+    /// --baseline compares with the ledger's previous run.)
     #[arg(long, value_name = "REPORT.json", help_heading = "Nightly jobs")]
     pub baseline: Option<PathBuf>,
 

@@ -910,3 +910,16 @@ fn a_ledger_in_a_missing_directory_names_the_directory() {
     assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
     assert!(!out.stderr.contains(".lock"), "{}", out.stderr);
 }
+
+/// `--help` says what can be audited (archives, `-`, zot roots), and `merge --help` names
+/// no option merge does not take.
+#[test]
+fn help_names_every_kind_of_input_and_merge_help_no_foreign_option() {
+    let help = run(&["--help"]).stdout;
+    for word in ["image archive", "standard input", "zot", "s3://"] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+    let merge = run(&["merge", "--help"]).stdout;
+    assert!(merge.contains("--baseline"));
+    assert!(!merge.contains("--state"), "{merge}");
+}
