@@ -18,7 +18,11 @@ use oci_audit::{Options, Override, Policy, Rule, Severity, Target};
 /// roots such as /var/lib/registry, zot roots, image archives) the way `git fsck`
 /// audits a repository: every blob re-hashed, every descriptor checked, nothing written.
 #[derive(Debug, Parser)]
-#[command(name = "oci-audit", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "oci-audit",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("OCI_AUDIT_COMMIT"), ")"),
+    args_conflicts_with_subcommands = true
+)]
 #[command(
     after_help = "Exit status: 0 no findings at or above --fail-on, 1 findings at or above it, 2 the audit could not run."
 )]

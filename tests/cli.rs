@@ -923,3 +923,26 @@ fn help_names_every_kind_of_input_and_merge_help_no_foreign_option() {
     assert!(merge.contains("--baseline"));
     assert!(!merge.contains("--state"), "{merge}");
 }
+
+/// `--version` names the commit the binary was built from.
+#[test]
+fn the_version_names_the_commit() {
+    let out = run(&["--version"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("oci-audit "), "{}", out.stdout);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) => assert!(
+            out.stdout.contains(&format!("(commit {head})")),
+            "{}",
+            out.stdout
+        ),
+        None => assert!(out.stdout.contains("(commit unknown)"), "{}", out.stdout),
+    }
+}
