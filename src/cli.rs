@@ -39,6 +39,11 @@ pub struct Cli {
     /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; GOOGLE_*; AZURE_*).
     pub path: Option<PathBuf>,
 
+    /// Paths after the first (a shell glob, say): refused with a word on what to do
+    /// instead, rather than clap's "the subcommand cannot be used with PATH".
+    #[arg(hide = true)]
+    pub more_paths: Vec<PathBuf>,
+
     /// Audit the storage a registry's own config.yml names (its storage: section, with
     /// the registry's REGISTRY_STORAGE_* environment overrides): filesystem or s3.
     #[arg(long, value_name = "FILE", conflicts_with = "path")]
@@ -396,6 +401,12 @@ impl Cli {
 
     /// What to audit: PATH (a directory or a URL), or the storage --registry-config names.
     pub fn target(&self) -> Result<Option<Target>> {
+        if !self.more_paths.is_empty() {
+            bail!(
+                "oci-audit audits one PATH at a time, and {} were given: name the directory that holds them (every store below it is found and audited, in one report), or run oci-audit once per path",
+                self.more_paths.len() + 1
+            );
+        }
         if let Some(file) = &self.registry_config {
             return Ok(Some(Target::from_registry_config(file)?));
         }

@@ -946,3 +946,16 @@ fn the_version_names_the_commit() {
         None => assert!(out.stdout.contains("(commit unknown)"), "{}", out.stdout),
     }
 }
+
+/// Several paths (a shell glob) are refused in words that say what to do instead, not as
+/// a subcommand clap could not find.
+#[test]
+fn several_paths_are_refused_with_what_to_do_instead() {
+    let one = Layout::new();
+    let two = Layout::new();
+    let out = run(&[one.arg(), two.arg()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("one PATH at a time"), "{}", out.stderr);
+    assert!(out.stderr.contains("2 were given"), "{}", out.stderr);
+    assert!(!out.stderr.contains("subcommand"), "{}", out.stderr);
+}
