@@ -208,6 +208,12 @@ pub trait Lookup: Sync {
     fn is_accounted(&self, _digest: &Digest) -> bool {
         false
     }
+    /// Where blob `digest` is read from when that is another store's blob (a zot marker's
+    /// full copy, `_blobstore`'s copy of what the repository lacks): hashing it as a
+    /// document there spares that store's verify phase hashing it again.
+    fn elsewhere(&self, _digest: &Digest) -> Option<Key> {
+        None
+    }
 }
 
 /// A store's own inventory as its [`Lookup`].

@@ -13,6 +13,7 @@ use crate::check::document::{self, Context, Expect};
 use crate::check::documents::{hashed_flags, load_documents};
 use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
+use crate::hash::HashResult;
 use crate::kinds::detect::{any_kind, has, is_dir, is_image_index};
 use crate::kinds::{self, Kind, Look, Recognised, Store, Then};
 use crate::model::coverage::Coverage;
@@ -183,6 +184,9 @@ pub(crate) struct LayoutCheck {
     /// that does not parse, a descriptor whose type is unreadable), since then no blob can
     /// honestly be called unreferenced.
     pub(crate) reachable: Option<HashSet<Digest>>,
+    /// Documents read from another store's blob (see [`Lookup::elsewhere`]): its key, its
+    /// digest, and what hashing it found.
+    pub(crate) read_elsewhere: Vec<(Key, Digest, HashResult)>,
 }
 
 /// `oci-layout`, `index.json` (read as `index`), every document it reaches through
@@ -218,7 +222,14 @@ pub(crate) fn check_layout(
     let coverage = graph.coverage();
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
+    let read_elsewhere = docs
+        .iter()
+        .filter_map(|(digest, loaded)| {
+            Some((blobs.elsewhere(digest)?, digest.clone(), loaded.content?))
+        })
+        .collect();
     LayoutCheck {
+        read_elsewhere,
         hashed: hashed_flags(blobs.inventory(), &docs),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         bytes_hashed,

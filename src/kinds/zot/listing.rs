@@ -297,6 +297,11 @@ impl Lookup for ZotLookup<'_> {
     fn is_accounted(&self, digest: &Digest) -> bool {
         matches!(self.markers.get(digest), Some(Resolved::Lost))
     }
+
+    fn elsewhere(&self, digest: &Digest) -> Option<Key> {
+        let key = self.key_of(digest);
+        (key != self.repository.blob_key(digest)).then_some(key)
+    }
 }
 
 #[cfg(test)]

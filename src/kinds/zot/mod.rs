@@ -17,6 +17,7 @@ use crate::assemble::{BeforeVerify, StorePart};
 use crate::backend::{Backend, Entry};
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
+use crate::hash::HashResult;
 use crate::kinds::detect::Found;
 use crate::kinds::layout::is_layout;
 use crate::kinds::layout::listing as layout;
@@ -27,7 +28,7 @@ use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::model::time;
 use crate::rules::Rule;
-use crate::store::{Inventory, LayoutRoot, OwnBlobs, StoreKind};
+use crate::store::{BlobPaths, Inventory, LayoutRoot, OwnBlobs, StoreKind};
 
 /// The zot kind.
 pub struct Zot;
@@ -126,7 +127,7 @@ fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> St
     let copies = FullCopies::new(&pairs);
     let blobstore = zot.blobstore.as_ref().map(|root| (root, &listed[0].0));
     let repositories = &listed[usize::from(blobstore.is_some())..];
-    let audited: Vec<(LayoutAudit, Option<HashSet<Digest>>)> = zot
+    let audited: Vec<RepositoryAudit> = zot
         .repositories
         .par_iter()
         .zip(repositories)
@@ -150,8 +151,10 @@ fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> St
     let mut result: Vec<LayoutAudit> = Vec::with_capacity(listed.len());
     let mut listed = listed.into_iter();
     let blobstore_listed = zot.blobstore.as_ref().and_then(|_| listed.next());
+    let mut read_elsewhere = Vec::new();
     // The inventories move into the audits once nothing resolves through them any more.
-    for ((mut audit, reachable), (inventory, _)) in audited.into_iter().zip(listed) {
+    for ((mut audit, reachable, mut read), (inventory, _)) in audited.into_iter().zip(listed) {
+        read_elsewhere.append(&mut read);
         match (&mut named, reachable) {
             (Some(named), Some(reachable)) => named.extend(reachable),
             _ => named = None,
@@ -173,14 +176,57 @@ fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> St
     part.counters.uploads = uploads;
     part.counters.upload_bytes = upload_bytes;
     part.findings = findings;
+    mark_hashed_elsewhere(&mut result, read_elsewhere);
     for layout in result {
         layout.add_to(&mut part);
     }
     part
 }
 
+/// A repository's audit, every digest its graph names (`None` when that is not known for
+/// sure), and the documents it read from another layout's blob.
+type RepositoryAudit = (
+    LayoutAudit,
+    Option<HashSet<Digest>>,
+    Vec<(Key, Digest, HashResult)>,
+);
+
+/// Marks the blobs that repositories read as documents from another layout of the root
+/// (a marker's full copy, `_blobstore`'s copy of what a repository lacks) as hashed
+/// where they live, so that the verify phase does not hash them again.
+fn mark_hashed_elsewhere(layouts: &mut [LayoutAudit], read: Vec<(Key, Digest, HashResult)>) {
+    if read.is_empty() {
+        return;
+    }
+    let by_prefix: HashMap<Key, usize> = layouts
+        .iter()
+        .enumerate()
+        .map(|(i, audit)| (audit.layout.prefix.clone(), i))
+        .collect();
+    for (key, digest, result) in read {
+        // `<prefix>/blobs/<alg>/<encoded>`, or `blobs/<alg>/<encoded>` at the root.
+        let prefix = key
+            .parent()
+            .and_then(|dir| dir.parent())
+            .map(|blobs| blobs.parent().unwrap_or_default());
+        let Some(&i) = prefix.as_ref().and_then(|prefix| by_prefix.get(prefix)) else {
+            continue;
+        };
+        let audit = &mut layouts[i];
+        if audit.layout.blob_key(&digest) != key {
+            continue;
+        }
+        if let Some(position) = audit.inventory.position(&digest) {
+            if audit.hashed[position] == BeforeVerify::ToHash {
+                audit.hashed[position] = BeforeVerify::HashedAsDocument(result);
+            }
+        }
+    }
+}
+
 /// One repository: its blobs resolved across the root, then checked as a layout. Returns
-/// the audit and every digest its graph names (`None` when that is not known for sure).
+/// the audit, every digest its graph names (`None` when that is not known for sure), and
+/// the documents it read from another layout's blob.
 fn audit_repository(
     backend: &dyn Backend,
     repository: &LayoutRoot,
@@ -189,7 +235,7 @@ fn audit_repository(
     copies: &FullCopies,
     blobstore: Option<(&LayoutRoot, &Inventory)>,
     options: &CheckOptions,
-) -> (LayoutAudit, Option<HashSet<Digest>>) {
+) -> RepositoryAudit {
     let mut findings = listing_findings.to_vec();
     let markers: HashMap<Digest, Resolved> = copies.resolve(repository, inventory, &mut findings);
     let lookup = ZotLookup {
@@ -232,7 +278,7 @@ fn audit_repository(
         findings,
         bytes_hashed: checked.bytes_hashed,
     };
-    (audit, checked.reachable)
+    (audit, checked.reachable, checked.read_elsewhere)
 }
 
 /// `_blobstore`: its `oci-layout` and `index.json` (which names nothing), and the blobs no
