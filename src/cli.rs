@@ -213,6 +213,10 @@ pub enum Command {
         coverage: CoverageOption,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Write Prometheus metrics of the merged report to FILE, atomically, as an
+        /// unsharded audit's --metrics-file; also when the merge cannot be made.
+        #[arg(long, value_name = "FILE")]
+        metrics_file: Option<PathBuf>,
     },
     /// The last runs a ledger recorded: date, duration, bytes hashed, findings.
     History {

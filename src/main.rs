@@ -69,21 +69,21 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             format,
             coverage,
             policy,
+            metrics_file,
         }) => {
             if policy.fail_on_new && policy.baseline.is_none() {
                 anyhow::bail!(
                     "--fail-on-new needs something to be new against: --baseline REPORT.json"
                 );
             }
+            let started = SystemTime::now();
             let baseline = policy.baseline()?;
             let policy = policy.policy()?;
-            let mut merger = oci_audit::shard::merge::Merger::new();
-            for file in files {
-                let part = oci_audit::shard::Partial::read(file)?;
-                merger.add(&file.display().to_string(), part)?;
+            let (merged, store) = merge(files, &policy, baseline.as_ref());
+            if let Some(file) = metrics_file {
+                metrics::write(file, &store, None, merged.as_ref().ok(), started)?;
             }
-            let report = merger.finish(&policy, baseline.as_ref())?;
-            return Ok(emit(&report, *format, *coverage, &policy));
+            return Ok(emit(&merged?, *format, *coverage, &policy));
         }
         None => {}
     }
@@ -114,16 +114,43 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         oci_audit::audit_target(&target, &options, &oci_audit::NoProgress)
     };
     if let Some(file) = &cli.metrics_file {
+        let ledger = options.run.state.as_ref().map(|state| state.path.as_path());
         metrics::write(
             file,
             &target.display(),
-            &options,
+            ledger,
             audited.as_ref().ok(),
             started,
         )?;
     }
     let report = audited?;
     Ok(emit(&report, cli.format, cli.coverage, &options.run.policy))
+}
+
+/// The report `merge` makes of the partial results in `files`, and the store they name
+/// (for the metrics' label, also when the merge fails: the first part's, else its file).
+fn merge(
+    files: &[std::path::PathBuf],
+    policy: &oci_audit::Policy,
+    baseline: Option<&oci_audit::audit::Baseline>,
+) -> (anyhow::Result<oci_audit::Report>, String) {
+    let mut store = files
+        .first()
+        .map_or_else(String::new, |f| f.display().to_string());
+    let mut merger = oci_audit::shard::merge::Merger::new();
+    for (i, file) in files.iter().enumerate() {
+        let part = match oci_audit::shard::Partial::read(file) {
+            Ok(part) => part,
+            Err(error) => return (Err(error.into()), store),
+        };
+        if i == 0 {
+            store = part.name.clone();
+        }
+        if let Err(error) = merger.add(&file.display().to_string(), part) {
+            return (Err(error.into()), store);
+        }
+    }
+    (merger.finish(policy, baseline).map_err(Into::into), store)
 }
 
 /// Refuses a file the tool writes (`flag` names it) inside the audited tree: nothing is

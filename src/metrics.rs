@@ -7,16 +7,16 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
 
+use oci_audit::Report;
 use oci_audit::ledger::{self, unix_seconds};
 use oci_audit::report::metrics::{self, RunFacts};
-use oci_audit::{Options, Report};
 
 /// Writes the metrics of this run: the report's when the audit ran, else when it ran and
 /// when the last run that did ran (from the ledger, or the file written before).
 pub fn write(
     file: &Path,
     store: &str,
-    options: &Options,
+    ledger: Option<&Path>,
     report: Option<&Report>,
     started: SystemTime,
 ) -> Result<()> {
@@ -36,7 +36,7 @@ pub fn write(
             RunFacts {
                 started,
                 duration,
-                last_success: last_success(file, options),
+                last_success: last_success(file, ledger),
             },
         ),
     };
@@ -45,9 +45,9 @@ pub fn write(
 
 /// When the last run that completed an audit started, for a run that did not: from the
 /// ledger when there is one and it knows, else from the metrics file written before.
-fn last_success(file: &Path, options: &Options) -> Option<i64> {
-    let from_ledger = options.run.state.as_ref().and_then(|state| {
-        let runs = ledger::history(&state.path, 1000).ok()?;
+fn last_success(file: &Path, ledger: Option<&Path>) -> Option<i64> {
+    let from_ledger = ledger.and_then(|ledger| {
+        let runs = ledger::history(ledger, 1000).ok()?;
         runs.iter()
             .find(|run| matches!(run.exit_code, Some(0 | 1)))
             .map(|run| run.started)

@@ -357,3 +357,54 @@ fn shard_options_are_checked_before_the_audit() {
     );
     assert!(rule_ids(&serde_json::to_string(&written).unwrap()).is_empty());
 }
+
+/// `merge --metrics-file` writes the merged report's metrics, as an unsharded audit's
+/// `--metrics-file` does, and a failed run's when the parts cannot be merged.
+#[test]
+fn merge_writes_metrics_of_the_merged_report_and_of_a_failure() {
+    let store = repo().join("corpus/distribution/blob-digest-mismatch/store");
+    let dir = tempfile::tempdir().unwrap();
+    let parts = shards(&store, &[], 2, dir.path());
+    let merged_metrics = dir.path().join("merged.prom");
+    let merged = merge(
+        &parts,
+        &["--metrics-file", merged_metrics.to_str().unwrap()],
+    );
+    let whole_metrics = dir.path().join("whole.prom");
+    let whole = run(&[
+        "--metrics-file",
+        whole_metrics.to_str().unwrap(),
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    // The same samples but for the run's own times.
+    let samples = |file: &Path| -> Vec<String> {
+        fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| !l.contains("timestamp") && !l.contains("duration"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(samples(&merged_metrics), samples(&whole_metrics));
+    assert!(
+        samples(&merged_metrics)
+            .iter()
+            .any(|l| l.starts_with("oci_audit_run_success") && l.ends_with(" 1"))
+    );
+    // A shard missing: exit 2, and the metrics say the run failed.
+    let failed_metrics = dir.path().join("failed.prom");
+    let failed = merge(
+        &parts[..1],
+        &["--metrics-file", failed_metrics.to_str().unwrap()],
+    );
+    assert_eq!(failed.code, 2);
+    assert!(
+        samples(&failed_metrics)
+            .iter()
+            .any(|l| l.starts_with("oci_audit_run_success") && l.ends_with(" 0")),
+        "{:?}",
+        samples(&failed_metrics)
+    );
+}
