@@ -373,6 +373,7 @@ impl Cli {
             detect: DetectOptions {
                 cross_file_systems: self.cross_file_systems,
                 zot: self.zot,
+                registry: self.registry_config.is_some(),
             },
         };
         let check = CheckOptions {

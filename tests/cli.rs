@@ -959,3 +959,32 @@ fn several_paths_are_refused_with_what_to_do_instead() {
     assert!(out.stderr.contains("2 were given"), "{}", out.stderr);
     assert!(!out.stderr.contains("subcommand"), "{}", out.stderr);
 }
+
+/// A registry nothing has been pushed to yet, named by its config, is an empty registry:
+/// clean (exit 0), not "no store found".
+#[test]
+fn an_empty_registry_named_by_its_config_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    fs::create_dir(&root).unwrap();
+    let config = dir.path().join("config.yml");
+    fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "--format",
+        "json",
+        "--registry-config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["store"]["kind"], "distribution");
+    assert_eq!(report["stats"]["blobs"], 0);
+    assert!(report["findings"].as_array().unwrap().is_empty());
+}

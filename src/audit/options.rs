@@ -88,13 +88,14 @@ impl Options {
     /// agree on them for `merge` to assemble their parts.
     pub fn results(&self) -> String {
         format!(
-            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={}",
+            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={} registry={}",
             self.run.verify,
             self.check.untagged,
             crate::model::time::age_text(self.check.upload_max_age),
             self.check.max_document_size,
             self.open.detect.cross_file_systems,
             self.open.detect.zot,
+            self.open.detect.registry,
         )
     }
 }

@@ -33,6 +33,9 @@ pub struct DetectOptions {
     /// The audited root is a zot root, whatever it holds (a bucket of released zot
     /// carries no sign of zot but its 0-byte markers).
     pub zot: bool,
+    /// The audited root is a registry's rootdirectory (`--registry-config` says so): a
+    /// Distribution root, even before anything was pushed to it.
+    pub registry: bool,
 }
 
 /// Every store found under the audited root.
@@ -60,14 +63,19 @@ pub fn detect(look: &Look, name: &str, options: DetectOptions) -> Result<Found, 
         return Err(io_error(crate::backend::ReadError::NotRegular(stat.kind)));
     }
     let entries = backend.list(&root).map_err(io_error)?;
-    if options.zot {
+    let assumed = match (options.zot, options.registry) {
+        (true, _) => Some(StoreKind::Zot),
+        (false, true) => Some(StoreKind::Distribution),
+        (false, false) => None,
+    };
+    if let Some(assumed) = assumed {
         let mut findings = Vec::new();
-        let zot = KINDS
+        let store = KINDS
             .iter()
-            .find(|kind| kind.name() == StoreKind::Zot)
+            .find(|kind| kind.name() == assumed)
             .and_then(|kind| kind.assume(look, &root, &mut findings));
         return Ok(Found {
-            stores: zot.into_iter().collect(),
+            stores: store.into_iter().collect(),
             findings,
         });
     }

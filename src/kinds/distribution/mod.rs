@@ -65,6 +65,19 @@ impl Kind for Distribution {
         })
     }
 
+    /// A registry's rootdirectory (`--registry-config`): its `docker/registry/v2`, which
+    /// the registry makes at its first push; before that, an empty registry.
+    fn assume(
+        &self,
+        _look: &Look,
+        dir: &Key,
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Box<dyn Store>> {
+        Some(Box::new(RegistryRoot {
+            prefix: dir.join("docker/registry/v2"),
+        }))
+    }
+
     fn is_confirmable(&self, finding: &Finding) -> bool {
         recheck::is_confirmable(finding)
     }
