@@ -1,24 +1,30 @@
 //! Names the commit the binary is built from, for `oci-audit --version`: the short hash
 //! of HEAD in a git checkout, `unknown` elsewhere (a crate package, a tarball).
 
+use std::path::PathBuf;
 use std::process::Command;
 
+/// What `git ARGS` prints, trimmed, when it succeeds.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    (out.status.success() && !text.trim().is_empty()).then(|| text.trim().to_owned())
+}
+
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map(|hash| hash.trim().to_owned())
-        .filter(|hash| !hash.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=OCI_AUDIT_COMMIT={commit}");
-    // A new commit moves HEAD or the branch it names.
-    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
-        }
+    // A new commit moves HEAD (in this worktree's git directory) or the branch it names
+    // (in the repository's common one).
+    let git_dir = git(&["rev-parse", "--git-dir"]).map(PathBuf::from);
+    let common = git(&["rev-parse", "--git-common-dir"]).map(PathBuf::from);
+    let watched = [
+        git_dir.as_ref().map(|dir| dir.join("HEAD")),
+        common.as_ref().map(|dir| dir.join("refs/heads")),
+        common.as_ref().map(|dir| dir.join("packed-refs")),
+    ];
+    for path in watched.into_iter().flatten().filter(|path| path.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
     println!("cargo:rerun-if-changed=build.rs");
 }

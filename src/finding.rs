@@ -133,11 +133,16 @@ pub enum Cause {
         /// The repository that does not link it.
         repository: String,
     },
-    /// The evidence behind a finding of rule `was` at the same location changed during
-    /// the audit: this finding (`changed-during-audit`) replaces it.
+    /// The evidence behind a finding of rule `was` (and cause `was_cause`) at the same
+    /// location changed during the audit: this finding (`changed-during-audit`) replaces
+    /// it, and only it (a sibling at the same place, unlinked in another repository say,
+    /// stands).
     Changed {
         /// The rule of the finding it replaces.
         was: Rule,
+        /// That finding's cause.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        was_cause: Option<Box<Cause>>,
     },
 }
 

@@ -987,4 +987,10 @@ fn an_empty_registry_named_by_its_config_is_clean() {
     assert_eq!(report["store"]["kind"], "distribution");
     assert_eq!(report["stats"]["blobs"], 0);
     assert!(report["findings"].as_array().unwrap().is_empty());
+    // A rootdirectory that holds something but no registry (a wrong directory, say) is
+    // searched as any path is: no store there, exit 2.
+    fs::write(root.join("notes.txt"), "not a registry").unwrap();
+    let out = run(&["--registry-config", config.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("no store found"), "{}", out.stderr);
 }

@@ -74,7 +74,10 @@ fn changed(original: &Finding, what: &str) -> Finding {
         original.location.clone(),
         format!("{} no longer holds: {what}", original.rule.id()),
     )
-    .with_cause(Cause::Changed { was: original.rule });
+    .with_cause(Cause::Changed {
+        was: original.rule,
+        was_cause: original.cause.clone().map(Box::new),
+    });
     finding.expected = Some(format!("{}: {}", original.rule.id(), original.message));
     finding.found = Some(what.to_owned());
     finding

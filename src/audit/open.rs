@@ -31,15 +31,6 @@ impl<'a> From<&'a ArchiveBackend> for Opened<'a> {
     }
 }
 
-impl<'a> From<&'a dyn Backend> for Opened<'a> {
-    fn from(backend: &'a dyn Backend) -> Opened<'a> {
-        Opened {
-            backend,
-            archive: None,
-        }
-    }
-}
-
 impl<'a> From<&'a LocalFs> for Opened<'a> {
     fn from(backend: &'a LocalFs) -> Opened<'a> {
         Opened {
@@ -100,7 +91,11 @@ pub(super) fn with_backend<T>(
                 options.open.io_concurrency,
                 options.open.io_retries,
             )?;
-            run(Opened::from(&backend as &dyn Backend), &url.to_string())
+            let opened = Opened {
+                backend: &backend,
+                archive: None,
+            };
+            run(opened, &url.to_string())
         }
     }
 }

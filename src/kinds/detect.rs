@@ -33,8 +33,8 @@ pub struct DetectOptions {
     /// The audited root is a zot root, whatever it holds (a bucket of released zot
     /// carries no sign of zot but its 0-byte markers).
     pub zot: bool,
-    /// The audited root is a registry's rootdirectory (`--registry-config` says so): a
-    /// Distribution root, even before anything was pushed to it.
+    /// The audited root is a registry's rootdirectory (`--registry-config` says so): while
+    /// it is empty, an empty Distribution root (nothing pushed yet).
     pub registry: bool,
 }
 
@@ -63,7 +63,10 @@ pub fn detect(look: &Look, name: &str, options: DetectOptions) -> Result<Found, 
         return Err(io_error(crate::backend::ReadError::NotRegular(stat.kind)));
     }
     let entries = backend.list(&root).map_err(io_error)?;
-    let assumed = match (options.zot, options.registry) {
+    // A registry's rootdirectory is assumed only while it is empty (nothing pushed yet);
+    // once it holds anything, it is searched like any path, so a wrong directory still
+    // says that no store is there.
+    let assumed = match (options.zot, options.registry && entries.is_empty()) {
         (true, _) => Some(StoreKind::Zot),
         (false, true) => Some(StoreKind::Distribution),
         (false, false) => None,

@@ -87,8 +87,13 @@ pub struct Difference {
     pub why: &'static str,
 }
 
-/// A finding's identity, owned (see [`crate::finding::Identity`]).
-type OwnedIdentity = (Rule, Key, Option<Digest>, Option<crate::finding::Via>);
+/// A finding's identity, owned (see [`crate::finding::Identity`]), and its cause: findings
+/// of one identity that differ in cause (`changed-during-audit` from different rules,
+/// unlinked in different repositories) are different findings, whatever shard made them.
+type OwnedIdentity = (
+    (Rule, Key, Option<Digest>, Option<crate::finding::Via>),
+    Option<Cause>,
+);
 
 /// Parts folded in one at a time, so that merging N parts holds one part's report, the
 /// findings (one group per identity) and one listing entry per blob, not N reports.
@@ -172,7 +177,7 @@ impl Merger {
         let mut groups: HashMap<OwnedIdentity, Vec<Finding>> = HashMap::new();
         for finding in findings {
             groups
-                .entry(finding.identity().to_owned())
+                .entry((finding.identity().to_owned(), finding.cause.clone()))
                 .or_default()
                 .push(finding);
         }
@@ -363,20 +368,23 @@ impl Merger {
 }
 
 /// Drops a finding one shard saw stand when another saw it change (a
-/// `changed-during-audit` finding at the same place whose cause names its rule): the store
-/// moved under the audit, and the change is what is reported, as one run reports it.
+/// `changed-during-audit` finding at the same place whose cause names its rule and cause):
+/// the store moved under the audit, and the change is what is reported, as one run
+/// reports it.
 fn superseded(findings: &mut Vec<Finding>) {
-    let changed: HashSet<(Location, Rule)> = findings
+    let changed: HashSet<(Location, Rule, Option<Cause>)> = findings
         .iter()
         .filter_map(|f| match &f.cause {
-            Some(Cause::Changed { was }) => Some((f.location.clone(), *was)),
+            Some(Cause::Changed { was, was_cause }) => {
+                Some((f.location.clone(), *was, was_cause.as_deref().cloned()))
+            }
             _ => None,
         })
         .collect();
     if changed.is_empty() {
         return;
     }
-    findings.retain(|f| !changed.contains(&(f.location.clone(), f.rule)));
+    findings.retain(|f| !changed.contains(&(f.location.clone(), f.rule, f.cause.clone())));
 }
 
 #[cfg(test)]
@@ -428,6 +436,7 @@ mod tests {
         )
         .with_cause(Cause::Changed {
             was: Rule::DescriptorBlobMissing,
+            was_cause: None,
         });
         let elsewhere = finding(Rule::DescriptorBlobMissing, "blobs/sha256/b", "absent");
         let other_rule = finding(Rule::IoError, "blobs/sha256/a", "unreadable");
@@ -439,5 +448,39 @@ mod tests {
         ];
         superseded(&mut findings);
         assert_eq!(findings, [changed, elsewhere, other_rule]);
+    }
+
+    #[test]
+    fn only_the_finding_that_changed_is_superseded_not_its_sibling() {
+        // One config unlinked in two repositories: one finding each, at one place.
+        let unlinked = |repository: &str| {
+            finding(
+                Rule::RegistryReferenceUnlinked,
+                "blobs/sha256/c",
+                "config is not linked",
+            )
+            .with_cause(Cause::Unlinked {
+                repository: repository.to_owned(),
+            })
+        };
+        let mut merger = Merger::new();
+        // Shard 0 saw both stand; shard 1 saw a's link appear.
+        merger.fold_findings(0, vec![unlinked("a"), unlinked("b")]);
+        let changed = finding(Rule::ChangedDuringAudit, "blobs/sha256/c", "a links it now")
+            .with_cause(Cause::Changed {
+                was: Rule::RegistryReferenceUnlinked,
+                was_cause: Some(Box::new(Cause::Unlinked {
+                    repository: "a".to_owned(),
+                })),
+            });
+        merger.fold_findings(1, vec![changed.clone(), unlinked("b")]);
+        let mut findings: Vec<Finding> = merger
+            .findings
+            .into_values()
+            .flat_map(|(_, group)| group)
+            .collect();
+        superseded(&mut findings);
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        assert_eq!(findings, [changed, unlinked("b")]);
     }
 }

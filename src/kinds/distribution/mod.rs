@@ -65,8 +65,8 @@ impl Kind for Distribution {
         })
     }
 
-    /// A registry's rootdirectory (`--registry-config`): its `docker/registry/v2`, which
-    /// the registry makes at its first push; before that, an empty registry.
+    /// An empty registry's rootdirectory (`--registry-config`): its `docker/registry/v2`,
+    /// which the registry makes at its first push, is not there yet.
     fn assume(
         &self,
         _look: &Look,
