@@ -1084,3 +1084,35 @@ print("still waiting")
     assert_eq!(lines.next(), Some("2"), "{text}");
     assert!(text.contains("standard input is a terminal"), "{text}");
 }
+
+/// An archive's one shard (`--shard 0/1`, the only split an archive allows) merges into
+/// the report the archive's audit prints: nothing confirmed, since nothing was re-checked.
+#[test]
+fn an_archives_one_shard_merges_into_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("mismatch.tar");
+    std::fs::write(
+        &tar,
+        tar_of(&repo().join("corpus/layout/blob-digest-mismatch/store")),
+    )
+    .unwrap();
+    let part = dir.path().join("part.json");
+    let tar_arg = tar.to_str().unwrap();
+    let shard = run(&[
+        "--shard",
+        "0/1",
+        "--partial",
+        part.to_str().unwrap(),
+        tar_arg,
+    ]);
+    assert_eq!(shard.code, 0, "{}", shard.stderr);
+    let merged = run(&["merge", "--format", "json", part.to_str().unwrap()]);
+    let whole = run(&["--format", "json", tar_arg]);
+    assert_eq!(merged.code, whole.code);
+    assert_eq!(
+        strip_volatile(&merged.stdout),
+        strip_volatile(&whole.stdout)
+    );
+    let merged: Value = serde_json::from_str(&merged.stdout).unwrap();
+    assert_eq!(merged["stats"]["confirmed"], 0);
+}

@@ -140,6 +140,7 @@ pub fn audit_shard(
             shard,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             verified,
+            rechecked: opened.archive.is_none(),
             listed,
             findings,
             parts,

@@ -132,6 +132,10 @@ pub struct Partial {
     pub elapsed_ms: u64,
     /// What this shard's verify phase hashed.
     pub verified: Verified,
+    /// Whether the findings a concurrent writer can cause were re-checked (not in an
+    /// archive, which cannot change).
+    #[serde(default = "yes")]
+    pub rechecked: bool,
     /// Every blob this shard listed, in every store.
     pub listed: Vec<ListedBlob>,
     /// Every finding raw (confirmed at every severity, not sorted, no policy), each with
@@ -141,6 +145,10 @@ pub struct Partial {
     /// Each store's part of the metadata pass, the same in every shard (its findings are
     /// in `findings`).
     pub parts: Vec<StorePart>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A partial file that could not be written or read.
