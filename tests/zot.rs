@@ -172,3 +172,43 @@ fn a_marker_outside_a_zot_root_stays_a_size_mismatch() {
         ]
     );
 }
+
+/// A config a repository reads from `_blobstore` is hashed there once, as a document: a
+/// flipped byte in it is one `blob-digest-mismatch` at its `_blobstore` key (the verify
+/// phase, which no longer hashes it again, adds none), and the run fails.
+#[test]
+fn a_corrupt_blobstore_document_read_through_a_repository_is_one_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    copy_tree(&repo().join("corpus/zot/clean-remote/store"), &root);
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("library/app/index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest_hex = manifest.strip_prefix("sha256:").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(root.join("library/app/blobs/sha256").join(manifest_hex)).unwrap(),
+    )
+    .unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap();
+    let config_hex = config.strip_prefix("sha256:").unwrap();
+    let config_path = root.join("_blobstore/blobs/sha256").join(config_hex);
+    let mut bytes = fs::read(&config_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x20;
+    fs::write(&config_path, bytes).unwrap();
+
+    let out = run(&["--format", "json", root.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let mismatches: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "blob-digest-mismatch")
+        .collect();
+    assert_eq!(mismatches.len(), 1, "{:#}", report["findings"]);
+    assert_eq!(
+        mismatches[0]["location"]["path"],
+        format!("_blobstore/blobs/sha256/{config_hex}")
+    );
+}

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::finding::Finding;
 use crate::kinds::{KINDS, Look, Store, Then};
 use crate::model::key::Key;
-use crate::store::{StoreKind, io_finding};
+use crate::store::StoreKind;
 
 /// The walk stops this deep, whatever the tree holds.
 const MAX_DEPTH: usize = 64;
@@ -197,14 +197,14 @@ impl Walk<'_> {
                     Ok(stat) if device(&stat.version) != self.device => continue,
                     Ok(_) => {}
                     Err(error) => {
-                        self.found.findings.push(io_finding(&key, &error));
+                        self.found.findings.push(error.finding(&key));
                         continue;
                     }
                 }
             }
             match backend.list(&key) {
                 Ok(entries) => self.visit(&key, &entries, depth + 1),
-                Err(error) => self.found.findings.push(io_finding(&key, &error)),
+                Err(error) => self.found.findings.push(error.finding(&key)),
             }
         }
     }

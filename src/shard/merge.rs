@@ -381,19 +381,26 @@ impl Merger {
 /// the store moved under the audit, and the change is what is reported, as one run
 /// reports it.
 fn superseded(findings: &mut Vec<Finding>) {
-    let changed: HashSet<(Location, Rule, Option<Cause>)> = findings
-        .iter()
-        .filter_map(|f| match &f.cause {
-            Some(Cause::Changed { was, was_cause }) => {
-                Some((f.location.clone(), *was, was_cause.as_deref().cloned()))
-            }
-            _ => None,
-        })
-        .collect();
-    if changed.is_empty() {
-        return;
-    }
-    findings.retain(|f| !changed.contains(&(f.location.clone(), f.rule, f.cause.clone())));
+    let gone: Vec<bool> = {
+        let changed: HashSet<(&Location, Rule, Option<&Cause>)> = findings
+            .iter()
+            .filter_map(|f| match &f.cause {
+                Some(Cause::Changed { was, was_cause }) => {
+                    Some((&f.location, *was, was_cause.as_deref()))
+                }
+                _ => None,
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        findings
+            .iter()
+            .map(|f| changed.contains(&(&f.location, f.rule, f.cause.as_ref())))
+            .collect()
+    };
+    let mut gone = gone.into_iter();
+    findings.retain(|_| !gone.next().unwrap_or(false));
 }
 
 #[cfg(test)]

@@ -283,13 +283,13 @@ pub fn presence(backend: &dyn Backend, key: &Key) -> Presence {
 }
 
 /// An `io-error` finding. Entries refused for their kind (symlink, FIFO, device) say
-/// what they are; other errors are the backend's ([`io_finding`]).
+/// what they are; other errors are the backend's ([`ReadError::finding`]).
 pub fn read_error(key: &Key, error: &ReadError) -> Finding {
     match error {
         ReadError::NotRegular(_) => {
             Finding::new(Rule::IoError, Location::path(key), error.to_string())
         }
-        _ => io_finding(key, error),
+        _ => error.finding(key),
     }
 }
 
@@ -303,13 +303,8 @@ pub fn list_or_finding(
     match backend.list(dir) {
         Ok(entries) => Some(entries),
         Err(error) => {
-            findings.push(io_finding(dir, &error));
+            findings.push(error.finding(dir));
             None
         }
     }
-}
-
-/// An `io-error` finding for a path ([`ReadError::finding`]).
-pub fn io_finding(path: &Key, error: &ReadError) -> Finding {
-    error.finding(path)
 }

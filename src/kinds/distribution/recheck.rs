@@ -88,12 +88,29 @@ pub(super) fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String
     }
 }
 
+/// Why a link holds no digest now.
+enum NoDigest {
+    /// The link file is gone.
+    Absent,
+    /// It cannot be read, or does not hold one digest: why.
+    Unusable(String),
+}
+
+impl std::fmt::Display for NoDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoDigest::Absent => f.write_str("absent"),
+            NoDigest::Unusable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The digest a link file holds now, or why not.
-fn link_now(backend: &dyn Backend, key: &Key) -> Result<Digest, String> {
+fn link_now(backend: &dyn Backend, key: &Key) -> Result<Digest, NoDigest> {
     match backend.read_small(key, MAX_LINK) {
-        Ok(bytes) => parse_link(&bytes),
-        Err(error) if error.is_not_found() => Err("absent".to_owned()),
-        Err(error) => Err(error.to_string()),
+        Ok(bytes) => parse_link(&bytes).map_err(NoDigest::Unusable),
+        Err(error) if error.is_not_found() => Err(NoDigest::Absent),
+        Err(error) => Err(NoDigest::Unusable(error.to_string())),
     }
 }
 
@@ -110,11 +127,11 @@ fn recheck_link(backend: &dyn Backend, finding: &Finding) -> Option<String> {
         Ok(digest) => Some(format!(
             "the link holds {digest} now (written during the audit)"
         )),
-        Err(why) if why == "absent" && !was_absent => {
+        Err(NoDigest::Absent) if !was_absent => {
             // Gone: for a tag's current link, is the whole tag gone (deleted)?
             Some("the link is gone (removed during the audit)".into())
         }
-        Err(why) if why == "absent" => {
+        Err(NoDigest::Absent) => {
             let tag = tag_dir(key)?;
             match presence(backend, &tag) {
                 Presence::Absent => Some("the tag is gone (deleted during the audit)".into()),

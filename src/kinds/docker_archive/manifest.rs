@@ -22,7 +22,6 @@ use crate::model::digest::{Algorithm, Digest};
 use crate::model::key::Key;
 use crate::model::platform::Platform;
 use crate::rules::Rule;
-use crate::store::io_finding;
 
 /// What the Docker view found.
 #[derive(Debug, Default)]
@@ -60,7 +59,7 @@ pub(super) fn read_json(
     let bytes = match archive.read_small(key, max) {
         Ok(bytes) => bytes,
         Err(error) => {
-            audit.findings.push(io_finding(key, &error));
+            audit.findings.push(error.finding(key));
             return None;
         }
     };

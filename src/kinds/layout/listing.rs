@@ -14,7 +14,7 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobEntry, Inventory, LayoutRoot, io_finding, list_or_finding};
+use crate::store::{BlobEntry, Inventory, LayoutRoot, list_or_finding};
 
 /// Lists `blobs/` of `layout`. Returns `None` (with a finding) when there is no directory.
 pub fn inventory(
@@ -42,7 +42,7 @@ pub fn inventory(
             return None;
         }
         Err(error) => {
-            findings.push(io_finding(&blobs_dir, &error));
+            findings.push(error.finding(&blobs_dir));
             return None;
         }
     }
@@ -55,7 +55,7 @@ pub fn inventory(
         let kind = match &entry.stat {
             Ok(stat) => stat.kind,
             Err(error) => {
-                findings.push(io_finding(&path, error));
+                findings.push(error.finding(&path));
                 continue;
             }
         };
@@ -94,7 +94,7 @@ fn algorithm_dir(
         let stat = match &entry.stat {
             Ok(stat) => stat,
             Err(error) => {
-                findings.push(io_finding(&path, error));
+                findings.push(error.finding(&path));
                 continue;
             }
         };

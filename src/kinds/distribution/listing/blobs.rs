@@ -23,7 +23,7 @@ use crate::finding::{Cause, Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
-use crate::store::{BlobEntry, Inventory, io_finding};
+use crate::store::{BlobEntry, Inventory};
 
 use super::root::RegistryRoot;
 
@@ -47,7 +47,7 @@ pub fn inventory(
         Ok(entries) => entries,
         Err(error) if error.is_not_found() => return Inventory::default(),
         Err(error) => {
-            findings.push(io_finding(&blobs, &error));
+            findings.push(error.finding(&blobs));
             return Inventory::default();
         }
     };
@@ -91,7 +91,7 @@ fn shards(
         let shard_entries = match backend.list(&alg_key) {
             Ok(entries) => entries,
             Err(error) => {
-                findings.push(io_finding(&alg_key, &error));
+                findings.push(error.finding(&alg_key));
                 continue;
             }
         };
@@ -127,7 +127,7 @@ fn is_directory(entry: &Entry, key: &Key, findings: &mut Vec<Finding>) -> bool {
             false
         }
         Err(error) => {
-            findings.push(io_finding(key, error));
+            findings.push(error.finding(key));
             false
         }
     }
@@ -153,7 +153,7 @@ fn shard_blobs(
     let walked = match backend.walk(dir, 2) {
         Ok(walked) => walked,
         Err(error) => {
-            findings.push(io_finding(dir, &error));
+            findings.push(error.finding(dir));
             return Vec::new();
         }
     };
@@ -202,7 +202,7 @@ fn blob_entry(
             return None;
         }
         Some(Err(error)) => {
-            findings.push(io_finding(display, error));
+            findings.push(error.finding(display));
             return None;
         }
         _ => {}
@@ -288,7 +288,7 @@ fn blob_data(
             None
         }
         Some(Err(error)) => {
-            findings.push(io_finding(&display, error).with_digest(&digest));
+            findings.push(error.finding(&display).with_digest(&digest));
             None
         }
         Some(Ok(stat)) if stat.kind == EntryKind::File => Some(BlobEntry {

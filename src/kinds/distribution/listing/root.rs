@@ -14,7 +14,7 @@ use crate::backend::{Backend, Entry};
 use crate::finding::Finding;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
-use crate::store::{BlobPaths, io_finding};
+use crate::store::BlobPaths;
 
 /// The `docker/registry/v2` directory of the audited tree.
 #[derive(Clone, Debug)]
@@ -55,7 +55,7 @@ pub(super) fn list_optional(
         Ok(entries) => entries,
         Err(error) if error.is_not_found() => Vec::new(),
         Err(error) => {
-            findings.push(io_finding(dir, &error));
+            findings.push(error.finding(dir));
             Vec::new()
         }
     }
