@@ -188,6 +188,7 @@ pub fn assemble(
             kind,
             path,
             reclaimable_total: total,
+            not_checked: kind.not_checked().map(str::to_owned),
         });
     }
     let kind = tree_kind(&stores);
@@ -219,6 +220,7 @@ pub fn assemble(
         baseline: None,
         resolved: None,
         ledger: None,
+        incomplete: None,
     }
 }
 
@@ -231,7 +233,7 @@ fn tree_kind(stores: &[FoundStore]) -> StoreKind {
         return StoreKind::DockerArchive;
     }
     match stores {
-        [only] if only.kind == StoreKind::Distribution || only.kind == StoreKind::Zot => only.kind,
+        [only] if only.kind.is_registry() => only.kind,
         [only] if only.kind == StoreKind::OciLayout && only.path.is_empty() => StoreKind::OciLayout,
         _ if kinds().all(|k| k == StoreKind::OciLayout) => StoreKind::OciLayouts,
         _ => StoreKind::Mixed,

@@ -36,7 +36,11 @@ pub struct Cli {
     /// docker-archive:, plain, gzip or zstd), or - for one on standard input; on object
     /// storage, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX
     /// (credentials and endpoint from the environment: AWS_ACCESS_KEY_ID,
-    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; GOOGLE_*; AZURE_*).
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; GOOGLE_*; AZURE_*); a registry
+    /// over HTTP, https://HOST[:PORT]/ (every repository), https://HOST/NAME,
+    /// https://HOST/NAME:TAG or https://HOST/NAME@DIGEST (http:// only when written so;
+    /// docker://HOST/NAME[:TAG] as skopeo writes it; credentials as docker and podman
+    /// find them: REGISTRY_AUTH_FILE, auth.json, ~/.docker/config.json, helpers).
     pub path: Option<PathBuf>,
 
     /// Paths after the first (a shell glob, say): refused with a word on what to do
@@ -55,10 +59,21 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024), allow_negative_numbers = true)]
     pub io_concurrency: Option<u16>,
 
-    /// Object storage: how often a failed request (throttling, 5xx, a dropped connection)
-    /// is retried, with backoff, before its key gets an io-error finding (default 10).
+    /// Object storage and registries: how often a failed request (throttling, 5xx, a
+    /// dropped connection) is retried, with backoff, before its key gets a finding
+    /// (default 10 on object storage, 4 on a registry; Retry-After is obeyed).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=100), allow_negative_numbers = true)]
     pub io_retries: Option<u16>,
+
+    /// A registry over HTTPS: a PEM file of certificate authorities to trust beside the
+    /// system's (a private CA).
+    #[arg(long, value_name = "FILE", help_heading = "Registries over HTTP")]
+    pub ca_file: Option<PathBuf>,
+
+    /// A registry over HTTP (https://HOST/): the repositories to audit, one a line, where
+    /// its catalog is refused (Docker Hub, GHCR).
+    #[arg(long, value_name = "FILE", help_heading = "Registries over HTTP")]
+    pub repositories: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -375,6 +390,8 @@ impl Cli {
                 zot: self.zot,
                 registry: self.registry_config.is_some(),
             },
+            ca_file: self.ca_file.clone(),
+            repositories: self.repositories.clone(),
         };
         let check = CheckOptions {
             max_document_size: self.max_document_size,

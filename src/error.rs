@@ -30,6 +30,11 @@ pub enum Error {
     #[cfg(feature = "object-store")]
     #[error(transparent)]
     Open(#[from] crate::backend::object::OpenError),
+    /// The registry could not be opened (credentials, connection, certificate,
+    /// authentication, a refused catalog).
+    #[cfg(feature = "registry-api")]
+    #[error(transparent)]
+    Registry(#[from] crate::backend::http::OpenError),
     /// Nothing under the path is a store.
     #[error(
         "{path}: no store found: looked at any depth, on this file system, for OCI image \

@@ -194,10 +194,13 @@ fn emit(
             return ExitCode::from(2);
         }
     }
-    if report.exit_code(policy) == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    if let Some(why) = &report.incomplete {
+        eprintln!("oci-audit: error: the audit is incomplete: {why}");
+    }
+    match report.exit_code(policy) {
+        0 => ExitCode::SUCCESS,
+        1 => ExitCode::from(1),
+        _ => ExitCode::from(2),
     }
 }
 

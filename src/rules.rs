@@ -254,6 +254,18 @@ rules! {
     RegistryManifestSchema1 = "registry-manifest-schema1", Warning, "distribution docs: deprecated schema1; distribution v3 (#4358)",
         summary: "a linked manifest is Docker schema 1 (deprecated)",
         why: "Schema 1 was deprecated in 2017 and distribution 3, containerd 2 and Docker 28 refuse it. Images still stored this way cannot be pulled by current clients; re-push them as schema 2 or OCI.";
+    /// A registry's `Docker-Content-Digest` names another digest than the one asked for.
+    HttpDigestHeaderMismatch = "http-digest-header-mismatch", Error, "distribution-spec § Pulling manifests (Docker-Content-Digest)",
+        summary: "a registry's Docker-Content-Digest header names another digest than the content asked for by digest",
+        why: "\"If a Docker-Content-Digest header is returned, the client SHOULD verify that it matches the digest of the content\" and clients that pin by the header (docker pull, containerd) pin the wrong image or refuse it. A proxy or cache that rewrites answers, or a registry serving one manifest under another's digest, does this; fix or bypass it.";
+    /// A tag a registry lists but cannot serve.
+    HttpTagUnresolvable = "http-tag-unresolvable", Error, "distribution-spec § Content discovery (tags/list), § Pulling manifests",
+        summary: "a tag the registry's tag list names answers 404 to its manifest request",
+        why: "The tag list says the tag exists, yet pulling it fails with MANIFEST_UNKNOWN: its manifest was deleted while the tag stayed (on a Distribution root, a current link to a revision or blob that is gone). Every pull of the tag fails; re-push it or delete the tag.";
+    /// An answer that kept failing.
+    HttpRequestFailed = "http-request-failed", Error, "(tool) distribution-spec § Error codes",
+        summary: "a registry request kept failing (5xx, 429 or a dropped connection) after every retry",
+        why: "What the registry will not serve cannot be audited, and clients pulling it meet the same failure. The finding names the URL and the last answer; the audit goes on without it. A 403 on one repository is also reported so: the credentials do not reach it.";
     /// A member whose name, or link target, would land outside the extraction directory.
     ArchiveMemberUnsafe = "archive-member-unsafe", Error, "POSIX pax/ustar; moby pkg/archive (breakoutError), Go filepath.IsLocal",
         summary: "an archive member's name is absolute or holds .., or a link member points outside the archive",

@@ -38,6 +38,9 @@ pub enum Target {
     Local(PathBuf),
     /// An image archive on standard input (`-`).
     Stdin,
+    /// A registry reached over its distribution API, and what of it to audit.
+    #[cfg(feature = "registry-api")]
+    Registry(crate::model::address::RegistryAddress),
     /// A bucket or container, under a prefix.
     #[cfg(feature = "object-store")]
     Object {
@@ -56,9 +59,15 @@ pub enum TargetError {
         "{0}: object storage (s3://, gs://, az://) needs oci-audit built with the object-store feature"
     )]
     NoObjectStore(String),
+    /// A registry address that names nothing a registry can serve.
+    #[error("{0}")]
+    BadAddress(String),
+    /// A registry address in a build without the client.
+    #[error("{0}: registries over HTTP need oci-audit built with the registry-api feature")]
+    NoRegistryApi(String),
     /// A URL that names no bucket.
     #[error(
-        "{0}: not a store address (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX)"
+        "{0}: not a store address (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX, or a registry's https://HOST/NAME[:TAG])"
     )]
     BadUrl(String),
     /// The registry configuration could not be read.
@@ -81,6 +90,16 @@ impl Target {
         let Some(text) = argument.to_str().filter(|t| t.contains("://")) else {
             return Ok(Target::Local(PathBuf::from(argument)));
         };
+        if let Some(address) = crate::model::address::RegistryAddress::parse(text) {
+            #[cfg(feature = "registry-api")]
+            return address
+                .map(Target::Registry)
+                .map_err(|e| TargetError::BadAddress(e.to_string()));
+            #[cfg(not(feature = "registry-api"))]
+            return Err(TargetError::NoRegistryApi(
+                address.map_or_else(|e| e.address, |a| a.to_string()),
+            ));
+        }
         #[cfg(feature = "object-store")]
         {
             ObjectUrl::parse(text)
@@ -110,6 +129,8 @@ impl Target {
         match self {
             Target::Local(path) => path.display().to_string(),
             Target::Stdin => "-".to_owned(),
+            #[cfg(feature = "registry-api")]
+            Target::Registry(address) => address.to_string(),
             #[cfg(feature = "object-store")]
             Target::Object { url, .. } => url.to_string(),
         }
@@ -120,6 +141,8 @@ impl Target {
         match self {
             Target::Local(path) => Some(path),
             Target::Stdin => None,
+            #[cfg(feature = "registry-api")]
+            Target::Registry(_) => None,
             #[cfg(feature = "object-store")]
             Target::Object { .. } => None,
         }
@@ -268,8 +291,19 @@ mod tests {
             Ok(Target::Local(_))
         ));
         assert!(matches!(
-            Target::parse(OsStr::new("http://example/x")),
+            Target::parse(OsStr::new("ftp://example/x")),
             Err(TargetError::BadUrl(_) | TargetError::NoObjectStore(_))
         ));
+        #[cfg(feature = "registry-api")]
+        {
+            assert!(matches!(
+                Target::parse(OsStr::new("http://127.0.0.1:5000/team/app:v1")),
+                Ok(Target::Registry(_))
+            ));
+            assert!(matches!(
+                Target::parse(OsStr::new("https://r.example/App")),
+                Err(TargetError::BadAddress(_))
+            ));
+        }
     }
 }

@@ -26,6 +26,18 @@ pub(crate) struct Case {
 /// Rules that no committed store can show, each with the test that covers it instead.
 const NOT_IN_CORPUS: &[(&str, &str)] = &[
     (
+        "http-digest-header-mismatch",
+        "tests/registry_api.rs::a_digest_header_that_names_other_content_is_a_finding (a proxy rewrites it; a store on disk has no headers)",
+    ),
+    (
+        "http-tag-unresolvable",
+        "tests/registry_api.rs::faults_made_on_disk_show_over_http_as_on_disk (a registry serving the root)",
+    ),
+    (
+        "http-request-failed",
+        "tests/registry_api.rs::retries_rate_limits_and_failures_through_a_proxy",
+    ),
+    (
         "archive-member-unsafe",
         "tests/archive.rs::unsafe_names_links_devices_and_duplicates_are_findings_and_the_rest_is_audited (git cannot hold a tar's member names)",
     ),

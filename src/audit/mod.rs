@@ -215,6 +215,7 @@ fn run(
     let started = Instant::now();
     let gathered = gather(opened, name, options, progress, ledger, now)?;
     let mut report = assemble(name, gathered.parts, gathered.verified, gathered.findings);
+    report.incomplete = opened.api.and_then(|api| api.incomplete());
     if let Some(plan) = &gathered.plan {
         report.stats.blobs_trusted = plan.trusted_blobs;
         report.stats.bytes_trusted = plan.trusted_bytes;
@@ -250,13 +251,18 @@ fn gather(
     ledger: Option<(&Ledger, &StateOptions)>,
     now: SystemTime,
 ) -> Result<RunParts, Error> {
-    let Opened { backend, archive } = opened;
+    let Opened {
+        backend,
+        archive,
+        api,
+    } = opened;
     let found = find_stores(opened, name, options)?;
     let mut findings = found.findings;
     let pools = pools(name, options, backend)?;
     let cx = Context {
         backend,
         members: archive.map(|a| a as &dyn MemberIndex),
+        api,
         options: options.check,
     };
     let mut parts: Vec<StorePart> = pools.io.install(|| {
@@ -323,6 +329,7 @@ fn find_stores(opened: Opened, name: &str, options: &Options) -> Result<detect::
     let look = Look {
         backend: opened.backend,
         members: opened.archive.map(|a| a as &dyn MemberIndex),
+        api: opened.api,
     };
     let framing = opened
         .archive

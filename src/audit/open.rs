@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::audit::{Options, Progress};
+use crate::backend::api::RegistryApi;
 use crate::backend::archive::ArchiveBackend;
 use crate::backend::archive::reader::{self, ReadOptions, Source};
 use crate::backend::local::LocalFs;
@@ -20,6 +21,8 @@ pub struct Opened<'a> {
     pub backend: &'a dyn Backend,
     /// The archive, when the backend is one.
     pub archive: Option<&'a ArchiveBackend>,
+    /// The registry's distribution API, when the backend reaches a registry over HTTP.
+    pub api: Option<&'a dyn RegistryApi>,
 }
 
 impl<'a> From<&'a ArchiveBackend> for Opened<'a> {
@@ -27,6 +30,7 @@ impl<'a> From<&'a ArchiveBackend> for Opened<'a> {
         Opened {
             backend: archive,
             archive: Some(archive),
+            api: None,
         }
     }
 }
@@ -36,9 +40,20 @@ impl<'a> From<&'a LocalFs> for Opened<'a> {
         Opened {
             backend,
             archive: None,
+            api: None,
         }
     }
 }
+
+/// Requests in flight to a registry over HTTP unless `--io-concurrency` says otherwise.
+#[cfg(feature = "registry-api")]
+const HTTP_CONCURRENCY: usize = 16;
+/// Retries of a registry's transient failure unless `--io-retries` says otherwise.
+#[cfg(feature = "registry-api")]
+const HTTP_RETRIES: usize = 4;
+/// Manifest GETs left unspent on a registry that meters pulls.
+#[cfg(feature = "registry-api")]
+const RATE_LIMIT_RESERVE: u64 = 10;
 
 /// The local directory `path` as a backend, and the name it is reported under.
 pub(super) fn open_local(path: &Path, options: &Options) -> Result<(LocalFs, String), Error> {
@@ -94,8 +109,32 @@ pub(super) fn with_backend<T>(
             let opened = Opened {
                 backend: &backend,
                 archive: None,
+                api: None,
             };
             run(opened, &url.to_string())
+        }
+        #[cfg(feature = "registry-api")]
+        Target::Registry(address) => {
+            let backend = crate::backend::http::HttpRegistry::open(
+                address,
+                &crate::backend::http::HttpOptions {
+                    connections: options
+                        .open
+                        .io_concurrency
+                        .unwrap_or(HTTP_CONCURRENCY)
+                        .max(1),
+                    retries: options.open.io_retries.unwrap_or(HTTP_RETRIES),
+                    ca_file: options.open.ca_file.clone(),
+                    repositories_file: options.open.repositories.clone(),
+                    rate_limit_reserve: RATE_LIMIT_RESERVE,
+                },
+            )?;
+            let opened = Opened {
+                backend: &backend,
+                archive: None,
+                api: Some(&backend),
+            };
+            run(opened, &address.to_string())
         }
     }
 }

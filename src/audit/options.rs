@@ -5,6 +5,7 @@
 //! purposes: [`Options::results`], which shards must agree on, and the ledger's record of
 //! a run.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::audit::StateOptions;
@@ -28,7 +29,7 @@ pub struct Options {
 }
 
 /// How what the user named is opened, read and searched: the backend's settings.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     /// `read` or `mmap`.
     pub read_mode: ReadMode,
@@ -39,6 +40,11 @@ pub struct OpenOptions {
     pub io_retries: Option<usize>,
     /// How stores are looked for under the audited path.
     pub detect: DetectOptions,
+    /// A registry over HTTP: extra certificate authorities (`--ca-file`).
+    pub ca_file: Option<PathBuf>,
+    /// A registry over HTTP: the repositories to audit where its catalog is refused
+    /// (`--repositories`).
+    pub repositories: Option<PathBuf>,
 }
 
 /// What a run needs beyond the checks: hashing, policy, ledger, baseline, shard, clock.

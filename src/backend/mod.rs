@@ -17,7 +17,10 @@
 //! regular file, too large, truncated, other I/O), so no module decodes `io::ErrorKind` or
 //! errno again.
 
+pub mod api;
 pub mod archive;
+#[cfg(feature = "registry-api")]
+pub mod http;
 pub mod local;
 #[cfg(feature = "object-store")]
 pub mod object;
@@ -208,6 +211,12 @@ impl ReadError {
     /// Whether the key does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::NotFound(_))
+    }
+
+    /// Whether the request was not sent because a registry's rate limit reached the
+    /// reserve the audit keeps (not a fault of the store: the run is incomplete).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, ReadError::Io(e) if e.kind() == io::ErrorKind::QuotaExceeded)
     }
 }
 

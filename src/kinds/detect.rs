@@ -38,6 +38,19 @@ pub struct DetectOptions {
     pub registry: bool,
 }
 
+/// The store of kind `assumed` at `root`, whatever the root holds.
+fn assume(look: &Look, assumed: StoreKind, root: &Key) -> Found {
+    let mut findings = Vec::new();
+    let store = KINDS
+        .iter()
+        .find(|kind| kind.name() == assumed)
+        .and_then(|kind| kind.assume(look, root, &mut findings));
+    Found {
+        stores: store.into_iter().collect(),
+        findings,
+    }
+}
+
 /// Every store found under the audited root.
 #[derive(Default)]
 pub struct Found {
@@ -58,6 +71,11 @@ pub fn detect(look: &Look, name: &str, options: DetectOptions) -> Result<Found, 
         path: name.to_owned(),
         error,
     };
+    // A registry reached over its API has no directories to search: the opener knows
+    // what it opened.
+    if look.api.is_some() {
+        return Ok(assume(look, StoreKind::RegistryApi, &root));
+    }
     let stat = backend.stat(&root).map_err(io_error)?;
     if stat.kind != EntryKind::Dir {
         return Err(io_error(crate::backend::ReadError::NotRegular(stat.kind)));
@@ -72,15 +90,7 @@ pub fn detect(look: &Look, name: &str, options: DetectOptions) -> Result<Found, 
         (false, false) => None,
     };
     if let Some(assumed) = assumed {
-        let mut findings = Vec::new();
-        let store = KINDS
-            .iter()
-            .find(|kind| kind.name() == assumed)
-            .and_then(|kind| kind.assume(look, &root, &mut findings));
-        return Ok(Found {
-            stores: store.into_iter().collect(),
-            findings,
-        });
+        return Ok(assume(look, assumed, &root));
     }
     let mut walk = Walk {
         look,

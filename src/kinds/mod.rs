@@ -17,11 +17,13 @@ pub mod detect;
 pub mod distribution;
 pub mod docker_archive;
 pub mod layout;
+pub mod registry_api;
 pub mod zot;
 
 use std::time::Duration;
 
 use crate::assemble::StorePart;
+use crate::backend::api::RegistryApi;
 use crate::backend::archive::MemberIndex;
 use crate::backend::{Backend, Entry};
 use crate::finding::Finding;
@@ -32,7 +34,11 @@ use crate::store::StoreKind;
 /// Every kind of store, in the order they claim a directory: the first kind that
 /// recognises a directory has it (a zot root is also a tree of layouts; a directory
 /// holding `docker/registry/v2` is a registry's root directory whatever else it holds).
+///
+/// A registry reached over its API claims no directory (the opener assumes it); it comes
+/// first so that it re-checks the findings made at its keys (`NAME/blobs/DIGEST`).
 pub static KINDS: &[&dyn Kind] = &[
+    &registry_api::RegistryApiKind,
     &zot::Zot,
     &distribution::Distribution,
     &layout::Layout,
@@ -121,6 +127,8 @@ pub struct Look<'a> {
     pub backend: &'a dyn Backend,
     /// The members of the image archive the backend reads, when it reads one.
     pub members: Option<&'a dyn MemberIndex>,
+    /// The distribution API of the registry the backend reaches, when it reaches one.
+    pub api: Option<&'a dyn RegistryApi>,
 }
 
 /// What the checks need, whatever the store.
@@ -150,6 +158,8 @@ pub struct Context<'a> {
     pub backend: &'a dyn Backend,
     /// The members of the image archive the backend reads, when it reads one.
     pub members: Option<&'a dyn MemberIndex>,
+    /// The distribution API of the registry the backend reaches, when it reaches one.
+    pub api: Option<&'a dyn RegistryApi>,
     /// The checks' options.
     pub options: CheckOptions,
 }

@@ -1,6 +1,7 @@
 //! Pure data: digests, media types, platforms, parsed documents, and what the checks work
 //! out from them (platform coverage, reclaimable space). No I/O here.
 
+pub mod address;
 pub mod coverage;
 pub mod digest;
 pub mod document;

@@ -46,6 +46,10 @@ pub struct FoundStore {
     /// A Distribution root: what garbage collection would reclaim in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable_total: Option<ReclaimableTotal>,
+    /// What this kind of store cannot show, so the audit did not check it (a registry
+    /// over HTTP lists no blobs or uploads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
 }
 
 /// Counters of the run.
@@ -115,6 +119,10 @@ pub struct Report {
     /// With a ledger: which run this was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerInfo>,
+    /// Why the audit stopped before it saw everything (a registry's rate limit reached its
+    /// reserve), and where to resume: the run exits 2 whatever it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// What the findings were compared against.
@@ -142,6 +150,9 @@ pub struct LedgerInfo {
 impl Report {
     /// The exit code `policy` gives these findings: 1 when they fail the audit, else 0.
     pub fn exit_code(&self, policy: &crate::finding::Policy) -> i32 {
+        if self.incomplete.is_some() {
+            return 2;
+        }
         i32::from(policy.fails(&self.findings))
     }
 
@@ -163,6 +174,7 @@ impl Report {
             baseline: None,
             resolved: None,
             ledger: None,
+            incomplete: None,
         }
     }
 

@@ -23,8 +23,26 @@ pub fn render(report: &Report, detail: CoverageDetail) -> String {
     findings(&mut out, report);
     coverage_section(&mut out, report, detail);
     reclaimable_tables(&mut out, report);
+    not_checked(&mut out, report);
+    if let Some(why) = &report.incomplete {
+        out.push_str(&format!("\nincomplete: {why}\n"));
+    }
     summary(&mut out, report);
     out
+}
+
+/// What the stores' kinds could not show, so the audit did not check.
+fn not_checked(out: &mut String, report: &Report) {
+    let mut said: Vec<&str> = report
+        .store
+        .stores
+        .iter()
+        .filter_map(|s| s.not_checked.as_deref())
+        .collect();
+    said.dedup();
+    for text in said {
+        out.push_str(&format!("\nnot checked: {text}\n"));
+    }
 }
 
 /// One line per finding, then the findings of the baseline that are gone.
@@ -157,10 +175,17 @@ fn registry_note(report: &Report) -> String {
         return String::new();
     }
     let stats = &report.stats;
-    format!(
-        " · {} repositor{} · {} upload{} ({})",
+    let repositories = format!(
+        " · {} repositor{}",
         stats.repositories,
         if stats.repositories == 1 { "y" } else { "ies" },
+    );
+    // Uploads are counted only where something lists them.
+    if report.store.stores.iter().all(|s| s.not_checked.is_some()) {
+        return repositories;
+    }
+    format!(
+        "{repositories} · {} upload{} ({})",
         stats.uploads,
         plural(stats.uploads as usize),
         bytes(stats.upload_bytes)

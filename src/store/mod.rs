@@ -54,6 +54,10 @@ pub enum StoreKind {
     /// Docker 25 also an OCI layout, listed in `store.stores` beside it.
     #[serde(rename = "docker-archive")]
     DockerArchive,
+    /// A registry reached over its distribution API (`https://HOST/…`): what it serves,
+    /// as a client pulling it sees it.
+    #[serde(rename = "registry-api")]
+    RegistryApi,
     /// Several stores of which not all are layouts: registry roots side by side, or beside
     /// layouts. `store.stores` in the report lists each one with its own kind.
     #[serde(rename = "mixed")]
@@ -64,7 +68,23 @@ impl StoreKind {
     /// Whether stores of this kind are registries, whose roots are `repository:tag` and
     /// which have repositories and uploads to count.
     pub fn is_registry(self) -> bool {
-        matches!(self, StoreKind::Distribution | StoreKind::Zot)
+        matches!(
+            self,
+            StoreKind::Distribution | StoreKind::Zot | StoreKind::RegistryApi
+        )
+    }
+}
+
+impl StoreKind {
+    /// What a store of this kind cannot show, so an audit of it does not check.
+    pub fn not_checked(self) -> Option<&'static str> {
+        match self {
+            StoreKind::RegistryApi => Some(
+                "over HTTP nothing lists a registry's blobs, uploads or untagged manifests: \
+                 unreferenced blobs, stale uploads and reclaimable bytes are not checked",
+            ),
+            _ => None,
+        }
     }
 }
 

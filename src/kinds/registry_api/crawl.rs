@@ -1,0 +1,439 @@
+//! Asking a registry what it serves, as a client pulling every tag would, with each
+//! request made once: every tag resolved with HEAD; every document (index, manifest,
+//! config) fetched with GET once per digest, from the first repository that serves it,
+//! hashed and parsed from the same bytes; every other repository that needs it, and every
+//! layer, asked with HEAD, which is how a blob missing from one repository (unlinked)
+//! shows. Layers' content is left to the verify phase, which streams each once.
+//!
+//! The crawl goes one level of the graph at a time (tags, then what they name, then what
+//! those name), each level's requests in parallel on the read pool.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+
+use crate::backend::ReadError;
+use crate::backend::api::{self, Endpoint, Method, RegistryApi};
+use crate::check::document::{self, Expect};
+use crate::check::documents::digest_mismatch;
+use crate::check::graph;
+use crate::finding::{Finding, Location};
+use crate::hash::{self, HashResult};
+use crate::model::address::Scope;
+use crate::model::digest::Digest;
+use crate::model::document::Document;
+use crate::model::key::Key;
+use crate::model::text::Text;
+use crate::rules::Rule;
+
+/// A repository, by its position in the list of repositories.
+pub(super) type Repo = u32;
+
+/// A tag (or the digest the address names) and the manifest it resolved to.
+pub(super) struct Root {
+    /// Its repository.
+    pub repo: Repo,
+    /// The tag; `None` for a digest the address names.
+    pub tag: Option<String>,
+    /// What it resolved to.
+    pub digest: Digest,
+}
+
+/// What one repository answered about one digest.
+#[derive(Clone, Debug)]
+pub(super) enum Answered {
+    /// Served, this long.
+    Present(u64),
+    /// 404.
+    Missing,
+    /// No usable answer (reported as `http-request-failed`).
+    Failed,
+}
+
+/// One repository's need of one digest: a root, or a descriptor of a document it serves.
+#[derive(Clone, Debug)]
+pub(super) struct Want {
+    pub repo: Repo,
+    pub digest: Digest,
+    /// What the document is expected to be; `None` for a layer (asked, not read).
+    pub expect: Option<Expect>,
+    /// The document and JSON pointer that name it (`None` for a root).
+    pub via: Option<(Digest, Text)>,
+    /// The descriptor lists `urls`: a foreign layer a registry need not serve.
+    pub external: bool,
+}
+
+impl Want {
+    /// Where it is asked: manifests and indexes at `manifests/`, the rest at `blobs/`.
+    pub fn endpoint(&self) -> Endpoint {
+        match self.expect {
+            Some(Expect::Config) | None => Endpoint::Blobs,
+            Some(_) => Endpoint::Manifests,
+        }
+    }
+}
+
+/// A document fetched.
+pub(super) struct Fetched {
+    pub document: Option<Document>,
+    pub content: Option<HashResult>,
+}
+
+/// What the crawl learned.
+#[derive(Default)]
+pub(super) struct Crawled {
+    /// Every tag resolved.
+    pub roots: Vec<Root>,
+    /// Every document fetched, by digest.
+    pub documents: HashMap<Digest, Fetched>,
+    /// Every (repository, digest) asked, with the need that asked it.
+    pub asked: HashMap<(Repo, Digest), (Want, Answered)>,
+    /// Findings of the crawl: tags, requests, and documents' own.
+    pub findings: Vec<Finding>,
+    /// Bytes of documents hashed.
+    pub bytes_hashed: u64,
+}
+
+/// The crawl of `repositories` through `api`.
+pub(super) fn crawl(api: &dyn RegistryApi, repositories: &[String], max_document: u64) -> Crawled {
+    let mut crawled = Crawled::default();
+    let frontier = roots(api, repositories, &mut crawled);
+    let mut frontier: Vec<Want> = frontier;
+    while !frontier.is_empty() {
+        frontier.sort_by(|a, b| (&a.digest, a.repo).cmp(&(&b.digest, b.repo)));
+        frontier.dedup_by(|a, b| a.digest == b.digest && a.repo == b.repo);
+        frontier.retain(|w| !crawled.asked.contains_key(&(w.repo, w.digest.clone())));
+        let groups = group_by_digest(std::mem::take(&mut frontier));
+        let documents = &crawled.documents;
+        let answered: Vec<Group> = groups
+            .into_par_iter()
+            .map(|wants| {
+                let loaded = documents.contains_key(&wants[0].digest);
+                ask(api, repositories, wants, loaded, max_document)
+            })
+            .collect();
+        for group in answered {
+            crawled.findings.extend(group.findings);
+            crawled.bytes_hashed += group.bytes_hashed;
+            if let Some((digest, fetched)) = group.fetched {
+                crawled.documents.insert(digest, fetched);
+            }
+            for (want, answer) in group.answers {
+                // A repository that serves a document needs what the document names.
+                if matches!(answer, Answered::Present(_)) {
+                    if let Some(document) = crawled
+                        .documents
+                        .get(&want.digest)
+                        .and_then(|f| f.document.as_ref())
+                    {
+                        frontier.extend(children(want.repo, &want.digest, document));
+                    }
+                }
+                crawled
+                    .asked
+                    .insert((want.repo, want.digest.clone()), (want, answer));
+            }
+        }
+    }
+    crawled
+}
+
+/// The wants of one level grouped by digest, each group in repository order.
+fn group_by_digest(wants: Vec<Want>) -> Vec<Vec<Want>> {
+    let mut groups: Vec<Vec<Want>> = Vec::new();
+    for want in wants {
+        match groups.last_mut() {
+            Some(group) if group[0].digest == want.digest => group.push(want),
+            _ => groups.push(vec![want]),
+        }
+    }
+    groups
+}
+
+/// What a document names, needed by `repo`.
+fn children(repo: Repo, digest: &Digest, document: &Document) -> Vec<Want> {
+    graph::children(document)
+        .into_iter()
+        .filter_map(|(d, is_config)| {
+            Some(Want {
+                repo,
+                digest: d.digest.clone()?,
+                expect: graph::expect_for(d, is_config),
+                via: Some((digest.clone(), d.pointer.clone())),
+                external: d.has_urls(),
+            })
+        })
+        .collect()
+}
+
+/// Resolves every tag of every repository (or what the address names): the first level.
+fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) -> Vec<Want> {
+    let tags: Vec<(Repo, Result<Vec<String>, ReadError>)> = match api.scope() {
+        Scope::Tag(_, tag) => vec![(0, Ok(vec![tag.clone()]))],
+        Scope::Digest(_, digest) => {
+            crawled.roots.push(Root {
+                repo: 0,
+                tag: None,
+                digest: digest.clone(),
+            });
+            return vec![root_want(0, digest.clone())];
+        }
+        Scope::All | Scope::Repository(_) => (0..repositories.len())
+            .into_par_iter()
+            .map(|repo| (repo as Repo, api.tags(&repositories[repo])))
+            .collect(),
+    };
+    let mut asks = Vec::new();
+    for (repo, listed) in tags {
+        let name = &repositories[repo as usize];
+        match listed {
+            Ok(tags) => asks.extend(tags.into_iter().map(|tag| (repo, tag))),
+            // A repository with no tags left answers NAME_UNKNOWN to its tag list.
+            Err(error) if error.is_not_found() => {}
+            Err(error) => crawled.findings.push(request_failed(
+                &Key::from(format!("{name}/tags/list")),
+                None,
+                &error,
+            )),
+        }
+    }
+    let resolved: Vec<(Repo, String, Result<Digest, Box<Finding>>)> = asks
+        .into_par_iter()
+        .map(|(repo, tag)| {
+            let digest = resolve(api, &repositories[repo as usize], &tag);
+            (repo, tag, digest)
+        })
+        .collect();
+    let mut wants = Vec::new();
+    for (repo, tag, digest) in resolved {
+        match digest {
+            Ok(digest) => {
+                wants.push(root_want(repo, digest.clone()));
+                crawled.roots.push(Root {
+                    repo,
+                    tag: Some(tag),
+                    digest,
+                });
+            }
+            Err(finding) => crawled.findings.push(*finding),
+        }
+    }
+    wants
+}
+
+fn root_want(repo: Repo, digest: Digest) -> Want {
+    Want {
+        repo,
+        digest,
+        // No descriptor says what a tag names: its kind is read from its content.
+        expect: Some(Expect::Revision),
+        via: None,
+        external: false,
+    }
+}
+
+/// A tag's manifest digest: `Docker-Content-Digest` of a HEAD, else the digest of a GET's
+/// body (a registry need not send the header).
+fn resolve(api: &dyn RegistryApi, name: &str, tag: &str) -> Result<Digest, Box<Finding>> {
+    let key = api::key(name, Endpoint::Manifests, tag);
+    let failed = |error: &ReadError| {
+        Box::new(if error.is_not_found() {
+            Finding::new(
+                Rule::HttpTagUnresolvable,
+                Location::path(&key),
+                format!("tag {tag} is listed but its manifest is not served: {error}"),
+            )
+        } else {
+            request_failed(&key, None, error)
+        })
+    };
+    let head = api
+        .manifest(name, tag, Method::Head, 0)
+        .map_err(|e| failed(&e))?;
+    if let Some(digest) = head.digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
+        return Ok(digest);
+    }
+    let get = api
+        .manifest(name, tag, Method::Get, 8 * 1024 * 1024)
+        .map_err(|e| failed(&e))?;
+    let sha256 = crate::model::digest::Algorithm::Sha256;
+    Ok(hash::digest_bytes(&sha256, &get.body).expect("sha256 is computable"))
+}
+
+/// The answers of one group (one digest, the repositories that need it).
+struct Group {
+    answers: Vec<(Want, Answered)>,
+    fetched: Option<(Digest, Fetched)>,
+    findings: Vec<Finding>,
+    bytes_hashed: u64,
+}
+
+/// Asks for one digest: a document not yet fetched with GET from the first repository
+/// that serves it, every other need with HEAD.
+fn ask(
+    api: &dyn RegistryApi,
+    repositories: &[String],
+    wants: Vec<Want>,
+    loaded: bool,
+    max_document: u64,
+) -> Group {
+    let mut group = Group {
+        answers: Vec::with_capacity(wants.len()),
+        fetched: None,
+        findings: Vec::new(),
+        bytes_hashed: 0,
+    };
+    let mut need_get = !loaded && wants[0].expect.is_some();
+    for want in wants {
+        let repository = repositories[want.repo as usize].as_str();
+        let key = api::key(repository, want.endpoint(), &want.digest.to_string());
+        let answer = if need_get {
+            let answered = fetch(api, repository, &want, &key, max_document, &mut group);
+            if matches!(answered, Answered::Present(_)) {
+                need_get = false;
+            }
+            answered
+        } else {
+            let head = match want.endpoint() {
+                Endpoint::Manifests => {
+                    api.manifest(repository, &want.digest.to_string(), Method::Head, 0)
+                }
+                Endpoint::Blobs => api.blob(repository, &want.digest, Method::Head, 0),
+            };
+            match head {
+                Ok(answer) => {
+                    check_digest_header(
+                        &key,
+                        &want.digest,
+                        answer.digest.as_deref(),
+                        &mut group.findings,
+                    );
+                    Answered::Present(answer.len.unwrap_or(0))
+                }
+                Err(error) => answered_error(&key, &want.digest, &error, &mut group.findings),
+            }
+        };
+        group.answers.push((want, answer));
+    }
+    group
+}
+
+/// GETs one document, checks its digest header and its bytes, and parses it.
+fn fetch(
+    api: &dyn RegistryApi,
+    repository: &str,
+    want: &Want,
+    key: &Key,
+    max_document: u64,
+    group: &mut Group,
+) -> Answered {
+    let digest = &want.digest;
+    let got = match want.endpoint() {
+        Endpoint::Manifests => {
+            api.manifest(repository, &digest.to_string(), Method::Get, max_document)
+        }
+        Endpoint::Blobs => api.blob(repository, digest, Method::Get, max_document),
+    };
+    let mut answer = match got {
+        Ok(answer) => answer,
+        Err(ReadError::TooLarge { len, max }) => {
+            group.findings.push(Finding::new(
+                Rule::DocumentTooLarge,
+                Location::path(key).with_digest(Some(digest.clone())),
+                format!(
+                    "document not parsed: {len} bytes, over the {max}-byte limit (--max-document-size)"
+                ),
+            ));
+            return Answered::Present(len);
+        }
+        Err(error) => return answered_error(key, digest, &error, &mut group.findings),
+    };
+    check_digest_header(key, digest, answer.digest.as_deref(), &mut group.findings);
+    let findings = &mut group.findings;
+    let content = hash::digest_bytes(digest.algorithm(), &answer.body).map(|actual| {
+        group.bytes_hashed += answer.body.len() as u64;
+        if actual == *digest {
+            HashResult::Clean
+        } else {
+            findings.push(digest_mismatch(key, digest, &actual));
+            HashResult::Mismatch
+        }
+    });
+    let len = answer.body.len() as u64;
+    let mut cx = document::Context {
+        path: key,
+        digest: Some(digest),
+        findings,
+    };
+    let expect = want.expect.unwrap_or(Expect::Revision);
+    let document = document::parse(&mut answer.body, expect, &mut cx);
+    group.fetched = Some((digest.clone(), Fetched { document, content }));
+    Answered::Present(len)
+}
+
+/// `Docker-Content-Digest` must name the digest asked for.
+fn check_digest_header(
+    key: &Key,
+    digest: &Digest,
+    header: Option<&str>,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(header) = header else { return };
+    if Digest::parse(header).ok().as_ref() != Some(digest) {
+        findings.push(
+            Finding::new(
+                Rule::HttpDigestHeaderMismatch,
+                Location::path(key).with_digest(Some(digest.clone())),
+                "the Docker-Content-Digest header names another digest than the one asked for",
+            )
+            .expected_found(digest, header),
+        );
+    }
+}
+
+/// A 404 is an answer (missing); any other failure is a finding.
+fn answered_error(
+    key: &Key,
+    digest: &Digest,
+    error: &ReadError,
+    findings: &mut Vec<Finding>,
+) -> Answered {
+    if error.is_not_found() {
+        Answered::Missing
+    } else if error.is_rate_limited() {
+        // Not asked: the report says the run is incomplete, and where to resume.
+        Answered::Failed
+    } else {
+        findings.push(request_failed(key, Some(digest), error));
+        Answered::Failed
+    }
+}
+
+/// `http-request-failed` at `key`.
+pub(super) fn request_failed(key: &Key, digest: Option<&Digest>, error: &ReadError) -> Finding {
+    Finding::new(
+        Rule::HttpRequestFailed,
+        Location::path(key).with_digest(digest.cloned()),
+        format!("no usable answer: {error}"),
+    )
+}
+
+/// Digests some repository was asked for and none could answer (so their absence is not
+/// known, and not reported as missing).
+pub(super) fn unanswered(asked: &HashMap<(Repo, Digest), (Want, Answered)>) -> HashSet<Digest> {
+    let mut failed = HashSet::new();
+    let mut present = HashSet::new();
+    for ((_, digest), (_, answer)) in asked {
+        match answer {
+            Answered::Present(_) => {
+                present.insert(digest);
+            }
+            Answered::Failed => {
+                failed.insert(digest.clone());
+            }
+            Answered::Missing => {}
+        }
+    }
+    failed.retain(|d| !present.contains(d));
+    failed
+}

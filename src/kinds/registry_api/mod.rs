@@ -1,0 +1,317 @@
+//! The registry-API kind: a registry reached over HTTP (`https://HOST/…`), audited as a
+//! client pulling every tag sees it. The crawl (`crawl`) asks for every tag, document and
+//! blob once; then the graph is checked exactly as a store's on disk (edges, sizes,
+//! media types, platforms, subjects, diff_ids), and what only a registry's repositories
+//! show is added: a blob one repository cannot serve while another can is
+//! `registry-reference-unlinked`, as on a Distribution root.
+//!
+//! Over HTTP nothing lists a registry's blobs or uploads, so unreferenced blobs, stale
+//! uploads and reclaimable bytes cannot be seen (`StoreKind::not_checked`); untagged manifests are
+//! not seen either. Layers' content is hashed in the verify phase, streamed once each
+//! through the backend's `NAME/blobs/DIGEST` keys.
+
+mod crawl;
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+
+use crate::assemble::{BlobSet, Counters, StorePart};
+use crate::backend::api::{self, Endpoint};
+use crate::backend::{Backend, Version};
+use crate::check::documents::hashed_flags;
+use crate::check::graph::{Documents, Graph, LoadedDocument};
+use crate::finding::{Cause, Finding, Location};
+use crate::kinds::{Context, Kind, Look, Store};
+use crate::model::coverage::{Coverage, CoverageShare};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document};
+use crate::model::key::Key;
+use crate::model::media_type;
+use crate::rules::Rule;
+use crate::store::{BlobEntry, BlobPaths, Inventory, Lookup, StoreKind};
+use crawl::{Answered, Crawled, Repo};
+
+/// The registry-API kind.
+pub struct RegistryApiKind;
+
+impl Kind for RegistryApiKind {
+    fn name(&self) -> StoreKind {
+        StoreKind::RegistryApi
+    }
+
+    /// The registry the opener reached: it is the whole of what is audited.
+    fn assume(
+        &self,
+        look: &Look,
+        dir: &Key,
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Box<dyn Store>> {
+        look.api?;
+        Some(Box::new(RemoteRegistry { path: dir.clone() }))
+    }
+
+    fn is_confirmable(&self, finding: &Finding) -> bool {
+        let at_api_key = api::split_key(&finding.location.path).is_some();
+        match finding.rule {
+            Rule::HttpTagUnresolvable | Rule::HttpRequestFailed => true,
+            Rule::RegistryReferenceUnlinked => at_api_key,
+            _ => false,
+        }
+    }
+
+    /// Asks again with HEAD: a tag pushed, a blob linked, an answer that works now.
+    fn recheck(&self, backend: &dyn Backend, finding: &Finding) -> Option<String> {
+        let key = &finding.location.path;
+        let now = backend.stat(key);
+        match (finding.rule, now) {
+            (Rule::HttpTagUnresolvable, Ok(_)) => {
+                Some("the tag resolves now (pushed during the audit)".into())
+            }
+            (Rule::RegistryReferenceUnlinked, Ok(_)) => {
+                Some("the repository serves it now (pushed during the audit)".into())
+            }
+            (Rule::HttpRequestFailed, Ok(_)) => Some("it answers now (a passing failure)".into()),
+            (Rule::HttpRequestFailed, Err(error)) if error.is_not_found() => {
+                Some("it answers 404 now (deleted during the audit)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A registry over HTTP, found by the opener.
+struct RemoteRegistry {
+    path: Key,
+}
+
+impl Store for RemoteRegistry {
+    fn kind(&self) -> StoreKind {
+        StoreKind::RegistryApi
+    }
+
+    fn path(&self) -> &Key {
+        &self.path
+    }
+
+    fn audit(&self, cx: &Context) -> StorePart {
+        let mut part = StorePart::new(StoreKind::RegistryApi, self.path.clone());
+        let Some(api) = cx.api else {
+            return part;
+        };
+        let repositories = api.repositories();
+        let crawled = crawl::crawl(api, repositories, cx.options.max_document_size);
+        audit_crawled(repositories, crawled, &mut part);
+        part
+    }
+}
+
+/// Where each blob is read: the first repository that serves it (the one the verify
+/// phase streams it from), or for one no repository serves, the first that needs it.
+struct Places {
+    keys: HashMap<Digest, Key>,
+}
+
+impl BlobPaths for Places {
+    fn blob_key(&self, digest: &Digest) -> Key {
+        self.keys
+            .get(digest)
+            .cloned()
+            .unwrap_or_else(|| Key::from(format!("blobs/{digest}")))
+    }
+
+    fn place(&self) -> Key {
+        Key::root()
+    }
+}
+
+/// The registry's blobs as the graph checks look them up.
+struct Served<'a> {
+    inventory: &'a Inventory,
+    places: &'a Places,
+    /// Asked, and no repository gave an answer: not known to be missing.
+    unanswered: HashSet<Digest>,
+}
+
+impl Lookup for Served<'_> {
+    fn len_of(&self, digest: &Digest) -> Option<u64> {
+        self.inventory.get(digest)
+    }
+
+    fn key_of(&self, digest: &Digest) -> Key {
+        self.places.blob_key(digest)
+    }
+
+    fn inventory(&self) -> &Inventory {
+        self.inventory
+    }
+
+    fn is_accounted(&self, digest: &Digest) -> bool {
+        self.unanswered.contains(digest)
+    }
+}
+
+/// The checks over what the crawl learned, into `part`.
+fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart) {
+    let Crawled {
+        roots,
+        documents,
+        asked,
+        findings,
+        bytes_hashed,
+    } = crawled;
+    part.findings = findings;
+    // In repository order, the first that serves a digest is where it is read.
+    let mut ordered: Vec<_> = asked.iter().collect();
+    ordered.sort_by(|a, b| (&a.0.1, a.0.0).cmp(&(&b.0.1, b.0.0)));
+    let mut keys = HashMap::new();
+    let mut entries = Vec::new();
+    for ((repo, digest), (want, answer)) in &ordered {
+        let key = api::key(
+            &repositories[*repo as usize],
+            want.endpoint(),
+            &digest.to_string(),
+        );
+        if let Answered::Present(len) = answer {
+            if entries
+                .last()
+                .is_none_or(|e: &BlobEntry| e.digest != *digest)
+            {
+                entries.push(BlobEntry {
+                    digest: digest.clone(),
+                    len: *len,
+                    // Content is fixed by its digest: the ledger knows it by that.
+                    version: Version::ETag(digest.to_string().into()),
+                });
+                keys.insert(digest.clone(), key);
+            }
+        } else {
+            keys.entry(digest.clone()).or_insert(key);
+        }
+    }
+    let inventory = Inventory::new(entries);
+    let places = Places { keys };
+    let served = Served {
+        inventory: &inventory,
+        places: &places,
+        unanswered: crawl::unanswered(&asked),
+    };
+    let mut docs = Documents::new(&inventory);
+    let fetched: Vec<(Digest, LoadedDocument)> = documents
+        .into_iter()
+        .filter(|(digest, _)| inventory.contains_key(digest))
+        .map(|(digest, f)| (digest, LoadedDocument::new(f.document, f.content)))
+        .collect();
+    docs.extend(fetched.into_par_iter(), |_| ());
+    docs.finish();
+    let graph = Graph {
+        blobs: &served,
+        index_json: None,
+        index_path: &Key::root(),
+        docs: &docs,
+    };
+    let findings = &mut part.findings;
+    graph.check_edge_findings(findings);
+    graph.check_cycles(findings);
+    graph.check_consistency(findings);
+    unlinked(repositories, &asked, &inventory, findings);
+    part.coverage = coverage(repositories, &roots, &graph);
+    let hashed = hashed_flags(&inventory, &docs);
+    part.counters = Counters {
+        repositories: repositories.len() as u64,
+        blobs: inventory.len() as u64,
+        bytes: inventory.bytes(),
+        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        blobs_hashed: hashed
+            .iter()
+            .filter(|c| matches!(c, crate::assemble::BeforeVerify::HashedAsDocument(_)))
+            .count() as u64,
+        bytes_hashed,
+        ..Counters::default()
+    };
+    drop(docs);
+    part.blobs.push(BlobSet {
+        inventory,
+        before: hashed,
+        paths: Box::new(places),
+    });
+}
+
+/// A digest one repository answers 404 for while another serves it: the blob is in
+/// the registry but not linked into that repository, so pulls from it fail. (One that
+/// no repository serves is missing, which the graph's edges report.)
+fn unlinked(
+    repositories: &[String],
+    asked: &HashMap<(Repo, Digest), (crawl::Want, Answered)>,
+    inventory: &Inventory,
+    findings: &mut Vec<Finding>,
+) {
+    for ((repo, digest), (want, answer)) in asked {
+        if !matches!(answer, Answered::Missing) || want.external || !inventory.contains_key(digest)
+        {
+            continue;
+        }
+        let name = &repositories[*repo as usize];
+        let mut location = Location::path(api::key(name, want.endpoint(), &digest.to_string()))
+            .with_digest(Some(digest.clone()));
+        if let Some((referrer, pointer)) = &want.via {
+            location = location.via(
+                api::key(name, Endpoint::Manifests, &referrer.to_string()),
+                &**pointer,
+            );
+        }
+        let what = match (want.endpoint(), want.via.as_ref().map(|v| &*v.1)) {
+            (Endpoint::Manifests, _) => "manifest",
+            (Endpoint::Blobs, Some("/config")) => "config",
+            (Endpoint::Blobs, _) => "layer",
+        };
+        findings.push(
+            Finding::new(
+                Rule::RegistryReferenceUnlinked,
+                location,
+                format!("{what} is served by the registry but not from {name}: pulls fail"),
+            )
+            .with_cause(Cause::Unlinked {
+                repository: name.clone(),
+            }),
+        );
+    }
+}
+
+/// What every resolved tag covers, named `repository:tag` at its manifest request.
+fn coverage(repositories: &[String], roots: &[crawl::Root], graph: &Graph) -> Vec<Coverage> {
+    let mut share = CoverageShare::default();
+    let mut coverage = Vec::with_capacity(roots.len());
+    for root in roots {
+        let Some(document) = graph
+            .docs
+            .get(&root.digest)
+            .and_then(|l| l.document.as_ref())
+        else {
+            continue;
+        };
+        let (own_type, fallback) = match document {
+            Document::Index(index) => (index.media_type.clone(), media_type::OCI_INDEX),
+            Document::Manifest(m) => (m.media_type.clone(), media_type::OCI_MANIFEST),
+            Document::Config(_) => continue,
+        };
+        let entry = Descriptor {
+            pointer: "".into(),
+            media_type: Some(own_type.unwrap_or(fallback.into())),
+            digest: Some(root.digest.clone()),
+            ..Descriptor::default()
+        };
+        let name = &repositories[root.repo as usize];
+        let reference = root.tag.clone().unwrap_or_else(|| root.digest.to_string());
+        let separator = if root.tag.is_some() { ":" } else { "@" };
+        if let Some(covered) = graph.covered(&entry, &mut share) {
+            coverage.push(covered.at(
+                format!("{name}{separator}{reference}"),
+                api::key(name, Endpoint::Manifests, &reference),
+                String::new(),
+                root.digest.clone(),
+            ));
+        }
+    }
+    coverage
+}
