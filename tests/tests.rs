@@ -40,6 +40,7 @@ mod identity;
 mod live;
 mod nightly;
 mod object;
+mod registry_api;
 mod shard;
 mod support;
 mod zot;

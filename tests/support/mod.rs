@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use oci_audit::hash::digest_bytes;
 
+pub mod auth;
 pub mod proxy;
 pub mod registry;
 use oci_audit::model::digest::Algorithm;

@@ -27,6 +27,13 @@ pub enum Fault {
     Status { code: u16, s3_code: &'static str },
     /// Forward, but close the connection after this many bytes of the response body.
     Cut { after: usize },
+    /// Answer with this status and these extra header lines ("Name: value\r\n" each) and
+    /// an empty body instead of forwarding (a 429 with Retry-After, a 503).
+    Reply { code: u16, headers: String },
+    /// Forward, with this header set in the response (added, or replacing its value).
+    Header { name: &'static str, value: String },
+    /// Forward after this many milliseconds (a slow answer).
+    Delay { ms: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -145,12 +152,22 @@ fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
                 target: target.clone(),
                 range: header(&head, "range").map(str::to_owned),
                 injected: match &fault {
-                    Some(Fault::Status { code, .. }) => Some(*code),
+                    Some(Fault::Status { code, .. } | Fault::Reply { code, .. }) => Some(*code),
                     _ => None,
                 },
             });
             fault
         };
+        if let Some(Fault::Reply { code, headers }) = &fault {
+            let answer = format!("HTTP/1.1 {code} Injected\r\n{headers}Content-Length: 0\r\n\r\n");
+            if client.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        if let Some(Fault::Delay { ms }) = &fault {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+        }
         if let Some(Fault::Status { code, s3_code }) = fault {
             let body = if method == "HEAD" {
                 String::new()
@@ -198,6 +215,28 @@ fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
                 }
                 let _ = client.shutdown(Shutdown::Both);
                 return;
+            }
+            Some(Fault::Header { name, value }) => {
+                let mut upstream = BufReader::new(upstream);
+                let Some(response) = read_head(&mut upstream) else {
+                    return;
+                };
+                let mut text = String::new();
+                for line in &response {
+                    let named = line
+                        .split_once(':')
+                        .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(name));
+                    if !named {
+                        text.push_str(line);
+                        text.push_str("\r\n");
+                    }
+                }
+                text.push_str(&format!("{name}: {value}\r\n\r\n"));
+                if client.write_all(text.as_bytes()).is_err()
+                    || std::io::copy(&mut upstream, &mut client).is_err()
+                {
+                    return;
+                }
             }
             _ => {
                 if std::io::copy(&mut upstream, &mut client).is_err() {

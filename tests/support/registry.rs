@@ -49,8 +49,28 @@ pub struct Registry {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub program: String,
+    root: PathBuf,
     child: Child,
 }
+
+/// How a registry serving an existing root is reached.
+pub enum Access<'a> {
+    /// Plain HTTP, anonymous.
+    Plain,
+    /// Basic authentication against an htpasswd file (bcrypt entries only).
+    Htpasswd(&'a Path),
+    /// HTTPS with this certificate and key (PEM).
+    Tls {
+        certificate: &'a Path,
+        key: &'a Path,
+    },
+    /// Bearer tokens from the token server at `realm`, signed by a key whose certificate
+    /// is `bundle`.
+    Token { realm: &'a str, bundle: &'a Path },
+}
+
+/// The `service` and `issuer` of the token registries the tests run.
+pub const TOKEN_SERVICE: &str = "oci-audit-test";
 
 impl Registry {
     /// On the file-system driver, rooted at `root()`.
@@ -85,6 +105,7 @@ impl Registry {
             .spawn()
             .unwrap();
         let registry = Registry {
+            root: dir.path().join("root"),
             dir,
             port,
             program: program.to_owned(),
@@ -99,9 +120,92 @@ impl Registry {
         panic!("the registry did not answer on 127.0.0.1:{port}");
     }
 
+    /// Serves the existing root directory `root` read-only (the registry writes nothing
+    /// to it), reached as `access` says, with every request logged to `access.log`.
+    pub fn serve(program: &str, root: &Path, access: &Access) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let tls = match access {
+            Access::Tls { certificate, key } => format!(
+                ", tls: {{certificate: {}, key: {}}}",
+                certificate.display(),
+                key.display()
+            ),
+            _ => String::new(),
+        };
+        let auth = match access {
+            Access::Htpasswd(file) => {
+                format!(
+                    "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
+                    file.display()
+                )
+            }
+            Access::Token { realm, bundle } => format!(
+                "auth: {{token: {{realm: \"{realm}\", service: {TOKEN_SERVICE}, issuer: {TOKEN_SERVICE}, rootcertbundle: {}}}}}\n",
+                bundle.display()
+            ),
+            _ => String::new(),
+        };
+        fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog: {{level: error, accesslog: {{disabled: false}}}}\n\
+                 storage:\n  filesystem: {{rootdirectory: {}}}\n  redirect: {{disable: true}}\n  \
+                 maintenance: {{uploadpurging: {{enabled: false}}, readonly: {{enabled: true}}}}\n\
+                 http: {{addr: 127.0.0.1:{port}{tls}}}\n{auth}",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.path().join("access.log")).unwrap();
+        let child = Command::new(program)
+            .env_remove("AWS_CA_BUNDLE")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let registry = Registry {
+            dir,
+            port,
+            program: program.to_owned(),
+            root: root.to_owned(),
+            child,
+        };
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return registry;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the registry did not answer on 127.0.0.1:{port}");
+    }
+
+    /// The requests the registry logged ("GET /v2/…" lines of its access log), with
+    /// their methods: what an audit asked.
+    pub fn requests(&self) -> Vec<String> {
+        let log = fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let start = line.find('"')? + 1;
+                let request = &line[start..];
+                let end = request.find('"')?;
+                let request = &request[..end];
+                (request.starts_with("GET ") || request.starts_with("HEAD "))
+                    .then(|| request.to_owned())
+            })
+            .collect()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// The file-system driver's root directory.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root.clone()
     }
 
     pub fn config(&self) -> PathBuf {

@@ -88,6 +88,8 @@ pub enum OpenError {
 pub struct HttpRegistry {
     address: RegistryAddress,
     client: Client,
+    /// Tries after the first for a body cut short (a reset connection).
+    retries: usize,
     repositories: Vec<String>,
     /// Repositories a request of which the rate-limit reserve held back.
     held_back: Mutex<BTreeSet<String>>,
@@ -149,6 +151,7 @@ impl HttpRegistry {
         let mut registry_open = HttpRegistry {
             address: address.clone(),
             client,
+            retries: options.retries,
             repositories: Vec::new(),
             held_back: Mutex::new(BTreeSet::new()),
         };
@@ -166,6 +169,15 @@ impl HttpRegistry {
             Scope::Digest(name, digest) => Some((name, '@', digest.to_string())),
             Scope::All | Scope::Repository(_) => None,
         };
+        if let Scope::Repository(name) = &address.scope {
+            match registry_open.tags(name) {
+                Ok(_) => {}
+                Err(error) if error.is_not_found() => {
+                    return Err(refused(format!("no repository {name} is served (404)")));
+                }
+                Err(error) => return Err(refused(error.to_string())),
+            }
+        }
         if let Some((name, separator, reference)) = one {
             match registry_open.manifest(name, &reference, Method::Head, 0) {
                 Ok(_) => {}
@@ -227,7 +239,8 @@ impl HttpRegistry {
         Ok(names)
     }
 
-    /// GET or HEAD of `NAME/ENDPOINT/REFERENCE`, refusing a body over `max`.
+    /// GET or HEAD of `NAME/ENDPOINT/REFERENCE`, refusing a body over `max`; a body cut
+    /// short is asked for again.
     fn fetch(
         &self,
         name: &str,
@@ -236,7 +249,36 @@ impl HttpRegistry {
         method: Method,
         max: u64,
     ) -> Result<Answer, ReadError> {
-        let response = self.request(name, endpoint, reference, method)?;
+        self.again(|| self.fetch_once(name, endpoint, reference, method, max))
+    }
+
+    /// `attempt` again (with backoff) while it fails with a body cut short.
+    fn again<T>(&self, attempt: impl Fn() -> Result<T, Cut>) -> Result<T, ReadError> {
+        let mut tries = 0;
+        loop {
+            match attempt() {
+                Ok(value) => return Ok(value),
+                Err(Cut::Short(error)) if tries < self.retries => {
+                    drop(error);
+                    std::thread::sleep(std::time::Duration::from_millis(250 << tries.min(5)));
+                    tries += 1;
+                }
+                Err(Cut::Short(error) | Cut::Other(error)) => return Err(error),
+            }
+        }
+    }
+
+    fn fetch_once(
+        &self,
+        name: &str,
+        endpoint: Endpoint,
+        reference: &str,
+        method: Method,
+        max: u64,
+    ) -> Result<Answer, Cut> {
+        let response = self
+            .request(name, endpoint, reference, method)
+            .map_err(Cut::Other)?;
         let headers = response.headers();
         let text = |name: &str| {
             headers
@@ -257,21 +299,28 @@ impl HttpRegistry {
             return Ok(answer);
         }
         if let Some(len) = answer.len.filter(|len| *len > max) {
-            return Err(ReadError::TooLarge { len, max });
+            return Err(Cut::Other(ReadError::TooLarge { len, max }));
         }
         let mut body = Vec::with_capacity(answer.len.unwrap_or(0).min(max) as usize + 64);
-        response.take(max + 1).read_to_end(&mut body).map_err(|e| {
-            ReadError::Io(io::Error::other(format!(
-                "{}: the answer was cut short: {}",
+        let read = response.take(max + 1).read_to_end(&mut body);
+        let short = match read {
+            Err(e) => Some(client::chain(&e)),
+            Ok(_) => answer
+                .len
+                .filter(|len| *len != body.len() as u64 && body.len() as u64 <= max)
+                .map(|len| format!("after {} of {len} bytes", body.len())),
+        };
+        if let Some(why) = short {
+            return Err(Cut::Short(ReadError::Io(io::Error::other(format!(
+                "GET {}: the answer was cut short: {why}",
                 self.url(name, endpoint, reference),
-                client::chain(&e)
-            )))
-        })?;
+            )))));
+        }
         if body.len() as u64 > max {
-            return Err(ReadError::TooLarge {
+            return Err(Cut::Other(ReadError::TooLarge {
                 len: body.len() as u64,
                 max,
-            });
+            }));
         }
         answer.len = Some(body.len() as u64);
         answer.body = body;
@@ -336,6 +385,12 @@ impl HttpRegistry {
             api::key(name, endpoint, reference).lossy()
         )
     }
+}
+
+/// A failed attempt: a body cut short (worth another try), or anything else.
+enum Cut {
+    Short(ReadError),
+    Other(ReadError),
 }
 
 enum CatalogError {
@@ -554,38 +609,58 @@ impl Backend for HttpRegistry {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Hashed, ReadError> {
         let (name, endpoint, reference) = parse_key(key)?;
-        let mut hasher = Hasher::new(algorithm).ok_or_else(|| {
+        Hasher::new(algorithm).ok_or_else(|| {
             ReadError::Io(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "unverifiable algorithm",
             ))
         })?;
-        let mut response = self.request(name, endpoint, reference, Method::Get)?;
+        self.again(|| self.hash_once(name, endpoint, reference, algorithm, progress))
+    }
+}
+
+impl HttpRegistry {
+    /// One streamed GET, hashed through one buffer: a blob is never held whole.
+    fn hash_once(
+        &self,
+        name: &str,
+        endpoint: Endpoint,
+        reference: &str,
+        algorithm: &Algorithm,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Hashed, Cut> {
+        let mut hasher = Hasher::new(algorithm).expect("checked by the caller");
+        let mut response = self
+            .request(name, endpoint, reference, Method::Get)
+            .map_err(Cut::Other)?;
+        let expected = response.content_length();
         let etag = response
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .unwrap_or(reference)
             .to_owned();
-        // Streamed through one buffer: a blob is never held whole.
         let mut buffer = vec![0; 256 * 1024];
         let mut len = 0u64;
+        let short = |len: u64, why: &str| {
+            Cut::Short(ReadError::Io(io::Error::other(format!(
+                "GET {}: the answer was cut short after {len} bytes{why}",
+                self.url(name, endpoint, reference),
+            ))))
+        };
         loop {
             let n = match response.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(ReadError::Io(io::Error::other(format!(
-                        "GET {}: the answer was cut short after {len} bytes: {}",
-                        self.url(name, endpoint, reference),
-                        client::chain(&e)
-                    ))));
-                }
+                Err(e) => return Err(short(len, &format!(": {}", client::chain(&e)))),
             };
             hasher.update(&buffer[..n]);
             len += n as u64;
             progress(n as u64);
+        }
+        if expected.is_some_and(|expected| expected != len) {
+            return Err(short(len, ""));
         }
         Ok(Hashed {
             digest: hasher.finish(),
