@@ -31,6 +31,9 @@ pub enum BeforeVerify {
     HashedAsDocument(HashResult),
     /// Its content lives elsewhere and is hashed there (a zot marker).
     HashedElsewhere,
+    /// A document whose bytes an earlier run hashed clean and the ledger kept (a
+    /// registry over HTTP): not fetched again until due.
+    Kept,
 }
 
 /// One store's blobs as the verify phase takes them: its inventory, what is known of

@@ -633,3 +633,48 @@ fn shards_and_merge_on_a_registry_equal_one_audit() {
     assert_eq!(merged.code, 1, "{}", merged.stderr);
     assert_eq!(normalize(&merged.stdout), normalize(&whole.stdout));
 }
+
+#[test]
+fn a_nightly_rerun_of_an_unchanged_registry_makes_no_manifest_get() {
+    let Some(registry_bin) = registry_program() else {
+        return;
+    };
+    let (dir, root) = root_copy();
+    let registry = Registry::serve(&registry_bin, &root, &Access::Plain);
+    let url = format!("{}/", registry.url());
+    let state = dir.path().join("ledger.db");
+    let args = ["--state", state.to_str().unwrap()];
+    let manifest_gets = |from: usize| {
+        let requests = registry.requests();
+        let gets = requests[from..]
+            .iter()
+            .filter(|r| r.starts_with("GET ") && r.contains("/manifests/"))
+            .count();
+        (gets, requests.len())
+    };
+    let (first, out) = audit(&url, &args, ANONYMOUS);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (gets, seen) = manifest_gets(0);
+    // library/app (and the same in team/web/app), library/docker, library/multi's
+    // index and its three manifests.
+    assert_eq!(gets, 6, "each manifest and index fetched once");
+    let (second, out) = audit(&url, &args, ANONYMOUS);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (gets, seen) = manifest_gets(seen);
+    assert_eq!(gets, 0, "an unchanged registry: no manifest GET at all");
+    // The same audit: every blob trusted, the documents from the ledger.
+    assert_eq!(second["coverage"], first["coverage"]);
+    assert_eq!(second["stats"]["blobs_hashed"], 0);
+    assert_eq!(second["stats"]["blobs_trusted"], first["stats"]["blobs"]);
+    // A tag moved to another manifest: that one is fetched, and only that one.
+    let tag = v2(&root).join("repositories/library/app/_manifests/tags/v0/current/link");
+    fs::write(
+        &tag,
+        "sha256:4f764ca6d4933aec3f39b9c0f81c9c64a69bf218af386016ea1f39317f8c9d27",
+    )
+    .unwrap();
+    let (_, out) = audit(&url, &args, ANONYMOUS);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (gets, _) = manifest_gets(seen);
+    assert_eq!(gets, 1, "only the manifest the tag moved to");
+}

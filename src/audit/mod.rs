@@ -259,11 +259,19 @@ fn gather(
     let found = find_stores(opened, name, options)?;
     let mut findings = found.findings;
     let pools = pools(name, options, backend)?;
+    // A registry over HTTP pays a request per document: the ledger keeps them.
+    let kept = match (ledger, api) {
+        (Some((ledger, state)), Some(_)) => {
+            Some(nightly::LedgerDocuments::load(ledger, state, now)?)
+        }
+        _ => None,
+    };
     let cx = Context {
         backend,
         members: archive.map(|a| a as &dyn MemberIndex),
         api,
         options: options.check,
+        kept: kept.as_ref().map(|k| k as &dyn crate::kinds::KeptDocuments),
     };
     let mut parts: Vec<StorePart> = pools.io.install(|| {
         progress.phase("documents");
@@ -273,6 +281,9 @@ fn gather(
             .map(|store| store.audit(&cx))
             .collect()
     });
+    if let (Some(kept), Some((ledger, _))) = (kept, ledger) {
+        kept.save(ledger)?;
+    }
     progress.phase("verify");
     let sets: Vec<BlobSet> = parts
         .iter_mut()

@@ -1,19 +1,82 @@
 //! What a run with a ledger (`--state`) hashes, and what it records.
 //!
 //! Documents are read and hashed every run (they are read anyway), so the ledger keeps no
-//! row for them: their last verification is always this run. Every other blob is hashed
+//! row for them: their last verification is always this run. A registry over HTTP is the
+//! exception: each document costs a request (a metered one on Docker Hub), so the ledger
+//! keeps their bytes ([`LedgerDocuments`]) until they are due again. Every other blob is hashed
 //! when it is new to the ledger, its fingerprint (size and version: device, inode, mtime,
 //! ctime; or ETag) changed, its last result was not clean, or it is due under the rolling
 //! schedule (`ledger::schedule`). The rest is trusted: its last clean hash stands.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::assemble::{BeforeVerify, BlobSet};
 use crate::backend::Version;
 use crate::hash::HashResult;
+use crate::kinds::KeptDocuments;
 use crate::ledger::schedule::{self, Candidate, Schedule};
 use crate::ledger::{Known, Ledger, LedgerError};
+use crate::model::digest::Digest;
 use crate::store::BlobEntry;
+
+/// The documents the ledger kept for a registry over HTTP, and those this run used or
+/// fetched (`ledger::documents`).
+pub(super) struct LedgerDocuments {
+    kept: HashMap<Digest, (Vec<u8>, i64)>,
+    now: i64,
+    used: Mutex<Vec<(Digest, Vec<u8>, i64)>>,
+}
+
+impl LedgerDocuments {
+    /// The documents hashed within `--reverify-after` of `now`: older ones are due and
+    /// fetched again.
+    pub(super) fn load(
+        ledger: &Ledger,
+        state: &StateOptions,
+        now: std::time::SystemTime,
+    ) -> Result<LedgerDocuments, LedgerError> {
+        let now = crate::ledger::unix_seconds(now);
+        let window = i64::try_from(state.reverify_after.as_secs()).unwrap_or(i64::MAX);
+        Ok(LedgerDocuments {
+            kept: ledger.documents(now.saturating_sub(window))?,
+            now,
+            used: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Keeps what this run used or fetched, and only that.
+    pub(super) fn save(self, ledger: &Ledger) -> Result<(), LedgerError> {
+        let mut used = self
+            .used
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        used.sort_by(|a, b| a.0.cmp(&b.0));
+        used.dedup_by(|a, b| a.0 == b.0);
+        ledger.keep_documents(&used)
+    }
+}
+
+impl KeptDocuments for LedgerDocuments {
+    fn get(&self, digest: &Digest) -> Option<&[u8]> {
+        self.kept.get(digest).map(|(body, _)| body.as_slice())
+    }
+
+    fn keep(&self, digest: &Digest, body: Option<&[u8]>) {
+        let entry = match body {
+            Some(body) => (digest.clone(), body.to_vec(), self.now),
+            None => match self.kept.get(digest) {
+                Some((body, hashed_at)) => (digest.clone(), body.clone(), *hashed_at),
+                None => return,
+            },
+        };
+        self.used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
+    }
+}
 
 /// The options of a run with a ledger.
 #[derive(Clone, Debug)]
@@ -128,6 +191,15 @@ fn plan(
         .map(|s| vec![false; s.inventory.len()])
         .collect();
     let mut plan_totals = (0u64, 0u64, 0u64);
+    // Documents the ledger kept are trusted as blobs are (their age is within the window).
+    for set in sets {
+        for (entry, before) in set.inventory.entries().iter().zip(&set.before) {
+            if *before == BeforeVerify::Kept {
+                plan_totals.0 += 1;
+                plan_totals.1 += entry.len;
+            }
+        }
+    }
     for ((candidate, &(s, i)), due) in candidates.iter().zip(&at).zip(due) {
         if due {
             continue;

@@ -27,6 +27,7 @@ use crate::backend::api::RegistryApi;
 use crate::backend::archive::MemberIndex;
 use crate::backend::{Backend, Entry};
 use crate::finding::Finding;
+use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::StoreKind;
@@ -152,6 +153,17 @@ impl Default for CheckOptions {
     }
 }
 
+/// Documents an earlier run fetched and hashed clean, kept by the ledger for stores whose
+/// documents cost a request each (a registry over HTTP), and what this run used or
+/// fetched, to keep for the next.
+pub trait KeptDocuments: Sync {
+    /// The bytes of document `digest`, when they are kept and not due again.
+    fn get(&self, digest: &Digest) -> Option<&[u8]>;
+    /// Notes that document `digest` was used from the kept ones (`None`), or fetched and
+    /// hashed clean as `body`.
+    fn keep(&self, digest: &Digest, body: Option<&[u8]>);
+}
+
 /// What a store's audit reads through and decides with.
 pub struct Context<'a> {
     /// The audited root.
@@ -162,6 +174,9 @@ pub struct Context<'a> {
     pub api: Option<&'a dyn RegistryApi>,
     /// The checks' options.
     pub options: CheckOptions,
+    /// With a ledger: the documents it kept (used by stores whose documents cost a
+    /// request each).
+    pub kept: Option<&'a dyn KeptDocuments>,
 }
 
 /// Whether a finding is of a kind a concurrent writer can produce.

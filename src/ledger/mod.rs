@@ -23,6 +23,7 @@
 //! `flock` on `FILE.lock` for its whole life (the kernel drops it when the process dies),
 //! and a second run exits at once naming the one that holds it.
 
+mod documents;
 pub mod schedule;
 
 use std::fs::File;
@@ -72,6 +73,9 @@ CREATE TABLE IF NOT EXISTS finding (
     digest TEXT, via_path BLOB, via_pointer TEXT, message TEXT NOT NULL,
     expected TEXT, found TEXT);
 CREATE INDEX IF NOT EXISTS finding_by_run ON finding (run);
+CREATE TABLE IF NOT EXISTS document (
+    store INTEGER NOT NULL, digest TEXT NOT NULL, body BLOB NOT NULL,
+    hashed_at INTEGER NOT NULL, PRIMARY KEY (store, digest)) WITHOUT ROWID;
 ";
 
 /// Takes the lock on `path`'s ledger. Held by a run that is recorded as running: busy at

@@ -19,6 +19,7 @@ use crate::check::documents::digest_mismatch;
 use crate::check::graph;
 use crate::finding::{Finding, Location};
 use crate::hash::{self, HashResult};
+use crate::kinds::KeptDocuments;
 use crate::model::address::Scope;
 use crate::model::digest::Digest;
 use crate::model::document::Document;
@@ -61,6 +62,8 @@ pub(super) struct Want {
     pub via: Option<(Digest, Text)>,
     /// The descriptor lists `urls`: a foreign layer a registry need not serve.
     pub external: bool,
+    /// Already known to be served, this long (a tag's HEAD answered for its manifest).
+    pub present: Option<u64>,
 }
 
 impl Want {
@@ -77,6 +80,8 @@ impl Want {
 pub(super) struct Fetched {
     pub document: Option<Document>,
     pub content: Option<HashResult>,
+    /// Its bytes came from the ledger, not from the registry.
+    pub kept: bool,
 }
 
 /// What the crawl learned.
@@ -95,7 +100,12 @@ pub(super) struct Crawled {
 }
 
 /// The crawl of `repositories` through `api`.
-pub(super) fn crawl(api: &dyn RegistryApi, repositories: &[String], max_document: u64) -> Crawled {
+pub(super) fn crawl(
+    api: &dyn RegistryApi,
+    repositories: &[String],
+    max_document: u64,
+    kept: Option<&dyn KeptDocuments>,
+) -> Crawled {
     let mut crawled = Crawled::default();
     let frontier = roots(api, repositories, &mut crawled);
     let mut frontier: Vec<Want> = frontier;
@@ -109,7 +119,13 @@ pub(super) fn crawl(api: &dyn RegistryApi, repositories: &[String], max_document
             .into_par_iter()
             .map(|wants| {
                 let loaded = documents.contains_key(&wants[0].digest);
-                ask(api, repositories, wants, loaded, max_document)
+                let cx = Ask {
+                    api,
+                    repositories,
+                    max_document,
+                    kept,
+                };
+                ask(&cx, wants, loaded)
             })
             .collect();
         for group in answered {
@@ -161,6 +177,7 @@ fn children(repo: Repo, digest: &Digest, document: &Document) -> Vec<Want> {
                 expect: graph::expect_for(d, is_config),
                 via: Some((digest.clone(), d.pointer.clone())),
                 external: d.has_urls(),
+                present: None,
             })
         })
         .collect()
@@ -176,7 +193,7 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
                 tag: None,
                 digest: digest.clone(),
             });
-            return vec![root_want(0, digest.clone())];
+            return vec![root_want(0, digest.clone(), None)];
         }
         Scope::All | Scope::Repository(_) => (0..repositories.len())
             .into_par_iter()
@@ -197,7 +214,7 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
             )),
         }
     }
-    let resolved: Vec<(Repo, String, Result<Digest, Box<Finding>>)> = asks
+    let resolved: Vec<(Repo, String, Resolved)> = asks
         .into_par_iter()
         .map(|(repo, tag)| {
             let digest = resolve(api, &repositories[repo as usize], &tag);
@@ -207,8 +224,8 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
     let mut wants = Vec::new();
     for (repo, tag, digest) in resolved {
         match digest {
-            Ok(digest) => {
-                wants.push(root_want(repo, digest.clone()));
+            Ok((digest, len)) => {
+                wants.push(root_want(repo, digest.clone(), len));
                 crawled.roots.push(Root {
                     repo,
                     tag: Some(tag),
@@ -221,7 +238,7 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
     wants
 }
 
-fn root_want(repo: Repo, digest: Digest) -> Want {
+fn root_want(repo: Repo, digest: Digest, present: Option<u64>) -> Want {
     Want {
         repo,
         digest,
@@ -229,12 +246,16 @@ fn root_want(repo: Repo, digest: Digest) -> Want {
         expect: Some(Expect::Revision),
         via: None,
         external: false,
+        present,
     }
 }
 
-/// A tag's manifest digest: `Docker-Content-Digest` of a HEAD, else the digest of a GET's
-/// body (a registry need not send the header).
-fn resolve(api: &dyn RegistryApi, name: &str, tag: &str) -> Result<Digest, Box<Finding>> {
+/// What a tag resolved to: its manifest's digest and length, or the finding why not.
+type Resolved = Result<(Digest, Option<u64>), Box<Finding>>;
+
+/// A tag's manifest digest, and its length when the answer said: `Docker-Content-Digest`
+/// of a HEAD, else the digest of a GET's body (a registry need not send the header).
+fn resolve(api: &dyn RegistryApi, name: &str, tag: &str) -> Resolved {
     let key = api::key(name, Endpoint::Manifests, tag);
     let failed = |error: &ReadError| {
         Box::new(if error.is_not_found() {
@@ -251,13 +272,14 @@ fn resolve(api: &dyn RegistryApi, name: &str, tag: &str) -> Result<Digest, Box<F
         .manifest(name, tag, Method::Head, 0)
         .map_err(|e| failed(&e))?;
     if let Some(digest) = head.digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
-        return Ok(digest);
+        return Ok((digest, head.len));
     }
     let get = api
         .manifest(name, tag, Method::Get, 8 * 1024 * 1024)
         .map_err(|e| failed(&e))?;
     let sha256 = crate::model::digest::Algorithm::Sha256;
-    Ok(hash::digest_bytes(&sha256, &get.body).expect("sha256 is computable"))
+    let digest = hash::digest_bytes(&sha256, &get.body).expect("sha256 is computable");
+    Ok((digest, None))
 }
 
 /// The answers of one group (one digest, the repositories that need it).
@@ -268,15 +290,18 @@ struct Group {
     bytes_hashed: u64,
 }
 
-/// Asks for one digest: a document not yet fetched with GET from the first repository
-/// that serves it, every other need with HEAD.
-fn ask(
-    api: &dyn RegistryApi,
-    repositories: &[String],
-    wants: Vec<Want>,
-    loaded: bool,
+/// What asking needs besides the wants.
+struct Ask<'a> {
+    api: &'a dyn RegistryApi,
+    repositories: &'a [String],
     max_document: u64,
-) -> Group {
+    kept: Option<&'a dyn KeptDocuments>,
+}
+
+/// Asks for one digest: a document not yet fetched with GET from the first repository
+/// that serves it (or taken from the ledger, if it kept it), every other need with HEAD
+/// (none where a tag's HEAD already answered).
+fn ask(cx: &Ask, wants: Vec<Want>, loaded: bool) -> Group {
     let mut group = Group {
         answers: Vec::with_capacity(wants.len()),
         fetched: None,
@@ -285,48 +310,77 @@ fn ask(
     };
     let mut need_get = !loaded && wants[0].expect.is_some();
     for want in wants {
-        let repository = repositories[want.repo as usize].as_str();
+        let repository = cx.repositories[want.repo as usize].as_str();
         let key = api::key(repository, want.endpoint(), &want.digest.to_string());
-        let answer = if need_get {
-            let answered = fetch(api, repository, &want, &key, max_document, &mut group);
+        let kept = need_get
+            .then(|| cx.kept.and_then(|k| k.get(&want.digest)))
+            .flatten();
+        let answer = if let (Some(body), Some(store)) = (kept, cx.kept) {
+            let answered = match want.present {
+                Some(len) => Answered::Present(len),
+                None => head(cx.api, repository, &want, &key, &mut group.findings),
+            };
+            if matches!(answered, Answered::Present(_)) {
+                need_get = false;
+                store.keep(&want.digest, None);
+                let mut body = body.to_vec();
+                let mut doc_cx = document::Context {
+                    path: &key,
+                    digest: Some(&want.digest),
+                    findings: &mut group.findings,
+                };
+                let expect = want.expect.unwrap_or(Expect::Revision);
+                let document = document::parse(&mut body, expect, &mut doc_cx);
+                group.fetched = Some((
+                    want.digest.clone(),
+                    Fetched {
+                        document,
+                        content: Some(HashResult::Clean),
+                        kept: true,
+                    },
+                ));
+            }
+            answered
+        } else if need_get {
+            let answered = fetch(cx, repository, &want, &key, &mut group);
             if matches!(answered, Answered::Present(_)) {
                 need_get = false;
             }
             answered
+        } else if let Some(len) = want.present {
+            Answered::Present(len)
         } else {
-            let head = match want.endpoint() {
-                Endpoint::Manifests => {
-                    api.manifest(repository, &want.digest.to_string(), Method::Head, 0)
-                }
-                Endpoint::Blobs => api.blob(repository, &want.digest, Method::Head, 0),
-            };
-            match head {
-                Ok(answer) => {
-                    check_digest_header(
-                        &key,
-                        &want.digest,
-                        answer.digest.as_deref(),
-                        &mut group.findings,
-                    );
-                    Answered::Present(answer.len.unwrap_or(0))
-                }
-                Err(error) => answered_error(&key, &want.digest, &error, &mut group.findings),
-            }
+            head(cx.api, repository, &want, &key, &mut group.findings)
         };
         group.answers.push((want, answer));
     }
     group
 }
 
-/// GETs one document, checks its digest header and its bytes, and parses it.
-fn fetch(
+/// Asks with HEAD whether `repository` serves what `want` needs.
+fn head(
     api: &dyn RegistryApi,
     repository: &str,
     want: &Want,
     key: &Key,
-    max_document: u64,
-    group: &mut Group,
+    findings: &mut Vec<Finding>,
 ) -> Answered {
+    let head = match want.endpoint() {
+        Endpoint::Manifests => api.manifest(repository, &want.digest.to_string(), Method::Head, 0),
+        Endpoint::Blobs => api.blob(repository, &want.digest, Method::Head, 0),
+    };
+    match head {
+        Ok(answer) => {
+            check_digest_header(key, &want.digest, answer.digest.as_deref(), findings);
+            Answered::Present(answer.len.unwrap_or(0))
+        }
+        Err(error) => answered_error(key, &want.digest, &error, findings),
+    }
+}
+
+/// GETs one document, checks its digest header and its bytes, and parses it.
+fn fetch(cx: &Ask, repository: &str, want: &Want, key: &Key, group: &mut Group) -> Answered {
+    let (api, max_document) = (cx.api, cx.max_document);
     let digest = &want.digest;
     let got = match want.endpoint() {
         Endpoint::Manifests => {
@@ -360,14 +414,25 @@ fn fetch(
         }
     });
     let len = answer.body.len() as u64;
-    let mut cx = document::Context {
+    // Kept for the next run before parsing, which rewrites the bytes in place.
+    if let (Some(kept), Some(HashResult::Clean)) = (cx.kept, content) {
+        kept.keep(digest, Some(&answer.body));
+    }
+    let mut doc_cx = document::Context {
         path: key,
         digest: Some(digest),
         findings,
     };
     let expect = want.expect.unwrap_or(Expect::Revision);
-    let document = document::parse(&mut answer.body, expect, &mut cx);
-    group.fetched = Some((digest.clone(), Fetched { document, content }));
+    let document = document::parse(&mut answer.body, expect, &mut doc_cx);
+    group.fetched = Some((
+        digest.clone(),
+        Fetched {
+            document,
+            content,
+            kept: false,
+        },
+    ));
     Answered::Present(len)
 }
 

@@ -100,7 +100,7 @@ impl Store for RemoteRegistry {
             return part;
         };
         let repositories = api.repositories();
-        let crawled = crawl::crawl(api, repositories, cx.options.max_document_size);
+        let crawled = crawl::crawl(api, repositories, cx.options.max_document_size, cx.kept);
         audit_crawled(repositories, crawled, &mut part);
         part
     }
@@ -197,6 +197,11 @@ fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart
         unanswered: crawl::unanswered(&asked),
     };
     let mut docs = Documents::new(&inventory);
+    let kept: Vec<usize> = documents
+        .iter()
+        .filter(|(_, f)| f.kept)
+        .filter_map(|(digest, _)| inventory.position(digest))
+        .collect();
     let fetched: Vec<(Digest, LoadedDocument)> = documents
         .into_iter()
         .filter(|(digest, _)| inventory.contains_key(digest))
@@ -216,7 +221,10 @@ fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart
     graph.check_consistency(findings);
     unlinked(repositories, &asked, &inventory, findings);
     part.coverage = coverage(repositories, &roots, &graph);
-    let hashed = hashed_flags(&inventory, &docs);
+    let mut hashed = hashed_flags(&inventory, &docs);
+    for position in kept {
+        hashed[position] = crate::assemble::BeforeVerify::Kept;
+    }
     part.counters = Counters {
         repositories: repositories.len() as u64,
         blobs: inventory.len() as u64,
