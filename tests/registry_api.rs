@@ -478,7 +478,7 @@ fn retries_rate_limits_and_failures_through_a_proxy() {
     let Some(registry_bin) = registry_program() else {
         return;
     };
-    let (_dir, root) = root_copy();
+    let (dir, root) = root_copy();
     let registry = Registry::serve(&registry_bin, &root, &Access::Plain);
     let proxy = Proxy::start(registry.port);
     let url = format!("{}/", proxy.endpoint());
@@ -574,6 +574,31 @@ fn retries_rate_limits_and_failures_through_a_proxy() {
         .count();
     assert_eq!(manifest_gets, 0, "no manifest GET past the reserve");
     assert_eq!(findings(&report), &[] as &[Value], "{report:#}");
+
+    // A registry that refuses its catalog (as Docker Hub and GHCR do): exit 2 saying
+    // what to do, and --repositories names what to audit instead.
+    proxy.reset();
+    proxy.inject(
+        None,
+        "/_catalog",
+        Fault::Reply {
+            code: 404,
+            headers: String::new(),
+        },
+        usize::MAX,
+    );
+    let (_, out) = audit(&url, &[], ANONYMOUS);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--repositories"), "{}", out.stderr);
+    let list = dir.path().join("repositories.txt");
+    fs::write(&list, "# the two of them\nlibrary/multi\n\nteam/web/app\n").unwrap();
+    let (report, out) = audit(&url, &["--repositories", list.to_str().unwrap()], ANONYMOUS);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(report["stats"]["repositories"], 2);
+    fs::write(&list, "Library/Multi\n").unwrap();
+    let (_, out) = audit(&url, &["--repositories", list.to_str().unwrap()], ANONYMOUS);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("line 1"), "{}", out.stderr);
 }
 
 #[test]
