@@ -58,6 +58,12 @@ pub trait RegistryApi: Sync {
         max: u64,
     ) -> Result<Answer, ReadError>;
 
+    /// Whether the registry meters pulls (it sent `RateLimit-Remaining`): then manifests
+    /// are asked with HEAD first, which is not counted.
+    fn metered(&self) -> bool {
+        false
+    }
+
     /// Why the audit could not ask everything it needed (a metered registry's reserve
     /// reached), naming what to resume with; `None` when it asked everything.
     fn incomplete(&self) -> Option<String> {

@@ -522,6 +522,10 @@ impl RegistryApi for HttpRegistry {
         self.fetch(name, Endpoint::Manifests, reference, method, max)
     }
 
+    fn metered(&self) -> bool {
+        self.client.remaining().is_some()
+    }
+
     fn incomplete(&self) -> Option<String> {
         let held_back = self
             .held_back

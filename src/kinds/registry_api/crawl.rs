@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 
 use crate::backend::ReadError;
-use crate::backend::api::{self, Endpoint, Method, RegistryApi};
+use crate::backend::api::{self, Answer, Endpoint, Method, RegistryApi};
 use crate::check::document::{self, Expect};
 use crate::check::documents::digest_mismatch;
 use crate::check::graph;
@@ -64,6 +64,8 @@ pub(super) struct Want {
     pub external: bool,
     /// Already known to be served, this long (a tag's HEAD answered for its manifest).
     pub present: Option<u64>,
+    /// The answer of the GET by tag that resolved it: its content, already fetched.
+    pub fetched: Option<Box<Answer>>,
 }
 
 impl Want {
@@ -107,8 +109,13 @@ pub(super) fn crawl(
     kept: Option<&dyn KeptDocuments>,
 ) -> Crawled {
     let mut crawled = Crawled::default();
-    let frontier = roots(api, repositories, &mut crawled);
-    let mut frontier: Vec<Want> = frontier;
+    let cx = Ask {
+        api,
+        repositories,
+        max_document,
+        kept,
+    };
+    let mut frontier = roots(&cx, &mut crawled);
     while !frontier.is_empty() {
         frontier.sort_by(|a, b| (&a.digest, a.repo).cmp(&(&b.digest, b.repo)));
         frontier.dedup_by(|a, b| a.digest == b.digest && a.repo == b.repo);
@@ -119,12 +126,6 @@ pub(super) fn crawl(
             .into_par_iter()
             .map(|wants| {
                 let loaded = documents.contains_key(&wants[0].digest);
-                let cx = Ask {
-                    api,
-                    repositories,
-                    max_document,
-                    kept,
-                };
                 ask(&cx, wants, loaded)
             })
             .collect();
@@ -178,13 +179,19 @@ fn children(repo: Repo, digest: &Digest, document: &Document) -> Vec<Want> {
                 via: Some((digest.clone(), d.pointer.clone())),
                 external: d.has_urls(),
                 present: None,
+                fetched: None,
             })
         })
         .collect()
 }
 
 /// Resolves every tag of every repository (or what the address names): the first level.
-fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) -> Vec<Want> {
+fn roots(cx: &Ask, crawled: &mut Crawled) -> Vec<Want> {
+    let (api, repositories) = (cx.api, cx.repositories);
+    // Without a ledger every manifest is fetched anyway: a GET by tag resolves the tag and
+    // fetches its manifest in one request. A ledger may have it, and a metered registry
+    // counts GETs: a HEAD first, then.
+    let get = cx.kept.is_none() && !api.metered();
     let tags: Vec<(Repo, Result<Vec<String>, ReadError>)> = match api.scope() {
         Scope::Tag(_, tag) => vec![(0, Ok(vec![tag.clone()]))],
         Scope::Digest(_, digest) => {
@@ -193,7 +200,7 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
                 tag: None,
                 digest: digest.clone(),
             });
-            return vec![root_want(0, digest.clone(), None)];
+            return vec![root_want(0, digest.clone(), None, None)];
         }
         Scope::All | Scope::Repository(_) => (0..repositories.len())
             .into_par_iter()
@@ -217,15 +224,15 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
     let resolved: Vec<(Repo, String, Resolved)> = asks
         .into_par_iter()
         .map(|(repo, tag)| {
-            let digest = resolve(api, &repositories[repo as usize], &tag);
+            let digest = resolve(cx, &repositories[repo as usize], &tag, get);
             (repo, tag, digest)
         })
         .collect();
     let mut wants = Vec::new();
     for (repo, tag, digest) in resolved {
         match digest {
-            Ok((digest, len)) => {
-                wants.push(root_want(repo, digest.clone(), len));
+            Ok((digest, len, fetched)) => {
+                wants.push(root_want(repo, digest.clone(), len, fetched));
                 crawled.roots.push(Root {
                     repo,
                     tag: Some(tag),
@@ -238,7 +245,12 @@ fn roots(api: &dyn RegistryApi, repositories: &[String], crawled: &mut Crawled) 
     wants
 }
 
-fn root_want(repo: Repo, digest: Digest, present: Option<u64>) -> Want {
+fn root_want(
+    repo: Repo,
+    digest: Digest,
+    present: Option<u64>,
+    fetched: Option<Box<Answer>>,
+) -> Want {
     Want {
         repo,
         digest,
@@ -247,15 +259,17 @@ fn root_want(repo: Repo, digest: Digest, present: Option<u64>) -> Want {
         via: None,
         external: false,
         present,
+        fetched,
     }
 }
 
-/// What a tag resolved to: its manifest's digest and length, or the finding why not.
-type Resolved = Result<(Digest, Option<u64>), Box<Finding>>;
+/// What a tag resolved to: its manifest's digest, its length and the GET's answer when
+/// it was fetched so, or the finding why not.
+type Resolved = Result<(Digest, Option<u64>, Option<Box<Answer>>), Box<Finding>>;
 
-/// A tag's manifest digest, and its length when the answer said: `Docker-Content-Digest`
-/// of a HEAD, else the digest of a GET's body (a registry need not send the header).
-fn resolve(api: &dyn RegistryApi, name: &str, tag: &str) -> Resolved {
+/// A tag's manifest digest: `Docker-Content-Digest` of a GET by tag (`get`) or a HEAD,
+/// else the digest of a GET's body (a registry need not send the header).
+fn resolve(cx: &Ask, name: &str, tag: &str, get: bool) -> Resolved {
     let key = api::key(name, Endpoint::Manifests, tag);
     let failed = |error: &ReadError| {
         Box::new(if error.is_not_found() {
@@ -268,18 +282,35 @@ fn resolve(api: &dyn RegistryApi, name: &str, tag: &str) -> Resolved {
             request_failed(&key, None, error)
         })
     };
-    let head = api
+    let header = |answer: &Answer| answer.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+    let body_digest = |answer: &Answer| {
+        let sha256 = crate::model::digest::Algorithm::Sha256;
+        hash::digest_bytes(&sha256, &answer.body).expect("sha256 is computable")
+    };
+    if get {
+        match cx.api.manifest(name, tag, Method::Get, cx.max_document) {
+            Ok(answer) => {
+                let digest = header(&answer).unwrap_or_else(|| body_digest(&answer));
+                let len = Some(answer.body.len() as u64);
+                return Ok((digest, len, Some(Box::new(answer))));
+            }
+            // Too large to keep: a HEAD names it, and the document is reported so.
+            Err(ReadError::TooLarge { .. }) => {}
+            Err(error) => return Err(failed(&error)),
+        }
+    }
+    let head = cx
+        .api
         .manifest(name, tag, Method::Head, 0)
         .map_err(|e| failed(&e))?;
-    if let Some(digest) = head.digest.as_deref().and_then(|d| Digest::parse(d).ok()) {
-        return Ok((digest, head.len));
+    if let Some(digest) = header(&head) {
+        return Ok((digest, head.len, None));
     }
-    let get = api
-        .manifest(name, tag, Method::Get, 8 * 1024 * 1024)
+    let answer = cx
+        .api
+        .manifest(name, tag, Method::Get, cx.max_document)
         .map_err(|e| failed(&e))?;
-    let sha256 = crate::model::digest::Algorithm::Sha256;
-    let digest = hash::digest_bytes(&sha256, &get.body).expect("sha256 is computable");
-    Ok((digest, None))
+    Ok((body_digest(&answer), None, None))
 }
 
 /// The answers of one group (one digest, the repositories that need it).
@@ -382,11 +413,12 @@ fn head(
 fn fetch(cx: &Ask, repository: &str, want: &Want, key: &Key, group: &mut Group) -> Answered {
     let (api, max_document) = (cx.api, cx.max_document);
     let digest = &want.digest;
-    let got = match want.endpoint() {
-        Endpoint::Manifests => {
+    let got = match (&want.fetched, want.endpoint()) {
+        (Some(answer), _) => Ok(Answer::clone(answer)),
+        (None, Endpoint::Manifests) => {
             api.manifest(repository, &digest.to_string(), Method::Get, max_document)
         }
-        Endpoint::Blobs => api.blob(repository, digest, Method::Get, max_document),
+        (None, Endpoint::Blobs) => api.blob(repository, digest, Method::Get, max_document),
     };
     let mut answer = match got {
         Ok(answer) => answer,
