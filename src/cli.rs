@@ -54,7 +54,7 @@ pub struct Cli {
     pub registry_config: Option<PathBuf>,
 
     /// Reads kept in flight: listing, links, documents and small blobs (default 32 on a
-    /// local disk, 64 on object storage). They wait on the disk or the network, not on a
+    /// local disk, 64 on object storage, 16 requests to a registry over HTTP). They wait on the disk or the network, not on a
     /// core: a cold disk and a remote store answer faster with many queued.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024), allow_negative_numbers = true)]
     pub io_concurrency: Option<u16>,

@@ -264,7 +264,7 @@ rules! {
         why: "The tag list says the tag exists, yet pulling it fails with MANIFEST_UNKNOWN: its manifest was deleted while the tag stayed (on a Distribution root, a current link to a revision or blob that is gone). Every pull of the tag fails; re-push it or delete the tag.";
     /// An answer that kept failing.
     HttpRequestFailed = "http-request-failed", Error, "(tool) distribution-spec § Error codes",
-        summary: "a registry request kept failing (5xx, 429 or a dropped connection) after every retry",
+        summary: "a registry request had no usable answer: 5xx, 429 or a dropped connection after every retry, or a refusal (401, 403) of one repository",
         why: "What the registry will not serve cannot be audited, and clients pulling it meet the same failure. The finding names the URL and the last answer; the audit goes on without it. A 403 on one repository is also reported so: the credentials do not reach it.";
     /// A member whose name, or link target, would land outside the extraction directory.
     ArchiveMemberUnsafe = "archive-member-unsafe", Error, "POSIX pax/ustar; moby pkg/archive (breakoutError), Go filepath.IsLocal",

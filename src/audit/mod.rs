@@ -144,6 +144,7 @@ pub fn audit_shard(
             listed,
             findings,
             parts,
+            incomplete: opened.api.and_then(|api| api.incomplete()),
         })
     })
 }
@@ -282,7 +283,10 @@ fn gather(
             .collect()
     });
     if let (Some(kept), Some((ledger, _))) = (kept, ledger) {
-        kept.save(ledger)?;
+        // A run held back by a rate limit did not see everything: what it did not use
+        // is kept for the next.
+        let whole = api.is_none_or(|api| api.incomplete().is_none());
+        kept.save(ledger, whole)?;
     }
     progress.phase("verify");
     let sets: Vec<BlobSet> = parts

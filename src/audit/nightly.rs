@@ -46,13 +46,22 @@ impl LedgerDocuments {
         })
     }
 
-    /// Keeps what this run used or fetched, and only that.
-    pub(super) fn save(self, ledger: &Ledger) -> Result<(), LedgerError> {
+    /// Keeps what this run used or fetched: only that after a run that saw the whole
+    /// registry (`whole`), else also what the ledger kept before.
+    pub(super) fn save(self, ledger: &Ledger, whole: bool) -> Result<(), LedgerError> {
         let mut used = self
             .used
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        used.sort_by(|a, b| a.0.cmp(&b.0));
+        if !whole {
+            used.extend(
+                self.kept
+                    .into_iter()
+                    .map(|(digest, (body, hashed_at))| (digest, body, hashed_at)),
+            );
+        }
+        // The freshest copy of a document first, so the one kept is the newest.
+        used.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
         used.dedup_by(|a, b| a.0 == b.0);
         ledger.keep_documents(&used)
     }

@@ -58,6 +58,12 @@ pub trait RegistryApi: Sync {
         max: u64,
     ) -> Result<Answer, ReadError>;
 
+    /// Whether the user named the repositories (`--repositories`): one that is not
+    /// served is then a finding, not a catalog entry whose tags are all gone.
+    fn named(&self) -> bool {
+        false
+    }
+
     /// Whether the registry meters pulls (it sent `RateLimit-Remaining`): then manifests
     /// are asked with HEAD first, which is not counted.
     fn metered(&self) -> bool {

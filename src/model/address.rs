@@ -69,39 +69,87 @@ impl RegistryAddress {
             why: why.to_owned(),
         };
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        // skopeo's docker://NAME[:TAG] without a registry means Docker Hub, as a first
+        // component with no '.' or ':' that is not localhost does (containers/image).
+        let short = !rest.contains('/') || is_not_a_host(host);
+        let (host, path) = if text.starts_with("docker://") && short {
+            ("docker.io", rest)
+        } else {
+            (host, path)
+        };
         if host.is_empty() || host.contains(['@', '?', '#']) {
             return Some(Err(error(
                 "no registry host (https://HOST[:PORT]/NAME[:TAG])",
             )));
         }
         let path = path.trim_end_matches('/');
-        // The distribution API is at /v2/: a copied API URL names the same registry.
-        let path = path
-            .strip_prefix("v2")
-            .map_or(path, |p| p.trim_start_matches('/'));
+        // The distribution API is at /v2/: a copied API URL names the same registry (but
+        // `v2fly/app` is a repository).
+        let path = match path.strip_prefix("v2") {
+            Some("") => "",
+            Some(rest) if rest.starts_with('/') => &rest[1..],
+            _ => path,
+        };
         let scope = if path.is_empty() {
             Ok(Scope::All)
         } else {
             scope(path)
         };
+        let host = host.to_ascii_lowercase();
         Some(
             scope
                 .map_err(|why| error(&why))
                 .map(|scope| RegistryAddress {
                     secure,
-                    host: host.to_ascii_lowercase(),
-                    scope,
+                    scope: hub_name(&host, scope),
+                    host,
                 }),
         )
     }
 
-    /// `https://HOST` (no path): where `/v2/` is.
+    /// `https://HOST` (no path): where `/v2/` is. Docker Hub's API is not at the name
+    /// people write (`docker.io`) but at `registry-1.docker.io`, as docker and skopeo know.
     pub fn base(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.secure { "https" } else { "http" },
-            self.host
-        )
+        let host = if is_docker_hub(&self.host) {
+            "registry-1.docker.io"
+        } else {
+            &self.host
+        };
+        format!("{}://{host}", if self.secure { "https" } else { "http" })
+    }
+}
+
+/// Whether the first component of a docker:// reference is a repository, not a
+/// registry: no '.', no ':', not localhost.
+fn is_not_a_host(component: &str) -> bool {
+    !component.contains(['.', ':']) && component != "localhost"
+}
+
+/// Docker Hub, by the names people write for it.
+fn is_docker_hub(host: &str) -> bool {
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
+}
+
+/// On Docker Hub, an official image's one-component name is `library/NAME`.
+fn hub_name(host: &str, scope: Scope) -> Scope {
+    if !is_docker_hub(host) {
+        return scope;
+    }
+    let full = |name: String| {
+        if name.contains('/') {
+            name
+        } else {
+            format!("library/{name}")
+        }
+    };
+    match scope {
+        Scope::All => Scope::All,
+        Scope::Repository(name) => Scope::Repository(full(name)),
+        Scope::Tag(name, tag) => Scope::Tag(full(name), tag),
+        Scope::Digest(name, digest) => Scope::Digest(full(name), digest),
     }
 }
 
@@ -177,6 +225,47 @@ mod tests {
         assert_eq!(
             parse("https://r.example:5000/team/app:v1").to_string(),
             "https://r.example:5000/team/app:v1"
+        );
+    }
+
+    #[test]
+    fn docker_hub_is_reached_where_its_api_is() {
+        let hub = parse("docker://docker.io/alpine:3.20");
+        assert_eq!(
+            hub.scope,
+            Scope::Tag("library/alpine".into(), "3.20".into())
+        );
+        assert_eq!(hub.base(), "https://registry-1.docker.io");
+        assert_eq!(hub.host, "docker.io");
+        assert_eq!(
+            parse("https://docker.io/team/app").scope,
+            Scope::Repository("team/app".into())
+        );
+        assert_eq!(
+            parse("https://r.example/alpine").scope,
+            Scope::Repository("alpine".into())
+        );
+        let short = parse("docker://alpine:3.20");
+        assert_eq!(
+            (&*short.host, short.base()),
+            ("docker.io", "https://registry-1.docker.io".into())
+        );
+        assert_eq!(
+            short.scope,
+            Scope::Tag("library/alpine".into(), "3.20".into())
+        );
+        assert_eq!(
+            parse("docker://team/app").scope,
+            Scope::Repository("team/app".into())
+        );
+        assert_eq!(parse("docker://localhost/app").host, "localhost");
+        assert_eq!(
+            parse("https://r.example/v2fly/v2ray").scope,
+            Scope::Repository("v2fly/v2ray".into())
+        );
+        assert_eq!(
+            parse("https://r.example/v2/app").scope,
+            Scope::Repository("app".into())
         );
     }
 

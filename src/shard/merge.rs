@@ -117,6 +117,8 @@ pub struct Merger {
     elapsed_ms: u64,
     /// Whether every part re-checked what a concurrent writer can cause.
     rechecked: bool,
+    /// Why parts did not see everything, each once.
+    incomplete: Vec<String>,
     /// Per blob key: one listing of it, whether any shard would have hashed it, and a bit
     /// per shard that listed it.
     listed: HashMap<Key, (ListedBlob, bool, Vec<u64>)>,
@@ -139,6 +141,7 @@ impl Merger {
             verified: Verified::default(),
             elapsed_ms: 0,
             rechecked: true,
+            incomplete: Vec::new(),
             listed: HashMap::new(),
         }
     }
@@ -156,9 +159,13 @@ impl Merger {
             name,
             elapsed_ms,
             rechecked,
+            incomplete,
             ..
         } = part;
         self.rechecked &= rechecked;
+        if let Some(why) = incomplete.filter(|why| !self.incomplete.contains(why)) {
+            self.incomplete.push(why);
+        }
         let words = (shard.count as usize).div_ceil(64);
         for entry in listed {
             let slot = self
@@ -326,6 +333,9 @@ impl Merger {
             false => 0,
         };
         report.findings = findings;
+        if !self.incomplete.is_empty() {
+            report.incomplete = Some(self.incomplete.join("; "));
+        }
         let against = baseline.map(|b| (b.source.clone(), b.findings.as_slice()));
         mark_against(&mut report, against);
         Ok(report)

@@ -145,6 +145,10 @@ pub struct Partial {
     /// Each store's part of the metadata pass, the same in every shard (its findings are
     /// in `findings`).
     pub parts: Vec<StorePart>,
+    /// Why this shard did not see everything (a registry's rate limit), if it did not:
+    /// the merged report is then incomplete too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 fn yes() -> bool {

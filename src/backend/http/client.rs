@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header::{self, HeaderMap};
-use serde::Deserialize;
 
 use crate::backend::http::credentials::Credential;
 
@@ -37,8 +36,9 @@ pub struct ClientOptions {
 /// Why a request had no answer the audit can use.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The connection failed (refused, reset, TLS, timeout), every try.
-    #[error("{url}: {why}")]
+    /// The connection failed (refused, reset, TLS, timeout), every try. (`why` names
+    /// the URL: reqwest's errors do.)
+    #[error("{why}")]
     Transport {
         /// What was asked.
         url: String,
@@ -101,7 +101,10 @@ impl Client {
             .user_agent(concat!("oci-audit/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(options.connections.max(1))
             .connect_timeout(Duration::from_secs(15))
-            .timeout(None)
+            // Per operation: sending and reading the headers, and each read of a body. A
+            // registry that stops answering fails the request instead of hanging the run
+            // (and a ledger's lock); a large blob streams for as long as bytes come.
+            .timeout(Duration::from_secs(60))
             // A redirect to storage (S3, a CDN) is followed; credentials are not sent on
             // to another host (reqwest drops Authorization across hosts).
             .redirect(reqwest::redirect::Policy::limited(5));
@@ -151,14 +154,32 @@ impl Client {
         scope: &str,
     ) -> Result<Response, ClientError> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
+            // A next page the registry named: credentials go only where they were found
+            // for, so another host (or scheme, or port) is refused.
+            if !same_origin(path, &self.base) {
+                return Err(ClientError::Unauthorized {
+                    url: path.to_owned(),
+                    why: format!(
+                        "the registry sends the next page to another origin than {}; not followed, so its credentials stay with it",
+                        self.base
+                    ),
+                });
+            }
             path.to_owned()
         } else {
             format!("{}{path}", self.base)
         };
         let metered = method == reqwest::Method::GET && path.contains("/manifests/");
         if metered {
-            let remaining = self.remaining.load(Ordering::Relaxed);
-            if remaining <= self.options.rate_limit_reserve {
+            // A pull is taken from the meter before it is sent, so requests in flight
+            // together cannot spend the reserve between them.
+            let reserve = self.options.rate_limit_reserve;
+            let taken = self
+                .remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                    (r > reserve).then(|| if r == u64::MAX { r } else { r - 1 })
+                });
+            if let Err(remaining) = taken {
                 return Err(ClientError::RateLimited { remaining });
             }
             self.requests.manifest_gets.fetch_add(1, Ordering::Relaxed);
@@ -277,6 +298,15 @@ impl Client {
             .ok_or_else(|| failed("a Bearer challenge without a realm".to_owned()))?;
         let mut token_url = reqwest::Url::parse(realm)
             .map_err(|e| failed(format!("the token realm {realm:?} is not a URL: {e}")))?;
+        // Credentials sent to a registry over TLS are not sent on in the clear.
+        if self.base.starts_with("https://")
+            && token_url.scheme() != "https"
+            && self.options.credential.is_some()
+        {
+            return Err(failed(format!(
+                "the token realm {realm} is not https while the registry is: credentials not sent"
+            )));
+        }
         {
             let mut query = token_url.query_pairs_mut();
             if let Some(service) = params.get("service") {
@@ -305,27 +335,32 @@ impl Client {
             };
             return Err(failed(why));
         }
-        #[derive(Deserialize)]
-        struct Answer {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
         let started = Instant::now();
-        let answer: Answer = answer
-            .json()
+        // Read leniently: servers send expires_in as a number, a float or a string.
+        let answer: serde_json::Value = read_json(answer, 1 << 20)
             .map_err(|e| failed(format!("the token server {realm} answered no token: {e}")))?;
-        let value = answer
-            .token
-            .or(answer.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| failed(format!("the token server {realm} answered no token")))?;
-        // The spec's default lifetime is 60 s; a token is renewed a little early.
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10) - 5);
-        Ok(Token {
-            value,
-            until: started + lifetime,
-        })
+        let value = ["token", "access_token"]
+            .iter()
+            .find_map(|k| {
+                answer
+                    .get(k)
+                    .and_then(|t| t.as_str())
+                    .filter(|t| !t.is_empty())
+            })
+            .ok_or_else(|| failed(format!("the token server {realm} answered no token")))?
+            .to_owned();
+        let expires_in = match answer.get("expires_in") {
+            Some(serde_json::Value::Number(n)) => n.as_f64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        // The spec's default lifetime is 60 s; a token is renewed a little early, and
+        // kept at most a day whatever the server says.
+        let seconds = expires_in.unwrap_or(60.0).clamp(10.0, 86_400.0) as u64 - 5;
+        let until = started
+            .checked_add(Duration::from_secs(seconds))
+            .unwrap_or(started);
+        Ok(Token { value, until })
     }
 
     /// Reads a metered registry's `RateLimit-Remaining: N;w=SECONDS`.
@@ -335,8 +370,10 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        // The lower of what the registry says and what this run counted: answers of
+        // requests sent together arrive in any order.
         if let Some(remaining) = remaining {
-            self.remaining.store(remaining, Ordering::Relaxed);
+            self.remaining.fetch_min(remaining, Ordering::SeqCst);
         }
     }
 
@@ -428,6 +465,24 @@ impl Challenge {
     }
 }
 
+/// The JSON body of `response`, read up to `cap` bytes: a registry's answer is not
+/// trusted to be small.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+    cap: u64,
+) -> Result<T, String> {
+    use std::io::Read as _;
+    let mut body = Vec::new();
+    response
+        .take(cap + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| chain(&e))?;
+    if body.len() as u64 > cap {
+        return Err(format!("the answer is over {cap} bytes"));
+    }
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
 /// Whether a failed send may succeed on another try.
 fn retryable(error: &reqwest::Error) -> bool {
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
@@ -438,7 +493,9 @@ fn backoff(attempt: usize) -> Duration {
     Duration::from_millis(250 << attempt.min(5)).min(Duration::from_secs(8))
 }
 
-/// `Retry-After` in seconds (at most 60: a longer wait is better reported than slept).
+/// `Retry-After` in seconds, at most 60 (a longer wait would stall the run: the request
+/// is tried after 60 s, and reported if it still fails). An HTTP date is not read: the
+/// backoff applies.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers
         .get(header::RETRY_AFTER)?
@@ -448,6 +505,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(seconds.min(60)))
+}
+
+/// Whether `url` is at the origin (scheme, host and port) of `base`.
+fn same_origin(url: &str, base: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
+        (Ok(url), Ok(base)) => {
+            url.scheme() == base.scheme()
+                && url.host_str() == base.host_str()
+                && url.port_or_known_default() == base.port_or_known_default()
+        }
+        _ => false,
+    }
 }
 
 /// An error with its causes, one line: "error sending request: … : connection refused".
@@ -490,6 +559,22 @@ mod tests {
             (&*params["realm"], &*params["error"]),
             ("http://t/x", "in\"valid")
         );
+    }
+
+    #[test]
+    fn next_pages_stay_at_the_registry() {
+        let base = "https://r.example:5000";
+        assert!(same_origin(
+            "https://r.example:5000/v2/_catalog?last=a",
+            base
+        ));
+        assert!(!same_origin("https://other.example:5000/v2/_catalog", base));
+        assert!(!same_origin("http://r.example:5000/v2/_catalog", base));
+        assert!(!same_origin("https://r.example/v2/_catalog", base));
+        assert!(same_origin(
+            "https://r.example/v2/",
+            "https://r.example:443"
+        ));
     }
 
     #[test]

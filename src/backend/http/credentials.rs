@@ -9,7 +9,6 @@
 //! A [`Credential`] never prints its secret: its `Debug` is redacted, and nothing writes
 //! it to a report, a ledger or metrics.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,14 +56,41 @@ pub enum CredentialError {
     },
 }
 
-#[derive(Deserialize, Default)]
+/// The parts of an auth file that matter, read leniently: an entry for another host is
+/// never parsed, so its mistakes neither stop the audit nor reach a message (serde's
+/// errors quote the value they refused, which may be a password).
+#[derive(Default)]
 struct AuthFile {
-    #[serde(default)]
-    auths: HashMap<String, AuthEntry>,
-    #[serde(default, rename = "credHelpers")]
-    cred_helpers: HashMap<String, String>,
-    #[serde(default, rename = "credsStore")]
+    auths: serde_json::Map<String, serde_json::Value>,
+    cred_helpers: serde_json::Map<String, serde_json::Value>,
     creds_store: Option<String>,
+}
+
+impl AuthFile {
+    fn parse(bytes: &[u8]) -> Result<AuthFile, String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not JSON (line {}, column {})", e.line(), e.column()))?;
+        let serde_json::Value::Object(mut top) = value else {
+            return Err("not a JSON object".to_owned());
+        };
+        let mut object = |key: &str| match top.remove(key) {
+            Some(serde_json::Value::Object(map)) => Ok(map),
+            None | Some(serde_json::Value::Null) => Ok(serde_json::Map::new()),
+            Some(_) => Err(format!("\"{key}\" is not an object")),
+        };
+        let auths = object("auths")?;
+        let cred_helpers = object("credHelpers")?;
+        let creds_store = top
+            .get("credsStore")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        Ok(AuthFile {
+            auths,
+            cred_helpers,
+            creds_store,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -110,8 +136,7 @@ pub fn find(host: &str, files: &[PathBuf]) -> Result<Option<Credential>, Credent
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => return Err(file_error(path, error.to_string())),
         };
-        let file: AuthFile =
-            serde_json::from_slice(&text).map_err(|e| file_error(path, e.to_string()))?;
+        let file = AuthFile::parse(&text).map_err(|why| file_error(path, why))?;
         if let Some(found) = from_file(&file, host).map_err(|why| file_error(path, why))? {
             return Ok(Some(found));
         }
@@ -153,10 +178,16 @@ fn from_file(file: &AuthFile, host: &str) -> Result<Option<Credential>, String> 
         .iter()
         .find_map(|k| file.cred_helpers.get(k).map(|h| (k, h)))
     {
+        let helper = helper
+            .as_str()
+            .ok_or_else(|| format!("credHelpers[{key:?}] is not a string"))?;
         return helper_get(helper, key).map_err(|e| e.to_string());
     }
-    if let Some(entry) = keys.iter().find_map(|k| file.auths.get(k)) {
-        if let Some(found) = from_entry(entry)? {
+    if let Some((key, entry)) = keys.iter().find_map(|k| file.auths.get(k).map(|e| (k, e))) {
+        let entry: AuthEntry = serde_json::from_value(entry.clone()).map_err(|_| {
+            format!("auths[{key:?}] is not an object of auth, username, password or identitytoken strings")
+        })?;
+        if let Some(found) = from_entry(&entry)? {
             return Ok(Some(found));
         }
     }
@@ -231,15 +262,20 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credential>, Credenti
     }
     let out = child.wait_with_output().map_err(|e| error(e.to_string()))?;
     if !out.status.success() {
-        let said = String::from_utf8_lossy(&out.stdout).trim().to_owned()
-            + String::from_utf8_lossy(&out.stderr).trim();
-        if said.to_ascii_lowercase().contains("credentials not found") {
+        let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+        let (stdout, stderr) = (said(&out.stdout), said(&out.stderr));
+        if (stdout.clone() + &stderr)
+            .to_ascii_lowercase()
+            .contains("credentials not found")
+        {
             return Ok(None);
         }
-        return Err(error(format!("{}: {said}", out.status)));
+        // Only stderr is shown (stdout is where a helper writes secrets), and only so much.
+        let stderr: String = stderr.chars().take(200).collect();
+        return Err(error(format!("{}: {stderr}", out.status)));
     }
     let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
-        .map_err(|e| error(format!("its answer is not the helper protocol's JSON: {e}")))?;
+        .map_err(|_| error("its answer is not the helper protocol's JSON".to_owned()))?;
     Ok(Some(Credential {
         username: answer.username,
         secret: answer.secret,
@@ -298,6 +334,11 @@ mod tests {
             r#"{"auths": {"https://index.docker.io/v1/": {"username": "bob", "password": "pw"},
                           "other.example": {"auth": "!!"}}}"#,
         );
+        let leaky = write(
+            dir.path(),
+            "leaky.json",
+            r#"{"auths": {"elsewhere.example": "b3RoZXI6U0VDUkVUMg==", "r.example:5000": {"password": 123456789}}}"#,
+        );
         let files = [dir.path().join("absent.json"), podman, docker];
         let found = find("r.example:5000", &files).unwrap().unwrap();
         assert_eq!((&*found.username, &*found.secret), ("alice", "s3cret:x"));
@@ -308,6 +349,18 @@ mod tests {
         let error = find("other.example", &files).unwrap_err().to_string();
         assert!(
             error.contains("config.json") && error.contains("base64"),
+            "{error}"
+        );
+        // Another host's broken entry is not read; this host's is refused without
+        // quoting what it holds.
+        assert_eq!(
+            find("third.example", std::slice::from_ref(&leaky)).unwrap(),
+            None
+        );
+        let error = find("r.example:5000", &[leaky]).unwrap_err().to_string();
+        assert!(error.contains("auths[\"r.example:5000\"]"), "{error}");
+        assert!(
+            !error.contains("123456789") && !error.contains("b3Ro"),
             "{error}"
         );
     }

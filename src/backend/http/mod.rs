@@ -39,6 +39,8 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
 
 /// Names asked for per page of the catalog and of a tag list.
 const PAGE: usize = 1000;
+/// Largest page read (a thousand names of at most 255 bytes fit many times over).
+const MAX_PAGE: u64 = 64 << 20;
 
 /// How a registry is opened.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +92,10 @@ pub struct HttpRegistry {
     client: Client,
     /// Tries after the first for a body cut short (a reset connection).
     retries: usize,
+    /// Requests kept in flight, and connections kept open.
+    connections: usize,
+    /// The repositories came from `--repositories`.
+    named: bool,
     repositories: Vec<String>,
     /// Repositories a request of which the rate-limit reserve held back.
     held_back: Mutex<BTreeSet<String>>,
@@ -134,6 +140,11 @@ impl HttpRegistry {
         };
         // The scope the first challenge is answered for: the repository, when one is named
         // (a token server may refuse a token for no scope to an anonymous client).
+        if options.repositories_file.is_some() && address.scope != Scope::All {
+            return Err(refused(
+                "--repositories names the repositories of a whole registry: give the registry's address alone (https://HOST/)".to_owned(),
+            ));
+        }
         let first_scope = address
             .scope
             .repository()
@@ -152,6 +163,8 @@ impl HttpRegistry {
             address: address.clone(),
             client,
             retries: options.retries,
+            connections: options.connections.max(1),
+            named: options.repositories_file.is_some(),
             repositories: Vec::new(),
             held_back: Mutex::new(BTreeSet::new()),
         };
@@ -212,6 +225,8 @@ impl HttpRegistry {
         }
         let mut names = Vec::new();
         let mut next = Some(format!("/v2/_catalog?n={PAGE}"));
+        // A next page seen before would loop forever.
+        let mut visited = std::collections::HashSet::new();
         while let Some(path) = next.take() {
             let answer = self
                 .client
@@ -228,9 +243,8 @@ impl HttpRegistry {
                     "the catalog (/v2/_catalog) is refused ({status}); name the repositories to audit with --repositories FILE, one a line"
                 )));
             }
-            next = next_page(&answer);
-            let page: Page = answer
-                .json()
+            next = next_page(&answer).filter(|n| visited.insert(n.clone()));
+            let page: Page = client::read_json(answer, MAX_PAGE)
                 .map_err(|e| CatalogError::Refused(format!("/v2/_catalog: not a catalog: {e}")))?;
             names.extend(page.repositories.unwrap_or_default());
         }
@@ -301,8 +315,9 @@ impl HttpRegistry {
         if let Some(len) = answer.len.filter(|len| *len > max) {
             return Err(Cut::Other(ReadError::TooLarge { len, max }));
         }
-        let mut body = Vec::with_capacity(answer.len.unwrap_or(0).min(max) as usize + 64);
-        let read = response.take(max + 1).read_to_end(&mut body);
+        // Grown as bytes come: a Content-Length is not trusted with an allocation.
+        let mut body = Vec::with_capacity(answer.len.unwrap_or(0).min(max).min(1 << 20) as usize);
+        let read = response.take(max.saturating_add(1)).read_to_end(&mut body);
         let short = match read {
             Err(e) => Some(client::chain(&e)),
             Ok(_) => answer
@@ -428,18 +443,19 @@ fn pull_scope(name: &str) -> String {
     format!("repository:{name}:pull")
 }
 
-/// The `Link: <…>; rel="next"` of a paginated answer.
+/// The `Link: <…>; rel="next"` of a paginated answer, resolved against the URL that
+/// answered (RFC 8288: a URI reference, relative or absolute).
 fn next_page(response: &reqwest::blocking::Response) -> Option<String> {
     let link = response.headers().get("link")?.to_str().ok()?;
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        params.contains("rel=\"next\"").then(|| {
-            target
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_owned()
-        })
+        let next = params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        let target = target.trim().trim_start_matches('<').trim_end_matches('>');
+        next.then(|| response.url().join(target).ok().map(String::from))
+            .flatten()
     })
 }
 
@@ -484,6 +500,7 @@ impl RegistryApi for HttpRegistry {
         }
         let mut tags = Vec::new();
         let mut next = Some(format!("/v2/{name}/tags/list?n={PAGE}"));
+        let mut visited = std::collections::HashSet::new();
         while let Some(path) = next.take() {
             let response = self
                 .client
@@ -498,8 +515,8 @@ impl RegistryApi for HttpRegistry {
                     ReadError::Io(io::Error::other(why))
                 });
             }
-            next = next_page(&response);
-            let page: Page = response.json().map_err(|e| {
+            next = next_page(&response).filter(|n| visited.insert(n.clone()));
+            let page: Page = client::read_json(response, MAX_PAGE).map_err(|e| {
                 ReadError::Io(io::Error::other(format!(
                     "GET {}{path}: not a tag list: {e}",
                     self.client.base()
@@ -520,6 +537,10 @@ impl RegistryApi for HttpRegistry {
         max: u64,
     ) -> Result<Answer, ReadError> {
         self.fetch(name, Endpoint::Manifests, reference, method, max)
+    }
+
+    fn named(&self) -> bool {
+        self.named
     }
 
     fn metered(&self) -> bool {
@@ -602,8 +623,8 @@ impl Backend for HttpRegistry {
     }
 
     fn default_concurrency(&self) -> usize {
-        // Every request waits on the network.
-        16
+        // Every request waits on the network; the opener sized the connection pool so.
+        self.connections
     }
 
     fn hash(

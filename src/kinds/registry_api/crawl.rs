@@ -1,9 +1,11 @@
 //! Asking a registry what it serves, as a client pulling every tag would, with each
-//! request made once: every tag resolved with HEAD; every document (index, manifest,
-//! config) fetched with GET once per digest, from the first repository that serves it,
-//! hashed and parsed from the same bytes; every other repository that needs it, and every
-//! layer, asked with HEAD, which is how a blob missing from one repository (unlinked)
-//! shows. Layers' content is left to the verify phase, which streams each once.
+//! request made once: every tag resolved (by a GET that also fetches its manifest, or by
+//! a HEAD where a ledger may hold the manifest or the registry meters GETs); every
+//! document (index, manifest, config) fetched with GET once per digest, from the first
+//! repository that serves it, hashed and parsed from the same bytes; every other
+//! repository that needs it, and every layer, asked with HEAD, which is how a blob
+//! missing from one repository (unlinked) shows. Layers' content is left to the verify
+//! phase, which streams each once.
 //!
 //! The crawl goes one level of the graph at a time (tags, then what they name, then what
 //! those name), each level's requests in parallel on the read pool.
@@ -24,6 +26,7 @@ use crate::model::address::Scope;
 use crate::model::digest::Digest;
 use crate::model::document::Document;
 use crate::model::key::Key;
+use crate::model::reference::{is_repository_name, is_tag};
 use crate::model::text::Text;
 use crate::rules::Rule;
 
@@ -62,10 +65,14 @@ pub(super) struct Want {
     pub via: Option<(Digest, Text)>,
     /// The descriptor lists `urls`: a foreign layer a registry need not serve.
     pub external: bool,
-    /// Already known to be served, this long (a tag's HEAD answered for its manifest).
+    /// Already known to be served, this long (the tag's answer was its manifest's).
     pub present: Option<u64>,
     /// The answer of the GET by tag that resolved it: its content, already fetched.
     pub fetched: Option<Box<Answer>>,
+    /// The size its descriptor gives, for a HEAD answered without a length.
+    pub size: Option<u64>,
+    /// Asked with HEAD only, even if it is a document (see [`children`]).
+    pub head_only: bool,
 }
 
 impl Want {
@@ -138,12 +145,16 @@ pub(super) fn crawl(
             for (want, answer) in group.answers {
                 // A repository that serves a document needs what the document names.
                 if matches!(answer, Answered::Present(_)) {
-                    if let Some(document) = crawled
-                        .documents
-                        .get(&want.digest)
-                        .and_then(|f| f.document.as_ref())
-                    {
-                        frontier.extend(children(want.repo, &want.digest, document));
+                    if let Some(fetched) = crawled.documents.get(&want.digest) {
+                        if let Some(document) = &fetched.document {
+                            let mismatch = fetched.content == Some(HashResult::Mismatch);
+                            frontier.extend(children(
+                                want.repo,
+                                &want.digest,
+                                document,
+                                mismatch || want.head_only,
+                            ));
+                        }
                     }
                 }
                 crawled
@@ -152,7 +163,29 @@ pub(super) fn crawl(
             }
         }
     }
+    unserved_roots(cx.repositories, &mut crawled);
     crawled
+}
+
+/// A tag whose digest its repository then does not serve (a HEAD by tag, then 404 by
+/// digest: deleted in between, or a registry that lost the revision) is unresolvable:
+/// nothing else would name it.
+fn unserved_roots(repositories: &[String], crawled: &mut Crawled) {
+    for root in &crawled.roots {
+        let Some(tag) = &root.tag else { continue };
+        if let Some((_, Answered::Missing)) = crawled.asked.get(&(root.repo, root.digest.clone())) {
+            let name = &repositories[root.repo as usize];
+            crawled.findings.push(
+                Finding::new(
+                    Rule::HttpTagUnresolvable,
+                    Location::path(api::key(name, Endpoint::Manifests, tag))
+                        .with_digest(Some(root.digest.clone())),
+                    format!("tag {tag} names a manifest {name} does not serve by its digest"),
+                )
+                .expected_found(&root.digest, "404"),
+            );
+        }
+    }
 }
 
 /// The wants of one level grouped by digest, each group in repository order.
@@ -168,7 +201,10 @@ fn group_by_digest(wants: Vec<Want>) -> Vec<Vec<Want>> {
 }
 
 /// What a document names, needed by `repo`.
-fn children(repo: Repo, digest: &Digest, document: &Document) -> Vec<Want> {
+/// `head_only` for a document whose bytes do not hash to its digest: what it names is
+/// asked with HEAD (its descriptors are checked, as on disk) but not fetched, so a
+/// registry cannot lead the crawl on forever with documents that name new digests.
+fn children(repo: Repo, digest: &Digest, document: &Document, head_only: bool) -> Vec<Want> {
     graph::children(document)
         .into_iter()
         .filter_map(|(d, is_config)| {
@@ -180,6 +216,8 @@ fn children(repo: Repo, digest: &Digest, document: &Document) -> Vec<Want> {
                 external: d.has_urls(),
                 present: None,
                 fetched: None,
+                size: d.size(),
+                head_only,
             })
         })
         .collect()
@@ -188,10 +226,13 @@ fn children(repo: Repo, digest: &Digest, document: &Document) -> Vec<Want> {
 /// Resolves every tag of every repository (or what the address names): the first level.
 fn roots(cx: &Ask, crawled: &mut Crawled) -> Vec<Want> {
     let (api, repositories) = (cx.api, cx.repositories);
-    // Without a ledger every manifest is fetched anyway: a GET by tag resolves the tag and
-    // fetches its manifest in one request. A ledger may have it, and a metered registry
-    // counts GETs: a HEAD first, then.
-    let get = cx.kept.is_none() && !api.metered();
+    for name in repositories.iter().filter(|n| !is_repository_name(n)) {
+        crawled.findings.push(Finding::new(
+            Rule::RegistryRepositoryNameInvalid,
+            Location::path("_catalog"),
+            format!("the catalog names {name:?}, which is not a repository name: not audited"),
+        ));
+    }
     let tags: Vec<(Repo, Result<Vec<String>, ReadError>)> = match api.scope() {
         Scope::Tag(_, tag) => vec![(0, Ok(vec![tag.clone()]))],
         Scope::Digest(_, digest) => {
@@ -204,16 +245,33 @@ fn roots(cx: &Ask, crawled: &mut Crawled) -> Vec<Want> {
         }
         Scope::All | Scope::Repository(_) => (0..repositories.len())
             .into_par_iter()
-            .map(|repo| (repo as Repo, api.tags(&repositories[repo])))
+            .filter_map(|repo| {
+                let name = &repositories[repo];
+                is_repository_name(name).then(|| (repo as Repo, api.tags(name)))
+            })
             .collect(),
     };
     let mut asks = Vec::new();
     for (repo, listed) in tags {
         let name = &repositories[repo as usize];
         match listed {
-            Ok(tags) => asks.extend(tags.into_iter().map(|tag| (repo, tag))),
-            // A repository with no tags left answers NAME_UNKNOWN to its tag list.
-            Err(error) if error.is_not_found() => {}
+            Ok(tags) => {
+                for tag in tags {
+                    // A name the grammar refuses is not put in a request path.
+                    if is_tag(&tag) {
+                        asks.push((repo, tag));
+                    } else {
+                        crawled.findings.push(Finding::new(
+                            Rule::RegistryTagInvalid,
+                            Location::path(format!("{name}/tags/list")),
+                            format!("the tag list of {name} names {tag:?}, which is not a tag"),
+                        ));
+                    }
+                }
+            }
+            // A repository with no tags left answers NAME_UNKNOWN to its tag list; one the
+            // user named that is not there is a finding.
+            Err(error) if error.is_not_found() && !api.named() => {}
             Err(error) => crawled.findings.push(request_failed(
                 &Key::from(format!("{name}/tags/list")),
                 None,
@@ -221,17 +279,31 @@ fn roots(cx: &Ask, crawled: &mut Crawled) -> Vec<Want> {
             )),
         }
     }
-    let resolved: Vec<(Repo, String, Resolved)> = asks
-        .into_par_iter()
-        .map(|(repo, tag)| {
-            let digest = resolve(cx, &repositories[repo as usize], &tag, get);
-            (repo, tag, digest)
-        })
-        .collect();
+    // Without a ledger every manifest is fetched anyway: a GET by tag resolves the tag and
+    // fetches its manifest in one request. A ledger may hold it, and a metered registry
+    // counts GETs and not HEADs: a HEAD first, then. The first tag is asked with HEAD, so
+    // that a registry that sends its meter only on manifest answers is known to be
+    // metered before any GET.
+    let mut resolved: Vec<(Repo, String, Resolved)> = Vec::with_capacity(asks.len());
+    let mut asks = asks.into_iter();
+    if let Some((repo, tag)) = asks.next() {
+        let digest = resolve(cx, &repositories[repo as usize], &tag, false);
+        resolved.push((repo, tag, digest));
+    }
+    let get = cx.kept.is_none() && !api.metered();
+    resolved.par_extend(asks.collect::<Vec<_>>().into_par_iter().map(|(repo, tag)| {
+        let digest = resolve(cx, &repositories[repo as usize], &tag, get);
+        (repo, tag, digest)
+    }));
     let mut wants = Vec::new();
+    // One copy of a manifest many tags name is enough.
+    let mut fetched_once = std::collections::HashSet::new();
     for (repo, tag, digest) in resolved {
         match digest {
-            Ok((digest, len, fetched)) => {
+            // Held back by a metered registry's reserve: the report says so.
+            Ok(None) => {}
+            Ok(Some((digest, len, fetched))) => {
+                let fetched = fetched.filter(|_| fetched_once.insert(digest.clone()));
                 wants.push(root_want(repo, digest.clone(), len, fetched));
                 crawled.roots.push(Root {
                     repo,
@@ -260,19 +332,25 @@ fn root_want(
         external: false,
         present,
         fetched,
+        size: None,
+        head_only: false,
     }
 }
 
 /// What a tag resolved to: its manifest's digest, its length and the GET's answer when
-/// it was fetched so, or the finding why not.
-type Resolved = Result<(Digest, Option<u64>, Option<Box<Answer>>), Box<Finding>>;
+/// it was fetched so; `None` when a metered registry's reserve held the request back; or
+/// the finding why not.
+type Resolved = Result<Option<(Digest, Option<u64>, Option<Box<Answer>>)>, Box<Finding>>;
 
 /// A tag's manifest digest: `Docker-Content-Digest` of a GET by tag (`get`) or a HEAD,
 /// else the digest of a GET's body (a registry need not send the header).
 fn resolve(cx: &Ask, name: &str, tag: &str, get: bool) -> Resolved {
     let key = api::key(name, Endpoint::Manifests, tag);
-    let failed = |error: &ReadError| {
-        Box::new(if error.is_not_found() {
+    let failed = |error: &ReadError| -> Resolved {
+        if error.is_rate_limited() {
+            return Ok(None);
+        }
+        Err(Box::new(if error.is_not_found() {
             Finding::new(
                 Rule::HttpTagUnresolvable,
                 Location::path(&key),
@@ -280,7 +358,7 @@ fn resolve(cx: &Ask, name: &str, tag: &str, get: bool) -> Resolved {
             )
         } else {
             request_failed(&key, None, error)
-        })
+        }))
     };
     let header = |answer: &Answer| answer.digest.as_deref().and_then(|d| Digest::parse(d).ok());
     let body_digest = |answer: &Answer| {
@@ -292,25 +370,24 @@ fn resolve(cx: &Ask, name: &str, tag: &str, get: bool) -> Resolved {
             Ok(answer) => {
                 let digest = header(&answer).unwrap_or_else(|| body_digest(&answer));
                 let len = Some(answer.body.len() as u64);
-                return Ok((digest, len, Some(Box::new(answer))));
+                return Ok(Some((digest, len, Some(Box::new(answer)))));
             }
             // Too large to keep: a HEAD names it, and the document is reported so.
             Err(ReadError::TooLarge { .. }) => {}
-            Err(error) => return Err(failed(&error)),
+            Err(error) => return failed(&error),
         }
     }
-    let head = cx
-        .api
-        .manifest(name, tag, Method::Head, 0)
-        .map_err(|e| failed(&e))?;
+    let head = match cx.api.manifest(name, tag, Method::Head, 0) {
+        Ok(head) => head,
+        Err(error) => return failed(&error),
+    };
     if let Some(digest) = header(&head) {
-        return Ok((digest, head.len, None));
+        return Ok(Some((digest, head.len, None)));
     }
-    let answer = cx
-        .api
-        .manifest(name, tag, Method::Get, cx.max_document)
-        .map_err(|e| failed(&e))?;
-    Ok((body_digest(&answer), None, None))
+    match cx.api.manifest(name, tag, Method::Get, cx.max_document) {
+        Ok(answer) => Ok(Some((body_digest(&answer), None, None))),
+        Err(error) => failed(&error),
+    }
 }
 
 /// The answers of one group (one digest, the repositories that need it).
@@ -339,13 +416,18 @@ fn ask(cx: &Ask, wants: Vec<Want>, loaded: bool) -> Group {
         findings: Vec::new(),
         bytes_hashed: 0,
     };
-    let mut need_get = !loaded && wants[0].expect.is_some();
+    let mut need_get = !loaded && wants.iter().any(|w| w.expect.is_some() && !w.head_only);
     for want in wants {
         let repository = cx.repositories[want.repo as usize].as_str();
         let key = api::key(repository, want.endpoint(), &want.digest.to_string());
+        // Kept bytes are hashed again before they are trusted: a ledger is a file anyone
+        // can edit, and documents are small.
         let kept = need_get
             .then(|| cx.kept.and_then(|k| k.get(&want.digest)))
-            .flatten();
+            .flatten()
+            .filter(|body| {
+                hash::digest_bytes(want.digest.algorithm(), body).as_ref() == Some(&want.digest)
+            });
         let answer = if let (Some(body), Some(store)) = (kept, cx.kept) {
             let answered = match want.present {
                 Some(len) => Answered::Present(len),
@@ -403,7 +485,9 @@ fn head(
     match head {
         Ok(answer) => {
             check_digest_header(key, &want.digest, answer.digest.as_deref(), findings);
-            Answered::Present(answer.len.unwrap_or(0))
+            // Without a length (a chunked answer, some proxies), the descriptor's size
+            // stands: only hashing the blob can tell it wrong.
+            Answered::Present(answer.len.or(want.size).unwrap_or(0))
         }
         Err(error) => answered_error(key, &want.digest, &error, findings),
     }

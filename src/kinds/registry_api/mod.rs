@@ -54,8 +54,10 @@ impl Kind for RegistryApiKind {
     fn is_confirmable(&self, finding: &Finding) -> bool {
         let at_api_key = api::split_key(&finding.location.path).is_some();
         match finding.rule {
-            Rule::HttpTagUnresolvable | Rule::HttpRequestFailed => true,
-            Rule::RegistryReferenceUnlinked => at_api_key,
+            // What failed through every retry is not asked again: a HEAD that works now
+            // says nothing of a GET that kept failing.
+            Rule::HttpTagUnresolvable => true,
+            Rule::RegistryReferenceUnlinked | Rule::IoError => at_api_key,
             _ => false,
         }
     }
@@ -63,6 +65,19 @@ impl Kind for RegistryApiKind {
     /// Asks again with HEAD: a tag pushed, a blob linked, an answer that works now.
     fn recheck(&self, backend: &dyn Backend, finding: &Finding) -> Option<String> {
         let key = &finding.location.path;
+        // A tag list that failed is not asked again: the finding stands.
+        api::split_key(key)?;
+        // A tag that resolved to a digest its repository then did not serve: asked again
+        // by that digest, with the request that failed.
+        if let (Rule::HttpTagUnresolvable, Some(digest)) = (finding.rule, &finding.location.digest)
+        {
+            let (name, _, _) = api::split_key(key)?;
+            let by_digest = api::key(name, Endpoint::Manifests, &digest.to_string());
+            return backend
+                .read_small(&by_digest, 64 * 1024 * 1024)
+                .ok()
+                .map(|_| "its manifest is served now (pushed during the audit)".into());
+        }
         let now = backend.stat(key);
         match (finding.rule, now) {
             (Rule::HttpTagUnresolvable, Ok(_)) => {
@@ -71,8 +86,17 @@ impl Kind for RegistryApiKind {
             (Rule::RegistryReferenceUnlinked, Ok(_)) => {
                 Some("the repository serves it now (pushed during the audit)".into())
             }
-            (Rule::HttpRequestFailed, Ok(_)) => Some("it answers now (a passing failure)".into()),
-            (Rule::HttpRequestFailed, Err(error)) if error.is_not_found() => {
+            // A blob the verify phase could not read: streamed and hashed again.
+            (Rule::IoError, Ok(_)) => {
+                let digest = finding.location.digest.as_ref()?;
+                match backend.hash(key, digest.algorithm(), &|_| {}) {
+                    Ok(hashed) if hashed.digest == *digest => {
+                        Some("it reads now and hashes to its digest (a passing failure)".into())
+                    }
+                    _ => None,
+                }
+            }
+            (Rule::IoError, Err(error)) if error.is_not_found() => {
                 Some("it answers 404 now (deleted during the audit)".into())
             }
             _ => None,
@@ -255,7 +279,14 @@ fn unlinked(
     findings: &mut Vec<Finding>,
 ) {
     for ((repo, digest), (want, answer)) in asked {
-        if !matches!(answer, Answered::Missing) || want.external || !inventory.contains_key(digest)
+        // A referrer is pulled without its subject: one served elsewhere only is no
+        // fault of this repository (as on disk, where only configs, layers and index
+        // children must be linked).
+        let subject = want.via.as_ref().is_some_and(|(_, p)| &**p == "/subject");
+        if !matches!(answer, Answered::Missing)
+            || want.external
+            || subject
+            || !inventory.contains_key(digest)
         {
             continue;
         }
