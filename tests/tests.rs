@@ -34,6 +34,7 @@ mod builder;
 mod cli;
 mod conformance;
 mod corpus;
+mod dashboard;
 mod detect;
 mod hostile;
 mod identity;
