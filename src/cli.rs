@@ -79,6 +79,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
+    /// Write the report to FILE (atomically: a reader never sees half of it) instead of
+    /// standard output. Refused inside the audited tree.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
     #[command(flatten)]
     pub policy: PolicyArgs,
 
@@ -232,6 +237,9 @@ pub enum Command {
         /// unsharded audit's --metrics-file; also when the merge cannot be made.
         #[arg(long, value_name = "FILE")]
         metrics_file: Option<PathBuf>,
+        /// Write the report to FILE (atomically) instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// The last runs a ledger recorded: date, duration, bytes hashed, findings.
     History {
@@ -269,6 +277,8 @@ pub enum Command {
 pub enum OutputFormat {
     Text,
     Json,
+    /// One self-contained page: findings to filter and sort, coverage, reclaimable bytes.
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -1,6 +1,7 @@
 //! The `oci-audit` binary: parse arguments, run the library's audit, render, exit.
 //! Exit status: 0 clean, 1 findings at or above `--fail-on`, 2 the audit could not run.
 
+mod atomic;
 mod cli;
 mod history;
 mod metrics;
@@ -61,6 +62,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let text = match format {
                 OutputFormat::Text => history::render(&runs),
                 OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&runs)?),
+                OutputFormat::Html => anyhow::bail!(
+                    "history prints text or JSON; an audit's --format html charts the ledger's last runs"
+                ),
             };
             return Ok(write_stdout(&text));
         }
@@ -70,6 +74,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             coverage,
             policy,
             metrics_file,
+            output,
         }) => {
             if policy.fail_on_new && policy.baseline.is_none() {
                 anyhow::bail!(
@@ -83,7 +88,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             if let Some(file) = metrics_file {
                 metrics::write(file, &store, None, merged.as_ref().ok(), started)?;
             }
-            return Ok(emit(&merged?, *format, *coverage, &policy));
+            let to = Destination {
+                format: *format,
+                coverage: *coverage,
+                output: output.as_deref(),
+                history: &[],
+            };
+            return Ok(emit(&merged?, &to, &policy));
         }
         None => {}
     }
@@ -93,6 +104,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let options = cli.options()?;
     if let (Some(file), Some(path)) = (&cli.metrics_file, target.local()) {
         refuse_inside("--metrics-file", file, path)?;
+    }
+    if let (Some(file), Some(path)) = (&cli.output, target.local()) {
+        refuse_inside("--output", file, path)?;
     }
     if let Some(file) = &cli.partial {
         if let Some(path) = target.local() {
@@ -124,7 +138,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         )?;
     }
     let report = audited?;
-    Ok(emit(&report, cli.format, cli.coverage, &options.run.policy))
+    // The page charts the ledger's last runs, this one included.
+    let history = match (&options.run.state, cli.format) {
+        (Some(state), OutputFormat::Html) => {
+            oci_audit::ledger::history(&state.path, 30).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let to = Destination {
+        format: cli.format,
+        coverage: cli.coverage,
+        output: cli.output.as_deref(),
+        history: &history,
+    };
+    Ok(emit(&report, &to, &options.run.policy))
 }
 
 /// The report `merge` makes of the partial results in `files`, and the store they name
@@ -170,27 +197,45 @@ fn refuse_inside(flag: &str, file: &Path, store: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the report to stdout in `format`; the exit code is the report's under
-/// `policy`, or 2 when the output could not be written.
-fn emit(
-    report: &oci_audit::Report,
+/// Where and how a report is written.
+struct Destination<'a> {
     format: OutputFormat,
     coverage: CoverageOption,
-    policy: &oci_audit::Policy,
-) -> ExitCode {
-    let format = match format {
+    /// `--output FILE`, else stdout.
+    output: Option<&'a Path>,
+    /// With a ledger, its last runs (the HTML page charts them).
+    history: &'a [oci_audit::ledger::RunRecord],
+}
+
+/// Writes the report in its format to stdout or, atomically, to `--output`; the exit code
+/// is the report's under `policy`, or 2 when the output could not be written.
+fn emit(report: &oci_audit::Report, to: &Destination, policy: &oci_audit::Policy) -> ExitCode {
+    let format = match to.format {
         OutputFormat::Text => Format::Text,
         OutputFormat::Json => Format::Json,
+        OutputFormat::Html => Format::Html,
     };
-    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let written =
-        report::write(report, format, coverage.into(), &mut stdout).and_then(|()| stdout.flush());
+    let view = report::View {
+        coverage: to.coverage.into(),
+        exit_code: report.exit_code(policy),
+        history: to.history,
+    };
+    let written = match to.output {
+        Some(file) => atomic::write_file(file, |out| report::write(report, format, &view, out)),
+        None => {
+            let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            report::write(report, format, &view, &mut stdout).and_then(|()| stdout.flush())
+        }
+    };
     match written {
         Ok(()) => {}
         // A closed pipe (`| head`) ends the program quietly, with the audit's verdict.
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {}
         Err(error) => {
-            eprintln!("oci-audit: error: writing output: {error}");
+            let place = to
+                .output
+                .map_or_else(|| "output".to_owned(), |f| f.display().to_string());
+            eprintln!("oci-audit: error: writing {place}: {error}");
             return ExitCode::from(2);
         }
     }

@@ -1,7 +1,6 @@
 //! `--metrics-file`: the Prometheus rendering written atomically (a temporary file in the
 //! same directory, then a rename), outside the audited tree, whatever the audit's outcome.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -58,23 +57,9 @@ fn last_success(file: &Path, ledger: Option<&Path>) -> Option<i64> {
     from_ledger.or(from_file)
 }
 
-/// Writes `text` to a temporary file in `file`'s directory, world-readable, then renames
-/// it to `file`: a collector reading the file sees the old metrics or the new, whole.
+/// Writes `text` to `file` atomically (`atomic`): a collector reading the file sees the
+/// old metrics or the new, whole.
 fn write_atomically(file: &Path, text: &str) -> Result<()> {
-    let directory = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
-    temporary
-        .write_all(text.as_bytes())
-        .and_then(|()| temporary.as_file().sync_all())?;
-    // node_exporter reads the file as its owner's other files: world-readable, as a
-    // textfile collector expects.
-    std::fs::set_permissions(
-        temporary.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    temporary.persist(file)?;
+    crate::atomic::write_file(file, |out| out.write_all(text.as_bytes()))?;
     Ok(())
 }

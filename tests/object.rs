@@ -193,8 +193,15 @@ impl Ceph {
 fn audit_json(target: &Target, options: &Options) -> serde_json::Value {
     let report = oci_audit::audit_target(target, options, &NoProgress)
         .unwrap_or_else(|e| panic!("{}: {e}", target.display()));
-    let mut value: serde_json::Value =
-        serde_json::from_str(&report::render(&report, Format::Json, CoverageDetail::Full)).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&report::render(
+        &report,
+        Format::Json,
+        &report::View {
+            coverage: CoverageDetail::Full,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
     // Where the store is, and how long it took, are all that may differ.
     value["store"]["path"] = serde_json::Value::Null;
     value["stats"]["elapsed_ms"] = serde_json::Value::Null;

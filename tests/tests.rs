@@ -37,6 +37,7 @@ mod corpus;
 mod dashboard;
 mod detect;
 mod hostile;
+mod html;
 mod identity;
 mod live;
 mod nightly;

@@ -1,6 +1,7 @@
 //! The audit's result and its renderings: one [`Report`] type, one file per output format.
 //! The library never prints; the binary picks a format and writes the rendering.
 
+pub mod html;
 mod json;
 pub mod metrics;
 mod text;
@@ -196,6 +197,20 @@ pub enum Format {
     Text,
     /// One JSON document.
     Json,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// What a rendering needs beside the report: how much platform coverage the text and the
+/// page show, and for the page the run's exit status and the ledger's last runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct View<'a> {
+    /// How much of the coverage (JSON always holds all of it).
+    pub coverage: CoverageDetail,
+    /// The exit status the policy gives the report.
+    pub exit_code: i32,
+    /// With a ledger, its last runs, newest first.
+    pub history: &'a [crate::ledger::RunRecord],
 }
 
 /// How much of the platform coverage the text shows (JSON always holds all of it).
@@ -215,19 +230,20 @@ pub enum CoverageDetail {
 pub fn write(
     report: &Report,
     format: Format,
-    coverage: CoverageDetail,
+    view: &View,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     match format {
-        Format::Text => out.write_all(render_text(report, coverage).as_bytes()),
         Format::Json => json::write(report, out),
+        Format::Text | Format::Html => out.write_all(render(report, format, view).as_bytes()),
     }
 }
 
 /// Renders `report` in `format`.
-pub fn render(report: &Report, format: Format, coverage: CoverageDetail) -> String {
+pub fn render(report: &Report, format: Format, view: &View) -> String {
     match format {
-        Format::Text => render_text(report, coverage),
+        Format::Text => render_text(report, view.coverage),
         Format::Json => render_json(report),
+        Format::Html => html::render(report, view.coverage, view.exit_code, view.history),
     }
 }
