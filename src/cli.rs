@@ -240,6 +240,10 @@ pub enum Command {
         /// Write the report to FILE (atomically) instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+        /// No progress bar (merge draws none: accepted, so that a command line that works
+        /// for an audit works for merge).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// The last runs a ledger recorded: date, duration, bytes hashed, findings.
     History {

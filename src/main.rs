@@ -24,7 +24,7 @@ use oci_audit::{Format, Rule, report};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     match run(&cli) {
         Ok(code) => code,
         Err(error) => {
@@ -32,6 +32,29 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The command line, with the flags written before a subcommand (`oci-audit -q merge …`)
+/// read after it: clap takes the first word that is not a flag as PATH, and people write
+/// global flags first. Only when no file of that name is there.
+fn parse() -> Cli {
+    let cli = Cli::parse();
+    let Some(word) = cli.path.as_deref().and_then(|p| p.to_str()) else {
+        return cli;
+    };
+    let is_subcommand = Cli::command()
+        .get_subcommands()
+        .any(|command| command.get_name() == word);
+    if !is_subcommand || Path::new(word).exists() {
+        return cli;
+    }
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let Some(at) = args.iter().skip(1).position(|a| a == word) else {
+        return cli;
+    };
+    let word = args.remove(at + 1);
+    args.insert(1, word);
+    Cli::parse_from(args)
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -75,6 +98,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             policy,
             metrics_file,
             output,
+            quiet: _,
         }) => {
             if policy.fail_on_new && policy.baseline.is_none() {
                 anyhow::bail!(

@@ -5,7 +5,9 @@ use std::fs;
 
 use serde::Deserialize;
 
-use crate::support::{Layout, age_atimes, copy_tree, normalize, repo, rule_ids, run, snapshot};
+use crate::support::{
+    Layout, age_atimes, binary, copy_tree, normalize, repo, rule_ids, run, snapshot,
+};
 
 const MULTIPLATFORM: &str = "corpus/clean/skopeo-multiplatform/store";
 const REGISTRY: &str = "corpus/distribution/registry-2.8/store";
@@ -993,4 +995,32 @@ fn an_empty_registry_named_by_its_config_is_clean() {
     let out = run(&["--registry-config", config.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(out.stderr.contains("no store found"), "{}", out.stderr);
+}
+
+/// `oci-audit -q --format json merge …`: flags written before a subcommand are read after
+/// it (issue 32); a store that is a directory named like a subcommand is still audited.
+#[test]
+fn flags_before_a_subcommand_are_read_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::support::repo().join("corpus/layout/descriptor-size-mismatch/store");
+    let files = crate::shard::shards_of(store.to_str().unwrap(), &[], &[], 2, dir.path());
+    let (a, b) = (files[0].to_str().unwrap(), files[1].to_str().unwrap());
+    let after = run(&["merge", a, b, "--format", "json"]);
+    let before = run(&["-q", "--format", "json", "merge", a, b]);
+    assert_eq!((before.code, after.code), (1, 1), "{}", before.stderr);
+    assert_eq!(normalize(&before.stdout), normalize(&after.stdout));
+    // A directory called merge, named as PATH, is audited.
+    let named = dir.path().join("merge");
+    crate::support::copy_tree(&store, &named);
+    let out = std::process::Command::new(binary())
+        .current_dir(dir.path())
+        .args(["-q", "merge"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
