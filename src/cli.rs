@@ -10,7 +10,7 @@ use oci_audit::backend::local::ReadMode;
 use oci_audit::kinds::CheckOptions;
 use oci_audit::kinds::detect::DetectOptions;
 use oci_audit::model::digest::Digest;
-use oci_audit::report::CoverageDetail;
+use oci_audit::report::{CoverageDetail, ReclaimableDetail};
 use oci_audit::shard::Shard;
 use oci_audit::{Options, Override, Policy, Rule, Severity, Target};
 
@@ -123,6 +123,12 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
     pub coverage: CoverageOption,
 
+    /// How much of what garbage collection would reclaim the text shows: one registry's
+    /// table cut to the repositories that reclaim the most, or a line per registry when
+    /// there are several (summary); every table whole (full); none. JSON holds every row.
+    #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
+    pub reclaimable: CoverageOption,
+
     /// Look for stores on other file systems (mount points) below PATH too; by default the
     /// search stays on PATH's file system, like `find -xdev`.
     #[arg(long)]
@@ -231,6 +237,9 @@ pub enum Command {
         /// How much platform coverage the text output shows.
         #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
         coverage: CoverageOption,
+        /// How much of what garbage collection would reclaim the text shows.
+        #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
+        reclaimable: CoverageOption,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Write Prometheus metrics of the merged report to FILE, atomically, as an
@@ -298,6 +307,16 @@ impl From<CoverageOption> for CoverageDetail {
             CoverageOption::Summary => CoverageDetail::Summary,
             CoverageOption::Full => CoverageDetail::Full,
             CoverageOption::None => CoverageDetail::None,
+        }
+    }
+}
+
+impl From<CoverageOption> for ReclaimableDetail {
+    fn from(option: CoverageOption) -> ReclaimableDetail {
+        match option {
+            CoverageOption::Summary => ReclaimableDetail::Summary,
+            CoverageOption::Full => ReclaimableDetail::Full,
+            CoverageOption::None => ReclaimableDetail::None,
         }
     }
 }

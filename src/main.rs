@@ -95,6 +95,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             files,
             format,
             coverage,
+            reclaimable,
             policy,
             metrics_file,
             output,
@@ -115,6 +116,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let to = Destination {
                 format: *format,
                 coverage: *coverage,
+                reclaimable: *reclaimable,
                 output: output.as_deref(),
                 history: &[],
             };
@@ -172,6 +174,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let to = Destination {
         format: cli.format,
         coverage: cli.coverage,
+        reclaimable: cli.reclaimable,
         output: cli.output.as_deref(),
         history: &history,
     };
@@ -225,6 +228,7 @@ fn refuse_inside(flag: &str, file: &Path, store: &Path) -> anyhow::Result<()> {
 struct Destination<'a> {
     format: OutputFormat,
     coverage: CoverageOption,
+    reclaimable: CoverageOption,
     /// `--output FILE`, else stdout.
     output: Option<&'a Path>,
     /// With a ledger, its last runs (the HTML page charts them).
@@ -241,6 +245,7 @@ fn emit(report: &oci_audit::Report, to: &Destination, policy: &oci_audit::Policy
     };
     let view = report::View {
         coverage: to.coverage.into(),
+        reclaimable: to.reclaimable.into(),
         exit_code: report.exit_code(policy),
         history: to.history,
     };

@@ -1024,3 +1024,60 @@ fn flags_before_a_subcommand_are_read_after_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--reclaimable summary|full|none` (issue 32): several registry roots are a line each in
+/// summary and a table each in full; one root's table is cut to the repositories that
+/// reclaim the most, the rest counted; none shows nothing. JSON keeps every row.
+#[test]
+fn reclaimable_tables_are_summarised_like_coverage() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = repo().join("corpus/distribution/registry-2.8/store");
+    for root in ["east", "west"] {
+        copy_tree(&registry, &dir.path().join("multi").join(root));
+    }
+    let multi = dir.path().join("multi");
+    let text = |args: &[&str], path: &std::path::Path| {
+        let mut all = vec!["--coverage", "none"];
+        all.extend_from_slice(args);
+        all.push(path.to_str().unwrap());
+        run(&all).stdout
+    };
+    let summary = text(&[], &multi);
+    assert!(summary.contains("per registry root"), "{summary}");
+    assert!(
+        summary.contains("  east/docker/registry/v2  764 B in 3 blobs"),
+        "{summary}"
+    );
+    assert!(!summary.contains("manifests  tags  layers"), "{summary}");
+    let full = text(&["--reclaimable", "full"], &multi);
+    assert_eq!(full.matches("manifests  tags  layers").count(), 2, "{full}");
+    // One root of 12 repositories: the 10 that reclaim the most, and the count of the rest.
+    let one = dir.path().join("one");
+    copy_tree(&registry, &one);
+    let repositories = one.join("docker/registry/v2/repositories");
+    for n in 0..7 {
+        copy_tree(
+            &repositories.join("library/gone"),
+            &repositories.join(format!("gone-{n}")),
+        );
+    }
+    let summary = text(&[], &one);
+    assert!(
+        summary.contains("… 2 more repositories (--reclaimable full lists each)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("  gone-6 "),
+        "the largest are shown: {summary}"
+    );
+    let full = text(&["--reclaimable", "full"], &one);
+    assert!(
+        full.contains("  team/web/app ") && !full.contains("more repositories"),
+        "{full}"
+    );
+    let none = text(&["--reclaimable", "none"], &one);
+    assert!(!none.contains("garbage-collect would reclaim"), "{none}");
+    let json = run(&["--format", "json", one.to_str().unwrap()]).stdout;
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["reclaimable"].as_array().unwrap().len(), 12);
+}

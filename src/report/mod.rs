@@ -207,6 +207,8 @@ pub enum Format {
 pub struct View<'a> {
     /// How much of the coverage (JSON always holds all of it).
     pub coverage: CoverageDetail,
+    /// How much of what garbage collection would reclaim the text shows.
+    pub reclaimable: ReclaimableDetail,
     /// The exit status the policy gives the report.
     pub exit_code: i32,
     /// With a ledger, its last runs, newest first.
@@ -221,6 +223,19 @@ pub enum CoverageDetail {
     #[default]
     Summary,
     /// One line per tag (per `index.json` entry of a layout).
+    Full,
+    /// Nothing.
+    None,
+}
+
+/// How much of the garbage-collection tables the text shows (JSON always holds every row).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReclaimableDetail {
+    /// One registry root: its table, the repositories that reclaim the most first, at most
+    /// [`text::RECLAIMABLE_ROWS`] of them; several roots: a line each and the total.
+    #[default]
+    Summary,
+    /// Every root's whole table.
     Full,
     /// Nothing.
     None,
@@ -242,7 +257,7 @@ pub fn write(
 /// Renders `report` in `format`.
 pub fn render(report: &Report, format: Format, view: &View) -> String {
     match format {
-        Format::Text => render_text(report, view.coverage),
+        Format::Text => text::render_view(report, view),
         Format::Json => render_json(report),
         Format::Html => html::render(report, view.coverage, view.exit_code, view.history),
     }

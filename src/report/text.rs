@@ -12,17 +12,31 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeMap;
 
+use crate::model::key::Key;
 use crate::model::platform::Platform;
-use crate::report::{Coverage, CoverageDetail, Reclaimable, ReclaimableTotal, Report, Stats};
+use crate::report::{
+    Coverage, CoverageDetail, Reclaimable, ReclaimableDetail, ReclaimableTotal, Report, Stats, View,
+};
 use crate::store::StoreKind;
 
-/// Renders the report as text, with as much platform coverage as `detail` asks: each
-/// section in turn, then the summary line.
+/// Renders the report as text, with as much platform coverage as `detail` asks and the
+/// garbage-collection tables summarised: each section in turn, then the summary line.
 pub fn render(report: &Report, detail: CoverageDetail) -> String {
+    render_view(
+        report,
+        &View {
+            coverage: detail,
+            ..View::default()
+        },
+    )
+}
+
+/// Renders the report as text as `view` asks.
+pub fn render_view(report: &Report, view: &View) -> String {
     let mut out = String::new();
     findings(&mut out, report);
-    coverage_section(&mut out, report, detail);
-    reclaimable_tables(&mut out, report);
+    coverage_section(&mut out, report, view.coverage);
+    reclaimable_tables(&mut out, report, view.reclaimable);
     not_checked(&mut out, report);
     if let Some(why) = &report.incomplete {
         out.push_str(&format!("\nincomplete: {why}\n"));
@@ -80,8 +94,13 @@ fn coverage_section(out: &mut String, report: &Report, detail: CoverageDetail) {
     }
 }
 
-/// What garbage collection would reclaim: a table for each Distribution root.
-fn reclaimable_tables(out: &mut String, report: &Report) {
+/// Repositories a summarised table shows, those that reclaim the most.
+pub const RECLAIMABLE_ROWS: usize = 10;
+
+/// What garbage collection would reclaim: a table for each Distribution root (`Full`); in
+/// summary, one root's table cut to the repositories that reclaim the most, or a line per
+/// root when there are several (a machine's `/` holds hundreds).
+fn reclaimable_tables(out: &mut String, report: &Report, detail: ReclaimableDetail) {
     let Some(rows) = &report.reclaimable else {
         return;
     };
@@ -91,16 +110,66 @@ fn reclaimable_tables(out: &mut String, report: &Report) {
         .iter()
         .filter_map(|s| Some((&s.path, s.reclaimable_total.as_ref()?)))
         .collect();
+    match detail {
+        ReclaimableDetail::None => return,
+        ReclaimableDetail::Summary if registries.len() > 1 => {
+            reclaimable_roots(out, &registries);
+            return;
+        }
+        _ => {}
+    }
     for (path, total) in &registries {
         out.push('\n');
-        let rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == **path).collect();
+        let mut rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == **path).collect();
         let place = if registries.len() > 1 {
             format!(" in {path}")
         } else {
             String::new()
         };
-        reclaimable(out, &place, &rows, total);
+        let mut more = 0;
+        if detail == ReclaimableDetail::Summary && rows.len() > RECLAIMABLE_ROWS {
+            // The most first; the rest counted. (Full keeps the repositories' order.)
+            rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.repository.cmp(&b.repository)));
+            more = rows.len() - RECLAIMABLE_ROWS;
+            rows.truncate(RECLAIMABLE_ROWS);
+        }
+        reclaimable(out, &place, &rows, total, more);
     }
+}
+
+/// Several registry roots in summary: what each would reclaim, and the sum.
+fn reclaimable_roots(out: &mut String, registries: &[(&Key, &ReclaimableTotal)]) {
+    let _ = writeln!(
+        out,
+        "\nregistry garbage-collect would reclaim, per registry root (--reclaimable full for each table):"
+    );
+    let width = registries
+        .iter()
+        .map(|(path, _)| path.lossy().len())
+        .max()
+        .unwrap_or(0);
+    let (mut bytes_total, mut blobs_total) = (0, 0);
+    for (path, total) in registries {
+        let at_most = if total.complete { "" } else { "at most " };
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {at_most}{} in {} blob{}",
+            path.lossy(),
+            bytes(total.bytes),
+            total.blobs,
+            plural(total.blobs as usize)
+        );
+        bytes_total += total.bytes;
+        blobs_total += total.blobs;
+    }
+    let _ = writeln!(
+        out,
+        "  total: {} in {} blob{} across {} roots",
+        bytes(bytes_total),
+        blobs_total,
+        plural(blobs_total as usize),
+        registries.len()
+    );
 }
 
 /// The summary line: findings by severity, then what the run did and how long it took.
@@ -229,8 +298,15 @@ fn bytes(n: u64) -> String {
     bytesize::ByteSize(n).display().iec().to_string()
 }
 
-/// One Distribution root's table; `place` names the root when there are several.
-fn reclaimable(out: &mut String, place: &str, rows: &[&Reclaimable], total: &ReclaimableTotal) {
+/// One Distribution root's table; `place` names the root when there are several, and
+/// `more` counts the rows a summary left out.
+fn reclaimable(
+    out: &mut String,
+    place: &str,
+    rows: &[&Reclaimable],
+    total: &ReclaimableTotal,
+    more: usize,
+) {
     let command = if total.untagged {
         "registry garbage-collect --delete-untagged"
     } else {
@@ -272,6 +348,13 @@ fn reclaimable(out: &mut String, place: &str, rows: &[&Reclaimable], total: &Rec
             row.layers,
             row.unused_manifests,
             bytes(row.bytes)
+        );
+    }
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  … {more} more repositor{} (--reclaimable full lists each)",
+            if more == 1 { "y" } else { "ies" }
         );
     }
     let _ = writeln!(
