@@ -47,8 +47,17 @@ impl oci_audit::Progress for Bar {
         self.bar.set_position(0);
         self.bar.set_length(bytes);
         self.bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:40}] {blobs} blobs · {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}")
+            ProgressStyle::with_template("{msg} [{bar:40}] {blobs} blobs · {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {settled_eta}")
                 .expect("valid template")
+                // The first seconds' rate says little (reads in flight, files opened, the
+                // page cache): no estimate until 3 s or 2% have passed.
+                .with_key("settled_eta", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = if state.elapsed().as_secs() < 3 && state.fraction() < 0.02 {
+                        write!(w, "…")
+                    } else {
+                        write!(w, "{}", humantime::format_duration(std::time::Duration::from_secs(state.eta().as_secs())))
+                    };
+                })
                 .with_key("blobs", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
                     let _ = write!(
                         w,
@@ -67,6 +76,17 @@ impl oci_audit::Progress for Bar {
 
     fn blob_done(&self) {
         self.blobs_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A spinner and what is awaited: a bar frozen with a decaying rate looked stuck.
+    fn settle(&self, wait: std::time::Duration, findings: usize) {
+        self.bar
+            .set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        self.bar.set_message(format!(
+            "waiting {} (--settle) before re-reading {findings} finding{} a concurrent writer can cause",
+            humantime::format_duration(wait),
+            if findings == 1 { "" } else { "s" }
+        ));
     }
 }
 

@@ -42,6 +42,7 @@ pub fn confirm(
     findings: &mut [Finding],
     threshold: Severity,
     settle: Duration,
+    progress: &dyn crate::audit::Progress,
 ) -> Confirmed {
     let mut outcome = Confirmed::default();
     let candidates: Vec<usize> = findings
@@ -53,6 +54,7 @@ pub fn confirm(
     if candidates.is_empty() {
         return outcome;
     }
+    progress.settle(settle, candidates.len());
     std::thread::sleep(settle);
     for i in candidates {
         match recheck(backend, &findings[i]) {
@@ -217,7 +219,13 @@ mod tests {
         change: impl FnOnce(&tempfile::TempDir),
     ) {
         let mut findings = vec![original.clone()];
-        let outcome = confirm(backend, &mut findings, Severity::Warning, Duration::ZERO);
+        let outcome = confirm(
+            backend,
+            &mut findings,
+            Severity::Warning,
+            Duration::ZERO,
+            &crate::audit::NoProgress,
+        );
         assert_eq!(
             outcome,
             Confirmed {
@@ -228,7 +236,13 @@ mod tests {
         );
         assert_eq!(findings[0], original);
         change(dir);
-        let outcome = confirm(backend, &mut findings, Severity::Warning, Duration::ZERO);
+        let outcome = confirm(
+            backend,
+            &mut findings,
+            Severity::Warning,
+            Duration::ZERO,
+            &crate::audit::NoProgress,
+        );
         assert_eq!(
             outcome,
             Confirmed {
@@ -277,7 +291,13 @@ mod tests {
         // A truncated link that stays truncated is still an error, however often re-read.
         for _ in 0..3 {
             let mut findings = vec![original.clone()];
-            confirm(&backend, &mut findings, Severity::Warning, Duration::ZERO);
+            confirm(
+                &backend,
+                &mut findings,
+                Severity::Warning,
+                Duration::ZERO,
+                &crate::audit::NoProgress,
+            );
             assert_eq!(findings[0], original);
         }
         stands_then_changes(&dir, &backend, original, |dir| {
@@ -416,7 +436,13 @@ mod tests {
             )
             .with_cause(Cause::LengthChanged),
         ];
-        confirm(&backend, &mut findings, Severity::Warning, Duration::ZERO);
+        confirm(
+            &backend,
+            &mut findings,
+            Severity::Warning,
+            Duration::ZERO,
+            &crate::audit::NoProgress,
+        );
         assert_eq!(findings[0].rule, Rule::ChangedDuringAudit);
     }
 
@@ -436,6 +462,43 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_is_announced_to_the_progress_bar_only_when_there_is_one() {
+        /// Records what `settle` was told.
+        #[derive(Default)]
+        struct Told(std::sync::Mutex<Vec<(Duration, usize)>>);
+        impl crate::audit::Progress for Told {
+            fn settle(&self, wait: Duration, findings: usize) {
+                self.0.lock().unwrap().push((wait, findings));
+            }
+        }
+        let (_dir, backend) = root();
+        let told = Told::default();
+        let mut none = vec![finding(Rule::BlobUnreferenced, at(BLOB), "unreferenced")];
+        confirm(&backend, &mut none, Severity::Info, Duration::ZERO, &told);
+        assert!(told.0.lock().unwrap().is_empty());
+        let mut two = vec![
+            finding(
+                Rule::DescriptorBlobMissing,
+                at(BLOB).with_digest(Some(digest())),
+                "a",
+            ),
+            finding(
+                Rule::IndexManifestMissing,
+                at(BLOB).with_digest(Some(digest())),
+                "b",
+            ),
+        ];
+        confirm(
+            &backend,
+            &mut two,
+            Severity::Info,
+            Duration::from_millis(1),
+            &told,
+        );
+        assert_eq!(*told.0.lock().unwrap(), [(Duration::from_millis(1), 2)]);
+    }
+
+    #[test]
     fn only_findings_at_the_threshold_are_re_checked_and_nothing_is_slept_otherwise() {
         let (_dir, backend) = root();
         let mut findings = vec![finding(Rule::BlobUnreferenced, at(BLOB), "unreferenced")];
@@ -445,6 +508,7 @@ mod tests {
             &mut findings,
             Severity::Error,
             Duration::from_secs(5),
+            &crate::audit::NoProgress,
         );
         assert_eq!(outcome, Confirmed::default());
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -454,7 +518,13 @@ mod tests {
             "gone",
         )];
         warning[0].severity = Severity::Warning;
-        let outcome = confirm(&backend, &mut warning, Severity::Error, Duration::ZERO);
+        let outcome = confirm(
+            &backend,
+            &mut warning,
+            Severity::Error,
+            Duration::ZERO,
+            &crate::audit::NoProgress,
+        );
         assert_eq!(outcome, Confirmed::default());
     }
 }

@@ -44,6 +44,9 @@ pub trait Progress: Sync {
     /// One more blob verified. On a store of many small blobs, time goes into opening
     /// files more than into hashing bytes, so the count shows progress the bytes do not.
     fn blob_done(&self) {}
+    /// The run waits `wait` (`--settle`) before re-reading `findings` findings a
+    /// concurrent writer can cause: nothing moves meanwhile, and a bar should say so.
+    fn settle(&self, _wait: std::time::Duration, _findings: usize) {}
 }
 
 /// The two pools of a run: `io` for what waits on the store (listing, links, documents,
@@ -130,6 +133,7 @@ pub fn audit_shard(
             &mut findings,
             crate::finding::Severity::Info,
             options.run.settle,
+            progress,
         );
         Ok(Partial {
             oci_audit_partial: PARTIAL_VERSION,
@@ -227,7 +231,7 @@ fn run(
         run: ledger.run(),
         credit_bytes: gathered.plan.as_ref().map_or(0, |plan| plan.credit),
     });
-    conclude(opened, report, options, ledger, started)
+    conclude(opened, report, options, ledger, started, progress)
 }
 
 /// What a run found before anything is assembled: each store's part, what the verify
@@ -392,10 +396,11 @@ fn confirm_live(
     findings: &mut [Finding],
     threshold: crate::finding::Severity,
     settle: std::time::Duration,
+    progress: &dyn Progress,
 ) -> confirm::Confirmed {
     match opened.archive {
         Some(_) => confirm::Confirmed::default(),
-        None => confirm::confirm(opened.backend, findings, threshold, settle),
+        None => confirm::confirm(opened.backend, findings, threshold, settle, progress),
     }
 }
 
@@ -407,6 +412,7 @@ fn conclude(
     options: &Options,
     ledger: Option<(&Ledger, &StateOptions)>,
     started: Instant,
+    progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let (mut findings, suppressed) = options
         .run
@@ -419,6 +425,7 @@ fn conclude(
         &mut findings,
         options.run.policy.fail_on,
         options.run.settle,
+        progress,
     );
     if confirmed.changed > 0 {
         // What changed is info now: the order of output is that of the new findings.
