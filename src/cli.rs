@@ -266,7 +266,7 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Print a shell's completion script (see the README for where each shell looks).
+    /// Print a shell's completion script (docs/reference.md says where each shell looks).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         #[arg(value_enum)]

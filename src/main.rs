@@ -19,7 +19,7 @@ use oci_audit::{Format, Rule, report};
 
 /// jemalloc, built to give freed pages back at once (`.cargo/config.toml`): with glibc's
 /// malloc, each phase's freed memory stayed resident in the reading threads' arenas and
-/// raised the peak RSS by a quarter (README, "Dependencies").
+/// raised the peak RSS by a quarter (docs/internals.md, "Dependencies").
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,6 +1,6 @@
 //! The rule table: every finding oci-audit can report, with its stable id, default severity,
 //! the spec text it enforces and an explanation. This is the only place rules are declared;
-//! `oci-audit rules`, `--explain`, the README table and the JSON output all read it.
+//! `oci-audit rules`, `--explain`, the table in docs/checks.md and the JSON output all read it.
 //!
 //! Ids are kebab-case `<subject>-<problem>` and never change or get reused. Default
 //! severities follow the spec's keywords: MUST → error, SHOULD → warning, MAY and hygiene → info.

@@ -722,7 +722,7 @@ fn rules_listing_and_explanations() {
 #[test]
 fn readme_rule_table_is_generated_from_the_rule_table() {
     let table = run(&["rules", "--format", "markdown"]).stdout;
-    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = fs::read_to_string(repo().join("docs/checks.md")).unwrap();
     let start = readme
         .find("<!-- rules:start -->\n")
         .expect("README rules:start marker")
@@ -733,7 +733,7 @@ fn readme_rule_table_is_generated_from_the_rule_table() {
     assert_eq!(
         &readme[start..end],
         table,
-        "README rule table is stale: paste `oci-audit rules --format markdown` between the markers"
+        "docs/checks.md rule table is stale: paste `oci-audit rules --format markdown` between the markers"
     );
 }
 

@@ -566,11 +566,11 @@ fn node_exporter_serves_the_metrics_file() {
 }
 
 /// The units, job and alert rules of the README's "Nightly jobs" section: each parses with
-/// the tool that reads it, and the README shows each file as committed.
+/// the tool that reads it, and docs/operations.md shows each file as committed.
 #[test]
 fn deployment_files_parse_and_the_readme_shows_them() {
     let repo = crate::support::repo();
-    let readme = fs::read_to_string(repo.join("README.md")).unwrap();
+    let readme = fs::read_to_string(repo.join("docs/operations.md")).unwrap();
     for file in [
         "deploy/systemd/oci-audit.service",
         "deploy/systemd/oci-audit.timer",
@@ -580,7 +580,7 @@ fn deployment_files_parse_and_the_readme_shows_them() {
         let text = fs::read_to_string(repo.join(file)).unwrap();
         assert!(
             readme.contains(&text),
-            "README.md does not show {file} as committed"
+            "docs/operations.md does not show {file} as committed"
         );
     }
     let rules = repo.join("deploy/prometheus/oci-audit-alerts.yml");

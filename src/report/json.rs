@@ -1,5 +1,5 @@
-//! The JSON rendering: one document, `version` 1. The shape is a public contract (see the
-//! README); tests deserialize it into strict mirror types.
+//! The JSON rendering: one document, `version` 1. The shape is a public contract (see
+//! docs/output.md); tests deserialize it into strict mirror types.
 
 use std::io;
 
