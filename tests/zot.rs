@@ -212,3 +212,32 @@ fn a_corrupt_blobstore_document_read_through_a_repository_is_one_mismatch() {
         format!("_blobstore/blobs/sha256/{config_hex}")
     );
 }
+
+/// A clean zot root verifies exactly the bytes it holds (issue 32): a document shared
+/// through `_blobstore` or a first pusher's copy is counted once, where it lives, however
+/// many repositories read it.
+#[test]
+fn a_clean_zot_root_verifies_the_bytes_it_holds() {
+    for case in [
+        "clean-local",
+        "clean-remote",
+        "clean-legacy-local",
+        "clean-legacy-remote",
+    ] {
+        let dir = crate::support::repo().join("corpus/zot").join(case);
+        let toml = std::fs::read_to_string(dir.join("case.toml")).unwrap();
+        let mut args = vec!["--format", "json"];
+        if toml.contains("zot = true") {
+            args.push("--zot");
+        }
+        let store = dir.join("store");
+        args.push(store.to_str().unwrap());
+        let out = crate::support::run(&args);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            report["stats"]["bytes_verified"], report["stats"]["bytes"],
+            "{case}: {}",
+            report["stats"]
+        );
+    }
+}

@@ -168,6 +168,19 @@ pub(crate) fn audit_layout(
     }
 }
 
+/// A document a layout read from another layout's blob (a zot marker's full copy,
+/// `_blobstore`'s copy of what a repository lacks), and what hashing it gave.
+pub(crate) struct ReadElsewhere {
+    /// The blob's key, in the layout that holds it.
+    pub(crate) key: Key,
+    /// Its digest.
+    pub(crate) digest: Digest,
+    /// What hashing it found.
+    pub(crate) result: HashResult,
+    /// Its length: the bytes hashed.
+    pub(crate) len: u64,
+}
+
 /// What checking a layout's documents leaves (the documents themselves are dropped).
 pub(crate) struct LayoutCheck {
     /// What is known of each blob of the lookup's inventory: documents were hashed as
@@ -184,9 +197,8 @@ pub(crate) struct LayoutCheck {
     /// that does not parse, a descriptor whose type is unreadable), since then no blob can
     /// honestly be called unreferenced.
     pub(crate) reachable: Option<HashSet<Digest>>,
-    /// Documents read from another store's blob (see [`Lookup::elsewhere`]): its key, its
-    /// digest, and what hashing it found.
-    pub(crate) read_elsewhere: Vec<(Key, Digest, HashResult)>,
+    /// Documents read from another store's blob (see [`Lookup::elsewhere`]).
+    pub(crate) read_elsewhere: Vec<ReadElsewhere>,
 }
 
 /// `oci-layout`, `index.json` (read as `index`), every document it reaches through
@@ -222,17 +234,25 @@ pub(crate) fn check_layout(
     let coverage = graph.coverage();
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
-    let read_elsewhere = docs
+    let read_elsewhere: Vec<ReadElsewhere> = docs
         .iter()
         .filter_map(|(digest, loaded)| {
-            Some((blobs.elsewhere(digest)?, digest.clone(), loaded.content?))
+            Some(ReadElsewhere {
+                key: blobs.elsewhere(digest)?,
+                digest: digest.clone(),
+                result: loaded.content?,
+                len: blobs.len_of(digest)?,
+            })
         })
         .collect();
+    // What was read from another layout's blob counts there, once, however many
+    // repositories read it (`kinds::zot`).
+    let elsewhere: u64 = read_elsewhere.iter().map(|r| r.len).sum();
     LayoutCheck {
         read_elsewhere,
         hashed: hashed_flags(blobs.inventory(), &docs),
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
-        bytes_hashed,
+        bytes_hashed: bytes_hashed.saturating_sub(elsewhere),
         coverage,
         reachable: complete.then_some(reachability.reachable),
     }

@@ -17,11 +17,12 @@ use crate::assemble::{BeforeVerify, StorePart};
 use crate::backend::{Backend, Entry};
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
-use crate::hash::HashResult;
 use crate::kinds::detect::Found;
 use crate::kinds::layout::is_layout;
 use crate::kinds::layout::listing as layout;
-use crate::kinds::layout::{LayoutAudit, check_layout, report_unreferenced, unreferenced};
+use crate::kinds::layout::{
+    LayoutAudit, ReadElsewhere, check_layout, report_unreferenced, unreferenced,
+};
 use crate::kinds::zot::listing::{self as zot, FullCopies, Resolved, ZotLookup, ZotRoot};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
@@ -185,16 +186,13 @@ fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> St
 
 /// A repository's audit, every digest its graph names (`None` when that is not known for
 /// sure), and the documents it read from another layout's blob.
-type RepositoryAudit = (
-    LayoutAudit,
-    Option<HashSet<Digest>>,
-    Vec<(Key, Digest, HashResult)>,
-);
+type RepositoryAudit = (LayoutAudit, Option<HashSet<Digest>>, Vec<ReadElsewhere>);
 
 /// Marks the blobs that repositories read as documents from another layout of the root
 /// (a marker's full copy, `_blobstore`'s copy of what a repository lacks) as hashed
-/// where they live, so that the verify phase does not hash them again.
-fn mark_hashed_elsewhere(layouts: &mut [LayoutAudit], read: Vec<(Key, Digest, HashResult)>) {
+/// where they live, so that the verify phase does not hash them again, and counts their
+/// bytes there, once, however many repositories read them.
+fn mark_hashed_elsewhere(layouts: &mut [LayoutAudit], read: Vec<ReadElsewhere>) {
     if read.is_empty() {
         return;
     }
@@ -203,7 +201,13 @@ fn mark_hashed_elsewhere(layouts: &mut [LayoutAudit], read: Vec<(Key, Digest, Ha
         .enumerate()
         .map(|(i, audit)| (audit.layout.prefix.clone(), i))
         .collect();
-    for (key, digest, result) in read {
+    for ReadElsewhere {
+        key,
+        digest,
+        result,
+        len,
+    } in read
+    {
         // `<prefix>/blobs/<alg>/<encoded>`, or `blobs/<alg>/<encoded>` at the root.
         let prefix = key
             .parent()
@@ -216,9 +220,12 @@ fn mark_hashed_elsewhere(layouts: &mut [LayoutAudit], read: Vec<(Key, Digest, Ha
         if audit.layout.blob_key(&digest) != key {
             continue;
         }
+        // Once: the first read marks it; the layout that holds it may have hashed it as
+        // its own document already.
         if let Some(position) = audit.inventory.position(&digest) {
             if audit.hashed[position] == BeforeVerify::ToHash {
                 audit.hashed[position] = BeforeVerify::HashedAsDocument(result);
+                audit.bytes_hashed += len;
             }
         }
     }
