@@ -218,35 +218,58 @@ impl HttpRegistry {
 
     /// Every repository of `/v2/_catalog`, every page.
     fn catalog(&self) -> Result<Vec<String>, CatalogError> {
-        #[derive(Deserialize)]
-        struct Page {
-            #[serde(default)]
-            repositories: Option<Vec<String>>,
-        }
+        let refused = |why: String| {
+            CatalogError::Refused(format!(
+                "the catalog (/v2/_catalog) is refused ({why}); name the repositories to audit with --repositories FILE, one a line"
+            ))
+        };
+        self.pages("/v2/_catalog", "registry:catalog:*", "repositories")
+            .map_err(|e| match e {
+                PageError::Client(ClientError::Unauthorized { why, .. }) => refused(why),
+                PageError::Client(e) => CatalogError::Client(e),
+                PageError::Status(status, _) => refused(status.to_string()),
+                PageError::Body(why) => {
+                    CatalogError::Refused(format!("/v2/_catalog: not a catalog: {why}"))
+                }
+            })
+    }
+
+    /// The names of a paginated list (`/v2/_catalog`, `/v2/NAME/tags/list`): the `field`
+    /// array of every page, following `Link` headers (each page once), sorted.
+    fn pages(&self, first: &str, scope: &str, field: &str) -> Result<Vec<String>, PageError> {
         let mut names = Vec::new();
-        let mut next = Some(format!("/v2/_catalog?n={PAGE}"));
+        let mut next = Some(format!("{first}?n={PAGE}"));
         // A next page seen before would loop forever.
         let mut visited = std::collections::HashSet::new();
         while let Some(path) = next.take() {
             let answer = self
                 .client
-                .send(HttpMethod::GET, &path, "", "registry:catalog:*")
-                .map_err(|e| match e {
-                    ClientError::Unauthorized { why, .. } => CatalogError::Refused(format!(
-                        "the catalog (/v2/_catalog) is refused ({why}); name the repositories to audit with --repositories FILE, one a line"
-                    )),
-                    e => CatalogError::Client(e),
-                })?;
+                .send(HttpMethod::GET, &path, "", scope)
+                .map_err(PageError::Client)?;
             let status = answer.status();
             if !status.is_success() {
-                return Err(CatalogError::Refused(format!(
-                    "the catalog (/v2/_catalog) is refused ({status}); name the repositories to audit with --repositories FILE, one a line"
-                )));
+                let url = if path.starts_with('/') {
+                    format!("{}{path}", self.client.base())
+                } else {
+                    path
+                };
+                return Err(PageError::Status(status, url));
             }
             next = next_page(&answer).filter(|n| visited.insert(n.clone()));
-            let page: Page = client::read_json(answer, MAX_PAGE)
-                .map_err(|e| CatalogError::Refused(format!("/v2/_catalog: not a catalog: {e}")))?;
-            names.extend(page.repositories.unwrap_or_default());
+            let page: serde_json::Value =
+                client::read_json(answer, MAX_PAGE).map_err(PageError::Body)?;
+            match &page[field] {
+                serde_json::Value::Null => {}
+                serde_json::Value::Array(items) => {
+                    for item in items {
+                        let name = item.as_str().ok_or_else(|| {
+                            PageError::Body(format!("{field} holds something other than names"))
+                        })?;
+                        names.push(name.to_owned());
+                    }
+                }
+                _ => return Err(PageError::Body(format!("{field} is not a list"))),
+            }
         }
         names.sort();
         names.dedup();
@@ -408,6 +431,16 @@ enum Cut {
     Other(ReadError),
 }
 
+/// Why a paginated list could not be read.
+enum PageError {
+    /// No answer (connection, credentials).
+    Client(ClientError),
+    /// An answer other than success, and the URL asked.
+    Status(StatusCode, String),
+    /// An answer that is not the list's JSON.
+    Body(String),
+}
+
 enum CatalogError {
     Client(ClientError),
     Refused(String),
@@ -493,40 +526,23 @@ impl RegistryApi for HttpRegistry {
     }
 
     fn tags(&self, name: &str) -> Result<Vec<String>, ReadError> {
-        #[derive(Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let mut tags = Vec::new();
-        let mut next = Some(format!("/v2/{name}/tags/list?n={PAGE}"));
-        let mut visited = std::collections::HashSet::new();
-        while let Some(path) = next.take() {
-            let response = self
-                .client
-                .send(HttpMethod::GET, &path, "", &pull_scope(name))
-                .map_err(|e| ReadError::Io(io::Error::other(e.to_string())))?;
-            let status = response.status();
-            if !status.is_success() {
-                let why = format!("GET {}{path} answered {status}", self.client.base());
-                return Err(if status == StatusCode::NOT_FOUND {
-                    ReadError::NotFound(io::Error::new(io::ErrorKind::NotFound, why))
-                } else {
-                    ReadError::Io(io::Error::other(why))
-                });
-            }
-            next = next_page(&response).filter(|n| visited.insert(n.clone()));
-            let page: Page = client::read_json(response, MAX_PAGE).map_err(|e| {
-                ReadError::Io(io::Error::other(format!(
-                    "GET {}{path}: not a tag list: {e}",
+        let first = format!("/v2/{name}/tags/list");
+        self.pages(&first, &pull_scope(name), "tags")
+            .map_err(|e| match e {
+                PageError::Client(e) => ReadError::Io(io::Error::other(e.to_string())),
+                PageError::Status(status, url) => {
+                    let why = format!("GET {url} answered {status}");
+                    if status == StatusCode::NOT_FOUND {
+                        ReadError::NotFound(io::Error::new(io::ErrorKind::NotFound, why))
+                    } else {
+                        ReadError::Io(io::Error::other(why))
+                    }
+                }
+                PageError::Body(why) => ReadError::Io(io::Error::other(format!(
+                    "GET {}{first}: not a tag list: {why}",
                     self.client.base()
-                )))
-            })?;
-            tags.extend(page.tags.unwrap_or_default());
-        }
-        tags.sort();
-        tags.dedup();
-        Ok(tags)
+                ))),
+            })
     }
 
     fn manifest(

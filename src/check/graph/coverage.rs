@@ -36,6 +36,25 @@ impl Graph<'_> {
             .collect()
     }
 
+    /// What the document `digest` covers when a tag names it: no descriptor says what it
+    /// is, so its own `mediaType` (or its shape's OCI type) stands for one, as a
+    /// registry's tag does. `None` when it was not loaded or is not an index or manifest.
+    pub fn covered_by_tag(&self, digest: &Digest, share: &mut CoverageShare) -> Option<Covered> {
+        let document = self.docs.get(digest)?.document.as_ref()?;
+        let (own_type, fallback) = match document {
+            Document::Index(index) => (index.media_type.clone(), media_type::OCI_INDEX),
+            Document::Manifest(m) => (m.media_type.clone(), media_type::OCI_MANIFEST),
+            Document::Config(_) => return None,
+        };
+        let entry = Descriptor {
+            pointer: "".into(),
+            media_type: Some(own_type.unwrap_or(fallback.into())),
+            digest: Some(digest.clone()),
+            ..Descriptor::default()
+        };
+        self.covered(&entry, share)
+    }
+
     /// What one root covers: an `index.json` entry, or a tag of a Distribution
     /// repository (given as a descriptor of the document it points at). `None` when the
     /// entry names neither an index nor a manifest, or its document was not loaded.

@@ -16,7 +16,7 @@ use crate::model::coverage::{Coverage, CoverageShare, Covered};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
-use crate::model::{media_type, time};
+use crate::model::time;
 use crate::rules::Rule;
 use crate::store::{BlobPaths, Inventory};
 
@@ -569,23 +569,9 @@ impl<'a> Registry<'a> {
         for (repository, r) in resolved.iter().enumerate() {
             // A tag whose manifest the store lacks has no document to cover.
             for (tag, digest, position) in r.tags.held() {
-                let Some(document) = self.document(digest) else {
-                    continue;
-                };
-                let (own_type, fallback) = match document {
-                    Document::Index(index) => (index.media_type.clone(), media_type::OCI_INDEX),
-                    Document::Manifest(m) => (m.media_type.clone(), media_type::OCI_MANIFEST),
-                    Document::Config(_) => continue,
-                };
-                let entry = Descriptor {
-                    pointer: "".into(),
-                    media_type: Some(own_type.unwrap_or(fallback.into())),
-                    digest: Some(digest.clone()),
-                    ..Descriptor::default()
-                };
                 coverage.extend(
                     self.graph
-                        .covered(&entry, &mut share)
+                        .covered_by_tag(digest, &mut share)
                         .map(|covered| TagCovered {
                             repository: repository as u32,
                             tag,

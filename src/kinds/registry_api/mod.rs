@@ -25,9 +25,7 @@ use crate::finding::{Cause, Finding, Location};
 use crate::kinds::{Context, Kind, Look, Store};
 use crate::model::coverage::{Coverage, CoverageShare};
 use crate::model::digest::Digest;
-use crate::model::document::{Descriptor, Document};
 use crate::model::key::Key;
-use crate::model::media_type;
 use crate::rules::Rule;
 use crate::store::{BlobEntry, BlobPaths, Inventory, Lookup, StoreKind};
 use crawl::{Answered, Crawled, Repo};
@@ -322,28 +320,10 @@ fn coverage(repositories: &[String], roots: &[crawl::Root], graph: &Graph) -> Ve
     let mut share = CoverageShare::default();
     let mut coverage = Vec::with_capacity(roots.len());
     for root in roots {
-        let Some(document) = graph
-            .docs
-            .get(&root.digest)
-            .and_then(|l| l.document.as_ref())
-        else {
-            continue;
-        };
-        let (own_type, fallback) = match document {
-            Document::Index(index) => (index.media_type.clone(), media_type::OCI_INDEX),
-            Document::Manifest(m) => (m.media_type.clone(), media_type::OCI_MANIFEST),
-            Document::Config(_) => continue,
-        };
-        let entry = Descriptor {
-            pointer: "".into(),
-            media_type: Some(own_type.unwrap_or(fallback.into())),
-            digest: Some(root.digest.clone()),
-            ..Descriptor::default()
-        };
         let name = &repositories[root.repo as usize];
         let reference = root.tag.clone().unwrap_or_else(|| root.digest.to_string());
         let separator = if root.tag.is_some() { ":" } else { "@" };
-        if let Some(covered) = graph.covered(&entry, &mut share) {
+        if let Some(covered) = graph.covered_by_tag(&root.digest, &mut share) {
             coverage.push(covered.at(
                 format!("{name}{separator}{reference}"),
                 api::key(name, Endpoint::Manifests, &reference),
