@@ -153,10 +153,13 @@ fn distribution_roots_are_found_from_above_at_any_depth() {
         report["reclaimable_total"]["bytes"],
         2 * alone["reclaimable_total"]["bytes"].as_u64().unwrap()
     );
+    // Several roots: a line each in summary, a table each in full.
     let text = run(&[dir.path().to_str().unwrap()]).stdout;
+    assert!(text.contains("\n  west/docker/registry/v2  "), "{text}");
+    let full = run(&["--reclaimable", "full", dir.path().to_str().unwrap()]).stdout;
     assert!(
-        text.contains("registry garbage-collect in west/docker/registry/v2 would reclaim"),
-        "{text}"
+        full.contains("registry garbage-collect in west/docker/registry/v2 would reclaim"),
+        "{full}"
     );
 }
 

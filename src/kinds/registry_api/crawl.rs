@@ -142,7 +142,9 @@ pub(super) fn crawl(
             if let Some((digest, fetched)) = group.fetched {
                 crawled.documents.insert(digest, fetched);
             }
-            for (want, answer) in group.answers {
+            for (mut want, answer) in group.answers {
+                // The body a GET by tag brought is parsed by now: not kept twice.
+                want.fetched = None;
                 // A repository that serves a document needs what the document names.
                 if matches!(answer, Answered::Present(_)) {
                     if let Some(fetched) = crawled.documents.get(&want.digest) {
