@@ -430,30 +430,10 @@ fn ask(cx: &Ask, wants: Vec<Want>, loaded: bool) -> Group {
             .filter(|body| {
                 hash::digest_bytes(want.digest.algorithm(), body).as_ref() == Some(&want.digest)
             });
-        let answer = if let (Some(body), Some(store)) = (kept, cx.kept) {
-            let answered = match want.present {
-                Some(len) => Answered::Present(len),
-                None => head(cx.api, repository, &want, &key, &mut group.findings),
-            };
+        let answer = if let Some(body) = kept {
+            let answered = from_ledger(cx, repository, &want, &key, body, &mut group);
             if matches!(answered, Answered::Present(_)) {
                 need_get = false;
-                store.keep(&want.digest, None);
-                let mut body = body.to_vec();
-                let mut doc_cx = document::Context {
-                    path: &key,
-                    digest: Some(&want.digest),
-                    findings: &mut group.findings,
-                };
-                let expect = want.expect.unwrap_or(Expect::Revision);
-                let document = document::parse(&mut body, expect, &mut doc_cx);
-                group.fetched = Some((
-                    want.digest.clone(),
-                    Fetched {
-                        document,
-                        content: Some(HashResult::Clean),
-                        kept: true,
-                    },
-                ));
             }
             answered
         } else if need_get {
@@ -470,6 +450,45 @@ fn ask(cx: &Ask, wants: Vec<Want>, loaded: bool) -> Group {
         group.answers.push((want, answer));
     }
     group
+}
+
+/// A document the ledger kept (and that hashed to its digest again): asked with HEAD
+/// unless the tag's answer already said it is served, then parsed from the kept bytes.
+fn from_ledger(
+    cx: &Ask,
+    repository: &str,
+    want: &Want,
+    key: &Key,
+    body: &[u8],
+    group: &mut Group,
+) -> Answered {
+    let answered = match want.present {
+        Some(len) => Answered::Present(len),
+        None => head(cx.api, repository, want, key, &mut group.findings),
+    };
+    if !matches!(answered, Answered::Present(_)) {
+        return answered;
+    }
+    if let Some(kept) = cx.kept {
+        kept.keep(&want.digest, None);
+    }
+    let mut body = body.to_vec();
+    let mut doc_cx = document::Context {
+        path: key,
+        digest: Some(&want.digest),
+        findings: &mut group.findings,
+    };
+    let expect = want.expect.unwrap_or(Expect::Revision);
+    let document = document::parse(&mut body, expect, &mut doc_cx);
+    group.fetched = Some((
+        want.digest.clone(),
+        Fetched {
+            document,
+            content: Some(HashResult::Clean),
+            kept: true,
+        },
+    ));
+    answered
 }
 
 /// Asks with HEAD whether `repository` serves what `want` needs.
