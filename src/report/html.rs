@@ -91,11 +91,9 @@ fn bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
-/// The summary line, the exit status, the store, what could not be checked, and links
-/// to the `sections` shown.
+/// The summary line (the text's), the exit status, the store, what could not be checked,
+/// and links to the `sections` shown.
 fn header(page: &mut String, report: &Report, exit_code: i32, sections: &[(&str, &str)]) {
-    let (errors, warnings, infos) = report.counts();
-    let stats = &report.stats;
     let status = match exit_code {
         0 => "exit 0: no finding at or above the failure threshold",
         1 => "exit 1: findings at or above the failure threshold",
@@ -122,68 +120,20 @@ fn header(page: &mut String, report: &Report, exit_code: i32, sections: &[(&str,
         page,
         "<header>\n<h1>oci-audit <span class=\"path\">{}</span></h1>\n\
          <p class=\"status exit-{exit_code}\" id=\"status\">{status}</p>\n\
-         <p class=\"summary\" id=\"summary\">{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info) · {} blob{}, {} · {} verified · {} document{}{} · {:.2} s</p>\n\
-         <p class=\"stores\">{}</p>\n",
+         <p class=\"summary\" id=\"summary\">{}</p>\n<p class=\"stores\">{}</p>\n",
         escape(&report.store.path),
-        report.findings.len(),
-        plural(report.findings.len()),
-        plural(errors),
-        plural(warnings),
-        stats.blobs,
-        plural(stats.blobs as usize),
-        bytes(stats.bytes),
-        bytes(stats.bytes_verified),
-        stats.documents,
-        plural(stats.documents as usize),
-        if report.store.stores.iter().any(|s| s.kind.is_registry()) {
-            format!(
-                " · {} repositor{}",
-                stats.repositories,
-                if stats.repositories == 1 { "y" } else { "ies" }
-            )
-        } else {
-            String::new()
-        },
-        stats.elapsed_ms as f64 / 1000.0,
+        escape(&super::text::summary_line(report)),
         escape(&kinds.join("; ")),
     );
-    let mut notes = Vec::new();
-    if stats.confirmed > 0 || stats.changed > 0 {
-        notes.push(format!(
-            "{} confirmed, {} changed during the audit",
-            stats.confirmed, stats.changed
-        ));
-    }
-    if stats.suppressed > 0 {
-        notes.push(format!("{} suppressed by the policy", stats.suppressed));
-    }
-    if let Some(baseline) = &report.baseline {
-        notes.push(format!(
-            "{} new, {} resolved since {}",
-            baseline.new, baseline.resolved, baseline.source
-        ));
-    }
-    if let Some(oldest) = stats.oldest_verification_s {
-        notes.push(format!(
-            "{} blobs hashed, {} ({}) trusted from the ledger, oldest verification {} old",
-            stats.blobs_hashed,
-            stats.blobs_trusted,
-            bytes(stats.bytes_trusted),
-            humantime::format_duration(std::time::Duration::from_secs(oldest))
-        ));
-    }
-    for note in report
+    let mut notes: Vec<&str> = report
         .store
         .stores
         .iter()
         .filter_map(|s| s.not_checked.as_deref())
-    {
-        if !notes.iter().any(|n| n.ends_with(note)) {
-            notes.push(format!("not checked: {note}"));
-        }
-    }
+        .collect();
+    notes.dedup();
     for note in notes {
-        let _ = writeln!(page, "<p class=\"note\">{}</p>", escape(&note));
+        let _ = writeln!(page, "<p class=\"note\">not checked: {}</p>", escape(note));
     }
     if let Some(why) = &report.incomplete {
         let _ = writeln!(

@@ -174,14 +174,18 @@ fn reclaimable_roots(out: &mut String, registries: &[(&Key, &ReclaimableTotal)])
 
 /// The summary line: findings by severity, then what the run did and how long it took.
 fn summary(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "\n{}", summary_line(report));
+}
+
+/// The summary line itself (the HTML page shows it too).
+pub(crate) fn summary_line(report: &Report) -> String {
     let (errors, warnings, infos) = report.counts();
     let stats = &report.stats;
     let suppressed = triage_note(report);
     let ledger = ledger_note(stats);
     let registry = registry_note(report);
-    let _ = writeln!(
-        out,
-        "\n{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info){suppressed} · {} blob{}, {} · {} verified{ledger} · {} document{}{registry} · {:.2} s",
+    format!(
+        "{} finding{} ({errors} error{}, {warnings} warning{}, {infos} info){suppressed} · {} blob{}, {} · {} verified{ledger} · {} document{}{registry} · {:.2} s",
         report.findings.len(),
         plural(report.findings.len()),
         plural(errors),
@@ -193,7 +197,7 @@ fn summary(out: &mut String, report: &Report) {
         stats.documents,
         plural(stats.documents as usize),
         stats.elapsed_ms as f64 / 1000.0,
-    );
+    )
 }
 
 /// What became of the findings beyond those shown: suppressed, confirmed or changed under
