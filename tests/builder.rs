@@ -708,3 +708,47 @@ fn unusable_revision_links_leave_garbage_collection_incomplete() {
         "{text}"
     );
 }
+
+/// A cosign signature tag (`sha256-<hex>.sig`: an image config with an empty `os` and
+/// `architecture`, and a simple-signing payload as its one layer) is an artifact in the
+/// platform coverage, not a platform "/" (issue 31, item 5): no finding, and the image's
+/// own tag keeps its platform.
+#[test]
+fn a_cosign_signature_tag_is_an_artifact_not_a_platform() {
+    let layout = Layout::new();
+    let (image, image_size) = layout.image("amd64", b"the image's layer");
+    let (payload, payload_size) = layout.blob(
+        format!(r#"{{"critical":{{"image":{{"docker-manifest-digest":"{image}"}},"type":"cosign container image signature"}},"optional":null}}"#)
+            .as_bytes(),
+    );
+    let config = format!(
+        r#"{{"architecture":"","os":"","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{payload}"]}}}}"#
+    );
+    let (config_digest, config_size) = layout.blob(config.as_bytes());
+    let signature = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{payload}","size":{payload_size},"annotations":{{"dev.cosignproject.cosign/signature":"MEUCIQ"}}}}]}}"#
+    );
+    let (signature_digest, signature_size) = layout.blob(signature.as_bytes());
+    let sig_tag = format!("{}.sig", image.replace(':', "-"));
+    layout.index_json(&[
+        (&image, image_size, "v1"),
+        (&signature_digest, signature_size, &sig_tag),
+    ]);
+    let out = run(&["--format", "json", layout.arg()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        0,
+        "{}",
+        out.stdout
+    );
+    let coverage = report["coverage"].as_array().unwrap();
+    let of = |root: &str| coverage.iter().find(|c| c["root"] == root).unwrap();
+    assert_eq!(of("v1")["platforms"][0]["architecture"], "amd64");
+    let sig = of(&sig_tag);
+    assert_eq!(sig["platforms"].as_array().unwrap().len(), 0, "{sig}");
+    assert_eq!(sig["artifacts"][0], signature_digest, "{sig}");
+    let text = run(&[layout.arg()]).stdout;
+    assert!(!text.contains("\n  /"), "{text}");
+}

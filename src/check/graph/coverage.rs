@@ -71,14 +71,19 @@ impl Graph<'_> {
                 self.collect(digest, &mut platforms, &mut exceptions);
             }
             Some(Document::Manifest(_)) => {
-                let platform = entry.platform.as_deref().cloned().or_else(|| {
-                    self.config_of(digest)
-                        .and_then(|(_, c)| c.platform.as_deref().cloned())
-                });
-                match platform {
-                    Some(p) => platforms.push(p),
-                    None if self.is_artifact(entry) => exceptions.artifacts.push(digest.clone()),
-                    None => exceptions.without_platform.push(digest.clone()),
+                // An artifact is no platform whatever its config says (cosign's config has
+                // an empty os and architecture, which would read as a platform "/").
+                if self.is_artifact(entry) {
+                    exceptions.artifacts.push(digest.clone());
+                } else {
+                    let platform = entry.platform.as_deref().cloned().or_else(|| {
+                        self.config_of(digest)
+                            .and_then(|(_, c)| c.platform.as_deref().cloned())
+                    });
+                    match platform {
+                        Some(p) => platforms.push(p),
+                        None => exceptions.without_platform.push(digest.clone()),
+                    }
                 }
             }
             _ => return None,

@@ -314,7 +314,10 @@ impl Graph<'_> {
 
     /// Whether a manifest entry names an artifact rather than a runnable image: the entry
     /// has `artifactType`, or the manifest's config is not an image config (signatures,
-    /// SBOMs, helm charts). Artifacts are not platform-specific.
+    /// SBOMs, helm charts), or none of its layers is a filesystem changeset and its config
+    /// names no platform (cosign's signatures, attestations and SBOMs carry an image
+    /// config with an empty `os` and `architecture`, and a payload as their one "layer").
+    /// Artifacts are not platform-specific.
     fn is_artifact(&self, entry: &Descriptor) -> bool {
         if entry.artifact_type().is_some() {
             return true;
@@ -334,7 +337,23 @@ impl Graph<'_> {
             .config
             .as_ref()
             .and_then(|c| c.media_type.as_deref());
-        config_type.is_some_and(|ty| media_type::kind(ty) != MediaKind::Config)
+        if config_type.is_some_and(|ty| media_type::kind(ty) != MediaKind::Config) {
+            return true;
+        }
+        let layers = manifest.layers.as_deref().unwrap_or_default();
+        let no_filesystem = !layers.is_empty()
+            && layers.iter().all(|layer| {
+                layer
+                    .media_type
+                    .as_deref()
+                    .is_some_and(|ty| !media_type::is_filesystem_layer(ty))
+            });
+        let no_platform = || {
+            let digest = entry.digest.as_ref();
+            let platform = digest.and_then(|d| self.config_of(d)?.1.platform.clone());
+            platform.is_none_or(|p| p.os.is_empty() && p.architecture.is_empty())
+        };
+        no_filesystem && no_platform()
     }
 }
 
