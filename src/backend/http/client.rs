@@ -356,7 +356,11 @@ impl Client {
         };
         // The spec's default lifetime is 60 s; a token is renewed a little early, and
         // kept at most a day whatever the server says.
-        let seconds = expires_in.unwrap_or(60.0).clamp(10.0, 86_400.0) as u64 - 5;
+        let seconds = expires_in
+            .filter(|s| s.is_finite())
+            .unwrap_or(60.0)
+            .clamp(10.0, 86_400.0) as u64
+            - 5;
         let until = started
             .checked_add(Duration::from_secs(seconds))
             .unwrap_or(started);
