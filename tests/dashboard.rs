@@ -9,24 +9,14 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::exporter::{Server, node_exporter};
 use crate::support::registry::{free_port, program};
 use crate::support::{repo, run};
-
-/// A server this test started, stopped by its PID when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: SIGTERM to a child this test started, by its PID.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
 
 /// GET `path` from 127.0.0.1:`port`; the body, or `None` if nothing answered.
 fn get(port: u16, path: &str) -> Option<String> {
@@ -118,21 +108,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         })
         .collect();
 
-    let exporter_port = free_port();
-    let _exporter = Server(
-        Command::new(exporter)
-            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
-            .arg("--collector.disable-defaults")
-            .arg("--collector.textfile")
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                textfiles.display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_exporter, exporter_port) = node_exporter(&exporter, &textfiles);
     let prometheus_port = free_port();
     fs::write(
         dir.path().join("prometheus.yml"),

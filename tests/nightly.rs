@@ -523,23 +523,8 @@ fn node_exporter_serves_the_metrics_file() {
         textfiles.join("oci-audit.prom").to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{out:?}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut exporter = Command::new("prometheus-node-exporter")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--collector.disable-defaults")
-        .arg("--collector.textfile")
-        .arg(format!(
-            "--collector.textfile.directory={}",
-            textfiles.display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (exporter, port) =
+        crate::support::exporter::node_exporter("prometheus-node-exporter", &textfiles);
     let scraped = (0..100).find_map(|_| {
         std::thread::sleep(Duration::from_millis(100));
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -552,9 +537,7 @@ fn node_exporter_serves_the_metrics_file() {
         std::io::Read::read_to_string(&mut stream, &mut body).ok()?;
         Some(body)
     });
-    // SAFETY: SIGTERM to the child this test started, by its PID.
-    unsafe { libc::kill(exporter.id() as libc::pid_t, libc::SIGTERM) };
-    exporter.wait().unwrap();
+    drop(exporter);
     let body = scraped.expect("node_exporter answered");
     assert!(body.contains("oci_audit_store_blobs{store="), "{body}");
     assert!(body.contains("oci_audit_run_success{store="), "{body}");
