@@ -193,6 +193,22 @@ fn html_reports_are_whole_self_contained_and_checked_in_a_real_browser() {
         "{}",
         out.stderr
     );
+    // A report that cannot be written is exit 2, naming the file, whatever the audit found.
+    let nowhere = dir.path().join("no-such-directory/report.html");
+    let clean = repo().join("corpus/clean/umoci-multilayer/store");
+    let out = run(&[
+        "--format",
+        "html",
+        "--output",
+        nowhere.to_str().unwrap(),
+        clean.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no-such-directory/report.html"),
+        "{}",
+        out.stderr
+    );
 
     // The browser.
     let python = std::env::var("OCI_AUDIT_PYTHON").unwrap_or_else(|_| "python3".to_owned());

@@ -171,6 +171,21 @@ const SEEN_OVER_HTTP: &[&str] = &[
     "subject-missing",
 ];
 
+/// A registry nothing answers for is exit 2, naming it (no server needed).
+#[test]
+fn an_unreachable_registry_exits_2_naming_it() {
+    let port = crate::support::registry::free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (_, out) = audit(&url, &["--io-retries", "0"], ANONYMOUS);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
 #[test]
 fn faults_made_on_disk_show_over_http_as_on_disk() {
     let Some(registry_bin) = registry_program() else {
@@ -353,11 +368,33 @@ fn credentials_basic_bearer_and_a_private_ca() {
     );
     assert!(!out.stderr.contains("wrong-password"));
     let right = auth_file(dir.path(), &host(&basic), "alice", SECRET);
+    // Nothing the run writes holds the credentials: the report, the ledger, the metrics.
+    let ledger = dir.path().join("ledger.db");
+    let metrics = dir.path().join("oci-audit.prom");
+    let written = [
+        "--state",
+        ledger.to_str().unwrap(),
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+    ];
     let (report, out) = audit(
         &url,
-        &[],
+        &written,
         &[("REGISTRY_AUTH_FILE", right.to_str().unwrap())],
     );
+    {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("alice:{SECRET}"));
+        for file in [&ledger, &metrics] {
+            let text = String::from_utf8_lossy(&fs::read(file).unwrap()).into_owned();
+            assert!(
+                !text.contains(SECRET) && !text.contains(&encoded),
+                "{} holds the credentials",
+                file.display()
+            );
+        }
+        assert!(!out.stdout.contains(&encoded));
+    }
     assert_eq!(
         (out.code, &report["stats"]["repositories"]),
         (0, &Value::from(5)),
