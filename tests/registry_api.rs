@@ -460,6 +460,17 @@ fn credentials_basic_bearer_and_a_private_ca() {
     );
     let (_, out) = audit(&url, &["--ca-file", certs.ca.to_str().unwrap()], ANONYMOUS);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // Or through the system store, as OpenSSL-minded tools are pointed at one.
+    let (_, out) = audit(
+        &url,
+        &[],
+        &[ANONYMOUS[0], ("SSL_CERT_FILE", certs.ca.to_str().unwrap())],
+    );
+    assert_eq!(
+        out.code, 0,
+        "the system store (SSL_CERT_FILE): {}",
+        out.stderr
+    );
     let (_, out) = audit(&url, &["--ca-file", "/nonexistent/ca.pem"], ANONYMOUS);
     assert_eq!(out.code, 2);
     assert!(
@@ -520,6 +531,19 @@ fn retries_rate_limits_and_failures_through_a_proxy() {
     let proxy = Proxy::start(registry.port);
     let url = format!("{}/", proxy.endpoint());
     let layer = "sha256:89c700434e0bd1e5b4a0a230a875aafaa639c8c46696f062e0a650c3a3ae91e9";
+
+    // Requests in flight stay within --io-concurrency, slow answers or not.
+    proxy.inject(None, "/", Fault::Delay { ms: 20 }, usize::MAX);
+    let (_, out) = audit(&url, &["--io-concurrency", "2"], ANONYMOUS);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let most = proxy.max_in_flight();
+    assert!((1..=2).contains(&most), "{most} requests in flight at once");
+    proxy.reset();
+    proxy.inject(None, "/", Fault::Delay { ms: 20 }, usize::MAX);
+    let (_, out) = audit(&url, &["--io-concurrency", "8"], ANONYMOUS);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(proxy.max_in_flight() > 2, "the proxy sees requests overlap");
+    proxy.reset();
 
     // A 429 with Retry-After, two 503s, a slow answer and a reset: retried, clean.
     proxy.inject(

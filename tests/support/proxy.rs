@@ -49,6 +49,29 @@ struct Rule {
 struct State {
     seen: Vec<Seen>,
     rules: Vec<Rule>,
+    /// Requests being held back by a `Delay` now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// One request held back by a `Delay`: counted in flight until it is dropped.
+struct Busy<'a>(&'a Mutex<State>);
+
+impl<'a> Busy<'a> {
+    fn new(state: &'a Mutex<State>) -> Busy<'a> {
+        let mut s = state.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        Busy(state)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.in_flight -= 1;
+        }
+    }
 }
 
 /// The proxy; it runs until the test process ends (its threads only block on sockets).
@@ -93,11 +116,18 @@ impl Proxy {
         let mut state = self.state.lock().unwrap();
         state.rules.clear();
         state.seen.clear();
+        state.max_in_flight = state.in_flight;
     }
 
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The most requests held back by a `Delay` at once since the last reset: how many
+    /// the client had in flight together.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
     }
 }
 
@@ -166,6 +196,10 @@ fn serve(client: TcpStream, upstream_port: u16, state: &Mutex<State>) {
             continue;
         }
         if let Some(Fault::Delay { ms }) = &fault {
+            // Counted while held back only: a client thread waits for this answer, so
+            // two of its requests never overlap here, and the count is exact (a response
+            // still being copied as the client sends its next request is not counted).
+            let _busy = Busy::new(state);
             std::thread::sleep(std::time::Duration::from_millis(*ms));
         }
         if let Some(Fault::Status { code, s3_code }) = fault {
