@@ -17,6 +17,7 @@ use crate::finding::Finding;
 use crate::ledger::RunRecord;
 use crate::model::coverage::Coverage;
 use crate::model::platform::Platform;
+use crate::report::text::{bytes, plural};
 use crate::report::{CoverageDetail, Report};
 use crate::rules::{Rule, Severity};
 
@@ -87,10 +88,6 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn bytes(n: u64) -> String {
-    bytesize::ByteSize::b(n).display().iec().to_string()
-}
-
 /// The summary line (the text's), the exit status, the store, what could not be checked,
 /// and links to the `sections` shown.
 fn header(page: &mut String, report: &Report, exit_code: i32, sections: &[(&str, &str)]) {
@@ -147,10 +144,6 @@ fn header(page: &mut String, report: &Report, exit_code: i32, sections: &[(&str,
         let _ = write!(page, "<a href=\"#{id}\">{title}</a> ");
     }
     page.push_str("</nav>\n</header>\n");
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// The findings by rule (with each rule's explanation), then every finding in one table.

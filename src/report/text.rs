@@ -293,12 +293,12 @@ fn line(out: &mut String, indent: &str, finding: &crate::finding::Finding) {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
 /// Bytes in binary units, one decimal ("7.8 KiB", "15 B").
-fn bytes(n: u64) -> String {
+pub(super) fn bytes(n: u64) -> String {
     bytesize::ByteSize(n).display().iec().to_string()
 }
 

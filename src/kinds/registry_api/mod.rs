@@ -183,36 +183,7 @@ fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart
         bytes_hashed,
     } = crawled;
     part.findings = findings;
-    // In repository order, the first that serves a digest is where it is read.
-    let mut ordered: Vec<_> = asked.iter().collect();
-    ordered.sort_by(|a, b| (&a.0.1, a.0.0).cmp(&(&b.0.1, b.0.0)));
-    let mut keys = HashMap::new();
-    let mut entries = Vec::new();
-    for ((repo, digest), (want, answer)) in &ordered {
-        let key = api::key(
-            &repositories[*repo as usize],
-            want.endpoint(),
-            &digest.to_string(),
-        );
-        if let Answered::Present(len) = answer {
-            if entries
-                .last()
-                .is_none_or(|e: &BlobEntry| e.digest != *digest)
-            {
-                entries.push(BlobEntry {
-                    digest: digest.clone(),
-                    len: *len,
-                    // Content is fixed by its digest: the ledger knows it by that.
-                    version: Version::ETag(digest.to_string().into()),
-                });
-                keys.insert(digest.clone(), key);
-            }
-        } else {
-            keys.entry(digest.clone()).or_insert(key);
-        }
-    }
-    let inventory = Inventory::new(entries);
-    let places = Places { keys };
+    let (inventory, places) = served_blobs(repositories, &asked);
     let served = Served {
         inventory: &inventory,
         places: &places,
@@ -265,6 +236,42 @@ fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart
         before: hashed,
         paths: Box::new(places),
     });
+}
+
+/// Every blob some repository served, with its length, and where each blob is read: in
+/// repository order, the first that serves it (for one none serves, the first that asked).
+fn served_blobs(
+    repositories: &[String],
+    asked: &HashMap<(Repo, Digest), (crawl::Want, Answered)>,
+) -> (Inventory, Places) {
+    let mut ordered: Vec<_> = asked.iter().collect();
+    ordered.sort_by(|a, b| (&a.0.1, a.0.0).cmp(&(&b.0.1, b.0.0)));
+    let mut keys = HashMap::new();
+    let mut entries = Vec::new();
+    for ((repo, digest), (want, answer)) in &ordered {
+        let key = api::key(
+            &repositories[*repo as usize],
+            want.endpoint(),
+            &digest.to_string(),
+        );
+        if let Answered::Present(len) = answer {
+            if entries
+                .last()
+                .is_none_or(|e: &BlobEntry| e.digest != *digest)
+            {
+                entries.push(BlobEntry {
+                    digest: digest.clone(),
+                    len: *len,
+                    // Content is fixed by its digest: the ledger knows it by that.
+                    version: Version::ETag(digest.to_string().into()),
+                });
+                keys.insert(digest.clone(), key);
+            }
+        } else {
+            keys.entry(digest.clone()).or_insert(key);
+        }
+    }
+    (Inventory::new(entries), Places { keys })
 }
 
 /// A digest one repository answers 404 for while another serves it: the blob is in
