@@ -4,7 +4,7 @@
 //! a part is counted alike in both, and nothing is repaired afterwards.
 //!
 //! ```text
-//! store.audit() ─► StorePart { counters, findings, coverage, reclaimable, blobs }
+//! store.audit() ─► StorePart { counters, findings, coverage, reclaimable, supply_chain, blobs }
 //!                                                  │ blobs ─► verify ─► Verified + findings
 //! assemble(parts, verified, findings) ─► Report (findings raw: the policy, confirmation
 //!                                         and the baseline come after, in the engine or merge)
@@ -19,6 +19,7 @@ use crate::hash::HashResult;
 use crate::model::coverage::Coverage;
 use crate::model::key::Key;
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
+use crate::model::supply_chain::SupplyChain;
 use crate::report::{FoundStore, JSON_VERSION, Report, Stats, StoreInfo};
 use crate::store::{BlobPaths, Inventory, StoreKind};
 
@@ -131,6 +132,10 @@ pub struct StorePart {
     /// A Distribution root: what garbage collection would reclaim, per repository, and
     /// in total.
     pub reclaimable: Option<(Vec<Reclaimable>, ReclaimableTotal)>,
+    /// What refers to each of its tags, and its orphaned referrers (the summary is
+    /// worked out when the part is assembled).
+    #[serde(default)]
+    pub supply_chain: SupplyChain,
     /// Its blobs, for the verify phase; taken before the part is assembled.
     #[serde(skip)]
     pub blobs: Vec<BlobSet>,
@@ -146,6 +151,7 @@ impl StorePart {
             findings: Vec::new(),
             coverage: Vec::new(),
             reclaimable: None,
+            supply_chain: SupplyChain::default(),
             blobs: Vec::new(),
         }
     }
@@ -167,6 +173,7 @@ pub fn assemble(
     let mut coverage = Vec::with_capacity(parts.iter().map(|p| p.coverage.len()).sum());
     let mut stores = Vec::with_capacity(parts.len());
     let (mut reclaimable, mut reclaimable_total) = (None, None);
+    let mut supply_chain = SupplyChain::default();
     for part in parts {
         let StorePart {
             kind,
@@ -175,8 +182,10 @@ pub fn assemble(
             findings: mut part_findings,
             coverage: mut part_coverage,
             reclaimable: part_reclaimable,
+            supply_chain: mut part_chain,
             ..
         } = part;
+        part_chain.finish();
         counters += part_counters;
         findings.append(&mut part_findings);
         coverage.append(&mut part_coverage);
@@ -192,11 +201,14 @@ pub fn assemble(
             path,
             reclaimable_total: total,
             not_checked: kind.not_checked().map(str::to_owned),
+            supply_chain: part_chain.summary.clone(),
         });
+        supply_chain.append(part_chain);
     }
     let kind = tree_kind(&stores);
     stores.sort_by(|a, b| a.path.cmp(&b.path));
     coverage.sort_by(|a, b| (&a.path, &a.pointer).cmp(&(&b.path, &b.pointer)));
+    supply_chain.finish();
     Report {
         version: JSON_VERSION,
         store: StoreInfo {
@@ -220,6 +232,7 @@ pub fn assemble(
         coverage,
         reclaimable,
         reclaimable_total,
+        supply_chain,
         baseline: None,
         resolved: None,
         ledger: None,

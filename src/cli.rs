@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use oci_audit::audit::{Baseline, OpenOptions, RunOptions, StateOptions};
 use oci_audit::backend::local::ReadMode;
+use oci_audit::check::graph::referrers::Require;
 use oci_audit::kinds::CheckOptions;
 use oci_audit::kinds::detect::DetectOptions;
 use oci_audit::model::digest::Digest;
@@ -129,6 +130,18 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
     pub reclaimable: CoverageOption,
 
+    /// How much of the supply-chain view the text shows: signed tags, SBOMs, provenance
+    /// and orphaned referrers store-wide (summary, printed when the store has referrers),
+    /// one line per tag and orphan (full), or none. JSON always holds every row.
+    #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
+    pub referrers: CoverageOption,
+
+    /// Fail tags of images that lack a kind of referrer: any of signature, sbom,
+    /// provenance, comma-separated (tag-signature-missing, tag-sbom-missing,
+    /// tag-provenance-missing). Presence and consistency only: signatures are not verified.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND")]
+    pub require: Vec<RequireOption>,
+
     /// Look for stores on other file systems (mount points) below PATH too; by default the
     /// search stays on PATH's file system, like `find -xdev`.
     #[arg(long)]
@@ -240,6 +253,9 @@ pub enum Command {
         /// How much of what garbage collection would reclaim the text shows.
         #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
         reclaimable: CoverageOption,
+        /// How much of the supply-chain view the text shows.
+        #[arg(long, value_enum, default_value_t = CoverageOption::Summary, value_name = "DETAIL")]
+        referrers: CoverageOption,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Write Prometheus metrics of the merged report to FILE, atomically, as an
@@ -319,6 +335,14 @@ impl From<CoverageOption> for ReclaimableDetail {
             CoverageOption::None => ReclaimableDetail::None,
         }
     }
+}
+
+/// A kind of referrer `--require` asks every tag for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RequireOption {
+    Signature,
+    Sbom,
+    Provenance,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -403,6 +427,16 @@ impl PolicyArgs {
 
 impl Cli {
     /// The library options these arguments ask for.
+    /// What `--require` asks every tag for.
+    fn require(&self) -> Require {
+        let asks = |kind| self.require.contains(&kind);
+        Require {
+            signature: asks(RequireOption::Signature),
+            sbom: asks(RequireOption::Sbom),
+            provenance: asks(RequireOption::Provenance),
+        }
+    }
+
     pub fn options(&self) -> Result<Options> {
         if self.policy.fail_on_new && self.policy.baseline.is_none() && self.state.is_none() {
             bail!(
@@ -430,6 +464,7 @@ impl Cli {
             max_document_size: self.max_document_size,
             untagged: self.untagged,
             upload_max_age: self.upload_max_age,
+            require: self.require(),
         };
         let run = RunOptions {
             threads: usize::from(self.threads),

@@ -96,6 +96,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             format,
             coverage,
             reclaimable,
+            referrers,
             policy,
             metrics_file,
             output,
@@ -117,6 +118,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 format: *format,
                 coverage: *coverage,
                 reclaimable: *reclaimable,
+                referrers: *referrers,
                 output: output.as_deref(),
                 history: &[],
             };
@@ -175,6 +177,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         format: cli.format,
         coverage: cli.coverage,
         reclaimable: cli.reclaimable,
+        referrers: cli.referrers,
         output: cli.output.as_deref(),
         history: &history,
     };
@@ -229,6 +232,7 @@ struct Destination<'a> {
     format: OutputFormat,
     coverage: CoverageOption,
     reclaimable: CoverageOption,
+    referrers: CoverageOption,
     /// `--output FILE`, else stdout.
     output: Option<&'a Path>,
     /// With a ledger, its last runs (the HTML page charts them).
@@ -246,6 +250,7 @@ fn emit(report: &oci_audit::Report, to: &Destination, policy: &oci_audit::Policy
     let view = report::View {
         coverage: to.coverage.into(),
         reclaimable: to.reclaimable.into(),
+        referrers: to.referrers.into(),
         exit_code: report.exit_code(policy),
         history: to.history,
     };

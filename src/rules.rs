@@ -201,7 +201,43 @@ rules! {
     /// A `subject` names a manifest the store lacks.
     SubjectMissing = "subject-missing", Warning, "manifest.md § subject; distribution-spec § Pushing manifests with subject",
         summary: "a subject descriptor names a manifest that is not in the store",
-        why: "subject is a weak reference: registries accept a referrer before its subject. In a store meant to be complete, the referrer (signature, SBOM) now describes nothing present.";
+        why: "subject \"defines a weak association to a separate Merkle Directed Acyclic Graph (DAG) structure\": registries accept a referrer before its subject. In a store meant to be complete, the referrer (signature, SBOM) now describes nothing present; the finding's bytes are what deleting it would reclaim.";
+    /// A referrers fallback index lists a manifest the store lacks.
+    ReferrersIndexEntryMissing = "referrers-index-entry-missing", Error, "distribution-spec § Referrers Tag Schema; § Listing Referrers",
+        summary: "a referrers fallback tag's index lists a manifest that is not in the store",
+        why: "On a registry without the referrers API, the tag <alg>-<ref> \"should return an image index matching the expected response of the referrers API\", whose descriptors are each \"of an image manifest or index in the same <name> namespace\". A client that lists referrers through the tag and pulls this one gets a 404: a signature or SBOM it was told exists is not there. Usually a referrer deleted without its entry being removed (\"Deleting Manifests\": clients SHOULD remove the descriptor entry).";
+    /// A manifest with a subject is missing from its subject's fallback index.
+    ReferrersIndexIncomplete = "referrers-index-incomplete", Warning, "distribution-spec § Pushing Manifests with Subject",
+        summary: "a manifest with a subject is not listed in that subject's referrers fallback tag",
+        why: "A client pushing a manifest with a subject to a registry without the referrers API MUST pull the fallback index, append a descriptor of the manifest and push it back. The spec warns: \"multiple clients could attempt to update the tag simultaneously resulting in race conditions and data loss.\" A referrer missing from the index is invisible to every client that lists referrers through the tag: a signature that verifiers never see. Push the index again with the entry added.";
+    /// A fallback index entry says other than the referrer it names.
+    ReferrersIndexEntryMismatch = "referrers-index-entry-mismatch", Warning, "distribution-spec § Pushing Manifests with Subject; § Listing Referrers",
+        summary: "a referrers fallback index entry's artifactType or annotations differ from the manifest's own",
+        why: "\"The value of the artifactType MUST be set to the artifactType value in the pushed manifest, if present. If the artifactType is empty or missing in a pushed image manifest, the value of artifactType MUST be set to the config descriptor mediaType value. All annotations from the pushed manifest MUST be copied to this descriptor.\" Clients filter referrers by artifactType (?artifactType= or by hand) and read annotations from the list without pulling each manifest; an entry that says otherwise hides the referrer from a filter or misdescribes it.";
+    /// A tag of the fallback form holds something other than an image index.
+    ReferrersTagNotIndex = "referrers-tag-not-index", Error, "distribution-spec § Referrers Tag Schema; § Pushing Manifests with Subject",
+        summary: "a tag of the referrers fallback form <alg>-<ref> holds something other than an image index",
+        why: "The fallback tag \"should return an image index matching the expected response of the referrers API\"; \"If that pull returns a manifest other than the expected image index, the client SHOULD report a failure and skip the remaining steps.\" Every client that pushes a referrer of that digest then fails, and none can list its referrers. Rename the tag if it is an image, or replace it with the referrers index.";
+    /// A fallback index lists a manifest whose subject is another digest.
+    ReferrersTagSubjectMismatch = "referrers-tag-subject-mismatch", Error, "distribution-spec § Listing Referrers",
+        summary: "a referrers fallback index lists a manifest whose subject is not the digest the tag names",
+        why: "Each descriptor of a referrers list is of a manifest \"with a subject field that specifies the value of <digest>\". An entry whose manifest refers to something else (or to nothing) makes clients attach a signature or SBOM to the wrong image.";
+    /// A cosign or fallback tag whose subject the repository lacks.
+    ReferrerTagOrphaned = "referrer-tag-orphaned", Warning, "distribution-spec § Deleting Manifests; cosign tag convention",
+        summary: "a cosign tag (sha256-<hex>.sig/.att/.sbom) or referrers fallback tag names a digest that is not in its repository",
+        why: "Signatures, attestations and SBOMs are tagged after the digest they describe; when that image is deleted, the tags stay (\"clients MAY also delete the referrers tag\"), and the registry's garbage collection keeps them because they are tagged. They describe nothing, and their bytes are reclaimable: delete the tag, then collect garbage.";
+    /// `--require signature`: a tag without a signature.
+    TagSignatureMissing = "tag-signature-missing", Error, "(policy: --require signature)",
+        summary: "with --require signature: a tag of an image has no signature (cosign, Sigstore bundle or notation)",
+        why: "Reported only when --require asks for it, so that a nightly job fails on an unsigned tag. A signature counts when it refers to the tag's digest or to a manifest its index lists, through a cosign tag, a referrers fallback tag or a manifest with a subject; whether it verifies is not checked here.";
+    /// `--require sbom`: a tag without an SBOM.
+    TagSbomMissing = "tag-sbom-missing", Error, "(policy: --require sbom)",
+        summary: "with --require sbom: a tag of an image has no SBOM (SPDX, CycloneDX, Syft; as an artifact or in-toto predicate)",
+        why: "Reported only when --require asks for it. An SBOM counts as an artifact of an SBOM type, a cosign .sbom tag, an attestation with an SPDX or CycloneDX predicate, or a BuildKit attestation manifest in the image's index.";
+    /// `--require provenance`: a tag without provenance.
+    TagProvenanceMissing = "tag-provenance-missing", Error, "(policy: --require provenance)",
+        summary: "with --require provenance: a tag of an image has no provenance (a SLSA predicate)",
+        why: "Reported only when --require asks for it. Provenance counts as an in-toto attestation with a SLSA provenance predicate, from cosign, a Sigstore bundle or BuildKit.";
     /// An annotation value breaks its key's documented format.
     AnnotationValueInvalid = "annotation-value-invalid", Warning, "annotations.md § Pre-Defined Annotation Keys",
         summary: "a pre-defined annotation has a value outside its documented format",

@@ -710,11 +710,11 @@ fn unusable_revision_links_leave_garbage_collection_incomplete() {
 }
 
 /// A cosign signature tag (`sha256-<hex>.sig`: an image config with an empty `os` and
-/// `architecture`, and a simple-signing payload as its one layer) is an artifact in the
-/// platform coverage, not a platform "/" (issue 31, item 5): no finding, and the image's
-/// own tag keeps its platform.
+/// `architecture`, and a simple-signing payload as its one layer) is no platform "/" and
+/// no coverage root at all (issue 31, item 5): it signs the image's tag in the
+/// supply-chain view, with no finding, and the image's own tag keeps its platform.
 #[test]
-fn a_cosign_signature_tag_is_an_artifact_not_a_platform() {
+fn a_cosign_signature_tag_signs_its_image_and_is_not_a_platform() {
     let layout = Layout::new();
     let (image, image_size) = layout.image("amd64", b"the image's layer");
     let (payload, payload_size) = layout.blob(
@@ -743,12 +743,31 @@ fn a_cosign_signature_tag_is_an_artifact_not_a_platform() {
         "{}",
         out.stdout
     );
+    // The signature leaves the platform coverage and signs v1 in the supply-chain view.
     let coverage = report["coverage"].as_array().unwrap();
-    let of = |root: &str| coverage.iter().find(|c| c["root"] == root).unwrap();
-    assert_eq!(of("v1")["platforms"][0]["architecture"], "amd64");
-    let sig = of(&sig_tag);
-    assert_eq!(sig["platforms"].as_array().unwrap().len(), 0, "{sig}");
-    assert_eq!(sig["artifacts"][0], signature_digest, "{sig}");
+    let roots: Vec<&str> = coverage
+        .iter()
+        .map(|c| c["root"].as_str().unwrap())
+        .collect();
+    assert_eq!(roots, ["v1"], "{}", out.stdout);
+    assert_eq!(coverage[0]["platforms"][0]["architecture"], "amd64");
+    let chain = &report["supply_chain"];
+    assert_eq!(chain["summary"]["tags"], 1, "{chain}");
+    assert_eq!(chain["summary"]["signed"], 1, "{chain}");
+    assert_eq!(chain["summary"]["signed_by_format"]["cosign"], 1, "{chain}");
+    let row = &chain["tags"][0];
+    assert_eq!(
+        (&row["tag"], &row["digest"]),
+        (&"v1".into(), &image.clone().into())
+    );
+    assert_eq!(row["signatures"][0]["digest"], signature_digest, "{row}");
+    assert_eq!(row["signatures"][0]["format"], "cosign", "{row}");
     let text = run(&[layout.arg()]).stdout;
     assert!(!text.contains("\n  /"), "{text}");
+    assert!(
+        text.contains(
+            "supply chain: 1 of 1 tag signed (cosign 1), 0 with an SBOM, 0 with provenance"
+        ),
+        "{text}"
+    );
 }

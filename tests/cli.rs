@@ -276,9 +276,72 @@ struct JsonReport {
     coverage: Vec<JsonCoverage>,
     reclaimable: Option<Vec<JsonReclaimable>>,
     reclaimable_total: Option<JsonReclaimableTotal>,
+    supply_chain: JsonSupplyChain,
     baseline: Option<JsonBaseline>,
     resolved: Option<Vec<JsonFinding>>,
     ledger: Option<JsonLedger>,
+}
+
+/// `supply_chain`: the contract of issue 31.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonSupplyChain {
+    summary: JsonSupplyChainSummary,
+    tags: Vec<JsonTagRow>,
+    orphans: Vec<JsonOrphan>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct JsonSupplyChainSummary {
+    tags: u64,
+    signed: u64,
+    signed_by_format: std::collections::BTreeMap<String, u64>,
+    with_sbom: u64,
+    with_provenance: u64,
+    with_other: u64,
+    referrers: u64,
+    orphans: u64,
+    orphan_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonTagRow {
+    repository: String,
+    tag: String,
+    digest: String,
+    signatures: Vec<JsonReferrer>,
+    sboms: Vec<JsonReferrer>,
+    provenance: Vec<JsonReferrer>,
+    other: Vec<JsonReferrer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonReferrer {
+    digest: String,
+    artifact_type: Option<String>,
+    format: String,
+    subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct JsonOrphan {
+    repository: String,
+    tag: Option<String>,
+    digest: String,
+    subject: String,
+    artifact_type: Option<String>,
+    format: String,
+    bytes: u64,
+    path: String,
+    path_bytes: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,6 +400,7 @@ struct JsonFoundStore {
     path: String,
     path_bytes: Option<String>,
     reclaimable_total: Option<JsonReclaimableTotal>,
+    supply_chain: JsonSupplyChainSummary,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1080,4 +1144,101 @@ fn reclaimable_tables_are_summarised_like_coverage() {
     let json = run(&["--format", "json", one.to_str().unwrap()]).stdout;
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["reclaimable"].as_array().unwrap().len(), 12);
+}
+
+/// The supply-chain contract (issue 31): `supply_chain` {`summary`, `tags[]`,
+/// `orphans[]`}, each row {`repository`, `tag`, `digest`, `signatures[]`, `sboms[]`,
+/// `provenance[]`, `other[]`}, each entry {`digest`, `artifact_type`, `format`}; the
+/// per-store summary; `--referrers` in text; `--require` failing the run.
+#[test]
+fn supply_chain_json_contract() {
+    let case = repo().join("corpus/referrers/clean-referrers/store");
+    let case = case.to_str().unwrap();
+    let report = json(&[case, "--format", "json"]);
+    let chain = &report.supply_chain;
+    let summary = JsonSupplyChainSummary {
+        tags: 3,
+        signed: 1,
+        signed_by_format: [("cosign".to_owned(), 1), ("notation".to_owned(), 1)].into(),
+        with_sbom: 2,
+        with_provenance: 2,
+        with_other: 0,
+        referrers: 5,
+        orphans: 0,
+        orphan_bytes: 0,
+    };
+    assert_eq!(chain.summary, summary);
+    assert_eq!(report.store.stores[0].supply_chain, summary);
+    let tags: Vec<(&str, &str)> = chain
+        .tags
+        .iter()
+        .map(|t| (t.repository.as_str(), t.tag.as_str()))
+        .collect();
+    assert_eq!(tags, [(".", "v1"), (".", "v2"), (".", "v3")]);
+    let formats = |entries: &[JsonReferrer]| -> Vec<String> {
+        entries.iter().map(|e| e.format.clone()).collect()
+    };
+    let v1 = &chain.tags[0];
+    assert_eq!(formats(&v1.signatures), ["cosign", "notation"]);
+    assert_eq!(formats(&v1.sboms), ["spdx"]);
+    assert_eq!(formats(&v1.provenance), ["slsa"]);
+    let notation = v1
+        .signatures
+        .iter()
+        .find(|e| e.format == "notation")
+        .unwrap();
+    assert_eq!(
+        notation.artifact_type.as_deref(),
+        Some("application/vnd.cncf.notary.signature")
+    );
+    assert_eq!(
+        v1.sboms[0].artifact_type.as_deref(),
+        Some("application/spdx+json")
+    );
+    // BuildKit's attestation refers to v2's amd64 manifest, which the row names.
+    let v2 = &chain.tags[1];
+    assert_eq!(
+        (formats(&v2.sboms), formats(&v2.provenance)),
+        (vec!["spdx".to_owned()], vec!["slsa".to_owned()])
+    );
+    assert!(v2.sboms[0].subject.is_some() && v2.signatures.is_empty());
+    assert!(chain.tags[2].signatures.is_empty() && chain.orphans.is_empty());
+    // Referrer tags are in the view, not in the platform coverage.
+    let roots: Vec<&str> = report.coverage.iter().map(|c| c.root.as_str()).collect();
+    assert_eq!(roots, ["v1", "v2", "v3"]);
+
+    let text = run(&[case, "--referrers", "full", "--coverage", "none"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains(
+            "supply chain: 1 of 3 tags signed (cosign 1, notation 1), 2 with an SBOM, 2 with provenance\n  v1  signed (cosign, notation); sbom (spdx); provenance (slsa)\n  v2  sbom (spdx); provenance (slsa)\n  v3  nothing refers to it\n"
+        ),
+        "{}",
+        text.stdout
+    );
+    let none = run(&[case, "--referrers", "none"]);
+    assert!(!none.stdout.contains("supply chain"), "{}", none.stdout);
+    // --require fails the run on the tags that lack what it asks, and only then.
+    let required = run(&[
+        case,
+        "--require",
+        "signature,provenance",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(required.code, 1, "{required:?}");
+    let report: JsonReport = serde_json::from_str(&required.stdout).unwrap();
+    let rules: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.message.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("tag-signature-missing", "tag v2 has no signature"),
+            ("tag-provenance-missing", "tag v3 has no provenance"),
+            ("tag-signature-missing", "tag v3 has no signature"),
+        ]
+    );
 }

@@ -21,6 +21,9 @@ pub(crate) struct Case {
     /// Audit with `--zot` (a zot root that carries no file of zot's own).
     #[serde(default)]
     pub(crate) zot: bool,
+    /// Audit with `--require` these kinds of referrer (signature, sbom, provenance).
+    #[serde(default)]
+    pub(crate) require: Vec<String>,
 }
 
 /// Rules that no committed store can show, each with the test that covers it instead.
@@ -162,6 +165,12 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
         let mut options = Options::default();
         options.run.settle = std::time::Duration::ZERO;
         options.open.detect.zot = case.zot;
+        let asks = |kind: &str| case.require.iter().any(|r| r == kind);
+        options.check.require = oci_audit::check::graph::referrers::Require {
+            signature: asks("signature"),
+            sbom: asks("sbom"),
+            provenance: asks("provenance"),
+        };
         let report = oci_audit::audit(&dir.join("store"), &options, &NoProgress)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let kind = serde_json::to_value(report.store.kind).unwrap();

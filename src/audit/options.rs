@@ -102,7 +102,7 @@ impl Options {
             self.open.detect.cross_file_systems,
             self.open.detect.zot,
             self.open.detect.registry,
-        )
+        ) + &self.check.require.describe()
     }
 }
 

@@ -26,6 +26,7 @@ use crate::assemble::StorePart;
 use crate::backend::api::RegistryApi;
 use crate::backend::archive::MemberIndex;
 use crate::backend::{Backend, Entry};
+use crate::check::graph::referrers::Require;
 use crate::finding::Finding;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
@@ -141,6 +142,8 @@ pub struct CheckOptions {
     pub untagged: bool,
     /// Uploads older than this are stale (the registry's purge age).
     pub upload_max_age: Duration,
+    /// What every tag of an image must have referring to it (`--require`).
+    pub require: Require,
 }
 
 impl Default for CheckOptions {
@@ -149,6 +152,7 @@ impl Default for CheckOptions {
             max_document_size: 8 * 1024 * 1024,
             untagged: false,
             upload_max_age: Duration::from_secs(168 * 3600),
+            require: Require::default(),
         }
     }
 }

@@ -12,6 +12,10 @@ use crate::model::text::Text;
 /// `vnd.docker.reference.type` value that marks a BuildKit attestation manifest.
 pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 
+/// A document's or descriptor's `annotations`, sorted by key: kept only where a check
+/// compares them (a referrer's own, and the entries of what may be a referrers index).
+pub type Annotations = Box<[(String, String)]>;
+
 /// A descriptor as far as it was valid. Absent fields were missing or invalid (and reported).
 ///
 /// 80 bytes: a registry keeps one per config and layer, and a manifest's config inline.
@@ -79,6 +83,15 @@ pub struct DescriptorExtras {
     pub has_urls: bool,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
     pub attestation_annotated: bool,
+    /// `vnd.docker.reference.digest`: the manifest a BuildKit attestation attests.
+    pub reference_digest: Option<Digest>,
+    /// The in-toto predicate type a layer carries (`predicateType`, as cosign annotates an
+    /// attestation, or BuildKit's `in-toto.io/predicate-type`).
+    pub predicate_type: Option<String>,
+    /// `annotations`, kept when the descriptor has an `artifactType`: an entry of a
+    /// referrers list, whose annotations are the referrer's own (distribution-spec §
+    /// Listing Referrers).
+    pub annotations: Option<Annotations>,
 }
 
 impl Descriptor {
@@ -102,6 +115,21 @@ impl Descriptor {
         self.extras.as_ref().is_some_and(|n| n.has_urls)
     }
 
+    /// The manifest a BuildKit attestation entry attests (`vnd.docker.reference.digest`).
+    pub fn reference_digest(&self) -> Option<&Digest> {
+        self.extras.as_ref()?.reference_digest.as_ref()
+    }
+
+    /// The in-toto predicate type the descriptor is annotated with, when it is.
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.extras.as_ref()?.predicate_type.as_deref()
+    }
+
+    /// `annotations`, when kept (see [`DescriptorExtras::annotations`]).
+    pub fn annotations(&self) -> Option<&[(String, String)]> {
+        self.extras.as_ref()?.annotations.as_deref()
+    }
+
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It
     /// describes no runnable platform, so platform checks and coverage set it apart.
     pub fn is_attestation_entry(&self) -> bool {
@@ -121,6 +149,10 @@ pub struct Index {
     pub manifests: Vec<Descriptor>,
     /// `subject` (boxed: rare, and a descriptor is large).
     pub subject: Option<Box<Descriptor>>,
+    /// `artifactType`, when valid.
+    pub artifact_type: Option<String>,
+    /// `annotations`, kept when the index has a `subject` (see [`Annotations`]).
+    pub annotations: Option<Annotations>,
 }
 
 /// An image manifest (OCI or Docker schema 2), or the withdrawn OCI artifact manifest.
@@ -140,10 +172,31 @@ pub struct Manifest {
     extras: Option<Box<ManifestExtras>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct ManifestExtras {
     withdrawn_artifact: bool,
     subject: Option<Descriptor>,
+    referrer: Referrer,
+}
+
+/// What a manifest says of itself as an artifact, for the supply-chain view: kept only
+/// for manifests that have any of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Referrer {
+    /// `artifactType`, when valid.
+    pub artifact_type: Option<String>,
+    /// `annotations`, kept when the manifest has a `subject`: a referrers list copies
+    /// them, and `referrers-index-entry-mismatch` compares the two.
+    pub annotations: Option<Annotations>,
+    /// The predicate type a Sigstore bundle is annotated with
+    /// (`dev.sigstore.bundle.predicateType`).
+    pub predicate_type: Option<String>,
+}
+
+impl Referrer {
+    fn is_empty(&self) -> bool {
+        *self == Referrer::default()
+    }
 }
 
 impl Manifest {
@@ -160,6 +213,7 @@ impl Manifest {
             Box::new(ManifestExtras {
                 withdrawn_artifact,
                 subject,
+                referrer: Referrer::default(),
             })
         });
         Manifest {
@@ -178,6 +232,24 @@ impl Manifest {
     /// `subject`.
     pub fn subject(&self) -> Option<&Descriptor> {
         self.extras.as_ref()?.subject.as_ref()
+    }
+
+    /// The same manifest, with what it says of itself as an artifact.
+    pub fn with_referrer(mut self, referrer: Referrer) -> Manifest {
+        if !referrer.is_empty() {
+            self.extras.get_or_insert_default().referrer = referrer;
+        }
+        self
+    }
+
+    /// What the manifest says of itself as an artifact (empty when nothing).
+    pub fn referrer(&self) -> Option<&Referrer> {
+        self.extras.as_ref().map(|e| &e.referrer)
+    }
+
+    /// `artifactType`, when valid.
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.extras.as_ref()?.referrer.artifact_type.as_deref()
     }
 
     /// The blobs the manifest is made of: `config`, then `layers`.

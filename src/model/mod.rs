@@ -1,5 +1,5 @@
 //! Pure data: digests, media types, platforms, parsed documents, and what the checks work
-//! out from them (platform coverage, reclaimable space). No I/O here.
+//! out from them (platform coverage, reclaimable space, the supply-chain view). No I/O here.
 
 pub mod address;
 pub mod coverage;
@@ -10,5 +10,6 @@ pub mod media_type;
 pub mod platform;
 pub mod reclaim;
 pub mod reference;
+pub mod supply_chain;
 pub mod text;
 pub mod time;

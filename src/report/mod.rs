@@ -51,6 +51,9 @@ pub struct FoundStore {
     /// over HTTP lists no blobs or uploads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_checked: Option<String>,
+    /// Its tags, signed tags, tags with an SBOM or provenance, and orphaned referrers.
+    #[serde(default)]
+    pub supply_chain: crate::model::supply_chain::Summary,
 }
 
 /// Counters of the run.
@@ -111,6 +114,10 @@ pub struct Report {
     /// Distribution roots only: the total of `reclaimable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable_total: Option<ReclaimableTotal>,
+    /// What refers to each tag of an image (signatures, SBOMs, provenance, other), and
+    /// the referrers whose subject is gone.
+    #[serde(default)]
+    pub supply_chain: crate::model::supply_chain::SupplyChain,
     /// With a baseline: what it was, and what changed since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineInfo>,
@@ -172,6 +179,7 @@ impl Report {
             coverage: Vec::new(),
             reclaimable: None,
             reclaimable_total: None,
+            supply_chain: Default::default(),
             baseline: None,
             resolved: None,
             ledger: None,
@@ -209,6 +217,9 @@ pub struct View<'a> {
     pub coverage: CoverageDetail,
     /// How much of what garbage collection would reclaim the text shows.
     pub reclaimable: ReclaimableDetail,
+    /// How much of the supply-chain view the text shows (the same three levels as the
+    /// coverage: a store-wide summary, a line per tag, nothing).
+    pub referrers: CoverageDetail,
     /// The exit status the policy gives the report.
     pub exit_code: i32,
     /// With a ledger, its last runs, newest first.

@@ -5,13 +5,46 @@
 
 use simd_json::borrowed::{Object, Value};
 
+use simd_json::prelude::ValueAsScalar as _;
+
 use super::{Context, pointer};
+use crate::model::document::Annotations;
 use crate::model::time::is_rfc3339;
 use crate::rules::Rule;
 
 pub(super) const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 pub(super) const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+pub(super) const ANNOTATION_REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+/// The in-toto predicate type of an attestation layer: cosign's, then BuildKit's.
+const ANNOTATION_PREDICATE_TYPES: [&str; 2] = ["predicateType", "in-toto.io/predicate-type"];
+/// The predicate type of a Sigstore bundle, on the manifest that carries it.
+const ANNOTATION_BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
+
+/// The map's string values, sorted by key, to keep (non-strings were reported).
+pub(super) fn kept(map: &Object) -> Annotations {
+    let mut pairs: Vec<(String, String)> = map
+        .iter()
+        .filter_map(|(key, value)| Some((key.to_string(), value.as_str()?.to_owned())))
+        .collect();
+    pairs.sort_unstable();
+    pairs.into_boxed_slice()
+}
+
+/// The in-toto predicate type a layer's annotations name.
+pub(super) fn predicate_type(map: &Object) -> Option<String> {
+    ANNOTATION_PREDICATE_TYPES
+        .iter()
+        .find_map(|key| map.get(*key).and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// The predicate type a manifest carrying a Sigstore bundle names.
+pub(super) fn bundle_predicate_type(map: &Object) -> Option<String> {
+    map.get(ANNOTATION_BUNDLE_PREDICATE_TYPE)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
 
 /// `annotations`: "MUST be a key-value map where both the key and value MUST be strings".
 /// Checks `created`'s format here; `ref.name` is checked on `index.json` entries only,

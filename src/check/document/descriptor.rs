@@ -8,7 +8,10 @@ use simd_json::StaticNode;
 use simd_json::borrowed::{Object, Value};
 use simd_json::prelude::ValueAsScalar as _;
 
-use super::annotations::{ANNOTATION_REF_NAME, ANNOTATION_REFERENCE_TYPE, annotations};
+use super::annotations::{
+    ANNOTATION_REF_NAME, ANNOTATION_REFERENCE_DIGEST, ANNOTATION_REFERENCE_TYPE, annotations, kept,
+    predicate_type,
+};
 use super::fields::{optional_media_type, optional_string, required_string, string_array};
 use super::{Context, pointer};
 use crate::hash;
@@ -72,7 +75,8 @@ pub fn descriptor(value: &Value, at: &str, cx: &mut Context) -> Option<Descripto
 }
 
 /// The fields few descriptors have, kept boxed apart (`None` when there are none): whether
-/// `urls` lists any, the `ref.name` and attestation annotations, and `artifactType`. Checks
+/// `urls` lists any, the `ref.name`, attestation and predicate-type annotations, and
+/// `artifactType` (with the annotations, for an entry of a referrers list). Checks
 /// `urls`, `annotations` and `artifactType`, in that order.
 fn extras(object: &Object, at: &str, cx: &mut Context) -> Option<Box<DescriptorExtras>> {
     let mut extras = DescriptorExtras::default();
@@ -87,8 +91,18 @@ fn extras(object: &Object, at: &str, cx: &mut Context) -> Option<Box<DescriptorE
             .map(str::to_owned);
         extras.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
+        extras.predicate_type = predicate_type(map);
+        if extras.attestation_annotated {
+            extras.reference_digest = map
+                .get(ANNOTATION_REFERENCE_DIGEST)
+                .and_then(Value::as_str)
+                .and_then(|d| Digest::parse(d).ok());
+        }
     }
     extras.artifact_type = optional_media_type(object, at, "artifactType", cx);
+    if extras.artifact_type.is_some() {
+        extras.annotations = annotation_map.map(kept);
+    }
     (extras != DescriptorExtras::default()).then(|| Box::new(extras))
 }
 

@@ -9,12 +9,14 @@ use simd_json::StaticNode;
 use simd_json::borrowed::{Object, Value};
 use simd_json::prelude::ValueAsScalar as _;
 
-use super::annotations::{ANNOTATION_REF_NAME, annotations, is_ref_name};
+use super::annotations::{
+    ANNOTATION_REF_NAME, annotations, bundle_predicate_type, is_ref_name, kept,
+};
 use super::descriptor::descriptor;
 use super::fields::{optional_media_type, required_string};
 use super::{Context, Expect, pointer};
 use crate::model::digest::Digest;
-use crate::model::document::{Descriptor, Index, Manifest};
+use crate::model::document::{Descriptor, Index, Manifest, Referrer};
 use crate::model::media_type::{self, MediaKind};
 use crate::model::platform::Platform;
 use crate::model::text::Text;
@@ -107,12 +109,29 @@ pub(super) fn index(object: &Object, expect: Expect, cx: &mut Context) -> Index 
     } else {
         index_platforms(&manifests, cx);
     }
-    optional_media_type(object, "", "artifactType", cx);
-    annotations(object.get("annotations"), "/annotations", cx);
+    let artifact_type = optional_media_type(object, "", "artifactType", cx);
+    let annotation_map = annotations(object.get("annotations"), "/annotations", cx);
+    let subject = subject(object, cx).map(Box::new);
     Index {
         media_type,
         manifests,
-        subject: subject(object, cx).map(Box::new),
+        annotations: annotation_map.filter(|_| subject.is_some()).map(kept),
+        subject,
+        artifact_type,
+    }
+}
+
+/// What a manifest says of itself as an artifact: `artifactType`, and with a `subject`
+/// its annotations; a Sigstore bundle's predicate type.
+fn referrer(
+    artifact_type: Option<String>,
+    annotation_map: Option<&Object>,
+    subject: Option<&Descriptor>,
+) -> Referrer {
+    Referrer {
+        artifact_type,
+        annotations: annotation_map.filter(|_| subject.is_some()).map(kept),
+        predicate_type: annotation_map.and_then(bundle_predicate_type),
     }
 }
 
@@ -199,8 +218,10 @@ pub(super) fn manifest(object: &Object, cx: &mut Context) -> Manifest {
             "config is the empty descriptor type but artifactType is not set",
         );
     }
-    annotations(object.get("annotations"), "/annotations", cx);
-    Manifest::new(media_type, config, layers, false, subject(object, cx))
+    let annotation_map = annotations(object.get("annotations"), "/annotations", cx);
+    let subject = subject(object, cx);
+    let referrer = referrer(artifact_type, annotation_map, subject.as_ref());
+    Manifest::new(media_type, config, layers, false, subject).with_referrer(referrer)
 }
 
 /// The OCI artifact manifest of image-spec v1.1.0-rc1 and rc2 (`artifact.md`: `mediaType`,
@@ -218,7 +239,7 @@ pub(super) fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
         .get("mediaType")
         .and_then(Value::as_str)
         .map(Text::new);
-    optional_media_type(object, "", "artifactType", cx);
+    let artifact_type = optional_media_type(object, "", "artifactType", cx);
     let blobs = match object.get("blobs") {
         None => Vec::new(),
         Some(Value::Array(items)) => descriptors(items, "/blobs", cx),
@@ -227,8 +248,10 @@ pub(super) fn artifact_manifest(object: &Object, cx: &mut Context) -> Manifest {
             Vec::new()
         }
     };
-    annotations(object.get("annotations"), "/annotations", cx);
-    Manifest::new(media_type, None, Some(blobs), true, subject(object, cx))
+    let annotation_map = annotations(object.get("annotations"), "/annotations", cx);
+    let subject = subject(object, cx);
+    let referrer = referrer(artifact_type, annotation_map, subject.as_ref());
+    Manifest::new(media_type, None, Some(blobs), true, subject).with_referrer(referrer)
 }
 
 /// A Docker schema 1 manifest (distribution `docs/spec/manifest-v2-1.md`): reported as

@@ -2,7 +2,9 @@
 //! repository), the platforms it covers, from its index's entries or from a lone
 //! manifest's entry or config, and the exceptions: attestations and artifacts (no
 //! platform of their own), manifests without a platform, duplicated platforms, and
-//! images a sparse index lists but the store does not hold. Values are shared between
+//! images a sparse index lists but the store does not hold. Referrers (a referrer tag, a
+//! manifest with a `subject`) are no images: they are left to the supply-chain view.
+//! Values are shared between
 //! roots that cover alike ([`CoverageShare`]).
 
 use std::collections::HashSet;
@@ -13,6 +15,7 @@ use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, Index};
 use crate::model::media_type::{self, MediaKind};
 use crate::model::platform::Platform;
+use crate::model::supply_chain::{TagForm, tag_form};
 
 impl Graph<'_> {
     /// Platform coverage of every `index.json` entry.
@@ -26,6 +29,13 @@ impl Graph<'_> {
             .iter()
             .filter_map(|entry| {
                 let digest = entry.digest.as_ref()?;
+                // A referrer tag names no image: it is in the supply-chain view instead.
+                if entry
+                    .ref_name()
+                    .is_some_and(|n| tag_form(n) != TagForm::Image)
+                {
+                    return None;
+                }
                 let root = entry
                     .ref_name()
                     .map_or_else(|| digest.to_string(), str::to_owned);
@@ -66,7 +76,17 @@ impl Graph<'_> {
         }
         let mut platforms = Vec::new();
         let mut exceptions = Exceptions::default();
-        match &self.docs.get(digest).and_then(|l| l.document.as_ref()) {
+        let document = self.docs.get(digest).and_then(|l| l.document.as_ref());
+        // A referrer (a signature, an SBOM, an attestation) is no image.
+        let is_referrer = match document {
+            Some(Document::Index(index)) => index.subject.is_some(),
+            Some(Document::Manifest(manifest)) => manifest.subject().is_some(),
+            _ => false,
+        };
+        if is_referrer {
+            return None;
+        }
+        match &document {
             Some(Document::Index(_)) => {
                 self.collect(digest, &mut platforms, &mut exceptions);
             }

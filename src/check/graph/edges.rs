@@ -106,7 +106,10 @@ impl Graph<'_> {
                     .via(self.referrer_key(referrer), &*descriptor.pointer)
             };
             let Some(blob) = self.blobs.len_of(digest) else {
-                if self.blobs.is_accounted(digest) {
+                // A document's absent subject is an orphaned referrer, reported with what
+                // deleting it reclaims by the referrer checks (`referrers`).
+                if self.blobs.is_accounted(digest) || (role == Role::Subject && referrer.is_some())
+                {
                     continue;
                 }
                 let (rule, message) = if role == Role::Subject {

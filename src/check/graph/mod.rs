@@ -11,11 +11,14 @@
 //!   against the document found there), reachability for unreferenced blobs
 //!   ([`Reachability`]), nested-index cycles;
 //! - `consistency`: index platforms against image configs, diff_ids against layers;
-//! - `coverage`: the platforms each root covers, and its exceptions.
+//! - `coverage`: the platforms each root covers, and its exceptions;
+//! - `referrers`: what refers to each tag, the referrers fallback indexes against the
+//!   referrers, orphaned referrers, and `--require`.
 
 mod consistency;
 mod coverage;
 mod edges;
+pub mod referrers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::check::graph::referrers::{Referrers, Require, Scope, TagRef};
 use crate::check::graph::{Documents, Graph};
 use crate::finding::{Cause, Finding, Location};
 use crate::kinds::distribution::listing::{
@@ -16,6 +17,7 @@ use crate::model::coverage::{Coverage, CoverageShare, Covered};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
+use crate::model::supply_chain::{TagForm, tag_form};
 use crate::model::time;
 use crate::rules::Rule;
 use crate::store::{BlobPaths, Inventory};
@@ -29,6 +31,8 @@ pub struct GcOptions {
     pub upload_max_age: Duration,
     /// The time uploads' ages are measured from.
     pub now: SystemTime,
+    /// What every tag of an image must have referring to it (`--require`).
+    pub require: Require,
 }
 
 /// What the Distribution checks produce.
@@ -39,6 +43,8 @@ pub struct RegistryResult {
     pub coverage: Vec<TagCovered>,
     /// Per-repository table of what garbage collection would reclaim.
     pub reclaimable: Vec<Reclaimable>,
+    /// The supply-chain view of its repositories.
+    pub referrers: Referrers,
     /// Its total.
     pub total: ReclaimableTotal,
 }
@@ -562,13 +568,51 @@ impl<'a> Registry<'a> {
         }
     }
 
-    /// What every tag whose manifest was loaded covers.
+    /// Each repository as a scope of the referrer checks: its tags, and its revisions as
+    /// the manifests a subject may name.
+    pub(super) fn referrers(
+        &self,
+        resolved: &[Resolved],
+        require: Require,
+        findings: &mut Vec<Finding>,
+    ) -> Referrers {
+        let mut check = self.graph.referrers(require);
+        for r in resolved {
+            let tags = r
+                .tags
+                .held()
+                .map(|(tag, digest, _)| {
+                    let tag = &r.repository.tags[tag as usize];
+                    TagRef {
+                        name: tag.name(),
+                        digest,
+                        path: tag.current(self.inventory).display(),
+                        pointer: String::new(),
+                    }
+                })
+                .collect();
+            let scope = Scope {
+                repository: &r.repository.name,
+                tags,
+                members: r.revisions.iter().collect(),
+            };
+            check.scope(&scope, findings);
+        }
+        check.finish()
+    }
+
+    /// What every tag whose manifest was loaded covers (referrer tags, which name no
+    /// image, are in the supply-chain view instead).
     pub(super) fn coverage(&self, resolved: &[Resolved]) -> Vec<TagCovered> {
         let mut coverage = Vec::with_capacity(resolved.iter().map(|r| r.tags.held.len()).sum());
         let mut share = CoverageShare::default();
         for (repository, r) in resolved.iter().enumerate() {
             // A tag whose manifest the store lacks has no document to cover.
             for (tag, digest, position) in r.tags.held() {
+                let name = r.repository.tags[tag as usize].name();
+                if tag_form(&name) != TagForm::Image {
+                    continue;
+                }
                 coverage.extend(
                     self.graph
                         .covered_by_tag(digest, &mut share)

@@ -142,6 +142,7 @@ fn check_registry(registry: &Registry, options: &GcOptions) -> RegistryResult {
     findings.extend(gc::findings(&outcome, registry.root));
     let (reclaimable, total) = gc::table(&outcome, registry.root);
     drop(outcome);
+    let referrers = registry.referrers(&resolved, options.require, &mut findings);
     // Coverage reads the tags only: the digest sets go before its entries arrive.
     for r in &mut resolved {
         r.revisions.clear();
@@ -152,6 +153,7 @@ fn check_registry(registry: &Registry, options: &GcOptions) -> RegistryResult {
         findings,
         reclaimable,
         total,
+        referrers,
     }
 }
 
@@ -233,9 +235,11 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOpt
             untagged: options.untagged,
             upload_max_age: options.upload_max_age,
             now: SystemTime::now(),
+            require: options.require,
         },
     );
     findings.extend(result.findings);
+    part.supply_chain = result.referrers.settle(findings);
     let hashed = hashed_flags(&inventory, &docs);
     let documents = docs.values().filter(|l| l.document.is_some()).count() as u64;
     // The documents go before the coverage entries are named: the two are a registry's

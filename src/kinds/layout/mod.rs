@@ -11,15 +11,17 @@ use crate::assemble::{BeforeVerify, BlobSet, StorePart};
 use crate::backend::{Backend, Entry, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::documents::{hashed_flags, load_documents};
+use crate::check::graph::referrers::{Require, Scope, TagRef};
 use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
 use crate::kinds::detect::{any_kind, has, is_dir, is_image_index};
-use crate::kinds::{self, Kind, Look, Recognised, Store, Then};
+use crate::kinds::{self, CheckOptions, Kind, Look, Recognised, Store, Then};
 use crate::model::coverage::Coverage;
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::model::key::Key;
+use crate::model::supply_chain::SupplyChain;
 use crate::rules::Rule;
 use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, OwnBlobs, StoreKind, read_error};
 
@@ -84,7 +86,7 @@ impl Store for LayoutRoot {
 
     fn audit(&self, cx: &kinds::Context) -> StorePart {
         let mut part = StorePart::new(StoreKind::OciLayout, self.prefix.clone());
-        audit_layout(cx.backend, self, cx.options.max_document_size).add_to(&mut part);
+        audit_layout(cx.backend, self, &cx.options).add_to(&mut part);
         part
     }
 }
@@ -96,6 +98,7 @@ pub(crate) struct LayoutAudit {
     /// Per blob of the inventory: what is known of its content before the verify phase.
     pub(crate) hashed: Vec<BeforeVerify>,
     pub(crate) coverage: Vec<Coverage>,
+    pub(crate) supply_chain: SupplyChain,
     pub(crate) findings: Vec<Finding>,
     pub(crate) documents: u64,
     pub(crate) bytes_hashed: u64,
@@ -110,6 +113,7 @@ impl LayoutAudit {
             inventory,
             hashed,
             mut coverage,
+            supply_chain,
             mut findings,
             documents,
             bytes_hashed,
@@ -126,6 +130,7 @@ impl LayoutAudit {
             .count() as u64;
         part.findings.append(&mut findings);
         part.coverage.append(&mut coverage);
+        part.supply_chain.append(supply_chain);
         part.blobs.push(BlobSet {
             inventory,
             before: hashed,
@@ -138,7 +143,7 @@ impl LayoutAudit {
 pub(crate) fn audit_layout(
     backend: &dyn Backend,
     layout: &LayoutRoot,
-    max_document_size: u64,
+    options: &CheckOptions,
 ) -> LayoutAudit {
     let mut findings = Vec::new();
     let inventory = listing::inventory(backend, layout, &mut findings).unwrap_or_default();
@@ -151,7 +156,7 @@ pub(crate) fn audit_layout(
         layout,
         &blobs,
         Expect::LayoutIndex,
-        max_document_size,
+        options,
         &mut findings,
     );
     if let Some(reachable) = &checked.reachable {
@@ -163,6 +168,7 @@ pub(crate) fn audit_layout(
         documents: checked.documents,
         inventory,
         coverage: checked.coverage,
+        supply_chain: checked.supply_chain,
         findings,
         bytes_hashed: checked.bytes_hashed,
     }
@@ -192,6 +198,8 @@ pub(crate) struct LayoutCheck {
     pub(crate) bytes_hashed: u64,
     /// Platform coverage of each `index.json` entry.
     pub(crate) coverage: Vec<Coverage>,
+    /// What refers to each tag (`ref.name`), and the orphaned referrers.
+    pub(crate) supply_chain: SupplyChain,
     /// Every digest a descriptor names, when that is known for sure: `None` when a
     /// document that could name blobs was not read (an unreadable `index.json`, a manifest
     /// that does not parse, a descriptor whose type is unreadable), since then no blob can
@@ -208,9 +216,10 @@ pub(crate) fn check_layout(
     layout: &LayoutRoot,
     blobs: &dyn Lookup,
     index: Expect,
-    max_document_size: u64,
+    options: &CheckOptions,
     findings: &mut Vec<Finding>,
 ) -> LayoutCheck {
+    let max_document_size = options.max_document_size;
     check_header(backend, layout, findings);
     let (index_json, index_json_read) =
         read_index_json(backend, layout, index, max_document_size, findings);
@@ -232,6 +241,7 @@ pub(crate) fn check_layout(
     graph.check_cycles(findings);
     graph.check_consistency(findings);
     let coverage = graph.coverage();
+    let supply_chain = referrers(layout, &graph, options.require, findings);
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
     let read_elsewhere: Vec<ReadElsewhere> = docs
@@ -254,8 +264,50 @@ pub(crate) fn check_layout(
         documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
         bytes_hashed: bytes_hashed.saturating_sub(elsewhere),
         coverage,
+        supply_chain,
         reachable: complete.then_some(reachability.reachable),
     }
+}
+
+/// The layout as one scope of the referrer checks: its tags are the `index.json` entries
+/// with a `ref.name`, its members every index and manifest loaded.
+fn referrers(
+    layout: &LayoutRoot,
+    graph: &Graph,
+    require: Require,
+    findings: &mut Vec<Finding>,
+) -> SupplyChain {
+    let repository = match layout.prefix.lossy() {
+        name if name.is_empty() => ".".to_owned(),
+        name => name.into_owned(),
+    };
+    let tags = graph
+        .index_json
+        .iter()
+        .flat_map(|index| &index.manifests)
+        .filter_map(|entry| {
+            Some(TagRef {
+                name: entry.ref_name()?.to_owned(),
+                digest: entry.digest.as_ref()?,
+                path: graph.index_path.clone(),
+                pointer: entry.pointer.to_string(),
+            })
+        })
+        .collect();
+    let members = graph
+        .docs
+        .iter()
+        .filter(|(_, l)| matches!(l.document, Some(Document::Index(_) | Document::Manifest(_))))
+        .map(|(digest, _)| digest)
+        .collect();
+    let scope = Scope {
+        repository: &repository,
+        tags,
+        members,
+    };
+    let mut check = graph.referrers(require);
+    check.scope(&scope, findings);
+    check.finish().settle(findings)
 }
 
 /// `oci-layout`: present, a JSON object, `imageLayoutVersion` 1.0.0.

@@ -20,12 +20,14 @@ use crate::assemble::{BlobSet, Counters, StorePart};
 use crate::backend::api::{self, Endpoint};
 use crate::backend::{Backend, Version};
 use crate::check::documents::hashed_flags;
+use crate::check::graph::referrers::{Require, Scope, TagRef};
 use crate::check::graph::{Documents, Graph, LoadedDocument};
 use crate::finding::{Cause, Finding, Location};
 use crate::kinds::{Context, Kind, Look, Store};
 use crate::model::coverage::{Coverage, CoverageShare};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
+use crate::model::supply_chain::{SupplyChain, TagForm, tag_form};
 use crate::rules::Rule;
 use crate::store::{BlobEntry, BlobPaths, Inventory, Lookup, StoreKind};
 use crawl::{Answered, Crawled, Repo};
@@ -123,7 +125,7 @@ impl Store for RemoteRegistry {
         };
         let repositories = api.repositories();
         let crawled = crawl::crawl(api, repositories, cx.options.max_document_size, cx.kept);
-        audit_crawled(repositories, crawled, &mut part);
+        audit_crawled(repositories, crawled, cx.options.require, &mut part);
         part
     }
 }
@@ -174,7 +176,12 @@ impl Lookup for Served<'_> {
 }
 
 /// The checks over what the crawl learned, into `part`.
-fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart) {
+fn audit_crawled(
+    repositories: &[String],
+    crawled: Crawled,
+    require: Require,
+    part: &mut StorePart,
+) {
     let Crawled {
         roots,
         documents,
@@ -214,6 +221,7 @@ fn audit_crawled(repositories: &[String], crawled: Crawled, part: &mut StorePart
     graph.check_consistency(findings);
     unlinked(repositories, &asked, &inventory, findings);
     part.coverage = coverage(repositories, &roots, &graph);
+    part.supply_chain = referrers(repositories, &roots, &asked, &graph, require, findings);
     let mut hashed = hashed_flags(&inventory, &docs);
     for position in kept {
         hashed[position] = crate::assemble::BeforeVerify::Kept;
@@ -322,11 +330,59 @@ fn unlinked(
     }
 }
 
-/// What every resolved tag covers, named `repository:tag` at its manifest request.
+/// Each repository as a scope of the referrer checks: its tags, and the manifests it
+/// served as the documents a subject may name. (Without the referrers API, which
+/// `docker-registry` lacks, an untagged referrer is found only through a fallback tag.)
+fn referrers(
+    repositories: &[String],
+    roots: &[crawl::Root],
+    asked: &HashMap<(Repo, Digest), (crawl::Want, Answered)>,
+    graph: &Graph,
+    require: Require,
+    findings: &mut Vec<Finding>,
+) -> SupplyChain {
+    let mut members: Vec<Vec<&Digest>> = vec![Vec::new(); repositories.len()];
+    for ((repo, digest), (want, answer)) in asked {
+        if want.endpoint() == Endpoint::Manifests && matches!(answer, Answered::Present(_)) {
+            members[*repo as usize].push(digest);
+        }
+    }
+    let mut tags: Vec<Vec<TagRef>> = (0..repositories.len()).map(|_| Vec::new()).collect();
+    for root in roots {
+        let Some(tag) = &root.tag else { continue };
+        tags[root.repo as usize].push(TagRef {
+            name: tag.clone(),
+            digest: &root.digest,
+            path: api::key(&repositories[root.repo as usize], Endpoint::Manifests, tag),
+            pointer: String::new(),
+        });
+    }
+    let mut check = graph.referrers(require);
+    for ((name, tags), mut members) in repositories.iter().zip(tags).zip(members) {
+        members.sort_unstable();
+        let scope = Scope {
+            repository: name,
+            tags,
+            members,
+        };
+        check.scope(&scope, findings);
+    }
+    check.finish().settle(findings)
+}
+
+/// What every resolved tag covers, named `repository:tag` at its manifest request
+/// (referrer tags, which name no image, are in the supply-chain view instead).
 fn coverage(repositories: &[String], roots: &[crawl::Root], graph: &Graph) -> Vec<Coverage> {
     let mut share = CoverageShare::default();
     let mut coverage = Vec::with_capacity(roots.len());
     for root in roots {
+        if root
+            .tag
+            .as_deref()
+            .is_some_and(|t| tag_form(t) != TagForm::Image)
+        {
+            continue;
+        }
         let name = &repositories[root.repo as usize];
         let reference = root.tag.clone().unwrap_or_else(|| root.digest.to_string());
         let separator = if root.tag.is_some() { ":" } else { "@" };

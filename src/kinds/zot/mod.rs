@@ -256,7 +256,7 @@ fn audit_repository(
         repository,
         &lookup,
         Expect::ZotIndex,
-        options.max_document_size,
+        options,
         &mut findings,
     );
     if let Some(reachable) = &checked.reachable {
@@ -282,6 +282,7 @@ fn audit_repository(
         // Moved in by the caller, once every repository is resolved.
         inventory: Inventory::default(),
         coverage: checked.coverage,
+        supply_chain: checked.supply_chain,
         findings,
         bytes_hashed: checked.bytes_hashed,
     };
@@ -308,7 +309,7 @@ fn audit_blobstore(
         root,
         &own,
         Expect::ZotIndex,
-        options.max_document_size,
+        options,
         &mut findings,
     );
     if let Some(named) = named {
@@ -327,6 +328,7 @@ fn audit_blobstore(
         documents: checked.documents,
         inventory,
         coverage: checked.coverage,
+        supply_chain: checked.supply_chain,
         findings,
         bytes_hashed: checked.bytes_hashed,
     }

@@ -1,0 +1,668 @@
+//! Referrers in the graph: what refers to each tagged image, whether the referrers
+//! fallback indexes agree with the referrers themselves, and which referrers refer to
+//! nothing; with `--require`, the tags that lack a kind of referrer.
+//!
+//! The three ways a store holds referrers meet here, per scope (a repository, a layout):
+//! manifests with a `subject` among the scope's documents; tags of the fallback form
+//! `<alg>-<ref>` holding an image index of them (distribution-spec § Referrers Tag
+//! Schema); cosign's `sha256-<hex>.sig|.att|.sbom` tags; and BuildKit's attestation
+//! entries inside an image's own index. A store kind lists its scopes' tags and members
+//! ([`Scope`]); the grammar of names and types is `model::supply_chain`'s.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Graph;
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document};
+use crate::model::key::Key;
+use crate::model::supply_chain::{
+    Category, Entry, Orphan, SupplyChain, TagForm, TagRow, Traits, classify, tag_form,
+};
+use crate::rules::Rule;
+
+/// What `--require` asks every tag of an image to have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Require {
+    /// A signature of any format.
+    pub signature: bool,
+    /// An SBOM.
+    pub sbom: bool,
+    /// Provenance.
+    pub provenance: bool,
+}
+
+impl Require {
+    /// ` require=…` when anything is required, else empty: as the options that change
+    /// findings are written for shards to compare.
+    pub fn describe(&self) -> String {
+        let kinds: Vec<&str> = [
+            (self.signature, "signature"),
+            (self.sbom, "sbom"),
+            (self.provenance, "provenance"),
+        ]
+        .into_iter()
+        .filter_map(|(asked, name)| asked.then_some(name))
+        .collect();
+        match kinds.is_empty() {
+            true => String::new(),
+            false => format!(" require={}", kinds.join(",")),
+        }
+    }
+}
+
+/// One tag of a scope.
+pub struct TagRef<'a> {
+    /// Its name.
+    pub name: String,
+    /// The document it points at.
+    pub digest: &'a Digest,
+    /// Where it is: a tag's `current/link`, a layout's `index.json`.
+    pub path: Key,
+    /// Its JSON pointer there (a layout's entry), or empty.
+    pub pointer: String,
+}
+
+/// Where tags and referrers meet: a repository, a layout.
+pub struct Scope<'a> {
+    /// Its name in the report: the repository, or the layout's path.
+    pub repository: &'a str,
+    /// Its tags.
+    pub tags: Vec<TagRef<'a>>,
+    /// Every manifest and index in it (a repository's revisions; a layout's documents):
+    /// a referrer's subject is present when it is one of these.
+    pub members: Vec<&'a Digest>,
+}
+
+/// The referrer checks over one store's scopes; [`ReferrerCheck::finish`] gives the view.
+pub struct ReferrerCheck<'g> {
+    graph: &'g Graph<'g>,
+    require: Require,
+    chain: SupplyChain,
+    /// Referrers already reported `subject-missing` (a manifest linked in several
+    /// repositories is one finding).
+    reported: HashSet<Digest>,
+    /// Entries of fallback indexes reported `referrers-index-entry-missing`: the same
+    /// absent manifest is not also `index-manifest-missing`.
+    superseded: Vec<Location>,
+}
+
+impl<'g> Graph<'g> {
+    /// The referrer checks over this graph, with `require`'s policy.
+    pub fn referrers(&'g self, require: Require) -> ReferrerCheck<'g> {
+        ReferrerCheck {
+            graph: self,
+            require,
+            chain: SupplyChain::default(),
+            reported: HashSet::new(),
+            superseded: Vec::new(),
+        }
+    }
+}
+
+/// The subject a document names, if it names one.
+fn subject_of(document: &Document) -> Option<&Descriptor> {
+    match document {
+        Document::Index(index) => index.subject.as_deref(),
+        Document::Manifest(manifest) => manifest.subject(),
+        Document::Config(_) => None,
+    }
+}
+
+impl<'g> ReferrerCheck<'g> {
+    fn document(&self, digest: &Digest) -> Option<&'g Document> {
+        let graph: &'g Graph<'g> = self.graph;
+        graph.docs.get(digest)?.document.as_ref()
+    }
+
+    /// Checks one scope and adds its rows and orphans to the view.
+    pub fn scope(&mut self, scope: &Scope, findings: &mut Vec<Finding>) {
+        let graph = self.graph;
+        let members: HashSet<&Digest> = scope.members.iter().copied().collect();
+        // Referrers by subject, among the scope's documents.
+        let mut by_subject: HashMap<&Digest, Vec<&Digest>> = HashMap::new();
+        for &member in &scope.members {
+            let subject = self.document(member).and_then(subject_of);
+            if let Some(subject) = subject.and_then(|s| s.digest.as_ref()) {
+                by_subject.entry(subject).or_default().push(member);
+            }
+        }
+        for list in by_subject.values_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let mut fallback: HashMap<Digest, &TagRef> = HashMap::new();
+        let mut cosign: HashMap<Digest, Vec<(&TagRef, Category)>> = HashMap::new();
+        let mut images = Vec::new();
+        for tag in &scope.tags {
+            match tag_form(&tag.name) {
+                // A tag of a referrer (`oras attach` tags nothing, but a user may) is in
+                // the row of its subject, not a row of its own.
+                TagForm::Image if self.document(tag.digest).and_then(subject_of).is_some() => {}
+                TagForm::Image => images.push(tag),
+                TagForm::Fallback(subject) => {
+                    fallback.insert(subject, tag);
+                }
+                TagForm::Cosign(subject, category) => {
+                    cosign.entry(subject).or_default().push((tag, category));
+                }
+            }
+        }
+        let mut orphans = Vec::new();
+        for (subject, tag) in &fallback {
+            self.check_fallback(subject, tag, findings);
+            if !members.contains(subject) {
+                orphans.push((tag.digest, subject, Some(*tag), None));
+            }
+        }
+        for (subject, tags) in &cosign {
+            if !members.contains(subject) {
+                for (tag, category) in tags {
+                    orphans.push((tag.digest, subject, Some(*tag), Some(*category)));
+                }
+            }
+        }
+        // A referrer is missing from its subject's fallback index (the lost update of two
+        // clients), and one whose subject is gone.
+        for (subject, referrers) in &by_subject {
+            // (A fallback tag that holds no index is `referrers-tag-not-index`, alone.)
+            let index = fallback
+                .get(*subject)
+                .filter(|tag| matches!(self.document(tag.digest), Some(Document::Index(_))));
+            if let Some(tag) = index {
+                let listed = self.listed(tag.digest);
+                for referrer in referrers.iter().filter(|r| !listed.contains(**r)) {
+                    findings.push(
+                        Finding::new(
+                            Rule::ReferrersIndexIncomplete,
+                            Location::path(graph.blob_key(referrer))
+                                .with_digest(Some((*referrer).clone()))
+                                .via(graph.blob_key(tag.digest), "/manifests"),
+                            format!(
+                                "manifest with subject {subject} is missing from its referrers tag {}",
+                                tag.name
+                            ),
+                        )
+                        .with_digest(tag.digest),
+                    );
+                }
+            }
+            if !members.contains(*subject) {
+                for referrer in referrers {
+                    orphans.push((referrer, subject, None, None));
+                }
+            }
+        }
+        let bytes = self.orphan_bytes(&scope.members, &orphans);
+        for (referrer, subject, tag, cosign_tag) in orphans {
+            let bytes = bytes.get(referrer).copied().unwrap_or_default();
+            self.orphan(scope, referrer, subject, tag, cosign_tag, bytes, findings);
+        }
+        for tag in images {
+            let row = self.row(scope, tag, &by_subject, &fallback, &cosign);
+            self.require(tag, &row, findings);
+            self.chain.tags.push(row);
+        }
+    }
+
+    /// The digests the fallback index `digest` lists.
+    fn listed(&self, digest: &Digest) -> HashSet<&Digest> {
+        match self.document(digest) {
+            Some(Document::Index(index)) => index
+                .manifests
+                .iter()
+                .filter_map(|e| e.digest.as_ref())
+                .collect(),
+            _ => HashSet::new(),
+        }
+    }
+
+    /// A fallback tag's document: an image index whose entries are present, name
+    /// `subject` as theirs, and say what the referrers say of themselves.
+    fn check_fallback(&mut self, subject: &Digest, tag: &TagRef, findings: &mut Vec<Finding>) {
+        let graph = self.graph;
+        let tag_location = || {
+            Location::path(tag.path.clone())
+                .with_digest(Some(tag.digest.clone()))
+                .via(tag.path.clone(), &*tag.pointer)
+        };
+        let index = match self.document(tag.digest) {
+            None => return,
+            Some(Document::Index(index)) => index,
+            Some(other) => {
+                let found = match other {
+                    Document::Manifest(_) => "an image manifest",
+                    _ => "neither an index nor a manifest",
+                };
+                findings.push(
+                    Finding::new(
+                        Rule::ReferrersTagNotIndex,
+                        tag_location(),
+                        format!("referrers tag {} does not hold an image index", tag.name),
+                    )
+                    .expected_found("an image index", found),
+                );
+                return;
+            }
+        };
+        let index_key = graph.blob_key(tag.digest);
+        for entry in &index.manifests {
+            let Some(digest) = &entry.digest else {
+                continue;
+            };
+            let location = || {
+                Location::path(graph.blob_key(digest))
+                    .with_digest(Some(digest.clone()))
+                    .via(index_key.clone(), &*entry.pointer)
+            };
+            if graph.blobs.len_of(digest).is_none() {
+                if !graph.blobs.is_accounted(digest) {
+                    self.superseded.push(location());
+                    findings.push(Finding::new(
+                        Rule::ReferrersIndexEntryMissing,
+                        location(),
+                        format!(
+                            "referrers tag {} lists a manifest that is not in the store",
+                            tag.name
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let Some(document) = self.document(digest) else {
+                continue;
+            };
+            let own_subject = subject_of(document).and_then(|s| s.digest.as_ref());
+            if own_subject != Some(subject) {
+                findings.push(
+                    Finding::new(
+                        Rule::ReferrersTagSubjectMismatch,
+                        location(),
+                        format!(
+                            "referrers tag {} lists a manifest whose subject is not {subject}",
+                            tag.name
+                        ),
+                    )
+                    .expected_found(
+                        subject,
+                        own_subject.map_or_else(|| "no subject".to_owned(), ToString::to_string),
+                    ),
+                );
+                continue;
+            }
+            if let Some(finding) = entry_mismatch(entry, document, location) {
+                findings.push(finding);
+            }
+        }
+    }
+
+    /// The row of an image's tag: what refers to its digest, and to the manifests its
+    /// index lists (BuildKit attests each platform's manifest, `cosign sign --recursive`
+    /// signs each).
+    fn row(
+        &self,
+        scope: &Scope,
+        tag: &TagRef,
+        by_subject: &HashMap<&Digest, Vec<&Digest>>,
+        fallback: &HashMap<Digest, &TagRef>,
+        cosign: &HashMap<Digest, Vec<(&TagRef, Category)>>,
+    ) -> TagRow {
+        let mut row = TagRow::new(
+            scope.repository.to_owned(),
+            tag.name.clone(),
+            tag.digest.clone(),
+        );
+        let mut subjects = vec![tag.digest];
+        if let Some(Document::Index(index)) = self.document(tag.digest) {
+            for entry in &index.manifests {
+                let Some(child) = &entry.digest else { continue };
+                if entry.is_attestation_entry() {
+                    // BuildKit: the attestation is an entry of the image's own index.
+                    self.add(&mut row, child, entry.reference_digest(), None);
+                } else {
+                    subjects.push(child);
+                }
+            }
+        }
+        for subject in subjects {
+            let named = (subject != tag.digest).then_some(subject);
+            for referrer in by_subject.get(subject).into_iter().flatten() {
+                self.add(&mut row, referrer, named, None);
+            }
+            if let Some(tag) = fallback.get(subject) {
+                for referrer in self.listed(tag.digest) {
+                    self.add(&mut row, referrer, named, None);
+                }
+            }
+            for (tag, category) in cosign.get(subject).into_iter().flatten() {
+                self.add(&mut row, tag.digest, named, Some(*category));
+            }
+        }
+        row
+    }
+
+    /// Adds what the referrer `digest` is to `row` (nothing when it is not loaded).
+    fn add(
+        &self,
+        row: &mut TagRow,
+        digest: &Digest,
+        subject: Option<&Digest>,
+        cosign_tag: Option<Category>,
+    ) {
+        let Some(document) = self.document(digest) else {
+            return;
+        };
+        let traits = traits(document, cosign_tag);
+        let artifact_type = traits.listed_type().map(str::to_owned);
+        for (category, format) in classify(&traits) {
+            let entry = Entry {
+                digest: digest.clone(),
+                artifact_type: artifact_type.clone(),
+                format: format.to_owned(),
+                subject: subject.cloned(),
+            };
+            row.add(category, entry);
+        }
+    }
+
+    /// An orphaned referrer: in the view, and a finding (`subject-missing` for a manifest
+    /// whose subject the store lacks, once; `referrer-tag-orphaned` for a tag).
+    #[allow(clippy::too_many_arguments)]
+    fn orphan(
+        &mut self,
+        scope: &Scope,
+        referrer: &Digest,
+        subject: &Digest,
+        tag: Option<&TagRef>,
+        cosign_tag: Option<Category>,
+        bytes: u64,
+        findings: &mut Vec<Finding>,
+    ) {
+        let graph = self.graph;
+        let (artifact_type, format) = match self.document(referrer) {
+            Some(document) => {
+                let traits = traits(document, cosign_tag);
+                let format = classify(&traits)
+                    .first()
+                    .map(|(_, f)| *f)
+                    .unwrap_or("other");
+                (traits.listed_type().map(str::to_owned), format)
+            }
+            None => (None, "other"),
+        };
+        let path = match tag {
+            Some(tag) => {
+                findings.push(
+                    Finding::new(
+                        Rule::ReferrerTagOrphaned,
+                        Location::path(tag.path.clone())
+                            .with_digest(Some(referrer.clone()))
+                            .via(tag.path.clone(), &*tag.pointer),
+                        format!(
+                            "tag {} refers to {subject}, which is not in the {}",
+                            tag.name,
+                            match scope.repository {
+                                "." => "layout".to_owned(),
+                                name => format!("repository {name}"),
+                            }
+                        ),
+                    )
+                    .with_bytes(bytes),
+                );
+                tag.path.clone()
+            }
+            None => {
+                let in_store =
+                    graph.blobs.len_of(subject).is_some() || graph.blobs.is_accounted(subject);
+                if !in_store && self.reported.insert(referrer.clone()) {
+                    let pointer = self
+                        .document(referrer)
+                        .and_then(subject_of)
+                        .map_or("/subject", |s| &*s.pointer)
+                        .to_owned();
+                    findings.push(
+                        Finding::new(
+                            Rule::SubjectMissing,
+                            Location::path(graph.blob_key(subject))
+                                .with_digest(Some(subject.clone()))
+                                .via(graph.blob_key(referrer), pointer),
+                            "subject names a manifest that is not in the store",
+                        )
+                        .with_bytes(bytes),
+                    );
+                }
+                graph.blob_key(referrer)
+            }
+        };
+        self.chain.orphans.push(Orphan {
+            repository: scope.repository.to_owned(),
+            tag: tag.map(|t| t.name.clone()),
+            digest: referrer.clone(),
+            subject: subject.clone(),
+            artifact_type,
+            format: format.to_owned(),
+            bytes,
+            path,
+        });
+    }
+
+    /// What deleting each orphan would reclaim: its document and what it names (an
+    /// index's entries and theirs), less what a document that is not an orphan names.
+    fn orphan_bytes(
+        &self,
+        members: &[&Digest],
+        orphans: &[(&Digest, &Digest, Option<&TagRef>, Option<Category>)],
+    ) -> HashMap<Digest, u64> {
+        if orphans.is_empty() {
+            return HashMap::new();
+        }
+        let held = |root: &Digest| -> Vec<Digest> {
+            let mut out = vec![root.clone()];
+            let mut next = 0;
+            while let Some(digest) = out.get(next).cloned() {
+                next += 1;
+                let children: Vec<&Digest> = match self.document(&digest) {
+                    Some(Document::Index(index)) => index
+                        .manifests
+                        .iter()
+                        .filter_map(|d| d.digest.as_ref())
+                        .collect(),
+                    Some(Document::Manifest(manifest)) => {
+                        manifest.blobs().filter_map(|d| d.digest.as_ref()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for child in children {
+                    if !out.contains(child) {
+                        out.push(child.clone());
+                    }
+                }
+            }
+            out
+        };
+        let orphaned: HashSet<&Digest> = orphans.iter().map(|o| o.0).collect();
+        // What the documents that stay name.
+        let mut kept: HashSet<Digest> = HashSet::new();
+        for member in members.iter().filter(|m| !orphaned.contains(**m)) {
+            if kept.contains(*member) {
+                continue;
+            }
+            kept.extend(held(member));
+        }
+        let mut counted: HashSet<Digest> = HashSet::new();
+        let mut bytes = HashMap::new();
+        for referrer in orphaned {
+            let total = held(referrer)
+                .into_iter()
+                .filter(|d| !kept.contains(d))
+                .filter(|d| counted.insert(d.clone()))
+                .filter_map(|d| self.graph.blobs.len_of(&d))
+                .sum();
+            bytes.insert(referrer.clone(), total);
+        }
+        bytes
+    }
+
+    /// `--require`: a finding for each kind of referrer the tag lacks.
+    fn require(&self, tag: &TagRef, row: &TagRow, findings: &mut Vec<Finding>) {
+        let wanted = [
+            (
+                self.require.signature,
+                &row.signatures,
+                Rule::TagSignatureMissing,
+                "signature",
+            ),
+            (self.require.sbom, &row.sboms, Rule::TagSbomMissing, "SBOM"),
+            (
+                self.require.provenance,
+                &row.provenance,
+                Rule::TagProvenanceMissing,
+                "provenance",
+            ),
+        ];
+        for (required, entries, rule, what) in wanted {
+            if required && entries.is_empty() {
+                findings.push(Finding::new(
+                    rule,
+                    Location::path(tag.path.clone())
+                        .with_digest(Some(tag.digest.clone()))
+                        .via(tag.path.clone(), &*tag.pointer),
+                    format!("tag {}{} has no {what}", tag.name, of(&row.repository)),
+                ));
+            }
+        }
+    }
+
+    /// The view of every scope checked.
+    pub fn finish(self) -> Referrers {
+        Referrers {
+            chain: self.chain,
+            superseded: self.superseded,
+        }
+    }
+}
+
+/// What the referrer checks leave: the view, and the findings theirs replace.
+pub struct Referrers {
+    /// The supply-chain view of the scopes checked.
+    pub chain: SupplyChain,
+    /// Locations of `referrers-index-entry-missing` findings.
+    superseded: Vec<Location>,
+}
+
+impl Referrers {
+    /// Drops from `findings` the `index-manifest-missing` of each entry that
+    /// `referrers-index-entry-missing` reports better (the edge checks do not know which
+    /// indexes are referrers lists), and gives the view.
+    pub fn settle(self, findings: &mut Vec<Finding>) -> SupplyChain {
+        if !self.superseded.is_empty() {
+            let superseded: HashSet<&Location> = self.superseded.iter().collect();
+            findings.retain(|f| {
+                f.rule != Rule::IndexManifestMissing || !superseded.contains(&f.location)
+            });
+        }
+        self.chain
+    }
+}
+
+/// " of REPOSITORY", or nothing for a layout at the audited root (repository ".").
+fn of(repository: &str) -> String {
+    match repository {
+        "." => String::new(),
+        name => format!(" of {name}"),
+    }
+}
+
+/// What a referrer document says of itself.
+fn traits(document: &Document, cosign_tag: Option<Category>) -> Traits<'_> {
+    match document {
+        Document::Manifest(manifest) => {
+            let referrer = manifest.referrer();
+            Traits {
+                artifact_type: manifest.artifact_type(),
+                config_type: manifest
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.media_type.as_deref()),
+                layers: manifest.layers.as_deref().unwrap_or_default(),
+                bundle_predicate: referrer.and_then(|r| r.predicate_type.as_deref()),
+                cosign_tag,
+            }
+        }
+        Document::Index(index) => Traits {
+            artifact_type: index.artifact_type.as_deref(),
+            cosign_tag,
+            ..Traits::default()
+        },
+        Document::Config(_) => Traits {
+            cosign_tag,
+            ..Traits::default()
+        },
+    }
+}
+
+/// A fallback index's entry against the referrer's own `artifactType` (else its config's
+/// `mediaType`) and annotations: a referrers list copies both (distribution-spec §
+/// Pushing Manifests with Subject).
+fn entry_mismatch(
+    entry: &Descriptor,
+    document: &Document,
+    location: impl Fn() -> Location,
+) -> Option<Finding> {
+    let traits = traits(document, None);
+    let own_type = match document {
+        Document::Index(_) => traits.artifact_type,
+        _ => traits.listed_type(),
+    };
+    if entry.artifact_type() != own_type {
+        return Some(
+            Finding::new(
+                Rule::ReferrersIndexEntryMismatch,
+                location(),
+                "referrers index entry's artifactType differs from the manifest's",
+            )
+            .expected_found(
+                own_type.unwrap_or("(none)"),
+                entry.artifact_type().unwrap_or("(none)"),
+            ),
+        );
+    }
+    // Annotations are kept for an entry with an artifactType and for a referrer: an index
+    // without an artifactType has an entry without one, whose annotations were not kept.
+    entry.artifact_type()?;
+    let own = match document {
+        Document::Index(index) => index.annotations.as_deref(),
+        Document::Manifest(manifest) => manifest.referrer().and_then(|r| r.annotations.as_deref()),
+        Document::Config(_) => None,
+    }
+    .unwrap_or_default();
+    let listed = entry.annotations().unwrap_or_default();
+    if own == listed {
+        return None;
+    }
+    let key = own
+        .iter()
+        .chain(listed)
+        .map(|(k, _)| k)
+        .find(|k| {
+            let value = |list: &[(String, String)]| {
+                list.iter().find(|(x, _)| x == *k).map(|(_, v)| v.clone())
+            };
+            value(own) != value(listed)
+        })
+        .cloned()
+        .unwrap_or_default();
+    let value = |list: &[(String, String)]| {
+        list.iter()
+            .find(|(k, _)| *k == key)
+            .map_or_else(|| "(absent)".to_owned(), |(_, v)| v.clone())
+    };
+    Some(
+        Finding::new(
+            Rule::ReferrersIndexEntryMismatch,
+            location(),
+            format!("referrers index entry's annotation {key} differs from the manifest's"),
+        )
+        .expected_found(value(own), value(listed)),
+    )
+}
