@@ -1218,6 +1218,23 @@ fn supply_chain_json_contract() {
     );
     let none = run(&[case, "--referrers", "none"]);
     assert!(!none.stdout.contains("supply chain"), "{}", none.stdout);
+    // The gauges, per store found.
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("audit.prom");
+    let out = run(&[case, "--metrics-file", metrics.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let metrics = fs::read_to_string(metrics).unwrap();
+    for (name, value) in [
+        ("oci_audit_tags", 3),
+        ("oci_audit_tags_signed", 1),
+        ("oci_audit_tags_with_sbom", 2),
+        ("oci_audit_tags_with_provenance", 2),
+        ("oci_audit_referrers_orphaned", 0),
+        ("oci_audit_referrers_orphaned_bytes", 0),
+    ] {
+        let line = format!("{name}{{store=\"{case}\",root=\"\"}} {value}\n");
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
     // --require fails the run on the tags that lack what it asks, and only then.
     let required = run(&[
         case,

@@ -1,6 +1,6 @@
 //! The HTML report (issue 32): for every kind of corpus report (a layout with findings, a
 //! tree of layouts, a Distribution root with reclaimable bytes, a zot root, an image
-//! archive, a multi-platform index, a run with a ledger's history, a merge of shards) the
+//! archive, a store with signatures, SBOMs and an orphaned referrer, a multi-platform index, a run with a ledger's history, a merge of shards) the
 //! page is written whole with `--output`, names nothing to fetch, and holds the JSON
 //! report's findings; then, in a real browser (Debian's chromium and chromium-driver,
 //! driven by Selenium from PyPI through `tests/browser/check_report.py`), each page loads
@@ -64,6 +64,11 @@ fn cases(dir: &Path) -> Vec<Case> {
             dir,
             "archive",
             &[&path("archive/docker-multiplatform-amd64.tar")],
+        ),
+        both(
+            dir,
+            "supply-chain",
+            &[&path("referrers/referrer-tag-orphaned/store")],
         ),
         both(
             dir,
@@ -158,6 +163,40 @@ fn check_page(case: &Case) {
         found, expected,
         "{name}: the page's findings are not the JSON's"
     );
+    // The supply-chain table holds the JSON's tags, and its orphans, when anything
+    // refers to anything.
+    let chain = &report["supply_chain"];
+    let summary = &chain["summary"];
+    let has_referrers = summary["referrers"] != 0 || summary["orphans"] != 0;
+    assert_eq!(
+        page.contains("<section id=\"supply-chain\">"),
+        has_referrers,
+        "{name}: the supply-chain section"
+    );
+    if has_referrers {
+        let table = page
+            .split("<table id=\"supply-chain-tags\">")
+            .nth(1)
+            .unwrap();
+        let table = table.split("</table>").next().unwrap();
+        let rows = table.matches("<tr><td>").count();
+        assert_eq!(rows, chain["tags"].as_array().unwrap().len(), "{name}");
+        let orphans = page
+            .split("<table id=\"supply-chain-orphans\">")
+            .nth(1)
+            .map_or(0, |t| {
+                t.split("</table>")
+                    .next()
+                    .unwrap()
+                    .matches("<tr><td>")
+                    .count()
+            });
+        assert_eq!(
+            orphans,
+            chain["orphans"].as_array().unwrap().len(),
+            "{name}"
+        );
+    }
     let mode = fs::metadata(&case.html).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "{name}: the page is not world-readable");
 }

@@ -17,6 +17,7 @@ use crate::finding::Finding;
 use crate::ledger::RunRecord;
 use crate::model::coverage::Coverage;
 use crate::model::platform::Platform;
+use crate::model::supply_chain::SupplyChain;
 use crate::report::text::{bytes, plural};
 use crate::report::{CoverageDetail, Report};
 use crate::rules::{Rule, Severity};
@@ -29,6 +30,7 @@ pub const MATRIX_ROWS: usize = 300;
 pub fn render(
     report: &Report,
     coverage: CoverageDetail,
+    referrers: CoverageDetail,
     exit_code: i32,
     history: &[RunRecord],
 ) -> String {
@@ -47,6 +49,10 @@ pub fn render(
     if shows_coverage {
         sections.push(("coverage", "Coverage"));
     }
+    let shows_chain = referrers != CoverageDetail::None && report.supply_chain.has_referrers();
+    if shows_chain {
+        sections.push(("supply-chain", "Supply chain"));
+    }
     if report.reclaimable.is_some() {
         sections.push(("reclaimable", "Reclaimable"));
     }
@@ -57,6 +63,9 @@ pub fn render(
     findings(&mut page, report);
     if shows_coverage {
         coverage_section(&mut page, &report.coverage, coverage);
+    }
+    if shows_chain {
+        supply_chain(&mut page, &report.supply_chain, referrers);
     }
     reclaimable(&mut page, report);
     runs(&mut page, history);
@@ -347,6 +356,87 @@ fn coverage_section(page: &mut String, coverage: &[Coverage], detail: CoverageDe
     page.push_str("</tbody></table></div>\n");
     if large {
         page.push_str("</details>\n");
+    }
+    page.push_str("</section>\n");
+}
+
+/// The supply-chain view: the store-wide line, a row per tag (what refers to it, by
+/// format) summarised past [`MATRIX_ROWS`] tags as the coverage matrix is, and the
+/// orphaned referrers.
+fn supply_chain(page: &mut String, chain: &SupplyChain, detail: CoverageDetail) {
+    let _ = write!(
+        page,
+        "<section id=\"supply-chain\">\n<h2>Supply chain</h2>\n<p id=\"supply-chain-summary\">{}</p>\n",
+        escape(&super::text::supply_chain_line(chain))
+    );
+    let large = chain.tags.len() > MATRIX_ROWS;
+    if large && detail != CoverageDetail::Full {
+        let _ = writeln!(
+            page,
+            "<p class=\"note\">The table of {} tags is left out of this summary; --referrers full puts it here.</p>",
+            chain.tags.len()
+        );
+    } else {
+        if large {
+            page.push_str("<details><summary>Every tag</summary>\n");
+        }
+        page.push_str(
+            "<div class=\"scroll\"><table id=\"supply-chain-tags\"><thead><tr><th>Repository</th><th>Tag</th>\
+             <th>Signatures</th><th>SBOMs</th><th>Provenance</th><th>Other</th></tr></thead><tbody>\n",
+        );
+        for row in &chain.tags {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td title=\"{}\">{}</td>",
+                escape(&row.repository),
+                escape(&row.digest.to_string()),
+                escape(&row.tag)
+            );
+            for entries in [&row.signatures, &row.sboms, &row.provenance, &row.other] {
+                let mut formats: Vec<&str> = entries
+                    .iter()
+                    .map(|e| match (&*e.format, &e.artifact_type) {
+                        ("other", Some(ty)) => ty.as_str(),
+                        (format, _) => format,
+                    })
+                    .collect();
+                formats.sort_unstable();
+                formats.dedup();
+                let class = if entries.is_empty() { "no" } else { "yes" };
+                let _ = write!(
+                    page,
+                    "<td class=\"{class}\">{}</td>",
+                    escape(&formats.join(", "))
+                );
+            }
+            page.push_str("</tr>\n");
+        }
+        page.push_str("</tbody></table></div>\n");
+        if large {
+            page.push_str("</details>\n");
+        }
+    }
+    if !chain.orphans.is_empty() {
+        page.push_str(
+            "<h3>Orphaned referrers</h3>\n<table id=\"supply-chain-orphans\"><thead><tr><th>Repository</th><th>Referrer</th>\
+             <th>Format</th><th>Subject</th><th>Bytes</th></tr></thead><tbody>\n",
+        );
+        for orphan in &chain.orphans {
+            let by = orphan
+                .tag
+                .clone()
+                .unwrap_or_else(|| orphan.digest.to_string());
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&orphan.repository),
+                escape(&by),
+                escape(&orphan.format),
+                escape(&orphan.subject.to_string()),
+                bytes(orphan.bytes)
+            );
+        }
+        page.push_str("</tbody></table>\n");
     }
     page.push_str("</section>\n");
 }

@@ -117,6 +117,7 @@ pub fn render(report: &Report, facts: RunFacts) -> String {
     store_gauges(&mut m, &report.stats);
     hashing_gauges(&mut m, &report.stats);
     reclaimable_gauge(&mut m, report);
+    supply_chain_gauges(&mut m, report);
     run_gauges(&mut m, facts, true);
     m.encode()
 }
@@ -253,6 +254,60 @@ fn reclaimable_gauge(m: &mut Metrics, report: &Report) {
         "Bytes garbage collection would reclaim, per repository (a blob shared by several counts in each)",
         &samples,
     );
+}
+
+/// Per store found (labelled `root`, as the reclaimable bytes): tags of images, those
+/// signed, with an SBOM, with provenance, and the orphaned referrers with their bytes.
+fn supply_chain_gauges(m: &mut Metrics, report: &Report) {
+    type Of = fn(&crate::model::supply_chain::Summary) -> u64;
+    let families: [(&str, &str, Of); 6] = [
+        (
+            "oci_audit_tags",
+            "Tags of images (referrer tags not counted)",
+            |s| s.tags,
+        ),
+        (
+            "oci_audit_tags_signed",
+            "Tags of images with at least one signature (cosign, Sigstore bundle, notation)",
+            |s| s.signed,
+        ),
+        (
+            "oci_audit_tags_with_sbom",
+            "Tags of images with at least one SBOM",
+            |s| s.with_sbom,
+        ),
+        (
+            "oci_audit_tags_with_provenance",
+            "Tags of images with provenance (a SLSA predicate)",
+            |s| s.with_provenance,
+        ),
+        (
+            "oci_audit_referrers_orphaned",
+            "Referrers whose subject is not in their repository",
+            |s| s.orphans,
+        ),
+        (
+            "oci_audit_referrers_orphaned_bytes",
+            "Bytes deleting the orphaned referrers would reclaim",
+            |s| s.orphan_bytes,
+        ),
+    ];
+    let roots: Vec<String> = report
+        .store
+        .stores
+        .iter()
+        .map(|s| s.path.lossy().into_owned())
+        .collect();
+    for (name, help, of) in families {
+        let samples: Vec<([(&str, &str); 1], i64)> = report
+            .store
+            .stores
+            .iter()
+            .zip(&roots)
+            .map(|(store, root)| ([("root", root.as_str())], clamp(of(&store.supply_chain))))
+            .collect();
+        m.gauge(name, help, &samples);
+    }
 }
 
 /// The metrics of a run that could not audit (exit 2): when it ran, and the last run that

@@ -270,6 +270,12 @@ pub fn render(report: &Report, format: Format, view: &View) -> String {
     match format {
         Format::Text => text::render_view(report, view),
         Format::Json => render_json(report),
-        Format::Html => html::render(report, view.coverage, view.exit_code, view.history),
+        Format::Html => html::render(
+            report,
+            view.coverage,
+            view.referrers,
+            view.exit_code,
+            view.history,
+        ),
     }
 }
