@@ -23,6 +23,11 @@
 //!   the corpus from a bucket as from disk, a registry on the S3 driver against its
 //!   file-system twin and its garbage collector, only GET and HEAD sent, faults injected
 //!   by a proxy.
+//! - `referrers`: signatures, SBOMs and attestations pushed into Debian's docker-registry
+//!   (images and cosign tags by skopeo, referrers with fallback tags by a client following
+//!   the distribution-spec's steps): the same supply-chain view on disk and over HTTP, the
+//!   spec's lost update, orphans after a delete, and garbage collection against the
+//!   registry's own.
 //! - `shard`: `--shard I/N` in parallel processes and `merge`: the merged report is the
 //!   unsharded one for every corpus case and shard count; every refusal; a store changed
 //!   between shards.
@@ -42,6 +47,7 @@ mod identity;
 mod live;
 mod nightly;
 mod object;
+mod referrers;
 mod registry_api;
 mod shard;
 mod support;

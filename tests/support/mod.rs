@@ -14,6 +14,7 @@ use oci_audit::hash::digest_bytes;
 pub mod auth;
 pub mod exporter;
 pub mod proxy;
+pub mod referrers;
 pub mod registry;
 use oci_audit::model::digest::Algorithm;
 

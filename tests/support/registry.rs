@@ -263,12 +263,14 @@ impl Registry {
 
     /// `registry garbage-collect` on this configuration; its stdout.
     pub fn garbage_collect(&self, dry_run: bool) -> String {
+        self.garbage_collect_with(if dry_run { &["--dry-run"] } else { &[] })
+    }
+
+    /// `registry garbage-collect` with `flags` on this configuration; its stdout.
+    pub fn garbage_collect_with(&self, flags: &[&str]) -> String {
         let mut command = Command::new(&self.program);
         command.env_remove("AWS_CA_BUNDLE").arg("garbage-collect");
-        if dry_run {
-            command.arg("--dry-run");
-        }
-        let out = command.arg(self.config()).output().unwrap();
+        let out = command.args(flags).arg(self.config()).output().unwrap();
         assert!(
             out.status.success(),
             "garbage-collect: {}",
@@ -286,7 +288,8 @@ impl Drop for Registry {
     }
 }
 
-fn skopeo(args: &[&str]) {
+/// `skopeo copy --all` with `args` (source and destination, and any flags before them).
+pub fn skopeo(args: &[&str]) {
     let out = Command::new("skopeo")
         .args([
             "copy",

@@ -172,19 +172,16 @@ impl<'g> ReferrerCheck<'g> {
             if let Some(tag) = index {
                 let listed = self.listed(tag.digest);
                 for referrer in referrers.iter().filter(|r| !listed.contains(**r)) {
-                    findings.push(
-                        Finding::new(
-                            Rule::ReferrersIndexIncomplete,
-                            Location::path(graph.blob_key(referrer))
-                                .with_digest(Some((*referrer).clone()))
-                                .via(graph.blob_key(tag.digest), "/manifests"),
-                            format!(
-                                "manifest with subject {subject} is missing from its referrers tag {}",
-                                tag.name
-                            ),
-                        )
-                        .with_digest(tag.digest),
-                    );
+                    findings.push(Finding::new(
+                        Rule::ReferrersIndexIncomplete,
+                        Location::path(graph.blob_key(referrer))
+                            .with_digest(Some((*referrer).clone()))
+                            .via(graph.blob_key(tag.digest), "/manifests"),
+                        format!(
+                            "manifest with subject {subject} is missing from its referrers tag {}",
+                            tag.name
+                        ),
+                    ));
                 }
             }
             if !members.contains(*subject) {
@@ -480,10 +477,17 @@ impl<'g> ReferrerCheck<'g> {
             }
             out
         };
-        let orphaned: HashSet<&Digest> = orphans.iter().map(|o| o.0).collect();
+        // In digest order: a blob two orphans share counts in the first, whatever the
+        // order the scope listed them in.
+        let mut orphaned: Vec<&Digest> = orphans.iter().map(|o| o.0).collect();
+        orphaned.sort_unstable();
+        orphaned.dedup();
         // What the documents that stay name.
         let mut kept: HashSet<Digest> = HashSet::new();
-        for member in members.iter().filter(|m| !orphaned.contains(**m)) {
+        for member in members
+            .iter()
+            .filter(|m| orphaned.binary_search(m).is_err())
+        {
             if kept.contains(*member) {
                 continue;
             }
