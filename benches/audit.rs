@@ -61,6 +61,8 @@ fn main() {
         repositories: 1,
         seed: 7,
         out: store.clone(),
+        signed_every: 0,
+        sbom_every: 0,
     })
     .unwrap();
     let bytes: u64 = std::fs::read_dir(store.join("blobs/sha256"))

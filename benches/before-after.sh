@@ -8,7 +8,11 @@
 #
 # Usage: benches/before-after.sh BEFORE_REV [WORKDIR]      (default WORKDIR /tmp/oci-audit-e2e)
 #   RUNS=5           rounds (best of)
+#   ROWS="a b"       only these stores (of those named below)
 #   SIZES="100000"   image counts of the memory stores ("" for none)
+#   REFERRERS=1      also those stores, and the 20,000-image layout, with a third of the
+#                    images signed (cosign tags) and a third with an SBOM (a referrer in
+#                    a fallback tag): the supply-chain view's cost (issue 31)
 #   BEFORE_BIN=PATH  an oci-audit already built at BEFORE_REV (else built here, in a git
 #                    worktree and a target directory of its own under WORKDIR)
 #   AFTER_BIN=PATH   an oci-audit already built at the change (else built here from the
@@ -50,7 +54,17 @@ for images in $sizes; do
   store "layouts-$images" --kind layouts --images "$images" --layers 1 \
     --layer-size 64 --repositories $((images / 100))
   rows+=("registry-$images" "layouts-$images")
+  if [ -n "${REFERRERS:-}" ]; then
+    store "signed-registry-$images" --kind distribution --images "$images" --layers 1 \
+      --layer-size 64 --repositories $((images / 100)) --signed-every 3 --sbom-every 3
+    rows+=("signed-registry-$images")
+  fi
 done
+if [ -n "${REFERRERS:-}" ]; then
+  store signed-meta --kind layout --images 20000 --layer-size 512 --signed-every 3 --sbom-every 3
+  rows+=(signed-meta)
+fi
+if [ -n "${ROWS:-}" ]; then read -r -a rows <<< "$ROWS"; fi
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
   "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); warm cache, best of $runs," \

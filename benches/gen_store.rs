@@ -15,6 +15,11 @@
 //! image to all R repositories: configs and layers once in `_blobstore`, hard-linked into
 //! each repository, manifests written into each: heavy sharing, as on a registry whose
 //! base images every team pulls.
+//!
+//! `--signed-every N` signs every Nth image as cosign does (a tag `sha256-<hex>.sig` of a
+//! simple-signing manifest), and `--sbom-every N` attaches an SPDX SBOM to every Nth as an
+//! OCI 1.1 referrer (a manifest with a `subject`), listed in the fallback tag
+//! `sha256-<hex>` as a registry without the referrers API holds it.
 
 use std::fs;
 use std::io::Write as _;
@@ -39,13 +44,18 @@ pub struct Args {
     pub repositories: u64,
     pub seed: u64,
     pub out: PathBuf,
+    /// Sign every Nth image (0: none).
+    pub signed_every: u64,
+    /// Attach an SBOM to every Nth image (0: none).
+    pub sbom_every: u64,
 }
 
 #[allow(dead_code)]
 fn usage() -> ! {
     eprintln!(
         "usage: gen-store --kind layout|layouts|distribution|zot --images N [--layers L] \
-         [--layer-size BYTES] [--repositories R] [--seed S] --out DIR"
+         [--layer-size BYTES] [--repositories R] [--seed S] [--signed-every N] \
+         [--sbom-every N] --out DIR"
     );
     std::process::exit(2)
 }
@@ -60,6 +70,8 @@ fn parse_args() -> Args {
         repositories: 1,
         seed: 1,
         out: PathBuf::new(),
+        signed_every: 0,
+        sbom_every: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -80,6 +92,8 @@ fn parse_args() -> Args {
             "--layer-size" => args.layer_size = number(),
             "--repositories" => args.repositories = number().max(1),
             "--seed" => args.seed = number(),
+            "--signed-every" => args.signed_every = number(),
+            "--sbom-every" => args.sbom_every = number(),
             "--out" => args.out = PathBuf::from(value),
             _ => usage(),
         }
@@ -222,7 +236,34 @@ fn image(writer: &mut Writer, args: &Args, i: u64, layer: &mut Vec<u8>) -> std::
         layer_descriptors.join(",")
     );
     let manifest_hex = writer.manifest(unit, manifest.as_bytes())?;
+    let mut blobs = layer_digests;
+    blobs.push(config_hex);
     let tag = format!("img-{i}");
+    tag_manifest(writer, unit, &manifest, MANIFEST, &tag, &blobs)?;
+    if args.signed_every > 0 && i % args.signed_every == 0 {
+        signature(writer, unit, &manifest_hex)?;
+    }
+    // Another third than the signed one, where both are every third.
+    if args.sbom_every > 0 && (i + 1) % args.sbom_every == 0 {
+        sbom(writer, unit, i, &manifest_hex, manifest.len())?;
+    }
+    Ok(())
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Records `manifest` (already written) under `tag`, with the blobs it names: a
+/// Distribution root's revision, tag and layer links, or an `index.json` entry.
+fn tag_manifest(
+    writer: &mut Writer,
+    unit: u64,
+    manifest: &str,
+    media_type: &str,
+    tag: &str,
+    blobs: &[String],
+) -> std::io::Result<()> {
+    let manifest_hex = hex(&Sha256::digest(manifest.as_bytes()));
     match writer.kind {
         Kind::Distribution => {
             writer.link(
@@ -240,13 +281,13 @@ fn image(writer: &mut Writer, args: &Args, i: u64, layer: &mut Vec<u8>) -> std::
                 &format!("_manifests/tags/{tag}/index/sha256/{manifest_hex}/link"),
                 &manifest_hex,
             )?;
-            for hex in layer_digests.iter().chain([&config_hex]) {
+            for hex in blobs {
                 writer.link(unit, &format!("_layers/sha256/{hex}/link"), hex)?;
             }
         }
         _ => {
             let entry = format!(
-                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_hex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}"#,
+                r#"{{"mediaType":"{media_type}","digest":"sha256:{manifest_hex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}"#,
                 manifest.len()
             );
             if writer.kind == Kind::Zot {
@@ -259,6 +300,79 @@ fn image(writer: &mut Writer, args: &Args, i: u64, layer: &mut Vec<u8>) -> std::
         }
     }
     Ok(())
+}
+
+/// cosign's signature of image `image_hex`: a simple-signing payload as the one layer of
+/// a manifest whose config names no platform, tagged `sha256-<hex>.sig`.
+fn signature(writer: &mut Writer, unit: u64, image_hex: &str) -> std::io::Result<()> {
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"example.com/app"}},"image":{{"docker-manifest-digest":"sha256:{image_hex}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    let payload_hex = writer.blob(unit, payload.as_bytes())?;
+    let config = format!(
+        r#"{{"architecture":"","os":"","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{payload_hex}"]}}}}"#
+    );
+    let config_hex = writer.blob(unit, config.as_bytes())?;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","config":{},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:{payload_hex}","size":{},"annotations":{{"dev.cosignproject.cosign/signature":"MEUCIQDx"}}}}]}}"#,
+        descriptor(
+            "application/vnd.oci.image.config.v1+json",
+            &config_hex,
+            config.len()
+        ),
+        payload.len()
+    );
+    writer.manifest(unit, manifest.as_bytes())?;
+    let tag = format!("sha256-{image_hex}.sig");
+    tag_manifest(
+        writer,
+        unit,
+        &manifest,
+        MANIFEST,
+        &tag,
+        &[payload_hex, config_hex],
+    )
+}
+
+/// An SPDX SBOM of image `i` as an OCI 1.1 artifact with the image as its `subject`,
+/// listed in the image's referrers fallback tag.
+fn sbom(
+    writer: &mut Writer,
+    unit: u64,
+    i: u64,
+    image_hex: &str,
+    image_size: usize,
+) -> std::io::Result<()> {
+    let document = format!(r#"{{"spdxVersion":"SPDX-2.3","name":"image {i}"}}"#);
+    let document_hex = writer.blob(unit, document.as_bytes())?;
+    let empty_hex = writer.blob(unit, b"{}")?;
+    let created = "2026-12-01T00:00:00Z";
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","artifactType":"application/spdx+json","config":{},"layers":[{}],"subject":{},"annotations":{{"org.opencontainers.image.created":"{created}"}}}}"#,
+        descriptor("application/vnd.oci.empty.v1+json", &empty_hex, 2),
+        descriptor("application/spdx+json", &document_hex, document.len()),
+        descriptor(MANIFEST, image_hex, image_size)
+    );
+    let manifest_hex = writer.manifest(unit, manifest.as_bytes())?;
+    // The referrer itself is untagged: only a revision (or, in a layout, reached through
+    // the fallback index).
+    if writer.kind == Kind::Distribution {
+        writer.link(
+            unit,
+            &format!("_manifests/revisions/sha256/{manifest_hex}/link"),
+            &manifest_hex,
+        )?;
+        for hex in [&document_hex, &empty_hex] {
+            writer.link(unit, &format!("_layers/sha256/{hex}/link"), hex)?;
+        }
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"mediaType":"{MANIFEST}","digest":"sha256:{manifest_hex}","size":{},"artifactType":"application/spdx+json","annotations":{{"org.opencontainers.image.created":"{created}"}}}}]}}"#,
+        manifest.len()
+    );
+    writer.manifest(unit, index.as_bytes())?;
+    let tag = format!("sha256-{image_hex}");
+    tag_manifest(writer, unit, &index, INDEX, &tag, &[])
 }
 
 fn write_layout_files(dir: &Path, entries: &[String]) -> std::io::Result<()> {

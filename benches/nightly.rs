@@ -36,6 +36,8 @@ fn generate(dir: &Path, name: &str, images: u64, layer_size: u64) -> std::path::
         repositories: 1,
         seed: 1,
         out: out.clone(),
+        signed_every: 0,
+        sbom_every: 0,
     })
     .unwrap();
     out
