@@ -100,6 +100,18 @@ impl<'g> Graph<'g> {
     }
 }
 
+/// One scope's referrers by subject and its tags by form.
+struct Found<'s> {
+    /// Manifests with a subject, by subject.
+    by_subject: HashMap<&'s Digest, Vec<&'s Digest>>,
+    /// Fallback tags, by the subject they name.
+    fallback: HashMap<Digest, &'s TagRef<'s>>,
+    /// cosign tags, by the subject they name.
+    cosign: HashMap<Digest, Vec<(&'s TagRef<'s>, Category)>>,
+    /// Tags of images.
+    images: Vec<&'s TagRef<'s>>,
+}
+
 /// The subject a document names, if it names one.
 fn subject_of(document: &Document) -> Option<&Descriptor> {
     match document {
@@ -117,73 +129,24 @@ impl<'g> ReferrerCheck<'g> {
 
     /// Checks one scope and adds its rows and orphans to the view.
     pub fn scope(&mut self, scope: &Scope, findings: &mut Vec<Finding>) {
-        let graph = self.graph;
+        let found = self.found(scope);
         let members: HashSet<&Digest> = scope.members.iter().copied().collect();
-        // Referrers by subject, among the scope's documents.
-        let mut by_subject: HashMap<&Digest, Vec<&Digest>> = HashMap::new();
-        for &member in &scope.members {
-            let subject = self.document(member).and_then(subject_of);
-            if let Some(subject) = subject.and_then(|s| s.digest.as_ref()) {
-                by_subject.entry(subject).or_default().push(member);
-            }
-        }
-        for list in by_subject.values_mut() {
-            list.sort_unstable();
-            list.dedup();
-        }
-        let mut fallback: HashMap<Digest, &TagRef> = HashMap::new();
-        let mut cosign: HashMap<Digest, Vec<(&TagRef, Category)>> = HashMap::new();
-        let mut images = Vec::new();
-        for tag in &scope.tags {
-            match tag_form(&tag.name) {
-                // A tag of a referrer (`oras attach` tags nothing, but a user may) is in
-                // the row of its subject, not a row of its own.
-                TagForm::Image if self.document(tag.digest).and_then(subject_of).is_some() => {}
-                TagForm::Image => images.push(tag),
-                TagForm::Fallback(subject) => {
-                    fallback.insert(subject, tag);
-                }
-                TagForm::Cosign(subject, category) => {
-                    cosign.entry(subject).or_default().push((tag, category));
-                }
-            }
-        }
         let mut orphans = Vec::new();
-        for (subject, tag) in &fallback {
+        for (subject, tag) in &found.fallback {
             self.check_fallback(subject, tag, findings);
             if !members.contains(subject) {
                 orphans.push((tag.digest, subject, Some(*tag), None));
             }
         }
-        for (subject, tags) in &cosign {
+        for (subject, tags) in &found.cosign {
             if !members.contains(subject) {
                 for (tag, category) in tags {
                     orphans.push((tag.digest, subject, Some(*tag), Some(*category)));
                 }
             }
         }
-        // A referrer is missing from its subject's fallback index (the lost update of two
-        // clients), and one whose subject is gone.
-        for (subject, referrers) in &by_subject {
-            // (A fallback tag that holds no index is `referrers-tag-not-index`, alone.)
-            let index = fallback
-                .get(*subject)
-                .filter(|tag| matches!(self.document(tag.digest), Some(Document::Index(_))));
-            if let Some(tag) = index {
-                let listed = self.listed(tag.digest);
-                for referrer in referrers.iter().filter(|r| !listed.contains(**r)) {
-                    findings.push(Finding::new(
-                        Rule::ReferrersIndexIncomplete,
-                        Location::path(graph.blob_key(referrer))
-                            .with_digest(Some((*referrer).clone()))
-                            .via(graph.blob_key(tag.digest), "/manifests"),
-                        format!(
-                            "manifest with subject {subject} is missing from its referrers tag {}",
-                            tag.name
-                        ),
-                    ));
-                }
-            }
+        for (subject, referrers) in &found.by_subject {
+            self.check_listed(subject, referrers, &found, findings);
             if !members.contains(*subject) {
                 for referrer in referrers {
                     orphans.push((referrer, subject, None, None));
@@ -195,10 +158,83 @@ impl<'g> ReferrerCheck<'g> {
             let bytes = bytes.get(referrer).copied().unwrap_or_default();
             self.orphan(scope, referrer, subject, tag, cosign_tag, bytes, findings);
         }
-        for tag in images {
-            let row = self.row(scope, tag, &by_subject, &fallback, &cosign);
+        for tag in &found.images {
+            let row = self.row(scope, tag, &found);
             self.require(tag, &row, findings);
             self.chain.tags.push(row);
+        }
+    }
+
+    /// The scope's referrers by subject (among its documents), and its tags by form.
+    fn found<'s>(&self, scope: &'s Scope<'s>) -> Found<'s>
+    where
+        'g: 's,
+    {
+        let mut found = Found {
+            by_subject: HashMap::new(),
+            fallback: HashMap::new(),
+            cosign: HashMap::new(),
+            images: Vec::new(),
+        };
+        for &member in &scope.members {
+            let subject = self.document(member).and_then(subject_of);
+            if let Some(subject) = subject.and_then(|s| s.digest.as_ref()) {
+                found.by_subject.entry(subject).or_default().push(member);
+            }
+        }
+        for list in found.by_subject.values_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        for tag in &scope.tags {
+            match tag_form(&tag.name) {
+                // A tag of a referrer (`oras attach` tags nothing, but a user may) is in
+                // the row of its subject, not a row of its own.
+                TagForm::Image if self.document(tag.digest).and_then(subject_of).is_some() => {}
+                TagForm::Image => found.images.push(tag),
+                TagForm::Fallback(subject) => {
+                    found.fallback.insert(subject, tag);
+                }
+                TagForm::Cosign(subject, category) => {
+                    found
+                        .cosign
+                        .entry(subject)
+                        .or_default()
+                        .push((tag, category));
+                }
+            }
+        }
+        found
+    }
+
+    /// `referrers` (manifests with subject `subject`) against the subject's fallback
+    /// index, when there is one: an absent one is the lost update of two clients. (A
+    /// fallback tag that holds no index is `referrers-tag-not-index`, alone.)
+    fn check_listed(
+        &self,
+        subject: &Digest,
+        referrers: &[&Digest],
+        found: &Found,
+        findings: &mut Vec<Finding>,
+    ) {
+        let graph = self.graph;
+        let index = found
+            .fallback
+            .get(subject)
+            .filter(|tag| matches!(self.document(tag.digest), Some(Document::Index(_))));
+        let Some(tag) = index else { return };
+        let listed = self.listed(tag.digest);
+        for referrer in referrers.iter().filter(|r| !listed.contains(**r)) {
+            findings.push(Finding::new(
+                Rule::ReferrersIndexIncomplete,
+                Location::path(graph.blob_key(referrer))
+                    .with_digest(Some((*referrer).clone()))
+                    .via(graph.blob_key(tag.digest), "/manifests"),
+                format!(
+                    "manifest with subject {subject} is missing from its referrers tag {}",
+                    tag.name
+                ),
+            ));
         }
     }
 
@@ -296,14 +332,7 @@ impl<'g> ReferrerCheck<'g> {
     /// The row of an image's tag: what refers to its digest, and to the manifests its
     /// index lists (BuildKit attests each platform's manifest, `cosign sign --recursive`
     /// signs each).
-    fn row(
-        &self,
-        scope: &Scope,
-        tag: &TagRef,
-        by_subject: &HashMap<&Digest, Vec<&Digest>>,
-        fallback: &HashMap<Digest, &TagRef>,
-        cosign: &HashMap<Digest, Vec<(&TagRef, Category)>>,
-    ) -> TagRow {
+    fn row(&self, scope: &Scope, tag: &TagRef, found: &Found) -> TagRow {
         let mut row = TagRow::new(
             scope.repository.to_owned(),
             tag.name.clone(),
@@ -323,15 +352,15 @@ impl<'g> ReferrerCheck<'g> {
         }
         for subject in subjects {
             let named = (subject != tag.digest).then_some(subject);
-            for referrer in by_subject.get(subject).into_iter().flatten() {
+            for referrer in found.by_subject.get(subject).into_iter().flatten() {
                 self.add(&mut row, referrer, named, None);
             }
-            if let Some(tag) = fallback.get(subject) {
+            if let Some(tag) = found.fallback.get(subject) {
                 for referrer in self.listed(tag.digest) {
                     self.add(&mut row, referrer, named, None);
                 }
             }
-            for (tag, category) in cosign.get(subject).into_iter().flatten() {
+            for (tag, category) in found.cosign.get(subject).into_iter().flatten() {
                 self.add(&mut row, tag.digest, named, Some(*category));
             }
         }
