@@ -83,7 +83,8 @@ pub struct ReferrerCheck<'g> {
     /// repositories is one finding).
     reported: HashSet<Digest>,
     /// Entries of fallback indexes reported `referrers-index-entry-missing`: the same
-    /// absent manifest is not also `index-manifest-missing`.
+    /// absent manifest is not also `index-manifest-missing` (absent from the store) or
+    /// `registry-reference-unlinked` (absent from the repository).
     superseded: Vec<Location>,
 }
 
@@ -100,8 +101,10 @@ impl<'g> Graph<'g> {
     }
 }
 
-/// One scope's referrers by subject and its tags by form.
+/// One scope's documents, referrers by subject and tags by form.
 struct Found<'s> {
+    /// Its manifests and indexes.
+    members: HashSet<&'s Digest>,
     /// Manifests with a subject, by subject.
     by_subject: HashMap<&'s Digest, Vec<&'s Digest>>,
     /// Fallback tags, by the subject they name.
@@ -130,10 +133,10 @@ impl<'g> ReferrerCheck<'g> {
     /// Checks one scope and adds its rows and orphans to the view.
     pub fn scope(&mut self, scope: &Scope, findings: &mut Vec<Finding>) {
         let found = self.found(scope);
-        let members: HashSet<&Digest> = scope.members.iter().copied().collect();
+        let members = &found.members;
         let mut orphans = Vec::new();
         for (subject, tag) in &found.fallback {
-            self.check_fallback(subject, tag, findings);
+            self.check_fallback(subject, tag, members, findings);
             if !members.contains(subject) {
                 orphans.push((tag.digest, subject, Some(*tag), None));
             }
@@ -171,6 +174,7 @@ impl<'g> ReferrerCheck<'g> {
         'g: 's,
     {
         let mut found = Found {
+            members: scope.members.iter().copied().collect(),
             by_subject: HashMap::new(),
             fallback: HashMap::new(),
             cosign: HashMap::new(),
@@ -252,7 +256,13 @@ impl<'g> ReferrerCheck<'g> {
 
     /// A fallback tag's document: an image index whose entries are present, name
     /// `subject` as theirs, and say what the referrers say of themselves.
-    fn check_fallback(&mut self, subject: &Digest, tag: &TagRef, findings: &mut Vec<Finding>) {
+    fn check_fallback(
+        &mut self,
+        subject: &Digest,
+        tag: &TagRef,
+        members: &HashSet<&Digest>,
+        findings: &mut Vec<Finding>,
+    ) {
         let graph = self.graph;
         let tag_location = || {
             Location::path(tag.path.clone())
@@ -288,14 +298,18 @@ impl<'g> ReferrerCheck<'g> {
                     .with_digest(Some(digest.clone()))
                     .via(index_key.clone(), &*entry.pointer)
             };
-            if graph.blobs.len_of(digest).is_none() {
-                if !graph.blobs.is_accounted(digest) {
+            // Absent from the store, or from the repository (a manifest deleted by digest
+            // leaves its blob until garbage collection, and the registry serves a 404).
+            let in_store = graph.blobs.len_of(digest).is_some();
+            if !in_store || !members.contains(digest) {
+                if in_store || !graph.blobs.is_accounted(digest) {
                     self.superseded.push(location());
+                    let place = if in_store { "repository" } else { "store" };
                     findings.push(Finding::new(
                         Rule::ReferrersIndexEntryMissing,
                         location(),
                         format!(
-                            "referrers tag {} lists a manifest that is not in the store",
+                            "referrers tag {} lists a manifest that is not in the {place}",
                             tag.name
                         ),
                     ));
@@ -356,8 +370,15 @@ impl<'g> ReferrerCheck<'g> {
                 self.add(&mut row, referrer, named, None);
             }
             if let Some(tag) = found.fallback.get(subject) {
+                // Only what is in the repository and names this subject: a stray entry
+                // is `referrers-tag-subject-mismatch`, an absent one
+                // `referrers-index-entry-missing`, neither a referrer of this image.
                 for referrer in self.listed(tag.digest) {
-                    self.add(&mut row, referrer, named, None);
+                    let own = self.document(referrer).and_then(subject_of);
+                    let names_it = own.and_then(|s| s.digest.as_ref()) == Some(subject);
+                    if names_it && found.members.contains(referrer) {
+                        self.add(&mut row, referrer, named, None);
+                    }
                 }
             }
             for (tag, category) in found.cosign.get(subject).into_iter().flatten() {
@@ -584,14 +605,17 @@ pub struct Referrers {
 }
 
 impl Referrers {
-    /// Drops from `findings` the `index-manifest-missing` of each entry that
-    /// `referrers-index-entry-missing` reports better (the edge checks do not know which
-    /// indexes are referrers lists), and gives the view.
+    /// Drops from `findings` the `index-manifest-missing` or `registry-reference-unlinked`
+    /// of each entry that `referrers-index-entry-missing` reports better (the edge and
+    /// link checks do not know which indexes are referrers lists), and gives the view.
     pub fn settle(self, findings: &mut Vec<Finding>) -> SupplyChain {
         if !self.superseded.is_empty() {
             let superseded: HashSet<&Location> = self.superseded.iter().collect();
             findings.retain(|f| {
-                f.rule != Rule::IndexManifestMissing || !superseded.contains(&f.location)
+                !matches!(
+                    f.rule,
+                    Rule::IndexManifestMissing | Rule::RegistryReferenceUnlinked
+                ) || !superseded.contains(&f.location)
             });
         }
         self.chain
