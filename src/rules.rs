@@ -204,7 +204,7 @@ rules! {
         why: "subject \"defines a weak association to a separate Merkle Directed Acyclic Graph (DAG) structure\": registries accept a referrer before its subject. In a store meant to be complete, the referrer (signature, SBOM) now describes nothing present; the finding's bytes are what deleting it would reclaim.";
     /// A referrers fallback index lists a manifest the store lacks.
     ReferrersIndexEntryMissing = "referrers-index-entry-missing", Error, "distribution-spec § Referrers Tag Schema; § Listing Referrers",
-        summary: "a referrers fallback tag's index lists a manifest that is not in the store",
+        summary: "a referrers fallback tag's index lists a manifest that is not in the store, or not in its repository",
         why: "On a registry without the referrers API, the tag <alg>-<ref> \"should return an image index matching the expected response of the referrers API\", whose descriptors are each \"of an image manifest or index in the same <name> namespace\". A client that lists referrers through the tag and pulls this one gets a 404: a signature or SBOM it was told exists is not there. Usually a referrer deleted without its entry being removed (\"Deleting Manifests\": clients SHOULD remove the descriptor entry).";
     /// A manifest with a subject is missing from its subject's fallback index.
     ReferrersIndexIncomplete = "referrers-index-incomplete", Warning, "distribution-spec § Pushing Manifests with Subject",
