@@ -83,6 +83,14 @@ pub struct DescriptorExtras {
     pub has_urls: bool,
     /// Whether `vnd.docker.reference.type` is `attestation-manifest`.
     pub attestation_annotated: bool,
+    /// What only the supply-chain view reads, boxed again: every `index.json` entry has
+    /// extras (its `ref.name`), few have these.
+    pub referrer: Option<Box<ReferrerExtras>>,
+}
+
+/// A descriptor's fields for the supply-chain view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReferrerExtras {
     /// `vnd.docker.reference.digest`: the manifest a BuildKit attestation attests.
     pub reference_digest: Option<Digest>,
     /// The in-toto predicate type a layer carries (`predicateType`, as cosign annotates an
@@ -117,17 +125,21 @@ impl Descriptor {
 
     /// The manifest a BuildKit attestation entry attests (`vnd.docker.reference.digest`).
     pub fn reference_digest(&self) -> Option<&Digest> {
-        self.extras.as_ref()?.reference_digest.as_ref()
+        self.referrer()?.reference_digest.as_ref()
+    }
+
+    fn referrer(&self) -> Option<&ReferrerExtras> {
+        self.extras.as_ref()?.referrer.as_deref()
     }
 
     /// The in-toto predicate type the descriptor is annotated with, when it is.
     pub fn predicate_type(&self) -> Option<&str> {
-        self.extras.as_ref()?.predicate_type.as_deref()
+        self.referrer()?.predicate_type.as_deref()
     }
 
     /// `annotations`, when kept (see [`DescriptorExtras::annotations`]).
     pub fn annotations(&self) -> Option<&[(String, String)]> {
-        self.extras.as_ref()?.annotations.as_deref()
+        self.referrer()?.annotations.as_deref()
     }
 
     /// A BuildKit attestation entry: annotated as one, or placed at `unknown/unknown`. It

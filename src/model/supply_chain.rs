@@ -13,7 +13,9 @@
 //! [`classify`] says what a referrer is from its types and annotations alone; the graph
 //! phase (`check::graph::referrers`) finds the referrers of each tag.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,31 +52,28 @@ pub enum Category {
 
 /// One referrer of a tagged image, as one category sees it (a BuildKit attestation
 /// manifest with an SBOM and a provenance layer is an SBOM and a provenance).
+///
+/// 88 bytes with nothing on the heap of its own: a registry has one for each signature
+/// and SBOM of its images, and artifact types are few (shared, [`Arc`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
     /// The referrer's manifest (or index).
     pub digest: Digest,
     /// Its `artifactType`, else its config's `mediaType` (as a referrers list says it).
     #[serde(default)]
-    pub artifact_type: Option<String>,
+    pub artifact_type: Option<Arc<str>>,
     /// What wrote it or what it holds: `cosign`, `cosign-bundle`, `notation`, `spdx`,
     /// `cyclonedx`, `syft`, `slsa`, `in-toto`, `other`.
-    pub format: String,
+    pub format: Cow<'static, str>,
     /// The manifest it refers to, when not the tag's own digest (a platform's manifest
     /// inside the tag's index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Digest>,
+    pub subject: Option<Box<Digest>>,
 }
 
-/// One tag of an image (not a referrer tag) and what refers to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TagRow {
-    /// The repository (a layout's path, for a layout).
-    pub repository: String,
-    /// The tag (a layout's `ref.name`, else the entry's digest).
-    pub tag: String,
-    /// The image's digest.
-    pub digest: Digest,
+/// What refers to one tagged image, by category.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referred {
     /// Signatures.
     pub signatures: Vec<Entry>,
     /// SBOMs.
@@ -85,43 +84,116 @@ pub struct TagRow {
     pub other: Vec<Entry>,
 }
 
+/// One tag of an image (not a referrer tag) and what refers to it.
+///
+/// A registry has a row per tag and most refer to nothing: the lists are boxed apart
+/// (absent when empty) and the repository's name shared by its rows, which keeps a row
+/// in 80 bytes and its tag. It serialises as the contract's flat row
+/// {`repository`, `tag`, `digest`, `signatures`, `sboms`, `provenance`, `other`}.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "FlatRow", from = "FlatRow")]
+pub struct TagRow {
+    /// The repository (a layout's path, for a layout).
+    pub repository: Arc<str>,
+    /// The tag (a layout's `ref.name`).
+    pub tag: Box<str>,
+    /// The image's digest.
+    pub digest: Digest,
+    referred: Option<Box<Referred>>,
+}
+
+/// [`TagRow`] as the JSON contract spells it.
+#[derive(Serialize, Deserialize)]
+struct FlatRow {
+    repository: Arc<str>,
+    tag: Box<str>,
+    digest: Digest,
+    #[serde(flatten)]
+    referred: Referred,
+}
+
+impl From<TagRow> for FlatRow {
+    fn from(row: TagRow) -> FlatRow {
+        FlatRow {
+            repository: row.repository,
+            tag: row.tag,
+            digest: row.digest,
+            referred: row.referred.map(|r| *r).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<FlatRow> for TagRow {
+    fn from(row: FlatRow) -> TagRow {
+        let empty = row.referred == Referred::default();
+        TagRow {
+            repository: row.repository,
+            tag: row.tag,
+            digest: row.digest,
+            referred: (!empty).then(|| Box::new(row.referred)),
+        }
+    }
+}
+
+const NOTHING: &[Entry] = &[];
+
 impl TagRow {
     /// A row with nothing referring to the image yet.
-    pub fn new(repository: String, tag: String, digest: Digest) -> TagRow {
+    pub fn new(repository: Arc<str>, tag: &str, digest: Digest) -> TagRow {
         TagRow {
             repository,
-            tag,
+            tag: tag.into(),
             digest,
-            signatures: Vec::new(),
-            sboms: Vec::new(),
-            provenance: Vec::new(),
-            other: Vec::new(),
+            referred: None,
         }
     }
 
     /// Adds `entry` to the list of `category`, once.
     pub fn add(&mut self, category: Category, entry: Entry) {
+        let referred = self.referred.get_or_insert_default();
         let list = match category {
-            Category::Signature => &mut self.signatures,
-            Category::Sbom => &mut self.sboms,
-            Category::Provenance => &mut self.provenance,
-            Category::Other => &mut self.other,
+            Category::Signature => &mut referred.signatures,
+            Category::Sbom => &mut referred.sboms,
+            Category::Provenance => &mut referred.provenance,
+            Category::Other => &mut referred.other,
         };
         if !list.contains(&entry) {
             list.push(entry);
         }
     }
 
+    /// Signatures.
+    pub fn signatures(&self) -> &[Entry] {
+        self.referred.as_ref().map_or(NOTHING, |r| &r.signatures)
+    }
+
+    /// SBOMs.
+    pub fn sboms(&self) -> &[Entry] {
+        self.referred.as_ref().map_or(NOTHING, |r| &r.sboms)
+    }
+
+    /// Provenance.
+    pub fn provenance(&self) -> &[Entry] {
+        self.referred.as_ref().map_or(NOTHING, |r| &r.provenance)
+    }
+
+    /// Other referrers.
+    pub fn other(&self) -> &[Entry] {
+        self.referred.as_ref().map_or(NOTHING, |r| &r.other)
+    }
+
     /// Every list in a fixed order, for stable output.
     pub fn sort(&mut self) {
-        for list in [
-            &mut self.signatures,
-            &mut self.sboms,
-            &mut self.provenance,
-            &mut self.other,
-        ] {
-            list.sort();
-            list.shrink_to_fit();
+        if let Some(referred) = &mut self.referred {
+            for list in [
+                &mut referred.signatures,
+                &mut referred.sboms,
+                &mut referred.provenance,
+                &mut referred.other,
+            ] {
+                list.sort();
+                list.shrink_to_fit();
+            }
         }
     }
 }
@@ -206,16 +278,17 @@ impl SupplyChain {
         self.tags.sort_by(|a, b| {
             (&a.repository, &a.tag, &a.digest).cmp(&(&b.repository, &b.tag, &b.digest))
         });
+        self.tags.shrink_to_fit();
         self.orphans.sort();
         let mut summary = Summary::default();
         let mut referrers = std::collections::HashSet::new();
         for row in &self.tags {
             summary.tags += 1;
-            summary.signed += u64::from(!row.signatures.is_empty());
-            summary.with_sbom += u64::from(!row.sboms.is_empty());
-            summary.with_provenance += u64::from(!row.provenance.is_empty());
-            summary.with_other += u64::from(!row.other.is_empty());
-            let mut formats: Vec<&str> = row.signatures.iter().map(|e| &*e.format).collect();
+            summary.signed += u64::from(!row.signatures().is_empty());
+            summary.with_sbom += u64::from(!row.sboms().is_empty());
+            summary.with_provenance += u64::from(!row.provenance().is_empty());
+            summary.with_other += u64::from(!row.other().is_empty());
+            let mut formats: Vec<&str> = row.signatures().iter().map(|e| &*e.format).collect();
             formats.sort_unstable();
             formats.dedup();
             for format in formats {
@@ -224,7 +297,7 @@ impl SupplyChain {
                     .entry(format.to_owned())
                     .or_default() += 1;
             }
-            for entry in [&row.signatures, &row.sboms, &row.provenance, &row.other]
+            for entry in [row.signatures(), row.sboms(), row.provenance(), row.other()]
                 .into_iter()
                 .flatten()
             {
@@ -386,19 +459,47 @@ fn sbom_type(media_type: &str) -> Option<(Category, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::document::DescriptorExtras;
+    use crate::model::document::{DescriptorExtras, ReferrerExtras};
 
     fn layer(media_type: &str, predicate_type: Option<&str>) -> Descriptor {
         Descriptor {
             media_type: Some(media_type.into()),
             extras: predicate_type.map(|p| {
                 Box::new(DescriptorExtras {
-                    predicate_type: Some(p.to_owned()),
+                    referrer: Some(Box::new(ReferrerExtras {
+                        predicate_type: Some(p.to_owned()),
+                        ..ReferrerExtras::default()
+                    })),
                     ..DescriptorExtras::default()
                 })
             }),
             ..Descriptor::default()
         }
+    }
+
+    #[test]
+    fn rows_and_entries_are_small_and_serialise_flat() {
+        // A row per tag of a registry, an entry per referrer.
+        assert_eq!(std::mem::size_of::<TagRow>(), 80);
+        assert_eq!(std::mem::size_of::<Entry>(), 88);
+        let digest = Digest::sha256([7; 32]);
+        let mut row = TagRow::new("app".into(), "v1", digest.clone());
+        let bare = serde_json::to_value(&row).unwrap();
+        assert_eq!(bare["signatures"], serde_json::json!([]));
+        assert_eq!(serde_json::from_value::<TagRow>(bare).unwrap(), row);
+        row.add(
+            Category::Sbom,
+            Entry {
+                digest: digest.clone(),
+                artifact_type: Some("application/spdx+json".into()),
+                format: "spdx".into(),
+                subject: None,
+            },
+        );
+        let full = serde_json::to_value(&row).unwrap();
+        assert_eq!(full["sboms"][0]["format"], "spdx");
+        assert!(full["sboms"][0].get("subject").is_none());
+        assert_eq!(serde_json::from_value::<TagRow>(full).unwrap(), row);
     }
 
     #[test]

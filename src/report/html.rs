@@ -392,11 +392,11 @@ fn supply_chain(page: &mut String, chain: &SupplyChain, detail: CoverageDetail) 
                 escape(&row.digest.to_string()),
                 escape(&row.tag)
             );
-            for entries in [&row.signatures, &row.sboms, &row.provenance, &row.other] {
+            for entries in [row.signatures(), row.sboms(), row.provenance(), row.other()] {
                 let mut formats: Vec<&str> = entries
                     .iter()
                     .map(|e| match (&*e.format, &e.artifact_type) {
-                        ("other", Some(ty)) => ty.as_str(),
+                        ("other", Some(ty)) => &**ty,
                         (format, _) => format,
                     })
                     .collect();

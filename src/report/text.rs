@@ -140,7 +140,7 @@ fn supply_chain_section(out: &mut String, report: &Report, detail: CoverageDetai
             let mut formats: Vec<&str> = entries
                 .iter()
                 .map(|e| match (&*e.format, &e.artifact_type) {
-                    ("other", Some(ty)) => ty.as_str(),
+                    ("other", Some(ty)) => &**ty,
                     (format, _) => format,
                 })
                 .collect();
@@ -150,10 +150,10 @@ fn supply_chain_section(out: &mut String, report: &Report, detail: CoverageDetai
         };
         let mut parts = Vec::new();
         for (what, entries) in [
-            ("signed", &row.signatures),
-            ("sbom", &row.sboms),
-            ("provenance", &row.provenance),
-            ("other", &row.other),
+            ("signed", row.signatures()),
+            ("sbom", row.sboms()),
+            ("provenance", row.provenance()),
+            ("other", row.other()),
         ] {
             if !entries.is_empty() {
                 parts.push(format!("{what} ({})", list(entries)));

@@ -16,7 +16,7 @@ use super::fields::{optional_media_type, optional_string, required_string, strin
 use super::{Context, pointer};
 use crate::hash;
 use crate::model::digest::Digest;
-use crate::model::document::{ATTESTATION_MANIFEST, Descriptor, DescriptorExtras};
+use crate::model::document::{ATTESTATION_MANIFEST, Descriptor, DescriptorExtras, ReferrerExtras};
 use crate::model::media_type;
 use crate::model::platform::Platform;
 use crate::model::text::Text;
@@ -91,17 +91,20 @@ fn extras(object: &Object, at: &str, cx: &mut Context) -> Option<Box<DescriptorE
             .map(str::to_owned);
         extras.attestation_annotated = map.get(ANNOTATION_REFERENCE_TYPE).and_then(Value::as_str)
             == Some(ATTESTATION_MANIFEST);
-        extras.predicate_type = predicate_type(map);
-        if extras.attestation_annotated {
-            extras.reference_digest = map
-                .get(ANNOTATION_REFERENCE_DIGEST)
-                .and_then(Value::as_str)
-                .and_then(|d| Digest::parse(d).ok());
-        }
     }
     extras.artifact_type = optional_media_type(object, at, "artifactType", cx);
-    if extras.artifact_type.is_some() {
-        extras.annotations = annotation_map.map(kept);
+    let referrer = ReferrerExtras {
+        reference_digest: annotation_map
+            .filter(|_| extras.attestation_annotated)
+            .and_then(|map| map.get(ANNOTATION_REFERENCE_DIGEST)?.as_str())
+            .and_then(|d| Digest::parse(d).ok()),
+        predicate_type: annotation_map.and_then(predicate_type),
+        annotations: annotation_map
+            .filter(|_| extras.artifact_type.is_some())
+            .map(kept),
+    };
+    if referrer != ReferrerExtras::default() {
+        extras.referrer = Some(Box::new(referrer));
     }
     (extras != DescriptorExtras::default()).then(|| Box::new(extras))
 }

@@ -9,7 +9,9 @@
 //! entries inside an image's own index. A store kind lists its scopes' tags and members
 //! ([`Scope`]); the grammar of names and types is `model::supply_chain`'s.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::Graph;
 use crate::finding::{Finding, Location};
@@ -51,16 +53,17 @@ impl Require {
     }
 }
 
-/// One tag of a scope.
+/// One tag of a scope (borrowed where the store keeps it: a layout's tags are its
+/// `index.json` entries, thousands of them).
 pub struct TagRef<'a> {
     /// Its name.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// The document it points at.
     pub digest: &'a Digest,
     /// Where it is: a tag's `current/link`, a layout's `index.json`.
-    pub path: Key,
+    pub path: Cow<'a, Key>,
     /// Its JSON pointer there (a layout's entry), or empty.
-    pub pointer: String,
+    pub pointer: &'a str,
 }
 
 /// Where tags and referrers meet: a repository, a layout.
@@ -70,7 +73,7 @@ pub struct Scope<'a> {
     /// Its tags.
     pub tags: Vec<TagRef<'a>>,
     /// Every manifest and index in it (a repository's revisions; a layout's documents):
-    /// a referrer's subject is present when it is one of these.
+    /// a referrer's subject is present when it is one of these. Sorted by the check.
     pub members: Vec<&'a Digest>,
 }
 
@@ -86,6 +89,8 @@ pub struct ReferrerCheck<'g> {
     /// absent manifest is not also `index-manifest-missing` (absent from the store) or
     /// `registry-reference-unlinked` (absent from the repository).
     superseded: Vec<Location>,
+    /// Artifact types seen, each kept once ([`ReferrerCheck::shared_type`]).
+    types: HashMap<Box<str>, Arc<str>>,
 }
 
 impl<'g> Graph<'g> {
@@ -97,14 +102,16 @@ impl<'g> Graph<'g> {
             chain: SupplyChain::default(),
             reported: HashSet::new(),
             superseded: Vec::new(),
+            types: HashMap::new(),
         }
     }
 }
 
 /// One scope's documents, referrers by subject and tags by form.
 struct Found<'s> {
-    /// Its manifests and indexes.
-    members: HashSet<&'s Digest>,
+    /// Its manifests and indexes, sorted (a layout's are all its documents: a set of
+    /// them would be a second copy of the largest index).
+    members: Members<'s>,
     /// Manifests with a subject, by subject.
     by_subject: HashMap<&'s Digest, Vec<&'s Digest>>,
     /// Fallback tags, by the subject they name.
@@ -113,6 +120,15 @@ struct Found<'s> {
     cosign: HashMap<Digest, Vec<(&'s TagRef<'s>, Category)>>,
     /// Tags of images.
     images: Vec<&'s TagRef<'s>>,
+}
+
+/// A scope's manifests and indexes, sorted, searched by bisection.
+struct Members<'s>(Vec<&'s Digest>);
+
+impl Members<'_> {
+    fn contains(&self, digest: &Digest) -> bool {
+        self.0.binary_search(&digest).is_ok()
+    }
 }
 
 /// The subject a document names, if it names one.
@@ -161,8 +177,9 @@ impl<'g> ReferrerCheck<'g> {
             let bytes = bytes.get(referrer).copied().unwrap_or_default();
             self.orphan(scope, referrer, subject, tag, cosign_tag, bytes, findings);
         }
+        let repository: Arc<str> = scope.repository.into();
         for tag in &found.images {
-            let row = self.row(scope, tag, &found);
+            let row = self.row(&repository, tag, &found);
             self.require(tag, &row, findings);
             self.chain.tags.push(row);
         }
@@ -174,7 +191,12 @@ impl<'g> ReferrerCheck<'g> {
         'g: 's,
     {
         let mut found = Found {
-            members: scope.members.iter().copied().collect(),
+            members: {
+                let mut members = scope.members.clone();
+                members.sort_unstable();
+                members.dedup();
+                Members(members)
+            },
             by_subject: HashMap::new(),
             fallback: HashMap::new(),
             cosign: HashMap::new(),
@@ -243,7 +265,7 @@ impl<'g> ReferrerCheck<'g> {
     }
 
     /// The digests the fallback index `digest` lists.
-    fn listed(&self, digest: &Digest) -> HashSet<&Digest> {
+    fn listed(&self, digest: &Digest) -> HashSet<&'g Digest> {
         match self.document(digest) {
             Some(Document::Index(index)) => index
                 .manifests
@@ -260,14 +282,14 @@ impl<'g> ReferrerCheck<'g> {
         &mut self,
         subject: &Digest,
         tag: &TagRef,
-        members: &HashSet<&Digest>,
+        members: &Members,
         findings: &mut Vec<Finding>,
     ) {
         let graph = self.graph;
         let tag_location = || {
-            Location::path(tag.path.clone())
+            Location::path(tag.path.clone().into_owned())
                 .with_digest(Some(tag.digest.clone()))
-                .via(tag.path.clone(), &*tag.pointer)
+                .via(tag.path.clone().into_owned(), tag.pointer)
         };
         let index = match self.document(tag.digest) {
             None => return,
@@ -346,12 +368,8 @@ impl<'g> ReferrerCheck<'g> {
     /// The row of an image's tag: what refers to its digest, and to the manifests its
     /// index lists (BuildKit attests each platform's manifest, `cosign sign --recursive`
     /// signs each).
-    fn row(&self, scope: &Scope, tag: &TagRef, found: &Found) -> TagRow {
-        let mut row = TagRow::new(
-            scope.repository.to_owned(),
-            tag.name.clone(),
-            tag.digest.clone(),
-        );
+    fn row(&mut self, repository: &Arc<str>, tag: &TagRef, found: &Found) -> TagRow {
+        let mut row = TagRow::new(repository.clone(), &tag.name, tag.digest.clone());
         let mut subjects = vec![tag.digest];
         if let Some(Document::Index(index)) = self.document(tag.digest) {
             for entry in &index.manifests {
@@ -390,7 +408,7 @@ impl<'g> ReferrerCheck<'g> {
 
     /// Adds what the referrer `digest` is to `row` (nothing when it is not loaded).
     fn add(
-        &self,
+        &mut self,
         row: &mut TagRow,
         digest: &Digest,
         subject: Option<&Digest>,
@@ -400,16 +418,26 @@ impl<'g> ReferrerCheck<'g> {
             return;
         };
         let traits = traits(document, cosign_tag);
-        let artifact_type = traits.listed_type().map(str::to_owned);
+        let artifact_type = traits.listed_type().map(|ty| self.shared_type(ty));
         for (category, format) in classify(&traits) {
             let entry = Entry {
                 digest: digest.clone(),
                 artifact_type: artifact_type.clone(),
-                format: format.to_owned(),
-                subject: subject.cloned(),
+                format: Cow::Borrowed(format),
+                subject: subject.map(|s| Box::new(s.clone())),
             };
             row.add(category, entry);
         }
+    }
+
+    /// The one shared copy of artifact type `ty`: a registry's referrers have a handful.
+    fn shared_type(&mut self, ty: &str) -> Arc<str> {
+        if let Some(shared) = self.types.get(ty) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = ty.into();
+        self.types.insert(ty.into(), shared.clone());
+        shared
     }
 
     /// An orphaned referrer: in the view, and a finding (`subject-missing` for a manifest
@@ -442,9 +470,9 @@ impl<'g> ReferrerCheck<'g> {
                 findings.push(
                     Finding::new(
                         Rule::ReferrerTagOrphaned,
-                        Location::path(tag.path.clone())
+                        Location::path(tag.path.clone().into_owned())
                             .with_digest(Some(referrer.clone()))
-                            .via(tag.path.clone(), &*tag.pointer),
+                            .via(tag.path.clone().into_owned(), tag.pointer),
                         format!(
                             "tag {} refers to {subject}, which is not in the {}",
                             tag.name,
@@ -456,7 +484,7 @@ impl<'g> ReferrerCheck<'g> {
                     )
                     .with_bytes(bytes),
                 );
-                tag.path.clone()
+                tag.path.clone().into_owned()
             }
             None => {
                 let in_store =
@@ -483,7 +511,7 @@ impl<'g> ReferrerCheck<'g> {
         };
         self.chain.orphans.push(Orphan {
             repository: scope.repository.to_owned(),
-            tag: tag.map(|t| t.name.clone()),
+            tag: tag.map(|t| t.name.to_string()),
             digest: referrer.clone(),
             subject: subject.clone(),
             artifact_type,
@@ -562,14 +590,14 @@ impl<'g> ReferrerCheck<'g> {
         let wanted = [
             (
                 self.require.signature,
-                &row.signatures,
+                row.signatures(),
                 Rule::TagSignatureMissing,
                 "signature",
             ),
-            (self.require.sbom, &row.sboms, Rule::TagSbomMissing, "SBOM"),
+            (self.require.sbom, row.sboms(), Rule::TagSbomMissing, "SBOM"),
             (
                 self.require.provenance,
-                &row.provenance,
+                row.provenance(),
                 Rule::TagProvenanceMissing,
                 "provenance",
             ),
@@ -578,9 +606,9 @@ impl<'g> ReferrerCheck<'g> {
             if required && entries.is_empty() {
                 findings.push(Finding::new(
                     rule,
-                    Location::path(tag.path.clone())
+                    Location::path(tag.path.clone().into_owned())
                         .with_digest(Some(tag.digest.clone()))
-                        .via(tag.path.clone(), &*tag.pointer),
+                        .via(tag.path.clone().into_owned(), tag.pointer),
                     format!("tag {}{} has no {what}", tag.name, of(&row.repository)),
                 ));
             }

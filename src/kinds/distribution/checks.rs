@@ -4,6 +4,7 @@
 //! layouts; this module works on the repositories `listing` listed and the documents
 //! already parsed. The links it resolves are what `gc` simulates garbage collection over.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -584,10 +585,10 @@ impl<'a> Registry<'a> {
                 .map(|(tag, digest, _)| {
                     let tag = &r.repository.tags[tag as usize];
                     TagRef {
-                        name: tag.name(),
+                        name: tag.name().into(),
                         digest,
-                        path: tag.current(self.inventory).display(),
-                        pointer: String::new(),
+                        path: Cow::Owned(tag.current(self.inventory).display()),
+                        pointer: "",
                     }
                 })
                 .collect();

@@ -5,6 +5,7 @@
 
 pub mod listing;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::assemble::{BeforeVerify, BlobSet, StorePart};
@@ -287,10 +288,10 @@ fn referrers(
         .flat_map(|index| &index.manifests)
         .filter_map(|entry| {
             Some(TagRef {
-                name: entry.ref_name()?.to_owned(),
+                name: entry.ref_name()?.into(),
                 digest: entry.digest.as_ref()?,
-                path: graph.index_path.clone(),
-                pointer: entry.pointer.to_string(),
+                path: Cow::Borrowed(graph.index_path),
+                pointer: &entry.pointer,
             })
         })
         .collect();

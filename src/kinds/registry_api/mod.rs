@@ -12,6 +12,7 @@
 
 mod crawl;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
@@ -351,10 +352,14 @@ fn referrers(
     for root in roots {
         let Some(tag) = &root.tag else { continue };
         tags[root.repo as usize].push(TagRef {
-            name: tag.clone(),
+            name: tag.as_str().into(),
             digest: &root.digest,
-            path: api::key(&repositories[root.repo as usize], Endpoint::Manifests, tag),
-            pointer: String::new(),
+            path: Cow::Owned(api::key(
+                &repositories[root.repo as usize],
+                Endpoint::Manifests,
+                tag,
+            )),
+            pointer: "",
         });
     }
     let mut check = graph.referrers(require);
