@@ -137,28 +137,44 @@ impl From<FlatRow> for TagRow {
 
 const NOTHING: &[Entry] = &[];
 
-impl TagRow {
-    /// A row with nothing referring to the image yet.
-    pub fn new(repository: Arc<str>, tag: &str, digest: Digest) -> TagRow {
-        TagRow {
-            repository,
-            tag: tag.into(),
-            digest,
-            referred: None,
-        }
-    }
-
+impl Referred {
     /// Adds `entry` to the list of `category`, once.
     pub fn add(&mut self, category: Category, entry: Entry) {
-        let referred = self.referred.get_or_insert_default();
         let list = match category {
-            Category::Signature => &mut referred.signatures,
-            Category::Sbom => &mut referred.sboms,
-            Category::Provenance => &mut referred.provenance,
-            Category::Other => &mut referred.other,
+            Category::Signature => &mut self.signatures,
+            Category::Sbom => &mut self.sboms,
+            Category::Provenance => &mut self.provenance,
+            Category::Other => &mut self.other,
         };
         if !list.contains(&entry) {
             list.push(entry);
+        }
+    }
+
+    /// The list of `category`.
+    pub fn of(&self, category: Category) -> &[Entry] {
+        match category {
+            Category::Signature => &self.signatures,
+            Category::Sbom => &self.sboms,
+            Category::Provenance => &self.provenance,
+            Category::Other => &self.other,
+        }
+    }
+}
+
+impl TagRow {
+    /// The row of `repository:tag` at `digest`, and what refers to it (`None`: nothing).
+    pub fn new(
+        repository: Arc<str>,
+        tag: Box<str>,
+        digest: Digest,
+        referred: Option<Box<Referred>>,
+    ) -> TagRow {
+        TagRow {
+            repository,
+            tag,
+            digest,
+            referred,
         }
     }
 
@@ -483,11 +499,12 @@ mod tests {
         assert_eq!(std::mem::size_of::<TagRow>(), 80);
         assert_eq!(std::mem::size_of::<Entry>(), 88);
         let digest = Digest::sha256([7; 32]);
-        let mut row = TagRow::new("app".into(), "v1", digest.clone());
+        let row = TagRow::new("app".into(), "v1".into(), digest.clone(), None);
         let bare = serde_json::to_value(&row).unwrap();
         assert_eq!(bare["signatures"], serde_json::json!([]));
         assert_eq!(serde_json::from_value::<TagRow>(bare).unwrap(), row);
-        row.add(
+        let mut referred = Referred::default();
+        referred.add(
             Category::Sbom,
             Entry {
                 digest: digest.clone(),
@@ -496,6 +513,7 @@ mod tests {
                 subject: None,
             },
         );
+        let row = TagRow::new("app".into(), "v1".into(), digest, Some(Box::new(referred)));
         let full = serde_json::to_value(&row).unwrap();
         assert_eq!(full["sboms"][0]["format"], "spdx");
         assert!(full["sboms"][0].get("subject").is_none());

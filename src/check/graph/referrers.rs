@@ -19,7 +19,7 @@ use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::key::Key;
 use crate::model::supply_chain::{
-    Category, Entry, Orphan, SupplyChain, TagForm, TagRow, Traits, classify, tag_form,
+    Category, Entry, Orphan, Referred, SupplyChain, TagForm, TagRow, Traits, classify, tag_form,
 };
 use crate::rules::Rule;
 
@@ -64,6 +64,10 @@ pub struct TagRef<'a> {
     pub path: Cow<'a, Key>,
     /// Its JSON pointer there (a layout's entry), or empty.
     pub pointer: &'a str,
+    /// The kind's own address of the tag, to name its row once the documents are dropped
+    /// ([`Referrers::settle`]): a layout's entry index; a registry's tag index in its
+    /// repository and its manifest's inventory position.
+    pub at: (u32, u32),
 }
 
 /// Where tags and referrers meet: a repository, a layout.
@@ -81,6 +85,9 @@ pub struct Scope<'a> {
 pub struct ReferrerCheck<'g> {
     graph: &'g Graph<'g>,
     require: Require,
+    /// Each scope's tags of images, unnamed (see [`Referrers::settle`]).
+    scopes: Vec<UnnamedScope>,
+    /// The orphans.
     chain: SupplyChain,
     /// Referrers already reported `subject-missing` (a manifest linked in several
     /// repositories is one finding).
@@ -99,6 +106,7 @@ impl<'g> Graph<'g> {
         ReferrerCheck {
             graph: self,
             require,
+            scopes: Vec::new(),
             chain: SupplyChain::default(),
             reported: HashSet::new(),
             superseded: Vec::new(),
@@ -106,6 +114,16 @@ impl<'g> Graph<'g> {
         }
     }
 }
+
+/// One scope's tags of images as the checks leave them: each tag's address and what
+/// refers to it (most have nothing: 16 bytes a tag, until named).
+struct UnnamedScope {
+    repository: Arc<str>,
+    tags: Vec<UnnamedTag>,
+}
+
+/// A tag's [`TagRef::at`] and what refers to it (`None`: nothing).
+type UnnamedTag = ((u32, u32), Option<Box<Referred>>);
 
 /// One scope's documents, referrers by subject and tags by form.
 struct Found<'s> {
@@ -166,7 +184,7 @@ impl<'g> ReferrerCheck<'g> {
         }
         for (subject, referrers) in &found.by_subject {
             self.check_listed(subject, referrers, &found, findings);
-            if !members.contains(*subject) {
+            if !members.contains(subject) {
                 for referrer in referrers {
                     orphans.push((referrer, subject, None, None));
                 }
@@ -177,12 +195,17 @@ impl<'g> ReferrerCheck<'g> {
             let bytes = bytes.get(referrer).copied().unwrap_or_default();
             self.orphan(scope, referrer, subject, tag, cosign_tag, bytes, findings);
         }
-        let repository: Arc<str> = scope.repository.into();
+        let mut tags = Vec::with_capacity(found.images.len());
         for tag in &found.images {
-            let row = self.row(&repository, tag, &found);
-            self.require(tag, &row, findings);
-            self.chain.tags.push(row);
+            let referred = self.referred(tag, &found);
+            self.require(scope, tag, &referred, findings);
+            let referred = (referred != Referred::default()).then(|| Box::new(referred));
+            tags.push((tag.at, referred));
         }
+        self.scopes.push(UnnamedScope {
+            repository: scope.repository.into(),
+            tags,
+        });
     }
 
     /// The scope's referrers by subject (among its documents), and its tags by form.
@@ -368,8 +391,8 @@ impl<'g> ReferrerCheck<'g> {
     /// The row of an image's tag: what refers to its digest, and to the manifests its
     /// index lists (BuildKit attests each platform's manifest, `cosign sign --recursive`
     /// signs each).
-    fn row(&mut self, repository: &Arc<str>, tag: &TagRef, found: &Found) -> TagRow {
-        let mut row = TagRow::new(repository.clone(), &tag.name, tag.digest.clone());
+    fn referred(&mut self, tag: &TagRef, found: &Found) -> Referred {
+        let mut row = Referred::default();
         let mut subjects = vec![tag.digest];
         if let Some(Document::Index(index)) = self.document(tag.digest) {
             for entry in &index.manifests {
@@ -409,7 +432,7 @@ impl<'g> ReferrerCheck<'g> {
     /// Adds what the referrer `digest` is to `row` (nothing when it is not loaded).
     fn add(
         &mut self,
-        row: &mut TagRow,
+        row: &mut Referred,
         digest: &Digest,
         subject: Option<&Digest>,
         cosign_tag: Option<Category>,
@@ -586,59 +609,97 @@ impl<'g> ReferrerCheck<'g> {
     }
 
     /// `--require`: a finding for each kind of referrer the tag lacks.
-    fn require(&self, tag: &TagRef, row: &TagRow, findings: &mut Vec<Finding>) {
+    fn require(
+        &self,
+        scope: &Scope,
+        tag: &TagRef,
+        referred: &Referred,
+        findings: &mut Vec<Finding>,
+    ) {
         let wanted = [
             (
                 self.require.signature,
-                row.signatures(),
+                Category::Signature,
                 Rule::TagSignatureMissing,
                 "signature",
             ),
-            (self.require.sbom, row.sboms(), Rule::TagSbomMissing, "SBOM"),
+            (
+                self.require.sbom,
+                Category::Sbom,
+                Rule::TagSbomMissing,
+                "SBOM",
+            ),
             (
                 self.require.provenance,
-                row.provenance(),
+                Category::Provenance,
                 Rule::TagProvenanceMissing,
                 "provenance",
             ),
         ];
-        for (required, entries, rule, what) in wanted {
-            if required && entries.is_empty() {
+        for (required, category, rule, what) in wanted {
+            if required && referred.of(category).is_empty() {
                 findings.push(Finding::new(
                     rule,
                     Location::path(tag.path.clone().into_owned())
                         .with_digest(Some(tag.digest.clone()))
                         .via(tag.path.clone().into_owned(), tag.pointer),
-                    format!("tag {}{} has no {what}", tag.name, of(&row.repository)),
+                    format!("tag {}{} has no {what}", tag.name, of(scope.repository)),
                 ));
             }
         }
     }
 
-    /// The view of every scope checked.
+    /// What the checks of every scope leave; nothing of the graph.
     pub fn finish(self) -> Referrers {
         Referrers {
+            scopes: self.scopes,
             chain: self.chain,
             superseded: self.superseded,
         }
     }
 }
 
-/// What the referrer checks leave: the view, and the findings theirs replace.
+/// What the referrer checks leave: the rows, unnamed, the orphans, and the findings
+/// theirs replace. It holds nothing of the graph, so a store's documents can be dropped
+/// before its rows are named (a registry's rows and its documents never coexist).
 pub struct Referrers {
-    /// The supply-chain view of the scopes checked.
-    pub chain: SupplyChain,
+    scopes: Vec<UnnamedScope>,
+    chain: SupplyChain,
     /// Locations of `referrers-index-entry-missing` findings.
     superseded: Vec<Location>,
 }
 
 impl Referrers {
-    /// Drops from `findings` the `index-manifest-missing` or `registry-reference-unlinked`
-    /// of each entry that `referrers-index-entry-missing` reports better (the edge and
-    /// link checks do not know which indexes are referrers lists), and gives the view.
-    pub fn settle(self, findings: &mut Vec<Finding>) -> SupplyChain {
-        if !self.superseded.is_empty() {
-            let superseded: HashSet<&Location> = self.superseded.iter().collect();
+    /// The view, each tag of an image named by `name` (its tag and digest, from the
+    /// scope's number in the order checked and the tag's [`TagRef::at`]); and drops from
+    /// `findings` the `index-manifest-missing` or `registry-reference-unlinked` of each
+    /// entry that `referrers-index-entry-missing` reports better (the edge and link checks
+    /// do not know which indexes are referrers lists).
+    pub fn settle(
+        self,
+        findings: &mut Vec<Finding>,
+        mut name: impl FnMut(usize, (u32, u32)) -> Option<(Box<str>, Digest)>,
+    ) -> SupplyChain {
+        let Referrers {
+            scopes,
+            mut chain,
+            superseded,
+        } = self;
+        chain
+            .tags
+            .reserve_exact(scopes.iter().map(|s| s.tags.len()).sum());
+        for (number, scope) in scopes.into_iter().enumerate() {
+            for (at, referred) in scope.tags {
+                if let Some((tag, digest)) = name(number, at) {
+                    let repository = scope.repository.clone();
+                    chain
+                        .tags
+                        .push(TagRow::new(repository, tag, digest, referred));
+                }
+            }
+        }
+        if !superseded.is_empty() {
+            let superseded: HashSet<&Location> = superseded.iter().collect();
             findings.retain(|f| {
                 !matches!(
                     f.rule,
@@ -646,7 +707,7 @@ impl Referrers {
                 ) || !superseded.contains(&f.location)
             });
         }
-        self.chain
+        chain
     }
 }
 

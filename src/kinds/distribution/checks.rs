@@ -569,8 +569,9 @@ impl<'a> Registry<'a> {
         }
     }
 
-    /// Each repository as a scope of the referrer checks: its tags, and its revisions as
-    /// the manifests a subject may name.
+    /// Each repository as a scope of the referrer checks, in order: its tags (addressed
+    /// by their index and their manifest's inventory position), and its revisions as the
+    /// manifests a subject may name.
     pub(super) fn referrers(
         &self,
         resolved: &[Resolved],
@@ -582,13 +583,14 @@ impl<'a> Registry<'a> {
             let tags = r
                 .tags
                 .held()
-                .map(|(tag, digest, _)| {
-                    let tag = &r.repository.tags[tag as usize];
+                .map(|(at, digest, position)| {
+                    let tag = &r.repository.tags[at as usize];
                     TagRef {
                         name: tag.name().into(),
                         digest,
                         path: Cow::Owned(tag.current(self.inventory).display()),
                         pointer: "",
+                        at: (at, position),
                     }
                 })
                 .collect();

@@ -239,13 +239,21 @@ fn audit_registry(backend: &dyn Backend, root: &RegistryRoot, options: &CheckOpt
         },
     );
     findings.extend(result.findings);
-    part.supply_chain = result.referrers.settle(findings);
+
     let hashed = hashed_flags(&inventory, &docs);
     let documents = docs.values().filter(|l| l.document.is_some()).count() as u64;
     // The documents go before the coverage entries are named: the two are a registry's
     // largest structures after its inventory.
     drop(docs);
     let coverage = registry::coverage(&repositories, &inventory, result.coverage);
+    part.supply_chain =
+        result
+            .referrers
+            .settle(&mut part.findings, |repository, (at, position)| {
+                let tag = repositories.get(repository)?.tags.get(at as usize)?;
+                let digest = inventory.digest_at(position as usize).clone();
+                Some((tag.name().into(), digest))
+            });
     let uploads = repositories.iter().flat_map(|r| &r.uploads);
     part.counters = crate::assemble::Counters {
         repositories: repositories.len() as u64,

@@ -12,7 +12,7 @@ use crate::assemble::{BeforeVerify, BlobSet, StorePart};
 use crate::backend::{Backend, Entry, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::documents::{hashed_flags, load_documents};
-use crate::check::graph::referrers::{Require, Scope, TagRef};
+use crate::check::graph::referrers::{Referrers, Require, Scope, TagRef};
 use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
@@ -242,7 +242,7 @@ pub(crate) fn check_layout(
     graph.check_cycles(findings);
     graph.check_consistency(findings);
     let coverage = graph.coverage();
-    let supply_chain = referrers(layout, &graph, options.require, findings);
+    let referrers = referrers(layout, &graph, options.require, findings);
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
     let read_elsewhere: Vec<ReadElsewhere> = docs
@@ -259,10 +259,19 @@ pub(crate) fn check_layout(
     // What was read from another layout's blob counts there, once, however many
     // repositories read it (`kinds::zot`).
     let elsewhere: u64 = read_elsewhere.iter().map(|r| r.len).sum();
+    let hashed = hashed_flags(blobs.inventory(), &docs);
+    let documents = docs.values().filter(|l| l.document.is_some()).count() as u64;
+    // The documents go before the supply-chain rows are named.
+    drop(docs);
+    let entries = index_json.as_ref().map_or(&[][..], |i| &i.manifests);
+    let supply_chain = referrers.settle(findings, |_, (at, _)| {
+        let entry = entries.get(at as usize)?;
+        Some((entry.ref_name()?.into(), entry.digest.clone()?))
+    });
     LayoutCheck {
         read_elsewhere,
-        hashed: hashed_flags(blobs.inventory(), &docs),
-        documents: docs.values().filter(|l| l.document.is_some()).count() as u64,
+        hashed,
+        documents,
         bytes_hashed: bytes_hashed.saturating_sub(elsewhere),
         coverage,
         supply_chain,
@@ -271,13 +280,14 @@ pub(crate) fn check_layout(
 }
 
 /// The layout as one scope of the referrer checks: its tags are the `index.json` entries
-/// with a `ref.name`, its members every index and manifest loaded.
+/// with a `ref.name` (addressed by their index), its members every index and manifest
+/// loaded.
 fn referrers(
     layout: &LayoutRoot,
     graph: &Graph,
     require: Require,
     findings: &mut Vec<Finding>,
-) -> SupplyChain {
+) -> Referrers {
     let repository = match layout.prefix.lossy() {
         name if name.is_empty() => ".".to_owned(),
         name => name.into_owned(),
@@ -285,13 +295,14 @@ fn referrers(
     let tags = graph
         .index_json
         .iter()
-        .flat_map(|index| &index.manifests)
-        .filter_map(|entry| {
+        .flat_map(|index| index.manifests.iter().enumerate())
+        .filter_map(|(at, entry)| {
             Some(TagRef {
                 name: entry.ref_name()?.into(),
                 digest: entry.digest.as_ref()?,
                 path: Cow::Borrowed(graph.index_path),
                 pointer: &entry.pointer,
+                at: (at as u32, 0),
             })
         })
         .collect();
@@ -308,7 +319,7 @@ fn referrers(
     };
     let mut check = graph.referrers(require);
     check.scope(&scope, findings);
-    check.finish().settle(findings)
+    check.finish()
 }
 
 /// `oci-layout`: present, a JSON object, `imageLayoutVersion` 1.0.0.

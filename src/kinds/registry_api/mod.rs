@@ -349,7 +349,7 @@ fn referrers(
         }
     }
     let mut tags: Vec<Vec<TagRef>> = (0..repositories.len()).map(|_| Vec::new()).collect();
-    for root in roots {
+    for (at, root) in roots.iter().enumerate() {
         let Some(tag) = &root.tag else { continue };
         tags[root.repo as usize].push(TagRef {
             name: tag.as_str().into(),
@@ -360,6 +360,7 @@ fn referrers(
                 tag,
             )),
             pointer: "",
+            at: (at as u32, 0),
         });
     }
     let mut check = graph.referrers(require);
@@ -372,7 +373,10 @@ fn referrers(
         };
         check.scope(&scope, findings);
     }
-    check.finish().settle(findings)
+    check.finish().settle(findings, |_, (at, _)| {
+        let root = roots.get(at as usize)?;
+        Some((root.tag.as_deref()?.into(), root.digest.clone()))
+    })
 }
 
 /// What every resolved tag covers, named `repository:tag` at its manifest request
