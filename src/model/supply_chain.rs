@@ -147,6 +147,8 @@ impl Referred {
             Category::Other => &mut self.other,
         };
         if !list.contains(&entry) {
+            // Most lists hold one entry: a doubling growth would keep room for four.
+            list.reserve_exact(1);
             list.push(entry);
         }
     }

@@ -53,20 +53,17 @@ impl Require {
     }
 }
 
-/// One tag of a scope (borrowed where the store keeps it: a layout's tags are its
+/// One tag of a scope, borrowed where the store keeps it (a layout's tags are its
 /// `index.json` entries, thousands of them).
 pub struct TagRef<'a> {
     /// Its name.
-    pub name: Cow<'a, str>,
+    pub name: &'a str,
     /// The document it points at.
     pub digest: &'a Digest,
-    /// Where it is: a tag's `current/link`, a layout's `index.json`.
-    pub path: Cow<'a, Key>,
-    /// Its JSON pointer there (a layout's entry), or empty.
-    pub pointer: &'a str,
-    /// The kind's own address of the tag, to name its row once the documents are dropped
-    /// ([`Referrers::settle`]): a layout's entry index; a registry's tag index in its
-    /// repository and its manifest's inventory position.
+    /// The kind's own address of the tag: where [`Scope::locate`] finds it, and what
+    /// names its row once the documents are dropped ([`Referrers::settle`]): a layout's
+    /// entry index; a registry's tag index in its repository and its manifest's
+    /// inventory position.
     pub at: (u32, u32),
 }
 
@@ -79,6 +76,19 @@ pub struct Scope<'a> {
     /// Every manifest and index in it (a repository's revisions; a layout's documents):
     /// a referrer's subject is present when it is one of these. Sorted by the check.
     pub members: Vec<&'a Digest>,
+    /// Where the tag at an address is: a tag's `current/link`, a layout's `index.json`
+    /// and the entry's JSON pointer (asked only for a finding or an orphan).
+    pub locate: &'a dyn Fn((u32, u32)) -> (Key, String),
+}
+
+impl Scope<'_> {
+    /// The location of a finding about `tag`: where it is, naming its document.
+    fn location(&self, tag: &TagRef) -> Location {
+        let (path, pointer) = (self.locate)(tag.at);
+        Location::path(path.clone())
+            .with_digest(Some(tag.digest.clone()))
+            .via(path, pointer)
+    }
 }
 
 /// The referrer checks over one store's scopes; [`ReferrerCheck::finish`] gives the view.
@@ -170,7 +180,7 @@ impl<'g> ReferrerCheck<'g> {
         let members = &found.members;
         let mut orphans = Vec::new();
         for (subject, tag) in &found.fallback {
-            self.check_fallback(subject, tag, members, findings);
+            self.check_fallback(scope, subject, tag, members, findings);
             if !members.contains(subject) {
                 orphans.push((tag.digest, subject, Some(*tag), None));
             }
@@ -236,7 +246,7 @@ impl<'g> ReferrerCheck<'g> {
             list.dedup();
         }
         for tag in &scope.tags {
-            match tag_form(&tag.name) {
+            match tag_form(tag.name) {
                 // A tag of a referrer (`oras attach` tags nothing, but a user may) is in
                 // the row of its subject, not a row of its own.
                 TagForm::Image if self.document(tag.digest).and_then(subject_of).is_some() => {}
@@ -303,17 +313,13 @@ impl<'g> ReferrerCheck<'g> {
     /// `subject` as theirs, and say what the referrers say of themselves.
     fn check_fallback(
         &mut self,
+        scope: &Scope,
         subject: &Digest,
         tag: &TagRef,
         members: &Members,
         findings: &mut Vec<Finding>,
     ) {
         let graph = self.graph;
-        let tag_location = || {
-            Location::path(tag.path.clone().into_owned())
-                .with_digest(Some(tag.digest.clone()))
-                .via(tag.path.clone().into_owned(), tag.pointer)
-        };
         let index = match self.document(tag.digest) {
             None => return,
             Some(Document::Index(index)) => index,
@@ -325,7 +331,7 @@ impl<'g> ReferrerCheck<'g> {
                 findings.push(
                     Finding::new(
                         Rule::ReferrersTagNotIndex,
-                        tag_location(),
+                        scope.location(tag),
                         format!("referrers tag {} does not hold an image index", tag.name),
                     )
                     .expected_found("an image index", found),
@@ -493,9 +499,7 @@ impl<'g> ReferrerCheck<'g> {
                 findings.push(
                     Finding::new(
                         Rule::ReferrerTagOrphaned,
-                        Location::path(tag.path.clone().into_owned())
-                            .with_digest(Some(referrer.clone()))
-                            .via(tag.path.clone().into_owned(), tag.pointer),
+                        scope.location(tag),
                         format!(
                             "tag {} refers to {subject}, which is not in the {}",
                             tag.name,
@@ -507,7 +511,7 @@ impl<'g> ReferrerCheck<'g> {
                     )
                     .with_bytes(bytes),
                 );
-                tag.path.clone().into_owned()
+                (scope.locate)(tag.at).0
             }
             None => {
                 let in_store =
@@ -640,9 +644,7 @@ impl<'g> ReferrerCheck<'g> {
             if required && referred.of(category).is_empty() {
                 findings.push(Finding::new(
                     rule,
-                    Location::path(tag.path.clone().into_owned())
-                        .with_digest(Some(tag.digest.clone()))
-                        .via(tag.path.clone().into_owned(), tag.pointer),
+                    scope.location(tag),
                     format!("tag {}{} has no {what}", tag.name, of(scope.repository)),
                 ));
             }

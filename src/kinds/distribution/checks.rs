@@ -4,7 +4,6 @@
 //! layouts; this module works on the repositories `listing` listed and the documents
 //! already parsed. The links it resolves are what `gc` simulates garbage collection over.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -580,24 +579,29 @@ impl<'a> Registry<'a> {
     ) -> Referrers {
         let mut check = self.graph.referrers(require);
         for r in resolved {
-            let tags = r
-                .tags
-                .held()
-                .map(|(at, digest, position)| {
-                    let tag = &r.repository.tags[at as usize];
-                    TagRef {
-                        name: tag.name().into(),
-                        digest,
-                        path: Cow::Owned(tag.current(self.inventory).display()),
-                        pointer: "",
-                        at: (at, position),
-                    }
+            let held: Vec<(u32, &Digest, u32)> = r.tags.held().collect();
+            let names: Vec<String> = held
+                .iter()
+                .map(|&(at, _, _)| r.repository.tags[at as usize].name())
+                .collect();
+            let tags = held
+                .iter()
+                .zip(&names)
+                .map(|(&(at, digest, position), name)| TagRef {
+                    name,
+                    digest,
+                    at: (at, position),
                 })
                 .collect();
+            let locate = |(at, _): (u32, u32)| {
+                let tag = &r.repository.tags[at as usize];
+                (tag.current(self.inventory).display(), String::new())
+            };
             let scope = Scope {
                 repository: &r.repository.name,
                 tags,
                 members: r.revisions.iter().collect(),
+                locate: &locate,
             };
             check.scope(&scope, findings);
         }

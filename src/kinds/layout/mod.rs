@@ -5,7 +5,6 @@
 
 pub mod listing;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::assemble::{BeforeVerify, BlobSet, StorePart};
@@ -298,10 +297,8 @@ fn referrers(
         .flat_map(|index| index.manifests.iter().enumerate())
         .filter_map(|(at, entry)| {
             Some(TagRef {
-                name: entry.ref_name()?.into(),
+                name: entry.ref_name()?,
                 digest: entry.digest.as_ref()?,
-                path: Cow::Borrowed(graph.index_path),
-                pointer: &entry.pointer,
                 at: (at as u32, 0),
             })
         })
@@ -312,10 +309,16 @@ fn referrers(
         .filter(|(_, l)| matches!(l.document, Some(Document::Index(_) | Document::Manifest(_))))
         .map(|(digest, _)| digest)
         .collect();
+    let entries = graph.index_json.map_or(&[][..], |i| &i.manifests);
+    let locate = |(at, _): (u32, u32)| {
+        let pointer = entries.get(at as usize).map(|e| e.pointer.to_string());
+        (graph.index_path.clone(), pointer.unwrap_or_default())
+    };
     let scope = Scope {
         repository: &repository,
         tags,
         members,
+        locate: &locate,
     };
     let mut check = graph.referrers(require);
     check.scope(&scope, findings);

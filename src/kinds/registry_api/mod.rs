@@ -12,7 +12,6 @@
 
 mod crawl;
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
@@ -352,17 +351,18 @@ fn referrers(
     for (at, root) in roots.iter().enumerate() {
         let Some(tag) = &root.tag else { continue };
         tags[root.repo as usize].push(TagRef {
-            name: tag.as_str().into(),
+            name: tag,
             digest: &root.digest,
-            path: Cow::Owned(api::key(
-                &repositories[root.repo as usize],
-                Endpoint::Manifests,
-                tag,
-            )),
-            pointer: "",
             at: (at as u32, 0),
         });
     }
+    // A tag is its manifest request.
+    let locate = |(at, _): (u32, u32)| {
+        let root = &roots[at as usize];
+        let name = &repositories[root.repo as usize];
+        let tag = root.tag.as_deref().unwrap_or_default();
+        (api::key(name, Endpoint::Manifests, tag), String::new())
+    };
     let mut check = graph.referrers(require);
     for ((name, tags), mut members) in repositories.iter().zip(tags).zip(members) {
         members.sort_unstable();
@@ -370,6 +370,7 @@ fn referrers(
             repository: name,
             tags,
             members,
+            locate: &locate,
         };
         check.scope(&scope, findings);
     }
