@@ -73,12 +73,20 @@ pub struct Scope<'a> {
     pub repository: &'a str,
     /// Its tags.
     pub tags: Vec<TagRef<'a>>,
-    /// Every manifest and index in it (a repository's revisions; a layout's documents):
-    /// a referrer's subject is present when it is one of these. Sorted by the check.
-    pub members: Vec<&'a Digest>,
+    /// Every manifest and index in it: a referrer's subject is present when it is one of
+    /// these.
+    pub members: Members<'a>,
     /// Where the tag at an address is: a tag's `current/link`, a layout's `index.json`
     /// and the entry's JSON pointer (asked only for a finding or an orphan).
     pub locate: &'a dyn Fn((u32, u32)) -> (Key, String),
+}
+
+/// A scope's manifests and indexes.
+pub enum Members<'a> {
+    /// Every index and manifest the graph loaded (a layout is one scope).
+    All,
+    /// These, in any order (a repository's revisions).
+    Listed(Vec<&'a Digest>),
 }
 
 impl Scope<'_> {
@@ -137,9 +145,8 @@ type UnnamedTag = ((u32, u32), Option<Box<Referred>>);
 
 /// One scope's documents, referrers by subject and tags by form.
 struct Found<'s> {
-    /// Its manifests and indexes, sorted (a layout's are all its documents: a set of
-    /// them would be a second copy of the largest index).
-    members: Members<'s>,
+    /// Its manifests and indexes.
+    members: Membership<'s>,
     /// Manifests with a subject, by subject.
     by_subject: HashMap<&'s Digest, Vec<&'s Digest>>,
     /// Fallback tags, by the subject they name.
@@ -150,13 +157,43 @@ struct Found<'s> {
     images: Vec<&'s TagRef<'s>>,
 }
 
-/// A scope's manifests and indexes, sorted, searched by bisection.
-struct Members<'s>(Vec<&'s Digest>);
+/// A scope's manifests and indexes as the checks ask: all the graph's (looked up there:
+/// no second copy of a layout's largest index), or a sorted list searched by bisection.
+struct Membership<'s> {
+    graph: &'s Graph<'s>,
+    listed: Option<Vec<&'s Digest>>,
+}
 
-impl Members<'_> {
+impl<'s> Membership<'s> {
     fn contains(&self, digest: &Digest) -> bool {
-        self.0.binary_search(&digest).is_ok()
+        match &self.listed {
+            Some(listed) => listed.binary_search(&digest).is_ok(),
+            None => self
+                .graph
+                .docs
+                .get(digest)
+                .is_some_and(|l| is_image_document(l.document.as_ref())),
+        }
     }
+
+    /// Every member.
+    fn iter(&self) -> Box<dyn Iterator<Item = &'s Digest> + '_> {
+        match &self.listed {
+            Some(listed) => Box::new(listed.iter().copied()),
+            None => Box::new(
+                self.graph
+                    .docs
+                    .iter()
+                    .filter(|(_, l)| is_image_document(l.document.as_ref()))
+                    .map(|(digest, _)| digest),
+            ),
+        }
+    }
+}
+
+/// Whether a loaded document is an index or a manifest.
+fn is_image_document(document: Option<&Document>) -> bool {
+    matches!(document, Some(Document::Index(_) | Document::Manifest(_)))
 }
 
 /// The subject a document names, if it names one.
@@ -200,7 +237,7 @@ impl<'g> ReferrerCheck<'g> {
                 }
             }
         }
-        let bytes = self.orphan_bytes(&scope.members, &orphans);
+        let bytes = self.orphan_bytes(&found.members, &orphans);
         for (referrer, subject, tag, cosign_tag) in orphans {
             let bytes = bytes.get(referrer).copied().unwrap_or_default();
             self.orphan(scope, referrer, subject, tag, cosign_tag, bytes, findings);
@@ -224,18 +261,24 @@ impl<'g> ReferrerCheck<'g> {
         'g: 's,
     {
         let mut found = Found {
-            members: {
-                let mut members = scope.members.clone();
-                members.sort_unstable();
-                members.dedup();
-                Members(members)
+            members: Membership {
+                graph: self.graph,
+                listed: match &scope.members {
+                    Members::All => None,
+                    Members::Listed(listed) => {
+                        let mut listed = listed.clone();
+                        listed.sort_unstable();
+                        listed.dedup();
+                        Some(listed)
+                    }
+                },
             },
             by_subject: HashMap::new(),
             fallback: HashMap::new(),
             cosign: HashMap::new(),
             images: Vec::new(),
         };
-        for &member in &scope.members {
+        for member in found.members.iter() {
             let subject = self.document(member).and_then(subject_of);
             if let Some(subject) = subject.and_then(|s| s.digest.as_ref()) {
                 found.by_subject.entry(subject).or_default().push(member);
@@ -316,7 +359,7 @@ impl<'g> ReferrerCheck<'g> {
         scope: &Scope,
         subject: &Digest,
         tag: &TagRef,
-        members: &Members,
+        members: &Membership,
         findings: &mut Vec<Finding>,
     ) {
         let graph = self.graph;
@@ -552,7 +595,7 @@ impl<'g> ReferrerCheck<'g> {
     /// index's entries and theirs), less what a document that is not an orphan names.
     fn orphan_bytes(
         &self,
-        members: &[&Digest],
+        members: &Membership,
         orphans: &[(&Digest, &Digest, Option<&TagRef>, Option<Category>)],
     ) -> HashMap<Digest, u64> {
         if orphans.is_empty() {
@@ -593,7 +636,7 @@ impl<'g> ReferrerCheck<'g> {
             .iter()
             .filter(|m| orphaned.binary_search(m).is_err())
         {
-            if kept.contains(*member) {
+            if kept.contains(member) {
                 continue;
             }
             kept.extend(held(member));

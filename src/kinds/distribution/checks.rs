@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::check::graph::referrers::{Referrers, Require, Scope, TagRef};
+use crate::check::graph::referrers::{Members, Referrers, Require, Scope, TagRef};
 use crate::check::graph::{Documents, Graph};
 use crate::finding::{Cause, Finding, Location};
 use crate::kinds::distribution::listing::{
@@ -600,7 +600,7 @@ impl<'a> Registry<'a> {
             let scope = Scope {
                 repository: &r.repository.name,
                 tags,
-                members: r.revisions.iter().collect(),
+                members: Members::Listed(r.revisions.iter().collect()),
                 locate: &locate,
             };
             check.scope(&scope, findings);

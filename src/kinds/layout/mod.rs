@@ -11,7 +11,7 @@ use crate::assemble::{BeforeVerify, BlobSet, StorePart};
 use crate::backend::{Backend, Entry, ReadError};
 use crate::check::document::{self, Context, Expect};
 use crate::check::documents::{hashed_flags, load_documents};
-use crate::check::graph::referrers::{Referrers, Require, Scope, TagRef};
+use crate::check::graph::referrers::{Members, Referrers, Require, Scope, TagRef};
 use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
@@ -303,12 +303,7 @@ fn referrers(
             })
         })
         .collect();
-    let members = graph
-        .docs
-        .iter()
-        .filter(|(_, l)| matches!(l.document, Some(Document::Index(_) | Document::Manifest(_))))
-        .map(|(digest, _)| digest)
-        .collect();
+
     let entries = graph.index_json.map_or(&[][..], |i| &i.manifests);
     let locate = |(at, _): (u32, u32)| {
         let pointer = entries.get(at as usize).map(|e| e.pointer.to_string());
@@ -317,7 +312,7 @@ fn referrers(
     let scope = Scope {
         repository: &repository,
         tags,
-        members,
+        members: Members::All,
         locate: &locate,
     };
     let mut check = graph.referrers(require);

@@ -20,7 +20,7 @@ use crate::assemble::{BlobSet, Counters, StorePart};
 use crate::backend::api::{self, Endpoint};
 use crate::backend::{Backend, Version};
 use crate::check::documents::hashed_flags;
-use crate::check::graph::referrers::{Require, Scope, TagRef};
+use crate::check::graph::referrers::{Members, Require, Scope, TagRef};
 use crate::check::graph::{Documents, Graph, LoadedDocument};
 use crate::finding::{Cause, Finding, Location};
 use crate::kinds::{Context, Kind, Look, Store};
@@ -369,7 +369,7 @@ fn referrers(
         let scope = Scope {
             repository: name,
             tags,
-            members,
+            members: Members::Listed(members),
             locate: &locate,
         };
         check.scope(&scope, findings);
