@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from importlib import import_module
 
 broken = import_module("make-broken-stores")
-Store, desc, js, sha = broken.Store, broken.desc, broken.js, broken.sha
+Store, desc, js, sha, toml_str = broken.Store, broken.desc, broken.js, broken.sha, broken.toml_str
 INDEX, MANIFEST, CONFIG, EMPTY, REF = (broken.INDEX, broken.MANIFEST, broken.CONFIG,
                                        broken.EMPTY, broken.REF)
 
@@ -252,10 +252,6 @@ def _():
       require=["signature", "sbom", "provenance"])
 def _():
     return Referrers().write_index()
-
-
-def toml_str(s):
-    return json.dumps(s)
 
 
 def main(argv):

@@ -71,6 +71,21 @@ pub struct Entry {
     pub subject: Option<Box<Digest>>,
 }
 
+/// What a list of referrers is, for people: each distinct format, or for what is of no
+/// known format its artifact type, comma-separated ("cosign, notation").
+pub fn labels(entries: &[Entry]) -> String {
+    let mut labels: Vec<&str> = entries
+        .iter()
+        .map(|e| match (&*e.format, &e.artifact_type) {
+            ("other", Some(ty)) => &**ty,
+            (format, _) => format,
+        })
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    labels.join(", ")
+}
+
 /// What refers to one tagged image, by category.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Referred {

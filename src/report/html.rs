@@ -17,7 +17,7 @@ use crate::finding::Finding;
 use crate::ledger::RunRecord;
 use crate::model::coverage::Coverage;
 use crate::model::platform::Platform;
-use crate::model::supply_chain::SupplyChain;
+use crate::model::supply_chain::{SupplyChain, labels};
 use crate::report::text::{bytes, plural};
 use crate::report::{CoverageDetail, Report};
 use crate::rules::{Rule, Severity};
@@ -393,20 +393,11 @@ fn supply_chain(page: &mut String, chain: &SupplyChain, detail: CoverageDetail) 
                 escape(&row.tag)
             );
             for entries in [row.signatures(), row.sboms(), row.provenance(), row.other()] {
-                let mut formats: Vec<&str> = entries
-                    .iter()
-                    .map(|e| match (&*e.format, &e.artifact_type) {
-                        ("other", Some(ty)) => &**ty,
-                        (format, _) => format,
-                    })
-                    .collect();
-                formats.sort_unstable();
-                formats.dedup();
                 let class = if entries.is_empty() { "no" } else { "yes" };
                 let _ = write!(
                     page,
                     "<td class=\"{class}\">{}</td>",
-                    escape(&formats.join(", "))
+                    escape(&labels(entries))
                 );
             }
             page.push_str("</tr>\n");

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::model::key::Key;
 use crate::model::platform::Platform;
-use crate::model::supply_chain::{Entry, SupplyChain};
+use crate::model::supply_chain::{SupplyChain, labels};
 use crate::report::{
     Coverage, CoverageDetail, Reclaimable, ReclaimableDetail, ReclaimableTotal, Report, Stats, View,
 };
@@ -135,19 +135,6 @@ fn supply_chain_section(out: &mut String, report: &Report, detail: CoverageDetai
         .collect();
     let width = names.iter().map(String::len).max().unwrap_or(0).min(40);
     for (row, name) in chain.tags.iter().zip(&names) {
-        // Formats, or for what is of no known format its artifact type.
-        let list = |entries: &[Entry]| {
-            let mut formats: Vec<&str> = entries
-                .iter()
-                .map(|e| match (&*e.format, &e.artifact_type) {
-                    ("other", Some(ty)) => &**ty,
-                    (format, _) => format,
-                })
-                .collect();
-            formats.sort_unstable();
-            formats.dedup();
-            formats.join(", ")
-        };
         let mut parts = Vec::new();
         for (what, entries) in [
             ("signed", row.signatures()),
@@ -156,7 +143,7 @@ fn supply_chain_section(out: &mut String, report: &Report, detail: CoverageDetai
             ("other", row.other()),
         ] {
             if !entries.is_empty() {
-                parts.push(format!("{what} ({})", list(entries)));
+                parts.push(format!("{what} ({})", labels(entries)));
             }
         }
         let what = match parts.is_empty() {
