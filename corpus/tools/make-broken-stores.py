@@ -605,16 +605,20 @@ def toml_str(s):
     return json.dumps(s)  # a JSON string of ASCII text is a valid TOML basic string
 
 
-def main(argv):
+def write_cases(argv, doc, group, cases):
+    """The command line of a corpus generator: writes every case of `cases`, each
+    (name, description, expect, build, extra) where `extra` holds further case.toml lists
+    (such as `require`), to OUTDIR/<name>/{store/, case.toml} (OUTDIR: argv[1], else
+    corpus/<group>), replacing only those case directories."""
     if len(argv) > 2 or (len(argv) == 2 and argv[1] in ("-h", "--help")):
-        sys.stdout.write(__doc__)
+        sys.stdout.write(doc)
         return 0 if len(argv) == 2 else 2
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = argv[1] if len(argv) == 2 else os.path.join(repo, "corpus", "layout")
+    out = argv[1] if len(argv) == 2 else os.path.join(repo, "corpus", group)
     os.makedirs(out, exist_ok=True)
-    names = [c[0] for c in CASES]
+    names = [c[0] for c in cases]
     assert len(names) == len(set(names)), "duplicate case name"
-    for name, description, expect, build in CASES:
+    for name, description, expect, build, extra in cases:
         d = os.path.join(out, name)
         if os.path.lexists(d):
             shutil.rmtree(d)
@@ -623,8 +627,16 @@ def main(argv):
             f.write(f"description = {toml_str(description)}\n")
             f.write('kind = "oci-layout"\n')
             f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
-    print(f"wrote {len(CASES)} cases to {out}")
+            for key, values in extra.items():
+                f.write(f"{key} = [" + ", ".join(toml_str(v) for v in values) + "]\n")
+    print(f"wrote {len(cases)} cases to {out}")
     return 0
+
+
+def main(argv):
+    return write_cases(argv, __doc__, "layout",
+                       [(name, description, expect, build, {})
+                        for name, description, expect, build in CASES])
 
 
 if __name__ == "__main__":

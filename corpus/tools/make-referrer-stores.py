@@ -24,14 +24,13 @@ is audited with --require. Output is deterministic (stdlib only, no timestamps).
 """
 import json
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from importlib import import_module
 
 broken = import_module("make-broken-stores")
-Store, desc, js, sha, toml_str = broken.Store, broken.desc, broken.js, broken.sha, broken.toml_str
+Store, desc, js, sha = broken.Store, broken.desc, broken.js, broken.sha
 INDEX, MANIFEST, CONFIG, EMPTY, REF = (broken.INDEX, broken.MANIFEST, broken.CONFIG,
                                        broken.EMPTY, broken.REF)
 
@@ -255,25 +254,10 @@ def _():
 
 
 def main(argv):
-    if len(argv) > 2 or (len(argv) == 2 and argv[1] in ("-h", "--help")):
-        sys.stdout.write(__doc__)
-        return 0 if len(argv) == 2 else 2
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = argv[1] if len(argv) == 2 else os.path.join(repo, "corpus", "referrers")
-    os.makedirs(out, exist_ok=True)
-    for name, description, expect, require, build in CASES:
-        d = os.path.join(out, name)
-        if os.path.lexists(d):
-            shutil.rmtree(d)
-        build().write(os.path.join(d, "store"))
-        with open(os.path.join(d, "case.toml"), "w") as f:
-            f.write(f"description = {toml_str(description)}\n")
-            f.write('kind = "oci-layout"\n')
-            f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
-            if require:
-                f.write("require = [" + ", ".join(toml_str(e) for e in require) + "]\n")
-    print(f"wrote {len(CASES)} cases to {out}")
-    return 0
+    return broken.write_cases(argv, __doc__, "referrers",
+                              [(name, description, expect, build,
+                                {"require": require} if require else {})
+                               for name, description, expect, require, build in CASES])
 
 
 if __name__ == "__main__":

@@ -261,13 +261,20 @@ impl Registry {
         ]);
     }
 
-    /// `registry garbage-collect` on this configuration; its stdout.
-    pub fn garbage_collect(&self, dry_run: bool) -> String {
-        self.garbage_collect_with(if dry_run { &["--dry-run"] } else { &[] })
+    /// The blobs `registry garbage-collect --dry-run` with `flags` would delete (its "blob
+    /// eligible for deletion" lines).
+    pub fn collectable(&self, flags: &[&str]) -> std::collections::BTreeSet<String> {
+        let mut all = vec!["--dry-run"];
+        all.extend_from_slice(flags);
+        self.garbage_collect_with(&all)
+            .lines()
+            .filter_map(|l| l.strip_prefix("blob eligible for deletion: "))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// `registry garbage-collect` with `flags` on this configuration; its stdout.
-    pub fn garbage_collect_with(&self, flags: &[&str]) -> String {
+    fn garbage_collect_with(&self, flags: &[&str]) -> String {
         let mut command = Command::new(&self.program);
         command.env_remove("AWS_CA_BUNDLE").arg("garbage-collect");
         let out = command.args(flags).arg(self.config()).output().unwrap();
