@@ -12,9 +12,11 @@
 //!   ([`Reachability`]), nested-index cycles;
 //! - `consistency`: index platforms against image configs, diff_ids against layers;
 //! - `coverage`: the platforms each root covers, and its exceptions;
+//! - `collect`: what garbage collection keeps, for the kinds' collector simulations;
 //! - `referrers`: what refers to each tag, the referrers fallback indexes against the
 //!   referrers, orphaned referrers, and `--require`.
 
+pub mod collect;
 mod consistency;
 mod coverage;
 mod edges;

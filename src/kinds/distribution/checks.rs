@@ -295,7 +295,7 @@ impl<'a> Registry<'a> {
         self.inventory
     }
 
-    fn docs(&self) -> &Documents<'_> {
+    pub(super) fn docs(&self) -> &Documents<'_> {
         self.graph.docs
     }
 

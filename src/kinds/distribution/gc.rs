@@ -15,12 +15,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::check::graph::children;
+use crate::check::graph::collect::{Marks, kept_by_tags, mark};
 use crate::finding::{Finding, Location};
 use crate::kinds::distribution::checks::{Registry, Resolved, consistent_digest};
 use crate::kinds::distribution::listing::RegistryRoot;
 use crate::model::digest::Digest;
-use crate::model::document::Document;
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::rules::Rule;
 use crate::store::{BlobPaths, Inventory};
@@ -80,20 +79,6 @@ pub(super) struct GcTotals {
     pub unused_manifests: u64,
     /// Bytes of deletable blobs no repository links.
     pub unlinked_bytes: u64,
-}
-
-/// What the collector simulation marks: a set of digests, walked through references.
-trait Marks<'s> {
-    /// Marks `digest`; whether the walk goes on from it (it was not marked before, and is
-    /// a blob of the store, so it may be a document that references others).
-    fn mark(&mut self, digest: &'s Digest) -> bool;
-}
-
-/// One repository's marks: few, so a hash set.
-impl<'s> Marks<'s> for HashSet<&'s Digest> {
-    fn mark(&mut self, digest: &'s Digest) -> bool {
-        self.insert(digest)
-    }
 }
 
 /// The whole registry's marks: one bit per blob of the inventory, by its position. (A
@@ -204,10 +189,15 @@ fn sweep<'s>(
 ) -> (Vec<(&'s Digest, u64)>, Vec<u64>) {
     // One repository's tag-kept set at a time: its unused manifests are counted, and
     // with --delete-untagged it is what the repository marks.
+    let docs = registry.docs();
     let mut marked = BlobMarks::new(registry.inventory);
     let mut unused_manifests = Vec::with_capacity(resolved.len());
     for r in resolved {
-        let kept = kept_by_tags(registry, r);
+        let kept = kept_by_tags(
+            docs,
+            r.tags.digests().filter(|d| r.revisions.contains(d)),
+            || r.revisions.iter(),
+        );
         unused_manifests.push(r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64);
         if untagged {
             // Kept is closed under references already: marking each is enough.
@@ -215,7 +205,7 @@ fn sweep<'s>(
                 marked.mark(digest);
             }
         } else {
-            mark(registry, r.revisions.iter(), &mut marked);
+            mark(docs, r.revisions.iter(), &mut marked);
         }
     }
     // Conservative: a revision whose link is unusable still keeps what its path names.
@@ -225,7 +215,7 @@ fn sweep<'s>(
         .flat_map(|r| &r.revisions.links)
     {
         if let (Some(Ok(named)), None) = (link.named(), consistent_digest(link)) {
-            mark(registry, [named], &mut marked);
+            mark(docs, [named], &mut marked);
         }
     }
     let mut garbage: Vec<(&Digest, u64)> = registry
@@ -269,65 +259,6 @@ fn linking<'s>(resolved: &'s [Resolved], garbage: Vec<(&'s Digest, u64)>) -> Vec
             linked_by: linked_by.remove(digest).unwrap_or_default(),
         })
         .collect()
-}
-
-/// Marks from `roots` through every reference (not `subject`, which points the other
-/// way), into `marked`. Digests are borrowed from the links and documents: a registry
-/// marks millions of them.
-fn mark<'s>(
-    registry: &'s Registry,
-    roots: impl IntoIterator<Item = &'s Digest>,
-    marked: &mut impl Marks<'s>,
-) {
-    let mut stack: Vec<&Digest> = roots.into_iter().collect();
-    while let Some(digest) = stack.pop() {
-        if !marked.mark(digest) {
-            continue;
-        }
-        if let Some(document) = registry.document(digest) {
-            for (d, _) in children(document) {
-                if d.pointer != "/subject" {
-                    stack.extend(d.digest.as_ref());
-                }
-            }
-        }
-    }
-}
-
-/// What one repository keeps when only tags are roots: tagged manifests, what they
-/// reference, and manifests whose `subject` is kept (referrers), to a fixed point.
-fn kept_by_tags<'s>(registry: &'s Registry, resolved: &'s Resolved) -> HashSet<&'s Digest> {
-    let mut kept = HashSet::new();
-    mark(
-        registry,
-        resolved
-            .tags
-            .digests()
-            .filter(|d| resolved.revisions.contains(d)),
-        &mut kept,
-    );
-    loop {
-        let referrers: Vec<&Digest> = resolved
-            .revisions
-            .iter()
-            .filter(|d| !kept.contains(*d))
-            .filter(|d| subject_of(registry, d).is_some_and(|s| kept.contains(s)))
-            .collect();
-        if referrers.is_empty() {
-            return kept;
-        }
-        mark(registry, referrers, &mut kept);
-    }
-}
-
-/// The digest of the `subject` of the document `digest` names, if it has one.
-fn subject_of<'s>(registry: &'s Registry, digest: &Digest) -> Option<&'s Digest> {
-    let subject = match registry.document(digest)? {
-        Document::Manifest(m) => m.subject(),
-        Document::Index(i) => i.subject.as_deref(),
-        Document::Config(_) => None,
-    };
-    subject?.digest.as_ref()
 }
 
 /// A `blob-unreferenced` finding for every blob collection would delete, in digest order;

@@ -1,0 +1,78 @@
+//! Marking for the garbage-collection simulations (a Distribution root's, a layout's and a
+//! zot repository's): what a set of roots keeps through references, and what tags keep
+//! when untagged manifests are collected.
+
+use std::collections::HashSet;
+
+use crate::check::graph::{Documents, children};
+use crate::model::digest::Digest;
+use crate::model::document::Document;
+
+/// What a collector simulation marks: a set of digests, walked through references.
+pub trait Marks<'s> {
+    /// Marks `digest`; whether the walk goes on from it (it was not marked before, and is
+    /// a blob of the store, so it may be a document that references others).
+    fn mark(&mut self, digest: &'s Digest) -> bool;
+}
+
+/// Few marks (one repository's, one layout's): a hash set.
+impl<'s> Marks<'s> for HashSet<&'s Digest> {
+    fn mark(&mut self, digest: &'s Digest) -> bool {
+        self.insert(digest)
+    }
+}
+
+/// Marks from `roots` through every reference (not `subject`, which points the other
+/// way), into `marked`. Digests are borrowed from the roots and documents: a registry
+/// marks millions of them.
+pub fn mark<'s>(
+    docs: &'s Documents,
+    roots: impl IntoIterator<Item = &'s Digest>,
+    marked: &mut impl Marks<'s>,
+) {
+    let mut stack: Vec<&Digest> = roots.into_iter().collect();
+    while let Some(digest) = stack.pop() {
+        if !marked.mark(digest) {
+            continue;
+        }
+        if let Some(document) = docs.get(digest).and_then(|l| l.document.as_ref()) {
+            for (d, _) in children(document) {
+                if d.pointer != "/subject" {
+                    stack.extend(d.digest.as_ref());
+                }
+            }
+        }
+    }
+}
+
+/// What is kept when only tags are roots: the `tagged` manifests, what they reference,
+/// and those of the `candidates` (a repository's manifests) whose `subject` is kept
+/// (referrers: a signature or SBOM of a kept image), to a fixed point.
+pub fn kept_by_tags<'s, C: Iterator<Item = &'s Digest>>(
+    docs: &'s Documents,
+    tagged: impl IntoIterator<Item = &'s Digest>,
+    candidates: impl Fn() -> C,
+) -> HashSet<&'s Digest> {
+    let mut kept = HashSet::new();
+    mark(docs, tagged, &mut kept);
+    loop {
+        let referrers: Vec<&Digest> = candidates()
+            .filter(|d| !kept.contains(*d))
+            .filter(|d| subject_of(docs, d).is_some_and(|s| kept.contains(s)))
+            .collect();
+        if referrers.is_empty() {
+            return kept;
+        }
+        mark(docs, referrers, &mut kept);
+    }
+}
+
+/// The digest of the `subject` of the document `digest` names, if it has one.
+fn subject_of<'s>(docs: &'s Documents, digest: &Digest) -> Option<&'s Digest> {
+    let subject = match docs.get(digest)?.document.as_ref()? {
+        Document::Manifest(m) => m.subject(),
+        Document::Index(i) => i.subject.as_deref(),
+        Document::Config(_) => None,
+    };
+    subject?.digest.as_ref()
+}
