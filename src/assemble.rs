@@ -129,8 +129,7 @@ pub struct StorePart {
     pub findings: Vec<Finding>,
     /// Platform coverage of its roots.
     pub coverage: Vec<Coverage>,
-    /// A Distribution root: what garbage collection would reclaim, per repository, and
-    /// in total.
+    /// What garbage collection would reclaim, per repository, and in total.
     pub reclaimable: Option<(Vec<Reclaimable>, ReclaimableTotal)>,
     /// What refers to each of its tags, and its orphaned referrers (the summary is
     /// worked out when the part is assembled).

@@ -522,7 +522,10 @@ fn json_contract() {
     assert_eq!(report.store.stores.len(), 1);
     let only = &report.store.stores[0];
     assert_eq!((only.kind.as_str(), only.path.as_str()), ("oci-layout", ""));
-    assert!(only.path_bytes.is_none() && only.reclaimable_total.is_none());
+    assert!(only.path_bytes.is_none());
+    // A layout's collector total is its store's (issue 32).
+    assert!(report.reclaimable_total.is_some());
+    assert_eq!(only.reclaimable_total, report.reclaimable_total);
     assert!(!missing.message.is_empty() && missing.expected.is_none() && missing.found.is_none());
     let platform_missing = report
         .findings
@@ -694,9 +697,32 @@ fn distribution_json_contract_and_gc_equivalence() {
     expected.sort_unstable();
     assert_eq!(deleted, expected);
     assert!(untagged.reclaimable_total.unwrap().untagged);
-    // Layout reports carry no reclaimable section.
+    // A layout is one row of its own (issue 32): "." for the store itself, its blobs as
+    // layers, nothing to reclaim when clean.
     let layout = json(&[&corpus(MULTIPLATFORM), "--format", "json"]);
-    assert!(layout.reclaimable.is_none() && layout.reclaimable_total.is_none());
+    assert_eq!(
+        layout.reclaimable.unwrap(),
+        [JsonReclaimable {
+            store: String::new(),
+            repository: ".".into(),
+            manifests: 4,
+            tags: 1,
+            layers: 10,
+            unused_manifests: 0,
+            bytes: 0,
+        }]
+    );
+    assert_eq!(
+        layout.reclaimable_total.unwrap(),
+        JsonReclaimableTotal {
+            untagged: false,
+            complete: true,
+            blobs: 0,
+            bytes: 0,
+            unused_manifests: 0,
+            unlinked_bytes: 0,
+        }
+    );
 }
 
 #[test]
@@ -1107,7 +1133,7 @@ fn reclaimable_tables_are_summarised_like_coverage() {
         run(&all).stdout
     };
     let summary = text(&[], &multi);
-    assert!(summary.contains("per registry root"), "{summary}");
+    assert!(summary.contains("per store"), "{summary}");
     assert!(
         summary.contains("  east/docker/registry/v2  764 B in 3 blobs"),
         "{summary}"
@@ -1144,6 +1170,139 @@ fn reclaimable_tables_are_summarised_like_coverage() {
     let json = run(&["--format", "json", one.to_str().unwrap()]).stdout;
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["reclaimable"].as_array().unwrap().len(), 12);
+}
+
+/// Layouts and zot roots have reclaimable rows like Distribution roots (issue 32): one per
+/// layout or zot repository, `_blobstore` apart; each row's bytes are those of its
+/// `blob-unreferenced` findings; `--untagged` collects what only untagged `index.json`
+/// entries reach (zot's default retention); the metrics carry every row; the text names
+/// each store's collector and shows a layout's table only when it has something to reclaim.
+#[test]
+fn layouts_and_zot_roots_have_reclaimable_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // A layout whose v0 entry lost its tag, and a zot root whose library/app:1.0 did.
+    let layout = dir.path().join("layout");
+    copy_tree(&repo().join("corpus/clean/skopeo-copy/store"), &layout);
+    untag(&layout.join("index.json"), "v0");
+    let zot = dir.path().join("zot");
+    copy_tree(&repo().join("corpus/zot/clean-local/store"), &zot);
+    untag(&zot.join("library/app/index.json"), "1.0");
+    let audit = |args: &[&str], path: &std::path::Path| {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        all.push(path.to_str().unwrap());
+        let out = run(&all);
+        assert!(out.code == 0 || out.code == 1, "{out:?}");
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // Each store's rows add up to its total and to its blob-unreferenced findings.
+    let check = |report: &serde_json::Value| -> u64 {
+        let rows = report["reclaimable"].as_array().unwrap();
+        let rows_bytes: u64 = rows.iter().map(|r| r["bytes"].as_u64().unwrap()).sum();
+        let findings_bytes: u64 = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "blob-unreferenced")
+            .map(|f| f["bytes"].as_u64().unwrap())
+            .sum();
+        assert_eq!(rows_bytes, findings_bytes, "{report:#}");
+        assert_eq!(
+            report["reclaimable_total"]["bytes"], rows_bytes,
+            "{report:#}"
+        );
+        rows_bytes
+    };
+    let row = |report: &serde_json::Value, name: &str| {
+        report["reclaimable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["repository"] == name)
+            .unwrap_or_else(|| panic!("no row {name}: {report:#}"))
+            .clone()
+    };
+
+    // Without --untagged an untagged entry is still a root: counted, nothing reclaimed.
+    let plain = audit(&[], &layout);
+    assert_eq!(check(&plain), 0);
+    let own = row(&plain, ".");
+    assert_eq!(
+        (&own["manifests"], &own["tags"], &own["unused_manifests"]),
+        (&2.into(), &1.into(), &1.into())
+    );
+    // With it, what only the untagged manifest reaches: itself and its config (v1 shares
+    // its two layers).
+    let untagged = audit(&["--untagged"], &layout);
+    assert_eq!(check(&untagged), 499 + 719, "{untagged:#}");
+    assert_eq!(untagged["reclaimable_total"]["untagged"], true);
+
+    let zot_plain = audit(&[], &zot);
+    assert_eq!(check(&zot_plain), 0);
+    let names: Vec<&str> = zot_plain["reclaimable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["library/app", "team/web", "_blobstore"]);
+    assert_eq!(row(&zot_plain, "library/app")["unused_manifests"], 1);
+    let zot_untagged = audit(&["--untagged"], &zot);
+    assert!(check(&zot_untagged) >= 400, "{zot_untagged:#}");
+    assert!(row(&zot_untagged, "library/app")["bytes"].as_u64().unwrap() >= 400);
+
+    // Text: each store's collector; a clean layout shows no table.
+    let text = |args: &[&str], path: &std::path::Path| {
+        let mut all = vec!["--coverage", "none"];
+        all.extend_from_slice(args);
+        all.push(path.to_str().unwrap());
+        run(&all).stdout
+    };
+    assert!(!text(&[], &layout).contains("would reclaim"));
+    let out = text(&["--untagged"], &layout);
+    assert!(
+        out.contains("deleting what no tag in index.json keeps would reclaim 1.2 KiB in 2 blobs:"),
+        "{out}"
+    );
+    let out = text(&[], &zot);
+    assert!(
+        out.contains("zot's garbage collection would reclaim 0 B in 0 blobs:"),
+        "{out}"
+    );
+    assert!(out.contains("  _blobstore "), "{out}");
+
+    // Metrics: a row per layout and zot repository, labelled with the store's root.
+    let metrics = dir.path().join("metrics.prom");
+    let out = run(&[
+        "--untagged",
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+        zot.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let prom = fs::read_to_string(&metrics).unwrap();
+    for repository in ["library/app", "team/web", "_blobstore"] {
+        assert!(
+            prom.lines()
+                .any(|l| l.starts_with("oci_audit_reclaimable_bytes{")
+                    && l.contains(&format!("repository=\"{repository}\""))),
+            "{repository}:\n{prom}"
+        );
+    }
+}
+
+/// Removes the `ref.name` of the `index.json` entry tagged `tag`.
+fn untag(index_json: &std::path::Path, tag: &str) {
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(index_json).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    entry.as_object_mut().unwrap().remove("annotations");
+    fs::write(index_json, serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
 /// The supply-chain contract (issue 31): `supply_chain` {`summary`, `tags[]`,

@@ -1,14 +1,16 @@
-//! What garbage collection would reclaim in a Distribution root, per repository and in
-//! total, as the simulation works it out.
+//! What garbage collection would reclaim in a store, per repository (a Distribution or zot
+//! repository, a layout) and in total, as each kind's collector simulation works it out.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::key::Key;
 
-/// What garbage collection would reclaim in one repository of a Distribution root.
+/// What garbage collection would reclaim in one repository of a store: a Distribution or
+/// zot repository, a layout (`.` when it is the store itself), or zot's `_blobstore`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reclaimable {
-    /// The Distribution root (its `v2` directory) relative to the audited path.
+    /// The store (a Distribution root's `v2` directory, a zot root, a layout) relative to
+    /// the audited path.
     #[serde(
         serialize_with = "crate::model::key::as_lossy",
         deserialize_with = "crate::model::key::from_lossy"
@@ -16,22 +18,22 @@ pub struct Reclaimable {
     pub store: Key,
     /// Repository name.
     pub repository: String,
-    /// Manifests linked as revisions.
+    /// Manifests linked as revisions; a layout's manifests and indexes loaded.
     pub manifests: u64,
     /// Tags.
     pub tags: u64,
-    /// Blobs linked under `_layers`.
+    /// Blobs linked under `_layers`; a layout's blobs.
     pub layers: u64,
     /// Manifests no tag keeps (neither tagged, nor a child of a tagged index, nor a
     /// referrer of a kept manifest): what `--untagged` collection deletes.
     pub unused_manifests: u64,
-    /// Bytes of the blobs this repository links that collection would delete. A blob
-    /// linked by several repositories counts in each.
+    /// Bytes of the blobs this repository links (a layout: holds) that collection would
+    /// delete. A blob linked by several repositories counts in each.
     pub bytes: u64,
 }
 
-/// The total of the reclaimable table; every blob counted once. Over several Distribution
-/// roots, the sum of theirs.
+/// The total of a store's reclaimable table; every blob counted once. Over several
+/// stores, the sum of theirs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReclaimableTotal {
     /// Whether only tagged manifests were roots (`--untagged`).

@@ -232,7 +232,7 @@ fn hashing_gauges(m: &mut Metrics, stats: &Stats) {
     );
 }
 
-/// For Distribution roots: what garbage collection would reclaim, per repository.
+/// What garbage collection would reclaim, per repository of every store.
 fn reclaimable_gauge(m: &mut Metrics, report: &Report) {
     let Some(rows) = &report.reclaimable else {
         return;

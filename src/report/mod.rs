@@ -44,7 +44,7 @@ pub struct FoundStore {
         deserialize_with = "crate::model::key::from_path_fields"
     )]
     pub path: Key,
-    /// A Distribution root: what garbage collection would reclaim in it.
+    /// What garbage collection would reclaim in it (none over HTTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable_total: Option<ReclaimableTotal>,
     /// What this kind of store cannot show, so the audit did not check it (a registry
@@ -108,10 +108,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Platform coverage per root.
     pub coverage: Vec<Coverage>,
-    /// Distribution roots only: what garbage collection would reclaim, per repository.
+    /// What garbage collection would reclaim, per repository of every store (none over HTTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable: Option<Vec<Reclaimable>>,
-    /// Distribution roots only: the total of `reclaimable`.
+    /// The total of `reclaimable`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaimable_total: Option<ReclaimableTotal>,
     /// What refers to each tag of an image (signatures, SBOMs, provenance, other), and

@@ -1,7 +1,7 @@
 //! The text rendering, for people: one line per finding (`via` on an indented line) and,
 //! against a baseline, the findings resolved since; a platform coverage table; the
-//! supply-chain view (signed tags, SBOMs, provenance, orphaned referrers); for a
-//! Distribution root what garbage collection would reclaim per repository; and a summary
+//! supply-chain view (signed tags, SBOMs, provenance, orphaned referrers); what garbage
+//! collection would reclaim per repository; and a summary
 //! line. [`render`] writes these sections in that order, one function each.
 //!
 //! ```text
@@ -206,32 +206,42 @@ pub(crate) fn supply_chain_line(chain: &SupplyChain) -> String {
 /// Repositories a summarised table shows, those that reclaim the most.
 pub const RECLAIMABLE_ROWS: usize = 10;
 
-/// What garbage collection would reclaim: a table for each Distribution root (`Full`); in
-/// summary, one root's table cut to the repositories that reclaim the most, or a line per
-/// root when there are several (a machine's `/` holds hundreds).
+/// What garbage collection would reclaim: a table for each store (`Full`); in summary,
+/// one store's table cut to the repositories that reclaim the most, or a line per store
+/// when there are several (a machine's `/` holds hundreds). A registry's table is always
+/// shown; a layout's only when it has something to reclaim, since most have nothing and
+/// their `blob-unreferenced` findings already name each blob.
 fn reclaimable_tables(out: &mut String, report: &Report, detail: ReclaimableDetail) {
     let Some(rows) = &report.reclaimable else {
         return;
     };
-    let registries: Vec<_> = report
+    let stores: Vec<Collected> = report
         .store
         .stores
         .iter()
-        .filter_map(|s| Some((&s.path, s.reclaimable_total.as_ref()?)))
+        .filter_map(|s| {
+            let total = s.reclaimable_total.as_ref()?;
+            let shown = s.kind.is_registry() || total.bytes > 0;
+            shown.then_some(Collected {
+                path: &s.path,
+                kind: s.kind,
+                total,
+            })
+        })
         .collect();
     match detail {
         ReclaimableDetail::None => return,
-        ReclaimableDetail::Summary if registries.len() > 1 => {
-            reclaimable_roots(out, &registries);
+        ReclaimableDetail::Summary if stores.len() > 1 => {
+            reclaimable_roots(out, &stores);
             return;
         }
         _ => {}
     }
-    for (path, total) in &registries {
+    for store in &stores {
         out.push('\n');
-        let mut rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == **path).collect();
-        let place = if registries.len() > 1 {
-            format!(" in {path}")
+        let mut rows: Vec<&Reclaimable> = rows.iter().filter(|r| r.store == *store.path).collect();
+        let place = if stores.len() > 1 {
+            format!(" in {}", store.path)
         } else {
             String::new()
         };
@@ -242,28 +252,57 @@ fn reclaimable_tables(out: &mut String, report: &Report, detail: ReclaimableDeta
             more = rows.len() - RECLAIMABLE_ROWS;
             rows.truncate(RECLAIMABLE_ROWS);
         }
-        reclaimable(out, &place, &rows, total, more);
+        reclaimable(out, &place, store, &rows, more);
     }
 }
 
-/// Several registry roots in summary: what each would reclaim, and the sum.
-fn reclaimable_roots(out: &mut String, registries: &[(&Key, &ReclaimableTotal)]) {
+/// One store's garbage collection, as the reclaimable tables show it.
+struct Collected<'r> {
+    path: &'r Key,
+    kind: StoreKind,
+    total: &'r ReclaimableTotal,
+}
+
+impl Collected<'_> {
+    /// The collector whose deletions the figures are, as the table's heading names it.
+    fn collector(&self) -> &'static str {
+        match (self.kind, self.total.untagged) {
+            (StoreKind::Distribution, false) => "registry garbage-collect",
+            (StoreKind::Distribution, true) => "registry garbage-collect --delete-untagged",
+            (StoreKind::Zot, false) => "zot's garbage collection",
+            (StoreKind::Zot, true) => {
+                "zot's garbage collection with its default retention (untagged manifests deleted)"
+            }
+            (_, false) => "deleting what index.json does not reach",
+            (_, true) => "deleting what no tag in index.json keeps",
+        }
+    }
+
+    /// Whether its blobs belong to repositories, so that some may belong to none.
+    fn has_repositories(&self) -> bool {
+        matches!(self.kind, StoreKind::Distribution | StoreKind::Zot)
+    }
+}
+
+/// Several stores in summary: what each would reclaim, and the sum.
+fn reclaimable_roots(out: &mut String, stores: &[Collected]) {
     let _ = writeln!(
         out,
-        "\nregistry garbage-collect would reclaim, per registry root (--reclaimable full for each table):"
+        "\ngarbage collection would reclaim, per store (--reclaimable full for each table):"
     );
-    let width = registries
+    let width = stores
         .iter()
-        .map(|(path, _)| path.lossy().len())
+        .map(|s| s.path.lossy().len())
         .max()
         .unwrap_or(0);
     let (mut bytes_total, mut blobs_total) = (0, 0);
-    for (path, total) in registries {
+    for store in stores {
+        let total = store.total;
         let at_most = if total.complete { "" } else { "at most " };
         let _ = writeln!(
             out,
             "  {:<width$}  {at_most}{} in {} blob{}",
-            path.lossy(),
+            store.path.lossy(),
             bytes(total.bytes),
             total.blobs,
             plural(total.blobs as usize)
@@ -273,11 +312,11 @@ fn reclaimable_roots(out: &mut String, registries: &[(&Key, &ReclaimableTotal)])
     }
     let _ = writeln!(
         out,
-        "  total: {} in {} blob{} across {} roots",
+        "  total: {} in {} blob{} across {} stores",
         bytes(bytes_total),
         blobs_total,
         plural(blobs_total as usize),
-        registries.len()
+        stores.len()
     );
 }
 
@@ -411,20 +450,16 @@ pub(super) fn bytes(n: u64) -> String {
     bytesize::ByteSize(n).display().iec().to_string()
 }
 
-/// One Distribution root's table; `place` names the root when there are several, and
-/// `more` counts the rows a summary left out.
+/// One store's table; `place` names the store when there are several, and `more` counts
+/// the rows a summary left out.
 fn reclaimable(
     out: &mut String,
     place: &str,
+    store: &Collected,
     rows: &[&Reclaimable],
-    total: &ReclaimableTotal,
     more: usize,
 ) {
-    let command = if total.untagged {
-        "registry garbage-collect --delete-untagged"
-    } else {
-        "registry garbage-collect"
-    };
+    let (command, total) = (store.collector(), store.total);
     if total.complete {
         let _ = writeln!(
             out,
@@ -436,7 +471,7 @@ fn reclaimable(
     } else {
         let _ = writeln!(
             out,
-            "{command}{place} would reclaim at most {} (a linked manifest could not be read, and what it keeps is unknown):",
+            "{command}{place} would reclaim at most {} (a manifest could not be read, and what it keeps is unknown):",
             bytes(total.bytes),
         );
     }
@@ -446,9 +481,16 @@ fn reclaimable(
         .max()
         .unwrap_or(0)
         .max("repository".len());
+    // A Distribution root's blobs are linked to repositories as layers; a layout's are
+    // its own.
+    let blobs = if store.kind == StoreKind::Distribution {
+        "layers"
+    } else {
+        " blobs"
+    };
     let _ = writeln!(
         out,
-        "  {:<width$}  manifests  tags  layers  untagged  reclaimable",
+        "  {:<width$}  manifests  tags  {blobs}  untagged  reclaimable",
         "repository"
     );
     for row in rows {
@@ -470,13 +512,17 @@ fn reclaimable(
             if more == 1 { "y" } else { "ies" }
         );
     }
+    let unlinked = if store.has_repositories() {
+        format!(" ({} linked by no repository)", bytes(total.unlinked_bytes))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  total: {} in {} blob{} ({} linked by no repository); {} untagged manifest{}",
+        "  total: {} in {} blob{}{unlinked}; {} untagged manifest{}",
         bytes(total.bytes),
         total.blobs,
         plural(total.blobs as usize),
-        bytes(total.unlinked_bytes),
         total.unused_manifests,
         plural(total.unused_manifests as usize)
     );

@@ -3,6 +3,7 @@
 //! documents and graph, and the blobs nothing reaches. A tree of layouts (zot's
 //! repositories, nested names) is many stores of this kind.
 
+pub(crate) mod gc;
 pub mod listing;
 
 use std::collections::HashSet;
@@ -16,14 +17,16 @@ use crate::check::graph::{self, Graph};
 use crate::finding::{Finding, Location};
 use crate::hash::HashResult;
 use crate::kinds::detect::{any_kind, has, is_dir, is_image_index};
+use crate::kinds::layout::gc::Collection;
 use crate::kinds::{self, CheckOptions, Kind, Look, Recognised, Store, Then};
 use crate::model::coverage::Coverage;
 use crate::model::digest::Digest;
 use crate::model::document::{Document, Index};
 use crate::model::key::Key;
+use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::supply_chain::SupplyChain;
 use crate::rules::Rule;
-use crate::store::{BlobPaths, Inventory, LayoutRoot, Lookup, OwnBlobs, StoreKind, read_error};
+use crate::store::{Inventory, LayoutRoot, Lookup, OwnBlobs, StoreKind, read_error};
 
 /// Largest `oci-layout` file read; it is a one-line JSON object.
 const MAX_LAYOUT_HEADER: u64 = 64 * 1024;
@@ -102,11 +105,13 @@ pub(crate) struct LayoutAudit {
     pub(crate) findings: Vec<Finding>,
     pub(crate) documents: u64,
     pub(crate) bytes_hashed: u64,
+    /// Its row of its store's reclaimable table, and the row's total.
+    pub(crate) reclaimable: (Reclaimable, ReclaimableTotal),
 }
 
 impl LayoutAudit {
-    /// Adds this layout to `part`: its counters, findings and coverage, and its blobs for
-    /// the verify phase.
+    /// Adds this layout to `part`: its counters, findings, coverage, reclaimable row and
+    /// supply-chain rows, and its blobs for the verify phase.
     pub(crate) fn add_to(self, part: &mut StorePart) {
         let LayoutAudit {
             layout,
@@ -117,6 +122,7 @@ impl LayoutAudit {
             mut findings,
             documents,
             bytes_hashed,
+            reclaimable: (row, total),
         } = self;
         let counters = &mut part.counters;
         counters.layouts += 1;
@@ -131,6 +137,11 @@ impl LayoutAudit {
         part.findings.append(&mut findings);
         part.coverage.append(&mut coverage);
         part.supply_chain.append(supply_chain);
+        let (rows, sum) = part
+            .reclaimable
+            .get_or_insert_with(|| (Vec::new(), ReclaimableTotal::empty(total.untagged)));
+        rows.push(row);
+        sum.add(&total);
         part.blobs.push(BlobSet {
             inventory,
             before: hashed,
@@ -159,9 +170,17 @@ pub(crate) fn audit_layout(
         options,
         &mut findings,
     );
-    if let Some(reachable) = &checked.reachable {
-        report_unreferenced(layout, &inventory, reachable, "", &mut findings);
-    }
+    let reclaimable = gc::sweep(
+        &layout.prefix,
+        layout,
+        &inventory,
+        checked.kept(),
+        checked.complete,
+        &checked.collection,
+        options.untagged,
+        "",
+        &mut findings,
+    );
     LayoutAudit {
         layout: layout.clone(),
         hashed: checked.hashed,
@@ -171,6 +190,7 @@ pub(crate) fn audit_layout(
         supply_chain: checked.supply_chain,
         findings,
         bytes_hashed: checked.bytes_hashed,
+        reclaimable,
     }
 }
 
@@ -200,11 +220,15 @@ pub(crate) struct LayoutCheck {
     pub(crate) coverage: Vec<Coverage>,
     /// What refers to each tag (`ref.name`), and the orphaned referrers.
     pub(crate) supply_chain: SupplyChain,
-    /// Every digest a descriptor names, when that is known for sure: `None` when a
-    /// document that could name blobs was not read (an unreadable `index.json`, a manifest
-    /// that does not parse, a descriptor whose type is unreadable), since then no blob can
-    /// honestly be called unreferenced.
-    pub(crate) reachable: Option<HashSet<Digest>>,
+    /// Every digest a descriptor names.
+    pub(crate) reachable: HashSet<Digest>,
+    /// Whether `reachable` is known for sure: false when a document that could name
+    /// blobs was not read (an unreadable `index.json`, a manifest that does not parse, a
+    /// descriptor whose type is unreadable), since then no blob can honestly be called
+    /// unreferenced.
+    pub(crate) complete: bool,
+    /// What the tags keep.
+    pub(crate) collection: Collection,
     /// Documents read from another store's blob (see [`Lookup::elsewhere`]).
     pub(crate) read_elsewhere: Vec<ReadElsewhere>,
 }
@@ -260,6 +284,7 @@ pub(crate) fn check_layout(
     let elsewhere: u64 = read_elsewhere.iter().map(|r| r.len).sum();
     let hashed = hashed_flags(blobs.inventory(), &docs);
     let documents = docs.values().filter(|l| l.document.is_some()).count() as u64;
+    let collection = gc::collection(index_json.as_ref(), &docs, options.untagged);
     // The documents go before the supply-chain rows are named.
     drop(docs);
     let entries = index_json.as_ref().map_or(&[][..], |i| &i.manifests);
@@ -274,7 +299,20 @@ pub(crate) fn check_layout(
         bytes_hashed: bytes_hashed.saturating_sub(elsewhere),
         coverage,
         supply_chain,
-        reachable: complete.then_some(reachability.reachable),
+        reachable: reachability.reachable,
+        complete,
+        collection,
+    }
+}
+
+impl LayoutCheck {
+    /// What garbage collection keeps: what `index.json` reaches, or with `--untagged`
+    /// what its tags keep.
+    pub(crate) fn kept(&self) -> &HashSet<Digest> {
+        self.collection
+            .kept_by_tags
+            .as_ref()
+            .unwrap_or(&self.reachable)
     }
 }
 
@@ -396,40 +434,4 @@ fn read_index_json(
         Some(Document::Index(index)) => (Some(*index), true),
         _ => (None, false),
     }
-}
-
-/// `blob-unreferenced` for every blob of a layout that `index.json` does not reach.
-/// `what_then` says what becomes of such a blob (for a zot repository: its garbage
-/// collection), starting with "; ", or is empty.
-pub(crate) fn report_unreferenced(
-    layout: &LayoutRoot,
-    inventory: &Inventory,
-    reachable: &HashSet<Digest>,
-    what_then: &str,
-    findings: &mut Vec<Finding>,
-) {
-    for (digest, len) in inventory.iter() {
-        if !reachable.contains(digest) {
-            let message = format!(
-                "not reachable from {}index.json ({len} bytes){what_then}",
-                layout.prefix.prefix()
-            );
-            findings.push(unreferenced(layout, digest, len, message));
-        }
-    }
-}
-
-/// `blob-unreferenced` for blob `digest` of `layout`, `len` bytes that deleting it frees.
-pub(crate) fn unreferenced(
-    layout: &LayoutRoot,
-    digest: &Digest,
-    len: u64,
-    message: String,
-) -> Finding {
-    Finding::new(
-        Rule::BlobUnreferenced,
-        Location::path(layout.blob_key(digest)).with_digest(Some(digest.clone())),
-        message,
-    )
-    .with_bytes(len)
 }

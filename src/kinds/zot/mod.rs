@@ -18,15 +18,15 @@ use crate::backend::{Backend, Entry};
 use crate::check::document::Expect;
 use crate::finding::{Finding, Location};
 use crate::kinds::detect::Found;
+use crate::kinds::layout::gc::{self, unreferenced};
 use crate::kinds::layout::is_layout;
 use crate::kinds::layout::listing as layout;
-use crate::kinds::layout::{
-    LayoutAudit, ReadElsewhere, check_layout, report_unreferenced, unreferenced,
-};
+use crate::kinds::layout::{LayoutAudit, ReadElsewhere, check_layout};
 use crate::kinds::zot::listing::{self as zot, FullCopies, Resolved, ZotLookup, ZotRoot};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
+use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::time;
 use crate::rules::Rule;
 use crate::store::{BlobPaths, Inventory, LayoutRoot, OwnBlobs, StoreKind};
@@ -134,7 +134,7 @@ fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> St
         .zip(repositories)
         .map(|(repository, (inventory, found))| {
             audit_repository(
-                backend, repository, inventory, found, &copies, blobstore, options,
+                backend, zot, repository, inventory, found, &copies, blobstore, options,
             )
         })
         .collect();
@@ -166,6 +166,7 @@ fn audit_zot(backend: &dyn Backend, zot: &ZotRoot, options: &CheckOptions) -> St
     if let (Some(root), Some((inventory, found))) = (&zot.blobstore, blobstore_listed) {
         result.push(audit_blobstore(
             backend,
+            zot,
             root,
             inventory,
             named.as_ref(),
@@ -234,8 +235,10 @@ fn mark_hashed_elsewhere(layouts: &mut [LayoutAudit], read: Vec<ReadElsewhere>) 
 /// One repository: its blobs resolved across the root, then checked as a layout. Returns
 /// the audit, every digest its graph names (`None` when that is not known for sure), and
 /// the documents it read from another layout's blob.
+#[allow(clippy::too_many_arguments)]
 fn audit_repository(
     backend: &dyn Backend,
+    zot: &ZotRoot,
     repository: &LayoutRoot,
     inventory: &Inventory,
     listing_findings: &[Finding],
@@ -259,15 +262,17 @@ fn audit_repository(
         options,
         &mut findings,
     );
-    if let Some(reachable) = &checked.reachable {
-        report_unreferenced(
-            repository,
-            inventory,
-            reachable,
-            REPOSITORY_GC,
-            &mut findings,
-        );
-    }
+    let reclaimable = gc::sweep(
+        &zot.prefix,
+        repository,
+        inventory,
+        checked.kept(),
+        checked.complete,
+        &checked.collection,
+        options.untagged,
+        REPOSITORY_GC,
+        &mut findings,
+    );
     // A marker's content is hashed where it lives, not here.
     let mut hashed = checked.hashed;
     for digest in markers.keys() {
@@ -285,8 +290,10 @@ fn audit_repository(
         supply_chain: checked.supply_chain,
         findings,
         bytes_hashed: checked.bytes_hashed,
+        reclaimable,
     };
-    (audit, checked.reachable, checked.read_elsewhere)
+    let reachable = checked.complete.then_some(checked.reachable);
+    (audit, reachable, checked.read_elsewhere)
 }
 
 /// `_blobstore`: its `oci-layout` and `index.json` (which names nothing), and the blobs no
@@ -294,6 +301,7 @@ fn audit_repository(
 /// when some repository's graph is not known for sure (then no blob is called an orphan).
 fn audit_blobstore(
     backend: &dyn Backend,
+    zot: &ZotRoot,
     root: &LayoutRoot,
     inventory: Inventory,
     named: Option<&HashSet<Digest>>,
@@ -312,16 +320,33 @@ fn audit_blobstore(
         options,
         &mut findings,
     );
-    if let Some(named) = named {
-        for (digest, len) in inventory.iter() {
-            if !named.contains(digest) {
-                let message = format!(
-                    "no repository of the zot root names it ({len} bytes); zot does not collect _blobstore orphans, so it stays until removed by hand"
-                );
-                findings.push(unreferenced(root, digest, len, message));
-            }
+    // What no repository names: removed by hand, not by zot. Without `named`, every
+    // blob is counted, an upper bound.
+    let mut total = ReclaimableTotal::empty(options.untagged);
+    total.complete = named.is_some();
+    for (digest, len) in inventory.iter() {
+        if named.is_some_and(|named| named.contains(digest)) {
+            continue;
+        }
+        total.blobs += 1;
+        total.bytes += len;
+        if named.is_some() {
+            let message = format!(
+                "no repository of the zot root names it ({len} bytes); zot does not collect _blobstore orphans, so it stays until removed by hand"
+            );
+            findings.push(unreferenced(root, digest, len, message));
         }
     }
+    total.unlinked_bytes = total.bytes;
+    let row = Reclaimable {
+        store: zot.prefix.clone(),
+        repository: gc::name_in(&zot.prefix, root),
+        manifests: 0,
+        tags: 0,
+        layers: inventory.len() as u64,
+        unused_manifests: 0,
+        bytes: total.bytes,
+    };
     LayoutAudit {
         layout: root.clone(),
         hashed: checked.hashed,
@@ -331,6 +356,7 @@ fn audit_blobstore(
         supply_chain: checked.supply_chain,
         findings,
         bytes_hashed: checked.bytes_hashed,
+        reclaimable: (row, total),
     }
 }
 
