@@ -298,6 +298,17 @@ pub enum Document {
     Config(Config),
 }
 
+impl Document {
+    /// The `subject` an index or a manifest names, if it names one.
+    pub fn subject(&self) -> Option<&Descriptor> {
+        match self {
+            Document::Index(index) => index.subject.as_deref(),
+            Document::Manifest(manifest) => manifest.subject(),
+            Document::Config(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 
 use crate::check::graph::{Documents, children};
 use crate::model::digest::Digest;
-use crate::model::document::Document;
 
 /// What a collector simulation marks: a set of digests, walked through references.
 pub trait Marks<'s> {
@@ -69,10 +68,10 @@ pub fn kept_by_tags<'s, C: Iterator<Item = &'s Digest>>(
 
 /// The digest of the `subject` of the document `digest` names, if it has one.
 fn subject_of<'s>(docs: &'s Documents, digest: &Digest) -> Option<&'s Digest> {
-    let subject = match docs.get(digest)?.document.as_ref()? {
-        Document::Manifest(m) => m.subject(),
-        Document::Index(i) => i.subject.as_deref(),
-        Document::Config(_) => None,
-    };
-    subject?.digest.as_ref()
+    docs.get(digest)?
+        .document
+        .as_ref()?
+        .subject()?
+        .digest
+        .as_ref()
 }

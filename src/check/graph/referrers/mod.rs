@@ -199,15 +199,6 @@ fn is_image_document(document: Option<&Document>) -> bool {
     matches!(document, Some(Document::Index(_) | Document::Manifest(_)))
 }
 
-/// The subject a document names, if it names one.
-fn subject_of(document: &Document) -> Option<&Descriptor> {
-    match document {
-        Document::Index(index) => index.subject.as_deref(),
-        Document::Manifest(manifest) => manifest.subject(),
-        Document::Config(_) => None,
-    }
-}
-
 impl<'g> ReferrerCheck<'g> {
     fn document(&self, digest: &Digest) -> Option<&'g Document> {
         let graph: &'g Graph<'g> = self.graph;
@@ -282,7 +273,7 @@ impl<'g> ReferrerCheck<'g> {
             images: Vec::new(),
         };
         for member in found.members.iter() {
-            let subject = self.document(member).and_then(subject_of);
+            let subject = self.document(member).and_then(Document::subject);
             if let Some(subject) = subject.and_then(|s| s.digest.as_ref()) {
                 found.by_subject.entry(subject).or_default().push(member);
             }
@@ -295,7 +286,11 @@ impl<'g> ReferrerCheck<'g> {
             match tag_form(tag.name) {
                 // A tag of a referrer (`oras attach` tags nothing, but a user may) is in
                 // the row of its subject, not a row of its own.
-                TagForm::Image if self.document(tag.digest).and_then(subject_of).is_some() => {}
+                TagForm::Image
+                    if self
+                        .document(tag.digest)
+                        .and_then(Document::subject)
+                        .is_some() => {}
                 TagForm::Image => found.images.push(tag),
                 TagForm::Fallback(subject) => {
                     found.fallback.insert(subject, tag);
@@ -416,7 +411,7 @@ impl<'g> ReferrerCheck<'g> {
             let Some(document) = self.document(digest) else {
                 continue;
             };
-            let own_subject = subject_of(document).and_then(|s| s.digest.as_ref());
+            let own_subject = document.subject().and_then(|s| s.digest.as_ref());
             if own_subject != Some(subject) {
                 findings.push(
                     Finding::new(
@@ -467,7 +462,7 @@ impl<'g> ReferrerCheck<'g> {
                 // is `referrers-tag-subject-mismatch`, an absent one
                 // `referrers-index-entry-missing`, neither a referrer of this image.
                 for referrer in self.listed(tag.digest) {
-                    let own = self.document(referrer).and_then(subject_of);
+                    let own = self.document(referrer).and_then(Document::subject);
                     let names_it = own.and_then(|s| s.digest.as_ref()) == Some(subject);
                     if names_it && found.members.contains(referrer) {
                         self.add(&mut row, referrer, named, None);

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Category, Membership, ReferrerCheck, Scope, TagRef, classify, subject_of, traits};
+use super::{Category, Membership, ReferrerCheck, Scope, TagRef, classify, traits};
 use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::document::Document;
@@ -64,7 +64,7 @@ impl ReferrerCheck<'_> {
                 if !in_store && self.reported.insert(referrer.clone()) {
                     let pointer = self
                         .document(referrer)
-                        .and_then(subject_of)
+                        .and_then(Document::subject)
                         .map_or("/subject", |s| &*s.pointer)
                         .to_owned();
                     findings.push(
