@@ -47,22 +47,28 @@ pub fn mark<'s>(
 /// What is kept when only tags are roots: the `tagged` manifests, what they reference,
 /// and those of the `candidates` (a repository's manifests) whose `subject` is kept
 /// (referrers: a signature or SBOM of a kept image), to a fixed point.
-pub fn kept_by_tags<'s, C: Iterator<Item = &'s Digest>>(
+pub fn kept_by_tags<'s>(
     docs: &'s Documents,
     tagged: impl IntoIterator<Item = &'s Digest>,
-    candidates: impl Fn() -> C,
+    candidates: impl IntoIterator<Item = &'s Digest>,
 ) -> HashSet<&'s Digest> {
     let mut kept = HashSet::new();
     mark(docs, tagged, &mut kept);
+    // The referrers among the candidates, with their subjects: found once, then walked
+    // again each round (a signature of an SBOM is kept in the round after the SBOM).
+    let mut referrers: Vec<(&Digest, &Digest)> = candidates
+        .into_iter()
+        .filter_map(|d| Some((d, subject_of(docs, d)?)))
+        .filter(|(d, _)| !kept.contains(*d))
+        .collect();
     loop {
-        let referrers: Vec<&Digest> = candidates()
-            .filter(|d| !kept.contains(*d))
-            .filter(|d| subject_of(docs, d).is_some_and(|s| kept.contains(s)))
-            .collect();
-        if referrers.is_empty() {
+        let (now, later): (Vec<_>, Vec<_>) =
+            referrers.into_iter().partition(|(_, s)| kept.contains(*s));
+        if now.is_empty() {
             return kept;
         }
-        mark(docs, referrers, &mut kept);
+        mark(docs, now.into_iter().map(|(d, _)| d), &mut kept);
+        referrers = later;
     }
 }
 

@@ -196,7 +196,7 @@ fn sweep<'s>(
         let kept = kept_by_tags(
             docs,
             r.tags.digests().filter(|d| r.revisions.contains(d)),
-            || r.revisions.iter(),
+            r.revisions.iter(),
         );
         unused_manifests.push(r.revisions.iter().filter(|d| !kept.contains(*d)).count() as u64);
         if untagged {

@@ -46,10 +46,28 @@ pub(crate) fn collection(
             .filter(|(_, l)| matches!(l.document, Some(Document::Manifest(_) | Document::Index(_))))
             .map(|(digest, _)| digest)
     };
-    let kept = kept_by_tags(docs, tagged, manifests);
+    let tags = entries.iter().filter(|e| e.ref_name().is_some()).count() as u64;
+    let count = manifests().count() as u64;
+    // The documents were loaded from the entries (and `index.json`'s subject): when every
+    // entry is tagged and nothing was reached through a subject, tags keep them all. The
+    // common case, and marking again is a tenth of a large layout's metadata pass.
+    let all_kept = tags == entries.len() as u64
+        && index_json.is_none_or(|i| i.subject.is_none())
+        && docs
+            .values()
+            .all(|l| l.document.as_ref().and_then(Document::subject).is_none());
+    if all_kept && !untagged {
+        return Collection {
+            tags,
+            manifests: count,
+            unused_manifests: 0,
+            kept_by_tags: None,
+        };
+    }
+    let kept = kept_by_tags(docs, tagged, manifests());
     Collection {
-        tags: entries.iter().filter(|e| e.ref_name().is_some()).count() as u64,
-        manifests: manifests().count() as u64,
+        tags,
+        manifests: count,
         unused_manifests: manifests().filter(|d| !kept.contains(d)).count() as u64,
         kept_by_tags: untagged.then(|| kept.into_iter().cloned().collect()),
     }
