@@ -243,10 +243,53 @@ pub(crate) fn check_layout(
     options: &CheckOptions,
     findings: &mut Vec<Finding>,
 ) -> LayoutCheck {
-    let max_document_size = options.max_document_size;
     check_header(backend, layout, findings);
     let (index_json, index_json_read) =
-        read_index_json(backend, layout, index, max_document_size, findings);
+        read_index_json(backend, layout, index, options.max_document_size, findings);
+    let scope = Named {
+        repository: &repository_name(&layout.prefix),
+        index_path: layout.key("index.json"),
+    };
+    check_graph(
+        backend,
+        &scope,
+        blobs,
+        index_json,
+        index_json_read,
+        options,
+        findings,
+    )
+}
+
+/// What the graph checks call a store's roots: its repository name (for the supply-chain
+/// rows) and the document that lists the roots (`index.json`, or containerd's `meta.db`),
+/// which findings about an entry name with the entry's pointer.
+pub(crate) struct Named<'a> {
+    pub(crate) repository: &'a str,
+    pub(crate) index_path: Key,
+}
+
+/// The name a layout's rows go by: its path, or "." for the audited directory itself.
+fn repository_name(prefix: &Key) -> String {
+    match prefix.lossy() {
+        name if name.is_empty() => ".".to_owned(),
+        name => name.into_owned(),
+    }
+}
+
+/// Every document `index_json` (read whole when `index_json_read`) reaches through
+/// `blobs`, and the graph: edges, cycles, cross-checks, coverage, referrers, and what
+/// garbage collection keeps.
+pub(crate) fn check_graph(
+    backend: &dyn Backend,
+    named: &Named,
+    blobs: &dyn Lookup,
+    index_json: Option<Index>,
+    index_json_read: bool,
+    options: &CheckOptions,
+    findings: &mut Vec<Finding>,
+) -> LayoutCheck {
+    let max_document_size = options.max_document_size;
     let frontier = index_json
         .iter()
         .flat_map(|index| index.manifests.iter().chain(index.subject.as_deref()))
@@ -254,18 +297,17 @@ pub(crate) fn check_layout(
         .collect();
     let (docs, bytes_hashed) =
         load_documents(backend, frontier, blobs, max_document_size, findings);
-    let index_path = layout.key("index.json");
     let graph = Graph {
         blobs,
         index_json: index_json.as_ref(),
-        index_path: &index_path,
+        index_path: &named.index_path,
         docs: &docs,
     };
     let reachability = graph.check_edges(findings);
     graph.check_cycles(findings);
     graph.check_consistency(findings);
     let coverage = graph.coverage();
-    let referrers = referrers(layout, &graph, options.require, findings);
+    let referrers = referrers(named.repository, &graph, options.require, findings);
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
     let read_elsewhere: Vec<ReadElsewhere> = docs
@@ -316,19 +358,15 @@ impl LayoutCheck {
     }
 }
 
-/// The layout as one scope of the referrer checks: its tags are the `index.json` entries
-/// with a `ref.name` (addressed by their index), its members every index and manifest
-/// loaded.
+/// The layout as one scope of the referrer checks, named `repository`: its tags are the
+/// `index.json` entries with a `ref.name` (addressed by their index), its members every
+/// index and manifest loaded.
 fn referrers(
-    layout: &LayoutRoot,
+    repository: &str,
     graph: &Graph,
     require: Require,
     findings: &mut Vec<Finding>,
 ) -> Referrers {
-    let repository = match layout.prefix.lossy() {
-        name if name.is_empty() => ".".to_owned(),
-        name => name.into_owned(),
-    };
     let tags = graph
         .index_json
         .iter()
@@ -348,7 +386,7 @@ fn referrers(
         (graph.index_path.clone(), pointer.unwrap_or_default())
     };
     let scope = Scope {
-        repository: &repository,
+        repository,
         tags,
         members: Members::All,
         locate: &locate,
