@@ -362,6 +362,26 @@ rules! {
     DockerOciMismatch = "docker-oci-mismatch", Error, "moby image/tarexport/save.go (Docker 25+: manifest.json beside index.json)",
         summary: "a Docker archive that is also an OCI layout lists an image whose config or layers no OCI manifest of index.json has",
         why: "Since Docker 25, docker save writes both views of each image; a loader reads one, an OCI tool the other. When they disagree, the image depends on the tool.";
+    /// containerd's `meta.db`, or a record in it, does not parse.
+    ContainerdMetadataUnreadable = "containerd-metadata-unreadable", Error, "containerd metadata/buckets.go (bbolt)",
+        summary: "containerd's meta.db, or one of its records (an image target, a content record, a lease), does not parse",
+        why: "containerd keeps its images, content records and leases in a bbolt file; a page that does not parse, or a record without its fields, leaves what it holds unknown to containerd as to the audit. The finding names the record by its bucket path as a JSON pointer (/v1/<namespace>/images/<name>/target); the rest of the file is read on. When meta.db itself does not parse, no image, record or lease is checked.";
+    /// A content record whose blob is absent.
+    ContainerdContentMissing = "containerd-content-missing", Error, "containerd metadata/content.go",
+        summary: "containerd's meta.db records a blob in a namespace that the content store does not hold",
+        why: "containerd answers Info for the recorded digest and then fails to open it: pulls and unpacks fail with \"content digest not found\", and containerd does not fetch it again because it believes it has it. Delete the image and pull it again, or remove the record (ctr content rm).";
+    /// A blob an image needs that its namespace does not record.
+    ContainerdContentUnrecorded = "containerd-content-unrecorded", Error, "containerd metadata/content.go (namespaced content)",
+        summary: "an image's manifest names a config or manifest that its containerd namespace has no record of, though another namespace keeps the file",
+        why: "containerd's content is namespaced: a namespace reads only the blobs it records, whatever files the store shares. The image cannot be unpacked or run in that namespace (\"content digest not found\"), and a garbage collection in the namespace that keeps the file may delete it. Pull or import the image again in that namespace. A layer without a record is not reported: containerd discards layers once unpacked.";
+    /// A content record whose size is not its blob's.
+    ContainerdContentSizeMismatch = "containerd-content-size-mismatch", Error, "containerd metadata/content.go",
+        summary: "a blob of containerd's content store is not the size its record in meta.db says",
+        why: "containerd serves the recorded size: a reader stops short or finds extra bytes (\"unexpected EOF\", \"failed to extract layer\"). The blob was truncated or replaced behind containerd's back.";
+    /// An ingest nothing has written to for longer than --upload-max-age.
+    ContainerdIngestStale = "containerd-ingest-stale", Warning, "containerd plugins/content/local/store.go",
+        summary: "an ingest (a write to containerd's content store that never finished) untouched for longer than --upload-max-age",
+        why: "An interrupted pull or import leaves ingest/<hash>/{ref,data,updatedat}; containerd resumes it when the same ref is written again, and its garbage collection removes it only once its lease expires. One older than --upload-max-age (default 168h) is wasted space: `ctr content active` lists it, `ctr content rm` or a restart with garbage collection removes it.";
     /// A finding whose evidence changed when it was read again.
     ChangedDuringAudit = "changed-during-audit", Info, "(tool)",
         summary: "a finding a concurrent writer can produce did not hold when its files were read again after --settle",

@@ -13,6 +13,7 @@
 //! unit struct implementing [`Kind`] and a found-store type implementing [`Store`], and
 //! add it to [`KINDS`].
 
+pub mod containerd;
 pub mod detect;
 pub mod distribution;
 pub mod docker_archive;
@@ -43,6 +44,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &registry_api::RegistryApiKind,
     &zot::Zot,
     &distribution::Distribution,
+    &containerd::Containerd,
     &layout::Layout,
     &docker_archive::DockerArchive,
 ];

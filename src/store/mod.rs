@@ -54,6 +54,9 @@ pub enum StoreKind {
     /// Docker 25 also an OCI layout, listed in `store.stores` beside it.
     #[serde(rename = "docker-archive")]
     DockerArchive,
+    /// containerd's root (`/var/lib/containerd`): its content store and `meta.db`.
+    #[serde(rename = "containerd")]
+    Containerd,
     /// A registry reached over its distribution API (`https://HOST/…`): what it serves,
     /// as a client pulling it sees it.
     #[serde(rename = "registry-api")]

@@ -1,0 +1,435 @@
+//! containerd's root (`/var/lib/containerd`): its content store,
+//! `io.containerd.content.v1.content` (`blobs/<alg>/<encoded>` as in a layout, and
+//! `ingest/` for writes in progress), and its metadata, `io.containerd.metadata.v1.bolt/
+//! meta.db`, read without containerd's lock ([`bolt`]) into namespaces ([`metadata`]).
+//!
+//! Each namespace is checked as a store whose roots are its images: their targets become
+//! the entries of an index held in memory, named after the image and located at the
+//! target's bucket in `meta.db`, and the graph checks layouts get run over the content
+//! store. What only containerd has is checked here: content records against the blobs
+//! they record, blobs no namespace records (containerd's garbage collection deletes
+//! them), ingests left behind. A layer containerd discarded after unpacking it
+//! (`discard_unpacked_layers`) is a fact of such a store, not a missing blob.
+
+pub mod bolt;
+pub mod metadata;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use crate::assemble::{BeforeVerify, BlobSet, StorePart};
+use crate::backend::{Backend, Entry};
+use crate::finding::{Finding, Location};
+use crate::kinds::containerd::bolt::Bolt;
+use crate::kinds::containerd::metadata::Namespace;
+use crate::kinds::detect::{has, is_dir};
+use crate::kinds::layout::gc::unreferenced;
+use crate::kinds::layout::{Named, check_graph, listing};
+use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, DescriptorExtras, Index};
+use crate::model::key::Key;
+use crate::model::{media_type, time};
+use crate::rules::Rule;
+use crate::store::{
+    BlobPaths, Inventory, LayoutRoot, Lookup, OwnBlobs, StoreKind, list_or_finding, read_error,
+};
+
+/// The content store's directory under containerd's root.
+const CONTENT: &str = "io.containerd.content.v1.content";
+/// The metadata plugin's directory under containerd's root.
+const METADATA: &str = "io.containerd.metadata.v1.bolt";
+/// Largest `meta.db` read; a busy node's is tens of megabytes.
+const MAX_META_DB: u64 = 4 << 30;
+/// Reads of `meta.db` before one shows no commit landing while it was read.
+const META_DB_READS: usize = 5;
+
+/// The containerd kind.
+pub struct Containerd;
+
+impl Kind for Containerd {
+    fn name(&self) -> StoreKind {
+        StoreKind::Containerd
+    }
+
+    /// containerd's root: the content store's directory beside the metadata plugin's.
+    /// Nothing below is searched (snapshots hold whole file systems).
+    fn recognise(
+        &self,
+        _look: &Look,
+        dir: &Key,
+        entries: &[Entry],
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Recognised> {
+        (has(entries, CONTENT, is_dir) && has(entries, METADATA, is_dir)).then(|| Recognised {
+            store: Box::new(ContainerdRoot {
+                prefix: dir.clone(),
+            }),
+            then: Then::Stop,
+        })
+    }
+}
+
+/// One containerd root found.
+pub struct ContainerdRoot {
+    /// Its directory relative to the audited root.
+    pub prefix: Key,
+}
+
+impl ContainerdRoot {
+    /// The content store, whose `blobs/` is laid out as a layout's.
+    fn content(&self) -> LayoutRoot {
+        LayoutRoot {
+            prefix: self.prefix.join(CONTENT),
+        }
+    }
+
+    /// `meta.db`.
+    fn meta_db(&self) -> Key {
+        self.prefix.join(METADATA).join("meta.db")
+    }
+}
+
+impl Store for ContainerdRoot {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Containerd
+    }
+
+    fn path(&self) -> &Key {
+        &self.prefix
+    }
+
+    fn audit(&self, cx: &Context) -> StorePart {
+        audit_containerd(cx.backend, self, &cx.options)
+    }
+}
+
+/// The content store, its ingests, `meta.db`, and each namespace's graph.
+fn audit_containerd(
+    backend: &dyn Backend,
+    root: &ContainerdRoot,
+    options: &CheckOptions,
+) -> StorePart {
+    let mut part = StorePart::new(StoreKind::Containerd, root.prefix.clone());
+    let mut findings = Vec::new();
+    let content = root.content();
+    let inventory = listing::inventory(backend, &content, &mut findings).unwrap_or_default();
+    ingests(
+        backend,
+        &content,
+        options.upload_max_age,
+        &mut part,
+        &mut findings,
+    );
+    let meta_db = root.meta_db();
+    let metadata = read_metadata(backend, &meta_db, &mut findings);
+    let namespaces = metadata.as_deref().unwrap_or_default();
+    let mut hashed = vec![BeforeVerify::ToHash; inventory.len()];
+    let mut recorded: HashSet<&Digest> = HashSet::new();
+    for namespace in namespaces {
+        check_records(namespace, &inventory, &content, &meta_db, &mut findings);
+        recorded.extend(namespace.content.iter().map(|r| &r.digest));
+        let in_namespace: HashSet<&Digest> = namespace.content.iter().map(|r| &r.digest).collect();
+        let lookup = NamespaceBlobs {
+            own: OwnBlobs {
+                inventory: &inventory,
+                paths: &content,
+            },
+            recorded: &in_namespace,
+        };
+        let named = Named {
+            repository: &namespace.name,
+            index_path: meta_db.clone(),
+        };
+        let mut found = Vec::new();
+        let checked = check_graph(
+            backend,
+            &named,
+            &lookup,
+            Some(images_index(namespace)),
+            true,
+            options,
+            &mut found,
+        );
+        findings.extend(
+            found
+                .into_iter()
+                .filter_map(|f| as_namespace_sees(f, &namespace.name, &in_namespace, &inventory)),
+        );
+        for (mine, theirs) in hashed.iter_mut().zip(checked.hashed) {
+            if *mine == BeforeVerify::ToHash {
+                *mine = theirs;
+            }
+        }
+        part.counters.documents += checked.documents;
+        part.coverage.extend(checked.coverage);
+        part.supply_chain.append(checked.supply_chain);
+    }
+    // Blobs no namespace records: containerd's garbage collection walks the content
+    // store and deletes them. Unknown when meta.db could not be read.
+    if metadata.is_some() {
+        for (digest, len) in inventory.iter() {
+            if !recorded.contains(digest) {
+                let message = format!(
+                    "no namespace of meta.db records it ({len} bytes); containerd's garbage collection deletes it"
+                );
+                findings.push(unreferenced(&content, digest, len, message));
+            }
+        }
+    }
+    let counters = &mut part.counters;
+    counters.repositories = namespaces.len() as u64;
+    counters.blobs = inventory.len() as u64;
+    counters.bytes = inventory.bytes();
+    for (before, (_, len)) in hashed.iter().zip(inventory.iter()) {
+        if matches!(before, BeforeVerify::HashedAsDocument(_)) {
+            counters.blobs_hashed += 1;
+            counters.bytes_hashed += len;
+        }
+    }
+    part.findings = findings;
+    part.blobs.push(BlobSet {
+        inventory,
+        before: hashed,
+        paths: Box::new(content),
+    });
+    part
+}
+
+/// The blobs one namespace can read: those of the content store it records. (A blob
+/// another namespace records is on disk, but containerd does not serve it here.)
+struct NamespaceBlobs<'a> {
+    own: OwnBlobs<'a>,
+    recorded: &'a HashSet<&'a Digest>,
+}
+
+impl Lookup for NamespaceBlobs<'_> {
+    fn len_of(&self, digest: &Digest) -> Option<u64> {
+        self.recorded
+            .contains(digest)
+            .then(|| self.own.len_of(digest))
+            .flatten()
+    }
+
+    fn key_of(&self, digest: &Digest) -> Key {
+        self.own.key_of(digest)
+    }
+
+    fn inventory(&self) -> &Inventory {
+        self.own.inventory()
+    }
+}
+
+/// Reads and parses `meta.db` until a read shows no transaction committed while it was
+/// read (see [`Bolt::is_current`]); an unreadable file is a finding and `None`.
+fn read_metadata(
+    backend: &dyn Backend,
+    meta_db: &Key,
+    findings: &mut Vec<Finding>,
+) -> Option<Vec<Namespace>> {
+    let unreadable = |what: String| {
+        Finding::new(
+            Rule::ContainerdMetadataUnreadable,
+            Location::path(meta_db),
+            what,
+        )
+    };
+    let mut last = None;
+    for _ in 0..META_DB_READS {
+        let bytes = match backend.read_small(meta_db, MAX_META_DB) {
+            Ok(bytes) => bytes,
+            Err(error) if error.is_not_found() => {
+                findings.push(unreadable(
+                    "meta.db does not exist: no image, record or lease is checked".into(),
+                ));
+                return None;
+            }
+            Err(error) => {
+                findings.push(read_error(meta_db, &error));
+                return None;
+            }
+        };
+        let db = match Bolt::parse(bytes) {
+            Ok(db) => db,
+            Err(error) => {
+                findings.push(unreadable(format!("meta.db does not parse: {error}")));
+                return None;
+            }
+        };
+        let again = backend.read_small(meta_db, MAX_META_DB).unwrap_or_default();
+        let current = db.is_current(&again);
+        last = Some(db);
+        if current {
+            break;
+        }
+    }
+    let db = last?;
+    Some(metadata::read(&db, meta_db, findings))
+}
+
+/// A namespace's images as an index: each target an entry named after its image and
+/// located at its bucket in `meta.db`.
+fn images_index(namespace: &Namespace) -> Index {
+    let manifests = namespace
+        .images
+        .iter()
+        .map(|image| Descriptor {
+            pointer: image.pointer.as_str().into(),
+            media_type: media_type::is_valid(&image.media_type)
+                .then(|| image.media_type.as_str().into()),
+            digest: Some(image.digest.clone()),
+            size: image.size.into(),
+            extras: Some(Box::new(DescriptorExtras {
+                ref_name: Some(image.name.clone()),
+                ..DescriptorExtras::default()
+            })),
+            ..Descriptor::default()
+        })
+        .collect();
+    Index {
+        manifests,
+        ..Index::default()
+    }
+}
+
+/// A graph finding of namespace `name` as containerd there sees it. A blob the namespace
+/// does not record is missing to it: a layer so is one containerd discarded once unpacked
+/// (`discard_unpacked_layers`), a fact of the store and no finding; anything else whose
+/// file another namespace keeps is `containerd-content-unrecorded`.
+fn as_namespace_sees(
+    finding: Finding,
+    name: &str,
+    recorded: &HashSet<&Digest>,
+    inventory: &Inventory,
+) -> Option<Finding> {
+    if finding.rule != Rule::DescriptorBlobMissing {
+        return Some(finding);
+    }
+    let Some(digest) = finding
+        .location
+        .digest
+        .as_ref()
+        .filter(|d| !recorded.contains(d))
+    else {
+        return Some(finding);
+    };
+    let layer = finding
+        .location
+        .via
+        .as_ref()
+        .is_some_and(|via| via.pointer.starts_with("/layers/"));
+    if layer {
+        return None;
+    }
+    if inventory.get(digest).is_none() {
+        return Some(finding);
+    }
+    let message = format!(
+        "namespace {name} does not record it (another namespace does): containerd cannot read it there"
+    );
+    Some(Finding::new(
+        Rule::ContainerdContentUnrecorded,
+        finding.location,
+        message,
+    ))
+}
+
+/// Each content record of `namespace` against the blob it records.
+fn check_records(
+    namespace: &Namespace,
+    inventory: &Inventory,
+    content: &LayoutRoot,
+    meta_db: &Key,
+    findings: &mut Vec<Finding>,
+) {
+    for record in &namespace.content {
+        let at = || {
+            let pointer = metadata::pointer(&[
+                b"v1",
+                namespace.name.as_bytes(),
+                b"content",
+                b"blob",
+                record.digest.to_string().as_bytes(),
+            ]);
+            Location::path(content.blob_key(&record.digest))
+                .with_digest(Some(record.digest.clone()))
+                .via(meta_db, pointer)
+        };
+        match (inventory.get(&record.digest), record.size) {
+            (None, _) => findings.push(Finding::new(
+                Rule::ContainerdContentMissing,
+                at(),
+                format!(
+                    "namespace {} records it, but the content store does not hold it",
+                    namespace.name
+                ),
+            )),
+            (Some(len), Some(size)) if len != size => findings.push(
+                Finding::new(
+                    Rule::ContainerdContentSizeMismatch,
+                    at(),
+                    format!(
+                        "namespace {} records {size} bytes, the blob holds {len}",
+                        namespace.name
+                    ),
+                )
+                .expected_found(size, len),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Each ingest under the content store's `ingest/`: counted as an upload, and a finding
+/// when nothing has written to it for longer than `max_age` (its `updatedat`).
+fn ingests(
+    backend: &dyn Backend,
+    content: &LayoutRoot,
+    max_age: Duration,
+    part: &mut StorePart,
+    findings: &mut Vec<Finding>,
+) {
+    let dir = content.key("ingest");
+    if backend.stat(&dir).is_err() {
+        return;
+    }
+    let Some(entries) = list_or_finding(backend, &dir, findings) else {
+        return;
+    };
+    for entry in entries.iter().filter(|e| e.is_dir()) {
+        let ingest = dir.join(&entry.name);
+        let bytes = backend.stat(&ingest.join("data")).map_or(0, |s| s.len);
+        part.counters.uploads += 1;
+        part.counters.upload_bytes += bytes;
+        let updated = backend
+            .read_small(&ingest.join("updatedat"), 256)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| time::parse_rfc3339(t.trim()))
+            .and_then(|secs| u64::try_from(secs).ok())
+            .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        let Some(updated) = updated else {
+            continue;
+        };
+        let age = SystemTime::now()
+            .duration_since(updated)
+            .unwrap_or_default();
+        if age > max_age {
+            findings.push(
+                Finding::new(
+                    Rule::ContainerdIngestStale,
+                    Location::path(&ingest),
+                    format!("an ingest never finished ({bytes} bytes)"),
+                )
+                .expected_found(
+                    format!("written within {}", time::age_text(max_age)),
+                    format!(
+                        "last written {}",
+                        humantime::format_rfc3339_seconds(updated)
+                    ),
+                )
+                .with_bytes(bytes),
+            );
+        }
+    }
+}
