@@ -374,6 +374,10 @@ rules! {
     ContainerdContentUnrecorded = "containerd-content-unrecorded", Error, "containerd metadata/content.go (namespaced content)",
         summary: "an image's manifest names a config or manifest that its containerd namespace has no record of, though another namespace keeps the file",
         why: "containerd's content is namespaced: a namespace reads only the blobs it records, whatever files the store shares. The image cannot be unpacked or run in that namespace (\"content digest not found\"), and a garbage collection in the namespace that keeps the file may delete it. Pull or import the image again in that namespace. A layer without a record is not reported: containerd discards layers once unpacked.";
+    /// A blob an image needs that containerd's collector would delete.
+    ContainerdContentUnprotected = "containerd-content-unprotected", Warning, "containerd metadata/gc.go (gc.ref labels)",
+        summary: "a blob an image needs, which containerd's garbage collection would delete: no containerd.io/gc.ref label, lease or gc.root keeps it",
+        why: "containerd's collector never reads a manifest: it keeps an image's target, and from a content record follows only its containerd.io/gc.ref.content* labels, which the puller sets on each manifest and index for their children. A child no label names is deleted at the next collection, and the image breaks (\"content digest not found\"). Pull the image again so its labels are set, or label the record (ctr content label).";
     /// A content record whose size is not its blob's.
     ContainerdContentSizeMismatch = "containerd-content-size-mismatch", Error, "containerd metadata/content.go",
         summary: "a blob of containerd's content store is not the size its record in meta.db says",

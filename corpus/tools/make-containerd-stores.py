@@ -11,7 +11,9 @@ corpus/clean layouts:
   and `other`;
 - docker.io/test/multi:2 (corpus/clean/skopeo-multiplatform, an index of three platforms,
   imported with --all-platforms).
-Faults made through containerd run before it stops (a blob removed with `ctr content rm`,
+containerd's garbage collection is then run once (a lease deleted with --sync), so
+that what its scheduler would collect later is gone in every case. Faults made through
+containerd run before it stops (a blob removed with `ctr content rm`,
 an interrupted ingest); those made on disk come after it stopped (a flipped or grown blob,
 a blob file deleted behind containerd, a blob no record names, a torn meta.db). Only the
 content store (io.containerd.content.v1.content) and io.containerd.metadata.v1.bolt/meta.db
@@ -34,6 +36,7 @@ CLEAN = os.path.join(REPO, "corpus", "clean")
 CONTENT = "io.containerd.content.v1.content"
 METADATA = "io.containerd.metadata.v1.bolt"
 A_LAYER = "89c700434e0bd1e5b4a0a230a875aafaa639c8c46696f062e0a650c3a3ae91e9"
+A_MANIFEST = "88d406bfdf41bec031b2ef776b2cf1bb87e641200dece3a1f02c571944860042"
 A_CONFIG = "28f0f4cf0e50772aa8ef5169b9e2d2d451a935754873d8802dc7d1497e4cb271"
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +68,12 @@ class Containerd:
     def ctr(self, *args, namespace="default", stdin=None):
         return subprocess.run(["ctr", "-a", self.sock, "-n", namespace, *args], check=True,
                               capture_output=True, input=stdin)
+
+    def collect(self):
+        """Runs containerd's garbage collection now: deleting a lease with --sync does.
+        (Left to its scheduler, whether it ran before containerd stops is a race.)"""
+        lease = self.ctr("leases", "create").stdout.split()[-1].decode()
+        self.ctr("leases", "delete", "--sync", lease)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -108,6 +117,7 @@ def build(out, before_stop=None, after_stop=None):
             c.ctr("images", "import", "--snapshotter", "native", a)
             c.ctr("images", "import", "--snapshotter", "native", a, namespace="other")
             c.ctr("images", "import", "--all-platforms", "--snapshotter", "native", multi)
+            c.collect()
             if before_stop:
                 before_stop(c)
         finally:
@@ -159,6 +169,18 @@ def discard_layer(c):
     raise RuntimeError("containerd's garbage collection did not remove the layer")
 
 
+def ingest_unkept(c):
+    """A blob written with `ctr content ingest`: recorded, but no image, lease or label
+    keeps it, so the next collection deletes it."""
+    c.ctr("content", "ingest", "loose-blob", stdin=b"content nothing keeps\n")
+
+
+def drop_gc_label(c):
+    """Image a:1's manifest loses the label that keeps its second layer (an empty value
+    removes a label): the next collection would delete a layer the image needs."""
+    c.ctr("content", "label", f"sha256:{A_MANIFEST}", "containerd.io/gc.ref.content.l.1=")
+
+
 def flip_layer(out):
     flip(blob(out, A_LAYER))
 
@@ -190,6 +212,8 @@ def torn_meta_db(out):
 CASES = [
     ("clean", "two namespaces, an image with three layers in both and a multi-platform index, as containerd 1.6 imported them", [], {}),
     ("layer-discarded", "a layer containerd removed in both namespaces after unpacking (no record, no file): a fact of the store, no finding", [], {"before_stop": discard_layer}),
+    ("content-unkept", "a blob ingested with ctr content ingest that nothing keeps (containerd's next collection deletes it)", ["blob-unreferenced"], {"before_stop": ingest_unkept}),
+    ("gc-label-dropped", "the gc.ref label that keeps a layer removed from its manifest's record in namespace default (its record would go; the file stays for namespace other)", ["containerd-content-unprotected"], {"before_stop": drop_gc_label}),
     ("blob-digest-mismatch", "a layer's first byte flipped on disk", ["blob-digest-mismatch"], {"after_stop": flip_layer}),
     ("content-missing", "a recorded layer's file deleted behind containerd's back", ["containerd-content-missing", "descriptor-blob-missing"], {"after_stop": delete_layer_file}),
     ("content-size-mismatch", "a layer grown by one byte on disk", ["blob-digest-mismatch", "containerd-content-size-mismatch", "descriptor-size-mismatch"], {"after_stop": grow_layer}),

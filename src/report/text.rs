@@ -273,14 +273,20 @@ impl Collected<'_> {
             (StoreKind::Zot, true) => {
                 "zot's garbage collection with its default retention (untagged manifests deleted)"
             }
+            (StoreKind::Containerd, _) => "containerd's garbage collection",
             (_, false) => "deleting what index.json does not reach",
             (_, true) => "deleting what no tag in index.json keeps",
         }
     }
 
-    /// Whether its blobs belong to repositories, so that some may belong to none.
-    fn has_repositories(&self) -> bool {
-        matches!(self.kind, StoreKind::Distribution | StoreKind::Zot)
+    /// What the total calls the blobs that belong to no repository (or namespace), if
+    /// the store's blobs belong to some.
+    fn unlinked(&self) -> Option<&'static str> {
+        match self.kind {
+            StoreKind::Distribution | StoreKind::Zot => Some("linked by no repository"),
+            StoreKind::Containerd => Some("recorded by no namespace"),
+            _ => None,
+        }
     }
 }
 
@@ -512,11 +518,9 @@ fn reclaimable(
             if more == 1 { "y" } else { "ies" }
         );
     }
-    let unlinked = if store.has_repositories() {
-        format!(" ({} linked by no repository)", bytes(total.unlinked_bytes))
-    } else {
-        String::new()
-    };
+    let unlinked = store.unlinked().map_or(String::new(), |what| {
+        format!(" ({} {what})", bytes(total.unlinked_bytes))
+    });
     let _ = writeln!(
         out,
         "  total: {} in {} blob{}{unlinked}; {} untagged manifest{}",

@@ -16,6 +16,7 @@ use crate::finding::{Finding, Location};
 use crate::kinds::containerd::bolt::{Bolt, BoltError, Bucket};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
+use crate::model::time;
 use crate::rules::Rule;
 
 /// One namespace of `meta.db`.
@@ -27,7 +28,7 @@ pub struct Namespace {
     pub images: Vec<Image>,
     /// Its content records, in digest order.
     pub content: Vec<Record>,
-    /// Digests its leases keep, each once, in digest order.
+    /// Digests its leases keep (those not expired), each once, in digest order.
     pub leased: Vec<Digest>,
 }
 
@@ -70,6 +71,13 @@ pub fn pointer(path: &[&[u8]]) -> String {
             out.push_str(&part);
             out
         })
+}
+
+/// Seconds since the epoch, now.
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Go's `binary.Varint`: zig-zag, seven bits a byte.
@@ -185,6 +193,17 @@ fn read_namespace(
         }
     }
     for (id, b) in leases {
+        // A lease past its `containerd.io/gc.expire` keeps nothing: the collector
+        // removes it first.
+        let expired = record(b).ok().is_some_and(|(_, labels)| {
+            labels.iter().any(|(key, value)| {
+                key == "containerd.io/gc.expire"
+                    && time::parse_rfc3339(value).is_some_and(|at| at < now_secs())
+            })
+        });
+        if expired {
+            continue;
+        }
         let content = b
             .bucket(b"content")
             .and_then(|c| c.map_or(Ok(Vec::new()), |c| c.items()));
@@ -247,7 +266,7 @@ fn target(image: Bucket) -> Result<Option<(String, Digest, Option<u64>)>, BoltEr
 /// A record's labels, in key order.
 type Labels = Vec<(String, String)>;
 
-/// A content record's size and labels.
+/// A content record's (or a lease's) size and labels.
 fn record(blob: Bucket) -> Result<(Option<u64>, Labels), BoltError> {
     let size = blob
         .get(b"size")?

@@ -12,6 +12,7 @@
 //! (`discard_unpacked_layers`) is a fact of such a store, not a missing blob.
 
 pub mod bolt;
+mod gc;
 pub mod metadata;
 
 use std::collections::HashSet;
@@ -29,6 +30,7 @@ use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, DescriptorExtras, Index};
 use crate::model::key::Key;
+use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::{media_type, time};
 use crate::rules::Rule;
 use crate::store::{
@@ -125,10 +127,13 @@ fn audit_containerd(
     let metadata = read_metadata(backend, &meta_db, &mut findings);
     let namespaces = metadata.as_deref().unwrap_or_default();
     let mut hashed = vec![BeforeVerify::ToHash; inventory.len()];
-    let mut recorded: HashSet<&Digest> = HashSet::new();
+    // Blobs some namespace records and its collector keeps; and the manifests loaded in
+    // each namespace, for its row of the reclaimable table.
+    let mut kept_anywhere: HashSet<&Digest> = HashSet::new();
+    let mut manifests = Vec::with_capacity(namespaces.len());
     for namespace in namespaces {
         check_records(namespace, &inventory, &content, &meta_db, &mut findings);
-        recorded.extend(namespace.content.iter().map(|r| &r.digest));
+        let kept = gc::kept(namespace);
         let in_namespace: HashSet<&Digest> = namespace.content.iter().map(|r| &r.digest).collect();
         let lookup = NamespaceBlobs {
             own: OwnBlobs {
@@ -156,6 +161,17 @@ fn audit_containerd(
                 .into_iter()
                 .filter_map(|f| as_namespace_sees(f, &namespace.name, &in_namespace, &inventory)),
         );
+        unprotected(
+            namespace,
+            &checked.reachable,
+            &kept,
+            &inventory,
+            &content,
+            &meta_db,
+            &mut findings,
+        );
+        kept_anywhere.extend(kept.into_iter().filter(|d| in_namespace.contains(*d)));
+        manifests.push(checked.collection.manifests);
         for (mine, theirs) in hashed.iter_mut().zip(checked.hashed) {
             if *mine == BeforeVerify::ToHash {
                 *mine = theirs;
@@ -165,17 +181,18 @@ fn audit_containerd(
         part.coverage.extend(checked.coverage);
         part.supply_chain.append(checked.supply_chain);
     }
-    // Blobs no namespace records: containerd's garbage collection walks the content
-    // store and deletes them. Unknown when meta.db could not be read.
+    // What containerd's collector deletes: every blob no namespace keeps. Unknown when
+    // meta.db could not be read.
     if metadata.is_some() {
-        for (digest, len) in inventory.iter() {
-            if !recorded.contains(digest) {
-                let message = format!(
-                    "no namespace of meta.db records it ({len} bytes); containerd's garbage collection deletes it"
-                );
-                findings.push(unreferenced(&content, digest, len, message));
-            }
-        }
+        part.reclaimable = Some(sweep(
+            root,
+            &content,
+            namespaces,
+            &manifests,
+            &inventory,
+            &kept_anywhere,
+            &mut findings,
+        ));
     }
     let counters = &mut part.counters;
     counters.repositories = namespaces.len() as u64;
@@ -265,6 +282,104 @@ fn read_metadata(
     }
     let db = last?;
     Some(metadata::read(&db, meta_db, findings))
+}
+
+/// `blob-unreferenced` for every blob no namespace keeps, and the reclaimable table: a
+/// row per namespace (the garbage blobs it records) and the total (every garbage blob
+/// once; `unlinked_bytes` those no namespace records).
+fn sweep(
+    root: &ContainerdRoot,
+    content: &LayoutRoot,
+    namespaces: &[Namespace],
+    manifests: &[u64],
+    inventory: &Inventory,
+    kept: &HashSet<&Digest>,
+    findings: &mut Vec<Finding>,
+) -> (Vec<Reclaimable>, ReclaimableTotal) {
+    let mut total = ReclaimableTotal::empty(false);
+    let mut rows: Vec<Reclaimable> = namespaces
+        .iter()
+        .zip(manifests)
+        .map(|(namespace, &manifests)| Reclaimable {
+            store: root.prefix.clone(),
+            repository: namespace.name.clone(),
+            manifests,
+            tags: namespace.images.len() as u64,
+            layers: namespace.content.len() as u64,
+            unused_manifests: 0,
+            bytes: 0,
+        })
+        .collect();
+    for (digest, len) in inventory.iter() {
+        if kept.contains(digest) {
+            continue;
+        }
+        total.blobs += 1;
+        total.bytes += len;
+        let recording: Vec<usize> = namespaces
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.content.binary_search_by(|r| r.digest.cmp(digest)).is_ok())
+            .map(|(i, _)| i)
+            .collect();
+        let message = if recording.is_empty() {
+            total.unlinked_bytes += len;
+            format!(
+                "no namespace of meta.db records it ({len} bytes); containerd's garbage collection deletes it"
+            )
+        } else {
+            let names: Vec<&str> = recording
+                .iter()
+                .map(|&i| namespaces[i].name.as_str())
+                .collect();
+            format!(
+                "recorded in {}, but no image, lease or gc.root label keeps it ({len} bytes); containerd's garbage collection deletes it",
+                names.join(", ")
+            )
+        };
+        for &i in &recording {
+            rows[i].bytes += len;
+        }
+        findings.push(unreferenced(content, digest, len, message));
+    }
+    (rows, total)
+}
+
+/// `containerd-content-unprotected` for every blob an image of `namespace` needs (its
+/// graph reaches it), that the namespace records and the store holds, but that its
+/// collector does not keep: a label the puller should have set is missing.
+fn unprotected(
+    namespace: &Namespace,
+    needed: &HashSet<Digest>,
+    kept: &HashSet<&Digest>,
+    inventory: &Inventory,
+    content: &LayoutRoot,
+    meta_db: &Key,
+    findings: &mut Vec<Finding>,
+) {
+    for record in &namespace.content {
+        let digest = &record.digest;
+        if !needed.contains(digest) || kept.contains(digest) || inventory.get(digest).is_none() {
+            continue;
+        }
+        let pointer = metadata::pointer(&[
+            b"v1",
+            namespace.name.as_bytes(),
+            b"content",
+            b"blob",
+            digest.to_string().as_bytes(),
+        ]);
+        findings.push(Finding::new(
+            Rule::ContainerdContentUnprotected,
+            Location::path(content.blob_key(digest))
+                .with_digest(Some(digest.clone()))
+                .via(meta_db, pointer),
+            format!(
+                "an image of namespace {} needs it, but no containerd.io/gc.ref label, lease or gc.root keeps it: containerd's next garbage collection deletes it",
+                namespace.name
+            ),
+        ));
+    }
 }
 
 /// A namespace's images as an index: each target an entry named after its image and
