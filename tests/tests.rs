@@ -2,6 +2,9 @@
 //!
 //! - `corpus`: every committed store under `corpus/` audits to exactly the rule ids its
 //!   `case.toml` expects, and its text rendering matches the committed `audit.txt`.
+//! - `containerd`: a real containerd's root audited while containerd imports and deletes,
+//!   without a write (inotify, every file's facts), and its own garbage collection deleting
+//!   exactly what the audit called reclaimable.
 //! - `conformance`: the image-spec's own schema vectors classify as `cases.tsv` says.
 //! - `archive`: image archives (skopeo's, committed; every corpus layout tarred, plain,
 //!   gzip and zstd): the directory's findings, tar-level faults as findings, each Docker
@@ -38,6 +41,7 @@ mod archive;
 mod builder;
 mod cli;
 mod conformance;
+mod containerd;
 mod corpus;
 mod dashboard;
 mod detect;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use oci_audit::hash::digest_bytes;
 
 pub mod auth;
+pub mod containerd;
 pub mod exporter;
 pub mod proxy;
 pub mod referrers;

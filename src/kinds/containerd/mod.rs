@@ -34,7 +34,8 @@ use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::{media_type, time};
 use crate::rules::Rule;
 use crate::store::{
-    BlobPaths, Inventory, LayoutRoot, Lookup, OwnBlobs, StoreKind, list_or_finding, read_error,
+    BlobPaths, Inventory, LayoutRoot, Lookup, OwnBlobs, Presence, StoreKind, list_or_finding,
+    presence, read_error,
 };
 
 /// The content store's directory under containerd's root.
@@ -69,6 +70,22 @@ impl Kind for Containerd {
             }),
             then: Then::Stop,
         })
+    }
+
+    /// containerd writes a blob's file before its record, and `meta.db` is read after the
+    /// content store is listed: a blob committed in between is recorded but was not
+    /// listed. (A deletion goes the other way, record first: no record is left
+    /// without its file.)
+    fn is_confirmable(&self, finding: &Finding) -> bool {
+        finding.rule == Rule::ContainerdContentMissing
+    }
+
+    fn recheck(&self, backend: &dyn Backend, finding: &Finding) -> Option<String> {
+        matches!(
+            presence(backend, &finding.location.path),
+            Presence::Present(..)
+        )
+        .then(|| "the blob is there now (written during the audit)".into())
     }
 }
 

@@ -1,0 +1,152 @@
+//! containerd roots (issue 33) written by a real containerd while the tests run: audited
+//! while containerd imports and deletes, without writing a byte; and what the audit calls
+//! reclaimable is what containerd's own garbage collection then deletes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use inotify::{Inotify, WatchMask};
+
+use crate::support::containerd::{A, Containerd, MULTI};
+use crate::support::{run, snapshot, walk};
+
+fn audit(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    all.push(root.to_str().unwrap());
+    let out = run(&all);
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    (out.code, serde_json::from_str(&out.stdout).unwrap())
+}
+
+fn rule_digests(report: &serde_json::Value, rule: &str) -> BTreeSet<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| f["location"]["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// After an image is removed, the audit names as reclaimable exactly the blobs that
+/// containerd's garbage collection deletes when it runs (a lease deleted with --sync).
+#[test]
+fn containerd_deletes_what_the_audit_calls_reclaimable() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    containerd.import("default", A);
+    containerd.import("default", MULTI);
+    containerd.import("other", A);
+    containerd.collect();
+    let (code, clean) = audit(containerd.path(), &[]);
+    assert_eq!(code, 0, "{clean:#}");
+    assert_eq!(clean["store"]["kind"], "containerd");
+    assert!(
+        rule_digests(&clean, "blob-unreferenced").is_empty(),
+        "{clean:#}"
+    );
+
+    // Removing the index (not synchronously) leaves its content to the collector; a:1 in
+    // namespace other keeps the blobs it shares with default's a:1.
+    containerd.ctr("default", &["images", "rm", MULTI]);
+    containerd.ctr("default", &["images", "rm", A]);
+    let (_, report) = audit(containerd.path(), &[]);
+    let reclaimable = rule_digests(&report, "blob-unreferenced");
+    assert_eq!(
+        reclaimable.len(),
+        10,
+        "the index, 3 manifests, 3 configs, 3 layers: {report:#}"
+    );
+    let total = &report["reclaimable_total"];
+    assert_eq!(total["blobs"], 10);
+    let before = containerd.blobs();
+    containerd.collect();
+    let deleted: BTreeSet<String> = before.difference(&containerd.blobs()).cloned().collect();
+    assert_eq!(deleted, reclaimable);
+}
+
+/// While containerd imports into and deletes from a namespace of its own, every audit
+/// finishes (containerd's lock is not waited for) and finds no error: what a concurrent
+/// write can cause is re-checked after --settle.
+#[test]
+fn an_audit_while_containerd_imports_and_deletes_finds_no_error() {
+    let Some(containerd) = Containerd::start() else {
+        return;
+    };
+    containerd.import("default", A);
+    containerd.import("default", MULTI);
+    let done = AtomicBool::new(false);
+    let mut churned = 0;
+    std::thread::scope(|scope| {
+        let churn = scope.spawn(|| {
+            let mut rounds = 0;
+            while !done.load(Ordering::Relaxed) {
+                containerd.import("churn", MULTI);
+                containerd.ctr("churn", &["images", "rm", "--sync", MULTI]);
+                rounds += 1;
+            }
+            rounds
+        });
+        for _ in 0..5 {
+            let (code, report) =
+                audit(containerd.path(), &["--settle", "1s", "--fail-on", "error"]);
+            assert_eq!(code, 0, "{report:#}");
+            let namespaces: Vec<&str> = report["reclaimable"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["repository"].as_str().unwrap())
+                .collect();
+            assert!(namespaces.contains(&"default"), "{report:#}");
+        }
+        done.store(true, Ordering::Relaxed);
+        churned = churn.join().unwrap();
+    });
+    assert!(churned > 0, "containerd imported nothing during the audits");
+}
+
+/// An audit leaves a containerd root exactly as it was (content, size, mode, mtime,
+/// atime, ctime of every file) and no inotify event but reads: no lock file, no write.
+/// containerd is stopped first, so that every event is the audit's.
+#[test]
+fn an_audit_writes_nothing_to_a_containerd_root() {
+    let Some(mut containerd) = Containerd::start() else {
+        return;
+    };
+    containerd.import("default", A);
+    containerd.import("default", MULTI);
+    containerd.stop();
+    let root = containerd.path().to_owned();
+    let content = snapshot(&root, true);
+    let facts = snapshot(&root, false);
+    let mut inotify = Inotify::init().unwrap();
+    let writes = WatchMask::MODIFY
+        | WatchMask::ATTRIB
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO;
+    let mut dirs = vec![root.clone()];
+    dirs.extend(walk(&root).into_iter().filter(|p| p.is_dir()));
+    for dir in &dirs {
+        inotify.watches().add(dir, writes).unwrap();
+    }
+    let (code, report) = audit(&root, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let mut buffer = [0u8; 4096];
+    let events: Vec<String> = match inotify.read_events(&mut buffer) {
+        Ok(events) => events
+            .map(|e| format!("{:?} {:?}", e.mask, e.name))
+            .collect(),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
+        Err(error) => panic!("{error}"),
+    };
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(snapshot(&root, false), facts);
+    assert_eq!(snapshot(&root, true), content);
+}
