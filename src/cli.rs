@@ -108,11 +108,18 @@ pub struct Cli {
     #[arg(long, default_value = "8MiB", value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub max_document_size: u64,
 
-    /// Distribution roots: report what `registry garbage-collect --delete-untagged` would
-    /// reclaim (only tagged manifests are kept; children of tagged indexes and referrers
-    /// of kept manifests are kept too) instead of plain `garbage-collect`.
+    /// Only tagged manifests are garbage-collection roots (children of tagged indexes and
+    /// referrers of kept manifests are kept too): for a Distribution root what `registry
+    /// garbage-collect --delete-untagged` would reclaim, for a zot root what its default
+    /// retention deletes, for a layout what no ref.name entry keeps.
     #[arg(long)]
     pub untagged: bool,
+
+    /// containerd roots: a layer containerd discarded once it unpacked the image (no
+    /// record, no file) is descriptor-blob-missing, as on any other store, instead of a
+    /// fact of the store (for nodes that must be able to push or save their images).
+    #[arg(long)]
+    pub require_layers: bool,
 
     /// Distribution roots: uploads started longer ago than this are stale (registry-upload-stale).
     /// A duration such as 168h, 1.5h, 7d or 1h30m.
@@ -465,6 +472,7 @@ impl Cli {
             untagged: self.untagged,
             upload_max_age: self.upload_max_age,
             require: self.require(),
+            require_layers: self.require_layers,
         };
         let run = RunOptions {
             threads: usize::from(self.threads),

@@ -150,3 +150,21 @@ fn an_audit_writes_nothing_to_a_containerd_root() {
     assert_eq!(snapshot(&root, false), facts);
     assert_eq!(snapshot(&root, true), content);
 }
+
+/// A layer containerd discarded once unpacked (no record, no file) is a fact of the store;
+/// with --require-layers it is missing, as on any other store.
+#[test]
+fn discarded_layers_are_missing_only_with_require_layers() {
+    let root = crate::support::repo().join("corpus/containerd/layer-discarded/store");
+    let (code, report) = audit(&root, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let (code, report) = audit(&root, &["--require-layers"]);
+    assert_eq!(code, 1, "{report:#}");
+    let missing = rule_digests(&report, "descriptor-blob-missing");
+    assert_eq!(
+        missing,
+        BTreeSet::from([
+            "sha256:89c700434e0bd1e5b4a0a230a875aafaa639c8c46696f062e0a650c3a3ae91e9".to_owned()
+        ])
+    );
+}

@@ -93,8 +93,13 @@ impl Options {
     /// applied after, nor threads or concurrency, which change only speed): shards must
     /// agree on them for `merge` to assemble their parts.
     pub fn results(&self) -> String {
+        let require_layers = if self.check.require_layers {
+            " require-layers"
+        } else {
+            ""
+        };
         format!(
-            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={} registry={}",
+            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={} registry={}{}{require_layers}",
             self.run.verify,
             self.check.untagged,
             crate::model::time::age_text(self.check.upload_max_age),
@@ -102,7 +107,8 @@ impl Options {
             self.open.detect.cross_file_systems,
             self.open.detect.zot,
             self.open.detect.registry,
-        ) + &self.check.require.describe()
+            self.check.require.describe(),
+        )
     }
 }
 

@@ -140,12 +140,14 @@ pub struct Look<'a> {
 pub struct CheckOptions {
     /// Documents larger than this are not parsed (`document-too-large`).
     pub max_document_size: u64,
-    /// Distribution roots: simulate `garbage-collect --delete-untagged`.
+    /// Only tagged manifests are collection roots (`--untagged`).
     pub untagged: bool,
     /// Uploads older than this are stale (the registry's purge age).
     pub upload_max_age: Duration,
     /// What every tag of an image must have referring to it (`--require`).
     pub require: Require,
+    /// containerd roots: layers discarded after unpacking are missing (`--require-layers`).
+    pub require_layers: bool,
 }
 
 impl Default for CheckOptions {
@@ -155,6 +157,7 @@ impl Default for CheckOptions {
             untagged: false,
             upload_max_age: Duration::from_secs(168 * 3600),
             require: Require::default(),
+            require_layers: false,
         }
     }
 }

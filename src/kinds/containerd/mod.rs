@@ -173,11 +173,9 @@ fn audit_containerd(
             options,
             &mut found,
         );
-        findings.extend(
-            found
-                .into_iter()
-                .filter_map(|f| as_namespace_sees(f, &namespace.name, &in_namespace, &inventory)),
-        );
+        findings.extend(found.into_iter().filter_map(|f| {
+            as_namespace_sees(f, &namespace.name, &in_namespace, &inventory, options)
+        }));
         unprotected(
             namespace,
             &checked.reachable,
@@ -426,13 +424,15 @@ fn images_index(namespace: &Namespace) -> Index {
 
 /// A graph finding of namespace `name` as containerd there sees it. A blob the namespace
 /// does not record is missing to it: a layer so is one containerd discarded once unpacked
-/// (`discard_unpacked_layers`), a fact of the store and no finding; anything else whose
-/// file another namespace keeps is `containerd-content-unrecorded`.
+/// (`discard_unpacked_layers`), a fact of the store and no finding unless
+/// `--require-layers`; anything else whose file another namespace keeps is
+/// `containerd-content-unrecorded`.
 fn as_namespace_sees(
     finding: Finding,
     name: &str,
     recorded: &HashSet<&Digest>,
     inventory: &Inventory,
+    options: &CheckOptions,
 ) -> Option<Finding> {
     if finding.rule != Rule::DescriptorBlobMissing {
         return Some(finding);
@@ -451,7 +451,7 @@ fn as_namespace_sees(
         .as_ref()
         .is_some_and(|via| via.pointer.starts_with("/layers/"));
     if layer {
-        return None;
+        return options.require_layers.then_some(finding);
     }
     if inventory.get(digest).is_none() {
         return Some(finding);
