@@ -378,6 +378,10 @@ rules! {
     ContainerdContentUnprotected = "containerd-content-unprotected", Warning, "containerd metadata/gc.go (gc.ref labels)",
         summary: "a blob an image needs, which containerd's garbage collection would delete: no containerd.io/gc.ref label, lease or gc.root keeps it",
         why: "containerd's collector never reads a manifest: it keeps an image's target, and from a content record follows only its containerd.io/gc.ref.content* labels, which the puller sets on each manifest and index for their children. A child no label names is deleted at the next collection, and the image breaks (\"content digest not found\"). Pull the image again so its labels are set, or label the record (ctr content label).";
+    /// A layer's `containerd.io/uncompressed` label is not its diff_id.
+    ContainerdUncompressedLabelMismatch = "containerd-uncompressed-label-mismatch", Warning, "containerd images/diffid.go, pkg/unpack (containerd.io/uncompressed)",
+        summary: "the containerd.io/uncompressed label of a layer's record is not the diff_id its image config lists for that layer",
+        why: "containerd records the digest of a layer's uncompressed content in this label when it unpacks or converts the layer, and trusts it afterwards instead of decompressing again (diff IDs for export, conversion and snapshot lookups). A label that disagrees with the config's rootfs.diff_ids makes those operations build on a layer that is not the image's: the record was edited, or the layer replaced under the same digest. Remove the label (ctr content label DIGEST containerd.io/uncompressed=) so containerd computes it again.";
     /// A content record whose size is not its blob's.
     ContainerdContentSizeMismatch = "containerd-content-size-mismatch", Error, "containerd metadata/content.go",
         summary: "a blob of containerd's content store is not the size its record in meta.db says",

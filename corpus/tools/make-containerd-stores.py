@@ -190,6 +190,12 @@ def drop_gc_label(c):
     c.ctr("content", "label", f"sha256:{A_MANIFEST}", "containerd.io/gc.ref.content.l.1=")
 
 
+def mislabel_layer(c):
+    """A layer's containerd.io/uncompressed label set to another layer's diff_id."""
+    other = "sha256:9bc1059c3a892d158ca23dc084b31a64709749524e3a366d1b46768663b0a69f"
+    c.ctr("content", "label", f"sha256:{A_LAYER}", f"containerd.io/uncompressed={other}")
+
+
 def flip_layer(out):
     flip(blob(out, A_LAYER))
 
@@ -223,6 +229,7 @@ CASES = [
     ("layer-discarded", "a layer containerd removed in both namespaces after unpacking (no record, no file): a fact of the store, no finding", [], {"before_stop": discard_layer}),
     ("content-unkept", "a blob ingested with ctr content ingest that nothing keeps (containerd's next collection deletes it)", ["blob-unreferenced"], {"before_stop": ingest_unkept}),
     ("gc-label-dropped", "the gc.ref label that keeps a layer removed from its manifest's record in namespace default (its record would go; the file stays for namespace other)", ["containerd-content-unprotected"], {"before_stop": drop_gc_label}),
+    ("uncompressed-label-mismatch", "a layer's containerd.io/uncompressed label set with ctr content label to another layer's diff_id", ["containerd-uncompressed-label-mismatch"], {"before_stop": mislabel_layer}),
     ("blob-digest-mismatch", "a layer's first byte flipped on disk", ["blob-digest-mismatch"], {"after_stop": flip_layer}),
     ("content-missing", "a recorded layer's file deleted behind containerd's back", ["containerd-content-missing", "descriptor-blob-missing"], {"after_stop": delete_layer_file}),
     ("content-size-mismatch", "a layer grown by one byte on disk", ["blob-digest-mismatch", "containerd-content-size-mismatch", "descriptor-size-mismatch"], {"after_stop": grow_layer}),

@@ -15,11 +15,13 @@ pub mod bolt;
 mod gc;
 pub mod metadata;
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use crate::assemble::{BeforeVerify, BlobSet, StorePart};
 use crate::backend::{Backend, Entry};
+use crate::check::graph::Graph;
 use crate::finding::{Finding, Location};
 use crate::kinds::containerd::bolt::Bolt;
 use crate::kinds::containerd::metadata::Namespace;
@@ -28,7 +30,7 @@ use crate::kinds::layout::gc::unreferenced;
 use crate::kinds::layout::{Named, check_graph, listing};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::digest::Digest;
-use crate::model::document::{Descriptor, DescriptorExtras, Index};
+use crate::model::document::{Descriptor, DescriptorExtras, Document, Index};
 use crate::model::key::Key;
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::{media_type, time};
@@ -159,9 +161,13 @@ fn audit_containerd(
             },
             recorded: &in_namespace,
         };
+        // Which config holds each labelled layer's diff_id, read while the documents are.
+        let labelled = RefCell::new(Vec::new());
+        let inspect = |graph: &Graph| labelled_layers(graph, namespace, &mut labelled.borrow_mut());
         let named = Named {
             repository: &namespace.name,
             index_path: meta_db.clone(),
+            inspect: Some(&inspect),
         };
         let mut found = Vec::new();
         let checked = check_graph(
@@ -183,6 +189,15 @@ fn audit_containerd(
             &inventory,
             &content,
             &meta_db,
+            &mut findings,
+        );
+        check_uncompressed(
+            backend,
+            namespace,
+            labelled.into_inner(),
+            &content,
+            &meta_db,
+            options,
             &mut findings,
         );
         kept_anywhere.extend(kept.into_iter().filter(|d| in_namespace.contains(*d)));
@@ -394,6 +409,114 @@ fn unprotected(
                 namespace.name
             ),
         ));
+    }
+}
+
+/// The label containerd puts on a layer's record: the digest of its uncompressed content.
+const UNCOMPRESSED: &str = "containerd.io/uncompressed";
+
+/// A layer whose record carries [`UNCOMPRESSED`]: its label, and where its diff_id is
+/// (its position among a manifest's layers, and that manifest's config).
+struct Labelled {
+    layer: Digest,
+    label: String,
+    position: usize,
+    config: Digest,
+}
+
+/// Every layer of a manifest in `graph` whose record in `namespace` is labelled
+/// [`UNCOMPRESSED`], each once per manifest.
+fn labelled_layers(graph: &Graph, namespace: &Namespace, out: &mut Vec<Labelled>) {
+    for (_, loaded) in graph.docs.iter() {
+        let Some(Document::Manifest(manifest)) = &loaded.document else {
+            continue;
+        };
+        let Some(config) = manifest.config.as_ref().and_then(|c| c.digest.clone()) else {
+            continue;
+        };
+        for (position, layer) in manifest.layers.iter().flatten().enumerate() {
+            let Some(digest) = &layer.digest else {
+                continue;
+            };
+            let Ok(at) = namespace.content.binary_search_by(|r| r.digest.cmp(digest)) else {
+                continue;
+            };
+            let label = namespace.content[at]
+                .labels
+                .iter()
+                .find(|(k, _)| k == UNCOMPRESSED);
+            if let Some((_, label)) = label {
+                out.push(Labelled {
+                    layer: digest.clone(),
+                    label: label.clone(),
+                    position,
+                    config: config.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// Each labelled layer's [`UNCOMPRESSED`] label against the `rootfs.diff_ids` entry of
+/// the config that lists it (read again here: the parsed config keeps only their
+/// number). containerd trusts the label instead of decompressing the layer again.
+fn check_uncompressed(
+    backend: &dyn Backend,
+    namespace: &Namespace,
+    labelled: Vec<Labelled>,
+    content: &LayoutRoot,
+    meta_db: &Key,
+    options: &CheckOptions,
+    findings: &mut Vec<Finding>,
+) {
+    let mut configs: HashMap<Digest, Option<Vec<String>>> = HashMap::new();
+    for Labelled {
+        layer,
+        label,
+        position,
+        config,
+    } in labelled
+    {
+        let diff_ids = configs.entry(config).or_insert_with_key(|config| {
+            let bytes = backend
+                .read_small(&content.blob_key(config), options.max_document_size)
+                .ok()?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            let ids = value.pointer("/rootfs/diff_ids")?.as_array()?;
+            Some(
+                ids.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        });
+        let Some(expected) = diff_ids.as_ref().and_then(|ids| ids.get(position)) else {
+            continue;
+        };
+        if *expected == label {
+            continue;
+        }
+        let pointer = metadata::pointer(&[
+            b"v1",
+            namespace.name.as_bytes(),
+            b"content",
+            b"blob",
+            layer.to_string().as_bytes(),
+            b"labels",
+            UNCOMPRESSED.as_bytes(),
+        ]);
+        findings.push(
+            Finding::new(
+                Rule::ContainerdUncompressedLabelMismatch,
+                Location::path(content.blob_key(&layer))
+                    .with_digest(Some(layer.clone()))
+                    .via(meta_db, pointer),
+                format!(
+                    "namespace {}'s {UNCOMPRESSED} label is not the layer's diff_id in its image config",
+                    namespace.name
+                ),
+            )
+            .expected_found(expected, &label),
+        );
     }
 }
 

@@ -249,6 +249,7 @@ pub(crate) fn check_layout(
     let scope = Named {
         repository: &repository_name(&layout.prefix),
         index_path: layout.key("index.json"),
+        inspect: None,
     };
     check_graph(
         backend,
@@ -267,6 +268,9 @@ pub(crate) fn check_layout(
 pub(crate) struct Named<'a> {
     pub(crate) repository: &'a str,
     pub(crate) index_path: Key,
+    /// What the kind itself reads from the graph while its documents are loaded (for
+    /// containerd, which config each recorded layer's `diff_id` is in).
+    pub(crate) inspect: Option<&'a dyn Fn(&Graph)>,
 }
 
 /// The name a layout's rows go by: its path, or "." for the audited directory itself.
@@ -308,6 +312,9 @@ pub(crate) fn check_graph(
     graph.check_consistency(findings);
     let coverage = graph.coverage();
     let referrers = referrers(named.repository, &graph, options.require, findings);
+    if let Some(inspect) = named.inspect {
+        inspect(&graph);
+    }
     let complete =
         index_json_read && docs.values().all(|l| l.document.is_some()) && !reachability.opaque;
     let read_elsewhere: Vec<ReadElsewhere> = docs
