@@ -248,7 +248,15 @@ fn tree_kind(stores: &[FoundStore]) -> StoreKind {
         return StoreKind::DockerArchive;
     }
     match stores {
-        [only] if only.kind.is_registry() || only.kind == StoreKind::Containerd => only.kind,
+        [only]
+            if only.kind.is_registry()
+                || matches!(
+                    only.kind,
+                    StoreKind::Containerd | StoreKind::ContainersStorage
+                ) =>
+        {
+            only.kind
+        }
         [only] if only.kind == StoreKind::OciLayout && only.path.is_empty() => StoreKind::OciLayout,
         _ if kinds().all(|k| k == StoreKind::OciLayout) => StoreKind::OciLayouts,
         _ => StoreKind::Mixed,

@@ -390,6 +390,30 @@ rules! {
     ContainerdIngestStale = "containerd-ingest-stale", Warning, "containerd plugins/content/local/store.go",
         summary: "an ingest (a write to containerd's content store that never finished) untouched for longer than --upload-max-age",
         why: "An interrupted pull or import leaves ingest/<hash>/{ref,data,updatedat}; containerd resumes it when the same ref is written again, and its garbage collection removes it only once its lease expires. One older than --upload-max-age (default 168h) is wasted space: `ctr content active` lists it, `ctr content rm` or a restart with garbage collection removes it.";
+    /// containers-storage's `images.json` or `layers.json` is missing or does not parse.
+    ContainersStorageMetadataUnreadable = "containers-storage-metadata-unreadable", Error, "containers/storage images.go, layers.go",
+        summary: "containers-storage's images.json, layers.json or containers.json is missing or does not parse",
+        why: "containers-storage keeps every image and layer it knows in these files (rewritten whole under its lock files). A torn or missing one leaves podman, CRI-O and buildah unable to list or use what the store holds; the audit checks nothing that depends on it.";
+    /// An image's big-data item has no file.
+    ContainersStorageBigDataMissing = "containers-storage-big-data-missing", Error, "containers/storage images.go (big data)",
+        summary: "an image's big-data item (its manifest, config or a signature) that images.json lists has no file",
+        why: "The image's manifest or config is read from these files: the image cannot be run, pushed or inspected. Pull it again.";
+    /// An image's big-data item is not the size or digest images.json records.
+    ContainersStorageBigDataMismatch = "containers-storage-big-data-mismatch", Error, "containers/storage images.go (big data)",
+        summary: "an image's big-data item is not the size, or does not hash to the digest, that images.json records",
+        why: "containers-storage records each item's size and digest when it is written; content that no longer matches was corrupted or replaced, and the image's manifest or config cannot be trusted. Pull the image again.";
+    /// A layer an image or container needs is not in layers.json.
+    ContainersStorageLayerMissing = "containers-storage-layer-missing", Error, "containers/storage layers.go",
+        summary: "an image's top layer, a container's layer, or a layer's parent is not in layers.json",
+        why: "A layer's chain must reach a base layer through parents that all exist; one missing breaks every image and container above it (\"layer not known\").";
+    /// A layer's tar-split is missing or does not decode.
+    ContainersStorageTarSplitMissing = "containers-storage-tar-split-missing", Error, "containers/storage layers.go (tar-split)",
+        summary: "a layer's tar-split (<driver>-layers/<id>.tar-split.gz) is missing or does not decode",
+        why: "The tar-split records how to re-assemble the layer's original tar from its unpacked files; without it the layer cannot be pushed, saved or checked against its diff digest, though containers still run.";
+    /// A layer no image's or container's chain uses.
+    ContainersStorageLayerUnused = "containers-storage-layer-unused", Info, "containers/storage layers.go",
+        summary: "a layer that no image's or container's chain uses (its unpacked bytes)",
+        why: "A layer left behind by an interrupted pull or a removal that did not finish; nothing refers to it, and its unpacked files take space until it is deleted.";
     /// A finding whose evidence changed when it was read again.
     ChangedDuringAudit = "changed-during-audit", Info, "(tool)",
         summary: "a finding a concurrent writer can produce did not hold when its files were read again after --settle",

@@ -14,6 +14,7 @@
 //! add it to [`KINDS`].
 
 pub mod containerd;
+pub mod containers_storage;
 pub mod detect;
 pub mod distribution;
 pub mod docker_archive;
@@ -45,6 +46,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &zot::Zot,
     &distribution::Distribution,
     &containerd::Containerd,
+    &containers_storage::ContainersStorage,
     &layout::Layout,
     &docker_archive::DockerArchive,
 ];

@@ -57,6 +57,9 @@ pub enum StoreKind {
     /// containerd's root (`/var/lib/containerd`): its content store and `meta.db`.
     #[serde(rename = "containerd")]
     Containerd,
+    /// containers-storage (`/var/lib/containers/storage`): podman's, CRI-O's, buildah's.
+    #[serde(rename = "containers-storage")]
+    ContainersStorage,
     /// A registry reached over its distribution API (`https://HOST/…`): what it serves,
     /// as a client pulling it sees it.
     #[serde(rename = "registry-api")]

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""containers-storage roots written by skopeo 1.9 (`containers-storage:[vfs@ROOT+RUNROOT]`,
+no podman needed), clean and with one fault each, made on disk afterwards.
+
+Usage: corpus/tools/make-containers-storages.py [OUTDIR]
+       (default OUTDIR: corpus/containers-storage relative to the repository root)
+
+Each case copies corpus/clean/skopeo-copy (v1, three layers) as localhost/test/a:1 and
+corpus/clean/skopeo-multiplatform (its linux/amd64 image) as localhost/test/b:1 into a vfs store, then keeps its
+metadata only: storage.lock, vfs-images/ (images.json and each image's big-data items),
+vfs-layers/ (layers.json and the tar-splits), vfs-containers/; not vfs/dir/ (the unpacked
+layers, which the audit does not read). The fault, if any, is made on those files.
+images.json and layers.json keep creation times, so a rerun gives the same findings, not
+the same bytes. Needs skopeo.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLEAN = os.path.join(REPO, "corpus", "clean")
+KEEP = ["storage.lock", "vfs-images", "vfs-layers", "vfs-containers"]
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from importlib import import_module  # noqa: E402
+
+toml_str = import_module("make-broken-stores").toml_str
+
+
+def build(out, fault=None):
+    with tempfile.TemporaryDirectory() as work:
+        root, run = os.path.join(work, "root"), os.path.join(work, "run")
+        for layout, tag, name in [("skopeo-copy", "v1", "localhost/test/a:1"),
+                                  ("skopeo-multiplatform", "multi", "localhost/test/b:1")]:
+            src = os.path.join(CLEAN, layout, "store")
+            subprocess.run(["skopeo", "copy", "-q", f"oci:{src}:{tag}",
+                            f"containers-storage:[vfs@{root}+{run}]{name}"], check=True)
+        os.makedirs(out)
+        for item in KEEP:
+            path = os.path.join(root, item)
+            if os.path.isdir(path):
+                shutil.copytree(path, os.path.join(out, item))
+            elif os.path.exists(path):
+                shutil.copy(path, os.path.join(out, item))
+    if fault:
+        fault(out)
+
+
+def images(out):
+    with open(os.path.join(out, "vfs-images", "images.json")) as f:
+        return json.load(f)
+
+
+def layers(out):
+    with open(os.path.join(out, "vfs-layers", "layers.json")) as f:
+        return json.load(f)
+
+
+def write(out, name, value):
+    with open(os.path.join(out, name), "w") as f:
+        json.dump(value, f)
+
+
+def image_a(out):
+    return next(i for i in images(out) if "localhost/test/a:1" in i.get("names", []))
+
+
+def flip_config(out):
+    image = image_a(out)
+    config = next(n for n in image["big-data-names"] if n.startswith("sha256:"))
+    import base64
+    path = os.path.join(out, "vfs-images", image["id"], "=" + base64.b64encode(config.encode()).decode())
+    with open(path, "r+b") as f:
+        b = f.read(1)
+        f.seek(0)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def delete_manifest(out):
+    os.remove(os.path.join(out, "vfs-images", image_a(out)["id"], "manifest"))
+
+
+def tear_images_json(out):
+    path = os.path.join(out, "vfs-images", "images.json")
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+def delete_tar_split(out):
+    layer = layers(out)[0]["id"]
+    os.remove(os.path.join(out, "vfs-layers", f"{layer}.tar-split.gz"))
+
+
+def drop_base_layer(out):
+    """The base layer of image a:1 removed from layers.json (its tar-split too)."""
+    all_layers = layers(out)
+    base = next(l for l in all_layers if "parent" not in l and l["compressed-diff-digest"].endswith("1bf8569e90fdc4faa9e7730352af26c487c9091c3be53f542779f49d0d8b0eae"))
+    write(out, "vfs-layers/layers.json", [l for l in all_layers if l["id"] != base["id"]])
+    os.remove(os.path.join(out, "vfs-layers", f"{base['id']}.tar-split.gz"))
+
+
+def drop_image(out):
+    """Image b:1 removed from images.json, as an interrupted removal leaves its layers."""
+    write(out, "vfs-images/images.json",
+          [i for i in images(out) if "localhost/test/b:1" not in i.get("names", [])])
+
+
+CASES = [
+    ("clean", "two images copied by skopeo into a vfs store", [], None),
+    ("big-data-mismatch", "image a:1's config (a big-data item) with its first byte flipped", ["containers-storage-big-data-mismatch"], flip_config),
+    ("big-data-missing", "image a:1's manifest file deleted", ["containers-storage-big-data-missing"], delete_manifest),
+    ("metadata-torn", "images.json cut in half", ["containers-storage-metadata-unreadable"], tear_images_json),
+    ("tar-split-missing", "a layer's tar-split deleted", ["containers-storage-tar-split-missing"], delete_tar_split),
+    ("layer-missing", "image a:1's base layer removed from layers.json", ["containers-storage-layer-missing"], drop_base_layer),
+    ("layer-unused", "image b:1 removed from images.json, its layers left", ["containers-storage-layer-unused"], drop_image),
+]
+
+
+def main(argv):
+    out = argv[1] if len(argv) == 2 else os.path.join(REPO, "corpus", "containers-storage")
+    for name, description, expect, fault in CASES:
+        d = os.path.join(out, name)
+        if os.path.lexists(d):
+            shutil.rmtree(d)
+        build(os.path.join(d, "store"), fault)
+        with open(os.path.join(d, "case.toml"), "w") as f:
+            f.write(f"description = {toml_str(description)}\n")
+            f.write('kind = "containers-storage"\n')
+            f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
+    print(f"wrote {len(CASES)} cases to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,362 @@
+//! containers-storage (podman, CRI-O, buildah: `/var/lib/containers/storage`, or
+//! `~/.local/share/containers/storage` rootless), recognised by `storage.lock` beside
+//! `<driver>-images/images.json` and `<driver>-layers/layers.json` (overlay, vfs, btrfs,
+//! zfs). Read without taking its lock files:
+//!
+//! ```text
+//! <driver>-images/images.json           every image: id, names, top layer, big-data names,
+//!                                        sizes and digests
+//! <driver>-images/<id>/<item>            each big-data item (its manifests, its config,
+//!                                        signatures), named plainly or "=" + base64(name)
+//! <driver>-layers/layers.json            every layer: id, parent, diff digests and sizes
+//! <driver>-layers/<id>.tar-split.gz      how to re-assemble the layer's tar from its files
+//! ```
+//!
+//! Checked: every big-data item against the size and digest `images.json` records, every
+//! image's layer chain (each parent present), every layer's tar-split present and a gzip
+//! stream that decodes, and the layers no image uses (what `podman image prune` would not
+//! see but the storage keeps).
+
+mod model;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read as _;
+
+use base64::Engine as _;
+
+use crate::assemble::StorePart;
+use crate::backend::{Backend, Entry, EntryKind};
+use crate::finding::{Finding, Location};
+use crate::hash::digest_bytes;
+use crate::kinds::containers_storage::model::{Container, Image, Layer};
+use crate::kinds::detect::{has, is_dir};
+use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
+use crate::model::digest::Digest;
+use crate::model::key::Key;
+use crate::rules::Rule;
+use crate::store::{StoreKind, read_error};
+
+/// The graph drivers whose `<driver>-images` and `<driver>-layers` are looked for.
+const DRIVERS: [&str; 4] = ["overlay", "vfs", "btrfs", "zfs"];
+/// Largest `images.json` or `layers.json` read.
+const MAX_METADATA: u64 = 1 << 30;
+/// Largest tar-split read to see that it decodes (a layer of many files has a large one).
+const MAX_TAR_SPLIT: u64 = 1 << 30;
+
+/// The containers-storage kind.
+pub struct ContainersStorage;
+
+impl Kind for ContainersStorage {
+    fn name(&self) -> StoreKind {
+        StoreKind::ContainersStorage
+    }
+
+    /// `storage.lock` beside a driver's `-images` and `-layers` directories; nothing below
+    /// is searched (the driver's directory holds whole file systems).
+    fn recognise(
+        &self,
+        _look: &Look,
+        dir: &Key,
+        entries: &[Entry],
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Recognised> {
+        if !has(entries, "storage.lock", |k| k == EntryKind::File) {
+            return None;
+        }
+        let drivers: Vec<&'static str> = DRIVERS
+            .into_iter()
+            .filter(|d| {
+                has(entries, &format!("{d}-images"), is_dir)
+                    && has(entries, &format!("{d}-layers"), is_dir)
+            })
+            .collect();
+        (!drivers.is_empty()).then(|| Recognised {
+            store: Box::new(StorageRoot {
+                prefix: dir.clone(),
+                drivers,
+            }),
+            then: Then::Stop,
+        })
+    }
+}
+
+/// One containers-storage root found, with the drivers it has metadata for.
+pub struct StorageRoot {
+    /// Its directory relative to the audited root.
+    pub prefix: Key,
+    /// The graph drivers with `-images` and `-layers` directories.
+    pub drivers: Vec<&'static str>,
+}
+
+impl Store for StorageRoot {
+    fn kind(&self) -> StoreKind {
+        StoreKind::ContainersStorage
+    }
+
+    fn path(&self) -> &Key {
+        &self.prefix
+    }
+
+    fn audit(&self, cx: &Context) -> StorePart {
+        let mut part = StorePart::new(StoreKind::ContainersStorage, self.prefix.clone());
+        for driver in &self.drivers {
+            audit_driver(
+                cx.backend,
+                &self.prefix.join(driver),
+                &cx.options,
+                &mut part,
+            );
+        }
+        part
+    }
+}
+
+/// One driver's images and layers; `base` is `<root>/<driver>`, whose `-images` and
+/// `-layers` directories are read.
+fn audit_driver(backend: &dyn Backend, base: &Key, options: &CheckOptions, part: &mut StorePart) {
+    let images_dir = Key::from_bytes([base.as_bytes(), b"-images"].concat());
+    let layers_dir = Key::from_bytes([base.as_bytes(), b"-layers"].concat());
+    let findings = &mut part.findings;
+    let Some(images) = read_json::<Vec<Image>>(backend, &images_dir.join("images.json"), findings)
+    else {
+        return;
+    };
+    let Some(layers) = read_json::<Vec<Layer>>(backend, &layers_dir.join("layers.json"), findings)
+    else {
+        return;
+    };
+    // Containers are optional: a store that never ran one has no containers.json.
+    let containers_json =
+        Key::from_bytes([base.as_bytes(), b"-containers"].concat()).join("containers.json");
+    let containers: Vec<Container> = match backend.stat(&containers_json) {
+        Ok(_) => read_json(backend, &containers_json, findings).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let by_id: HashMap<&str, &Layer> = layers.iter().map(|l| (l.id.as_str(), l)).collect();
+    let mut used: HashSet<&str> = HashSet::new();
+    for image in &images {
+        check_big_data(backend, &images_dir, image, options, part);
+    }
+    // Every chain from an image's top layer, or a container's own layer, down: each
+    // parent present, each layer on it in use.
+    let tops = images
+        .iter()
+        .map(|i| (format!("image {}", i.id), i.layer.as_deref()))
+        .chain(
+            containers
+                .iter()
+                .map(|c| ("a container".to_owned(), c.layer.as_deref())),
+        );
+    for (owner, top) in tops {
+        let findings = &mut part.findings;
+        let mut next = top.map(|id| (id, "layer".to_owned()));
+        let mut depth = 0;
+        while let Some((id, field)) = next.take() {
+            depth += 1;
+            if depth > layers.len() + 1 || !used.insert(id) {
+                break;
+            }
+            match by_id.get(id) {
+                Some(layer) => next = layer.parent.as_deref().map(|p| (p, format!("{id} parent"))),
+                None => findings.push(Finding::new(
+                    Rule::ContainersStorageLayerMissing,
+                    Location::path(tar_split(&layers_dir, id)),
+                    format!(
+                        "{owner} names layer {id} (its {field}), which layers.json does not hold"
+                    ),
+                )),
+            }
+        }
+    }
+    for layer in &layers {
+        check_tar_split(backend, &layers_dir, layer, &mut part.findings);
+        if !used.contains(layer.id.as_str()) {
+            let bytes = layer.diff_size.unwrap_or(0);
+            part.findings.push(
+                Finding::new(
+                    Rule::ContainersStorageLayerUnused,
+                    Location::path(tar_split(&layers_dir, &layer.id)),
+                    format!(
+                        "layer {} is in no image's or container's chain ({bytes} bytes unpacked)",
+                        layer.id
+                    ),
+                )
+                .with_bytes(bytes),
+            );
+        }
+    }
+    part.counters.repositories += images.len() as u64;
+}
+
+/// `images.json` or `layers.json`, parsed; a finding and `None` when it cannot be.
+fn read_json<T: serde::de::DeserializeOwned>(
+    backend: &dyn Backend,
+    key: &Key,
+    findings: &mut Vec<Finding>,
+) -> Option<T> {
+    let bytes = match backend.read_small(key, MAX_METADATA) {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => {
+            findings.push(Finding::new(
+                Rule::ContainersStorageMetadataUnreadable,
+                Location::path(key),
+                "it does not exist",
+            ));
+            return None;
+        }
+        Err(error) => {
+            findings.push(read_error(key, &error));
+            return None;
+        }
+    };
+    // A store with nothing in it yet has an empty file.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::from_slice(b"[]").ok();
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            findings.push(Finding::new(
+                Rule::ContainersStorageMetadataUnreadable,
+                Location::path(key),
+                format!("it does not parse: {error}"),
+            ));
+            None
+        }
+    }
+}
+
+/// The file name containers-storage gives big-data item `name` (`makeBigDataBaseName`):
+/// the name itself when it is made of `[.0-9a-z]`, else "=" and its standard base64.
+fn big_data_file(name: &str) -> String {
+    if name
+        .bytes()
+        .all(|b| b == b'.' || b.is_ascii_digit() || b.is_ascii_lowercase())
+    {
+        name.to_owned()
+    } else {
+        format!(
+            "={}",
+            base64::engine::general_purpose::STANDARD.encode(name)
+        )
+    }
+}
+
+/// Every big-data item of `image` against the size and digest images.json records.
+fn check_big_data(
+    backend: &dyn Backend,
+    images_dir: &Key,
+    image: &Image,
+    options: &CheckOptions,
+    part: &mut StorePart,
+) {
+    let dir = images_dir.join(&image.id);
+    for name in &image.big_data_names {
+        let key = dir.join(big_data_file(name));
+        // The item's file names the image (its directory) and the item: a stable identity,
+        // where a pointer into images.json would move with every image added before it.
+        let location = || Location::path(&key);
+        let bytes = match backend.read_small(&key, options.max_document_size.max(MAX_METADATA)) {
+            Ok(bytes) => bytes,
+            Err(error) if error.is_not_found() => {
+                part.findings.push(Finding::new(
+                    Rule::ContainersStorageBigDataMissing,
+                    location(),
+                    format!("image {}'s big-data item {name:?} has no file", image.id),
+                ));
+                continue;
+            }
+            Err(error) => {
+                part.findings.push(read_error(&key, &error));
+                continue;
+            }
+        };
+        part.counters.blobs += 1;
+        part.counters.bytes += bytes.len() as u64;
+        part.counters.blobs_hashed += 1;
+        part.counters.bytes_hashed += bytes.len() as u64;
+        if let Some(size) = image.big_data_sizes.get(name) {
+            if *size != bytes.len() as u64 {
+                part.findings.push(
+                    Finding::new(
+                        Rule::ContainersStorageBigDataMismatch,
+                        location(),
+                        format!(
+                            "image {}'s big-data item {name:?} is not the size images.json records",
+                            image.id
+                        ),
+                    )
+                    .expected_found(size, bytes.len()),
+                );
+                continue;
+            }
+        }
+        let Some(expected) = image.big_data_digests.get(name) else {
+            continue;
+        };
+        let Ok(expected) = Digest::parse(expected) else {
+            continue;
+        };
+        if let Some(found) = digest_bytes(expected.algorithm(), &bytes) {
+            if found != expected {
+                part.findings.push(
+                    Finding::new(
+                        Rule::ContainersStorageBigDataMismatch,
+                        location().with_digest(Some(expected.clone())),
+                        format!("image {}'s big-data item {name:?} does not hash to the digest images.json records", image.id),
+                    )
+                    .expected_found(&expected, &found),
+                );
+            }
+        }
+    }
+}
+
+/// Where layer `id`'s tar-split is: the file that names a layer in findings (its unpacked
+/// files are under the driver's own directory, laid out per driver).
+fn tar_split(layers_dir: &Key, id: &str) -> Key {
+    layers_dir.join(format!("{id}.tar-split.gz"))
+}
+
+/// A layer's tar-split: present, and a gzip stream that decodes to its end.
+fn check_tar_split(
+    backend: &dyn Backend,
+    layers_dir: &Key,
+    layer: &Layer,
+    findings: &mut Vec<Finding>,
+) {
+    let key = tar_split(layers_dir, &layer.id);
+    let why = match backend.read_small(&key, MAX_TAR_SPLIT) {
+        Ok(bytes) => {
+            let mut sink = Vec::new();
+            match flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut sink) {
+                Ok(_) => return,
+                Err(error) => format!("layer {}'s tar-split does not decode: {error}", layer.id),
+            }
+        }
+        Err(error) if error.is_not_found() => {
+            format!(
+                "layer {} has no tar-split: its tar cannot be re-assembled (push, save, or diff-digest checks)",
+                layer.id
+            )
+        }
+        Err(error) => return findings.push(read_error(&key, &error)),
+    };
+    findings.push(Finding::new(
+        Rule::ContainersStorageTarSplitMissing,
+        Location::path(key),
+        why,
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_data_file_names_are_containers_storages() {
+        assert_eq!(big_data_file("manifest"), "manifest");
+        assert_eq!(big_data_file("signature-88d4"), "=c2lnbmF0dXJlLTg4ZDQ=");
+        assert!(big_data_file("sha256:28f0").starts_with('='));
+    }
+}

@@ -1,0 +1,47 @@
+//! The records of containers-storage's `images.json` and `layers.json`, read leniently:
+//! fields this audit does not use are ignored, and those it uses are optional where
+//! containers-storage omits them.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// One image of `images.json`.
+#[derive(Debug, Deserialize)]
+pub struct Image {
+    /// Its ID (a pulled image's is its config's encoded digest).
+    pub id: String,
+    /// Its top layer's ID.
+    #[serde(default)]
+    pub layer: Option<String>,
+    /// Its big-data items: manifests, config, signatures.
+    #[serde(default, rename = "big-data-names")]
+    pub big_data_names: Vec<String>,
+    /// Each item's recorded size.
+    #[serde(default, rename = "big-data-sizes")]
+    pub big_data_sizes: HashMap<String, u64>,
+    /// Each item's recorded digest.
+    #[serde(default, rename = "big-data-digests")]
+    pub big_data_digests: HashMap<String, String>,
+}
+
+/// One layer of `layers.json`.
+#[derive(Debug, Deserialize)]
+pub struct Layer {
+    /// Its ID.
+    pub id: String,
+    /// Its parent's ID, unless it is a base layer.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The size of its uncompressed diff.
+    #[serde(default, rename = "diff-size")]
+    pub diff_size: Option<u64>,
+}
+
+/// One container of `containers.json`: its own layer keeps its image's chain in use.
+#[derive(Debug, Deserialize)]
+pub struct Container {
+    /// Its read-write layer's ID.
+    #[serde(default)]
+    pub layer: Option<String>,
+}
