@@ -5,6 +5,8 @@
 //! - `containerd`: a real containerd's root audited while containerd imports and deletes,
 //!   without a write (inotify, every file's facts), and its own garbage collection deleting
 //!   exactly what the audit called reclaimable.
+//! - `containers_storage`: a containers-storage root written by skopeo, audited while
+//!   skopeo writes to it, and without a write (inotify, every file's facts).
 //! - `conformance`: the image-spec's own schema vectors classify as `cases.tsv` says.
 //! - `archive`: image archives (skopeo's, committed; every corpus layout tarred, plain,
 //!   gzip and zstd): the directory's findings, tar-level faults as findings, each Docker
@@ -42,6 +44,7 @@ mod builder;
 mod cli;
 mod conformance;
 mod containerd;
+mod containers_storage;
 mod corpus;
 mod dashboard;
 mod detect;

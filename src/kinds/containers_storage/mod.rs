@@ -169,6 +169,12 @@ fn audit_driver(backend: &dyn Backend, base: &Key, options: &CheckOptions, part:
         }
     }
     for layer in &layers {
+        // A layer being written has no tar-split and no image yet: an upload in progress.
+        if layer.is_incomplete() {
+            part.counters.uploads += 1;
+            part.counters.upload_bytes += layer.diff_size.unwrap_or(0);
+            continue;
+        }
         check_tar_split(backend, &layers_dir, layer, &mut part.findings);
         if !used.contains(layer.id.as_str()) {
             let bytes = layer.diff_size.unwrap_or(0);

@@ -36,6 +36,19 @@ pub struct Layer {
     /// The size of its uncompressed diff.
     #[serde(default, rename = "diff-size")]
     pub diff_size: Option<u64>,
+    /// Its flags; `incomplete` marks a layer still being written (or left by a writer
+    /// that died, which containers-storage deletes when it next loads the store).
+    #[serde(default)]
+    pub flags: HashMap<String, serde_json::Value>,
+}
+
+impl Layer {
+    /// Whether it is still being written.
+    pub fn is_incomplete(&self) -> bool {
+        self.flags
+            .get("incomplete")
+            .is_some_and(|v| v == &serde_json::Value::Bool(true))
+    }
 }
 
 /// One container of `containers.json`: its own layer keeps its image's chain in use.

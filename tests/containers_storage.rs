@@ -1,0 +1,124 @@
+//! containers-storage roots (issue 33) written by skopeo while the tests run: audited
+//! while skopeo writes, without writing a byte or taking a lock.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use inotify::{Inotify, WatchMask};
+
+use crate::support::registry::program;
+use crate::support::{repo, run, snapshot, walk};
+
+/// Copies layout `layout`:`tag` into the vfs store at `root` as `name`.
+fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
+    let src = repo().join("corpus/clean").join(layout).join("store");
+    let status = Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{}:{tag}", src.display()))
+        .arg(format!(
+            "containers-storage:[vfs@{}+{}]{name}",
+            root.display(),
+            root.with_extension("run").display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn audit(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    all.push(root.to_str().unwrap());
+    let out = run(&all);
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    (out.code, serde_json::from_str(&out.stdout).unwrap())
+}
+
+/// An audit leaves a containers-storage root exactly as it was (content, size, mode,
+/// mtime, atime, ctime of every file; its lock files untouched) with no inotify write
+/// event, and finds it clean.
+#[test]
+fn an_audit_writes_nothing_to_a_containers_storage_root() {
+    if program("skopeo").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    copy(&root, "skopeo-copy", "v1", "localhost/test/a:1");
+    copy(&root, "skopeo-multiplatform", "multi", "localhost/test/b:1");
+    let content = snapshot(&root, true);
+    let facts = snapshot(&root, false);
+    let mut inotify = Inotify::init().unwrap();
+    let writes = WatchMask::MODIFY
+        | WatchMask::ATTRIB
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO;
+    let mut dirs = vec![root.clone()];
+    dirs.extend(walk(&root).into_iter().filter(|p| p.is_dir()));
+    for dir in &dirs {
+        inotify.watches().add(dir, writes).unwrap();
+    }
+    let (code, report) = audit(&root, &["--fail-on", "info"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["store"]["kind"], "containers-storage");
+    assert_eq!(report["stats"]["repositories"], 2);
+    let mut buffer = [0u8; 4096];
+    let events: Vec<String> = match inotify.read_events(&mut buffer) {
+        Ok(events) => events
+            .map(|e| format!("{:?} {:?}", e.mask, e.name))
+            .collect(),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
+        Err(error) => panic!("{error}"),
+    };
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(snapshot(&root, false), facts);
+    assert_eq!(snapshot(&root, true), content);
+}
+
+/// While skopeo copies images into the store (rewriting images.json and layers.json under
+/// its locks), every audit finishes without waiting on a lock and finds no error.
+#[test]
+fn an_audit_while_skopeo_writes_finds_no_error() {
+    if program("skopeo").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    copy(&root, "skopeo-copy", "v1", "localhost/test/a:1");
+    let done = AtomicBool::new(false);
+    let copied = AtomicUsize::new(0);
+    let (audits, copies) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let n = copied.load(Ordering::Relaxed);
+                copy(
+                    &root,
+                    "skopeo-multiplatform",
+                    "multi",
+                    &format!("localhost/test/b:{n}"),
+                );
+                copied.fetch_add(1, Ordering::Relaxed);
+            }
+            copied.load(Ordering::Relaxed)
+        });
+        // Audits one after another until skopeo has copied three times; collected, then
+        // judged once the writer has stopped (a failed assertion inside the scope would
+        // leave it writing forever).
+        let mut audits = Vec::new();
+        while copied.load(Ordering::Relaxed) < 3 && audits.len() < 2000 {
+            audits.push(audit(&root, &["--settle", "1s", "--fail-on", "error"]));
+        }
+        done.store(true, Ordering::Relaxed);
+        (audits, writer.join().unwrap())
+    });
+    assert!(copies >= 3, "skopeo wrote too little during the audits");
+    assert!(audits.len() > 3, "too few audits ran while skopeo wrote");
+    for (code, report) in audits {
+        assert_eq!(code, 0, "{report:#}");
+    }
+}
