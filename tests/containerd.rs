@@ -6,10 +6,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use inotify::{Inotify, WatchMask};
-
 use crate::support::containerd::{A, Containerd, MULTI};
-use crate::support::{run, snapshot, walk};
+use crate::support::{WriteWatch, run, snapshot};
 
 fn audit(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
     let mut all = vec!["--format", "json"];
@@ -122,30 +120,10 @@ fn an_audit_writes_nothing_to_a_containerd_root() {
     let root = containerd.path().to_owned();
     let content = snapshot(&root, true);
     let facts = snapshot(&root, false);
-    let mut inotify = Inotify::init().unwrap();
-    let writes = WatchMask::MODIFY
-        | WatchMask::ATTRIB
-        | WatchMask::CLOSE_WRITE
-        | WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::DELETE_SELF
-        | WatchMask::MOVED_FROM
-        | WatchMask::MOVED_TO;
-    let mut dirs = vec![root.clone()];
-    dirs.extend(walk(&root).into_iter().filter(|p| p.is_dir()));
-    for dir in &dirs {
-        inotify.watches().add(dir, writes).unwrap();
-    }
+    let watch = WriteWatch::new(&root);
     let (code, report) = audit(&root, &[]);
     assert_eq!(code, 0, "{report:#}");
-    let mut buffer = [0u8; 4096];
-    let events: Vec<String> = match inotify.read_events(&mut buffer) {
-        Ok(events) => events
-            .map(|e| format!("{:?} {:?}", e.mask, e.name))
-            .collect(),
-        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
-        Err(error) => panic!("{error}"),
-    };
+    let events = watch.events();
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(snapshot(&root, false), facts);
     assert_eq!(snapshot(&root, true), content);

@@ -5,10 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use inotify::{Inotify, WatchMask};
-
 use crate::support::registry::program;
-use crate::support::{repo, run, snapshot, walk};
+use crate::support::{WriteWatch, repo, run, snapshot};
 
 /// Copies layout `layout`:`tag` into the vfs store at `root` as `name`.
 fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
@@ -49,32 +47,12 @@ fn an_audit_writes_nothing_to_a_containers_storage_root() {
     copy(&root, "skopeo-multiplatform", "multi", "localhost/test/b:1");
     let content = snapshot(&root, true);
     let facts = snapshot(&root, false);
-    let mut inotify = Inotify::init().unwrap();
-    let writes = WatchMask::MODIFY
-        | WatchMask::ATTRIB
-        | WatchMask::CLOSE_WRITE
-        | WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::DELETE_SELF
-        | WatchMask::MOVED_FROM
-        | WatchMask::MOVED_TO;
-    let mut dirs = vec![root.clone()];
-    dirs.extend(walk(&root).into_iter().filter(|p| p.is_dir()));
-    for dir in &dirs {
-        inotify.watches().add(dir, writes).unwrap();
-    }
+    let watch = WriteWatch::new(&root);
     let (code, report) = audit(&root, &["--fail-on", "info"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["store"]["kind"], "containers-storage");
     assert_eq!(report["stats"]["repositories"], 2);
-    let mut buffer = [0u8; 4096];
-    let events: Vec<String> = match inotify.read_events(&mut buffer) {
-        Ok(events) => events
-            .map(|e| format!("{:?} {:?}", e.mask, e.name))
-            .collect(),
-        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
-        Err(error) => panic!("{error}"),
-    };
+    let events = watch.events();
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(snapshot(&root, false), facts);
     assert_eq!(snapshot(&root, true), content);

@@ -605,6 +605,17 @@ def toml_str(s):
     return json.dumps(s)  # a JSON string of ASCII text is a valid TOML basic string
 
 
+def write_case_toml(d, description, kind, expect, extra=None):
+    """Writes d/case.toml: the case's description, the store kind the audit must report,
+    the rule ids it must give, and further lists (such as `require`)."""
+    with open(os.path.join(d, "case.toml"), "w") as f:
+        f.write(f"description = {toml_str(description)}\n")
+        f.write(f"kind = {toml_str(kind)}\n")
+        f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
+        for key, values in (extra or {}).items():
+            f.write(f"{key} = [" + ", ".join(toml_str(v) for v in values) + "]\n")
+
+
 def write_cases(argv, doc, group, cases):
     """The command line of a corpus generator: writes every case of `cases`, each
     (name, description, expect, build, extra) where `extra` holds further case.toml lists
@@ -623,12 +634,7 @@ def write_cases(argv, doc, group, cases):
         if os.path.lexists(d):
             shutil.rmtree(d)
         build().write(os.path.join(d, "store"))
-        with open(os.path.join(d, "case.toml"), "w") as f:
-            f.write(f"description = {toml_str(description)}\n")
-            f.write('kind = "oci-layout"\n')
-            f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
-            for key, values in extra.items():
-                f.write(f"{key} = [" + ", ".join(toml_str(v) for v in values) + "]\n")
+        write_case_toml(d, description, "oci-layout", expect, extra)
     print(f"wrote {len(cases)} cases to {out}")
     return 0
 

@@ -42,7 +42,7 @@ A_CONFIG = "28f0f4cf0e50772aa8ef5169b9e2d2d451a935754873d8802dc7d1497e4cb271"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from importlib import import_module  # noqa: E402
 
-toml_str = import_module("make-broken-stores").toml_str
+write_case_toml = import_module("make-broken-stores").write_case_toml
 
 
 # Garbage collection only when asked (Containerd.collect): left to its scheduler, whether
@@ -247,10 +247,7 @@ def main(argv):
         if os.path.lexists(d):
             shutil.rmtree(d)
         build(os.path.join(d, "store"), **hooks)
-        with open(os.path.join(d, "case.toml"), "w") as f:
-            f.write(f"description = {toml_str(description)}\n")
-            f.write('kind = "containerd"\n')
-            f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
+        write_case_toml(d, description, "containerd", expect)
     print(f"wrote {len(CASES)} cases to {out}")
     return 0
 

@@ -27,7 +27,7 @@ KEEP = ["storage.lock", "vfs-images", "vfs-layers", "vfs-containers"]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from importlib import import_module  # noqa: E402
 
-toml_str = import_module("make-broken-stores").toml_str
+write_case_toml = import_module("make-broken-stores").write_case_toml
 
 
 def build(out, fault=None):
@@ -128,10 +128,7 @@ def main(argv):
         if os.path.lexists(d):
             shutil.rmtree(d)
         build(os.path.join(d, "store"), fault)
-        with open(os.path.join(d, "case.toml"), "w") as f:
-            f.write(f"description = {toml_str(description)}\n")
-            f.write('kind = "containers-storage"\n')
-            f.write("expect = [" + ", ".join(toml_str(e) for e in expect) + "]\n")
+        write_case_toml(d, description, "containers-storage", expect)
     print(f"wrote {len(CASES)} cases to {out}")
     return 0
 

@@ -292,3 +292,42 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The kernel's record of writes under a tree: every directory of `root` watched with
+/// inotify for modification, attribute changes, creation, deletion and renames. What a
+/// read-only audit must leave empty.
+pub struct WriteWatch(inotify::Inotify);
+
+impl WriteWatch {
+    /// Watches `root` and every directory under it, as they are now.
+    pub fn new(root: &Path) -> WriteWatch {
+        use inotify::WatchMask;
+        let inotify = inotify::Inotify::init().unwrap();
+        let writes = WatchMask::MODIFY
+            | WatchMask::ATTRIB
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::CREATE
+            | WatchMask::DELETE
+            | WatchMask::DELETE_SELF
+            | WatchMask::MOVED_FROM
+            | WatchMask::MOVED_TO;
+        let dirs =
+            std::iter::once(root.to_owned()).chain(walk(root).into_iter().filter(|p| p.is_dir()));
+        for dir in dirs {
+            inotify.watches().add(&dir, writes).unwrap();
+        }
+        WriteWatch(inotify)
+    }
+
+    /// The events since the watch began, one line each.
+    pub fn events(mut self) -> Vec<String> {
+        let mut buffer = [0u8; 4096];
+        match self.0.read_events(&mut buffer) {
+            Ok(events) => events
+                .map(|e| format!("{:?} {:?}", e.mask, e.name))
+                .collect(),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
+            Err(error) => panic!("{error}"),
+        }
+    }
+}

@@ -32,6 +32,23 @@ pub struct Namespace {
     pub leased: Vec<Digest>,
 }
 
+impl Namespace {
+    /// JSON pointer of the content record of `digest` in `meta.db`, and of `below` in it
+    /// (`/v1/<namespace>/content/blob/<digest>/labels/…`).
+    pub fn record_pointer(&self, digest: &Digest, below: &[&[u8]]) -> String {
+        let digest = digest.to_string();
+        let mut path: Vec<&[u8]> = vec![
+            b"v1",
+            self.name.as_bytes(),
+            b"content",
+            b"blob",
+            digest.as_bytes(),
+        ];
+        path.extend_from_slice(below);
+        pointer(&path)
+    }
+}
+
 /// An image: a name and its target.
 #[derive(Debug)]
 pub struct Image {

@@ -392,13 +392,7 @@ fn unprotected(
         if !needed.contains(digest) || kept.contains(digest) || inventory.get(digest).is_none() {
             continue;
         }
-        let pointer = metadata::pointer(&[
-            b"v1",
-            namespace.name.as_bytes(),
-            b"content",
-            b"blob",
-            digest.to_string().as_bytes(),
-        ]);
+        let pointer = namespace.record_pointer(digest, &[]);
         findings.push(Finding::new(
             Rule::ContainerdContentUnprotected,
             Location::path(content.blob_key(digest))
@@ -495,15 +489,7 @@ fn check_uncompressed(
         if *expected == label {
             continue;
         }
-        let pointer = metadata::pointer(&[
-            b"v1",
-            namespace.name.as_bytes(),
-            b"content",
-            b"blob",
-            layer.to_string().as_bytes(),
-            b"labels",
-            UNCOMPRESSED.as_bytes(),
-        ]);
+        let pointer = namespace.record_pointer(&layer, &[b"labels", UNCOMPRESSED.as_bytes()]);
         findings.push(
             Finding::new(
                 Rule::ContainerdUncompressedLabelMismatch,
@@ -599,13 +585,7 @@ fn check_records(
 ) {
     for record in &namespace.content {
         let at = || {
-            let pointer = metadata::pointer(&[
-                b"v1",
-                namespace.name.as_bytes(),
-                b"content",
-                b"blob",
-                record.digest.to_string().as_bytes(),
-            ]);
+            let pointer = namespace.record_pointer(&record.digest, &[]);
             Location::path(content.blob_key(&record.digest))
                 .with_digest(Some(record.digest.clone()))
                 .via(meta_db, pointer)
