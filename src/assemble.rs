@@ -248,16 +248,11 @@ fn tree_kind(stores: &[FoundStore]) -> StoreKind {
         return StoreKind::DockerArchive;
     }
     match stores {
-        [only]
-            if only.kind.is_registry()
-                || matches!(
-                    only.kind,
-                    StoreKind::Containerd | StoreKind::ContainersStorage
-                ) =>
-        {
-            only.kind
+        // One layout below PATH is a tree of one; any other store alone is its kind.
+        [only] if only.kind == StoreKind::OciLayout && !only.path.is_empty() => {
+            StoreKind::OciLayouts
         }
-        [only] if only.kind == StoreKind::OciLayout && only.path.is_empty() => StoreKind::OciLayout,
+        [only] => only.kind,
         _ if kinds().all(|k| k == StoreKind::OciLayout) => StoreKind::OciLayouts,
         _ => StoreKind::Mixed,
     }
