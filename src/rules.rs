@@ -398,10 +398,10 @@ rules! {
     ContainersStorageBigDataMissing = "containers-storage-big-data-missing", Error, "containers/storage images.go (big data)",
         summary: "an image's big-data item (its manifest, config or a signature) that images.json lists has no file",
         why: "The image's manifest or config is read from these files: the image cannot be run, pushed or inspected. Pull it again.";
-    /// An image's big-data item is not the size or digest images.json records.
+    /// An image's big-data item is not the size images.json records.
     ContainersStorageBigDataMismatch = "containers-storage-big-data-mismatch", Error, "containers/storage images.go (big data)",
-        summary: "an image's big-data item is not the size, or does not hash to the digest, that images.json records",
-        why: "containers-storage records each item's size and digest when it is written; content that no longer matches was corrupted or replaced, and the image's manifest or config cannot be trusted. Pull the image again.";
+        summary: "an image's big-data item is not the size that images.json records for it",
+        why: "containers-storage records each item's size (and digest) when it writes it; content of another size was cut short or replaced, and the image's manifest or config cannot be trusted. (Content of the recorded size that does not hash to the recorded digest is blob-digest-mismatch, from the verify phase.) Pull the image again.";
     /// A layer an image or container needs is not in layers.json.
     ContainersStorageLayerMissing = "containers-storage-layer-missing", Error, "containers/storage layers.go",
         summary: "an image's top layer, a container's layer, or a layer's parent is not in layers.json",

@@ -79,6 +79,15 @@ def flip_config(out):
         f.write(bytes([b[0] ^ 0xFF]))
 
 
+def grow_config(out):
+    image = image_a(out)
+    config = next(n for n in image["big-data-names"] if n.startswith("sha256:"))
+    import base64
+    path = os.path.join(out, "vfs-images", image["id"], "=" + base64.b64encode(config.encode()).decode())
+    with open(path, "ab") as f:
+        f.write(b" ")
+
+
 def delete_manifest(out):
     os.remove(os.path.join(out, "vfs-images", image_a(out)["id"], "manifest"))
 
@@ -112,7 +121,8 @@ def drop_image(out):
 
 CASES = [
     ("clean", "two images copied by skopeo into a vfs store", [], None),
-    ("big-data-mismatch", "image a:1's config (a big-data item) with its first byte flipped", ["containers-storage-big-data-mismatch"], flip_config),
+    ("big-data-corrupt", "image a:1's config (a big-data item) with its first byte flipped", ["blob-digest-mismatch", "document-json-invalid"], flip_config),
+    ("big-data-mismatch", "image a:1's config (a big-data item) grown by a byte", ["blob-digest-mismatch", "containers-storage-big-data-mismatch", "descriptor-size-mismatch"], grow_config),
     ("big-data-missing", "image a:1's manifest file deleted", ["containers-storage-big-data-missing"], delete_manifest),
     ("metadata-torn", "images.json cut in half", ["containers-storage-metadata-unreadable"], tear_images_json),
     ("tar-split-missing", "a layer's tar-split deleted", ["containers-storage-tar-split-missing"], delete_tar_split),

@@ -12,26 +12,23 @@
 //! <driver>-layers/<id>.tar-split.gz      how to re-assemble the layer's tar from its files
 //! ```
 //!
-//! Checked: every big-data item against the size and digest `images.json` records, every
-//! image's layer chain (each parent present), every layer's tar-split present and a gzip
-//! stream that decodes, and the layers no image uses (what `podman image prune` would not
-//! see but the storage keeps).
+//! Checked: every big-data item against the size and digest `images.json` records, and
+//! the images' manifests and configs as documents ([`documents`]); every image's and
+//! container's layer chain (each parent present); every layer's tar-split present and a
+//! gzip stream that decodes; and the layers no chain uses.
 
+mod documents;
 mod model;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 
-use base64::Engine as _;
-
 use crate::assemble::StorePart;
 use crate::backend::{Backend, Entry, EntryKind};
 use crate::finding::{Finding, Location};
-use crate::hash::digest_bytes;
 use crate::kinds::containers_storage::model::{Container, Image, Layer};
 use crate::kinds::detect::{has, is_dir};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
-use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::{StoreKind, read_error};
@@ -102,6 +99,7 @@ impl Store for StorageRoot {
         for driver in &self.drivers {
             audit_driver(
                 cx.backend,
+                driver,
                 &self.prefix.join(driver),
                 &cx.options,
                 &mut part,
@@ -113,7 +111,13 @@ impl Store for StorageRoot {
 
 /// One driver's images and layers; `base` is `<root>/<driver>`, whose `-images` and
 /// `-layers` directories are read.
-fn audit_driver(backend: &dyn Backend, base: &Key, options: &CheckOptions, part: &mut StorePart) {
+fn audit_driver(
+    backend: &dyn Backend,
+    driver: &str,
+    base: &Key,
+    options: &CheckOptions,
+    part: &mut StorePart,
+) {
     let images_dir = Key::from_bytes([base.as_bytes(), b"-images"].concat());
     let layers_dir = Key::from_bytes([base.as_bytes(), b"-layers"].concat());
     let findings = &mut part.findings;
@@ -134,9 +138,7 @@ fn audit_driver(backend: &dyn Backend, base: &Key, options: &CheckOptions, part:
     };
     let by_id: HashMap<&str, &Layer> = layers.iter().map(|l| (l.id.as_str(), l)).collect();
     let mut used: HashSet<&str> = HashSet::new();
-    for image in &images {
-        check_big_data(backend, &images_dir, image, options, part);
-    }
+    documents::check(backend, driver, &images_dir, &images, options, part);
     // Every chain from an image's top layer, or a container's own layer, down: each
     // parent present, each layer on it in use.
     let tops = images
@@ -232,92 +234,6 @@ fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The file name containers-storage gives big-data item `name` (`makeBigDataBaseName`):
-/// the name itself when it is made of `[.0-9a-z]`, else "=" and its standard base64.
-fn big_data_file(name: &str) -> String {
-    if name
-        .bytes()
-        .all(|b| b == b'.' || b.is_ascii_digit() || b.is_ascii_lowercase())
-    {
-        name.to_owned()
-    } else {
-        format!(
-            "={}",
-            base64::engine::general_purpose::STANDARD.encode(name)
-        )
-    }
-}
-
-/// Every big-data item of `image` against the size and digest images.json records.
-fn check_big_data(
-    backend: &dyn Backend,
-    images_dir: &Key,
-    image: &Image,
-    options: &CheckOptions,
-    part: &mut StorePart,
-) {
-    let dir = images_dir.join(&image.id);
-    for name in &image.big_data_names {
-        let key = dir.join(big_data_file(name));
-        // The item's file names the image (its directory) and the item: a stable identity,
-        // where a pointer into images.json would move with every image added before it.
-        let location = || Location::path(&key);
-        let bytes = match backend.read_small(&key, options.max_document_size.max(MAX_METADATA)) {
-            Ok(bytes) => bytes,
-            Err(error) if error.is_not_found() => {
-                part.findings.push(Finding::new(
-                    Rule::ContainersStorageBigDataMissing,
-                    location(),
-                    format!("image {}'s big-data item {name:?} has no file", image.id),
-                ));
-                continue;
-            }
-            Err(error) => {
-                part.findings.push(read_error(&key, &error));
-                continue;
-            }
-        };
-        part.counters.blobs += 1;
-        part.counters.bytes += bytes.len() as u64;
-        part.counters.blobs_hashed += 1;
-        part.counters.bytes_hashed += bytes.len() as u64;
-        if let Some(size) = image.big_data_sizes.get(name) {
-            if *size != bytes.len() as u64 {
-                part.findings.push(
-                    Finding::new(
-                        Rule::ContainersStorageBigDataMismatch,
-                        location(),
-                        format!(
-                            "image {}'s big-data item {name:?} is not the size images.json records",
-                            image.id
-                        ),
-                    )
-                    .expected_found(size, bytes.len()),
-                );
-                continue;
-            }
-        }
-        let Some(expected) = image.big_data_digests.get(name) else {
-            continue;
-        };
-        let Ok(expected) = Digest::parse(expected) else {
-            continue;
-        };
-        if let Some(found) = digest_bytes(expected.algorithm(), &bytes) {
-            if found != expected {
-                part.findings.push(
-                    Finding::new(
-                        Rule::ContainersStorageBigDataMismatch,
-                        location().with_digest(Some(expected.clone())),
-                        format!("image {}'s big-data item {name:?} does not hash to the digest images.json records", image.id),
-                    )
-                    .expected_found(&expected, &found),
-                );
-            }
-        }
-    }
-}
-
 /// Where layer `id`'s tar-split is: the file that names a layer in findings (its unpacked
 /// files are under the driver's own directory, laid out per driver).
 fn tar_split(layers_dir: &Key, id: &str) -> Key {
@@ -353,16 +269,4 @@ fn check_tar_split(
         Location::path(key),
         why,
     ));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn big_data_file_names_are_containers_storages() {
-        assert_eq!(big_data_file("manifest"), "manifest");
-        assert_eq!(big_data_file("signature-88d4"), "=c2lnbmF0dXJlLTg4ZDQ=");
-        assert!(big_data_file("sha256:28f0").starts_with('='));
-    }
 }

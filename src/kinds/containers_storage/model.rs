@@ -11,6 +11,9 @@ use serde::Deserialize;
 pub struct Image {
     /// Its ID (a pulled image's is its config's encoded digest).
     pub id: String,
+    /// Its names (`localhost/test/a:1`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// Its top layer's ID.
     #[serde(default)]
     pub layer: Option<String>,
