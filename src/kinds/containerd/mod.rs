@@ -29,10 +29,12 @@ use crate::kinds::detect::{has, is_dir};
 use crate::kinds::layout::gc::unreferenced;
 use crate::kinds::layout::{Named, check_graph, listing};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
+use crate::model::coverage::Coverage;
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, DescriptorExtras, Document, Index};
 use crate::model::key::Key;
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
+use crate::model::supply_chain::SupplyChain;
 use crate::model::{media_type, time};
 use crate::rules::Rule;
 use crate::store::{
@@ -151,57 +153,17 @@ fn audit_containerd(
     let mut kept_anywhere: HashSet<&Digest> = HashSet::new();
     let mut manifests = Vec::with_capacity(namespaces.len());
     for namespace in namespaces {
-        check_records(namespace, &inventory, &content, &meta_db, &mut findings);
-        let kept = gc::kept(namespace);
-        let in_namespace: HashSet<&Digest> = namespace.content.iter().map(|r| &r.digest).collect();
-        let lookup = NamespaceBlobs {
-            own: OwnBlobs {
-                inventory: &inventory,
-                paths: &content,
-            },
-            recorded: &in_namespace,
-        };
-        // Which config holds each labelled layer's diff_id, read while the documents are.
-        let labelled = RefCell::new(Vec::new());
-        let inspect = |graph: &Graph| labelled_layers(graph, namespace, &mut labelled.borrow_mut());
-        let named = Named {
-            repository: &namespace.name,
-            index_path: meta_db.clone(),
-            inspect: Some(&inspect),
-        };
-        let mut found = Vec::new();
-        let checked = check_graph(
+        let checked = check_namespace(
             backend,
-            &named,
-            &lookup,
-            Some(images_index(namespace)),
-            true,
-            options,
-            &mut found,
-        );
-        findings.extend(found.into_iter().filter_map(|f| {
-            as_namespace_sees(f, &namespace.name, &in_namespace, &inventory, options)
-        }));
-        unprotected(
             namespace,
-            &checked.reachable,
-            &kept,
             &inventory,
             &content,
             &meta_db,
-            &mut findings,
-        );
-        check_uncompressed(
-            backend,
-            namespace,
-            labelled.into_inner(),
-            &content,
-            &meta_db,
             options,
             &mut findings,
         );
-        kept_anywhere.extend(kept.into_iter().filter(|d| in_namespace.contains(*d)));
-        manifests.push(checked.collection.manifests);
+        kept_anywhere.extend(checked.kept);
+        manifests.push(checked.manifests);
         for (mine, theirs) in hashed.iter_mut().zip(checked.hashed) {
             if *mine == BeforeVerify::ToHash {
                 *mine = theirs;
@@ -241,6 +203,94 @@ fn audit_containerd(
         paths: Box::new(content),
     });
     part
+}
+
+/// What one namespace's checks leave for the store's totals.
+struct NamespaceCheck<'n> {
+    /// The blobs it records that its collector keeps.
+    kept: Vec<&'n Digest>,
+    /// Its manifests and indexes loaded.
+    manifests: u64,
+    /// What is known of each blob of the content store before the verify phase.
+    hashed: Vec<BeforeVerify>,
+    documents: u64,
+    coverage: Vec<Coverage>,
+    supply_chain: SupplyChain,
+}
+
+/// One namespace: its records against the blobs, its images' graph as containerd there
+/// sees it, what its collector keeps, and its layers' uncompressed labels.
+fn check_namespace<'n>(
+    backend: &dyn Backend,
+    namespace: &'n Namespace,
+    inventory: &Inventory,
+    content: &LayoutRoot,
+    meta_db: &Key,
+    options: &CheckOptions,
+    findings: &mut Vec<Finding>,
+) -> NamespaceCheck<'n> {
+    check_records(namespace, inventory, content, meta_db, findings);
+    let kept = gc::kept(namespace);
+    let in_namespace: HashSet<&Digest> = namespace.content.iter().map(|r| &r.digest).collect();
+    let lookup = NamespaceBlobs {
+        own: OwnBlobs {
+            inventory,
+            paths: content,
+        },
+        recorded: &in_namespace,
+    };
+    // Which config holds each labelled layer's diff_id, read while the documents are.
+    let labelled = RefCell::new(Vec::new());
+    let inspect = |graph: &Graph| labelled_layers(graph, namespace, &mut labelled.borrow_mut());
+    let named = Named {
+        repository: &namespace.name,
+        index_path: meta_db.clone(),
+        inspect: Some(&inspect),
+    };
+    let mut found = Vec::new();
+    let checked = check_graph(
+        backend,
+        &named,
+        &lookup,
+        Some(images_index(namespace)),
+        true,
+        options,
+        &mut found,
+    );
+    findings.extend(
+        found.into_iter().filter_map(|f| {
+            as_namespace_sees(f, &namespace.name, &in_namespace, inventory, options)
+        }),
+    );
+    unprotected(
+        namespace,
+        &checked.reachable,
+        &kept,
+        inventory,
+        content,
+        meta_db,
+        findings,
+    );
+    check_uncompressed(
+        backend,
+        namespace,
+        labelled.into_inner(),
+        content,
+        meta_db,
+        options,
+        findings,
+    );
+    NamespaceCheck {
+        kept: kept
+            .into_iter()
+            .filter(|d| in_namespace.contains(*d))
+            .collect(),
+        manifests: checked.collection.manifests,
+        hashed: checked.hashed,
+        documents: checked.documents,
+        coverage: checked.coverage,
+        supply_chain: checked.supply_chain,
+    }
 }
 
 /// The blobs one namespace can read: those of the content store it records. (A blob
