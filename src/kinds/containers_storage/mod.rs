@@ -136,40 +136,14 @@ fn audit_driver(
         Ok(_) => read_json(backend, &containers_json, findings).unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    let by_id: HashMap<&str, &Layer> = layers.iter().map(|l| (l.id.as_str(), l)).collect();
-    let mut used: HashSet<&str> = HashSet::new();
     documents::check(backend, driver, &images_dir, &images, options, part);
-    // Every chain from an image's top layer, or a container's own layer, down: each
-    // parent present, each layer on it in use.
-    let tops = images
-        .iter()
-        .map(|i| (format!("image {}", i.id), i.layer.as_deref()))
-        .chain(
-            containers
-                .iter()
-                .map(|c| ("a container".to_owned(), c.layer.as_deref())),
-        );
-    for (owner, top) in tops {
-        let findings = &mut part.findings;
-        let mut next = top.map(|id| (id, "layer".to_owned()));
-        let mut depth = 0;
-        while let Some((id, field)) = next.take() {
-            depth += 1;
-            if depth > layers.len() + 1 || !used.insert(id) {
-                break;
-            }
-            match by_id.get(id) {
-                Some(layer) => next = layer.parent.as_deref().map(|p| (p, format!("{id} parent"))),
-                None => findings.push(Finding::new(
-                    Rule::ContainersStorageLayerMissing,
-                    Location::path(tar_split(&layers_dir, id)),
-                    format!(
-                        "{owner} names layer {id} (its {field}), which layers.json does not hold"
-                    ),
-                )),
-            }
-        }
-    }
+    let used = check_chains(
+        &images,
+        &containers,
+        &layers,
+        &layers_dir,
+        &mut part.findings,
+    );
     for layer in &layers {
         // A layer being written has no tar-split and no image yet: an upload in progress.
         if layer.is_incomplete() {
@@ -194,6 +168,50 @@ fn audit_driver(
         }
     }
     part.counters.repositories += images.len() as u64;
+}
+
+/// Every chain from an image's top layer, or a container's own layer, down: each parent
+/// in `layers`, or `containers-storage-layer-missing`. Returns the layers on some chain.
+fn check_chains<'l>(
+    images: &'l [Image],
+    containers: &'l [Container],
+    layers: &'l [Layer],
+    layers_dir: &Key,
+    findings: &mut Vec<Finding>,
+) -> HashSet<&'l str> {
+    let by_id: HashMap<&str, &Layer> = layers.iter().map(|l| (l.id.as_str(), l)).collect();
+    let tops = images
+        .iter()
+        .map(|i| (format!("image {}", i.id), i.layer.as_deref()))
+        .chain(
+            containers
+                .iter()
+                .map(|c| ("a container".to_owned(), c.layer.as_deref())),
+        );
+    let mut used: HashSet<&str> = HashSet::new();
+    for (owner, top) in tops {
+        let mut next = top.map(|id| (id, "layer".to_owned()));
+        // A layer already on a chain was walked from (chains share their lower layers);
+        // the count stops a loop of parents.
+        let mut depth = 0;
+        while let Some((id, field)) = next.take() {
+            depth += 1;
+            if depth > layers.len() + 1 || !used.insert(id) {
+                break;
+            }
+            match by_id.get(id) {
+                Some(layer) => next = layer.parent.as_deref().map(|p| (p, format!("{id} parent"))),
+                None => findings.push(Finding::new(
+                    Rule::ContainersStorageLayerMissing,
+                    Location::path(tar_split(layers_dir, id)),
+                    format!(
+                        "{owner} names layer {id} (its {field}), which layers.json does not hold"
+                    ),
+                )),
+            }
+        }
+    }
+    used
 }
 
 /// `images.json` or `layers.json`, parsed; a finding and `None` when it cannot be.
