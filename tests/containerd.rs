@@ -3,20 +3,10 @@
 //! reclaimable is what containerd's own garbage collection then deletes.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::support::containerd::{A, Containerd, MULTI};
-use crate::support::{WriteWatch, run, snapshot};
-
-fn audit(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let mut all = vec!["--format", "json"];
-    all.extend_from_slice(args);
-    all.push(root.to_str().unwrap());
-    let out = run(&all);
-    assert!(out.code == 0 || out.code == 1, "{out:?}");
-    (out.code, serde_json::from_str(&out.stdout).unwrap())
-}
+use crate::support::{WriteWatch, audit_json, snapshot};
 
 fn rule_digests(report: &serde_json::Value, rule: &str) -> BTreeSet<String> {
     report["findings"]
@@ -39,7 +29,7 @@ fn containerd_deletes_what_the_audit_calls_reclaimable() {
     containerd.import("default", MULTI);
     containerd.import("other", A);
     containerd.collect();
-    let (code, clean) = audit(containerd.path(), &[]);
+    let (code, clean) = audit_json(containerd.path(), &[]);
     assert_eq!(code, 0, "{clean:#}");
     assert_eq!(clean["store"]["kind"], "containerd");
     assert!(
@@ -51,7 +41,7 @@ fn containerd_deletes_what_the_audit_calls_reclaimable() {
     // namespace other keeps the blobs it shares with default's a:1.
     containerd.ctr("default", &["images", "rm", MULTI]);
     containerd.ctr("default", &["images", "rm", A]);
-    let (_, report) = audit(containerd.path(), &[]);
+    let (_, report) = audit_json(containerd.path(), &[]);
     let reclaimable = rule_digests(&report, "blob-unreferenced");
     assert_eq!(
         reclaimable.len(),
@@ -90,7 +80,7 @@ fn an_audit_while_containerd_imports_and_deletes_finds_no_error() {
         });
         for _ in 0..5 {
             let (code, report) =
-                audit(containerd.path(), &["--settle", "1s", "--fail-on", "error"]);
+                audit_json(containerd.path(), &["--settle", "1s", "--fail-on", "error"]);
             assert_eq!(code, 0, "{report:#}");
             let namespaces: Vec<&str> = report["reclaimable"]
                 .as_array()
@@ -121,7 +111,7 @@ fn an_audit_writes_nothing_to_a_containerd_root() {
     let content = snapshot(&root, true);
     let facts = snapshot(&root, false);
     let watch = WriteWatch::new(&root);
-    let (code, report) = audit(&root, &[]);
+    let (code, report) = audit_json(&root, &[]);
     assert_eq!(code, 0, "{report:#}");
     let events = watch.events();
     assert!(events.is_empty(), "{events:?}");
@@ -134,9 +124,9 @@ fn an_audit_writes_nothing_to_a_containerd_root() {
 #[test]
 fn discarded_layers_are_missing_only_with_require_layers() {
     let root = crate::support::repo().join("corpus/containerd/layer-discarded/store");
-    let (code, report) = audit(&root, &[]);
+    let (code, report) = audit_json(&root, &[]);
     assert_eq!(code, 0, "{report:#}");
-    let (code, report) = audit(&root, &["--require-layers"]);
+    let (code, report) = audit_json(&root, &["--require-layers"]);
     assert_eq!(code, 1, "{report:#}");
     let missing = rule_digests(&report, "descriptor-blob-missing");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::support::registry::program;
-use crate::support::{WriteWatch, repo, run, snapshot};
+use crate::support::{WriteWatch, audit_json, repo, snapshot};
 
 /// Copies layout `layout`:`tag` into the vfs store at `root` as `name`.
 fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
@@ -24,15 +24,6 @@ fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
     assert!(status.success());
 }
 
-fn audit(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let mut all = vec!["--format", "json"];
-    all.extend_from_slice(args);
-    all.push(root.to_str().unwrap());
-    let out = run(&all);
-    assert!(out.code == 0 || out.code == 1, "{out:?}");
-    (out.code, serde_json::from_str(&out.stdout).unwrap())
-}
-
 /// An audit leaves a containers-storage root exactly as it was (content, size, mode,
 /// mtime, atime, ctime of every file; its lock files untouched) with no inotify write
 /// event, and finds it clean.
@@ -48,7 +39,7 @@ fn an_audit_writes_nothing_to_a_containers_storage_root() {
     let content = snapshot(&root, true);
     let facts = snapshot(&root, false);
     let watch = WriteWatch::new(&root);
-    let (code, report) = audit(&root, &["--fail-on", "info"]);
+    let (code, report) = audit_json(&root, &["--fail-on", "info"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["store"]["kind"], "containers-storage");
     assert_eq!(report["stats"]["repositories"], 2);
@@ -89,7 +80,7 @@ fn an_audit_while_skopeo_writes_finds_no_error() {
         // leave it writing forever).
         let mut audits = Vec::new();
         while copied.load(Ordering::Relaxed) < 3 && audits.len() < 2000 {
-            audits.push(audit(&root, &["--settle", "1s", "--fail-on", "error"]));
+            audits.push(audit_json(&root, &["--settle", "1s", "--fail-on", "error"]));
         }
         done.store(true, Ordering::Relaxed);
         (audits, writer.join().unwrap())

@@ -44,6 +44,16 @@ pub fn run(args: &[&str]) -> Output {
     run_env(args, &[])
 }
 
+/// Audits `root` with `args`, as JSON: the exit code (0 or 1, asserted) and the report.
+pub fn audit_json(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    all.push(root.to_str().unwrap());
+    let out = run(&all);
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    (out.code, serde_json::from_str(&out.stdout).unwrap())
+}
+
 /// [`run`] with these environment variables set.
 pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     // Committed stores do not change under the audit: confirming a finding need not wait.
