@@ -136,3 +136,27 @@ fn discarded_layers_are_missing_only_with_require_layers() {
         ])
     );
 }
+
+/// Without meta.db nothing is known of namespaces: containerd-metadata-unreadable, and no
+/// blob is called reclaimable (the claim could be false); the blobs are still hashed.
+#[test]
+fn a_missing_meta_db_is_a_finding_and_claims_nothing_reclaimable() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    crate::support::copy_tree(
+        &crate::support::repo().join("corpus/containerd/clean/store"),
+        &root,
+    );
+    std::fs::remove_file(root.join("io.containerd.metadata.v1.bolt/meta.db")).unwrap();
+    let (code, report) = audit_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let rules: BTreeSet<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, BTreeSet::from(["containerd-metadata-unreadable"]));
+    assert!(report.get("reclaimable").is_none(), "{report:#}");
+    assert_eq!(report["stats"]["blobs"], report["stats"]["blobs_hashed"]);
+}

@@ -91,3 +91,41 @@ fn an_audit_while_skopeo_writes_finds_no_error() {
         assert_eq!(code, 0, "{report:#}");
     }
 }
+
+/// The error paths of the committed corpus do not show: a tar-split that is not gzip,
+/// and a missing layers.json (then nothing about layers is claimed).
+#[test]
+fn an_undecodable_tar_split_and_a_missing_layers_json_are_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    crate::support::copy_tree(&repo().join("corpus/containers-storage/clean/store"), &root);
+    let layers = root.join("vfs-layers");
+    let tar_split = std::fs::read_dir(&layers)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar-split.gz"))
+        .unwrap();
+    std::fs::write(&tar_split, b"not gzip").unwrap();
+    let (code, report) = audit_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let found: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "containers-storage-tar-split-missing");
+    assert!(found[0].1.contains("does not decode"), "{found:?}");
+
+    std::fs::remove_file(layers.join("layers.json")).unwrap();
+    let (code, report) = audit_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["containers-storage-metadata-unreadable"]);
+}
