@@ -135,6 +135,10 @@ pub struct StorePart {
     /// worked out when the part is assembled).
     #[serde(default)]
     pub supply_chain: SupplyChain,
+    /// What this store's audit did not look at, when more than its kind says (a
+    /// containers-storage root's layer contents without `--verify-layers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
     /// Its blobs, for the verify phase; taken before the part is assembled.
     #[serde(skip)]
     pub blobs: Vec<BlobSet>,
@@ -151,6 +155,7 @@ impl StorePart {
             coverage: Vec::new(),
             reclaimable: None,
             supply_chain: SupplyChain::default(),
+            not_checked: None,
             blobs: Vec::new(),
         }
     }
@@ -182,6 +187,7 @@ pub fn assemble(
             coverage: mut part_coverage,
             reclaimable: part_reclaimable,
             supply_chain: mut part_chain,
+            not_checked,
             ..
         } = part;
         part_chain.finish();
@@ -199,7 +205,7 @@ pub fn assemble(
             kind,
             path,
             reclaimable_total: total,
-            not_checked: kind.not_checked().map(str::to_owned),
+            not_checked: not_checked.or_else(|| kind.not_checked().map(str::to_owned)),
             supply_chain: part_chain.summary.clone(),
         });
         supply_chain.append(part_chain);

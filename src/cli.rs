@@ -121,6 +121,13 @@ pub struct Cli {
     #[arg(long)]
     pub require_layers: bool,
 
+    /// containers-storage roots: re-assemble each layer's tar from its tar-split and its
+    /// unpacked files and hash it against the diff-digest layers.json records (reads every
+    /// file of every layer). Only file contents and the tar-split's own headers count, so
+    /// a directory's mtime or a file's owner changed on disk is not a modified layer.
+    #[arg(long)]
+    pub verify_layers: bool,
+
     /// Distribution roots: uploads started longer ago than this are stale (registry-upload-stale).
     /// A duration such as 168h, 1.5h, 7d or 1h30m.
     #[arg(long, default_value = "168h", value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true)]
@@ -473,6 +480,7 @@ impl Cli {
             upload_max_age: self.upload_max_age,
             require: self.require(),
             require_layers: self.require_layers,
+            verify_layers: self.verify_layers,
         };
         let run = RunOptions {
             threads: usize::from(self.threads),

@@ -26,7 +26,7 @@ fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
 
 /// An audit leaves a containers-storage root exactly as it was (content, size, mode,
 /// mtime, atime, ctime of every file; its lock files untouched) with no inotify write
-/// event, and finds it clean.
+/// event, and finds it clean; with `--verify-layers`, which reads every layer's files.
 #[test]
 fn an_audit_writes_nothing_to_a_containers_storage_root() {
     if program("skopeo").is_none() {
@@ -39,7 +39,7 @@ fn an_audit_writes_nothing_to_a_containers_storage_root() {
     let content = snapshot(&root, true);
     let facts = snapshot(&root, false);
     let watch = WriteWatch::new(&root);
-    let (code, report) = audit_json(&root, &["--fail-on", "info"]);
+    let (code, report) = audit_json(&root, &["--fail-on", "info", "--verify-layers"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["store"]["kind"], "containers-storage");
     assert_eq!(report["stats"]["repositories"], 2);
@@ -80,7 +80,10 @@ fn an_audit_while_skopeo_writes_finds_no_error() {
         // leave it writing forever).
         let mut audits = Vec::new();
         while copied.load(Ordering::Relaxed) < 3 && audits.len() < 2000 {
-            audits.push(audit_json(&root, &["--settle", "1s", "--fail-on", "error"]));
+            audits.push(audit_json(
+                &root,
+                &["--settle", "1s", "--fail-on", "error", "--verify-layers"],
+            ));
         }
         done.store(true, Ordering::Relaxed);
         (audits, writer.join().unwrap())
@@ -128,4 +131,118 @@ fn an_undecodable_tar_split_and_a_missing_layers_json_are_findings() {
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, ["containers-storage-metadata-unreadable"]);
+}
+
+/// The layer files of `root`'s vfs store: each layer's directory.
+fn layer_dirs(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(root.join("vfs/dir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// `--verify-layers` on a fresh copy finds nothing, and still nothing once what a mount,
+/// a container or a rootless ID mapping changes on disk has changed (directory and file
+/// mtimes, modes, owners: what gives `podman system check` its false alarms,
+/// podman#25101). Rewritten bytes are a modified layer naming the file, and a directory
+/// swapped for a symlink to a copy of it outside the layer is not followed there.
+#[test]
+fn verify_layers_sees_file_contents_not_metadata_and_never_leaves_the_layer() {
+    if program("skopeo").is_none() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    copy(&root, "skopeo-copy", "v1", "localhost/test/a:1");
+    let verify = |root: &Path| audit_json(root, &["--fail-on", "info", "--verify-layers"]);
+    let (code, report) = verify(&root);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        report["store"]["stores"][0]["not_checked"].is_null(),
+        "{report:#}"
+    );
+    assert!(report["stats"]["bytes_verified"].as_u64().unwrap() > 10_000);
+
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for layer in layer_dirs(&root) {
+        for entry in walk(&layer) {
+            let file = std::fs::File::open(&entry).unwrap();
+            file.set_modified(old).unwrap();
+            if entry.is_file() {
+                std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+                std::os::unix::fs::chown(&entry, Some(100_000), Some(100_000)).unwrap();
+            }
+        }
+    }
+    let (code, report) = verify(&root);
+    assert_eq!(code, 0, "metadata is not content: {report:#}");
+
+    // The base layer's etc/os-release rewritten at the same length. (vfs copies a layer's
+    // parent into it: the copies in the layers above are no part of their diffs.)
+    let layer = layer_dirs(&root)
+        .into_iter()
+        .find(|l| !l.join("app").exists())
+        .unwrap();
+    let path = layer.join("etc/os-release");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let (code, report) = verify(&root);
+    assert_eq!(code, 1, "{report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    let modified: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["rule"] == "containers-storage-layer-modified")
+        .collect();
+    assert_eq!(modified.len(), 1, "{report:#}");
+    let message = modified[0]["message"].as_str().unwrap();
+    assert!(message.contains("etc/os-release differs"), "{message}");
+    assert!(
+        modified[0]["expected"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_ne!(modified[0]["expected"], modified[0]["found"]);
+    let id = layer.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        modified[0]["location"]["path"],
+        format!("vfs-layers/{id}.tar-split.gz")
+    );
+    bytes[0] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(verify(&root).0, 0);
+
+    // etc/ moved out of the layer, and an absolute symlink to it left in its place: read
+    // there, the layer would re-assemble; resolved inside the layer, it is not there.
+    let outside = dir.path().join("outside");
+    std::fs::rename(layer.join("etc"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, layer.join("etc")).unwrap();
+    let (code, report) = verify(&root);
+    assert_eq!(
+        code, 1,
+        "a symlink was followed out of the layer: {report:#}"
+    );
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("etc/os-release is missing"), "{message}");
+}
+
+/// Every directory and file below `dir`, not following symlinks.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() && !out[i].is_symlink() {
+            let mut inside: Vec<_> = std::fs::read_dir(&out[i])
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            out.append(&mut inside);
+        }
+        i += 1;
+    }
+    out
 }

@@ -24,6 +24,10 @@ pub(crate) struct Case {
     /// Audit with `--require` these kinds of referrer (signature, sbom, provenance).
     #[serde(default)]
     pub(crate) require: Vec<String>,
+    /// Audit with `--verify-layers` (a containers-storage root that keeps its unpacked
+    /// layers).
+    #[serde(default)]
+    pub(crate) verify_layers: bool,
 }
 
 /// Rules that no committed store can show, each with the test that covers it instead.
@@ -165,6 +169,7 @@ fn every_case_produces_exactly_its_rule_ids_and_snapshot() {
         let mut options = Options::default();
         options.run.settle = std::time::Duration::ZERO;
         options.open.detect.zot = case.zot;
+        options.check.verify_layers = case.verify_layers;
         let asks = |kind: &str| case.require.iter().any(|r| r == kind);
         options.check.require = oci_audit::check::graph::referrers::Require {
             signature: asks("signature"),

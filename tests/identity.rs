@@ -52,8 +52,12 @@ fn stats(report: &Value) -> Value {
 /// The arguments that audit a corpus case as JSON.
 fn case_args(dir: &Path) -> Vec<String> {
     let mut args = vec!["--format".to_owned(), "json".to_owned()];
-    if read_case(dir).zot {
+    let case = read_case(dir);
+    if case.zot {
         args.push("--zot".to_owned());
+    }
+    if case.verify_layers {
+        args.push("--verify-layers".to_owned());
     }
     args.push(dir.join("store").to_str().unwrap().to_owned());
     args

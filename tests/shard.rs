@@ -72,6 +72,9 @@ fn merged_report_is_the_unsharded_report_for_every_corpus_case() {
         if case.zot {
             extra.push("--zot");
         }
+        if case.verify_layers {
+            extra.push("--verify-layers");
+        }
         let store_arg = store.to_str().unwrap();
         let whole = |format: &str| {
             let mut args = extra.clone();

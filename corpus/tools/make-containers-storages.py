@@ -8,8 +8,9 @@ Usage: corpus/tools/make-containers-storages.py [OUTDIR]
 Each case copies corpus/clean/skopeo-copy (v1, three layers) as localhost/test/a:1 and
 corpus/clean/skopeo-multiplatform (its linux/amd64 image) as localhost/test/b:1 into a vfs store, then keeps its
 metadata only: storage.lock, vfs-images/ (images.json and each image's big-data items),
-vfs-layers/ (layers.json and the tar-splits), vfs-containers/; not vfs/dir/ (the unpacked
-layers, which the audit does not read). The fault, if any, is made on those files.
+vfs-layers/ (layers.json and the tar-splits), vfs-containers/; the cases audited with
+--verify-layers (`verify_layers = true` in case.toml) keep vfs/dir/ too, the unpacked
+layers that it re-assembles. The fault, if any, is made on those files.
 images.json and layers.json keep creation times, so a rerun gives the same findings, not
 the same bytes. Needs skopeo.
 """
@@ -30,7 +31,7 @@ from importlib import import_module  # noqa: E402
 write_case_toml = import_module("make-broken-stores").write_case_toml
 
 
-def build(out, fault=None):
+def build(out, fault=None, unpacked=False):
     with tempfile.TemporaryDirectory() as work:
         root, run = os.path.join(work, "root"), os.path.join(work, "run")
         for layout, tag, name in [("skopeo-copy", "v1", "localhost/test/a:1"),
@@ -39,7 +40,7 @@ def build(out, fault=None):
             subprocess.run(["skopeo", "copy", "-q", f"oci:{src}:{tag}",
                             f"containers-storage:[vfs@{root}+{run}]{name}"], check=True)
         os.makedirs(out)
-        for item in KEEP:
+        for item in KEEP + (["vfs"] if unpacked else []):
             path = os.path.join(root, item)
             if os.path.isdir(path):
                 shutil.copytree(path, os.path.join(out, item))
@@ -105,6 +106,29 @@ def delete_tar_split(out):
     os.remove(os.path.join(out, "vfs-layers", f"{layer}.tar-split.gz"))
 
 
+def layer_files(out, layer):
+    """A layer's directory and the regular files its tar-split names."""
+    import gzip
+    with gzip.open(os.path.join(out, "vfs-layers", f"{layer}.tar-split.gz")) as f:
+        entries = [json.loads(line) for line in f if line.strip()]
+    names = [e["name"] for e in entries if e["type"] == 1 and e.get("size", 0) > 0]
+    return os.path.join(out, "vfs", "dir", layer), names
+
+
+def modify_layer_files(out):
+    """Image a:1's top layer: its first file's first byte flipped; the layer below it:
+    its first file deleted."""
+    top = image_a(out)["layer"]
+    directory, names = layer_files(out, top)
+    with open(os.path.join(directory, names[0]), "r+b") as f:
+        b = f.read(1)
+        f.seek(0)
+        f.write(bytes([b[0] ^ 0x01]))
+    parent = next(l["parent"] for l in layers(out) if l["id"] == top)
+    directory, names = layer_files(out, parent)
+    os.remove(os.path.join(directory, names[0]))
+
+
 def drop_base_layer(out):
     """The base layer of image a:1 removed from layers.json (its tar-split too)."""
     all_layers = layers(out)
@@ -130,16 +154,26 @@ CASES = [
     ("layer-unused", "image b:1 removed from images.json, its layers left", ["containers-storage-layer-unused"], drop_image),
 ]
 
+# Audited with --verify-layers, so they keep the unpacked layers (vfs/dir/).
+VERIFIED = [
+    ("layers-verified", "two images with their unpacked layers, each re-assembled to its diff-digest (--verify-layers)", [], None),
+    ("layer-modified", "--verify-layers: a file's first byte flipped in image a:1's top layer, and a file deleted from the layer below", ["containers-storage-layer-modified"], modify_layer_files),
+]
+
 
 def main(argv):
     out = argv[1] if len(argv) == 2 else os.path.join(REPO, "corpus", "containers-storage")
-    for name, description, expect, fault in CASES:
+    cases = [(c, False) for c in CASES] + [(c, True) for c in VERIFIED]
+    for (name, description, expect, fault), unpacked in cases:
         d = os.path.join(out, name)
         if os.path.lexists(d):
             shutil.rmtree(d)
-        build(os.path.join(d, "store"), fault)
+        build(os.path.join(d, "store"), fault, unpacked)
         write_case_toml(d, description, "containers-storage", expect)
-    print(f"wrote {len(CASES)} cases to {out}")
+        if unpacked:
+            with open(os.path.join(d, "case.toml"), "a") as f:
+                f.write("verify_layers = true\n")
+    print(f"wrote {len(cases)} cases to {out}")
     return 0
 
 

@@ -277,6 +277,7 @@ fn gather(
         api,
         options: options.check,
         kept: kept.as_ref().map(|k| k as &dyn crate::kinds::KeptDocuments),
+        hashing: &pools.cpu,
     };
     let mut parts: Vec<StorePart> = pools.io.install(|| {
         progress.phase("documents");

@@ -98,8 +98,13 @@ impl Options {
         } else {
             ""
         };
+        let verify_layers = if self.check.verify_layers {
+            " verify-layers"
+        } else {
+            ""
+        };
         format!(
-            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={} registry={}{}{require_layers}",
+            "verify={} untagged={} upload-max-age={} max-document-size={} cross-file-systems={} zot={} registry={}{}{require_layers}{verify_layers}",
             self.run.verify,
             self.check.untagged,
             crate::model::time::age_text(self.check.upload_max_age),

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
-use crate::backend::{Backend, Entry, EntryKind, Hashed, ReadError, Stat, Version};
+use crate::backend::{Backend, Entry, EntryKind, FileTree, Hashed, ReadError, Stat, Version};
 use crate::hash::Hasher;
 use crate::model::digest::Algorithm;
 use crate::model::key::Key;
@@ -120,6 +120,73 @@ impl Backend for LocalFs {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Hashed, ReadError> {
         hash_file(&self.path(key), algorithm, self.read_mode, progress)
+    }
+
+    fn file_tree(&self, dir: &Key) -> Result<Box<dyn FileTree + '_>, ReadError> {
+        Ok(Box::new(LocalTree::open(&self.path(dir))?))
+    }
+}
+
+/// A directory of unpacked files (a layer's), held open by its descriptor; each file is
+/// opened with `openat2(RESOLVE_IN_ROOT)`, so its path resolves as it would inside a
+/// container whose root is this directory: an absolute symlink or `..` stays inside.
+#[derive(Debug)]
+pub struct LocalTree {
+    dir: rustix::fd::OwnedFd,
+}
+
+impl LocalTree {
+    /// Opens the directory `path` itself without following a symlink.
+    pub fn open(path: &Path) -> Result<LocalTree, ReadError> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = match rustix::fs::open(path, flags | OFlags::NOATIME, Mode::empty()) {
+            Err(rustix::io::Errno::PERM) => rustix::fs::open(path, flags, Mode::empty()),
+            other => other,
+        }
+        .map_err(io::Error::from)?;
+        Ok(LocalTree { dir })
+    }
+
+    fn resolve(&self, path: &[u8], flags: OFlags) -> io::Result<rustix::fd::OwnedFd> {
+        use rustix::fs::ResolveFlags;
+        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        let path = OsStr::from_bytes(path);
+        let open = |flags| rustix::fs::openat2(&self.dir, path, flags, Mode::empty(), resolve);
+        // openat2 refuses O_PATH with any flag but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW
+        // (and an O_PATH descriptor reads nothing, so leaves no access time).
+        if flags.contains(OFlags::PATH) {
+            return open(flags).map_err(io::Error::from);
+        }
+        match open(flags | OFlags::NOATIME) {
+            // O_NOATIME is refused with EPERM for files we do not own (when not root).
+            Err(rustix::io::Errno::PERM) => open(flags),
+            other => other,
+        }
+        .map_err(io::Error::from)
+    }
+}
+
+impl FileTree for LocalTree {
+    fn open(&self, path: &[u8]) -> Result<(Box<dyn Read + Send>, u64), ReadError> {
+        // As in `open_regular`: what it is is known before it is opened for reading (an
+        // O_PATH descriptor opens nothing), and confirmed on the descriptor read from.
+        let base = OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let probe = self.resolve(path, base | OFlags::PATH)?;
+        let kind = kind_of(FileType::from_raw_mode(
+            rustix::fs::fstat(&probe).map_err(io::Error::from)?.st_mode,
+        ));
+        if kind != EntryKind::File {
+            return Err(ReadError::NotRegular(kind));
+        }
+        let file = File::from(self.resolve(
+            path,
+            base | OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+        )?);
+        let after = stat_of(&file.metadata()?);
+        if after.kind != EntryKind::File {
+            return Err(ReadError::NotRegular(after.kind));
+        }
+        Ok((Box::new(file), after.len))
     }
 }
 

@@ -308,6 +308,26 @@ pub trait Backend: Sync {
         algorithm: &Algorithm,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Hashed, ReadError>;
+
+    /// The directory `dir` as a tree of unpacked files (a containers-storage layer's),
+    /// whose paths resolve as they would for a process chrooted in `dir`: a symlink in the
+    /// tree never leads out of it. Only a file system has such trees; other backends say
+    /// `Unsupported`.
+    fn file_tree(&self, dir: &Key) -> Result<Box<dyn FileTree + '_>, ReadError> {
+        let _ = dir;
+        Err(ReadError::Io(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "only a local file system holds unpacked layers",
+        )))
+    }
+}
+
+/// A directory of unpacked files, opened by [`Backend::file_tree`].
+pub trait FileTree: Send + Sync {
+    /// Opens the regular file `path` (relative to the tree, as a tar member names it) for
+    /// reading, with the same care as any read of the audited tree; returns it and its
+    /// length.
+    fn open(&self, path: &[u8]) -> Result<(Box<dyn io::Read + Send>, u64), ReadError>;
 }
 
 impl fmt::Debug for dyn Backend + '_ {

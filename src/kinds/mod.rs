@@ -150,6 +150,9 @@ pub struct CheckOptions {
     pub require: Require,
     /// containerd roots: layers discarded after unpacking are missing (`--require-layers`).
     pub require_layers: bool,
+    /// containers-storage roots: each layer re-assembled from its tar-split and its
+    /// files and hashed against its diff-digest (`--verify-layers`).
+    pub verify_layers: bool,
 }
 
 impl Default for CheckOptions {
@@ -160,6 +163,7 @@ impl Default for CheckOptions {
             upload_max_age: Duration::from_secs(168 * 3600),
             require: Require::default(),
             require_layers: false,
+            verify_layers: false,
         }
     }
 }
@@ -188,6 +192,9 @@ pub struct Context<'a> {
     /// With a ledger: the documents it kept (used by stores whose documents cost a
     /// request each).
     pub kept: Option<&'a dyn KeptDocuments>,
+    /// The hashing threads (`--threads`), for content a store's own audit hashes (a
+    /// containers-storage root's layers); store audits run among the reads in flight.
+    pub hashing: &'a rayon::ThreadPool,
 }
 
 /// Whether a finding is of a kind a concurrent writer can produce.

@@ -407,8 +407,13 @@ fn registry_note(report: &Report) -> String {
         stats.repositories,
         if stats.repositories == 1 { "y" } else { "ies" },
     );
-    // Uploads are counted only where something lists them.
-    if report.store.stores.iter().all(|s| s.not_checked.is_some()) {
+    // Uploads are counted only where something lists them: not over HTTP.
+    if report
+        .store
+        .stores
+        .iter()
+        .all(|s| s.kind == StoreKind::RegistryApi)
+    {
         return repositories;
     }
     format!(

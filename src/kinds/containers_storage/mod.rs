@@ -15,20 +15,22 @@
 //! Checked: every big-data item against the size and digest `images.json` records, and
 //! the images' manifests and configs as documents ([`documents`]); every image's and
 //! container's layer chain (each parent present); every layer's tar-split present and a
-//! gzip stream that decodes; and the layers no chain uses.
+//! gzip stream that decodes; and the layers no chain uses. With `--verify-layers`, each
+//! layer's tar re-assembled from its tar-split and its files against its diff-digest
+//! ([`layers`]).
 
 mod documents;
+mod layers;
 mod model;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read as _;
 
 use crate::assemble::StorePart;
 use crate::backend::{Backend, Entry, EntryKind};
 use crate::finding::{Finding, Location};
 use crate::kinds::containers_storage::model::{Container, Image, Layer};
 use crate::kinds::detect::{has, is_dir};
-use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
+use crate::kinds::{Context, Kind, Look, Recognised, Store, Then};
 use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::{StoreKind, read_error};
@@ -37,8 +39,6 @@ use crate::store::{StoreKind, read_error};
 const DRIVERS: [&str; 4] = ["overlay", "vfs", "btrfs", "zfs"];
 /// Largest `images.json` or `layers.json` read.
 const MAX_METADATA: u64 = 1 << 30;
-/// Largest tar-split read to see that it decodes (a layer of many files has a large one).
-const MAX_TAR_SPLIT: u64 = 1 << 30;
 
 /// The containers-storage kind.
 pub struct ContainersStorage;
@@ -96,28 +96,42 @@ impl Store for StorageRoot {
 
     fn audit(&self, cx: &Context) -> StorePart {
         let mut part = StorePart::new(StoreKind::ContainersStorage, self.prefix.clone());
+        let mut tally = layers::Tally::default();
         for driver in &self.drivers {
-            audit_driver(
-                cx.backend,
-                driver,
-                &self.prefix.join(driver),
-                &cx.options,
-                &mut part,
-            );
+            audit_driver(cx, &self.prefix, driver, &mut tally, &mut part);
         }
+        part.counters.bytes_hashed += tally.bytes;
+        part.not_checked = if !cx.options.verify_layers {
+            Some(
+                "layers' unpacked files (--verify-layers re-assembles each layer and hashes it \
+                 against its diff-digest)"
+                    .to_owned(),
+            )
+        } else if tally.unverifiable > 0 {
+            Some(format!(
+                "{} layer{} with no diff-digest to re-assemble against (a container's own \
+                 layer, a partial pull) or on zfs",
+                tally.unverifiable,
+                if tally.unverifiable == 1 { "" } else { "s" }
+            ))
+        } else {
+            None
+        };
         part
     }
 }
 
-/// One driver's images and layers; `base` is `<root>/<driver>`, whose `-images` and
-/// `-layers` directories are read.
+/// One driver's images and layers in the store at `root`: its `<driver>-images` and
+/// `<driver>-layers` directories, and with `--verify-layers` its layers' files.
 fn audit_driver(
-    backend: &dyn Backend,
+    cx: &Context,
+    root: &Key,
     driver: &str,
-    base: &Key,
-    options: &CheckOptions,
+    tally: &mut layers::Tally,
     part: &mut StorePart,
 ) {
+    let (backend, options) = (cx.backend, &cx.options);
+    let base = root.join(driver);
     let images_dir = Key::from_bytes([base.as_bytes(), b"-images"].concat());
     let layers_dir = Key::from_bytes([base.as_bytes(), b"-layers"].concat());
     let findings = &mut part.findings;
@@ -144,6 +158,7 @@ fn audit_driver(
         &layers_dir,
         &mut part.findings,
     );
+    let mut to_verify = Vec::new();
     for layer in &layers {
         // A layer being written has no tar-split and no image yet: an upload in progress.
         if layer.is_incomplete() {
@@ -151,7 +166,12 @@ fn audit_driver(
             part.counters.upload_bytes += layer.diff_size.unwrap_or(0);
             continue;
         }
-        check_tar_split(backend, &layers_dir, layer, &mut part.findings);
+        // Verifying reads the tar-split through, which checks it as well.
+        if options.verify_layers {
+            to_verify.push(layer);
+        } else {
+            check_tar_split(backend, &layers_dir, layer, &mut part.findings);
+        }
         if !used.contains(layer.id.as_str()) {
             let bytes = layer.diff_size.unwrap_or(0);
             part.findings.push(
@@ -166,6 +186,20 @@ fn audit_driver(
                 .with_bytes(bytes),
             );
         }
+    }
+    if options.verify_layers {
+        let verified = layers::verify(
+            backend,
+            cx.hashing,
+            root,
+            driver,
+            &layers_dir,
+            &to_verify,
+            &mut part.findings,
+        );
+        tally.verified += verified.verified;
+        tally.bytes += verified.bytes;
+        tally.unverifiable += verified.unverifiable;
     }
     part.counters.repositories += images.len() as u64;
 }
@@ -258,6 +292,34 @@ fn tar_split(layers_dir: &Key, id: &str) -> Key {
     layers_dir.join(format!("{id}.tar-split.gz"))
 }
 
+/// A layer's tar-split, read whole (compressed); a finding and `None` when it is missing
+/// or cannot be read.
+fn read_tar_split(
+    backend: &dyn Backend,
+    key: &Key,
+    layer: &Layer,
+    findings: &mut Vec<Finding>,
+) -> Option<Vec<u8>> {
+    match backend.read_small(key, layers::MAX_TAR_SPLIT) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if error.is_not_found() => {
+            findings.push(Finding::new(
+                Rule::ContainersStorageTarSplitMissing,
+                Location::path(key),
+                format!(
+                    "layer {} has no tar-split: its tar cannot be re-assembled (push, save, or diff-digest checks)",
+                    layer.id
+                ),
+            ));
+            None
+        }
+        Err(error) => {
+            findings.push(read_error(key, &error));
+            None
+        }
+    }
+}
+
 /// A layer's tar-split: present, and a gzip stream that decodes to its end.
 fn check_tar_split(
     backend: &dyn Backend,
@@ -266,25 +328,15 @@ fn check_tar_split(
     findings: &mut Vec<Finding>,
 ) {
     let key = tar_split(layers_dir, &layer.id);
-    let why = match backend.read_small(&key, MAX_TAR_SPLIT) {
-        Ok(bytes) => {
-            let mut sink = Vec::new();
-            match flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut sink) {
-                Ok(_) => return,
-                Err(error) => format!("layer {}'s tar-split does not decode: {error}", layer.id),
-            }
-        }
-        Err(error) if error.is_not_found() => {
-            format!(
-                "layer {} has no tar-split: its tar cannot be re-assembled (push, save, or diff-digest checks)",
-                layer.id
-            )
-        }
-        Err(error) => return findings.push(read_error(&key, &error)),
+    let Some(bytes) = read_tar_split(backend, &key, layer, findings) else {
+        return;
     };
-    findings.push(Finding::new(
-        Rule::ContainersStorageTarSplitMissing,
-        Location::path(key),
-        why,
-    ));
+    let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
+    if let Err(error) = std::io::copy(&mut decoder, &mut std::io::sink()) {
+        findings.push(Finding::new(
+            Rule::ContainersStorageTarSplitMissing,
+            Location::path(key),
+            format!("layer {}'s tar-split does not decode: {error}", layer.id),
+        ));
+    }
 }

@@ -36,6 +36,11 @@ pub struct Layer {
     /// Its parent's ID, unless it is a base layer.
     #[serde(default)]
     pub parent: Option<String>,
+    /// The digest of its uncompressed diff: the tar its tar-split and its files
+    /// re-assemble to. Absent for a container's own layer, and for a layer pulled in
+    /// part (zstd:chunked), which is known by its TOC digest instead.
+    #[serde(default, rename = "diff-digest")]
+    pub diff_digest: Option<String>,
     /// The size of its uncompressed diff.
     #[serde(default, rename = "diff-size")]
     pub diff_size: Option<u64>,
