@@ -102,7 +102,7 @@ pub fn verify(
 
 /// One layer: the bytes of its tar when it was re-assembled (matching or not), `None`
 /// when it could not be (with a finding, or unverifiable without one).
-fn verify_layer(
+pub(super) fn verify_layer(
     backend: &dyn Backend,
     root: &Key,
     driver: &str,

@@ -22,6 +22,7 @@
 mod documents;
 mod layers;
 mod model;
+mod recheck;
 
 use std::collections::{HashMap, HashSet};
 
@@ -74,6 +75,16 @@ impl Kind for ContainersStorage {
             }),
             then: Then::Stop,
         })
+    }
+
+    /// The audit takes no lock: a removal or a pull between two of its reads can look
+    /// like a missing item, layer or tar-split ([`recheck`]).
+    fn is_confirmable(&self, finding: &Finding) -> bool {
+        recheck::is_confirmable(finding)
+    }
+
+    fn recheck(&self, backend: &dyn Backend, finding: &Finding) -> Option<String> {
+        recheck::recheck(backend, finding)
     }
 }
 
