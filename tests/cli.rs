@@ -470,6 +470,7 @@ struct JsonCoverage {
     artifacts: Vec<String>,
     missing: Vec<String>,
     missing_platforms: Vec<JsonPlatform>,
+    discarded_layers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -122,19 +122,40 @@ fn an_audit_writes_nothing_to_a_containerd_root() {
 /// A layer containerd discarded once unpacked (no record, no file) is a fact of the store;
 /// with --require-layers it is missing, as on any other store.
 #[test]
-fn discarded_layers_are_missing_only_with_require_layers() {
+fn discarded_layers_are_in_the_coverage_and_missing_only_with_require_layers() {
+    const LAYER: &str = "sha256:89c700434e0bd1e5b4a0a230a875aafaa639c8c46696f062e0a650c3a3ae91e9";
     let root = crate::support::repo().join("corpus/containerd/layer-discarded/store");
+    // Shown in coverage, as a fact of the store: for image a:1 in both namespaces, and
+    // for no other image.
+    let discarded = |report: &serde_json::Value| -> Vec<(String, Vec<String>)> {
+        report["coverage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let layers = c["discarded_layers"].as_array().unwrap();
+                let layers = layers.iter().map(|l| l.as_str().unwrap().to_owned());
+                (c["root"].as_str().unwrap().to_owned(), layers.collect())
+            })
+            .collect()
+    };
     let (code, report) = audit_json(&root, &[]);
     assert_eq!(code, 0, "{report:#}");
+    let shown = discarded(&report);
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    for (image, layers) in &shown {
+        let expected: &[&str] = if image == "docker.io/test/a:1" {
+            &[LAYER]
+        } else {
+            &[]
+        };
+        assert_eq!(layers, expected, "{image}");
+    }
     let (code, report) = audit_json(&root, &["--require-layers"]);
     assert_eq!(code, 1, "{report:#}");
     let missing = rule_digests(&report, "descriptor-blob-missing");
-    assert_eq!(
-        missing,
-        BTreeSet::from([
-            "sha256:89c700434e0bd1e5b4a0a230a875aafaa639c8c46696f062e0a650c3a3ae91e9".to_owned()
-        ])
-    );
+    assert_eq!(missing, BTreeSet::from([LAYER.to_owned()]));
+    assert_eq!(discarded(&report), shown);
 }
 
 /// Without meta.db nothing is known of namespaces: containerd-metadata-unreadable, and no
@@ -159,4 +180,40 @@ fn a_missing_meta_db_is_a_finding_and_claims_nothing_reclaimable() {
     assert_eq!(rules, BTreeSet::from(["containerd-metadata-unreadable"]));
     assert!(report.get("reclaimable").is_none(), "{report:#}");
     assert_eq!(report["stats"]["blobs"], report["stats"]["blobs_hashed"]);
+}
+
+/// `oci-audit /var/lib/containerd/io.containerd.content.v1.content`: the content store
+/// alone is a containerd store whose blobs and ingests are audited, with what meta.db
+/// would tell said under not_checked, and no claim of what is reclaimable.
+#[test]
+fn the_content_store_alone_is_audited_without_meta_db() {
+    let content = |case: &str| {
+        crate::support::repo()
+            .join("corpus/containerd")
+            .join(case)
+            .join("store/io.containerd.content.v1.content")
+    };
+    let (code, report) = audit_json(&content("clean"), &["--fail-on", "info"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["store"]["kind"], "containerd");
+    let not_checked = report["store"]["stores"][0]["not_checked"]
+        .as_str()
+        .unwrap();
+    assert!(not_checked.contains("meta.db"), "{not_checked}");
+    assert!(report.get("reclaimable").is_none(), "{report:#}");
+    assert_eq!(report["stats"]["blobs"], report["stats"]["blobs_hashed"]);
+    for (case, rule) in [
+        ("blob-digest-mismatch", "blob-digest-mismatch"),
+        ("ingest-stale", "containerd-ingest-stale"),
+    ] {
+        let (code, report) = audit_json(&content(case), &[]);
+        let rules: Vec<&str> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(rules, [rule], "{case}");
+        assert_eq!(code, i32::from(rule == "blob-digest-mismatch"), "{case}");
+    }
 }

@@ -84,6 +84,11 @@ pub struct Exceptions {
     /// The platforms of those absent manifests: listed by the index, not present, and not
     /// in `platforms`. "N of M platforms present" is `platforms` against both.
     pub missing_platforms: Vec<Platform>,
+    /// Layers its images list that the store's engine discarded once it unpacked them:
+    /// containerd's `discard_unpacked_layers` leaves neither record nor file. A fact of a
+    /// node's store, not a fault (unless `--require-layers`); empty for other stores.
+    #[serde(default)]
+    pub discarded_layers: Vec<Digest>,
 }
 
 impl Exceptions {
@@ -95,6 +100,7 @@ impl Exceptions {
             && self.artifacts.is_empty()
             && self.missing.is_empty()
             && self.missing_platforms.is_empty()
+            && self.discarded_layers.is_empty()
     }
 
     fn shrink_to_fit(&mut self) {
@@ -104,6 +110,7 @@ impl Exceptions {
         self.artifacts.shrink_to_fit();
         self.missing.shrink_to_fit();
         self.missing_platforms.shrink_to_fit();
+        self.discarded_layers.shrink_to_fit();
     }
 }
 

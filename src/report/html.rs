@@ -346,6 +346,10 @@ fn coverage_section(page: &mut String, coverage: &[Coverage], detail: CoverageDe
             (exceptions.without_platform.len(), "without platform"),
             (exceptions.missing.len(), "missing"),
             (exceptions.duplicates.len(), "duplicate platform"),
+            (
+                exceptions.discarded_layers.len(),
+                "layer discarded once unpacked",
+            ),
         ] {
             if n > 0 {
                 also.push(format!("{n} {what}"));

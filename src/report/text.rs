@@ -595,6 +595,13 @@ fn coverage_notes(entry: &Coverage) -> String {
     if !entry.exceptions.missing.is_empty() {
         notes.push(sparse_note(entry));
     }
+    let discarded = entry.exceptions.discarded_layers.len();
+    if discarded > 0 {
+        notes.push(format!(
+            "{discarded} layer{} discarded once unpacked",
+            plural(discarded)
+        ));
+    }
     if notes.is_empty() {
         String::new()
     } else {

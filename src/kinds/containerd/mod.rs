@@ -12,6 +12,7 @@
 //! (`discard_unpacked_layers`) is a fact of such a store, not a missing blob.
 
 pub mod bolt;
+mod discarded;
 mod gc;
 pub mod metadata;
 
@@ -60,7 +61,9 @@ impl Kind for Containerd {
     }
 
     /// containerd's root: the content store's directory beside the metadata plugin's.
-    /// Nothing below is searched (snapshots hold whole file systems).
+    /// Nothing below is searched (snapshots hold whole file systems). Or the content
+    /// store's directory alone: `blobs/` beside `ingest/`, which containerd's local store
+    /// creates when it starts, and no `index.json` or `oci-layout` (a layout's).
     fn recognise(
         &self,
         _look: &Look,
@@ -68,9 +71,16 @@ impl Kind for Containerd {
         entries: &[Entry],
         _findings: &mut Vec<Finding>,
     ) -> Option<Recognised> {
-        (has(entries, CONTENT, is_dir) && has(entries, METADATA, is_dir)).then(|| Recognised {
+        let root = has(entries, CONTENT, is_dir) && has(entries, METADATA, is_dir);
+        let content_alone = has(entries, "blobs", is_dir)
+            && has(entries, "ingest", is_dir)
+            && !entries
+                .iter()
+                .any(|e| matches!(&*e.name, b"index.json" | b"oci-layout"));
+        (root || content_alone).then(|| Recognised {
             store: Box::new(ContainerdRoot {
                 prefix: dir.clone(),
+                content_alone,
             }),
             then: Then::Stop,
         })
@@ -93,17 +103,23 @@ impl Kind for Containerd {
     }
 }
 
-/// One containerd root found.
+/// One containerd root found, or its content store's directory alone.
 pub struct ContainerdRoot {
     /// Its directory relative to the audited root.
     pub prefix: Key,
+    /// Whether `prefix` is the content store's directory, audited without `meta.db`.
+    pub content_alone: bool,
 }
 
 impl ContainerdRoot {
     /// The content store, whose `blobs/` is laid out as a layout's.
     fn content(&self) -> LayoutRoot {
         LayoutRoot {
-            prefix: self.prefix.join(CONTENT),
+            prefix: if self.content_alone {
+                self.prefix.clone()
+            } else {
+                self.prefix.join(CONTENT)
+            },
         }
     }
 
@@ -145,7 +161,17 @@ fn audit_containerd(
         &mut findings,
     );
     let meta_db = root.meta_db();
-    let metadata = read_metadata(backend, &meta_db, &mut findings);
+    let metadata = if root.content_alone {
+        part.not_checked = Some(
+            "images, content records, labels, leases and reclaimable bytes: the content \
+             store was audited alone, its blobs and ingests without containerd's meta.db \
+             (audit containerd's root for the rest)"
+                .to_owned(),
+        );
+        None
+    } else {
+        read_metadata(backend, &meta_db, &mut findings)
+    };
     let namespaces = metadata.as_deref().unwrap_or_default();
     let mut hashed = vec![BeforeVerify::ToHash; inventory.len()];
     // Blobs some namespace records and its collector keeps; and the manifests loaded in
@@ -241,14 +267,18 @@ fn check_namespace<'n>(
     };
     // Which config holds each labelled layer's diff_id, read while the documents are.
     let labelled = RefCell::new(Vec::new());
-    let inspect = |graph: &Graph| labelled_layers(graph, namespace, &mut labelled.borrow_mut());
+    let discarded_layers = RefCell::new(HashMap::new());
+    let inspect = |graph: &Graph| {
+        labelled_layers(graph, namespace, &mut labelled.borrow_mut());
+        *discarded_layers.borrow_mut() = discarded::per_image(graph, &in_namespace);
+    };
     let named = Named {
         repository: &namespace.name,
         index_path: meta_db.clone(),
         inspect: Some(&inspect),
     };
     let mut found = Vec::new();
-    let checked = check_graph(
+    let mut checked = check_graph(
         backend,
         &named,
         &lookup,
@@ -262,6 +292,7 @@ fn check_namespace<'n>(
             as_namespace_sees(f, &namespace.name, &in_namespace, inventory, options)
         }),
     );
+    discarded::show(&mut checked.coverage, discarded_layers.into_inner());
     unprotected(
         namespace,
         &checked.reachable,
