@@ -264,6 +264,8 @@ fn coverage_is_summarised_by_default() {
         .unwrap();
     assert_eq!(multi.missing.len(), 1);
     assert_eq!(multi.missing_platforms[0].architecture, "arm");
+    // Only a containerd root discards layers once unpacked.
+    assert!(multi.discarded_layers.is_empty());
 }
 
 #[derive(Debug, Deserialize)]
