@@ -103,9 +103,14 @@ fn layer(backend: &dyn Backend, rule: Rule, path: &Key) -> Option<String> {
         Some(layer) if layer.is_incomplete() => Some(format!(
             "layer {id} is flagged incomplete now (being removed or written during the audit)"
         )),
-        Some(_) if rule == Rule::ContainersStorageTarSplitMissing => {
-            matches!(presence(backend, path), Presence::Present(..))
-                .then(|| format!("layer {id}'s tar-split is there now (written during the audit)"))
+        Some(layer) if rule == Rule::ContainersStorageTarSplitMissing => {
+            let mut now = Vec::new();
+            super::check_tar_split(backend, &layers_dir, layer, &mut now);
+            now.is_empty().then(|| {
+                format!(
+                    "layer {id}'s tar-split is there and decodes now (written during the audit)"
+                )
+            })
         }
         Some(layer) => {
             // `<root>/<driver>-layers`, or `<driver>-layers` when the store is the root.
@@ -229,8 +234,15 @@ mod tests {
         layers[0]["flags"] = serde_json::json!({});
         write(dir.path(), "vfs-layers/layers.json", &layers);
         assert_eq!(recheck(&fs, &finding), None);
-        std::fs::write(dir.path().join(finding.location.path.lossy().as_ref()), b"").unwrap();
-        assert!(recheck(&fs, &finding).unwrap().contains("there now"));
+        // Not gzip: there, and still no tar-split.
+        let tar_split = dir.path().join(finding.location.path.lossy().as_ref());
+        std::fs::write(&tar_split, b"not gzip").unwrap();
+        assert_eq!(recheck(&fs, &finding), None);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, b"{\"type\":2,\"payload\":\"\",\"position\":0}\n")
+            .unwrap();
+        std::fs::write(&tar_split, gzip.finish().unwrap()).unwrap();
+        assert!(recheck(&fs, &finding).unwrap().contains("decodes now"));
     }
 
     #[test]
