@@ -410,6 +410,10 @@ rules! {
     ContainersStorageTarSplitMissing = "containers-storage-tar-split-missing", Error, "containers/storage layers.go (tar-split)",
         summary: "a layer's tar-split (<driver>-layers/<id>.tar-split.gz) is missing or does not decode",
         why: "The tar-split records how to re-assemble the layer's original tar from its unpacked files; without it the layer cannot be pushed, saved or checked against its diff digest, though containers still run.";
+    /// An image's layer chain is not the one its config lists.
+    ContainersStorageLayerChainMismatch = "containers-storage-layer-chain-mismatch", Error, "containers/storage images.go, layers.go; image-spec config.md (rootfs.diff_ids)",
+        summary: "an image's layer chain in layers.json (its top layer down to a base) is not the layers its config's rootfs.diff_ids lists",
+        why: "containers-storage runs an image as the chain from its top layer down, and pushes those layers; its config names the layers by their uncompressed digests, base first. A chain of another length, or a layer whose diff-digest is not the diff_id at its place, means the image record points at another image's layers or a layer was swapped under it: containers see other files than the config describes, and a push publishes layers the config does not name (which a registry or a verifier rejects). Pull the image again.";
     /// A layer's tar, re-assembled from its tar-split and its files, is not its diff-digest.
     ContainersStorageLayerModified = "containers-storage-layer-modified", Error, "containers/storage layers.go (Diff), tar-split tar/asm",
         summary: "with --verify-layers: a layer's tar, re-assembled from its tar-split and its unpacked files, does not hash to the diff-digest layers.json records",

@@ -137,6 +137,16 @@ def drop_base_layer(out):
     os.remove(os.path.join(out, "vfs-layers", f"{base['id']}.tar-split.gz"))
 
 
+def swap_top_layer(out):
+    """Image a:1's record pointed at image b:1's top layer (its own chain left unused)."""
+    all_images = images(out)
+    b = next(i for i in all_images if "localhost/test/b:1" in i.get("names", []))
+    for image in all_images:
+        if "localhost/test/a:1" in image.get("names", []):
+            image["layer"] = b["layer"]
+    write(out, "vfs-images/images.json", all_images)
+
+
 def drop_image(out):
     """Image b:1 removed from images.json, as an interrupted removal leaves its layers."""
     write(out, "vfs-images/images.json",
@@ -152,6 +162,7 @@ CASES = [
     ("tar-split-missing", "a layer's tar-split deleted", ["containers-storage-tar-split-missing"], delete_tar_split),
     ("layer-missing", "image a:1's base layer removed from layers.json", ["containers-storage-layer-missing"], drop_base_layer),
     ("layer-unused", "image b:1 removed from images.json, its layers left", ["containers-storage-layer-unused"], drop_image),
+    ("layer-chain-mismatch", "image a:1's record points at image b:1's top layer", ["containers-storage-layer-chain-mismatch", "containers-storage-layer-unused"], swap_top_layer),
 ]
 
 # Audited with --verify-layers, so they keep the unpacked layers (vfs/dir/).

@@ -19,6 +19,7 @@
 //! layer's tar re-assembled from its tar-split and its files against its diff-digest
 //! ([`layers`]).
 
+mod diff_ids;
 mod documents;
 mod layers;
 mod model;
@@ -162,6 +163,7 @@ fn audit_driver(
         Err(_) => Vec::new(),
     };
     documents::check(backend, driver, &images_dir, &images, options, part);
+    diff_ids::check(backend, &images_dir, &images, &layers, &mut part.findings);
     let used = check_chains(
         &images,
         &containers,

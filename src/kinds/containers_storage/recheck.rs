@@ -26,6 +26,7 @@ pub fn is_confirmable(finding: &Finding) -> bool {
         finding.rule,
         Rule::ContainersStorageBigDataMissing
             | Rule::ContainersStorageBigDataMismatch
+            | Rule::ContainersStorageLayerChainMismatch
             | Rule::ContainersStorageLayerMissing
             | Rule::ContainersStorageTarSplitMissing
             | Rule::ContainersStorageLayerModified
@@ -36,9 +37,11 @@ pub fn is_confirmable(finding: &Finding) -> bool {
 pub fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
     let path = &finding.location.path;
     match finding.rule {
-        Rule::ContainersStorageBigDataMissing | Rule::ContainersStorageBigDataMismatch => {
-            big_data(backend, finding.rule, path)
-        }
+        // A chain that is not the config's is judged at the config's item: it stands
+        // while the image is recorded (a pull writes layers before the image).
+        Rule::ContainersStorageBigDataMissing
+        | Rule::ContainersStorageBigDataMismatch
+        | Rule::ContainersStorageLayerChainMismatch => big_data(backend, finding.rule, path),
         Rule::ContainersStorageLayerMissing => layer_missing(backend, path),
         Rule::ContainersStorageTarSplitMissing | Rule::ContainersStorageLayerModified => {
             layer(backend, finding.rule, path)
