@@ -113,13 +113,13 @@ pub(super) fn verify_layer(
     let tar_split_key = super::tar_split(layers_dir, &layer.id);
     let compressed = super::read_tar_split(backend, &tar_split_key, layer, findings)?;
     let expected = layer.diff_digest.as_deref().map(Digest::parse)?.ok()?;
-    Hasher::new(expected.algorithm())?;
+    let mut hasher = Hasher::new(expected.algorithm())?;
     let dir = files_dir(root, driver, &layer.id)?;
     let modified = |message: String| {
         Finding::new(
             Rule::ContainersStorageLayerModified,
             Location::path(&tar_split_key),
-            message,
+            format!("layer {} {message}", layer.id),
         )
         .with_bytes(layer.diff_size.unwrap_or(0))
     };
@@ -127,8 +127,7 @@ pub(super) fn verify_layer(
         Ok(tree) => tree,
         Err(error) if error.is_not_found() => {
             findings.push(modified(format!(
-                "layer {}'s unpacked files ({dir}) are gone: its tar cannot be re-assembled",
-                layer.id
+                "cannot be re-assembled: its unpacked files ({dir}) are gone"
             )));
             return None;
         }
@@ -137,11 +136,10 @@ pub(super) fn verify_layer(
             return None;
         }
     };
-    let mut hasher = Hasher::new(expected.algorithm())?;
     let assembled = assemble(&compressed, tree.as_ref(), &mut |bytes| {
         hasher.update(bytes)
     });
-    let len = match assembled {
+    let tar = match assembled {
         Ok(len) => {
             let found = hasher.finish();
             if found == expected && layer.diff_size.is_none_or(|size| size == len) {
@@ -160,37 +158,41 @@ pub(super) fn verify_layer(
         // A file missing, unreadable or of another size: the second pass names it.
         Err(Stop::File) => None,
     };
-    let changed = match differing_files(&compressed, tree.as_ref()) {
-        Ok(changed) => changed,
-        Err(why) => vec![format!("(the tar-split stopped decoding: {why})")],
-    };
-    let what = if changed.is_empty() {
-        "every file matches its tar-split checksum, so the tar-split's headers or the \
-         recorded digest changed"
-            .to_owned()
-    } else {
-        let more = changed.len().saturating_sub(NAMED);
-        let mut named = changed[..changed.len().min(NAMED)].join(", ");
-        if more > 0 {
-            named.push_str(&format!(", and {more} more"));
-        }
-        named
-    };
-    let length = match (&len, layer.diff_size) {
+    let length = match (&tar, layer.diff_size) {
         (Some((_, len)), Some(size)) if *len != size => {
             format!(" (its tar has {len} bytes, not {size})")
         }
         _ => String::new(),
     };
+    let what = what_differs(&compressed, tree.as_ref());
     let mut finding = modified(format!(
-        "layer {} does not re-assemble to its diff-digest{length}: {what}",
-        layer.id
+        "does not re-assemble to its diff-digest{length}: {what}"
     ));
-    if let Some((found, _)) = &len {
+    if let Some((found, _)) = &tar {
         finding.set_expected_found(&expected, found);
     }
     findings.push(finding);
-    len.map(|(_, len)| len)
+    tar.map(|(_, len)| len)
+}
+
+/// The second pass over a layer that does not match: the files that differ, for its
+/// finding's message.
+fn what_differs(compressed: &[u8], tree: &dyn FileTree) -> String {
+    let changed = match differing_files(compressed, tree) {
+        Ok(changed) => changed,
+        Err(why) => vec![format!("(the tar-split stopped decoding: {why})")],
+    };
+    if changed.is_empty() {
+        return "every file matches its tar-split checksum, so the tar-split's headers or \
+                the recorded digest changed"
+            .to_owned();
+    }
+    let more = changed.len().saturating_sub(NAMED);
+    let mut named = changed[..changed.len().min(NAMED)].join(", ");
+    if more > 0 {
+        named.push_str(&format!(", and {more} more"));
+    }
+    named
 }
 
 /// Why re-assembling stopped.

@@ -14,10 +14,11 @@
 //!
 //! Checked: every big-data item against the size and digest `images.json` records, and
 //! the images' manifests and configs as documents ([`documents`]); every image's and
-//! container's layer chain (each parent present); every layer's tar-split present and a
-//! gzip stream that decodes; and the layers no chain uses. With `--verify-layers`, each
-//! layer's tar re-assembled from its tar-split and its files against its diff-digest
-//! ([`layers`]).
+//! container's layer chain (each parent present), and each image's chain against its
+//! config's diff IDs ([`diff_ids`]); every layer's tar-split present and a gzip stream
+//! that decodes; and the layers no chain uses. With `--verify-layers`, each layer's tar
+//! re-assembled from its tar-split and its files against its diff-digest ([`layers`]).
+//! What a concurrent writer can cause is judged again after `--settle` ([`recheck`]).
 
 mod diff_ids;
 mod documents;
