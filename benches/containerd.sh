@@ -6,7 +6,9 @@
 #
 # Usage: benches/containerd.sh [--quick] [WORKDIR]   (default WORKDIR /tmp/oci-audit-e2e)
 #   --quick   20 images, one run each: a smoke test of the script, not figures.
-# Env: RUNS (best of, default 5). Warm cache: every command runs once before timing.
+# Env: RUNS (best of, default 5); IMAGES (default 200) and LAYER_SIZE (bytes, default
+# 1 MiB) for a node-sized meta.db (IMAGES=5000 LAYER_SIZE=1024: thousands of records,
+# little content). Warm cache: every command runs once before timing.
 # The store: gen-store's layout of 200 images (3 layers of 1 MiB each, distinct), tarred
 # and imported with `ctr images import --no-unpack --base-name docker.io/bench/img` into
 # a containerd on a root of its own, which runs during the timing (its collector only on
@@ -25,14 +27,16 @@ command -v openssl >/dev/null || missing+=(openssl)
 need_debian "${missing[@]}"
 build_release
 
-images=200
+images=${IMAGES:-200}
 [ -z "$quick" ] || images=20
-store "ctd-layout-$images" --kind layout --images "$images" --layers 3 --layer-size $((1 << 20))
-layout=$work/ctd-layout-$images
-archive=$work/ctd-layout-$images.tar
+layer_size=${LAYER_SIZE:-$((1 << 20))}
+name=ctd-layout-$images-$layer_size
+store "$name" --kind layout --images "$images" --layers 3 --layer-size "$layer_size"
+layout=$work/$name
+archive=$work/$name.tar
 [ -e "$archive" ] || (cd "$layout" && tar -cf "$archive" oci-layout index.json blobs)
 
-ctd=$work/containerd-$images
+ctd=$work/containerd-$images-$layer_size
 root=$ctd/root
 sock=$ctd/containerd.sock
 mkdir -p "$ctd"
