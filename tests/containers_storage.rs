@@ -335,3 +335,49 @@ fn verify_layers_reads_the_overlay_drivers_diffs() {
     );
     assert!(message.contains("app/VERSION"), "{message}");
 }
+
+/// A store written by Debian's podman: an image pulled, and a container created from it
+/// (the step after which `podman system check` reports false damage, podman#25101). The
+/// container's own read-write layer has neither tar-split nor diff digest, as
+/// containers-storage makes it: no finding, and `--verify-layers` says it did not
+/// re-assemble it.
+#[test]
+fn a_podman_container_layer_is_no_missing_tar_split_and_no_modified_layer() {
+    if program("podman").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let podman = |args: &[&str]| {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(&root)
+            .arg("--runroot")
+            .arg(root.with_extension("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let src = repo().join("corpus/clean/skopeo-copy/store");
+    let image = podman(&["pull", "-q", &format!("oci:{}:v1", src.display())]);
+    podman(&["create", "--name", "c1", &image]);
+    let (code, report) = audit_json(&root, &["--fail-on", "info"]);
+    assert_eq!(code, 0, "{report:#}");
+    let (code, report) = audit_json(&root, &["--fail-on", "info", "--verify-layers"]);
+    assert_eq!(code, 0, "{report:#}");
+    let not_checked = report["store"]["stores"][0]["not_checked"]
+        .as_str()
+        .unwrap();
+    assert!(
+        not_checked.starts_with("1 layer with no diff-digest"),
+        "{not_checked}"
+    );
+    assert!(report["stats"]["bytes_verified"].as_u64().unwrap() > 9_000);
+}

@@ -180,8 +180,11 @@ fn audit_driver(
             part.counters.upload_bytes += layer.diff_size.unwrap_or(0);
             continue;
         }
-        // Verifying reads the tar-split through, which checks it as well.
-        if options.verify_layers {
+        // Verifying reads the tar-split through, which checks it as well. A layer with
+        // no diff (a container's own) has neither tar-split nor digest to check.
+        if !layer.has_diff() {
+            tally.unverifiable += u64::from(options.verify_layers);
+        } else if options.verify_layers {
             to_verify.push(layer);
         } else {
             check_tar_split(backend, &layers_dir, layer, &mut part.findings);

@@ -51,6 +51,14 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// Whether it was made from a diff (pulled, copied, committed), so containers-storage
+    /// keeps a tar-split for it. A layer made empty and written in place (a container's
+    /// read-write layer) has neither diff digest nor size, and no tar-split: its diff is
+    /// worked out from its files when it is needed.
+    pub fn has_diff(&self) -> bool {
+        self.diff_digest.is_some() || self.diff_size.is_some()
+    }
+
     /// Whether it is still being written.
     pub fn is_incomplete(&self) -> bool {
         self.flags
