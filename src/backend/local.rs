@@ -122,6 +122,13 @@ impl Backend for LocalFs {
         hash_file(&self.path(key), algorithm, self.read_mode, progress)
     }
 
+    fn read_head(&self, key: &Key, len: u64) -> Result<Vec<u8>, ReadError> {
+        let (file, _) = open_regular(&self.path(key))?;
+        let mut bytes = Vec::new();
+        file.take(len).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     fn file_tree(&self, dir: &Key) -> Result<Box<dyn FileTree + '_>, ReadError> {
         Ok(Box::new(LocalTree::open(&self.path(dir))?))
     }

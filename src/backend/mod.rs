@@ -264,6 +264,14 @@ pub trait Backend: Sync {
     /// has spare capacity for simd-json's padding.
     fn read_small(&self, key: &Key, max: u64) -> Result<Vec<u8>, ReadError>;
 
+    /// The first `len` bytes of the regular file `key` (all of it when it is shorter):
+    /// for a file whose header says whether it changed (bbolt's meta pages).
+    fn read_head(&self, key: &Key, len: u64) -> Result<Vec<u8>, ReadError> {
+        let mut bytes = self.read_small(key, u64::MAX)?;
+        bytes.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(bytes)
+    }
+
     /// Everything below the directory `dir`, `depth` levels deep, with keys relative to
     /// it, in no particular order: directories (where the backend has them) and what is in
     /// them. Object stores list the whole prefix at once (objects only, at any depth), so

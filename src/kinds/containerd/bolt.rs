@@ -151,6 +151,11 @@ impl Bolt {
         self.txid
     }
 
+    /// How much of the file [`Bolt::is_current`] needs: its two meta pages.
+    pub fn head_len(&self) -> u64 {
+        2 * self.page_size as u64
+    }
+
     /// Whether `again` (the file's first pages read after this one) shows no transaction
     /// committed since: then every page this one read belongs to its snapshot.
     pub fn is_current(&self, again: &[u8]) -> bool {

@@ -384,7 +384,10 @@ fn read_metadata(
                 return None;
             }
         };
-        let again = backend.read_small(meta_db, MAX_META_DB).unwrap_or_default();
+        // The meta pages say which transaction the file is at: the head is enough.
+        let again = backend
+            .read_head(meta_db, db.head_len())
+            .unwrap_or_default();
         let current = db.is_current(&again);
         last = Some(db);
         if current {
