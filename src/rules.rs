@@ -418,6 +418,10 @@ rules! {
     ContainersStorageLayerModified = "containers-storage-layer-modified", Error, "containers/storage layers.go (Diff), tar-split tar/asm",
         summary: "with --verify-layers: a layer's tar, re-assembled from its tar-split and its unpacked files, does not hash to the diff-digest layers.json records",
         why: "containers-storage re-assembles a layer exactly so when it pushes or saves it, and the result must be the layer's diff ID. A file changed, cut short or deleted under <driver>/ (a container or a process writing into an image's layer, a disk fault) gives a different tar: every container started from the image sees the changed file, and a push fails or publishes other content. The message names the files whose bytes no longer match the tar-split's checksums; when none does, the tar-split or the recorded digest changed. Only what the diff ID covers is compared, the files' bytes and the tar-split's own headers, never metadata on disk: a directory's mtime changed by a mount or a file's owner shifted by a rootless ID mapping is not a modified layer (the false alarms of `podman system check`, podman#25101). Pull the image again (podman rmi, then pull).";
+    /// A file in an image's directory that images.json does not list.
+    ContainersStorageBigDataUnlisted = "containers-storage-big-data-unlisted", Info, "containers/storage images.go (big data)",
+        summary: "a file under <driver>-images/<id>/ that images.json lists for no image (its bytes)",
+        why: "containers-storage writes a big-data item's file, then names it in images.json; a writer that stopped in between leaves a file nothing reads, and a removal that failed half-way leaves the directory of an image no longer recorded. Neither harms the images, and both take space until removed by hand (the store's own tools never look at them).";
     /// A layer no image's or container's chain uses.
     ContainersStorageLayerUnused = "containers-storage-layer-unused", Info, "containers/storage layers.go",
         summary: "a layer that no image's or container's chain uses (its unpacked bytes)",

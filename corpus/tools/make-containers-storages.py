@@ -161,7 +161,7 @@ CASES = [
     ("metadata-torn", "images.json cut in half", ["containers-storage-metadata-unreadable"], tear_images_json),
     ("tar-split-missing", "a layer's tar-split deleted", ["containers-storage-tar-split-missing"], delete_tar_split),
     ("layer-missing", "image a:1's base layer removed from layers.json", ["containers-storage-layer-missing"], drop_base_layer),
-    ("layer-unused", "image b:1 removed from images.json, its layers left", ["containers-storage-layer-unused"], drop_image),
+    ("layer-unused", "image b:1 removed from images.json, its big-data items and layers left", ["containers-storage-big-data-unlisted", "containers-storage-layer-unused"], drop_image),
     ("layer-chain-mismatch", "image a:1's record points at image b:1's top layer", ["containers-storage-layer-chain-mismatch", "containers-storage-layer-unused"], swap_top_layer),
 ]
 

@@ -6,7 +6,7 @@
 //! chains), and a descriptor of anything not listed as big data is not called missing:
 //! what an image lists and lacks is `containers-storage-big-data-missing`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 
@@ -165,6 +165,62 @@ pub(super) fn check(
         before: checked.hashed,
         paths: Box::new(paths),
     });
+}
+
+/// Files in an image's directory under `<driver>-images/` that `images.json` does not
+/// list: an item a pull or a `podman image sign` wrote before it stopped short of naming
+/// it, or what a removal that failed half-way left of an image no longer recorded. Not
+/// read by anything, and taking space: `containers-storage-big-data-unlisted`, with
+/// their bytes. (Files beside the directories, `images.json` and its lock, are not
+/// items.)
+pub(super) fn check_unlisted(
+    backend: &dyn Backend,
+    images_dir: &Key,
+    images: &[Image],
+    findings: &mut Vec<Finding>,
+) {
+    let listed: HashMap<&str, HashSet<String>> = images
+        .iter()
+        .map(|i| {
+            let files = i.big_data_names.iter().map(|n| big_data_file(n)).collect();
+            (i.id.as_str(), files)
+        })
+        .collect();
+    let directories = match backend.list(images_dir) {
+        Ok(entries) => entries,
+        Err(error) => return findings.push(read_error(images_dir, &error)),
+    };
+    for directory in directories.iter().filter(|e| e.is_dir()) {
+        let id = String::from_utf8_lossy(&directory.name);
+        let dir = images_dir.join(&directory.name);
+        let files = match backend.list(&dir) {
+            Ok(files) => files,
+            Err(error) => {
+                findings.push(read_error(&dir, &error));
+                continue;
+            }
+        };
+        let names = listed.get(id.as_ref());
+        for file in files {
+            let name = String::from_utf8_lossy(&file.name);
+            if names.is_some_and(|n| n.contains(name.as_ref())) {
+                continue;
+            }
+            let bytes = file.stat.as_ref().map_or(0, |s| s.len);
+            let whose = match names {
+                Some(_) => format!("image {id} does not list it"),
+                None => format!("no image {id} is recorded"),
+            };
+            findings.push(
+                Finding::new(
+                    Rule::ContainersStorageBigDataUnlisted,
+                    Location::path(dir.join(&file.name)),
+                    format!("{whose} in images.json ({bytes} bytes)"),
+                )
+                .with_bytes(bytes),
+            );
+        }
+    }
 }
 
 /// Big-data item `name` of `image` at `key`: its length and version when its file is

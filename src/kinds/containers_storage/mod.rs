@@ -164,6 +164,7 @@ fn audit_driver(
         Err(_) => Vec::new(),
     };
     documents::check(backend, driver, &images_dir, &images, options, part);
+    documents::check_unlisted(backend, &images_dir, &images, &mut part.findings);
     diff_ids::check(backend, &images_dir, &images, &layers, &mut part.findings);
     let used = check_chains(
         &images,

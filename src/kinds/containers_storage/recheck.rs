@@ -26,6 +26,7 @@ pub fn is_confirmable(finding: &Finding) -> bool {
         finding.rule,
         Rule::ContainersStorageBigDataMissing
             | Rule::ContainersStorageBigDataMismatch
+            | Rule::ContainersStorageBigDataUnlisted
             | Rule::ContainersStorageLayerChainMismatch
             | Rule::ContainersStorageLayerMissing
             | Rule::ContainersStorageTarSplitMissing
@@ -42,6 +43,7 @@ pub fn recheck(backend: &dyn Backend, finding: &Finding) -> Option<String> {
         Rule::ContainersStorageBigDataMissing
         | Rule::ContainersStorageBigDataMismatch
         | Rule::ContainersStorageLayerChainMismatch => big_data(backend, finding.rule, path),
+        Rule::ContainersStorageBigDataUnlisted => unlisted(backend, path),
         Rule::ContainersStorageLayerMissing => layer_missing(backend, path),
         Rule::ContainersStorageTarSplitMissing | Rule::ContainersStorageLayerModified => {
             layer(backend, finding.rule, path)
@@ -80,6 +82,24 @@ fn big_data(backend: &dyn Backend, rule: Rule, path: &Key) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// A file no image lists: is it gone, or listed now (a pull names an item once its file
+/// is written)?
+fn unlisted(backend: &dyn Backend, path: &Key) -> Option<String> {
+    if matches!(presence(backend, path), Presence::Absent) {
+        return Some("the file is gone (removed during the audit)".into());
+    }
+    let image_dir = path.parent()?;
+    let images_dir = image_dir.parent()?;
+    let id = std::str::from_utf8(image_dir.file_name()).ok()?;
+    let images: Vec<Image> = read_json(backend, &images_dir.join("images.json"), &mut Vec::new())?;
+    let listed = images.iter().filter(|i| i.id == id).any(|i| {
+        i.big_data_names
+            .iter()
+            .any(|n| super::documents::big_data_file(n).as_bytes() == path.file_name())
+    });
+    listed.then(|| format!("image {id} lists it now (written during the audit)"))
 }
 
 /// The layers recorded now in the `-layers` directory holding `path`, and the layer ID
@@ -288,6 +308,23 @@ mod tests {
                 .unwrap()
                 .contains("gone from layers.json")
         );
+    }
+
+    #[test]
+    fn an_unlisted_file_stands_until_it_is_listed_or_gone() {
+        let (dir, fs) = store("layer-unused");
+        let options = crate::Options::default();
+        let report = crate::audit(fs.root(), &options, &crate::NoProgress).unwrap();
+        let unlisted: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::ContainersStorageBigDataUnlisted)
+            .collect();
+        assert!(!unlisted.is_empty());
+        assert!(unlisted.iter().all(|f| is_confirmable(f)));
+        assert_eq!(recheck(&fs, unlisted[0]), None);
+        std::fs::remove_file(dir.path().join(unlisted[0].location.path.lossy().as_ref())).unwrap();
+        assert!(recheck(&fs, unlisted[0]).unwrap().contains("gone"));
     }
 
     #[test]
