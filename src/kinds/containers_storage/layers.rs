@@ -28,13 +28,12 @@ use crate::backend::{Backend, FileTree, ReadError};
 use crate::finding::{Finding, Location};
 use crate::hash::Hasher;
 use crate::kinds::containers_storage::model::Layer;
+use crate::kinds::containers_storage::records;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::read_error;
 
-/// Largest tar-split read (a layer of many files has a large one).
-pub const MAX_TAR_SPLIT: u64 = 1 << 30;
 /// Bytes read from a file at a time.
 const CHUNK: usize = 256 * 1024;
 /// Files a finding names before it says how many more there are.
@@ -110,8 +109,8 @@ pub(super) fn verify_layer(
     layer: &Layer,
     findings: &mut Vec<Finding>,
 ) -> Option<u64> {
-    let tar_split_key = super::tar_split(layers_dir, &layer.id);
-    let compressed = super::read_tar_split(backend, &tar_split_key, layer, findings)?;
+    let tar_split_key = records::tar_split(layers_dir, &layer.id);
+    let compressed = records::read_tar_split(backend, &tar_split_key, layer, findings)?;
     let expected = layer.diff_digest.as_deref().map(Digest::parse)?.ok()?;
     let mut hasher = Hasher::new(expected.algorithm())?;
     let dir = files_dir(root, driver, &layer.id)?;

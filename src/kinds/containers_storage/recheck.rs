@@ -15,7 +15,7 @@
 use crate::backend::Backend;
 use crate::finding::Finding;
 use crate::kinds::containers_storage::model::{Container, Image, Layer};
-use crate::kinds::containers_storage::{check_chains, read_json};
+use crate::kinds::containers_storage::records::{check_chains, check_tar_split, read_json};
 use crate::model::key::Key;
 use crate::rules::Rule;
 use crate::store::{Presence, presence};
@@ -128,7 +128,7 @@ fn layer(backend: &dyn Backend, rule: Rule, path: &Key) -> Option<String> {
         )),
         Some(layer) if rule == Rule::ContainersStorageTarSplitMissing => {
             let mut now = Vec::new();
-            super::check_tar_split(backend, &layers_dir, layer, &mut now);
+            check_tar_split(backend, &layers_dir, layer, &mut now);
             now.is_empty().then(|| {
                 format!(
                     "layer {id}'s tar-split is there and decodes now (written during the audit)"
