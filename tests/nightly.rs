@@ -611,3 +611,63 @@ fn deployment_files_parse_and_the_readme_shows_them() {
         );
     }
 }
+
+/// The host stores keep a ledger and write metrics as the others do: a containerd root
+/// and a containers-storage root (audited with --verify-layers), each run twice with
+/// `--state`. The second run trusts the blobs the first hashed (but the documents, read
+/// and so hashed each run), and the metrics carry
+/// the store's own rows (a containerd namespace's reclaimable bytes).
+#[test]
+fn host_stores_keep_a_ledger_and_write_metrics() {
+    let repo = crate::support::repo();
+    let cases = [
+        (
+            repo.join("corpus/containerd/content-unkept/store"),
+            vec![],
+            "containerd",
+        ),
+        (
+            repo.join("corpus/containers-storage/layers-verified/store"),
+            vec!["--verify-layers"],
+            "containers-storage",
+        ),
+    ];
+    for (store, extra, kind) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, metrics) = (ledger_in(&dir), dir.path().join("oci-audit.prom"));
+        let mut args = vec![
+            store.to_str().unwrap(),
+            "--format",
+            "json",
+            "--state",
+            state.to_str().unwrap(),
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let first = json(&args);
+        assert_eq!(first["store"]["kind"], kind);
+        assert_eq!(stat(&first, "blobs_trusted"), 0, "{kind}");
+        let second = json(&args);
+        // Documents are read, so hashed, every run; the other blobs are trusted.
+        let trusted = stat(&second, "blobs_trusted");
+        assert!(trusted > 0, "{kind}: {second}");
+        assert_eq!(
+            trusted + stat(&second, "blobs_hashed"),
+            stat(&first, "blobs"),
+            "{kind}"
+        );
+        let ids = |report: &serde_json::Value| -> Vec<(String, String)> {
+            let findings = report["findings"].as_array().unwrap().iter();
+            findings
+                .map(|f| (f["rule"].to_string(), f["location"]["path"].to_string()))
+                .collect()
+        };
+        assert_eq!(ids(&second), ids(&first), "{kind}");
+        let text = fs::read_to_string(&metrics).unwrap();
+        assert!(text.contains("oci_audit_store_bytes{"), "{kind}:\n{text}");
+        if kind == "containerd" {
+            assert!(text.contains("oci_audit_reclaimable_bytes{"), "{text}");
+        }
+    }
+}
