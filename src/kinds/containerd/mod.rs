@@ -8,13 +8,16 @@
 //! target's bucket in `meta.db`, and the graph checks layouts get run over the content
 //! store. What only containerd has is checked here: content records against the blobs
 //! they record, blobs no namespace records (containerd's garbage collection deletes
-//! them), ingests left behind. A layer containerd discarded after unpacking it
-//! (`discard_unpacked_layers`) is a fact of such a store, not a missing blob.
+//! them, [`gc`]), ingests left behind, layers' uncompressed labels ([`uncompressed`]). A
+//! layer containerd discarded after unpacking it (`discard_unpacked_layers`) is a fact of
+//! such a store, shown with its image's coverage ([`discarded`]), not a missing blob. The
+//! content store's directory alone is audited too, without what `meta.db` tells.
 
 pub mod bolt;
 mod discarded;
 mod gc;
 pub mod metadata;
+mod uncompressed;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -32,7 +35,7 @@ use crate::kinds::layout::{Named, check_graph, listing};
 use crate::kinds::{CheckOptions, Context, Kind, Look, Recognised, Store, Then};
 use crate::model::coverage::Coverage;
 use crate::model::digest::Digest;
-use crate::model::document::{Descriptor, DescriptorExtras, Document, Index};
+use crate::model::document::{Descriptor, DescriptorExtras, Index};
 use crate::model::key::Key;
 use crate::model::reclaim::{Reclaimable, ReclaimableTotal};
 use crate::model::supply_chain::SupplyChain;
@@ -269,7 +272,7 @@ fn check_namespace<'n>(
     let labelled = RefCell::new(Vec::new());
     let discarded_layers = RefCell::new(HashMap::new());
     let inspect = |graph: &Graph| {
-        labelled_layers(graph, namespace, &mut labelled.borrow_mut());
+        uncompressed::labelled_layers(graph, namespace, &mut labelled.borrow_mut());
         *discarded_layers.borrow_mut() = discarded::per_image(graph, &in_namespace);
     };
     let named = Named {
@@ -302,7 +305,7 @@ fn check_namespace<'n>(
         meta_db,
         findings,
     );
-    check_uncompressed(
+    uncompressed::check_uncompressed(
         backend,
         namespace,
         labelled.into_inner(),
@@ -487,106 +490,6 @@ fn unprotected(
                 namespace.name
             ),
         ));
-    }
-}
-
-/// The label containerd puts on a layer's record: the digest of its uncompressed content.
-const UNCOMPRESSED: &str = "containerd.io/uncompressed";
-
-/// A layer whose record carries [`UNCOMPRESSED`]: its label, and where its diff_id is
-/// (its position among a manifest's layers, and that manifest's config).
-struct Labelled {
-    layer: Digest,
-    label: String,
-    position: usize,
-    config: Digest,
-}
-
-/// Every layer of a manifest in `graph` whose record in `namespace` is labelled
-/// [`UNCOMPRESSED`], each once per manifest.
-fn labelled_layers(graph: &Graph, namespace: &Namespace, out: &mut Vec<Labelled>) {
-    for (_, loaded) in graph.docs.iter() {
-        let Some(Document::Manifest(manifest)) = &loaded.document else {
-            continue;
-        };
-        let Some(config) = manifest.config.as_ref().and_then(|c| c.digest.clone()) else {
-            continue;
-        };
-        for (position, layer) in manifest.layers.iter().flatten().enumerate() {
-            let Some(digest) = &layer.digest else {
-                continue;
-            };
-            let Ok(at) = namespace.content.binary_search_by(|r| r.digest.cmp(digest)) else {
-                continue;
-            };
-            let label = namespace.content[at]
-                .labels
-                .iter()
-                .find(|(k, _)| k == UNCOMPRESSED);
-            if let Some((_, label)) = label {
-                out.push(Labelled {
-                    layer: digest.clone(),
-                    label: label.clone(),
-                    position,
-                    config: config.clone(),
-                });
-            }
-        }
-    }
-}
-
-/// Each labelled layer's [`UNCOMPRESSED`] label against the `rootfs.diff_ids` entry of
-/// the config that lists it (read again here: the parsed config keeps only their
-/// number). containerd trusts the label instead of decompressing the layer again.
-fn check_uncompressed(
-    backend: &dyn Backend,
-    namespace: &Namespace,
-    labelled: Vec<Labelled>,
-    content: &LayoutRoot,
-    meta_db: &Key,
-    options: &CheckOptions,
-    findings: &mut Vec<Finding>,
-) {
-    let mut configs: HashMap<Digest, Option<Vec<String>>> = HashMap::new();
-    for Labelled {
-        layer,
-        label,
-        position,
-        config,
-    } in labelled
-    {
-        let diff_ids = configs.entry(config).or_insert_with_key(|config| {
-            let bytes = backend
-                .read_small(&content.blob_key(config), options.max_document_size)
-                .ok()?;
-            let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-            let ids = value.pointer("/rootfs/diff_ids")?.as_array()?;
-            Some(
-                ids.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-            )
-        });
-        let Some(expected) = diff_ids.as_ref().and_then(|ids| ids.get(position)) else {
-            continue;
-        };
-        if *expected == label {
-            continue;
-        }
-        let pointer = namespace.record_pointer(&layer, &[b"labels", UNCOMPRESSED.as_bytes()]);
-        findings.push(
-            Finding::new(
-                Rule::ContainerdUncompressedLabelMismatch,
-                Location::path(content.blob_key(&layer))
-                    .with_digest(Some(layer.clone()))
-                    .via(meta_db, pointer),
-                format!(
-                    "namespace {}'s {UNCOMPRESSED} label is not the layer's diff_id in its image config",
-                    namespace.name
-                ),
-            )
-            .expected_found(expected, &label),
-        );
     }
 }
 
