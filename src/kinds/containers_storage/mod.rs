@@ -123,7 +123,7 @@ impl Store for StorageRoot {
         } else if tally.unverifiable > 0 {
             Some(format!(
                 "{} layer{} with no diff-digest to re-assemble against (a container's own \
-                 layer, a partial pull) or on zfs",
+                 layer, a partial pull), on zfs, or kept for composefs",
                 tally.unverifiable,
                 if tally.unverifiable == 1 { "" } else { "s" }
             ))
