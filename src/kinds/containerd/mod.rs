@@ -65,18 +65,25 @@ impl Kind for Containerd {
 
     /// containerd's root: the content store's directory beside the metadata plugin's.
     /// Nothing below is searched (snapshots hold whole file systems). Or the content
-    /// store's directory alone: `blobs/` beside `ingest/`, which containerd's local store
-    /// creates when it starts, and no `index.json` or `oci-layout` (a layout's).
+    /// store's directory alone: `blobs/` and no `index.json` or `oci-layout` (a
+    /// layout's), in a directory named as containerd names it or beside `ingest/`, which
+    /// containerd's local store creates when it starts (a copy may have lost it: git
+    /// keeps no empty directory).
     fn recognise(
         &self,
-        _look: &Look,
+        look: &Look,
         dir: &Key,
         entries: &[Entry],
         _findings: &mut Vec<Finding>,
     ) -> Option<Recognised> {
         let root = has(entries, CONTENT, is_dir) && has(entries, METADATA, is_dir);
+        let named = if dir.is_empty() {
+            look.backend.describe().trim_end_matches('/').ends_with(CONTENT)
+        } else {
+            dir.file_name() == CONTENT.as_bytes()
+        };
         let content_alone = has(entries, "blobs", is_dir)
-            && has(entries, "ingest", is_dir)
+            && (named || has(entries, "ingest", is_dir))
             && !entries
                 .iter()
                 .any(|e| matches!(&*e.name, b"index.json" | b"oci-layout"));
