@@ -78,7 +78,10 @@ impl Kind for Containerd {
     ) -> Option<Recognised> {
         let root = has(entries, CONTENT, is_dir) && has(entries, METADATA, is_dir);
         let named = if dir.is_empty() {
-            look.backend.describe().trim_end_matches('/').ends_with(CONTENT)
+            look.backend
+                .describe()
+                .trim_end_matches('/')
+                .ends_with(CONTENT)
         } else {
             dir.file_name() == CONTENT.as_bytes()
         };
