@@ -2,37 +2,47 @@
 //! while skopeo writes, without writing a byte or taking a lock.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::support::registry::program;
 use crate::support::{WriteWatch, audit_json, repo, snapshot};
 
-/// Copies layout `layout`:`tag` into the vfs store at `root` as `name`.
-fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
+/// skopeo's name for image `name` in the `driver` store at `root` (its run root beside).
+fn transport(root: &Path, driver: &str, name: &str) -> String {
+    format!(
+        "containers-storage:[{driver}@{}+{}]{name}",
+        root.display(),
+        root.with_extension("run").display()
+    )
+}
+
+/// `skopeo copy` of layout `layout`:`tag` into the `driver` store at `root` as `name`.
+fn skopeo_copy(root: &Path, driver: &str, layout: &str, tag: &str, name: &str) -> Output {
     let src = repo().join("corpus/clean").join(layout).join("store");
-    let status = Command::new("skopeo")
+    Command::new("skopeo")
         .args(["copy", "-q"])
         .arg(format!("oci:{}:{tag}", src.display()))
-        .arg(format!(
-            "containers-storage:[vfs@{}+{}]{name}",
-            root.display(),
-            root.with_extension("run").display()
-        ))
-        .status()
-        .unwrap();
-    assert!(status.success());
+        .arg(transport(root, driver, name))
+        .output()
+        .unwrap()
+}
+
+/// Copies layout `layout`:`tag` into the vfs store at `root` as `name`.
+fn copy(root: &Path, layout: &str, tag: &str, name: &str) {
+    let out = skopeo_copy(root, "vfs", layout, tag, name);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Deletes `name` from the vfs store at `root`, with its layers no other image uses.
 fn delete(root: &Path, name: &str) {
     let status = Command::new("skopeo")
         .arg("delete")
-        .arg(format!(
-            "containers-storage:[vfs@{}+{}]{name}",
-            root.display(),
-            root.with_extension("run").display()
-        ))
+        .arg(transport(root, "vfs", name))
         .status()
         .unwrap();
     assert!(status.success());
@@ -294,17 +304,7 @@ fn verify_layers_reads_the_overlay_drivers_diffs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("storage");
     let _mounts = OverlayMounts(root.clone());
-    let src = repo().join("corpus/clean/skopeo-copy/store");
-    let copied = Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(format!("oci:{}:v1", src.display()))
-        .arg(format!(
-            "containers-storage:[overlay@{}+{}]localhost/test/a:1",
-            root.display(),
-            root.with_extension("run").display()
-        ))
-        .output()
-        .unwrap();
+    let copied = skopeo_copy(&root, "overlay", "skopeo-copy", "v1", "localhost/test/a:1");
     if !copied.status.success() {
         assert!(
             std::env::var_os("OCI_AUDIT_REQUIRE_TOOLS").is_none(),
