@@ -341,3 +341,18 @@ impl WriteWatch {
         }
     }
 }
+
+/// Audits `root` (as [`audit_json`]) and asserts it wrote nothing: no inotify write
+/// event under it while the audit ran, and every entry's facts and every file's content
+/// as they were before.
+pub fn audit_writing_nothing(root: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let content = snapshot(root, true);
+    let facts = snapshot(root, false);
+    let watch = WriteWatch::new(root);
+    let audited = audit_json(root, args);
+    let events = watch.events();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(snapshot(root, false), facts);
+    assert_eq!(snapshot(root, true), content);
+    audited
+}

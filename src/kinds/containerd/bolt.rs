@@ -358,6 +358,12 @@ mod tests {
         assert_eq!(b.get(b"k").unwrap(), Some(&b"v"[..]));
         assert!(db.is_current(&data));
         assert!(!db.is_current(&file(&[], (7, 9))));
+        // The head alone (what the audit reads the second time) is enough to tell.
+        let head = usize::try_from(db.head_len()).unwrap();
+        assert!(db.is_current(&data[..head]));
+        assert!(!db.is_current(&file(&[], (7, 9))[..head]));
+        // A head cut short of the newer meta shows only the older one: not current.
+        assert!(!db.is_current(&data[..4096 + 20]));
     }
 
     #[test]
