@@ -389,3 +389,79 @@ fn a_podman_container_layer_is_no_missing_tar_split_and_no_modified_layer() {
     );
     assert!(report["stats"]["bytes_verified"].as_u64().unwrap() > 9_000);
 }
+
+/// A fault made on a store: what it is, how it is made, the rule and the words it gives.
+type Fault = (&'static str, fn(&Path), &'static str, &'static str);
+
+/// `--verify-layers`'s error paths, each on a copy of the committed store that keeps its
+/// unpacked layers: a file grown, a tar-split that is not gzip, a layer's directory gone,
+/// and a recorded diff-digest that no longer matches while every file does. Each is one
+/// finding, saying which.
+#[test]
+fn verify_layers_says_what_stops_a_layer_from_re_assembling() {
+    const BASE: &str = "9bc1059c3a892d158ca23dc084b31a64709749524e3a366d1b46768663b0a69f";
+    let committed = repo().join("corpus/containers-storage/layers-verified/store");
+    let faults: [Fault; 4] = [
+        (
+            "a file grown",
+            |root| {
+                let path = root.join("vfs/dir").join(BASE).join("etc/motd");
+                let mut bytes = std::fs::read(&path).unwrap();
+                bytes.push(b'\n');
+                std::fs::write(path, bytes).unwrap();
+            },
+            "containers-storage-layer-modified",
+            "etc/motd has 34 bytes, not 33",
+        ),
+        (
+            "a tar-split that is not gzip",
+            |root| {
+                let path = root.join("vfs-layers").join(format!("{BASE}.tar-split.gz"));
+                std::fs::write(path, b"not gzip").unwrap();
+            },
+            "containers-storage-tar-split-missing",
+            "does not decode",
+        ),
+        (
+            "a layer's directory gone",
+            |root| std::fs::remove_dir_all(root.join("vfs/dir").join(BASE)).unwrap(),
+            "containers-storage-layer-modified",
+            "are gone",
+        ),
+        (
+            "a diff-digest edited",
+            |root| {
+                let path = root.join("vfs-layers/layers.json");
+                let mut layers: Vec<serde_json::Value> =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                let base = layers.iter_mut().find(|l| l["id"] == BASE).unwrap();
+                base["diff-digest"] = format!("sha256:{}", "0".repeat(64)).into();
+                std::fs::write(path, serde_json::to_vec(&layers).unwrap()).unwrap();
+            },
+            "containers-storage-layer-modified",
+            "every file matches its tar-split checksum",
+        ),
+    ];
+    for (what, fault, rule, says) in faults {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        crate::support::copy_tree(&committed, &root);
+        fault(&root);
+        let (code, report) = audit_json(&root, &["--verify-layers"]);
+        assert_eq!(code, 1, "{what}: {report:#}");
+        // One finding at the layer (an edited diff-digest also breaks the image's chain
+        // against its config: that one is at the config).
+        let tar_split = format!("vfs-layers/{BASE}.tar-split.gz");
+        let at_layer: Vec<&serde_json::Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["location"]["path"] == tar_split.as_str())
+            .collect();
+        assert_eq!(at_layer.len(), 1, "{what}: {report:#}");
+        let finding = at_layer[0];
+        assert_eq!(finding["rule"], rule, "{what}");
+        let message = finding["message"].as_str().unwrap();
+        assert!(message.contains(says), "{what}: {message}");
+    }
+}
