@@ -77,6 +77,8 @@ timed "openssl dgst -sha256 of every blob (one core's rate)" bash -c "cd '$blobs
 timed "ctr content ls + sha256sum of every blob" bash -c "command ctr -a '$sock' content ls -q >/dev/null && cd '$blobs' && sha256sum -- * >/dev/null"; t_naive=$best
 timed "oci-audit ROOT (full verify)" "$audit" -q "$root"; t_full=$best
 timed "oci-audit --no-verify ROOT (metadata pass alone)" "$audit" -q --no-verify "$root"; t_meta=$best
+timed "oci-audit --no-verify LAYOUT (the same, no meta.db)" "$audit" -q --no-verify "$layout"; t_layout=$best
 echo "full verify: $(ratio "$t_naive" "$t_full")x faster than ctr content ls + sha256sum;" \
   "$(ratio "$t_full" "$t_ceiling") of one core's hash time (two cores: 0.5 is the ceiling);" \
-  "the metadata pass is $(ratio "$t_meta" "$t_full") of the full verify"
+  "the metadata pass is $(ratio "$t_meta" "$t_full") of the full verify," \
+  "$(ratio "$t_meta" "$t_layout")x the layout's it was imported from"
