@@ -615,8 +615,8 @@ fn deployment_files_parse_and_the_readme_shows_them() {
 /// The host stores keep a ledger and write metrics as the others do: a containerd root
 /// and a containers-storage root (audited with --verify-layers), each run twice with
 /// `--state`. The second run trusts the blobs the first hashed (but the documents, read
-/// and so hashed each run), and the metrics carry
-/// the store's own rows (a containerd namespace's reclaimable bytes).
+/// and so hashed each run), and the metrics carry the store's own rows (a containerd
+/// namespace's reclaimable bytes) and its tags, which the supply-chain view counts.
 #[test]
 fn host_stores_keep_a_ledger_and_write_metrics() {
     let repo = crate::support::repo();
@@ -625,14 +625,16 @@ fn host_stores_keep_a_ledger_and_write_metrics() {
             repo.join("corpus/containerd/content-unkept/store"),
             vec![],
             "containerd",
+            3,
         ),
         (
             repo.join("corpus/containers-storage/layers-verified/store"),
             vec!["--verify-layers"],
             "containers-storage",
+            2,
         ),
     ];
-    for (store, extra, kind) in cases {
+    for (store, extra, kind, tags) in cases {
         let dir = tempfile::tempdir().unwrap();
         let (state, metrics) = (ledger_in(&dir), dir.path().join("oci-audit.prom"));
         let mut args = vec![
@@ -664,8 +666,11 @@ fn host_stores_keep_a_ledger_and_write_metrics() {
                 .collect()
         };
         assert_eq!(ids(&second), ids(&first), "{kind}");
+        // The supply-chain view counts their images' tags (none is signed here).
+        assert_eq!(first["supply_chain"]["summary"]["tags"], tags, "{kind}");
         let text = fs::read_to_string(&metrics).unwrap();
         assert!(text.contains("oci_audit_store_bytes{"), "{kind}:\n{text}");
+        assert!(text.contains("oci_audit_tags{"), "{kind}:\n{text}");
         if kind == "containerd" {
             assert!(text.contains("oci_audit_reclaimable_bytes{"), "{text}");
         }
