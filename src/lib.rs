@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod assemble;
+pub mod atomic;
 pub mod audit;
 pub mod backend;
 pub mod baseline;

@@ -1,7 +1,6 @@
 //! The `oci-audit` binary: parse arguments, run the library's audit, render, exit.
 //! Exit status: 0 clean, 1 findings at or above `--fail-on`, 2 the audit could not run.
 
-mod atomic;
 mod cli;
 mod history;
 mod metrics;
@@ -255,7 +254,9 @@ fn emit(report: &oci_audit::Report, to: &Destination, policy: &oci_audit::Policy
         history: to.history,
     };
     let written = match to.output {
-        Some(file) => atomic::write_file(file, |out| report::write(report, format, &view, out)),
+        Some(file) => {
+            oci_audit::atomic::write_file(file, |out| report::write(report, format, &view, out))
+        }
         None => {
             let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
             report::write(report, format, &view, &mut stdout).and_then(|()| stdout.flush())

@@ -60,6 +60,6 @@ fn last_success(file: &Path, ledger: Option<&Path>) -> Option<i64> {
 /// Writes `text` to `file` atomically (`atomic`): a collector reading the file sees the
 /// old metrics or the new, whole.
 fn write_atomically(file: &Path, text: &str) -> Result<()> {
-    crate::atomic::write_file(file, |out| out.write_all(text.as_bytes()))?;
+    oci_audit::atomic::write_file(file, |out| out.write_all(text.as_bytes()))?;
     Ok(())
 }

@@ -10,7 +10,6 @@
 
 pub mod merge;
 
-use std::io::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -185,37 +184,17 @@ pub enum PartialError {
 }
 
 impl Partial {
-    /// Writes the partial to `file` atomically: a temporary file in the same directory,
-    /// synced, then renamed over `file`. A shard killed at any moment leaves the old file
-    /// or the new one, never half of one.
+    /// Writes the partial to `file` atomically ([`crate::atomic`]): a shard killed at any
+    /// moment leaves the old file or the new one, never half of one.
     pub fn write(&self, file: &Path) -> Result<(), PartialError> {
-        let failed = |error: std::io::Error| PartialError::Write {
+        crate::atomic::write_file(file, |out| {
+            serde_json::to_writer(&mut *out, self).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")
+        })
+        .map_err(|error| PartialError::Write {
             path: file.display().to_string(),
             error,
-        };
-        let directory = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut temporary = tempfile::NamedTempFile::new_in(directory).map_err(failed)?;
-        {
-            let mut out = std::io::BufWriter::new(temporary.as_file_mut());
-            serde_json::to_writer(&mut out, self)
-                .map_err(std::io::Error::from)
-                .map_err(failed)?;
-            out.write_all(b"\n")
-                .and_then(|()| out.flush())
-                .map_err(failed)?;
-        }
-        temporary.as_file().sync_all().map_err(failed)?;
-        // Readable by whoever runs `merge`, as a report written to stdout would be.
-        std::fs::set_permissions(
-            temporary.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .map_err(failed)?;
-        temporary.persist(file).map_err(|e| failed(e.error))?;
-        Ok(())
+        })
     }
 
     /// Reads a partial from `file`, refusing another shape's version before reading the
