@@ -1,7 +1,8 @@
 //! Files the tool writes beside the store (a report with `--output`, the metrics file, a
 //! shard's partial result): written to a temporary file in the same directory, made
-//! world-readable, synced, then renamed over the target, so a reader (a collector, a browser, a web server) sees the
-//! old file or the new one whole, and a run killed at any moment leaves the old one.
+//! world-readable, synced, then renamed over the target, so a reader (a collector, a
+//! browser, a web server) sees the old file or the new one whole, and a run killed at any
+//! moment leaves the old one.
 
 use std::io::{self, Write};
 use std::path::Path;

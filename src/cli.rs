@@ -31,6 +31,14 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// What an audit is given: the store, how to read it, what to check and report. Shared by
+/// the audit itself and `oci-audit plan`, whose metadata pass takes the same options.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
     /// The store to audit: an OCI image layout, a directory holding layouts, a Docker
     /// Distribution root (the registry's rootdirectory, or its docker/registry/v2), a zot
     /// root (see --zot); an image archive file (docker save, skopeo oci-archive: or
@@ -217,6 +225,14 @@ pub struct Cli {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl std::ops::Deref for Cli {
+    type Target = AuditArgs;
+
+    fn deref(&self) -> &AuditArgs {
+        &self.audit
+    }
 }
 
 /// What is reported and what fails the run: given to an audit, and to `merge`, which
@@ -439,7 +455,7 @@ impl PolicyArgs {
     }
 }
 
-impl Cli {
+impl AuditArgs {
     /// The library options these arguments ask for.
     /// What `--require` asks every tag for.
     fn require(&self) -> Require {
