@@ -256,48 +256,14 @@ fn gather(
     ledger: Option<(&Ledger, &StateOptions)>,
     now: SystemTime,
 ) -> Result<RunParts, Error> {
-    let Opened {
-        backend,
-        archive,
-        api,
-    } = opened;
-    let found = find_stores(opened, name, options)?;
-    let mut findings = found.findings;
+    let backend = opened.backend;
     let pools = pools(name, options, backend)?;
-    // A registry over HTTP pays a request per document: the ledger keeps them.
-    let kept = match (ledger, api) {
-        (Some((ledger, state)), Some(_)) => {
-            Some(nightly::LedgerDocuments::load(ledger, state, now)?)
-        }
-        _ => None,
-    };
-    let cx = Context {
-        backend,
-        members: archive.map(|a| a as &dyn MemberIndex),
-        api,
-        options: options.check,
-        kept: kept.as_ref().map(|k| k as &dyn crate::kinds::KeptDocuments),
-        hashing: &pools.cpu,
-    };
-    let mut parts: Vec<StorePart> = pools.io.install(|| {
-        progress.phase("documents");
-        found
-            .stores
-            .par_iter()
-            .map(|store| store.audit(&cx))
-            .collect()
-    });
-    if let (Some(kept), Some((ledger, _))) = (kept, ledger) {
-        // A run held back by a rate limit did not see everything: what it did not use
-        // is kept for the next.
-        let whole = api.is_none_or(|api| api.incomplete().is_none());
-        kept.save(ledger, whole)?;
-    }
+    let Metadata {
+        parts,
+        mut findings,
+        sets,
+    } = metadata(opened, name, options, progress, ledger, now, &pools)?;
     progress.phase("verify");
-    let sets: Vec<BlobSet> = parts
-        .iter_mut()
-        .flat_map(|part| std::mem::take(&mut part.blobs))
-        .collect();
     // The ledger (a SQLite connection, used from this thread only) plans before the pool
     // hashes, and takes results through a recorder any thread may feed.
     let plan = match ledger {
@@ -339,6 +305,71 @@ fn gather(
         findings,
         listed,
         plan,
+    })
+}
+
+/// The metadata pass: each store's part (its blobs taken out for the verify phase), and
+/// the findings no part holds (those about the tree).
+struct Metadata {
+    parts: Vec<StorePart>,
+    findings: Vec<Finding>,
+    sets: Vec<BlobSet>,
+}
+
+/// Detect, then each store's own audit (through its kind) on `pools`: everything before
+/// the verify phase.
+fn metadata(
+    opened: Opened,
+    name: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    ledger: Option<(&Ledger, &StateOptions)>,
+    now: SystemTime,
+    pools: &Pools,
+) -> Result<Metadata, Error> {
+    let Opened {
+        backend,
+        archive,
+        api,
+    } = opened;
+    let found = find_stores(opened, name, options)?;
+    // A registry over HTTP pays a request per document: the ledger keeps them.
+    let kept = match (ledger, api) {
+        (Some((ledger, state)), Some(_)) => {
+            Some(nightly::LedgerDocuments::load(ledger, state, now)?)
+        }
+        _ => None,
+    };
+    let cx = Context {
+        backend,
+        members: archive.map(|a| a as &dyn MemberIndex),
+        api,
+        options: options.check,
+        kept: kept.as_ref().map(|k| k as &dyn crate::kinds::KeptDocuments),
+        hashing: &pools.cpu,
+    };
+    let mut parts: Vec<StorePart> = pools.io.install(|| {
+        progress.phase("documents");
+        found
+            .stores
+            .par_iter()
+            .map(|store| store.audit(&cx))
+            .collect()
+    });
+    if let (Some(kept), Some((ledger, _))) = (kept, ledger) {
+        // A run held back by a rate limit did not see everything: what it did not use
+        // is kept for the next.
+        let whole = api.is_none_or(|api| api.incomplete().is_none());
+        kept.save(ledger, whole)?;
+    }
+    let sets = parts
+        .iter_mut()
+        .flat_map(|part| std::mem::take(&mut part.blobs))
+        .collect();
+    Ok(Metadata {
+        parts,
+        findings: found.findings,
+        sets,
     })
 }
 
