@@ -222,6 +222,13 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["state", "baseline", "fail_on_new", "metrics_file"], help_heading = "Across machines")]
     pub partial: Option<PathBuf>,
 
+    /// The shared metadata pass of a sharded audit. With `oci-audit plan`: where the plan
+    /// is written. With --shard: the plan to read instead of the store's metadata (the
+    /// shard hashes only its slice of the plan's blobs, balanced by bytes); give the same
+    /// plan to `merge --plan`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["state", "baseline", "fail_on_new", "metrics_file"], help_heading = "Across machines")]
+    pub plan: Option<PathBuf>,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -268,12 +275,24 @@ pub struct PolicyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the metadata pass of a sharded audit once (list the store, read its documents)
+    /// and write it to --plan FILE: each shard then runs `oci-audit --plan FILE --shard I/N
+    /// --partial PART PATH` and hashes only its slice, and `merge --plan FILE PART...`
+    /// makes the report. Takes an audit's options; give the shards the same.
+    Plan {
+        #[command(flatten)]
+        audit: Box<AuditArgs>,
+    },
     /// Merge the partial results of an audit run as --shard I/N --partial FILE into the
     /// report one unsharded run prints, with its exit code.
     Merge {
         /// One partial result per shard.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// The plan the shards were run with (`oci-audit plan`): every part must come from
+        /// it.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,

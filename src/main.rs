@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, CoverageOption, OutputFormat, RulesFormat};
+use cli::{AuditArgs, Cli, Command, CoverageOption, OutputFormat, RulesFormat};
 use oci_audit::{Format, Rule, report};
 
 /// jemalloc, built to give freed pages back at once (`.cargo/config.toml`): with glibc's
@@ -90,8 +90,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             return Ok(write_stdout(&text));
         }
+        Some(Command::Plan { audit }) => return make_plan(audit),
         Some(Command::Merge {
             files,
+            plan,
             format,
             coverage,
             reclaimable,
@@ -109,7 +111,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let started = SystemTime::now();
             let baseline = policy.baseline()?;
             let policy = policy.policy()?;
-            let (merged, store) = merge(files, &policy, baseline.as_ref());
+            let (merged, store) = merge(files, plan.as_deref(), &policy, baseline.as_ref());
             if let Some(file) = metrics_file {
                 metrics::write(file, &store, None, merged.as_ref().ok(), started)?;
             }
@@ -135,9 +137,37 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let (Some(file), Some(path)) = (&cli.output, target.local()) {
         refuse_inside("--output", file, path)?;
     }
+    if let (Some(plan), None) = (&cli.plan, &cli.partial) {
+        anyhow::bail!(
+            "--plan {}: a shard reads a plan with --plan FILE --shard I/N --partial PART; a plan is made by `oci-audit plan PATH --plan FILE`",
+            plan.display()
+        );
+    }
     if let Some(file) = &cli.partial {
         if let Some(path) = target.local() {
             refuse_inside("--partial", file, path)?;
+        }
+        if let Some(plan) = &cli.plan {
+            let (plan, id) = oci_audit::shard::plan::Plan::read(plan)?;
+            let part = if !cli.quiet && io::stderr().is_terminal() {
+                oci_audit::audit::audit_planned(
+                    &target,
+                    &plan,
+                    &id,
+                    &options,
+                    &progress::Bar::new(),
+                )
+            } else {
+                oci_audit::audit::audit_planned(
+                    &target,
+                    &plan,
+                    &id,
+                    &options,
+                    &oci_audit::NoProgress,
+                )
+            }?;
+            part.write(file)?;
+            return Ok(ExitCode::SUCCESS);
         }
         let partial = if !cli.quiet && io::stderr().is_terminal() {
             oci_audit::audit_shard(&target, &options, &progress::Bar::new())
@@ -183,21 +213,72 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     Ok(emit(&report, &to, &options.run.policy))
 }
 
-/// The report `merge` makes of the partial results in `files`, and the store they name
-/// (for the metrics' label, also when the merge fails: the first part's, else its file).
+/// `oci-audit plan`: the metadata pass once, written to `--plan FILE` for the shards.
+fn make_plan(args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    let Some(file) = &args.plan else {
+        anyhow::bail!("oci-audit plan needs --plan FILE: where the plan is written");
+    };
+    if args.partial.is_some() {
+        anyhow::bail!(
+            "oci-audit plan writes the plan the shards read: run each shard afterwards as `oci-audit --plan FILE --shard I/N --partial PART PATH`"
+        );
+    }
+    let Some(target) = args.target()? else {
+        anyhow::bail!("oci-audit plan needs the store: oci-audit plan PATH --plan FILE");
+    };
+    let options = args.options()?;
+    if let Some(path) = target.local() {
+        refuse_inside("--plan", file, path)?;
+    }
+    let plan = if !args.quiet && io::stderr().is_terminal() {
+        oci_audit::audit::plan(&target, &options, &progress::Bar::new())
+    } else {
+        oci_audit::audit::plan(&target, &options, &oci_audit::NoProgress)
+    }?;
+    let id = plan.write(file)?;
+    let bytes: u64 = plan.blobs().map(|(_, blob)| blob.len).sum();
+    let text = format!(
+        "{}: plan {id} of {}: {} blobs to hash ({}) in {} stores, {} findings from the metadata pass\n",
+        file.display(),
+        plan.name,
+        plan.blob_count(),
+        bytesize::ByteSize::b(bytes).display().iec(),
+        plan.parts.len(),
+        plan.findings.len(),
+    );
+    Ok(write_stdout(&text))
+}
+
+/// The report `merge` makes of the partial results in `files` (of the shards of `plan`,
+/// when given), and the store they name (for the metrics' label, also when the merge
+/// fails: the first part's or the plan's, else the first file).
 fn merge(
     files: &[std::path::PathBuf],
+    plan: Option<&Path>,
     policy: &oci_audit::Policy,
     baseline: Option<&oci_audit::audit::Baseline>,
 ) -> (anyhow::Result<oci_audit::Report>, String) {
     let mut store = files
         .first()
         .map_or_else(String::new, |f| f.display().to_string());
+    if let Some(plan) = plan {
+        let merged = merge_planned(files, plan, policy, baseline, &mut store);
+        return (merged, store);
+    }
     let mut merger = oci_audit::shard::merge::Merger::new();
     for (i, file) in files.iter().enumerate() {
         let part = match oci_audit::shard::Partial::read(file) {
             Ok(part) => part,
-            Err(error) => return (Err(error.into()), store),
+            Err(error) => {
+                if let Ok(Some(_)) = oci_audit::shard::plan::PlannedPart::read(file) {
+                    let error = anyhow::anyhow!(
+                        "{}: a part of a shard run with a plan: give merge that plan, --plan FILE",
+                        file.display()
+                    );
+                    return (Err(error), store);
+                }
+                return (Err(error.into()), store);
+            }
         };
         if i == 0 {
             store = part.name.clone();
@@ -207,6 +288,35 @@ fn merge(
         }
     }
     (merger.finish(policy, baseline).map_err(Into::into), store)
+}
+
+/// `merge --plan`: the parts in `files`, each checked against the plan in `plan`, merged
+/// with the plan's metadata pass; `store` becomes the plan's name for the store.
+fn merge_planned(
+    files: &[std::path::PathBuf],
+    plan: &Path,
+    policy: &oci_audit::Policy,
+    baseline: Option<&oci_audit::audit::Baseline>,
+    store: &mut String,
+) -> anyhow::Result<oci_audit::Report> {
+    use oci_audit::shard::plan::{Plan, PlannedPart};
+    let (plan, id) = Plan::read(plan)?;
+    store.clone_from(&plan.name);
+    let mut parts = Vec::with_capacity(files.len());
+    for file in files {
+        let Some(part) = PlannedPart::read(file)? else {
+            anyhow::bail!(
+                "{}: not a part of a shard run with --plan: merge it without --plan",
+                file.display()
+            );
+        };
+        parts.push((file.display().to_string(), part));
+    }
+    let mut merger = oci_audit::shard::merge::Merger::new();
+    for (path, partial) in plan.into_partials(&id, parts)? {
+        merger.add(&path, partial)?;
+    }
+    Ok(merger.finish(policy, baseline)?)
 }
 
 /// Refuses a file the tool writes (`flag` names it) inside the audited tree: nothing is

@@ -54,6 +54,28 @@ pub(crate) fn shards_of(
     files
 }
 
+/// `oci-audit plan` of `store` (a path or a URL) with `extra` and `env`, then shards `0..count`
+/// run with that plan at once: the plan and the parts, in `dir`.
+pub(crate) fn planned_shards_of(
+    store: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    count: u32,
+    dir: &Path,
+) -> (PathBuf, Vec<PathBuf>) {
+    let plan = dir.join("plan");
+    let plan_arg = plan.to_str().unwrap();
+    let mut args = vec!["plan", "--plan", plan_arg];
+    args.extend_from_slice(extra);
+    args.push(store);
+    let out = run_env(&args, env);
+    assert_eq!(out.code, 0, "plan of {store}: {}", out.stderr);
+    let mut extra = extra.to_vec();
+    extra.extend(["--plan", plan_arg]);
+    let parts = shards_of(store, &extra, env, count, dir);
+    (plan, parts)
+}
+
 /// `oci-audit merge FILES… EXTRA…`.
 pub(crate) fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
     let mut args = vec!["merge"];
@@ -106,6 +128,25 @@ fn merged_report_is_the_unsharded_report_for_every_corpus_case() {
                 ));
             }
             if count == 3 {
+                // The same split, sharing one metadata pass.
+                let planned = tempfile::tempdir().unwrap();
+                let (plan, planned_files) =
+                    planned_shards_of(store_arg, &extra, &[], count, planned.path());
+                let mut args = merged_args.clone();
+                args.extend(["--plan", plan.to_str().unwrap()]);
+                let merged = merge(&planned_files, &args);
+                if merged.code != json.code || normalize(&merged.stdout) != normalize(&json.stdout)
+                {
+                    failures.push(format!(
+                        "{} in {count} with a plan: merge exits {} (unsharded {}), JSON\n--- unsharded\n{}--- merged\n{}{}",
+                        dir.display(),
+                        merged.code,
+                        json.code,
+                        json.stdout,
+                        merged.stdout,
+                        merged.stderr
+                    ));
+                }
                 merged_args[1] = "text";
                 let merged = merge(&files, &merged_args);
                 if normalize(&merged.stdout) != normalize(&text.stdout) {
@@ -409,5 +450,138 @@ fn merge_writes_metrics_of_the_merged_report_and_of_a_failure() {
             .any(|l| l.starts_with("oci_audit_run_success") && l.ends_with(" 0")),
         "{:?}",
         samples(&failed_metrics)
+    );
+}
+
+#[test]
+fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_plan() {
+    // Eight images whose layers are the same size: eight layers over four shards, two
+    // each, whatever their digests (configs and manifests are read by the plan itself).
+    let layout = Layout::new();
+    let mut images = Vec::new();
+    let mut layers = Vec::new();
+    for i in 0..8u8 {
+        let layer = vec![i; 64 << 10];
+        layers.push(crate::support::sha256(&layer));
+        images.push(layout.image("amd64", &layer));
+    }
+    let names: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    let entries: Vec<(&str, usize, &str)> = images
+        .iter()
+        .zip(&names)
+        .map(|((digest, size), name)| (digest.as_str(), *size, name.as_str()))
+        .collect();
+    layout.index_json(&entries);
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, parts) = planned_shards_of(layout.arg(), &[], &[], 4, dir.path());
+    for part in &parts {
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(part).unwrap()).unwrap();
+        assert_eq!(json["verified"]["blobs"], 2, "{}", part.display());
+        assert_eq!(
+            json["verified"]["bytes"],
+            2 * (64 << 10),
+            "{}",
+            part.display()
+        );
+    }
+    let plan_arg = plan.to_str().unwrap();
+    let merged = merge(&parts, &["--plan", plan_arg, "--format", "json"]);
+    assert_eq!(merged.code, 0, "{}{}", merged.stdout, merged.stderr);
+
+    // A layer damaged after the plan: its shard finds it, as one run would.
+    let hex = &layers[5][7..];
+    fs::write(
+        layout.path().join("blobs/sha256").join(hex),
+        vec![9u8; 64 << 10],
+    )
+    .unwrap();
+    let after = tempfile::tempdir().unwrap();
+    let again = shards_of(layout.arg(), &["--plan", plan_arg], &[], 4, after.path());
+    let merged = merge(&again, &["--plan", plan_arg, "--format", "json"]);
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    assert_eq!(rule_ids(&merged.stdout), ["blob-digest-mismatch"]);
+
+    let refused = |args: &[&str], says: &str| {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stdout);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    };
+    let part = |files: &[PathBuf], i: usize| files[i].to_str().unwrap().to_owned();
+    // Parts of another plan of the same store.
+    let other = tempfile::tempdir().unwrap();
+    let (other_plan, other_parts) = planned_shards_of(layout.arg(), &[], &[], 4, other.path());
+    refused(
+        &[
+            "merge",
+            "--plan",
+            other_plan.to_str().unwrap(),
+            &part(&other_parts, 0),
+            &part(&other_parts, 1),
+            &part(&other_parts, 2),
+            &part(&parts, 3),
+        ],
+        "came from another plan",
+    );
+    // A planned part without its plan, a plan-less part with one.
+    refused(
+        &["merge", &part(&parts, 0), &part(&parts, 1)],
+        "give merge that plan, --plan FILE",
+    );
+    let plain = tempfile::tempdir().unwrap();
+    let unplanned = shards(layout.path(), &[], 1, plain.path());
+    refused(
+        &["merge", "--plan", plan_arg, &part(&unplanned, 0)],
+        "not a part of a shard run with --plan",
+    );
+    // A shard run otherwise than the plan was made, or of another store.
+    let elsewhere = repo().join("corpus/clean/skopeo-copy/store");
+    let out_file = dir.path().join("refused.json");
+    let out_arg = out_file.to_str().unwrap();
+    refused(
+        &[
+            "--plan",
+            plan_arg,
+            "--shard",
+            "0/2",
+            "--partial",
+            out_arg,
+            "--untagged",
+            layout.arg(),
+        ],
+        "run every shard as the plan was made",
+    );
+    refused(
+        &[
+            "--plan",
+            plan_arg,
+            "--shard",
+            "0/2",
+            "--partial",
+            out_arg,
+            elsewhere.to_str().unwrap(),
+        ],
+        "run every shard as the plan was made",
+    );
+    assert!(!out_file.exists(), "a refused shard writes no part");
+    // --plan is read by a shard only; a plan cannot be written into the store.
+    refused(&["--plan", plan_arg, layout.arg()], "a shard reads a plan");
+    let inside = layout.path().join("plan");
+    refused(
+        &["plan", "--plan", inside.to_str().unwrap(), layout.arg()],
+        "must be outside the audited tree",
+    );
+    assert!(!inside.exists());
+    // Not a plan at all.
+    refused(
+        &[
+            "--plan",
+            &part(&parts, 0),
+            "--shard",
+            "0/2",
+            "--partial",
+            out_arg,
+            layout.arg(),
+        ],
+        "not a plan of `oci-audit plan",
     );
 }

@@ -65,6 +65,7 @@ pub mod confirm;
 mod nightly;
 mod open;
 mod options;
+mod planned;
 mod verify;
 
 pub use crate::baseline::Baseline;
@@ -72,6 +73,7 @@ pub use nightly::StateOptions;
 pub use open::Opened;
 use open::{open_local, with_backend};
 pub use options::{CheckOptions, OpenOptions, Options, RunOptions};
+pub use planned::{audit_planned, plan};
 
 /// Audits the stores under the local directory `path` (itself possibly a symlink, which
 /// is resolved once: the user named it).

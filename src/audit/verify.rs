@@ -15,6 +15,7 @@ use crate::hash::HashResult;
 use crate::ledger::{Record, Recorder};
 use crate::rules::Rule;
 use crate::shard::ListedBlob;
+use crate::shard::plan::{PlannedBlob, PlannedSet};
 use crate::store::{Blob, read_error};
 
 /// A blob to hash, which file it is (device and inode) when the backend says, and the
@@ -68,8 +69,50 @@ fn collect_work<'a>(
     findings: &mut Vec<Finding>,
 ) -> Vec<Work<'a>> {
     let mut work: Vec<Work> = Vec::with_capacity(sets.iter().map(|s| s.inventory.len()).sum());
-    for (s, set) in sets.iter().enumerate() {
+    each_to_hash(sets, options, ledger, findings, |s, blob, version| {
         let place = ledger.map_or(0, |l| l.plan.places[s]);
+        let file = version.file().map(|(dev, ino, ..)| (dev, ino));
+        work.push((blob, file, place));
+    });
+    work
+}
+
+/// The blobs a plan leaves to the shards, per set, each set's in digest order: what
+/// [`collect_work`] would hash in one unsharded run without a ledger.
+pub(super) fn planned(
+    sets: &[BlobSet],
+    options: &Options,
+    findings: &mut Vec<Finding>,
+) -> Vec<PlannedSet> {
+    let mut planned: Vec<PlannedSet> = sets
+        .iter()
+        .map(|set| PlannedSet {
+            place: set.paths.place(),
+            blobs: Vec::new(),
+        })
+        .collect();
+    each_to_hash(sets, options, None, findings, |s, blob, _| {
+        planned[s].blobs.push(PlannedBlob {
+            path: blob.key(),
+            digest: blob.digest.clone(),
+            len: blob.len,
+        });
+    });
+    planned
+}
+
+/// Calls `take` with each blob of `sets` the verify phase hashes (and its set's index and
+/// its version): not hashed as a document, not trusted by the ledger's plan, in this
+/// shard's slice, and only when `options.run.verify`. A blob of an algorithm that cannot
+/// be verified is a finding instead, pushed to `findings`.
+fn each_to_hash<'a>(
+    sets: &'a [BlobSet],
+    options: &Options,
+    ledger: Option<&LedgerSide>,
+    findings: &mut Vec<Finding>,
+    mut take: impl FnMut(usize, Blob<'a>, &'a Version),
+) {
+    for (s, set) in sets.iter().enumerate() {
         let trusted = ledger.map(|l| &l.plan.trusted[s]);
         for (i, (listed, &hashed)) in set.inventory.entries().iter().zip(&set.before).enumerate() {
             if hashed != BeforeVerify::ToHash || trusted.is_some_and(|t| t[i]) {
@@ -93,12 +136,10 @@ fn collect_work<'a>(
             {
                 // Another shard's slice.
             } else if options.run.verify {
-                let file = listed.version.file().map(|(dev, ino, ..)| (dev, ino));
-                work.push((blob, file, place));
+                take(s, blob, &listed.version);
             }
         }
     }
-    work
 }
 
 /// Runs `jobs` (ranges of `work`, largest first) on the hashing pool and the pool of reads

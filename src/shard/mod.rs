@@ -9,6 +9,7 @@
 //! or vanished in between must still have exactly one owner.
 
 pub mod merge;
+pub mod plan;
 
 use std::path::Path;
 

@@ -1,0 +1,654 @@
+//! One metadata pass for a sharded audit: `oci-audit plan PATH --plan FILE` lists the store
+//! and reads its documents once, and writes a [`Plan`]: each store's part of the metadata
+//! pass, its findings, and the blobs left to hash with their sizes. Every shard then reads
+//! the plan instead of the store's metadata (`--plan FILE --shard I/N`), hashes only its
+//! slice ([`Plan::slice`]), and writes a [`PlannedPart`]: what it verified, as indexes into
+//! the plan, and the findings of its hashing. `merge --plan FILE` checks that every part
+//! came from that plan and covers its slice, and assembles the report one unsharded run
+//! prints.
+//!
+//! ```text
+//! plan ─► PLAN (zstd JSON: parts, findings, blobs to hash)
+//!           ├─► --plan PLAN --shard 0/N ─► part 0 (indexes hashed, findings)   ┐
+//!           └─► --plan PLAN --shard I/N ─► part I                                ├─► merge --plan PLAN
+//! ```
+//!
+//! Slices are balanced by bytes, not by digest: the largest blob goes to the shard with
+//! the fewest bytes so far (longest processing time first), so 8 layers of 256 MiB over 8
+//! shards give each one layer. The plan fixes the listing, so no blob can appear or vanish
+//! between shards: what changes meanwhile is a read error or a mismatch at hashing time,
+//! which the shard re-checks after `--settle` as any audit does.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::assemble::{StorePart, Verified};
+use crate::finding::{Finding, Location};
+use crate::model::digest::Digest;
+use crate::model::key::Key;
+use crate::rules::Rule;
+use crate::shard::{Partial, PartialError, Shard};
+
+/// The version of the plan's shape; shards and `merge` refuse any other.
+pub const PLAN_VERSION: u32 = 1;
+
+/// The version of a planned part's shape.
+pub const PLANNED_PART_VERSION: u32 = 1;
+
+/// The zstd level plans and the index lists of parts are written at: the plan is written
+/// once and read by every shard, and level 9 makes it about a tenth smaller than the
+/// default at a cost still far below the metadata pass.
+const LEVEL: i32 = 9;
+
+/// One blob the verify phase hashes: where it is, what it should be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedBlob {
+    /// Its file or key (`path`, and `path_bytes` when not UTF-8).
+    #[serde(
+        flatten,
+        serialize_with = "crate::model::key::as_path_fields",
+        deserialize_with = "crate::model::key::from_path_fields"
+    )]
+    pub path: Key,
+    /// Its digest, as its name says.
+    pub digest: Digest,
+    /// Its size when the plan listed it.
+    pub len: u64,
+}
+
+/// The blobs of one store the verify phase hashes, sorted by digest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PlannedSet {
+    /// The store's own key (a layout's directory, a registry's `v2`).
+    #[serde(
+        flatten,
+        serialize_with = "crate::model::key::as_path_fields",
+        deserialize_with = "crate::model::key::from_path_fields"
+    )]
+    pub place: Key,
+    /// Its blobs to hash.
+    pub blobs: Vec<PlannedBlob>,
+}
+
+/// The metadata pass of a sharded audit, made once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_VERSION`].
+    pub oci_audit_plan: u32,
+    /// The version of oci-audit that wrote it: shards must run the same.
+    pub tool_version: String,
+    /// The audited store, as its backend names it.
+    pub store: String,
+    /// The store as the user named it.
+    pub name: String,
+    /// The options that change results ([`crate::audit::Options::results`]).
+    pub options: String,
+    /// How long the metadata pass took.
+    pub elapsed_ms: u64,
+    /// Whether its findings were re-checked for a concurrent writer (not in an archive).
+    pub rechecked: bool,
+    /// Why the pass did not see everything (a registry's rate limit), if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
+    /// Every finding of the metadata pass, raw and confirmed, each with its cause.
+    #[serde(with = "crate::finding::carried")]
+    pub findings: Vec<Finding>,
+    /// Each store's part of the metadata pass (its findings are in `findings`).
+    pub parts: Vec<StorePart>,
+    /// The blobs left to hash, per store.
+    pub sets: Vec<PlannedSet>,
+}
+
+/// What a shard run with a plan writes: the plan it came from, what it hashed (as
+/// indexes into the plan's blobs) and the findings of its hashing.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlannedPart {
+    /// [`PLANNED_PART_VERSION`].
+    pub oci_audit_planned_part: u32,
+    /// The version of oci-audit that wrote it.
+    pub tool_version: String,
+    /// The plan it came from: [`Plan::id`] of the file the shard read.
+    pub plan: String,
+    /// Which shard this is.
+    pub shard: Shard,
+    /// How long the shard ran.
+    pub elapsed_ms: u64,
+    /// What its verify phase hashed.
+    pub verified: Verified,
+    /// Whether its findings were re-checked for a concurrent writer.
+    pub rechecked: bool,
+    /// The plan's blobs this shard hashed, as [`Indexes`].
+    pub hashed: Indexes,
+    /// The findings of its hashing, raw and confirmed, each with its cause.
+    #[serde(with = "crate::finding::carried")]
+    pub findings: Vec<Finding>,
+}
+
+/// A sorted list of indexes, written compactly: the gaps between them as LEB128 varints,
+/// zstd-compressed, in base64. A shard's slice of consecutive-ish indexes costs a byte or
+/// two a blob before compression, and well under one after.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Indexes(pub Vec<u32>);
+
+impl Serialize for Indexes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut gaps = Vec::with_capacity(self.0.len() * 2);
+        let mut last = 0u32;
+        for (i, &index) in self.0.iter().enumerate() {
+            // Sorted, so the first is itself and every later one a gap of at least 1.
+            let mut gap = if i == 0 { index } else { index - last };
+            last = index;
+            loop {
+                let byte = (gap & 0x7f) as u8;
+                gap >>= 7;
+                if gap == 0 {
+                    gaps.push(byte);
+                    break;
+                }
+                gaps.push(byte | 0x80);
+            }
+        }
+        let packed = zstd::encode_all(gaps.as_slice(), LEVEL).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(packed))
+    }
+}
+
+impl<'de> Deserialize<'de> for Indexes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Indexes, D::Error> {
+        use serde::de::Error as _;
+        let text = String::deserialize(deserializer)?;
+        let packed = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(D::Error::custom)?;
+        let gaps = zstd::decode_all(packed.as_slice()).map_err(D::Error::custom)?;
+        let mut indexes = Vec::new();
+        let (mut value, mut shift, mut last) = (0u64, 0u32, 0u64);
+        for byte in gaps {
+            value |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if shift > 35 {
+                return Err(D::Error::custom("an index list with a gap past 32 bits"));
+            }
+            if byte & 0x80 == 0 {
+                let index = if indexes.is_empty() {
+                    value
+                } else {
+                    last + value
+                };
+                let index = u32::try_from(index)
+                    .map_err(|_| D::Error::custom("an index list past 32 bits"))?;
+                if !indexes.is_empty() && value == 0 {
+                    return Err(D::Error::custom(
+                        "an index list that is not strictly sorted",
+                    ));
+                }
+                indexes.push(index);
+                last = u64::from(index);
+                (value, shift) = (0, 0);
+            }
+        }
+        if shift != 0 {
+            return Err(D::Error::custom(
+                "an index list cut in the middle of a number",
+            ));
+        }
+        Ok(Indexes(indexes))
+    }
+}
+
+impl Plan {
+    /// How many blobs it plans to hash, across every store.
+    pub fn blob_count(&self) -> usize {
+        self.sets.iter().map(|s| s.blobs.len()).sum()
+    }
+
+    /// Every planned blob with its index, in plan order: set by set, each by digest.
+    pub fn blobs(&self) -> impl Iterator<Item = (u32, &PlannedBlob)> {
+        self.sets
+            .iter()
+            .flat_map(|set| &set.blobs)
+            .enumerate()
+            // A plan holds fewer than 2^32 blobs: `read` refuses more.
+            .map(|(i, blob)| (i as u32, blob))
+    }
+
+    /// The indexes of the blobs shard `shard.index` of `shard.count` hashes, sorted: the
+    /// blobs, largest first (then in plan order), each to the shard with the fewest bytes
+    /// so far (the lowest index on a tie). Every shard computes the same slices from the
+    /// same plan; the largest slice is at most an even share plus one blob.
+    pub fn slice(&self, shard: Shard) -> Vec<u32> {
+        let owners = self.owners(shard.count);
+        let mut mine: Vec<u32> = (0..owners.len() as u32)
+            .filter(|&i| owners[i as usize] == shard.index)
+            .collect();
+        mine.sort_unstable();
+        mine
+    }
+
+    /// The shard that hashes each planned blob, of `count`, by index.
+    pub fn owners(&self, count: u32) -> Vec<u32> {
+        let mut order: Vec<(u64, u32)> = self.blobs().map(|(i, b)| (b.len, i)).collect();
+        order.sort_unstable_by_key(|&(len, i)| (Reverse(len), i));
+        let mut loads: BinaryHeap<Reverse<(u64, u32)>> =
+            (0..count.max(1)).map(|s| Reverse((0, s))).collect();
+        let mut owners = vec![0u32; order.len()];
+        for (len, i) in order {
+            // Never empty: `count` entries are pushed back as they are popped.
+            let Some(Reverse((load, shard))) = loads.pop() else {
+                break;
+            };
+            owners[i as usize] = shard;
+            loads.push(Reverse((load.saturating_add(len), shard)));
+        }
+        owners
+    }
+
+    /// The plan's identity: the BLAKE3 hash of the file's bytes, in hex (128 bits). Parts
+    /// carry it, and `merge` refuses a part whose plan is not the one it was given.
+    pub fn id_of(bytes: &[u8]) -> String {
+        let hash = blake3::hash(bytes);
+        hash.to_hex()[..32].to_owned()
+    }
+
+    /// Writes the plan to `file` atomically (zstd-compressed JSON), returning its id.
+    pub fn write(&self, file: &Path) -> Result<String, PartialError> {
+        let failed = |error: std::io::Error| PartialError::Write {
+            path: file.display().to_string(),
+            error,
+        };
+        let mut packed = Vec::new();
+        {
+            let mut encoder = zstd::Encoder::new(&mut packed, LEVEL).map_err(failed)?;
+            let mut out = std::io::BufWriter::new(&mut encoder);
+            serde_json::to_writer(&mut out, self)
+                .map_err(std::io::Error::from)
+                .map_err(failed)?;
+            out.flush().map_err(failed)?;
+            drop(out);
+            encoder.finish().map_err(failed)?;
+        }
+        crate::atomic::write_file(file, |out| out.write_all(&packed)).map_err(failed)?;
+        Ok(Plan::id_of(&packed))
+    }
+
+    /// Reads the plan in `file` and its id, refusing another shape's version.
+    pub fn read(file: &Path) -> Result<(Plan, String), PartialError> {
+        let path = file.display().to_string();
+        let packed = std::fs::read(file).map_err(|error| PartialError::Read {
+            path: path.clone(),
+            error,
+        })?;
+        let invalid = |what: String| PartialError::Invalid {
+            path: path.clone(),
+            what,
+        };
+        let mut json = Vec::new();
+        zstd::Decoder::new(packed.as_slice())
+            .and_then(|mut decoder| decoder.read_to_end(&mut json))
+            .map_err(|e| {
+                invalid(format!(
+                    "not a plan of `oci-audit plan PATH --plan FILE` (not zstd: {e})"
+                ))
+            })?;
+        /// The fields that say whether the rest can be read.
+        #[derive(Deserialize)]
+        struct Header {
+            oci_audit_plan: Option<u32>,
+            tool_version: Option<String>,
+        }
+        let header: Header = serde_json::from_slice(&json)
+            .map_err(|e| invalid(format!("not a plan of `oci-audit plan` ({e})")))?;
+        match header.oci_audit_plan {
+            Some(PLAN_VERSION) => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "a plan of format {other}, written by oci-audit {}; this is oci-audit {}, which reads format {PLAN_VERSION}",
+                    header.tool_version.as_deref().unwrap_or("?"),
+                    env!("CARGO_PKG_VERSION"),
+                )));
+            }
+            None => {
+                return Err(invalid(
+                    "not a plan of `oci-audit plan` (no oci_audit_plan field)".to_owned(),
+                ));
+            }
+        }
+        let plan: Plan =
+            serde_json::from_slice(&json).map_err(|e| invalid(format!("a damaged plan: {e}")))?;
+        if u32::try_from(plan.blob_count()).is_err() {
+            return Err(invalid("a plan of more than 2^32 blobs".to_owned()));
+        }
+        Ok((plan, Plan::id_of(&packed)))
+    }
+
+    /// The shard parts in the form `merge` folds, once each part is checked against this
+    /// plan (`id`): the plan's metadata pass rides with shard 0, each shard's hashing with
+    /// its own part, and a planned blob no part hashed is `shard-blob-unverified`.
+    pub fn into_partials(
+        self,
+        id: &str,
+        parts: Vec<(String, PlannedPart)>,
+    ) -> Result<Vec<(String, Partial)>, PlanError> {
+        for (path, part) in &parts {
+            if part.plan != id {
+                return Err(PlanError::OtherPlan {
+                    path: path.clone(),
+                    found: part.plan.clone(),
+                    expected: id.to_owned(),
+                });
+            }
+            if part.tool_version != self.tool_version {
+                return Err(PlanError::OtherVersion {
+                    path: path.clone(),
+                    found: part.tool_version.clone(),
+                    expected: self.tool_version.clone(),
+                });
+            }
+        }
+        let count = parts.first().map_or(1, |(_, p)| p.shard.count);
+        let owners = self.owners(count);
+        let mut hashed_by = vec![u32::MAX; owners.len()];
+        for (path, part) in &parts {
+            for &index in &part.hashed.0 {
+                let owner = owners.get(index as usize).copied();
+                if owner != Some(part.shard.index) || part.shard.count != count {
+                    return Err(PlanError::NotItsSlice {
+                        path: path.clone(),
+                        shard: part.shard,
+                        index,
+                    });
+                }
+                hashed_by[index as usize] = part.shard.index;
+            }
+        }
+        let mut unhashed = Vec::new();
+        for (index, blob) in self.blobs() {
+            // A part missing altogether is refused by the merge itself, by shard.
+            let owner = owners[index as usize];
+            let given = parts.iter().any(|(_, p)| p.shard.index == owner);
+            if hashed_by[index as usize] == u32::MAX && given {
+                unhashed.push(
+                    Finding::new(
+                        Rule::ShardBlobUnverified,
+                        Location::path(blob.path.clone()).with_digest(Some(blob.digest.clone())),
+                        format!(
+                            "planned for shard {owner} of {count}, whose part does not list it as hashed: no shard verified it"
+                        ),
+                    )
+                    .with_bytes(blob.len),
+                );
+            }
+        }
+        let Plan {
+            tool_version,
+            store,
+            name,
+            options,
+            rechecked,
+            incomplete,
+            findings,
+            parts: store_parts,
+            ..
+        } = self;
+        let mut metadata = Some((findings, store_parts, unhashed));
+        let mut out = Vec::with_capacity(parts.len());
+        // Shard 0 carries the metadata pass: `merge` takes the parts of the lowest shard.
+        let mut parts = parts;
+        parts.sort_by_key(|(_, p)| p.shard);
+        for (path, part) in parts {
+            let (mut findings, parts) = match (part.shard.index, metadata.take()) {
+                (0, Some((mut findings, parts, unhashed))) => {
+                    findings.extend(unhashed);
+                    (findings, parts)
+                }
+                (_, taken) => {
+                    metadata = taken;
+                    (Vec::new(), Vec::new())
+                }
+            };
+            findings.extend(part.findings);
+            out.push((
+                path,
+                Partial {
+                    oci_audit_partial: crate::shard::PARTIAL_VERSION,
+                    tool_version: tool_version.clone(),
+                    store: store.clone(),
+                    name: name.clone(),
+                    options: options.clone(),
+                    shard: part.shard,
+                    elapsed_ms: part.elapsed_ms,
+                    verified: part.verified,
+                    rechecked: rechecked && part.rechecked,
+                    listed: Vec::new(),
+                    findings,
+                    parts,
+                    incomplete: incomplete.clone(),
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl PlannedPart {
+    /// Writes the part to `file` atomically, as JSON.
+    pub fn write(&self, file: &Path) -> Result<(), PartialError> {
+        let failed = |error: std::io::Error| PartialError::Write {
+            path: file.display().to_string(),
+            error,
+        };
+        crate::atomic::write_file(file, |out| {
+            serde_json::to_writer(&mut *out, self).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")
+        })
+        .map_err(failed)
+    }
+
+    /// Reads a part from `file`; `None` when it is not a planned part at all (a part of a
+    /// plan-less shard, say), so that the caller can say what it is.
+    pub fn read(file: &Path) -> Result<Option<PlannedPart>, PartialError> {
+        let path = file.display().to_string();
+        let bytes = std::fs::read(file).map_err(|error| PartialError::Read {
+            path: path.clone(),
+            error,
+        })?;
+        #[derive(Deserialize)]
+        struct Header {
+            oci_audit_planned_part: Option<u32>,
+        }
+        let header: Option<Header> = serde_json::from_slice(&bytes).ok();
+        match header.and_then(|h| h.oci_audit_planned_part) {
+            None => Ok(None),
+            Some(PLANNED_PART_VERSION) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| PartialError::Invalid {
+                        path,
+                        what: format!("a damaged part of a planned shard: {e}"),
+                    })
+            }
+            Some(other) => Err(PartialError::Invalid {
+                path,
+                what: format!(
+                    "a planned part of format {other}; this oci-audit reads format {PLANNED_PART_VERSION}"
+                ),
+            }),
+        }
+    }
+}
+
+/// Parts that do not belong to the plan `merge` was given.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A part of another plan.
+    #[error(
+        "{path} came from another plan ({found}) than the one given ({expected}): every part must come from the plan given to merge"
+    )]
+    OtherPlan {
+        /// The part.
+        path: String,
+        /// Its plan.
+        found: String,
+        /// The plan given.
+        expected: String,
+    },
+    /// A part of another version.
+    #[error(
+        "{path} was written by oci-audit {found}, the plan by {expected}: run the plan and every shard with one version"
+    )]
+    OtherVersion {
+        /// The part.
+        path: String,
+        /// Its version.
+        found: String,
+        /// The plan's.
+        expected: String,
+    },
+    /// A part that hashed a blob of another shard's slice.
+    #[error(
+        "{path} (shard {shard}) lists blob {index} of the plan as hashed, which is not in its slice: it was not made from this plan with this count of shards"
+    )]
+    NotItsSlice {
+        /// The part.
+        path: String,
+        /// Its shard.
+        shard: Shard,
+        /// The blob's index in the plan.
+        index: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(lens: &[u64]) -> Plan {
+        let blobs = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| PlannedBlob {
+                path: Key::from(format!("blobs/sha256/{i:064x}")),
+                digest: Digest::parse(&format!("sha256:{i:064x}")).unwrap(),
+                len,
+            })
+            .collect();
+        Plan {
+            oci_audit_plan: PLAN_VERSION,
+            tool_version: "test".to_owned(),
+            store: "s".to_owned(),
+            name: "s".to_owned(),
+            options: String::new(),
+            elapsed_ms: 0,
+            rechecked: true,
+            incomplete: None,
+            findings: Vec::new(),
+            parts: Vec::new(),
+            sets: vec![PlannedSet {
+                place: Key::from(""),
+                blobs,
+            }],
+        }
+    }
+
+    #[test]
+    fn eight_equal_layers_over_eight_shards_give_each_one() {
+        let plan = plan_of(&[256 << 20; 8]);
+        for index in 0..8 {
+            assert_eq!(plan.slice(Shard { index, count: 8 }).len(), 1);
+        }
+    }
+
+    #[test]
+    fn slices_cover_every_blob_once_and_balance_bytes() {
+        // Sizes spread over six orders of magnitude, as layers and configs are.
+        let lens: Vec<u64> = (0..5000u64)
+            .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) % (1 << (i % 20 + 1)))
+            .collect();
+        let plan = plan_of(&lens);
+        let total: u64 = lens.iter().sum();
+        let largest = *lens.iter().max().unwrap();
+        for count in [1, 2, 3, 7, 16] {
+            let mut seen = vec![0u32; lens.len()];
+            for index in 0..count {
+                let slice = plan.slice(Shard { index, count });
+                let bytes: u64 = slice.iter().map(|&i| lens[i as usize]).sum();
+                // Greedy by size: no slice exceeds an even share by more than one blob.
+                assert!(bytes <= total / u64::from(count) + largest, "{count}");
+                for i in slice {
+                    seen[i as usize] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{count}");
+        }
+    }
+
+    #[test]
+    fn index_lists_round_trip_and_refuse_damage() {
+        for list in [vec![], vec![0], vec![5, 6, 7, 300, 70_000, u32::MAX]] {
+            let json = serde_json::to_string(&Indexes(list.clone())).unwrap();
+            let back: Indexes = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.0, list);
+        }
+        let packed = |bytes: &[u8]| {
+            let z = zstd::encode_all(bytes, 1).unwrap();
+            format!("{:?}", base64::engine::general_purpose::STANDARD.encode(z))
+        };
+        // Cut inside a number; a repeated index.
+        for bad in [packed(&[0x80]), packed(&[3, 0])] {
+            assert!(serde_json::from_str::<Indexes>(&bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Indexes>("\"not base64!\"").is_err());
+    }
+
+    #[test]
+    fn a_part_of_another_plan_or_slice_is_refused() {
+        let plan = plan_of(&[10, 20, 30]);
+        let part = |plan_id: &str, index: u32, hashed: Vec<u32>| PlannedPart {
+            oci_audit_planned_part: PLANNED_PART_VERSION,
+            tool_version: "test".to_owned(),
+            plan: plan_id.to_owned(),
+            shard: Shard { index, count: 2 },
+            elapsed_ms: 0,
+            verified: Verified::default(),
+            rechecked: true,
+            hashed: Indexes(hashed),
+            findings: Vec::new(),
+        };
+        let slice0 = plan.slice(Shard { index: 0, count: 2 });
+        let slice1 = plan.slice(Shard { index: 1, count: 2 });
+        let other = plan_of(&[10, 20, 30]);
+        assert!(matches!(
+            other.into_partials("a", vec![("p0".into(), part("b", 0, slice0.clone()))]),
+            Err(PlanError::OtherPlan { .. })
+        ));
+        let swapped = plan_of(&[10, 20, 30]);
+        assert!(matches!(
+            swapped.into_partials("a", vec![("p0".into(), part("a", 0, slice1.clone()))]),
+            Err(PlanError::NotItsSlice { .. })
+        ));
+        // A part that left one blob of its slice out: that blob is unverified.
+        let mut short = slice1.clone();
+        short.pop();
+        let partials = plan
+            .into_partials(
+                "a",
+                vec![
+                    ("p1".into(), part("a", 1, short)),
+                    ("p0".into(), part("a", 0, slice0)),
+                ],
+            )
+            .unwrap();
+        assert_eq!(partials[0].1.shard.index, 0);
+        let rules: Vec<Rule> = partials
+            .iter()
+            .flat_map(|(_, p)| &p.findings)
+            .map(|f| f.rule)
+            .collect();
+        assert_eq!(rules, [Rule::ShardBlobUnverified]);
+    }
+}
