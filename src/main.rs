@@ -238,12 +238,13 @@ fn make_plan(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let id = plan.write(file)?;
     let bytes: u64 = plan.blobs().map(|(_, blob)| blob.len).sum();
     let text = format!(
-        "{}: plan {id} of {}: {} blobs to hash ({}) in {} stores, {} findings from the metadata pass\n",
+        "{}: plan {id} of {}: {} blobs to hash ({}) in {} store{}, {} findings from the metadata pass\n",
         file.display(),
         plan.name,
         plan.blob_count(),
         bytesize::ByteSize::b(bytes).display().iec(),
         plan.parts.len(),
+        if plan.parts.len() == 1 { "" } else { "s" },
         plan.findings.len(),
     );
     Ok(write_stdout(&text))

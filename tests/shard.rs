@@ -585,3 +585,47 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
         "not a plan of `oci-audit plan",
     );
 }
+
+/// The `args:` of the one container of a Job in a committed YAML file, as written.
+fn job_args(file: &str) -> Vec<String> {
+    let text = fs::read_to_string(repo().join(file)).unwrap();
+    let mut lines = text.lines().skip_while(|l| l.trim() != "args:").skip(1);
+    let mut args = Vec::new();
+    while let Some(arg) = lines.next().and_then(|l| l.trim().strip_prefix("- ")) {
+        args.push(arg.to_owned());
+    }
+    assert!(!args.is_empty(), "{file} has no args");
+    args
+}
+
+/// The Kubernetes files of a sharded audit, run as written (the plan Job, the eight
+/// shards with the index Kubernetes sets, the merge Job) with the volumes' mount points
+/// made local: the merge prints what one unsharded run prints.
+#[test]
+fn the_kubernetes_jobs_run_plan_shards_and_merge_as_written() {
+    let store = repo().join("corpus/distribution/blob-digest-mismatch/store");
+    let parts = tempfile::tempdir().unwrap();
+    let local = |arg: &str, index: &str| {
+        arg.replace("/var/lib/registry", store.to_str().unwrap())
+            .replace("/parts", parts.path().to_str().unwrap())
+            .replace("$(JOB_COMPLETION_INDEX)", index)
+    };
+    let run_job = |file: &str, index: &str| {
+        let args: Vec<String> = job_args(file).iter().map(|a| local(a, index)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_env(&args, &[("JOB_COMPLETION_INDEX", index)])
+    };
+    let plan = run_job("deploy/kubernetes/sharded-plan.yaml", "");
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let shards =
+        std::fs::read_to_string(repo().join("deploy/kubernetes/sharded-audit.yaml")).unwrap();
+    assert!(shards.contains("completions: 8"));
+    for i in 0..8 {
+        let shard = run_job("deploy/kubernetes/sharded-audit.yaml", &i.to_string());
+        assert_eq!(shard.code, 0, "shard {i}: {}", shard.stderr);
+    }
+    let merged = run_job("deploy/kubernetes/sharded-merge.yaml", "");
+    let whole = run(&["--format", "json", store.to_str().unwrap()]);
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    assert_eq!(normalize(&merged.stdout), normalize(&whole.stdout));
+}
