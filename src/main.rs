@@ -148,7 +148,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             refuse_inside("--partial", file, path)?;
         }
         if let Some(plan) = &cli.plan {
-            let (plan, id) = oci_audit::shard::plan::Plan::read(plan)?;
+            let (plan, id) = oci_audit::shard::plan::ShardPlan::read(plan)?;
             let part = if !cli.quiet && io::stderr().is_terminal() {
                 oci_audit::audit::audit_planned(
                     &target,
@@ -236,12 +236,14 @@ fn make_plan(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         oci_audit::audit::plan(&target, &options, &oci_audit::NoProgress)
     }?;
     let id = plan.write(file)?;
-    let bytes: u64 = plan.blobs().map(|(_, blob)| blob.len).sum();
+    let bytes: u64 = oci_audit::shard::plan::blobs(&plan.sets)
+        .map(|(_, blob)| blob.len)
+        .sum();
     let text = format!(
         "{}: plan {id} of {}: {} blobs to hash ({}) in {} store{}, {} findings from the metadata pass\n",
         file.display(),
         plan.name,
-        plan.blob_count(),
+        oci_audit::shard::plan::blob_count(&plan.sets),
         bytesize::ByteSize::b(bytes).display().iec(),
         plan.parts.len(),
         if plan.parts.len() == 1 { "" } else { "s" },

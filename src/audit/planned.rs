@@ -14,7 +14,9 @@ use crate::finding::Severity;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::shard::Shard;
-use crate::shard::plan::{Indexes, PLAN_VERSION, PLANNED_PART_VERSION, Plan, PlannedPart};
+use crate::shard::plan::{
+    Indexes, PLAN_VERSION, PLANNED_PART_VERSION, Plan, PlannedPart, ShardPlan, owners,
+};
 use crate::store::{BlobEntry, BlobPaths, Inventory};
 use crate::target::Target;
 
@@ -74,7 +76,7 @@ pub fn plan(target: &Target, options: &Options, progress: &dyn Progress) -> Resu
 /// A ledger is refused, as for any shard.
 pub fn audit_planned(
     target: &Target,
-    plan: &Plan,
+    plan: &ShardPlan,
     id: &str,
     options: &Options,
     progress: &dyn Progress,
@@ -150,8 +152,8 @@ pub fn audit_planned(
 
 /// The blob sets of `shard`'s slice of `plan`, one per planned store that has blobs in it,
 /// and the slice's indexes.
-fn slice_sets(plan: &Plan, shard: Shard) -> (Vec<BlobSet>, Vec<u32>) {
-    let owners = plan.owners(shard.count);
+fn slice_sets(plan: &ShardPlan, shard: Shard) -> (Vec<BlobSet>, Vec<u32>) {
+    let owners = owners(&plan.sets, shard.count);
     let mut slice = Vec::new();
     let mut sets = Vec::new();
     let mut index = 0usize;

@@ -21,7 +21,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -40,10 +40,10 @@ pub const PLAN_VERSION: u32 = 1;
 /// The version of a planned part's shape.
 pub const PLANNED_PART_VERSION: u32 = 1;
 
-/// The zstd level plans and the index lists of parts are written at: the plan is written
-/// once and read by every shard, and level 9 makes it about a tenth smaller than the
-/// default at a cost still far below the metadata pass.
-const LEVEL: i32 = 9;
+/// The zstd level plans and the index lists of parts are written at: zstd's default,
+/// which packs a plan's JSON (hex digests, repeated key prefixes) to about a third at
+/// hundreds of MB/s; level 9 saved a tenth more and took five times as long.
+const LEVEL: i32 = 3;
 
 /// One blob the verify phase hashes: where it is, what it should be.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +100,23 @@ pub struct Plan {
     pub findings: Vec<Finding>,
     /// Each store's part of the metadata pass (its findings are in `findings`).
     pub parts: Vec<StorePart>,
+    /// The blobs left to hash, per store.
+    pub sets: Vec<PlannedSet>,
+}
+
+/// What a shard reads of a plan: what it checks the run against, and the blobs. The
+/// metadata pass's results (parts, findings), which only `merge` needs, are skipped
+/// unparsed.
+#[derive(Debug, Deserialize)]
+pub struct ShardPlan {
+    /// [`PLAN_VERSION`].
+    pub oci_audit_plan: u32,
+    /// The version of oci-audit that wrote it.
+    pub tool_version: String,
+    /// The audited store, as its backend names it.
+    pub store: String,
+    /// The options that change results.
+    pub options: String,
     /// The blobs left to hash, per store.
     pub sets: Vec<PlannedSet>,
 }
@@ -201,53 +218,128 @@ impl<'de> Deserialize<'de> for Indexes {
     }
 }
 
-impl Plan {
-    /// How many blobs it plans to hash, across every store.
-    pub fn blob_count(&self) -> usize {
-        self.sets.iter().map(|s| s.blobs.len()).sum()
-    }
+/// How many blobs `sets` plan to hash.
+pub fn blob_count(sets: &[PlannedSet]) -> usize {
+    sets.iter().map(|s| s.blobs.len()).sum()
+}
 
-    /// Every planned blob with its index, in plan order: set by set, each by digest.
-    pub fn blobs(&self) -> impl Iterator<Item = (u32, &PlannedBlob)> {
-        self.sets
-            .iter()
-            .flat_map(|set| &set.blobs)
-            .enumerate()
-            // A plan holds fewer than 2^32 blobs: `read` refuses more.
-            .map(|(i, blob)| (i as u32, blob))
-    }
+/// Every planned blob of `sets` with its index, in plan order: set by set, each by digest.
+pub fn blobs(sets: &[PlannedSet]) -> impl Iterator<Item = (u32, &PlannedBlob)> {
+    sets.iter()
+        .flat_map(|set| &set.blobs)
+        .enumerate()
+        // A plan holds fewer than 2^32 blobs: reading refuses more.
+        .map(|(i, blob)| (i as u32, blob))
+}
 
-    /// The indexes of the blobs shard `shard.index` of `shard.count` hashes, sorted: the
-    /// blobs, largest first (then in plan order), each to the shard with the fewest bytes
-    /// so far (the lowest index on a tie). Every shard computes the same slices from the
-    /// same plan; the largest slice is at most an even share plus one blob.
-    pub fn slice(&self, shard: Shard) -> Vec<u32> {
-        let owners = self.owners(shard.count);
-        let mut mine: Vec<u32> = (0..owners.len() as u32)
-            .filter(|&i| owners[i as usize] == shard.index)
-            .collect();
-        mine.sort_unstable();
-        mine
+/// The shard of `count` that hashes each blob of `sets`, by index: the blobs, largest
+/// first (then in plan order), each to the shard with the fewest bytes so far (the lowest
+/// index on a tie). Every shard computes the same owners from the same plan; the largest
+/// slice is at most an even share plus one blob.
+pub fn owners(sets: &[PlannedSet], count: u32) -> Vec<u32> {
+    let mut order: Vec<(u64, u32)> = blobs(sets).map(|(i, b)| (b.len, i)).collect();
+    order.sort_unstable_by_key(|&(len, i)| (Reverse(len), i));
+    let mut loads: BinaryHeap<Reverse<(u64, u32)>> =
+        (0..count.max(1)).map(|s| Reverse((0, s))).collect();
+    let mut owners = vec![0u32; order.len()];
+    for (len, i) in order {
+        // Never empty: `count` entries are pushed back as they are popped.
+        let Some(Reverse((load, shard))) = loads.pop() else {
+            break;
+        };
+        owners[i as usize] = shard;
+        loads.push(Reverse((load.saturating_add(len), shard)));
     }
+    owners
+}
 
-    /// The shard that hashes each planned blob, of `count`, by index.
-    pub fn owners(&self, count: u32) -> Vec<u32> {
-        let mut order: Vec<(u64, u32)> = self.blobs().map(|(i, b)| (b.len, i)).collect();
-        order.sort_unstable_by_key(|&(len, i)| (Reverse(len), i));
-        let mut loads: BinaryHeap<Reverse<(u64, u32)>> =
-            (0..count.max(1)).map(|s| Reverse((0, s))).collect();
-        let mut owners = vec![0u32; order.len()];
-        for (len, i) in order {
-            // Never empty: `count` entries are pushed back as they are popped.
-            let Some(Reverse((load, shard))) = loads.pop() else {
-                break;
-            };
-            owners[i as usize] = shard;
-            loads.push(Reverse((load.saturating_add(len), shard)));
+/// The indexes of the blobs of `sets` that shard `shard.index` of `shard.count` hashes,
+/// sorted ([`owners`]).
+pub fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
+    owners(sets, shard.count)
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, owner)| owner == shard.index)
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
+/// Reads the plan in `file` as `T` (the whole [`Plan`], or what a shard needs of it) and
+/// its id, streaming the JSON out of zstd, refusing another shape's version.
+fn read_plan<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    version: impl Fn(&T) -> u32,
+) -> Result<(T, String), PartialError> {
+    let path = file.display().to_string();
+    let packed = std::fs::read(file).map_err(|error| PartialError::Read {
+        path: path.clone(),
+        error,
+    })?;
+    let invalid = |what: String| PartialError::Invalid {
+        path: path.clone(),
+        what,
+    };
+    let json = || {
+        zstd::Decoder::new(packed.as_slice())
+            .map(std::io::BufReader::new)
+            .map_err(|e| invalid(format!("cannot read the plan: {e}")))
+    };
+    /// The fields that say which shape the rest has.
+    #[derive(Deserialize)]
+    struct Header {
+        oci_audit_plan: Option<u32>,
+        tool_version: Option<String>,
+    }
+    let wrong_version = |found: u32, written_by: Option<&str>| {
+        invalid(format!(
+            "a plan of format {found}, written by oci-audit {}; this is oci-audit {}, which reads format {PLAN_VERSION}",
+            written_by.unwrap_or("?"),
+            env!("CARGO_PKG_VERSION"),
+        ))
+    };
+    match serde_json::from_reader::<_, T>(json()?) {
+        Ok(plan) if version(&plan) == PLAN_VERSION => Ok((plan, Plan::id_of(&packed))),
+        Ok(plan) => Err(wrong_version(version(&plan), None)),
+        Err(error) => {
+            let header: Option<Header> = serde_json::from_reader(json()?).ok();
+            Err(match header {
+                Some(Header {
+                    oci_audit_plan: Some(found),
+                    tool_version,
+                }) if found != PLAN_VERSION => wrong_version(found, tool_version.as_deref()),
+                Some(Header {
+                    oci_audit_plan: Some(_),
+                    ..
+                }) => invalid(format!("a damaged plan: {error}")),
+                _ => invalid(format!(
+                    "not a plan of `oci-audit plan PATH --plan FILE` ({error})"
+                )),
+            })
         }
-        owners
     }
+}
 
+impl ShardPlan {
+    /// Reads what a shard needs of the plan in `file`, and the plan's id.
+    pub fn read(file: &Path) -> Result<(ShardPlan, String), PartialError> {
+        let (plan, id) = read_plan(file, |p: &ShardPlan| p.oci_audit_plan)?;
+        too_many(file, &plan.sets)?;
+        Ok((plan, id))
+    }
+}
+
+/// Refuses a plan of more blobs than an index can number.
+fn too_many(file: &Path, sets: &[PlannedSet]) -> Result<(), PartialError> {
+    match u32::try_from(blob_count(sets)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(PartialError::Invalid {
+            path: file.display().to_string(),
+            what: "a plan of more than 2^32 blobs".to_owned(),
+        }),
+    }
+}
+
+impl Plan {
     /// The plan's identity: the BLAKE3 hash of the file's bytes, in hex (128 bits). Parts
     /// carry it, and `merge` refuses a part whose plan is not the one it was given.
     pub fn id_of(bytes: &[u8]) -> String {
@@ -278,52 +370,9 @@ impl Plan {
 
     /// Reads the plan in `file` and its id, refusing another shape's version.
     pub fn read(file: &Path) -> Result<(Plan, String), PartialError> {
-        let path = file.display().to_string();
-        let packed = std::fs::read(file).map_err(|error| PartialError::Read {
-            path: path.clone(),
-            error,
-        })?;
-        let invalid = |what: String| PartialError::Invalid {
-            path: path.clone(),
-            what,
-        };
-        let mut json = Vec::new();
-        zstd::Decoder::new(packed.as_slice())
-            .and_then(|mut decoder| decoder.read_to_end(&mut json))
-            .map_err(|e| {
-                invalid(format!(
-                    "not a plan of `oci-audit plan PATH --plan FILE` (not zstd: {e})"
-                ))
-            })?;
-        /// The fields that say whether the rest can be read.
-        #[derive(Deserialize)]
-        struct Header {
-            oci_audit_plan: Option<u32>,
-            tool_version: Option<String>,
-        }
-        let header: Header = serde_json::from_slice(&json)
-            .map_err(|e| invalid(format!("not a plan of `oci-audit plan` ({e})")))?;
-        match header.oci_audit_plan {
-            Some(PLAN_VERSION) => {}
-            Some(other) => {
-                return Err(invalid(format!(
-                    "a plan of format {other}, written by oci-audit {}; this is oci-audit {}, which reads format {PLAN_VERSION}",
-                    header.tool_version.as_deref().unwrap_or("?"),
-                    env!("CARGO_PKG_VERSION"),
-                )));
-            }
-            None => {
-                return Err(invalid(
-                    "not a plan of `oci-audit plan` (no oci_audit_plan field)".to_owned(),
-                ));
-            }
-        }
-        let plan: Plan =
-            serde_json::from_slice(&json).map_err(|e| invalid(format!("a damaged plan: {e}")))?;
-        if u32::try_from(plan.blob_count()).is_err() {
-            return Err(invalid("a plan of more than 2^32 blobs".to_owned()));
-        }
-        Ok((plan, Plan::id_of(&packed)))
+        let (plan, id) = read_plan(file, |p: &Plan| p.oci_audit_plan)?;
+        too_many(file, &plan.sets)?;
+        Ok((plan, id))
     }
 
     /// The shard parts in the form `merge` folds, once each part is checked against this
@@ -351,7 +400,7 @@ impl Plan {
             }
         }
         let count = parts.first().map_or(1, |(_, p)| p.shard.count);
-        let owners = self.owners(count);
+        let owners = owners(&self.sets, count);
         let mut hashed_by = vec![u32::MAX; owners.len()];
         for (path, part) in &parts {
             for &index in &part.hashed.0 {
@@ -367,7 +416,7 @@ impl Plan {
             }
         }
         let mut unhashed = Vec::new();
-        for (index, blob) in self.blobs() {
+        for (index, blob) in blobs(&self.sets) {
             // A part missing altogether is refused by the merge itself, by shard.
             let owner = owners[index as usize];
             let given = parts.iter().any(|(_, p)| p.shard.index == owner);
@@ -559,7 +608,7 @@ mod tests {
     fn eight_equal_layers_over_eight_shards_give_each_one() {
         let plan = plan_of(&[256 << 20; 8]);
         for index in 0..8 {
-            assert_eq!(plan.slice(Shard { index, count: 8 }).len(), 1);
+            assert_eq!(slice(&plan.sets, Shard { index, count: 8 }).len(), 1);
         }
     }
 
@@ -575,11 +624,11 @@ mod tests {
         for count in [1, 2, 3, 7, 16] {
             let mut seen = vec![0u32; lens.len()];
             for index in 0..count {
-                let slice = plan.slice(Shard { index, count });
-                let bytes: u64 = slice.iter().map(|&i| lens[i as usize]).sum();
+                let mine = slice(&plan.sets, Shard { index, count });
+                let bytes: u64 = mine.iter().map(|&i| lens[i as usize]).sum();
                 // Greedy by size: no slice exceeds an even share by more than one blob.
                 assert!(bytes <= total / u64::from(count) + largest, "{count}");
-                for i in slice {
+                for i in mine {
                     seen[i as usize] += 1;
                 }
             }
@@ -619,8 +668,8 @@ mod tests {
             hashed: Indexes(hashed),
             findings: Vec::new(),
         };
-        let slice0 = plan.slice(Shard { index: 0, count: 2 });
-        let slice1 = plan.slice(Shard { index: 1, count: 2 });
+        let slice0 = slice(&plan.sets, Shard { index: 0, count: 2 });
+        let slice1 = slice(&plan.sets, Shard { index: 1, count: 2 });
         let other = plan_of(&[10, 20, 30]);
         assert!(matches!(
             other.into_partials("a", vec![("p0".into(), part("b", 0, slice0.clone()))]),
