@@ -40,6 +40,7 @@
 //!   layouts, recognition.
 
 mod archive;
+mod azure;
 mod builder;
 mod cli;
 mod conformance;
