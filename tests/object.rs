@@ -564,3 +564,60 @@ fn a_registry_on_s3_audits_as_its_twin_on_disk_and_as_its_garbage_collector_says
     assert_eq!(collected, reclaimable);
     assert_eq!(ceph.objects("registry"), before, "an object changed");
 }
+
+/// `gs://` against a plain-http `GOOGLE_BASE_URL`, as an emulator is reached: the request
+/// goes there over http (it was refused as a builder error while client options replaced
+/// the environment's), and the answer is read as a GCS answer. No GCS emulator installable
+/// here lists through the XML API `object_store` uses (gcp-storage-emulator answers 501),
+/// so a listener stands in for one and answers that the bucket does not exist.
+#[test]
+fn gs_reaches_a_plain_http_base_url_and_names_a_missing_bucket() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = client.read(&mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..n]);
+        }
+        let body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist.</Message></Error>";
+        let answer = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(answer.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let account = dir.path().join("service-account.json");
+    // An emulator's account: no OAuth token is fetched.
+    fs::write(
+        &account,
+        r#"{"disable_oauth": true, "client_email": "test@example.invalid", "private_key": "", "private_key_id": ""}"#,
+    )
+    .unwrap();
+    let out = run_env(
+        &["--io-retries", "0", "gs://registry/root"],
+        &[
+            ("GOOGLE_SERVICE_ACCOUNT", account.to_str().unwrap()),
+            ("GOOGLE_BASE_URL", &format!("http://127.0.0.1:{port}")),
+        ],
+    );
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("GET /registry?list-type=2"),
+        "{request}"
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("the bucket does not exist"), "{out:?}");
+}

@@ -171,14 +171,23 @@ impl ObjectBackend {
                 builder = builder.with_allow_http(endpoint.starts_with("http://"));
                 Arc::new(builder.build().map_err(|e| error(describe(&e)))?)
             }
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            "gs" => {
+                let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(&url.bucket)
-                    .with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| error(describe(&e)))?,
-            ),
+                    .with_retry(retry);
+                // Plain http only where GOOGLE_BASE_URL says so (an emulator): the client
+                // options set here replace those the environment gave.
+                let base = builder
+                    .get_config_value(&object_store::gcp::GoogleConfigKey::BaseUrl)
+                    .unwrap_or_default();
+                let client = client.with_allow_http(base.starts_with("http://"));
+                Arc::new(
+                    builder
+                        .with_client_options(client)
+                        .build()
+                        .map_err(|e| error(describe(&e)))?,
+                )
+            }
             "az" => Arc::new(
                 object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_container_name(&url.bucket)
