@@ -485,8 +485,22 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
         );
     }
     let plan_arg = plan.to_str().unwrap();
-    let merged = merge(&parts, &["--plan", plan_arg, "--format", "json"]);
+    let metrics = dir.path().join("oci-audit.prom");
+    let merged = merge(
+        &parts,
+        &[
+            "--plan",
+            plan_arg,
+            "--format",
+            "json",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    );
     assert_eq!(merged.code, 0, "{}{}", merged.stdout, merged.stderr);
+    let metrics = fs::read_to_string(&metrics).unwrap();
+    assert!(metrics.contains("oci_audit_run_success{"), "{metrics}");
+    assert!(metrics.contains("oci_audit_store_blobs{"), "{metrics}");
 
     // A layer damaged after the plan: its shard finds it, as one run would.
     let hex = &layers[5][7..];
