@@ -218,7 +218,7 @@ fn make_plan(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let Some(file) = &args.plan else {
         anyhow::bail!("oci-audit plan needs --plan FILE: where the plan is written");
     };
-    if args.partial.is_some() {
+    if args.partial.is_some() || args.shard.is_some() {
         anyhow::bail!(
             "oci-audit plan writes the plan the shards read: run each shard afterwards as `oci-audit --plan FILE --shard I/N --partial PART PATH`"
         );

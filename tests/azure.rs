@@ -288,6 +288,18 @@ fn shards_with_a_plan_read_only_their_blobs_and_faults_are_named() {
         "{ranges:?}"
     );
 
+    // Azurite named as an endpoint, not as the emulator: plain http because the URL says so.
+    let endpoint = format!("{}/{ACCOUNT}", azurite.endpoint());
+    let named = run_with(
+        &["--settle", "0s", url],
+        &[
+            ("AZURE_STORAGE_ACCOUNT_NAME", ACCOUNT.to_owned()),
+            ("AZURE_STORAGE_ACCOUNT_KEY", KEY.to_owned()),
+            ("AZURE_STORAGE_ENDPOINT", endpoint),
+        ],
+    );
+    assert_eq!(named.code, 0, "{}{}", named.stdout, named.stderr);
+
     // The store cannot be audited at all: exit 2, saying why, never printing the key.
     let wrong_key =
         "d3Jvbmcga2V5IGZvciB0aGUgZGV2ZWxvcG1lbnQgYWNjb3VudCwgNjQgYnl0ZXMgbG9uZy4uLi4uLi4uLi4=";

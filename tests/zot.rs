@@ -54,6 +54,20 @@ fn hard_linked_copies_are_hashed_once_and_judged_by_every_name() {
         verified(&links),
         verified(&copies)
     );
+    // Split over three shards with a plan: the names of one file go to one shard, which
+    // reads it once, so the merged report is the unsharded one, bytes verified included.
+    let parts = tempfile::tempdir().unwrap();
+    let (plan, files) = crate::shard::planned_shards_of(arg, &[], &[], 3, parts.path());
+    let merged = crate::shard::merge(
+        &files,
+        &["--format", "json", "--plan", plan.to_str().unwrap()],
+    );
+    assert_eq!(
+        crate::support::normalize(&merged.stdout),
+        crate::support::normalize(&run(&[arg, "--format", "json"]).stdout),
+        "{}",
+        merged.stderr
+    );
     // One byte changed in place in the master: the one file is corrupt under every name.
     let layer = crate::support::sha256(b"zot shared layer\n");
     let master = root.join("_blobstore/blobs/sha256").join(&layer[7..]);

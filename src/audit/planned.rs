@@ -1,6 +1,7 @@
 //! Sharded audits that share one metadata pass ([`crate::shard::plan`]): [`plan`] runs
 //! the pass once and writes what every shard needs; [`audit_planned`] hashes one slice of
-//! a plan's blobs, reading nothing of the store but those blobs.
+//! a plan's blobs, reading nothing of the store but those blobs (an image archive, which
+//! can only be read in one pass, is read whole as in any run).
 
 use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime};
@@ -164,10 +165,15 @@ fn slice_sets(plan: &ShardPlan, shard: Shard) -> (Vec<BlobSet>, Vec<u32>) {
             if owners[index] == shard.index {
                 // Below 2^32: `Plan::read` refuses more blobs.
                 slice.push(index as u32);
+                // Only which file it is counts here (names of one file are hashed once);
+                // the times are the ledger's business, and a shard keeps no ledger.
+                let version = blob
+                    .file
+                    .map_or(Version::None, |(dev, ino)| Version::posix(dev, ino, 0, 0));
                 entries.push(BlobEntry {
                     digest: blob.digest.clone(),
                     len: blob.len,
-                    version: Version::None,
+                    version,
                 });
                 keys.push((blob.digest.clone(), blob.path.clone()));
             }

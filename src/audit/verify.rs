@@ -91,11 +91,12 @@ pub(super) fn planned(
             blobs: Vec::new(),
         })
         .collect();
-    each_to_hash(sets, options, None, findings, |s, blob, _| {
+    each_to_hash(sets, options, None, findings, |s, blob, version| {
         planned[s].blobs.push(PlannedBlob {
             path: blob.key(),
             digest: blob.digest.clone(),
             len: blob.len,
+            file: version.file().map(|(dev, ino, ..)| (dev, ino)),
         });
     });
     planned

@@ -188,14 +188,23 @@ impl ObjectBackend {
                         .map_err(|e| error(describe(&e)))?,
                 )
             }
-            "az" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
+            "az" => {
+                let builder = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_container_name(&url.bucket)
-                    .with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| error(describe(&e)))?,
-            ),
+                    .with_retry(retry);
+                // Plain http only where AZURE_STORAGE_ENDPOINT says so (Azurite's emulator
+                // mode turns it on by itself), as for the other providers.
+                let endpoint = builder
+                    .get_config_value(&object_store::azure::AzureConfigKey::Endpoint)
+                    .unwrap_or_default();
+                let client = client.with_allow_http(endpoint.starts_with("http://"));
+                Arc::new(
+                    builder
+                        .with_client_options(client)
+                        .build()
+                        .map_err(|e| error(describe(&e)))?,
+                )
+            }
             other => return Err(error(format!("unknown scheme {other:?}"))),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -20,7 +20,7 @@
 //! which the shard re-checks after `--settle` as any audit does.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -59,6 +59,10 @@ pub struct PlannedBlob {
     pub digest: Digest,
     /// Its size when the plan listed it.
     pub len: u64,
+    /// Which file it is (device, inode), when the store says: names of one file (zot's
+    /// hard links) go to one shard together, which reads the file once for all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<(u64, u64)>,
 }
 
 /// The blobs of one store the verify phase hashes, sorted by digest.
@@ -158,6 +162,11 @@ impl Serialize for Indexes {
         let mut last = 0u32;
         for (i, &index) in self.0.iter().enumerate() {
             // Sorted, so the first is itself and every later one a gap of at least 1.
+            if i > 0 && index <= last {
+                return Err(serde::ser::Error::custom(
+                    "an index list that is not strictly sorted",
+                ));
+            }
             let mut gap = if i == 0 { index } else { index - last };
             last = index;
             loop {
@@ -232,25 +241,50 @@ pub fn blobs(sets: &[PlannedSet]) -> impl Iterator<Item = (u32, &PlannedBlob)> {
         .map(|(i, blob)| (i as u32, blob))
 }
 
-/// The shard of `count` that hashes each blob of `sets`, by index: the blobs, largest
-/// first (then in plan order), each to the shard with the fewest bytes so far (the lowest
-/// index on a tie). Every shard computes the same owners from the same plan; the largest
-/// slice is at most an even share plus one blob.
+/// The shard of `count` that hashes each blob of `sets`, by index. The units are the blobs,
+/// the names of one file counting as one unit of its size; largest first (then in plan
+/// order), each goes to the shard with the fewest bytes so far (the lowest index on a
+/// tie). Every shard computes the same owners from the same plan; the largest slice is at
+/// most an even share plus one unit.
 pub fn owners(sets: &[PlannedSet], count: u32) -> Vec<u32> {
-    let mut order: Vec<(u64, u32)> = blobs(sets).map(|(i, b)| (b.len, i)).collect();
-    order.sort_unstable_by_key(|&(len, i)| (Reverse(len), i));
-    let mut loads: BinaryHeap<Reverse<(u64, u32)>> =
-        (0..count.max(1)).map(|s| Reverse((0, s))).collect();
-    let mut owners = vec![0u32; order.len()];
-    for (len, i) in order {
-        // Never empty: `count` entries are pushed back as they are popped.
+    let mut unit_of_file: HashMap<(u64, u64), u32> = HashMap::new();
+    // (size, first blob's index) per unit, and each blob's unit.
+    let mut units: Vec<(u64, u32)> = Vec::new();
+    let mut unit_of: Vec<u32> = Vec::with_capacity(blob_count(sets));
+    for (i, blob) in blobs(sets) {
+        let mut new_unit = || {
+            units.push((blob.len, i));
+            // Fewer units than blobs, which are fewer than 2^32.
+            (units.len() - 1) as u32
+        };
+        let unit = match blob.file {
+            Some(file) => *unit_of_file.entry(file).or_insert_with(new_unit),
+            None => new_unit(),
+        };
+        unit_of.push(unit);
+    }
+    let mut order: Vec<u32> = (0..units.len() as u32).collect();
+    order.sort_unstable_by_key(|&u| (Reverse(units[u as usize].0), units[u as usize].1));
+    // Shards past the count of units would get nothing: leaving them out of the heap
+    // changes no owner, and keeps a huge count from taking memory.
+    let used = count.clamp(1, u32::try_from(units.len().max(1)).unwrap_or(u32::MAX));
+    let mut loads: BinaryHeap<Reverse<(u64, u32)>> = (0..used).map(|s| Reverse((0, s))).collect();
+    let mut unit_owner = vec![0u32; units.len()];
+    for unit in order {
+        // Never empty: every entry popped is pushed back.
         let Some(Reverse((load, shard))) = loads.pop() else {
             break;
         };
-        owners[i as usize] = shard;
-        loads.push(Reverse((load.saturating_add(len), shard)));
+        unit_owner[unit as usize] = shard;
+        loads.push(Reverse((
+            load.saturating_add(units[unit as usize].0),
+            shard,
+        )));
     }
-    owners
+    unit_of
+        .into_iter()
+        .map(|u| unit_owner[u as usize])
+        .collect()
 }
 
 /// The indexes of the blobs of `sets` that shard `shard.index` of `shard.count` hashes,
@@ -268,7 +302,7 @@ pub fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
 /// its id, streaming the JSON out of zstd, refusing another shape's version.
 fn read_plan<T: serde::de::DeserializeOwned>(
     file: &Path,
-    version: impl Fn(&T) -> u32,
+    version: impl Fn(&T) -> (u32, &str),
 ) -> Result<(T, String), PartialError> {
     let path = file.display().to_string();
     let packed = std::fs::read(file).map_err(|error| PartialError::Read {
@@ -298,19 +332,23 @@ fn read_plan<T: serde::de::DeserializeOwned>(
         ))
     };
     match serde_json::from_reader::<_, T>(json()?) {
-        Ok(plan) if version(&plan) == PLAN_VERSION => Ok((plan, Plan::id_of(&packed))),
-        Ok(plan) => Err(wrong_version(version(&plan), None)),
+        Ok(plan) => match version(&plan) {
+            (PLAN_VERSION, _) => Ok((plan, Plan::id_of(&packed))),
+            (found, written_by) => Err(wrong_version(found, Some(written_by))),
+        },
         Err(error) => {
             let header: Option<Header> = serde_json::from_reader(json()?).ok();
+            // A plan cut short fails the header too (the object never ends); its start
+            // still says what it is.
+            let mut start = [0u8; 18];
+            let starts_as_plan = std::io::Read::read_exact(&mut json()?, &mut start).is_ok()
+                && &start == b"{\"oci_audit_plan\":";
             Err(match header {
                 Some(Header {
                     oci_audit_plan: Some(found),
                     tool_version,
                 }) if found != PLAN_VERSION => wrong_version(found, tool_version.as_deref()),
-                Some(Header {
-                    oci_audit_plan: Some(_),
-                    ..
-                }) => invalid(format!("a damaged plan: {error}")),
+                _ if starts_as_plan => invalid(format!("a damaged plan: {error}")),
                 _ => invalid(format!(
                     "not a plan of `oci-audit plan PATH --plan FILE` ({error})"
                 )),
@@ -322,7 +360,7 @@ fn read_plan<T: serde::de::DeserializeOwned>(
 impl ShardPlan {
     /// Reads what a shard needs of the plan in `file`, and the plan's id.
     pub fn read(file: &Path) -> Result<(ShardPlan, String), PartialError> {
-        let (plan, id) = read_plan(file, |p: &ShardPlan| p.oci_audit_plan)?;
+        let (plan, id) = read_plan(file, |p: &ShardPlan| (p.oci_audit_plan, &p.tool_version))?;
         too_many(file, &plan.sets)?;
         Ok((plan, id))
     }
@@ -370,19 +408,22 @@ impl Plan {
 
     /// Reads the plan in `file` and its id, refusing another shape's version.
     pub fn read(file: &Path) -> Result<(Plan, String), PartialError> {
-        let (plan, id) = read_plan(file, |p: &Plan| p.oci_audit_plan)?;
+        let (plan, id) = read_plan(file, |p: &Plan| (p.oci_audit_plan, &p.tool_version))?;
         too_many(file, &plan.sets)?;
         Ok((plan, id))
     }
 
     /// The shard parts in the form `merge` folds, once each part is checked against this
-    /// plan (`id`): the plan's metadata pass rides with shard 0, each shard's hashing with
-    /// its own part, and a planned blob no part hashed is `shard-blob-unverified`.
+    /// plan (`id`): the plan's metadata pass and every finding ride with the lowest shard
+    /// (the merge keeps a finding from the part that made it most often, and the parts of
+    /// a plan never make one twice), each shard's counts with its own part; a planned blob
+    /// its shard's part does not list is `shard-blob-unverified`.
     pub fn into_partials(
         self,
         id: &str,
-        parts: Vec<(String, PlannedPart)>,
+        mut parts: Vec<(String, PlannedPart)>,
     ) -> Result<Vec<(String, Partial)>, PlanError> {
+        let first = parts.first().map(|(path, p)| (path.clone(), p.shard));
         for (path, part) in &parts {
             if part.plan != id {
                 return Err(PlanError::OtherPlan {
@@ -398,30 +439,39 @@ impl Plan {
                     expected: self.tool_version.clone(),
                 });
             }
+            if let Some((first, first_shard)) = &first
+                && part.shard.count != first_shard.count
+            {
+                return Err(PlanError::Count {
+                    path: path.clone(),
+                    shard: part.shard,
+                    first: first.clone(),
+                    first_shard: *first_shard,
+                });
+            }
         }
-        let count = parts.first().map_or(1, |(_, p)| p.shard.count);
+        let count = first.map_or(1, |(_, shard)| shard.count);
         let owners = owners(&self.sets, count);
-        let mut hashed_by = vec![u32::MAX; owners.len()];
+        let mut hashed = vec![false; owners.len()];
         for (path, part) in &parts {
             for &index in &part.hashed.0 {
-                let owner = owners.get(index as usize).copied();
-                if owner != Some(part.shard.index) || part.shard.count != count {
+                if owners.get(index as usize) != Some(&part.shard.index) {
                     return Err(PlanError::NotItsSlice {
                         path: path.clone(),
                         shard: part.shard,
                         index,
                     });
                 }
-                hashed_by[index as usize] = part.shard.index;
+                hashed[index as usize] = true;
             }
         }
-        let mut unhashed = Vec::new();
+        let given: HashSet<u32> = parts.iter().map(|(_, p)| p.shard.index).collect();
+        let mut findings = self.findings;
         for (index, blob) in blobs(&self.sets) {
-            // A part missing altogether is refused by the merge itself, by shard.
             let owner = owners[index as usize];
-            let given = parts.iter().any(|(_, p)| p.shard.index == owner);
-            if hashed_by[index as usize] == u32::MAX && given {
-                unhashed.push(
+            // A part missing altogether is refused by the merge itself, by shard.
+            if !hashed[index as usize] && given.contains(&owner) {
+                findings.push(
                     Finding::new(
                         Rule::ShardBlobUnverified,
                         Location::path(blob.path.clone()).with_digest(Some(blob.digest.clone())),
@@ -433,53 +483,35 @@ impl Plan {
                 );
             }
         }
-        let Plan {
-            tool_version,
-            store,
-            name,
-            options,
-            rechecked,
-            incomplete,
-            findings,
-            parts: store_parts,
-            ..
-        } = self;
-        let mut metadata = Some((findings, store_parts, unhashed));
-        let mut out = Vec::with_capacity(parts.len());
-        // Shard 0 carries the metadata pass: `merge` takes the parts of the lowest shard.
-        let mut parts = parts;
+        for (_, part) in &mut parts {
+            findings.append(&mut part.findings);
+        }
         parts.sort_by_key(|(_, p)| p.shard);
-        for (path, part) in parts {
-            let (mut findings, parts) = match (part.shard.index, metadata.take()) {
-                (0, Some((mut findings, parts, unhashed))) => {
-                    findings.extend(unhashed);
-                    (findings, parts)
-                }
-                (_, taken) => {
-                    metadata = taken;
-                    (Vec::new(), Vec::new())
-                }
-            };
-            findings.extend(part.findings);
-            out.push((
-                path,
-                Partial {
+        let mut metadata = Some((findings, self.parts));
+        let out = parts
+            .into_iter()
+            .map(|(path, part)| {
+                let (findings, parts) = metadata.take().unwrap_or_default();
+                let partial = Partial {
                     oci_audit_partial: crate::shard::PARTIAL_VERSION,
-                    tool_version: tool_version.clone(),
-                    store: store.clone(),
-                    name: name.clone(),
-                    options: options.clone(),
+                    tool_version: self.tool_version.clone(),
+                    store: self.store.clone(),
+                    name: self.name.clone(),
+                    options: self.options.clone(),
                     shard: part.shard,
-                    elapsed_ms: part.elapsed_ms,
+                    // The plan ran first: a shard's part of the run is the plan's time and
+                    // its own.
+                    elapsed_ms: self.elapsed_ms.saturating_add(part.elapsed_ms),
                     verified: part.verified,
-                    rechecked: rechecked && part.rechecked,
+                    rechecked: self.rechecked && part.rechecked,
                     listed: Vec::new(),
                     findings,
                     parts,
-                    incomplete: incomplete.clone(),
-                },
-            ));
-        }
+                    incomplete: self.incomplete.clone(),
+                };
+                (path, partial)
+            })
+            .collect();
         Ok(out)
     }
 }
@@ -510,16 +542,28 @@ impl PlannedPart {
         struct Header {
             oci_audit_planned_part: Option<u32>,
         }
-        let header: Option<Header> = serde_json::from_slice(&bytes).ok();
-        match header.and_then(|h| h.oci_audit_planned_part) {
+        let header: Header = serde_json::from_slice(&bytes).map_err(|e| PartialError::Invalid {
+            path: path.clone(),
+            what: format!("not a part of a sharded audit, or a damaged one ({e})"),
+        })?;
+        match header.oci_audit_planned_part {
             None => Ok(None),
             Some(PLANNED_PART_VERSION) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| PartialError::Invalid {
-                        path,
+                let part: PlannedPart =
+                    serde_json::from_slice(&bytes).map_err(|e| PartialError::Invalid {
+                        path: path.clone(),
                         what: format!("a damaged part of a planned shard: {e}"),
-                    })
+                    })?;
+                match Shard::new(part.shard.index, part.shard.count) {
+                    Some(_) => Ok(Some(part)),
+                    None => Err(PartialError::Invalid {
+                        path,
+                        what: format!(
+                            "a damaged part of a planned shard: shard {} of {} does not exist",
+                            part.shard.index, part.shard.count
+                        ),
+                    }),
+                }
             }
             Some(other) => Err(PartialError::Invalid {
                 path,
@@ -558,6 +602,20 @@ pub enum PlanError {
         /// The plan's.
         expected: String,
     },
+    /// Parts of splits into different numbers of shards.
+    #[error(
+        "{path} is shard {shard}, but {first} is shard {first_shard}: all parts must come from one split into the same number of shards"
+    )]
+    Count {
+        /// The part.
+        path: String,
+        /// Its shard.
+        shard: Shard,
+        /// The first part.
+        first: String,
+        /// Its shard.
+        first_shard: Shard,
+    },
     /// A part that hashed a blob of another shard's slice.
     #[error(
         "{path} (shard {shard}) lists blob {index} of the plan as hashed, which is not in its slice: it was not made from this plan with this count of shards"
@@ -584,6 +642,7 @@ mod tests {
                 path: Key::from(format!("blobs/sha256/{i:064x}")),
                 digest: Digest::parse(&format!("sha256:{i:064x}")).unwrap(),
                 len,
+                file: None,
             })
             .collect();
         Plan {
@@ -610,6 +669,20 @@ mod tests {
         for index in 0..8 {
             assert_eq!(slice(&plan.sets, Shard { index, count: 8 }).len(), 1);
         }
+    }
+
+    #[test]
+    fn names_of_one_file_go_to_one_shard_and_a_huge_count_costs_nothing() {
+        let mut plan = plan_of(&[100, 100, 100, 50]);
+        // Blobs 0 and 2 are one file under two names (zot's hard links).
+        plan.sets[0].blobs[0].file = Some((1, 7));
+        plan.sets[0].blobs[2].file = Some((1, 7));
+        plan.sets[0].blobs[1].file = Some((1, 8));
+        let two = owners(&plan.sets, 2);
+        assert_eq!(two[0], two[2]);
+        // The file (100 bytes, once) and blob 1 (100) are the two largest units.
+        assert_ne!(two[0], two[1]);
+        assert_eq!(owners(&plan.sets, u32::MAX), [0, 1, 0, 2]);
     }
 
     #[test]
@@ -674,6 +747,19 @@ mod tests {
         assert!(matches!(
             other.into_partials("a", vec![("p0".into(), part("b", 0, slice0.clone()))]),
             Err(PlanError::OtherPlan { .. })
+        ));
+        let mixed = plan_of(&[10, 20, 30]);
+        let mut of_three = part("a", 1, Vec::new());
+        of_three.shard = Shard { index: 1, count: 3 };
+        assert!(matches!(
+            mixed.into_partials(
+                "a",
+                vec![
+                    ("p0".into(), part("a", 0, slice0.clone())),
+                    ("p1".into(), of_three)
+                ]
+            ),
+            Err(PlanError::Count { .. })
         ));
         let swapped = plan_of(&[10, 20, 30]);
         assert!(matches!(
