@@ -89,8 +89,8 @@ for current in $stores; do
       diff "$parts/whole.out" "$parts/merged.out" | head -20 >&2
       exit 2
     fi
-    blobs=$(zstd -dc "$parts/plan" | jq '[.sets[].blobs | length] | add // 0')
-    bytes=$(zstd -dc "$parts/plan" | jq '[.sets[].blobs[].len] | add // 0')
+    blobs=$(zstd -dc "$parts/plan" | jq -s '[.[0].sets[].blobs | length] | add // 0')
+    bytes=$(zstd -dc "$parts/plan" | jq -s '[.[0].sets[].blobs[].len] | add // 0')
     plan_size=$(stat -c %s "$parts/plan")
     part_max=$(stat -c %s "$parts"/[0-9]*.json | sort -n | tail -1)
     hashed_max=$(jq -s '[.[].verified.bytes] | max' "$parts"/[0-9]*.json)

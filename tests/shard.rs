@@ -521,9 +521,12 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
         assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
     };
     let part = |files: &[PathBuf], i: usize| files[i].to_str().unwrap().to_owned();
-    // Parts of another plan of the same store.
+    // Parts of another plan of the same store, made once a blob was added to it (a plan
+    // of a store that did not change is the same file, whose parts are interchangeable).
+    let (extra, _) = layout.blob(b"a blob written between the two plans");
     let other = tempfile::tempdir().unwrap();
     let (other_plan, other_parts) = planned_shards_of(layout.arg(), &[], &[], 4, other.path());
+    fs::remove_file(layout.path().join("blobs/sha256").join(&extra[7..])).unwrap();
     refused(
         &[
             "merge",
@@ -585,6 +588,26 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
         "must be outside the audited tree",
     );
     assert!(!inside.exists());
+    // A plan cut short, and one whose metadata pass is cut off.
+    let bytes = fs::read(&plan).unwrap();
+    let cut = dir.path().join("cut-plan");
+    for (len, says) in [
+        (bytes.len() / 3, "a damaged plan"),
+        (bytes.len() - 8, "a damaged plan"),
+    ] {
+        fs::write(&cut, &bytes[..len]).unwrap();
+        let cut_arg = cut.to_str().unwrap();
+        refused(
+            &[
+                "merge",
+                "--plan",
+                cut_arg,
+                &part(&parts, 0),
+                &part(&parts, 1),
+            ],
+            says,
+        );
+    }
     // Not a plan at all.
     refused(
         &[

@@ -7,8 +7,12 @@
 //! came from that plan and covers its slice, and assembles the report one unsharded run
 //! prints.
 //!
+//! The plan file is two zstd frames of JSON: first what every shard needs (what was
+//! audited, how, and the blobs to hash), then the metadata pass's results (each store's
+//! part, the findings), which only `merge` decompresses.
+//!
 //! ```text
-//! plan ─► PLAN (zstd JSON: parts, findings, blobs to hash)
+//! plan ─► PLAN (zstd JSON: blobs to hash | parts, findings)
 //!           ├─► --plan PLAN --shard 0/N ─► part 0 (indexes hashed, findings)   ┐
 //!           └─► --plan PLAN --shard I/N ─► part I                                ├─► merge --plan PLAN
 //! ```
@@ -99,13 +103,40 @@ pub struct Plan {
     /// Why the pass did not see everything (a registry's rate limit), if it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
-    /// Every finding of the metadata pass, raw and confirmed, each with its cause.
-    #[serde(with = "crate::finding::carried")]
+    /// Every finding of the metadata pass, raw and confirmed, each with its cause (in the
+    /// file's second frame).
+    #[serde(skip)]
     pub findings: Vec<Finding>,
-    /// Each store's part of the metadata pass (its findings are in `findings`).
+    /// Each store's part of the metadata pass, its findings in `findings` (in the file's
+    /// second frame).
+    #[serde(skip)]
     pub parts: Vec<StorePart>,
     /// The blobs left to hash, per store.
     pub sets: Vec<PlannedSet>,
+}
+
+/// The second frame of a plan file: the metadata pass's results, which only `merge`
+/// reads, so that a shard decompresses and parses none of them.
+#[derive(Serialize)]
+struct ResultsOut<'a> {
+    #[serde(serialize_with = "carried_findings")]
+    findings: &'a [Finding],
+    parts: &'a [StorePart],
+}
+
+/// [`ResultsOut`] as read back.
+#[derive(Deserialize)]
+struct ResultsIn {
+    #[serde(with = "crate::finding::carried")]
+    findings: Vec<Finding>,
+    parts: Vec<StorePart>,
+}
+
+fn carried_findings<S: serde::Serializer>(
+    findings: &&[Finding],
+    out: S,
+) -> Result<S::Ok, S::Error> {
+    crate::finding::carried::serialize(findings, out)
 }
 
 /// What a shard reads of a plan: what it checks the run against, and the blobs. The
@@ -298,12 +329,13 @@ pub fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
         .collect()
 }
 
-/// Reads the plan in `file` as `T` (the whole [`Plan`], or what a shard needs of it) and
-/// its id, streaming the JSON out of zstd, refusing another shape's version.
+/// Reads the first frame of the plan in `file` as `T` (what every shard needs, and the
+/// plan's header), streaming its JSON out of zstd, refusing another shape's version; with
+/// the plan's id, the file's bytes, and where its second frame starts.
 fn read_plan<T: serde::de::DeserializeOwned>(
     file: &Path,
     version: impl Fn(&T) -> (u32, &str),
-) -> Result<(T, String), PartialError> {
+) -> Result<(T, String, Vec<u8>, usize), PartialError> {
     let path = file.display().to_string();
     let packed = std::fs::read(file).map_err(|error| PartialError::Read {
         path: path.clone(),
@@ -313,8 +345,15 @@ fn read_plan<T: serde::de::DeserializeOwned>(
         path: path.clone(),
         what,
     };
+    let first = zstd::zstd_safe::find_frame_compressed_size(&packed).map_err(|_| {
+        // zstd's magic number: a frame that does not end was cut short.
+        invalid(match packed.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            true => "a damaged plan (cut short)".to_owned(),
+            false => "not a plan of `oci-audit plan PATH --plan FILE` (not zstd)".to_owned(),
+        })
+    })?;
     let json = || {
-        zstd::Decoder::new(packed.as_slice())
+        zstd::Decoder::new(&packed[..first])
             .map(std::io::BufReader::new)
             .map_err(|e| invalid(format!("cannot read the plan: {e}")))
     };
@@ -333,7 +372,10 @@ fn read_plan<T: serde::de::DeserializeOwned>(
     };
     match serde_json::from_reader::<_, T>(json()?) {
         Ok(plan) => match version(&plan) {
-            (PLAN_VERSION, _) => Ok((plan, Plan::id_of(&packed))),
+            (PLAN_VERSION, _) => {
+                let id = Plan::id_of(&packed);
+                Ok((plan, id, packed, first))
+            }
             (found, written_by) => Err(wrong_version(found, Some(written_by))),
         },
         Err(error) => {
@@ -360,10 +402,22 @@ fn read_plan<T: serde::de::DeserializeOwned>(
 impl ShardPlan {
     /// Reads what a shard needs of the plan in `file`, and the plan's id.
     pub fn read(file: &Path) -> Result<(ShardPlan, String), PartialError> {
-        let (plan, id) = read_plan(file, |p: &ShardPlan| (p.oci_audit_plan, &p.tool_version))?;
+        let (plan, id, ..) = read_plan(file, |p: &ShardPlan| (p.oci_audit_plan, &p.tool_version))?;
         too_many(file, &plan.sets)?;
         Ok((plan, id))
     }
+}
+
+/// Appends `value` as JSON in one zstd frame to `packed`.
+fn frame(packed: &mut Vec<u8>, value: &impl Serialize) -> std::io::Result<()> {
+    let mut encoder = zstd::Encoder::new(packed, LEVEL)?;
+    {
+        let mut out = std::io::BufWriter::new(&mut encoder);
+        serde_json::to_writer(&mut out, value)?;
+        out.flush()?;
+    }
+    encoder.finish()?;
+    Ok(())
 }
 
 /// Refuses a plan of more blobs than an index can number.
@@ -385,31 +439,37 @@ impl Plan {
         hash.to_hex()[..32].to_owned()
     }
 
-    /// Writes the plan to `file` atomically (zstd-compressed JSON), returning its id.
+    /// Writes the plan to `file` atomically (two zstd frames of JSON), returning its id.
     pub fn write(&self, file: &Path) -> Result<String, PartialError> {
         let failed = |error: std::io::Error| PartialError::Write {
             path: file.display().to_string(),
             error,
         };
         let mut packed = Vec::new();
-        {
-            let mut encoder = zstd::Encoder::new(&mut packed, LEVEL).map_err(failed)?;
-            let mut out = std::io::BufWriter::new(&mut encoder);
-            serde_json::to_writer(&mut out, self)
-                .map_err(std::io::Error::from)
-                .map_err(failed)?;
-            out.flush().map_err(failed)?;
-            drop(out);
-            encoder.finish().map_err(failed)?;
-        }
+        frame(&mut packed, self).map_err(failed)?;
+        let results = ResultsOut {
+            findings: &self.findings,
+            parts: &self.parts,
+        };
+        frame(&mut packed, &results).map_err(failed)?;
         crate::atomic::write_file(file, |out| out.write_all(&packed)).map_err(failed)?;
         Ok(Plan::id_of(&packed))
     }
 
     /// Reads the plan in `file` and its id, refusing another shape's version.
     pub fn read(file: &Path) -> Result<(Plan, String), PartialError> {
-        let (plan, id) = read_plan(file, |p: &Plan| (p.oci_audit_plan, &p.tool_version))?;
+        let (mut plan, id, packed, first) =
+            read_plan(file, |p: &Plan| (p.oci_audit_plan, &p.tool_version))?;
         too_many(file, &plan.sets)?;
+        let results: ResultsIn = zstd::Decoder::new(&packed[first..])
+            .map_err(serde_json::Error::io)
+            .and_then(|json| serde_json::from_reader(std::io::BufReader::new(json)))
+            .map_err(|e| PartialError::Invalid {
+                path: file.display().to_string(),
+                what: format!("a damaged plan: its metadata pass cannot be read ({e})"),
+            })?;
+        plan.findings = results.findings;
+        plan.parts = results.parts;
         Ok((plan, id))
     }
 
