@@ -50,14 +50,30 @@ export AZURE_STORAGE_ACCOUNT_NAME=devstoreaccount1 AZURE_STORAGE_USE_EMULATOR=tr
 url=az://bench/root
 objects=$(rclone lsf -R --files-only az:bench/root | wc -l)
 
-# counted LABEL CMD... — runs CMD with an empty request log; prints the requests served.
+# requests_so_far — how many requests the log holds; waits until it stops growing, since
+# Azurite writes it behind the answers.
+requests_so_far() {
+  local before=-1 now
+  now=$(grep -c 'RequestMethod=' "$tmp/requests.log" || true)
+  while [ "$now" != "$before" ]; do
+    sleep 1
+    before=$now
+    now=$(grep -c 'RequestMethod=' "$tmp/requests.log" || true)
+  done
+  echo "$now"
+}
+
+# counted LABEL CMD... — runs CMD; prints the requests the server logged meanwhile.
 counted() {
   local label=$1; shift
-  : > "$tmp/requests.log"
+  local start lists others
+  requests_so_far >/dev/null
+  start=$(wc -l < "$tmp/requests.log")
   "$@" >/dev/null
-  local lists others
-  lists=$(grep 'RequestMethod=' "$tmp/requests.log" | grep -c 'comp=list' || true)
-  others=$(grep 'RequestMethod=' "$tmp/requests.log" | grep -vc 'comp=list' || true)
+  requests_so_far >/dev/null
+  tail -n +$((start + 1)) "$tmp/requests.log" | grep 'RequestMethod=' > "$tmp/run.log" || true
+  lists=$(grep -c 'comp=list' "$tmp/run.log" || true)
+  others=$(grep -vc 'comp=list' "$tmp/run.log" || true)
   printf '%-58s %8d %8d %8d\n' "$label" $((lists + others)) "$lists" "$others"
 }
 unsharded() { "$audit" -q --settle 0s "$url" || [ $? -eq 1 ]; }
