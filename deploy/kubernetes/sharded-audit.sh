@@ -10,22 +10,20 @@ kubectl delete job oci-audit-plan oci-audit-shards oci-audit-merge --ignore-not-
 condition() { # JOB TYPE -> True when the Job has that condition
     kubectl get job "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}"
 }
-kubectl apply -f "$here/sharded-plan.yaml"
-until [ "$(condition oci-audit-plan Complete)" = True ]; do
-    if [ "$(condition oci-audit-plan Failed)" = True ]; then
-        echo "oci-audit: the plan failed; see kubectl logs job/oci-audit-plan" >&2
-        exit 2
-    fi
-    sleep 10
-done
-kubectl apply -f "$here/sharded-audit.yaml"
-until [ "$(condition oci-audit-shards Complete)" = True ]; do
-    if [ "$(condition oci-audit-shards Failed)" = True ]; then
-        echo "oci-audit: a shard failed; see kubectl logs -l job-name=oci-audit-shards" >&2
-        exit 2
-    fi
-    sleep 10
-done
+# run FILE JOB WHAT — applies FILE and waits for its Job JOB to complete; exits 2 saying
+# where WHAT's logs are when it fails.
+run() {
+    kubectl apply -f "$here/$1"
+    until [ "$(condition "$2" Complete)" = True ]; do
+        if [ "$(condition "$2" Failed)" = True ]; then
+            echo "oci-audit: $3 failed; see kubectl logs -l job-name=$2" >&2
+            exit 2
+        fi
+        sleep 10
+    done
+}
+run sharded-plan.yaml oci-audit-plan "the plan"
+run sharded-audit.yaml oci-audit-shards "a shard"
 kubectl apply -f "$here/sharded-merge.yaml"
 # The merge exits 1 on findings, which fails its Job: wait for either end.
 until [ -n "$(kubectl get job oci-audit-merge -o jsonpath='{.status.succeeded}{.status.failed}')" ]; do
