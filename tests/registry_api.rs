@@ -718,6 +718,28 @@ fn shards_and_merge_on_a_registry_equal_one_audit() {
     let merged = crate::shard::merge(&files, &["--format", "json", "--coverage", "full"]);
     assert_eq!(merged.code, 1, "{}", merged.stderr);
     assert_eq!(normalize(&merged.stdout), normalize(&whole.stdout));
+    // The same split sharing one plan: the shards fetch blobs by the API's keys.
+    let planned = tempfile::tempdir().unwrap();
+    let (plan, files) = crate::shard::planned_shards_of(
+        &url,
+        &["--coverage", "full"],
+        ANONYMOUS,
+        3,
+        planned.path(),
+    );
+    let merged = crate::shard::merge(
+        &files,
+        &[
+            "--format",
+            "json",
+            "--coverage",
+            "full",
+            "--plan",
+            plan.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    assert_eq!(normalize(&merged.stdout), normalize(&whole.stdout));
 }
 
 #[test]
