@@ -88,21 +88,16 @@ impl Azurite {
 
     /// rclone with this server as remote `az:`.
     fn rclone(&self, args: &[&str]) {
-        let out = Command::new("rclone")
-            .env("RCLONE_CONFIG", "/dev/null")
-            .env("RCLONE_CONFIG_AZ_TYPE", "azureblob")
-            .env("RCLONE_CONFIG_AZ_USE_EMULATOR", "true")
-            .env(
-                "RCLONE_CONFIG_AZ_ENDPOINT",
-                format!("{}/{ACCOUNT}", self.endpoint()),
-            )
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "rclone {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::support::rclone(
+            &[
+                ("RCLONE_CONFIG_AZ_TYPE", "azureblob".to_owned()),
+                ("RCLONE_CONFIG_AZ_USE_EMULATOR", "true".to_owned()),
+                (
+                    "RCLONE_CONFIG_AZ_ENDPOINT",
+                    format!("{}/{ACCOUNT}", self.endpoint()),
+                ),
+            ],
+            args,
         );
     }
 

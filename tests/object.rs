@@ -98,21 +98,15 @@ impl Ceph {
 
     /// rclone with this server as remote `s3:`.
     fn rclone(&self, args: &[&str]) {
-        let out = Command::new("rclone")
-            .env_remove("AWS_CA_BUNDLE")
-            .env("RCLONE_CONFIG", "/dev/null")
-            .env("RCLONE_CONFIG_S3_TYPE", "s3")
-            .env("RCLONE_CONFIG_S3_PROVIDER", "Ceph")
-            .env("RCLONE_CONFIG_S3_ENDPOINT", self.endpoint())
-            .env("RCLONE_CONFIG_S3_ACCESS_KEY_ID", ACCESS)
-            .env("RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", SECRET)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "rclone {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::support::rclone(
+            &[
+                ("RCLONE_CONFIG_S3_TYPE", "s3".to_owned()),
+                ("RCLONE_CONFIG_S3_PROVIDER", "Ceph".to_owned()),
+                ("RCLONE_CONFIG_S3_ENDPOINT", self.endpoint()),
+                ("RCLONE_CONFIG_S3_ACCESS_KEY_ID", ACCESS.to_owned()),
+                ("RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", SECRET.to_owned()),
+            ],
+            args,
         );
     }
 

@@ -107,12 +107,7 @@ pub fn audit_shard(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Partial, Error> {
-    if let Some(state) = &options.run.state {
-        return Err(Error::Shard(format!(
-            "--state {}: a ledger records the runs of one machine and cannot be used with --shard",
-            state.path.display()
-        )));
-    }
+    refuse_ledger(options, "be used with --shard")?;
     let shard = options.run.shard.unwrap_or(Shard { index: 0, count: 1 });
     let mut options = options.clone();
     options.run.shard = Some(shard);
@@ -153,6 +148,18 @@ pub fn audit_shard(
             incomplete: opened.api.and_then(|api| api.incomplete()),
         })
     })
+}
+
+/// Refuses a ledger where a run is one of several (a shard, a plan for shards): a ledger
+/// records the runs of one machine. `what` ends the sentence: "cannot {what}".
+fn refuse_ledger(options: &Options, what: &str) -> Result<(), Error> {
+    match &options.run.state {
+        Some(state) => Err(Error::Shard(format!(
+            "--state {}: a ledger records the runs of one machine and cannot {what}",
+            state.path.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Audits the stores under the root of `backend` (a backend, or an archive read whole);

@@ -8,7 +8,9 @@ use std::time::{Instant, SystemTime};
 
 use crate::assemble::{BeforeVerify, BlobSet, Verified};
 use crate::audit::verify::{planned, verify_blobs};
-use crate::audit::{Metadata, NoProgress, Options, Progress, confirm_live, metadata, pools};
+use crate::audit::{
+    Metadata, NoProgress, Options, Progress, confirm_live, metadata, pools, refuse_ledger,
+};
 use crate::backend::Version;
 use crate::error::Error;
 use crate::finding::Severity;
@@ -27,12 +29,7 @@ use super::open::with_backend;
 /// finding of the pass (confirmed, as a shard confirms its own), and the blobs left to
 /// hash. Refused with a ledger, which records one machine's runs.
 pub fn plan(target: &Target, options: &Options, progress: &dyn Progress) -> Result<Plan, Error> {
-    if let Some(state) = &options.run.state {
-        return Err(Error::Shard(format!(
-            "--state {}: a ledger records the runs of one machine and cannot make a plan for shards",
-            state.path.display()
-        )));
-    }
+    refuse_ledger(options, "make a plan for shards")?;
     let mut options = options.clone();
     options.run.shard = None;
     let options = &options;
@@ -82,12 +79,7 @@ pub fn audit_planned(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<PlannedPart, Error> {
-    if let Some(state) = &options.run.state {
-        return Err(Error::Shard(format!(
-            "--state {}: a ledger records the runs of one machine and cannot be used with --shard",
-            state.path.display()
-        )));
-    }
+    refuse_ledger(options, "be used with --shard")?;
     let shard = options.run.shard.unwrap_or(Shard { index: 0, count: 1 });
     let refuse = |what: &str, found: &str, planned: &str| {
         Err(Error::Shard(format!(

@@ -27,6 +27,9 @@ pub enum MergeError {
     /// A part could not be read.
     #[error(transparent)]
     Partial(#[from] PartialError),
+    /// A part that does not belong to the plan given (`merge --plan`).
+    #[error(transparent)]
+    Plan(#[from] crate::shard::plan::PlanError),
     /// No part was given.
     #[error("no partial results given")]
     NoParts,

@@ -36,6 +36,7 @@ use crate::finding::{Finding, Location};
 use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::rules::Rule;
+use crate::shard::merge::MergeError;
 use crate::shard::{Partial, PartialError, Shard};
 
 /// The version of the plan's shape; shards and `merge` refuse any other.
@@ -318,17 +319,6 @@ pub fn owners(sets: &[PlannedSet], count: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The indexes of the blobs of `sets` that shard `shard.index` of `shard.count` hashes,
-/// sorted ([`owners`]).
-pub fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
-    owners(sets, shard.count)
-        .into_iter()
-        .enumerate()
-        .filter(|&(_, owner)| owner == shard.index)
-        .map(|(i, _)| i as u32)
-        .collect()
-}
-
 /// Reads the first frame of the plan in `file` as `T` (what every shard needs, and the
 /// plan's header), streaming its JSON out of zstd, refusing another shape's version; with
 /// the plan's id, the file's bytes, and where its second frame starts.
@@ -482,27 +472,27 @@ impl Plan {
         self,
         id: &str,
         mut parts: Vec<(String, PlannedPart)>,
-    ) -> Result<Vec<(String, Partial)>, PlanError> {
+    ) -> Result<Vec<(String, Partial)>, MergeError> {
         let first = parts.first().map(|(path, p)| (path.clone(), p.shard));
         for (path, part) in &parts {
             if part.plan != id {
-                return Err(PlanError::OtherPlan {
+                return Err(MergeError::Plan(PlanError::OtherPlan {
                     path: path.clone(),
                     found: part.plan.clone(),
                     expected: id.to_owned(),
-                });
+                }));
             }
             if part.tool_version != self.tool_version {
-                return Err(PlanError::OtherVersion {
+                return Err(MergeError::Plan(PlanError::OtherVersion {
                     path: path.clone(),
                     found: part.tool_version.clone(),
                     expected: self.tool_version.clone(),
-                });
+                }));
             }
             if let Some((first, first_shard)) = &first
                 && part.shard.count != first_shard.count
             {
-                return Err(PlanError::Count {
+                return Err(MergeError::Count {
                     path: path.clone(),
                     shard: part.shard,
                     first: first.clone(),
@@ -516,11 +506,11 @@ impl Plan {
         for (path, part) in &parts {
             for &index in &part.hashed.0 {
                 if owners.get(index as usize) != Some(&part.shard.index) {
-                    return Err(PlanError::NotItsSlice {
+                    return Err(MergeError::Plan(PlanError::NotItsSlice {
                         path: path.clone(),
                         shard: part.shard,
                         index,
-                    });
+                    }));
                 }
                 hashed[index as usize] = true;
             }
@@ -662,20 +652,6 @@ pub enum PlanError {
         /// The plan's.
         expected: String,
     },
-    /// Parts of splits into different numbers of shards.
-    #[error(
-        "{path} is shard {shard}, but {first} is shard {first_shard}: all parts must come from one split into the same number of shards"
-    )]
-    Count {
-        /// The part.
-        path: String,
-        /// Its shard.
-        shard: Shard,
-        /// The first part.
-        first: String,
-        /// Its shard.
-        first_shard: Shard,
-    },
     /// A part that hashed a blob of another shard's slice.
     #[error(
         "{path} (shard {shard}) lists blob {index} of the plan as hashed, which is not in its slice: it was not made from this plan with this count of shards"
@@ -693,6 +669,17 @@ pub enum PlanError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The indexes of the blobs of `sets` that shard `shard.index` of `shard.count` hashes,
+    /// sorted ([`owners`]).
+    fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
+        owners(sets, shard.count)
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, owner)| owner == shard.index)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
 
     fn plan_of(lens: &[u64]) -> Plan {
         let blobs = lens
@@ -806,7 +793,7 @@ mod tests {
         let other = plan_of(&[10, 20, 30]);
         assert!(matches!(
             other.into_partials("a", vec![("p0".into(), part("b", 0, slice0.clone()))]),
-            Err(PlanError::OtherPlan { .. })
+            Err(MergeError::Plan(PlanError::OtherPlan { .. }))
         ));
         let mixed = plan_of(&[10, 20, 30]);
         let mut of_three = part("a", 1, Vec::new());
@@ -819,12 +806,12 @@ mod tests {
                     ("p1".into(), of_three)
                 ]
             ),
-            Err(PlanError::Count { .. })
+            Err(MergeError::Count { .. })
         ));
         let swapped = plan_of(&[10, 20, 30]);
         assert!(matches!(
             swapped.into_partials("a", vec![("p0".into(), part("a", 0, slice1.clone()))]),
-            Err(PlanError::NotItsSlice { .. })
+            Err(MergeError::Plan(PlanError::NotItsSlice { .. }))
         ));
         // A part that left one blob of its slice out: that blob is unverified.
         let mut short = slice1.clone();

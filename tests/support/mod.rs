@@ -289,6 +289,23 @@ pub fn rule_ids(json: &str) -> Vec<String> {
     ids
 }
 
+/// rclone with no configuration file, its remotes given by `config` (RCLONE_CONFIG_*
+/// variables); panics with rclone's stderr when it fails.
+pub fn rclone(config: &[(&str, String)], args: &[&str]) {
+    let out = std::process::Command::new("rclone")
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RCLONE_CONFIG", "/dev/null")
+        .envs(config.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rclone {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Copies a tree of directories and regular files.
 pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     fs::create_dir_all(to).unwrap();
