@@ -109,6 +109,13 @@ for current in $stores; do
     summary+=("$current, $n shards: with a plan $(ratio "$c_planned" "$c_whole")x the CPU of one run$without")
   done
   timed "  plan alone" "$audit" plan -q --plan "$parts/plan" "$root"
+  # The plan's zstd level (3, the default) against level 9, on the plan's own JSON.
+  zstd -q -dc "$parts/plan" > "$parts/plan.json"
+  for level in 3 9; do
+    timed "  zstd -$level of the plan's JSON ($(stat -c %s "$parts/plan.json") B)" \
+      zstd -q -f -"$level" "$parts/plan.json" -o "$parts/plan-$level.zst"
+    sizes+=("$current: the plan's JSON at zstd level $level: $(stat -c %s "$parts/plan-$level.zst") B")
+  done
   rm -f "$parts"/*.json
   seq 0 1 | parallel "$audit" -q -j 1 --plan "$parts/plan" --shard {}/2 --partial "$parts"/{}.json "$root"
   timed "  merge --plan alone (2 parts)" "$audit" merge --plan "$parts/plan" "$parts"/0.json "$parts"/1.json

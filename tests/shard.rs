@@ -608,6 +608,48 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
             says,
         );
     }
+    // A plan of another format; a part damaged or written by another version.
+    let future = dir.path().join("future-plan");
+    fs::write(
+        &future,
+        zstd::encode_all(&br#"{"oci_audit_plan":99,"tool_version":"9.9.9"}"#[..], 3).unwrap(),
+    )
+    .unwrap();
+    refused(
+        &[
+            "merge",
+            "--plan",
+            future.to_str().unwrap(),
+            &part(&parts, 0),
+        ],
+        "a plan of format 99, written by oci-audit 9.9.9",
+    );
+    let edited = |field: &str, value: serde_json::Value| {
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&parts[1]).unwrap()).unwrap();
+        json[field] = value;
+        let to = dir.path().join(format!("edited-{field}.json"));
+        fs::write(&to, serde_json::to_vec(&json).unwrap()).unwrap();
+        to.to_str().unwrap().to_owned()
+    };
+    let with = |one: String| {
+        let mut args = vec!["merge".to_owned(), "--plan".to_owned(), plan_arg.to_owned()];
+        args.extend([part(&parts, 0), one, part(&parts, 2), part(&parts, 3)]);
+        args
+    };
+    for (args, says) in [
+        (
+            with(edited("shard", serde_json::json!({"index": 5, "count": 4}))),
+            "shard 5 of 4 does not exist",
+        ),
+        (
+            with(edited("tool_version", "0.0.1".into())),
+            "was written by oci-audit 0.0.1",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&args, says);
+    }
     // Not a plan at all.
     refused(
         &[
