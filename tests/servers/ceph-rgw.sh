@@ -29,9 +29,11 @@ osd_pool_default_pg_num = 8
 osd_pool_default_pgp_num = 8
 osd_crush_chooseleaf_type = 0
 mon_warn_on_pool_no_redundancy = false
-# The monitor shuts itself down when its disk is 95% full; a CI disk may well be.
-mon_data_avail_crit = 0
-mon_data_avail_warn = 0
+# The monitor refuses to start when its disk has no more than crit% free, and the
+# percentage is an integer: at 0 it still refuses below 1% free (a shared CI disk
+# can be that full), so -1 turns the check off; the warning likewise.
+mon_data_avail_crit = -1
+mon_data_avail_warn = -1
 run_dir = $dir/run
 log_file = $dir/log/\$name.log
 admin_socket = $dir/run/\$name.asok
