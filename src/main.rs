@@ -223,6 +223,12 @@ fn make_plan(args: &AuditArgs) -> anyhow::Result<ExitCode> {
             "oci-audit plan writes the plan the shards read: run each shard afterwards as `oci-audit --plan FILE --shard I/N --partial PART PATH`"
         );
     }
+    // The plan is no report: the merge of its shards is, and takes these flags.
+    if args.output.is_some() || !matches!(args.format, OutputFormat::Text) {
+        anyhow::bail!(
+            "oci-audit plan writes no report: give --output and --format to `oci-audit merge --plan FILE PART...`, which writes the audit's report"
+        );
+    }
     let Some(target) = args.target()? else {
         anyhow::bail!("oci-audit plan needs the store: oci-audit plan PATH --plan FILE");
     };

@@ -588,6 +588,18 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
         "must be outside the audited tree",
     );
     assert!(!inside.exists());
+    // A plan is no report: the merge writes one.
+    let report = dir.path().join("report.json");
+    for flags in [
+        &["--output", report.to_str().unwrap()][..],
+        &["--format", "json"][..],
+    ] {
+        let mut args = vec!["plan", "--plan", plan_arg];
+        args.extend(flags);
+        args.push(layout.arg());
+        refused(&args, "oci-audit plan writes no report");
+    }
+    assert!(!report.exists());
     // A plan cut short, and one whose metadata pass is cut off.
     let bytes = fs::read(&plan).unwrap();
     let cut = dir.path().join("cut-plan");
