@@ -322,7 +322,7 @@ fn merge_planned(
         parts.push((file.display().to_string(), part));
     }
     let mut merger = oci_audit::shard::merge::Merger::new();
-    for (path, partial) in plan.into_partials(&id, parts)? {
+    for (path, partial) in oci_audit::shard::merge::planned_partials(plan, &id, parts)? {
         merger.add(&path, partial)?;
     }
     Ok(merger.finish(policy, baseline)?)

@@ -7,6 +7,9 @@
 //! path, digest, referrer), never by their message, which another build may word
 //! otherwise. What the listings disagree on is a finding of its own: a blob no shard
 //! verified, a blob that appeared or vanished while the shards ran.
+//!
+//! Shards run with a plan did not run the pass: [`planned_partials`] checks their parts
+//! against the plan and hands the plan's pass to the lowest shard, so one merge serves both.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -19,6 +22,7 @@ use crate::model::digest::Digest;
 use crate::model::key::Key;
 use crate::report::Report;
 use crate::rules::Rule;
+use crate::shard::plan::{Plan, PlanError, PlannedPart, blobs, owners};
 use crate::shard::{ListedBlob, Partial, PartialError, Shard};
 
 /// Parts that cannot be merged into one report.
@@ -29,7 +33,7 @@ pub enum MergeError {
     Partial(#[from] PartialError),
     /// A part that does not belong to the plan given (`merge --plan`).
     #[error(transparent)]
-    Plan(#[from] crate::shard::plan::PlanError),
+    Plan(#[from] PlanError),
     /// No part was given.
     #[error("no partial results given")]
     NoParts,
@@ -416,9 +420,113 @@ fn superseded(findings: &mut Vec<Finding>) {
     findings.retain(|_| !gone.next().unwrap_or(false));
 }
 
+/// The parts of the shards of `plan` (whose id is `id`) in the form [`Merger`] folds, once
+/// each is checked against the plan: the plan's metadata pass and every finding ride with
+/// the lowest shard (the merge keeps a finding from the part that made it most often, and
+/// the parts of a plan never make one twice), each shard's counts with its own part; a
+/// planned blob its shard's part does not list is `shard-blob-unverified`.
+pub fn planned_partials(
+    plan: Plan,
+    id: &str,
+    mut parts: Vec<(String, PlannedPart)>,
+) -> Result<Vec<(String, Partial)>, MergeError> {
+    let first = parts.first().map(|(path, p)| (path.clone(), p.shard));
+    for (path, part) in &parts {
+        if part.plan != id {
+            return Err(MergeError::Plan(PlanError::OtherPlan {
+                path: path.clone(),
+                found: part.plan.clone(),
+                expected: id.to_owned(),
+            }));
+        }
+        if part.tool_version != plan.tool_version {
+            return Err(MergeError::Plan(PlanError::OtherVersion {
+                path: path.clone(),
+                found: part.tool_version.clone(),
+                expected: plan.tool_version.clone(),
+            }));
+        }
+        if let Some((first, first_shard)) = &first
+            && part.shard.count != first_shard.count
+        {
+            return Err(MergeError::Count {
+                path: path.clone(),
+                shard: part.shard,
+                first: first.clone(),
+                first_shard: *first_shard,
+            });
+        }
+    }
+    let count = first.map_or(1, |(_, shard)| shard.count);
+    let owners = owners(&plan.sets, count);
+    let mut hashed = vec![false; owners.len()];
+    for (path, part) in &parts {
+        for &index in &part.hashed.0 {
+            if owners.get(index as usize) != Some(&part.shard.index) {
+                return Err(MergeError::Plan(PlanError::NotItsSlice {
+                    path: path.clone(),
+                    shard: part.shard,
+                    index,
+                }));
+            }
+            hashed[index as usize] = true;
+        }
+    }
+    let given: HashSet<u32> = parts.iter().map(|(_, p)| p.shard.index).collect();
+    let mut findings = plan.findings;
+    for (index, blob) in blobs(&plan.sets) {
+        let owner = owners[index as usize];
+        // A part missing altogether is refused by the merge itself, by shard.
+        if !hashed[index as usize] && given.contains(&owner) {
+            findings.push(
+                Finding::new(
+                    Rule::ShardBlobUnverified,
+                    Location::path(blob.path.clone()).with_digest(Some(blob.digest.clone())),
+                    format!(
+                        "planned for shard {owner} of {count}, whose part does not list it as hashed: no shard verified it"
+                    ),
+                )
+                .with_bytes(blob.len),
+            );
+        }
+    }
+    for (_, part) in &mut parts {
+        findings.append(&mut part.findings);
+    }
+    parts.sort_by_key(|(_, p)| p.shard);
+    let mut metadata = Some((findings, plan.parts));
+    let out = parts
+        .into_iter()
+        .map(|(path, part)| {
+            let (findings, parts) = metadata.take().unwrap_or_default();
+            let partial = Partial {
+                oci_audit_partial: crate::shard::PARTIAL_VERSION,
+                tool_version: plan.tool_version.clone(),
+                store: plan.store.clone(),
+                name: plan.name.clone(),
+                options: plan.options.clone(),
+                shard: part.shard,
+                // The plan ran first: a shard's part of the run is the plan's time and
+                // its own.
+                elapsed_ms: plan.elapsed_ms.saturating_add(part.elapsed_ms),
+                verified: part.verified,
+                rechecked: plan.rechecked && part.rechecked,
+                listed: Vec::new(),
+                findings,
+                parts,
+                incomplete: plan.incomplete.clone(),
+            };
+            (path, partial)
+        })
+        .collect();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shard::plan::fixtures::{plan_of, slice};
+    use crate::shard::plan::{Indexes, PLANNED_PART_VERSION};
 
     fn finding(rule: Rule, path: &str, message: &str) -> Finding {
         Finding::new(rule, Location::path(path), message)
@@ -511,5 +619,74 @@ mod tests {
         superseded(&mut findings);
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         assert_eq!(findings, [changed, unlinked("b")]);
+    }
+
+    #[test]
+    fn a_part_of_another_plan_or_slice_is_refused() {
+        let plan = plan_of(&[10, 20, 30]);
+        let part = |plan_id: &str, index: u32, hashed: Vec<u32>| PlannedPart {
+            oci_audit_planned_part: PLANNED_PART_VERSION,
+            tool_version: "test".to_owned(),
+            plan: plan_id.to_owned(),
+            shard: Shard { index, count: 2 },
+            elapsed_ms: 0,
+            verified: Verified::default(),
+            rechecked: true,
+            hashed: Indexes(hashed),
+            findings: Vec::new(),
+        };
+        let slice0 = slice(&plan.sets, Shard { index: 0, count: 2 });
+        let slice1 = slice(&plan.sets, Shard { index: 1, count: 2 });
+        let other = plan_of(&[10, 20, 30]);
+        assert!(matches!(
+            planned_partials(
+                other,
+                "a",
+                vec![("p0".into(), part("b", 0, slice0.clone()))]
+            ),
+            Err(MergeError::Plan(PlanError::OtherPlan { .. }))
+        ));
+        let mixed = plan_of(&[10, 20, 30]);
+        let mut of_three = part("a", 1, Vec::new());
+        of_three.shard = Shard { index: 1, count: 3 };
+        assert!(matches!(
+            planned_partials(
+                mixed,
+                "a",
+                vec![
+                    ("p0".into(), part("a", 0, slice0.clone())),
+                    ("p1".into(), of_three)
+                ]
+            ),
+            Err(MergeError::Count { .. })
+        ));
+        let swapped = plan_of(&[10, 20, 30]);
+        assert!(matches!(
+            planned_partials(
+                swapped,
+                "a",
+                vec![("p0".into(), part("a", 0, slice1.clone()))]
+            ),
+            Err(MergeError::Plan(PlanError::NotItsSlice { .. }))
+        ));
+        // A part that left one blob of its slice out: that blob is unverified.
+        let mut short = slice1.clone();
+        short.pop();
+        let partials = planned_partials(
+            plan,
+            "a",
+            vec![
+                ("p1".into(), part("a", 1, short)),
+                ("p0".into(), part("a", 0, slice0)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(partials[0].1.shard.index, 0);
+        let rules: Vec<Rule> = partials
+            .iter()
+            .flat_map(|(_, p)| &p.findings)
+            .map(|f| f.rule)
+            .collect();
+        assert_eq!(rules, [Rule::ShardBlobUnverified]);
     }
 }

@@ -24,7 +24,7 @@
 //! which the shard re-checks after `--settle` as any audit does.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -32,12 +32,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::assemble::{StorePart, Verified};
-use crate::finding::{Finding, Location};
+use crate::finding::Finding;
 use crate::model::digest::Digest;
 use crate::model::key::Key;
-use crate::rules::Rule;
-use crate::shard::merge::MergeError;
-use crate::shard::{Partial, PartialError, Shard};
+use crate::shard::{PartialError, Shard};
 
 /// The version of the plan's shape; shards and `merge` refuse any other.
 pub const PLAN_VERSION: u32 = 1;
@@ -462,108 +460,6 @@ impl Plan {
         plan.parts = results.parts;
         Ok((plan, id))
     }
-
-    /// The shard parts in the form `merge` folds, once each part is checked against this
-    /// plan (`id`): the plan's metadata pass and every finding ride with the lowest shard
-    /// (the merge keeps a finding from the part that made it most often, and the parts of
-    /// a plan never make one twice), each shard's counts with its own part; a planned blob
-    /// its shard's part does not list is `shard-blob-unverified`.
-    pub fn into_partials(
-        self,
-        id: &str,
-        mut parts: Vec<(String, PlannedPart)>,
-    ) -> Result<Vec<(String, Partial)>, MergeError> {
-        let first = parts.first().map(|(path, p)| (path.clone(), p.shard));
-        for (path, part) in &parts {
-            if part.plan != id {
-                return Err(MergeError::Plan(PlanError::OtherPlan {
-                    path: path.clone(),
-                    found: part.plan.clone(),
-                    expected: id.to_owned(),
-                }));
-            }
-            if part.tool_version != self.tool_version {
-                return Err(MergeError::Plan(PlanError::OtherVersion {
-                    path: path.clone(),
-                    found: part.tool_version.clone(),
-                    expected: self.tool_version.clone(),
-                }));
-            }
-            if let Some((first, first_shard)) = &first
-                && part.shard.count != first_shard.count
-            {
-                return Err(MergeError::Count {
-                    path: path.clone(),
-                    shard: part.shard,
-                    first: first.clone(),
-                    first_shard: *first_shard,
-                });
-            }
-        }
-        let count = first.map_or(1, |(_, shard)| shard.count);
-        let owners = owners(&self.sets, count);
-        let mut hashed = vec![false; owners.len()];
-        for (path, part) in &parts {
-            for &index in &part.hashed.0 {
-                if owners.get(index as usize) != Some(&part.shard.index) {
-                    return Err(MergeError::Plan(PlanError::NotItsSlice {
-                        path: path.clone(),
-                        shard: part.shard,
-                        index,
-                    }));
-                }
-                hashed[index as usize] = true;
-            }
-        }
-        let given: HashSet<u32> = parts.iter().map(|(_, p)| p.shard.index).collect();
-        let mut findings = self.findings;
-        for (index, blob) in blobs(&self.sets) {
-            let owner = owners[index as usize];
-            // A part missing altogether is refused by the merge itself, by shard.
-            if !hashed[index as usize] && given.contains(&owner) {
-                findings.push(
-                    Finding::new(
-                        Rule::ShardBlobUnverified,
-                        Location::path(blob.path.clone()).with_digest(Some(blob.digest.clone())),
-                        format!(
-                            "planned for shard {owner} of {count}, whose part does not list it as hashed: no shard verified it"
-                        ),
-                    )
-                    .with_bytes(blob.len),
-                );
-            }
-        }
-        for (_, part) in &mut parts {
-            findings.append(&mut part.findings);
-        }
-        parts.sort_by_key(|(_, p)| p.shard);
-        let mut metadata = Some((findings, self.parts));
-        let out = parts
-            .into_iter()
-            .map(|(path, part)| {
-                let (findings, parts) = metadata.take().unwrap_or_default();
-                let partial = Partial {
-                    oci_audit_partial: crate::shard::PARTIAL_VERSION,
-                    tool_version: self.tool_version.clone(),
-                    store: self.store.clone(),
-                    name: self.name.clone(),
-                    options: self.options.clone(),
-                    shard: part.shard,
-                    // The plan ran first: a shard's part of the run is the plan's time and
-                    // its own.
-                    elapsed_ms: self.elapsed_ms.saturating_add(part.elapsed_ms),
-                    verified: part.verified,
-                    rechecked: self.rechecked && part.rechecked,
-                    listed: Vec::new(),
-                    findings,
-                    parts,
-                    incomplete: self.incomplete.clone(),
-                };
-                (path, partial)
-            })
-            .collect();
-        Ok(out)
-    }
 }
 
 impl PlannedPart {
@@ -667,12 +563,13 @@ pub enum PlanError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
+    //! Plans for the tests of this module and of [`crate::shard::merge`].
     use super::*;
 
     /// The indexes of the blobs of `sets` that shard `shard.index` of `shard.count` hashes,
     /// sorted ([`owners`]).
-    fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
+    pub(crate) fn slice(sets: &[PlannedSet], shard: Shard) -> Vec<u32> {
         owners(sets, shard.count)
             .into_iter()
             .enumerate()
@@ -681,7 +578,7 @@ mod tests {
             .collect()
     }
 
-    fn plan_of(lens: &[u64]) -> Plan {
+    pub(crate) fn plan_of(lens: &[u64]) -> Plan {
         let blobs = lens
             .iter()
             .enumerate()
@@ -709,6 +606,12 @@ mod tests {
             }],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{plan_of, slice};
+    use super::*;
 
     #[test]
     fn eight_equal_layers_over_eight_shards_give_each_one() {
@@ -772,65 +675,5 @@ mod tests {
             assert!(serde_json::from_str::<Indexes>(&bad).is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<Indexes>("\"not base64!\"").is_err());
-    }
-
-    #[test]
-    fn a_part_of_another_plan_or_slice_is_refused() {
-        let plan = plan_of(&[10, 20, 30]);
-        let part = |plan_id: &str, index: u32, hashed: Vec<u32>| PlannedPart {
-            oci_audit_planned_part: PLANNED_PART_VERSION,
-            tool_version: "test".to_owned(),
-            plan: plan_id.to_owned(),
-            shard: Shard { index, count: 2 },
-            elapsed_ms: 0,
-            verified: Verified::default(),
-            rechecked: true,
-            hashed: Indexes(hashed),
-            findings: Vec::new(),
-        };
-        let slice0 = slice(&plan.sets, Shard { index: 0, count: 2 });
-        let slice1 = slice(&plan.sets, Shard { index: 1, count: 2 });
-        let other = plan_of(&[10, 20, 30]);
-        assert!(matches!(
-            other.into_partials("a", vec![("p0".into(), part("b", 0, slice0.clone()))]),
-            Err(MergeError::Plan(PlanError::OtherPlan { .. }))
-        ));
-        let mixed = plan_of(&[10, 20, 30]);
-        let mut of_three = part("a", 1, Vec::new());
-        of_three.shard = Shard { index: 1, count: 3 };
-        assert!(matches!(
-            mixed.into_partials(
-                "a",
-                vec![
-                    ("p0".into(), part("a", 0, slice0.clone())),
-                    ("p1".into(), of_three)
-                ]
-            ),
-            Err(MergeError::Count { .. })
-        ));
-        let swapped = plan_of(&[10, 20, 30]);
-        assert!(matches!(
-            swapped.into_partials("a", vec![("p0".into(), part("a", 0, slice1.clone()))]),
-            Err(MergeError::Plan(PlanError::NotItsSlice { .. }))
-        ));
-        // A part that left one blob of its slice out: that blob is unverified.
-        let mut short = slice1.clone();
-        short.pop();
-        let partials = plan
-            .into_partials(
-                "a",
-                vec![
-                    ("p1".into(), part("a", 1, short)),
-                    ("p0".into(), part("a", 0, slice0)),
-                ],
-            )
-            .unwrap();
-        assert_eq!(partials[0].1.shard.index, 0);
-        let rules: Vec<Rule> = partials
-            .iter()
-            .flat_map(|(_, p)| &p.findings)
-            .map(|f| f.rule)
-            .collect();
-        assert_eq!(rules, [Rule::ShardBlobUnverified]);
     }
 }
