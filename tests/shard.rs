@@ -600,6 +600,26 @@ fn planned_shards_split_bytes_evenly_hash_only_their_slice_and_belong_to_one_pla
         refused(&args, "oci-audit plan writes no report");
     }
     assert!(!report.exists());
+    // A plan needs a file to write and a store; it is not a shard.
+    refused(&["plan", layout.arg()], "oci-audit plan needs --plan FILE");
+    refused(
+        &["plan", "--plan", plan_arg],
+        "oci-audit plan needs the store",
+    );
+    refused(
+        &[
+            "plan",
+            "--plan",
+            plan_arg,
+            "--shard",
+            "0/2",
+            "--partial",
+            out_arg,
+            layout.arg(),
+        ],
+        "run each shard afterwards as `oci-audit --plan FILE --shard I/N",
+    );
+    assert!(!out_file.exists(), "a refused plan writes no part");
     // A plan cut short, and one whose metadata pass is cut off.
     let bytes = fs::read(&plan).unwrap();
     let cut = dir.path().join("cut-plan");

@@ -637,36 +637,29 @@ mod tests {
         };
         let slice0 = slice(&plan.sets, Shard { index: 0, count: 2 });
         let slice1 = slice(&plan.sets, Shard { index: 1, count: 2 });
-        let other = plan_of(&[10, 20, 30]);
+        // Each check consumes its plan: a fresh one of the same blobs, whose id is "a".
+        let merged = |parts| planned_partials(plan_of(&[10, 20, 30]), "a", parts);
         assert!(matches!(
-            planned_partials(
-                other,
-                "a",
-                vec![("p0".into(), part("b", 0, slice0.clone()))]
-            ),
+            merged(vec![("p0".into(), part("b", 0, slice0.clone()))]),
             Err(MergeError::Plan(PlanError::OtherPlan { .. }))
         ));
-        let mixed = plan_of(&[10, 20, 30]);
         let mut of_three = part("a", 1, Vec::new());
         of_three.shard = Shard { index: 1, count: 3 };
         assert!(matches!(
-            planned_partials(
-                mixed,
-                "a",
-                vec![
-                    ("p0".into(), part("a", 0, slice0.clone())),
-                    ("p1".into(), of_three)
-                ]
-            ),
+            merged(vec![
+                ("p0".into(), part("a", 0, slice0.clone())),
+                ("p1".into(), of_three)
+            ]),
             Err(MergeError::Count { .. })
         ));
-        let swapped = plan_of(&[10, 20, 30]);
+        let mut other_version = part("a", 0, slice0.clone());
+        other_version.tool_version = "9.9.9".to_owned();
         assert!(matches!(
-            planned_partials(
-                swapped,
-                "a",
-                vec![("p0".into(), part("a", 0, slice1.clone()))]
-            ),
+            merged(vec![("p0".into(), other_version)]),
+            Err(MergeError::Plan(PlanError::OtherVersion { .. }))
+        ));
+        assert!(matches!(
+            merged(vec![("p0".into(), part("a", 0, slice1.clone()))]),
             Err(MergeError::Plan(PlanError::NotItsSlice { .. }))
         ));
         // A part that left one blob of its slice out: that blob is unverified.
